@@ -1,0 +1,93 @@
+"""Turn a generated block into the cohort's tables, in the data contract's vocabulary.
+
+Tables (one file each in the cohort directory):
+
+``patients``      one row per patient: the baseline fields known before infusion.
+``daily``         one row per patient and day 0-28 (until death): CRS grade and organ support,
+                  ICANS findings and derived ASTCT grade, dexamethasone; ``latent_*`` columns
+                  are the generator's hidden truth (never observable, never a predictor).
+``measurements``  one row per CAR-T blood sample: CD4+ and CD8+ CAR-T cells per uL.
+``outcomes``      one row per patient: the outcome columns of the contract.
+``true_risk``     one row per (patient, landmark day) for patients still event-free at L.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from data.synthetic.chunk import Block
+from icans.astct import CerebralEdema, Consciousness, Hypotension, Hypoxia, MotorFinding, Seizure
+
+TABLES = ("patients", "daily", "measurements", "outcomes", "true_risk")
+
+
+def _category(codes: np.ndarray, enum: type) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes, categories=[m.value for m in enum])
+
+
+def block_tables(block: Block) -> dict[str, pd.DataFrame]:
+    """The five tables of one block (``true_risk`` omitted when it was not computed)."""
+    base, course = block.baseline, block.course
+    ids = base.table["patient_id"].to_numpy()
+    n, width = course.icans_grade.shape
+    patients = base.table.copy()
+    patients["latent_expansion_class"] = base.u_index.astype(np.int64)
+    patients["latent_inflammation_class"] = base.r_index.astype(np.int64)
+
+    alive = course.icans_grade >= 0
+    pid = np.repeat(ids, width).reshape(n, width)[alive]
+    day = np.tile(np.arange(width), (n, 1))[alive]
+    child = np.repeat(course.child, width).reshape(n, width)[alive]
+    cognition = course.cognition[alive]
+    unable = cognition < 0
+    ice = pd.array(np.where(~child & ~unable, cognition, 0), dtype="Int64")
+    ice[child | unable] = pd.NA
+    capd = pd.array(np.where(child & ~unable, cognition, 0), dtype="Int64")
+    capd[~child | unable] = pd.NA
+    daily = pd.DataFrame(
+        {
+            "patient_id": pid,
+            "day": day.astype(np.int64),
+            "crs_grade": course.crs_grade[alive].astype(np.int64),
+            "temperature_c": course.temperature_c[alive],
+            "hypotension": _category(course.hypotension[alive], Hypotension),
+            "hypoxia": _category(course.hypoxia[alive], Hypoxia),
+            "ice_score": ice,
+            "capd_score": capd,
+            "assessment_impossible": unable,
+            "consciousness": _category(course.consciousness[alive], Consciousness),
+            "seizure": _category(course.seizure[alive], Seizure),
+            "motor_finding": _category(course.motor[alive], MotorFinding),
+            "cerebral_edema": _category(course.edema[alive], CerebralEdema),
+            "icans_grade": course.icans_grade[alive].astype(np.int64),
+            "dexamethasone": course.dex_state[alive] != 0,
+            "latent_icans_level": course.icans_level[alive].astype(np.int64),
+            "latent_cd4_car_t_cells_per_ul": course.cd4_latent[alive],
+            "latent_cd8_car_t_cells_per_ul": course.cd8_latent[alive],
+        }
+    )
+
+    sampling = np.asarray(course.sampling_days, dtype=np.int64)
+    measured = ~np.isnan(course.cd4_measured)
+    # A sample dated after death is not taken.
+    death = course.died_of_icans_day
+    measured &= (death[:, None] < 0) | (sampling[None, :] <= death[:, None])
+    k = measured.shape[1]
+    measurements = pd.DataFrame(
+        {
+            "patient_id": np.repeat(ids, k).reshape(n, k)[measured],
+            "day": np.tile(sampling, (n, 1))[measured],
+            "cd4_car_t_cells_per_ul": course.cd4_measured[measured],
+            "cd8_car_t_cells_per_ul": course.cd8_measured[measured],
+        }
+    )
+    out = {
+        "patients": patients,
+        "daily": daily,
+        "measurements": measurements,
+        "outcomes": block.outcomes,
+    }
+    if block.true_risk is not None:
+        out["true_risk"] = block.true_risk
+    return out

@@ -1,0 +1,686 @@
+"""ASTCT 2019 consensus grading of ICANS and CRS, as a library.
+
+This module grades immune effector cell-associated neurotoxicity syndrome (ICANS) and cytokine
+release syndrome (CRS) exactly as the ASTCT consensus tables define them:
+
+    Lee DW, Santomasso BD, Locke FL, et al. "ASTCT Consensus Grading for Cytokine Release
+    Syndrome and Neurologic Toxicity Associated with Immune Effector Cells."
+    Biol Blood Marrow Transplant 2019;25(4):625-638. doi:10.1016/j.bbmt.2018.12.758
+
+Children younger than 12 years (and older patients with baseline developmental delay, as the
+ASCO guideline allows) are assessed with the Cornell Assessment of Pediatric Delirium (CAPD)
+instead of the ICE score:
+
+    Traube C, Silver G, Kearney J, et al. "Cornell Assessment of Pediatric Delirium: a valid,
+    rapid, observational tool for screening delirium in the PICU." Crit Care Med
+    2014;42(3):656-663. (8 items scored 0-4, total 0-32; a total >= 9 indicates delirium.)
+
+One rule, one place
+-------------------
+Every grading rule lives in exactly one place: the integer look-up tables and the vectorised
+functions (:func:`ice_domain_grade`, :func:`capd_domain_grade`, :func:`icans_grade_codes`,
+:func:`crs_grade_codes`). The fast cohort generator calls those on numpy arrays of small integer
+codes (one element per patient-day); the scalar public API (:func:`grade_icans`,
+:func:`grade_crs`) only validates its inputs, converts them to codes and calls the same
+functions, so the two can never disagree.
+
+An enum member's *code* is its position in the enum's declaration order (``Consciousness.ALERT``
+is 0 ... ``Consciousness.UNAROUSABLE`` is 4). The unable-to-perform ICE/CAPD assessment (patient
+unarousable) is coded :data:`ICE_UNABLE` (-1) in ICE and CAPD arrays.
+
+Out of scope (as in the consensus)
+----------------------------------
+* Grade 5 (death due to ICANS or CRS) is an outcome, not an assessment; it is never returned.
+* Tremor, myoclonus and other neurological or organ toxicities are graded with CTCAE v5.0 and do
+  not influence the ICANS or CRS grade, so they are not modelled.
+* Whether a fever is "attributable to another cause" (e.g. infection) is a clinical judgement
+  the caller makes before passing the temperature.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from enum import Enum, StrEnum
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+import numpy as np
+
+from icans.errors import InvalidInputError
+
+__all__ = [
+    "CAPD_AGE_LIMIT_YEARS",
+    "CAPD_DELIRIUM_THRESHOLD",
+    "CAPD_MAX",
+    "CONSCIOUSNESS_GRADE",
+    "EDEMA_GRADE",
+    "FEVER_THRESHOLD_C",
+    "HYPOTENSION_GRADE",
+    "HYPOXIA_GRADE",
+    "ICE_MAX",
+    "ICE_UNABLE",
+    "LOW_FLOW_MAX_L_PER_MIN",
+    "MOTOR_GRADE",
+    "OXYGEN_DEVICES",
+    "SEIZURE_GRADE",
+    "CerebralEdema",
+    "Consciousness",
+    "Hypotension",
+    "Hypoxia",
+    "MotorFinding",
+    "Seizure",
+    "capd_domain_grade",
+    "classify_oxygen",
+    "crs_grade_codes",
+    "grade_crs",
+    "grade_icans",
+    "icans_grade_codes",
+    "ice_domain_grade",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Vocabulary
+# --------------------------------------------------------------------------------------------
+
+
+class Consciousness(StrEnum):
+    """Depressed level of consciousness (ICANS domain; Lee et al. 2019, Table 5)."""
+
+    ALERT = "alert"
+    AWAKENS_SPONTANEOUSLY = "awakens_spontaneously"
+    AWAKENS_TO_VOICE = "awakens_to_voice"
+    AWAKENS_TO_TACTILE = "awakens_to_tactile"
+    UNAROUSABLE = "unarousable"  # or needs vigorous/repetitive tactile stimuli; stupor; coma
+
+
+class Seizure(StrEnum):
+    """Seizure (ICANS domain; Lee et al. 2019, Table 5)."""
+
+    NONE = "none"
+    # any clinical seizure, focal or generalized, that resolves rapidly, or non-convulsive
+    # seizures on EEG that resolve with intervention
+    RAPIDLY_RESOLVING = "rapidly_resolving"
+    # prolonged seizure (> 5 min), or repetitive clinical or electrical seizures without return
+    # to baseline in between
+    LIFE_THREATENING = "life_threatening"
+
+
+class MotorFinding(StrEnum):
+    """Motor findings (ICANS domain; Lee et al. 2019, Table 5). Tremor/myoclonus: CTCAE only."""
+
+    NONE = "none"
+    DEEP_FOCAL_WEAKNESS = "deep_focal_weakness"  # hemiparesis, paraparesis
+
+
+class CerebralEdema(StrEnum):
+    """Elevated ICP / cerebral oedema (ICANS domain; Lee et al. 2019, Table 5)."""
+
+    NONE = "none"
+    FOCAL = "focal"  # focal/local oedema on neuroimaging
+    # diffuse cerebral oedema on neuroimaging, decerebrate or decorticate posturing, cranial
+    # nerve VI palsy, papilloedema, or Cushing's triad
+    DIFFUSE_OR_RAISED_ICP = "diffuse_or_raised_icp"
+
+
+class Hypotension(StrEnum):
+    """Hypotension (CRS parameter; Lee et al. 2019, Table 3)."""
+
+    NONE = "none"
+    NO_VASOPRESSOR = "no_vasopressor"
+    ONE_VASOPRESSOR = "one_vasopressor"  # with or without vasopressin
+    MULTIPLE_VASOPRESSORS = "multiple_vasopressors"  # excluding vasopressin
+
+
+class Hypoxia(StrEnum):
+    """Hypoxia, by the oxygen support it requires (CRS parameter; Lee et al. 2019, Table 3)."""
+
+    NONE = "none"
+    LOW_FLOW = "low_flow"  # low-flow nasal cannula (<= 6 L/min) or blow-by
+    HIGH_FLOW = "high_flow"  # high-flow nasal cannula (> 6 L/min), facemask, NRB, Venturi
+    POSITIVE_PRESSURE = "positive_pressure"  # CPAP, BiPAP, intubation and mechanical ventilation
+
+
+# --------------------------------------------------------------------------------------------
+# Constants and the grading tables (the single source of every rule)
+# --------------------------------------------------------------------------------------------
+
+#: Children younger than this (years) are assessed with CAPD instead of ICE.
+CAPD_AGE_LIMIT_YEARS = 12
+#: ICE score range is 0..ICE_MAX.
+ICE_MAX = 10
+#: CAPD total range is 0..CAPD_MAX (8 items scored 0-4).
+CAPD_MAX = 32
+#: CAPD total at or above which delirium is present (ICANS grade 3).
+CAPD_DELIRIUM_THRESHOLD = 9
+#: Code, in ICE or CAPD arrays, for "unable to perform the assessment because unarousable".
+ICE_UNABLE = -1
+#: Fever for CRS: temperature >= this (degrees Celsius).
+FEVER_THRESHOLD_C = 38.0
+#: Oxygen via nasal cannula up to and including this flow (L/min) is low flow; above is high.
+LOW_FLOW_MAX_L_PER_MIN = 6.0
+
+_AGE_RANGE_YEARS = (0.0, 120.0)
+# Plausible body temperature in Celsius; anything outside is a unit or typing error (98.6 F).
+_TEMPERATURE_RANGE_C = (25.0, 45.0)
+_FLOW_RANGE_L_PER_MIN = (0.0, 100.0)
+
+
+def _table(values: list[int]) -> np.ndarray:
+    array = np.asarray(values, dtype=np.int8)
+    array.setflags(write=False)  # the rule cannot be edited at run time by accident
+    return array
+
+
+# Domain grade per enum code (position in declaration order).
+CONSCIOUSNESS_GRADE = _table([0, 1, 2, 3, 4])  # alert, spontaneous, voice, tactile, unarousable
+SEIZURE_GRADE = _table([0, 3, 4])  # none, rapidly resolving, life-threatening
+MOTOR_GRADE = _table([0, 4])  # none, deep focal motor weakness
+EDEMA_GRADE = _table([0, 3, 4])  # none, focal, diffuse / raised ICP
+HYPOTENSION_GRADE = _table([0, 2, 3, 4])  # none, no pressor, one pressor, multiple pressors
+HYPOXIA_GRADE = _table([0, 2, 3, 4])  # none, low flow, high flow, positive pressure
+
+# ICE domain grade indexed by ``ice - ICE_UNABLE`` (index 0 is "unable", index 1 is ICE 0).
+_ICE_GRADE = _table(
+    [4]  # unable to perform ICE, unarousable -> grade 4
+    + [3] * 3  # ICE 0-2 -> grade 3
+    + [2] * 4  # ICE 3-6 -> grade 2
+    + [1] * 3  # ICE 7-9 -> grade 1
+    + [0]  # ICE 10 -> grade 0
+)
+# CAPD domain grade indexed by ``capd - ICE_UNABLE`` (index 0 is "unable", index 1 is CAPD 0).
+_CAPD_GRADE = _table(
+    [4]  # unable to perform CAPD, unarousable -> grade 4
+    + [0]  # CAPD 0 -> grade 0
+    + [1] * (CAPD_DELIRIUM_THRESHOLD - 1)  # CAPD 1-8 -> grade 1
+    + [3] * (CAPD_MAX - CAPD_DELIRIUM_THRESHOLD + 1)  # CAPD 9-32 -> grade 3
+)
+assert _ICE_GRADE.size == ICE_MAX + 2 and _CAPD_GRADE.size == CAPD_MAX + 2
+
+#: Oxygen delivery device -> hypoxia level. ``nasal_cannula`` is upgraded to high flow when the
+#: flow exceeds :data:`LOW_FLOW_MAX_L_PER_MIN` (see :func:`classify_oxygen`).
+OXYGEN_DEVICES: Mapping[str, Hypoxia] = MappingProxyType(
+    {
+        "none": Hypoxia.NONE,
+        "nasal_cannula": Hypoxia.LOW_FLOW,
+        "blow_by": Hypoxia.LOW_FLOW,
+        "high_flow_nasal_cannula": Hypoxia.HIGH_FLOW,
+        "facemask": Hypoxia.HIGH_FLOW,
+        "non_rebreather": Hypoxia.HIGH_FLOW,
+        "venturi": Hypoxia.HIGH_FLOW,
+        "cpap": Hypoxia.POSITIVE_PRESSURE,
+        "bipap": Hypoxia.POSITIVE_PRESSURE,
+        "mechanical_ventilation": Hypoxia.POSITIVE_PRESSURE,
+    }
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Vectorised rules (used by the cohort generator and, through them, by the scalar API)
+# --------------------------------------------------------------------------------------------
+
+
+def _int_codes(values: Any, field: str, low: int, high: int, expected: str) -> np.ndarray:
+    """``values`` as an integer array with every element in ``low..high``, or raise."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "iu":
+        raise InvalidInputError(
+            field, f"array of dtype {array.dtype}", f"an integer array of {expected}"
+        )
+    bad = (array < low) | (array > high)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0]) if array.ndim else ()
+        where = f"index {index[0] if len(index) == 1 else index}" if index else None
+        raise InvalidInputError(field, array[bad].flat[0].item(), expected, where=where)
+    return array
+
+
+def _codes_of(enum_cls: type[Enum], values: Any, field: str) -> np.ndarray:
+    n = len(enum_cls)
+    names = ", ".join(f"{i}={m.value}" for i, m in enumerate(enum_cls))
+    return _int_codes(values, field, 0, n - 1, f"{enum_cls.__name__} codes 0-{n - 1} ({names})")
+
+
+def ice_domain_grade(ice: np.ndarray) -> np.ndarray:
+    """ICANS grade of the ICE-score domain, element-wise.
+
+    Lee et al. 2019 (Biol Blood Marrow Transplant 25:625-638), Table 5, adults and children
+    >= 12 years: ICE 10 -> 0; 7-9 -> 1; 3-6 -> 2; 0-2 -> 3; unable to perform ICE because the
+    patient is unarousable -> 4.
+
+    Parameters
+    ----------
+    ice : array_like of int
+        ICE scores (points, 0-10), or :data:`ICE_UNABLE` (-1) for "unable, unarousable".
+
+    Returns
+    -------
+    numpy.ndarray of int8
+        Domain grade 0-4, same shape as ``ice``.
+
+    Raises
+    ------
+    InvalidInputError
+        Non-integer array, or an element outside -1..10.
+    """
+    codes = _int_codes(ice, "ice", ICE_UNABLE, ICE_MAX, f"ICE scores 0-{ICE_MAX} or -1 (unable)")
+    return _ICE_GRADE[codes.astype(np.intp) - ICE_UNABLE]
+
+
+def capd_domain_grade(capd: np.ndarray) -> np.ndarray:
+    """ICANS grade of the CAPD domain (children < 12 y or developmental delay), element-wise.
+
+    Lee et al. 2019 (Biol Blood Marrow Transplant 25:625-638), Table 6 (children); CAPD from
+    Traube et al., Crit Care Med 2014;42(3):656 (8 items scored 0-4, total 0-32, >= 9 is
+    delirium): CAPD 0 -> 0; 1-8 -> 1; >= 9 -> 3; unable to perform CAPD because the patient is
+    unarousable -> 4.
+
+    Parameters
+    ----------
+    capd : array_like of int
+        CAPD totals (points, 0-32), or :data:`ICE_UNABLE` (-1) for "unable, unarousable".
+
+    Returns
+    -------
+    numpy.ndarray of int8
+        Domain grade 0-4, same shape as ``capd``.
+
+    Raises
+    ------
+    InvalidInputError
+        Non-integer array, or an element outside -1..32.
+    """
+    codes = _int_codes(
+        capd, "capd", ICE_UNABLE, CAPD_MAX, f"CAPD totals 0-{CAPD_MAX} or -1 (unable)"
+    )
+    return _CAPD_GRADE[codes.astype(np.intp) - ICE_UNABLE]
+
+
+def icans_grade_codes(
+    cognition_grade: np.ndarray,
+    consciousness_code: np.ndarray,
+    seizure_code: np.ndarray,
+    motor_code: np.ndarray,
+    edema_code: np.ndarray,
+) -> np.ndarray:
+    """ICANS grade (0-4) as the most severe domain, element-wise.
+
+    Lee et al. 2019 (Biol Blood Marrow Transplant 25:625-638), Tables 5-6: the ICANS grade is
+    determined by the most severe event among ICE/CAPD, depressed level of consciousness,
+    seizure, motor findings and elevated ICP/cerebral oedema, not attributable to another cause.
+    Grade 5 (death) is an outcome and is never produced.
+
+    Parameters
+    ----------
+    cognition_grade : array_like of int
+        Grade 0-4 of the cognition domain, from :func:`ice_domain_grade` or
+        :func:`capd_domain_grade`.
+    consciousness_code, seizure_code, motor_code, edema_code : array_like of int
+        Codes (declaration order) of :class:`Consciousness`, :class:`Seizure`,
+        :class:`MotorFinding` and :class:`CerebralEdema`.
+
+    Returns
+    -------
+    numpy.ndarray of int8
+        ICANS grade 0-4, broadcast shape of the inputs.
+
+    Raises
+    ------
+    InvalidInputError
+        A non-integer array or an out-of-range grade or code.
+    """
+    cognition = _int_codes(cognition_grade, "cognition_grade", 0, 4, "grades 0-4")
+    consciousness = _codes_of(Consciousness, consciousness_code, "consciousness_code")
+    seizure = _codes_of(Seizure, seizure_code, "seizure_code")
+    motor = _codes_of(MotorFinding, motor_code, "motor_code")
+    edema = _codes_of(CerebralEdema, edema_code, "edema_code")
+    grade = np.maximum(cognition.astype(np.int8), CONSCIOUSNESS_GRADE[consciousness])
+    grade = np.maximum(grade, SEIZURE_GRADE[seizure])
+    grade = np.maximum(grade, MOTOR_GRADE[motor])
+    return np.maximum(grade, EDEMA_GRADE[edema])
+
+
+def crs_grade_codes(
+    fever: np.ndarray,
+    hypotension_code: np.ndarray,
+    hypoxia_code: np.ndarray,
+    *,
+    fever_masked: np.ndarray | bool = False,
+) -> np.ndarray:
+    """ASTCT CRS grade (0-4), element-wise.
+
+    Lee et al. 2019 (Biol Blood Marrow Transplant 25:625-638), Table 3. Without fever there is
+    no CRS (grade 0, whatever the hypotension or hypoxia). With fever the grade is the more
+    severe of the hypotension and hypoxia grades, and at least 1 (fever alone is grade 1).
+    Footnote: after antipyretic or anti-cytokine therapy (tocilizumab, steroids) for CRS, fever
+    is no longer required; then the grade is driven by hypotension and/or hypoxia only, so a
+    masked fever with neither gives grade 0 (grade 1 needs a fever). Grade 5 is never produced.
+
+    Parameters
+    ----------
+    fever : array_like of bool
+        Temperature >= 38.0 C not attributable to another cause.
+    hypotension_code, hypoxia_code : array_like of int
+        Codes (declaration order) of :class:`Hypotension` and :class:`Hypoxia`.
+    fever_masked : array_like of bool or bool, default False
+        Fever no longer required because CRS was already treated with antipyretics or
+        anti-cytokine therapy.
+
+    Returns
+    -------
+    numpy.ndarray of int8
+        CRS grade 0-4, broadcast shape of the inputs.
+
+    Raises
+    ------
+    InvalidInputError
+        ``fever``/``fever_masked`` not boolean, or an out-of-range code.
+    """
+    fever = _bools(fever, "fever")
+    masked = _bools(fever_masked, "fever_masked")
+    hypotension = _codes_of(Hypotension, hypotension_code, "hypotension_code")
+    hypoxia = _codes_of(Hypoxia, hypoxia_code, "hypoxia_code")
+    organ = np.maximum(HYPOTENSION_GRADE[hypotension], HYPOXIA_GRADE[hypoxia])
+    with_fever = np.maximum(organ, np.int8(1))
+    return np.where(fever, with_fever, np.where(masked, organ, np.int8(0))).astype(np.int8)
+
+
+def _bools(values: Any, field: str) -> np.ndarray:
+    array = np.asarray(values)
+    if array.dtype.kind != "b":
+        raise InvalidInputError(field, f"array of dtype {array.dtype}", "a boolean array")
+    return array
+
+
+# --------------------------------------------------------------------------------------------
+# Scalar public API: validate, convert to codes, call the vectorised rules
+# --------------------------------------------------------------------------------------------
+
+_E = TypeVar("_E", bound=Enum)
+
+
+def _enum(enum_cls: type[_E], value: Any, field: str) -> _E:
+    allowed = ", ".join(repr(m.value) for m in enum_cls)
+    expected = f"a {enum_cls.__name__} or one of {allowed}"
+    if isinstance(value, enum_cls):
+        return value
+    if isinstance(value, Enum):  # a member of another enum, even if its value matches
+        raise InvalidInputError(field, value, expected)
+    if isinstance(value, str):
+        try:
+            return enum_cls(value)
+        except ValueError:
+            pass
+    raise InvalidInputError(field, value, expected)
+
+
+def _code(member: Enum) -> int:
+    return list(type(member)).index(member)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
+
+
+def _check_bool(value: Any, field: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidInputError(field, value, "True or False")
+    return bool(value)
+
+
+def _check_number(value: Any, field: str, bounds: tuple[float, float], unit: str) -> float:
+    low, high = bounds
+    if not _is_real(value) or not low <= value <= high:
+        raise InvalidInputError(field, value, f"a number {low:g}-{high:g} {unit}")
+    return float(value)
+
+
+def grade_icans(
+    *,
+    age_years: float,
+    consciousness: Consciousness | str,
+    ice_score: int | None = None,
+    capd_score: int | None = None,
+    assessment_impossible: bool = False,
+    seizure: Seizure | str = Seizure.NONE,
+    motor: MotorFinding | str = MotorFinding.NONE,
+    cerebral_edema: CerebralEdema | str = CerebralEdema.NONE,
+    developmental_delay: bool = False,
+) -> int:
+    """ASTCT ICANS grade (0-4) of one assessment.
+
+    Implements Lee DW, Santomasso BD, Locke FL, et al., Biol Blood Marrow Transplant
+    2019;25(4):625-638, Table 5 (adults and children >= 12 y, ICE score) and Table 6 (children
+    < 12 y, CAPD; Traube et al., Crit Care Med 2014;42(3):656). Following the ASCO guideline,
+    CAPD is also used from 12 years when the patient has baseline developmental delay. The grade
+    is the most severe of the domains:
+
+    ======================  =====  ======  =======  ==============  ====================
+    domain                  0      1       2        3               4
+    ======================  =====  ======  =======  ==============  ====================
+    ICE (0-10 points)       10     7-9     3-6      0-2             unable, unarousable
+    CAPD (0-32 points)      0      1-8     --       >= 9            unable, unarousable
+    consciousness           alert  spont.  voice    tactile         unarousable / coma
+    seizure                 none   --      --       rapidly resolv  life-threatening
+    motor                   none   --      --       --              deep focal weakness
+    ICP / oedema            none   --      --       focal           diffuse / raised ICP
+    ======================  =====  ======  =======  ==============  ====================
+
+    Grade 5 (death due to ICANS) is an outcome and is never returned. Tremor and myoclonus are
+    graded with CTCAE and do not affect the ICANS grade. The grade is computed by
+    :func:`ice_domain_grade` / :func:`capd_domain_grade` and :func:`icans_grade_codes`.
+
+    Parameters
+    ----------
+    age_years : float
+        Age in years, 0-120. Below :data:`CAPD_AGE_LIMIT_YEARS` (12) the CAPD is used.
+    consciousness : Consciousness or str
+        Depressed level of consciousness.
+    ice_score : int, optional
+        ICE score, points 0-10; required (unless ``assessment_impossible``) for patients
+        >= 12 y without developmental delay, forbidden otherwise.
+    capd_score : int, optional
+        CAPD total, points 0-32; required (unless ``assessment_impossible``) for children < 12 y
+        or with developmental delay, forbidden otherwise.
+    assessment_impossible : bool, default False
+        The ICE/CAPD could not be performed because the patient is unarousable; the score must
+        then be None and ``consciousness`` must be ``UNAROUSABLE``.
+    seizure : Seizure or str, default NONE
+    motor : MotorFinding or str, default NONE
+    cerebral_edema : CerebralEdema or str, default NONE
+        Elevated intracranial pressure / cerebral oedema.
+    developmental_delay : bool, default False
+        Baseline developmental delay (CAPD instead of ICE from 12 years).
+
+    Returns
+    -------
+    int
+        ICANS grade 0-4.
+
+    Raises
+    ------
+    InvalidInputError
+        Any input breaking the rules above (field, value and rule are named).
+    """
+    age = _check_number(age_years, "age_years", _AGE_RANGE_YEARS, "years")
+    consciousness_m = _enum(Consciousness, consciousness, "consciousness")
+    seizure_m = _enum(Seizure, seizure, "seizure")
+    motor_m = _enum(MotorFinding, motor, "motor")
+    edema_m = _enum(CerebralEdema, cerebral_edema, "cerebral_edema")
+    impossible = _check_bool(assessment_impossible, "assessment_impossible")
+    delayed = _check_bool(developmental_delay, "developmental_delay")
+
+    uses_capd = age < CAPD_AGE_LIMIT_YEARS or delayed
+    who = (
+        f"age < {CAPD_AGE_LIMIT_YEARS} y or developmental delay"
+        if uses_capd
+        else f"age >= {CAPD_AGE_LIMIT_YEARS} y without developmental delay"
+    )
+    if uses_capd:
+        used, used_value, top = "capd_score", capd_score, CAPD_MAX
+        other, other_value = "ice_score", ice_score
+    else:
+        used, used_value, top = "ice_score", ice_score, ICE_MAX
+        other, other_value = "capd_score", capd_score
+
+    if other_value is not None:
+        raise InvalidInputError(other, other_value, f"None: with {who}, {used} is the assessment")
+    if impossible:
+        if used_value is not None:
+            raise InvalidInputError(
+                used, used_value, "None when assessment_impossible=True (patient unarousable)"
+            )
+        if consciousness_m is not Consciousness.UNAROUSABLE:
+            raise InvalidInputError(
+                "assessment_impossible",
+                True,
+                "True only when consciousness is 'unarousable' (unable to perform ICE/CAPD "
+                f"because unarousable); consciousness is {consciousness_m.value!r}",
+            )
+        score = ICE_UNABLE
+    else:
+        if used_value is None:
+            raise InvalidInputError(
+                used,
+                None,
+                f"an integer 0-{top} (with {who}), or assessment_impossible=True if the patient "
+                "is unarousable",
+            )
+        if not _is_int(used_value) or not 0 <= used_value <= top:
+            raise InvalidInputError(used, used_value, f"an integer 0-{top} (with {who})")
+        score = int(used_value)
+
+    domain = capd_domain_grade if uses_capd else ice_domain_grade
+    grade = icans_grade_codes(
+        domain(np.array([score])),
+        np.array([_code(consciousness_m)]),
+        np.array([_code(seizure_m)]),
+        np.array([_code(motor_m)]),
+        np.array([_code(edema_m)]),
+    )
+    return int(grade[0])
+
+
+def grade_crs(
+    *,
+    temperature_c: float,
+    hypotension: Hypotension | str = Hypotension.NONE,
+    hypoxia: Hypoxia | str = Hypoxia.NONE,
+    fever_masked_by_treatment: bool = False,
+) -> int:
+    """ASTCT CRS grade (0-4) of one assessment.
+
+    Implements Lee DW, Santomasso BD, Locke FL, et al., Biol Blood Marrow Transplant
+    2019;25(4):625-638, Table 3. Fever is a temperature >= 38.0 C not attributable to any other
+    cause (the caller decides attribution). Without fever there is no CRS (grade 0). With fever
+    the grade is the more severe of:
+
+    ===========  ================  ====================  ===========================
+    grade        2                 3                     4
+    ===========  ================  ====================  ===========================
+    hypotension  no vasopressor    one vasopressor       multiple vasopressors
+                                   (+/- vasopressin)     (excluding vasopressin)
+    hypoxia      low-flow nasal    high-flow nasal       positive pressure (CPAP,
+                 cannula <= 6      cannula > 6 L/min,    BiPAP, intubation and
+                 L/min, blow-by    facemask, NRB,        mechanical ventilation)
+                                   Venturi
+    ===========  ================  ====================  ===========================
+
+    and at least grade 1 (fever alone). Consensus footnote: in patients who had CRS and then
+    received antipyretics or anti-cytokine therapy (tocilizumab, steroids), fever is no longer
+    required: with ``fever_masked_by_treatment=True`` and no fever the grade is the more severe
+    of hypotension and hypoxia (grade 1 cannot be assigned without fever). Grade 5 (death due to
+    CRS) is never returned; organ toxicities (CTCAE) do not influence the grade. The grade is
+    computed by :func:`crs_grade_codes`.
+
+    Parameters
+    ----------
+    temperature_c : float
+        Body temperature, degrees Celsius (25-45; values outside are rejected as unit errors).
+    hypotension : Hypotension or str, default NONE
+    hypoxia : Hypoxia or str, default NONE
+        Oxygen support required; see :func:`classify_oxygen`.
+    fever_masked_by_treatment : bool, default False
+        CRS was already treated with antipyretics or anti-cytokine therapy.
+
+    Returns
+    -------
+    int
+        CRS grade 0-4.
+
+    Raises
+    ------
+    InvalidInputError
+        Any input breaking the rules above (field, value and rule are named).
+    """
+    temperature = _check_number(temperature_c, "temperature_c", _TEMPERATURE_RANGE_C, "degrees C")
+    hypotension_m = _enum(Hypotension, hypotension, "hypotension")
+    hypoxia_m = _enum(Hypoxia, hypoxia, "hypoxia")
+    masked = _check_bool(fever_masked_by_treatment, "fever_masked_by_treatment")
+    grade = crs_grade_codes(
+        np.array([temperature >= FEVER_THRESHOLD_C]),
+        np.array([_code(hypotension_m)]),
+        np.array([_code(hypoxia_m)]),
+        fever_masked=np.array([masked]),
+    )
+    return int(grade[0])
+
+
+def classify_oxygen(device: str, flow_l_per_min: float | None = None) -> Hypoxia:
+    """Hypoxia level (ASTCT CRS parameter) implied by the oxygen support a patient requires.
+
+    Lee DW, Santomasso BD, Locke FL, et al., Biol Blood Marrow Transplant 2019;25(4):625-638,
+    Table 3 and footnotes: low-flow nasal cannula is oxygen at <= 6 L/min, and blow-by is also
+    low flow; high-flow nasal cannula is oxygen at > 6 L/min; facemask, non-rebreather and
+    Venturi masks count with high flow; CPAP, BiPAP, intubation and mechanical ventilation are
+    positive pressure.
+
+    Parameters
+    ----------
+    device : str
+        One of the keys of :data:`OXYGEN_DEVICES`: ``"none"``, ``"nasal_cannula"``,
+        ``"blow_by"``, ``"high_flow_nasal_cannula"``, ``"facemask"``, ``"non_rebreather"``,
+        ``"venturi"``, ``"cpap"``, ``"bipap"``, ``"mechanical_ventilation"``.
+    flow_l_per_min : float, optional
+        Oxygen flow, L/min (0-100). Required for ``"nasal_cannula"`` (> 6 L/min is high flow,
+        so the level cannot be known without it); must be None or 0 for ``"none"``; checked but
+        not used for the other devices (their level is fixed by the device).
+
+    Returns
+    -------
+    Hypoxia
+
+    Raises
+    ------
+    InvalidInputError
+        Unknown device, a flow that is not a number 0-100, a missing nasal-cannula flow, or a
+        positive flow with device ``"none"``.
+    """
+    if not isinstance(device, str) or device not in OXYGEN_DEVICES:
+        allowed = ", ".join(repr(d) for d in OXYGEN_DEVICES)
+        raise InvalidInputError("device", device, f"one of {allowed}")
+    flow = None
+    if flow_l_per_min is not None:
+        flow = _check_number(flow_l_per_min, "flow_l_per_min", _FLOW_RANGE_L_PER_MIN, "L/min")
+    if device == "none" and flow:
+        raise InvalidInputError("flow_l_per_min", flow_l_per_min, "None or 0 when device is 'none'")
+    if device == "nasal_cannula":
+        if flow is None:
+            raise InvalidInputError(
+                "flow_l_per_min",
+                None,
+                f"a number 0-100 L/min for 'nasal_cannula' (> {LOW_FLOW_MAX_L_PER_MIN:g} L/min "
+                "is high flow)",
+            )
+        if flow > LOW_FLOW_MAX_L_PER_MIN:
+            return Hypoxia.HIGH_FLOW
+    return OXYGEN_DEVICES[device]

@@ -1,0 +1,79 @@
+"""Named exceptions and warnings a caller may want to catch.
+
+Every error about bad input says which field (and, for tables, which row or patient) was wrong,
+the value that was given and what was expected, so a clinical app or a data scientist can fix
+the input without reading the code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class IcansError(Exception):
+    """Base class of every error this project raises on purpose."""
+
+
+class InvalidInputError(IcansError, ValueError):
+    """One input value breaks a documented rule.
+
+    Parameters
+    ----------
+    field : str
+        The public field name (the vocabulary of the data contract), e.g. ``"ice_score"``.
+    value : Any
+        The offending value, as given.
+    expected : str
+        The rule, in words: ``"an integer 0-10"``.
+    where : str, optional
+        Which record: ``"patient P0001"``, ``"row 17"``.
+    """
+
+    def __init__(self, field: str, value: Any, expected: str, where: str | None = None):
+        self.field = field
+        self.value = value
+        self.expected = expected
+        self.where = where
+        prefix = f"{where}: " if where else ""
+        super().__init__(f"{prefix}{field}={value!r} is invalid: expected {expected}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The error as a JSON-ready dict (used for 4xx bodies and batch reports)."""
+        return {
+            "where": self.where,
+            "field": self.field,
+            "value": _jsonable(self.value),
+            "expected": self.expected,
+        }
+
+
+class InvalidCohortError(IcansError, ValueError):
+    """A table holds one or more invalid rows; ``errors`` lists every one, not only the first."""
+
+    def __init__(self, errors: list[InvalidInputError], table: str = "cohort"):
+        self.errors = errors
+        self.table = table
+        shown = "\n".join(f"  - {e}" for e in errors[:50])
+        more = f"\n  ... and {len(errors) - 50} more" if len(errors) > 50 else ""
+        super().__init__(f"{len(errors)} invalid value(s) in {table}:\n{shown}{more}")
+
+
+class CohortNotFoundError(IcansError, FileNotFoundError):
+    """A cohort directory is missing or does not hold the expected tables."""
+
+
+class ModelNotFoundError(IcansError, LookupError):
+    """No registered model answers to the given name, version or alias."""
+
+
+class UnknownCategoryWarning(UserWarning):
+    """A categorical value was not seen in training; it is handled by a documented rule."""
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    try:
+        return value.item()  # numpy scalar
+    except AttributeError:
+        return repr(value)
