@@ -1,0 +1,46 @@
+"""Shared fixtures: synthetic cohorts generated once per test session, in memory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import pytest
+
+from data.synthetic.chunk import Block, generate_block
+from data.synthetic.parameters import CASE_MIXES, GeneratorParameters
+from data.synthetic.tables import block_tables
+
+
+@dataclass
+class CohortFrames:
+    blocks: list[Block]
+    tables: dict[str, pd.DataFrame]
+
+    @property
+    def patients_outcomes(self) -> pd.DataFrame:
+        return self.tables["patients"].merge(self.tables["outcomes"], on="patient_id")
+
+
+def make_cohort(case_mix: str, n_blocks: int, seed: int = 11) -> CohortFrames:
+    params = GeneratorParameters()
+    blocks = [
+        generate_block(seed, k, 10_000, CASE_MIXES[case_mix], params) for k in range(n_blocks)
+    ]
+    per_block = [block_tables(b) for b in blocks]
+    tables = {
+        name: pd.concat([t[name] for t in per_block], ignore_index=True) for name in per_block[0]
+    }
+    return CohortFrames(blocks, tables)
+
+
+@pytest.fixture(scope="session")
+def real_world() -> CohortFrames:
+    """20,000 patients of the real-world case mix (the default preset)."""
+    return make_cohort("real-world", 2)
+
+
+@pytest.fixture(scope="session")
+def myeloid_centre() -> CohortFrames:
+    """20,000 patients of the myeloid-heavy centre (many CLL1/CD123/CD7 products)."""
+    return make_cohort("myeloid-centre", 2, seed=12)

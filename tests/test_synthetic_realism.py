@@ -1,0 +1,174 @@
+"""The synthetic cohort against the published numbers it is built on.
+
+Each test names its anchor (the publication, as cited in ``data/synthetic/parameters.py``).
+Cohorts have 20,000 patients, so a rate in a family of ~8,000 patients has a sampling SE of
+~0.5 percentage points; the tests compare against the published ranges themselves.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from data.synthetic.parameters import MYELOID_OR_T_FAMILIES, PUBLISHED_SEVERE_ICANS_RANGE
+from data.synthetic.summary import landmark_labels
+
+
+@pytest.mark.parametrize("family", ["CD19-CD28", "CD19-4-1BB", "BCMA"])
+def test_grade_3_plus_icans_by_family_within_published_range(real_world, family):
+    # Han 2024 meta-analysis (CD28 ~26%, 4-1BB ~6%), ZUMA-1 28%, ELIANA 13%, BCMA <= ~5%.
+    df = real_world.patients_outcomes
+    rate = df.loc[df["product_family"] == family, "severe_icans"].mean()
+    low, high, _ = PUBLISHED_SEVERE_ICANS_RANGE[family]
+    assert low <= rate <= high, f"{family}: {rate:.3f} outside {low}-{high}"
+
+
+def test_cd28_carries_two_to_five_times_the_4_1bb_risk(real_world):
+    # Han 2024: axi-cel 26.4% vs tisa-cel 6.1%; Gauthier OR 0.14 for tisa-cel vs axi-cel.
+    df = real_world.patients_outcomes
+    cd19 = df[df["car_target"] == "CD19"].groupby("costimulatory_domain")["severe_icans"].mean()
+    assert 2.0 <= cd19["CD28"] / cd19["4-1BB"] <= 5.0
+
+
+@pytest.mark.parametrize("family", MYELOID_OR_T_FAMILIES)
+def test_myeloid_and_t_cell_targets_rare_and_mostly_grade_1(myeloid_centre, family):
+    # CLL1 phase I 0/10 CRES; CD7 phase II 5/55 ICANS, all grade 1.
+    df = myeloid_centre.patients_outcomes
+    fam = df[df["product_family"] == family]
+    assert fam["severe_icans"].mean() <= PUBLISHED_SEVERE_ICANS_RANGE[family][1]
+    icans = fam[fam["icans_max_grade"] >= 1]
+    assert len(icans) / len(fam) < 0.2  # rare
+    assert (icans["icans_max_grade"] == 1).mean() > 0.5  # mostly grade 1
+
+
+def test_severe_icans_mostly_preceded_by_crs(real_world):
+    # Gust 2017: CRS preceded all 28 grade >= 3 neurotoxicity cases.
+    sev = real_world.patients_outcomes.query("severe_icans")
+    preceded = sev["crs_onset_day"].notna() & (sev["crs_onset_day"] <= sev["icans_onset_day"])
+    assert preceded.mean() >= 0.85
+
+
+def test_onset_timing_cd19_lymphoma(real_world):
+    # Median onset day 5 (Strati 2020) to 9 (Amidi 2022); new onset after day 14 in 0.7%
+    # (9-centre real-world cohort, Blood Adv 2024).
+    df = real_world.patients_outcomes
+    lymphoma = df[(df["car_target"] == "CD19") & df["disease"].isin(["LBCL", "PMBCL", "MCL", "FL"])]
+    assert 5 <= lymphoma["icans_onset_day"].median() <= 9
+    assert (lymphoma["icans_onset_day"] > 14).mean() < 0.01
+
+
+def test_icans_death_is_rare(real_world):
+    # Fatal ICANS ~1-2% in CD28 products, < 1% in 4-1BB (brexu-cel RW 2%; 9-centre NRM 1.1%).
+    df = real_world.patients_outcomes
+    by = df.groupby("product_family")["died_of_icans"].mean()
+    assert 0.003 <= by["CD19-CD28"] <= 0.03
+    assert by["CD19-4-1BB"] < 0.01
+
+
+def _landmark_frame(cohort, landmark: int) -> pd.DataFrame:
+    """Event-free patients at ``landmark`` with data observed up to it and the later label."""
+    t = cohort.tables
+    rows = landmark_labels(t["true_risk"], t["outcomes"]).query("landmark_day == @landmark")
+    daily = t["daily"].query("day <= @landmark")
+    crs = daily.groupby("patient_id")["crs_grade"].max().rename("crs_max_to_date")
+    m = t["measurements"].query("day <= @landmark and day > 0")
+    cd4 = m.groupby("patient_id")["cd4_car_t_cells_per_ul"].max().rename("cd4_peak_to_date")
+    frame = rows.merge(t["patients"], on="patient_id").join(crs, on="patient_id")
+    return frame.join(cd4, on="patient_id")
+
+
+def _positive_adjusted_effects(frame: pd.DataFrame, design: dict[str, pd.Series]) -> dict:
+    """Multivariable logistic regression (no penalty) of the later event on ``design``."""
+    x = pd.DataFrame(design)
+    model = LogisticRegression(C=1e6, max_iter=5000).fit(x, frame["event_after_landmark"])
+    return dict(zip(x.columns, model.coef_[0], strict=True))
+
+
+def test_direction_of_every_named_effect(real_world):
+    """Every named effect raises the risk (CD19 products, 20,000 patients).
+
+    Named effects (issue and fact sheet): CRS grade, marrow blasts, dose, CD4+ expansion, LDH,
+    neurologic comorbidity, CD28 over 4-1BB. Baseline factors are judged by their total
+    adjusted effect at day 0; CRS grade and CD4+ expansion at day 7, adjusted for the baseline
+    factors except dose, which acts through expansion in the generator (so adjusting for the
+    measured expansion removes it, as it should).
+    """
+    x = _landmark_frame(real_world, 0)
+    x = x[(x["car_target"] == "CD19") & x["ldh_u_per_l"].notna()]
+    baseline = {
+        "marrow_blasts_pct": lambda f: f["marrow_blasts_pct"] / 25,
+        "log10_dose": lambda f: np.log10(f["dose_cells_per_kg"]),
+        "log_ldh": lambda f: np.log(f["ldh_u_per_l"]),
+        "neuro_comorbidity": lambda f: f["neuro_comorbidity"].astype(float),
+        "cd28": lambda f: (f["costimulatory_domain"] == "CD28").astype(float),
+    }
+    day0 = _positive_adjusted_effects(x, {k: fn(x) for k, fn in baseline.items()})
+    assert all(v > 0 for v in day0.values()), day0
+
+    x = _landmark_frame(real_world, 7)
+    x = x[(x["car_target"] == "CD19") & x["cd4_peak_to_date"].notna() & x["ldh_u_per_l"].notna()]
+    design = {k: fn(x) for k, fn in baseline.items() if k != "log10_dose"}
+    design |= {
+        "crs_max_to_date": x["crs_max_to_date"],
+        "log_cd4_peak": np.log(x["cd4_peak_to_date"]),
+    }
+    day7 = _positive_adjusted_effects(x, design)
+    assert day7["crs_max_to_date"] > 0 and day7["log_cd4_peak"] > 0, day7
+
+
+def test_baseline_effects_raise_day_0_risk(real_world):
+    """Unadjusted: higher blasts, dose, LDH and neuro comorbidity give a higher event rate."""
+    x = _landmark_frame(real_world, 0)
+    cd19_41bb = x[x["product_family"] == "CD19-4-1BB"]  # the family with the widest doses
+    for column, frame in (
+        ("marrow_blasts_pct", x[x["disease"] == "B-ALL"]),
+        ("dose_cells_per_kg", cd19_41bb),
+        ("ldh_u_per_l", x),
+    ):
+        low, high = frame[column].quantile([1 / 3, 2 / 3])
+        assert (
+            frame.loc[frame[column] >= high, "event_after_landmark"].mean()
+            > frame.loc[frame[column] <= low, "event_after_landmark"].mean()
+        ), column
+    rate = x.groupby("neuro_comorbidity")["event_after_landmark"].mean()
+    assert rate[True] > rate[False]
+
+
+def _auroc(cohort, day: int) -> float:
+    m = landmark_labels(cohort.tables["true_risk"], cohort.tables["outcomes"])
+    m = m[m["landmark_day"] == day]
+    return roc_auc_score(m["event_after_landmark"], m["true_risk"])
+
+
+def test_true_risk_discrimination_realistic_before_infusion_and_higher_later(real_world):
+    # Pre-infusion scores (EASIX family) AUROC ~0.70-0.80 (Pennisi 2021; Korell 2022); dynamic
+    # post-infusion models 0.80-0.93 (Amidi 2022). Above 0.90 at day 0 would be unrealistic.
+    day0 = _auroc(real_world, 0)
+    assert 0.70 <= day0 <= 0.85
+    for day in (5, 7):
+        assert _auroc(real_world, day) > day0 + 0.03
+
+
+def test_m_easix_alone_discriminates_modestly(real_world):
+    # m-EASIX (Pennisi 2021): LDH (U/L) x CRP (mg/dL) / platelets; AUROC ~0.7-0.8 for CRS.
+    x = _landmark_frame(real_world, 0).dropna(
+        subset=["ldh_u_per_l", "crp_mg_per_l", "platelets_10e9_per_l"]
+    )
+    score = x["ldh_u_per_l"] * x["crp_mg_per_l"] / 10 / x["platelets_10e9_per_l"]
+    assert 0.6 <= roc_auc_score(x["event_after_landmark"], score) <= 0.8
+
+
+@pytest.mark.parametrize("day", [0, 3, 7])
+def test_true_risk_is_calibrated_per_decile(real_world, day):
+    """Observed event rate per decile of true risk within 4 binomial SEs of the mean risk."""
+    m = landmark_labels(real_world.tables["true_risk"], real_world.tables["outcomes"])
+    m = m[m["landmark_day"] == day]
+    decile = pd.qcut(m["true_risk"].rank(method="first"), 10, labels=False)
+    g = m.groupby(decile).agg(
+        p=("true_risk", "mean"), y=("event_after_landmark", "mean"), n=("true_risk", "size")
+    )
+    se = np.sqrt(np.maximum(g["p"] * (1 - g["p"]), 1e-4) / g["n"])
+    assert (np.abs(g["y"] - g["p"]) <= 4 * se + 1e-3).all(), g
