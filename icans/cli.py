@@ -45,7 +45,8 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except IcansError as exc:
-            Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+            # Plain text, never wrapped: one line per error in terminals, pipes and CI logs.
+            typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(code=2) from None
 
     return wrapper

@@ -58,6 +58,15 @@ class InvalidCohortError(IcansError, ValueError):
         super().__init__(f"{len(errors)} invalid value(s) in {table}:\n{shown}{more}")
 
 
+class InvalidPatientError(IcansError, ValueError):
+    """One patient's record breaks one or more rules; ``errors`` lists every one."""
+
+    def __init__(self, errors: list[InvalidInputError]):
+        self.errors = errors
+        shown = "; ".join(str(e) for e in errors[:20])
+        super().__init__(f"{len(errors)} invalid field(s): {shown}")
+
+
 class CohortNotFoundError(IcansError, FileNotFoundError):
     """A cohort directory is missing or does not hold the expected tables."""
 

@@ -18,14 +18,8 @@ from data.synthetic.parameters import (
     GeneratorParameters,
 )
 from data.synthetic.process import LatentGrid, per_family
+from icans.contract import LAB_FIELDS
 
-LAB_FIELDS = (
-    "ldh_u_per_l",
-    "crp_mg_per_l",
-    "ferritin_ng_per_ml",
-    "platelets_10e9_per_l",
-    "creatinine_mg_per_dl",
-)
 LYMPHOMA = ("LBCL", "PMBCL", "MCL", "FL", "CLL")
 _FAMILY_TARGET = {
     "CD19-CD28": "CD19",

@@ -17,11 +17,6 @@ import json
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any
 
-# Enumerations of the data contract (the public vocabulary; do not rename).
-DISEASES = ("LBCL", "PMBCL", "B-ALL", "MCL", "FL", "CLL", "MM", "AML", "T-ALL", "BPDCN")
-CAR_TARGETS = ("CD19", "CD19-CD22", "BCMA", "CLL1", "CD123", "CD7")
-COSTIMULATORY_DOMAINS = ("CD28", "4-1BB")
-LYMPHODEPLETION_REGIMENS = ("flu_cy", "bendamustine", "other")
 # Product families used for parameters and for the realism table.
 FAMILIES = ("CD19-CD28", "CD19-4-1BB", "CD19-CD22", "BCMA", "CLL1", "CD123", "CD7")
 MYELOID_OR_T_FAMILIES = ("CLL1", "CD123", "CD7")

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from data.synthetic.baseline import LAB_FIELDS, Baseline, lab_log_mean
+from data.synthetic.baseline import Baseline, lab_log_mean
 from data.synthetic.parameters import FAMILIES, GeneratorParameters
 from data.synthetic.process import (
     DEX_DAY2,
@@ -47,6 +47,7 @@ from data.synthetic.process import (
     per_family,
 )
 from data.synthetic.simulate import Course
+from icans.contract import LAB_FIELDS
 
 _TABLES: dict[str, np.ndarray] = {}
 

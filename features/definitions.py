@@ -1,0 +1,105 @@
+"""Clinical feature definitions, each computed in one place, vectorised over rows.
+
+Every function takes day-indexed blocks (rows x days 0..28, NaN = not observed) whose days after
+the prediction day are already NaN, so nothing here can read the future. A single patient is a
+block of one row: the endpoint and the cohort run exactly the same code.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+_DAYS_CACHE: dict[int, np.ndarray] = {}
+
+
+def _days(n: int) -> np.ndarray:
+    if n not in _DAYS_CACHE:
+        _DAYS_CACHE[n] = np.arange(n, dtype=float)
+    return _DAYS_CACHE[n]
+
+
+def max_to_date(block: np.ndarray) -> np.ndarray:
+    """Worst value observed up to the prediction day; NaN if nothing was observed."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows -> NaN, on purpose
+        return np.nanmax(block, axis=1)
+
+
+def latest_value(block: np.ndarray) -> np.ndarray:
+    """Value on the latest observed day up to the prediction day (carried forward); NaN if none.
+
+    Used for "CRS grade today" and "ICANS grade today": a grade recorded on day L is today's;
+    if day L has no record yet, the latest earlier grade stands.
+    """
+    observed = ~np.isnan(block)
+    last = block.shape[1] - 1 - np.argmax(observed[:, ::-1], axis=1)
+    value = block[np.arange(len(block)), last]
+    return np.where(observed.any(axis=1), value, np.nan)
+
+
+def days_since_first(block: np.ndarray, threshold: float, prediction_day: np.ndarray) -> np.ndarray:
+    """Days from the first day with a value >= ``threshold`` to the prediction day; NaN if none.
+
+    For CRS: days since CRS onset (first day graded >= 1, ASTCT 2019). For ICANS likewise.
+    """
+    hit = block >= threshold  # NaN compares False
+    first = np.argmax(hit, axis=1).astype(float)
+    return np.where(hit.any(axis=1), prediction_day - first, np.nan)
+
+
+def auc_to_date(block: np.ndarray) -> np.ndarray:
+    """Area under the measured CAR-T curve from day 0 to the last sample, cells*day/uL.
+
+    Trapezoidal rule over the days actually measured, up to the prediction day (the usual
+    pharmacokinetic AUC0-t, as reported for CD4+ CAR-T AUC0-28 by Baur et al., Bone Marrow
+    Transplant 2023, and Katsin et al., Front Immunol 2024). Rules:
+
+    * day 0 counts as 0 cells/uL when it was not measured: CAR-T cells are not in the blood
+      before infusion, so the curve starts at 0;
+    * skipped or missed samples are not imputed: the trapezoid joins the neighbouring samples;
+    * the area stops at the last sample on or before the prediction day (no extrapolation);
+    * a single sample at day d > 0 gives the triangle d * value / 2; day 0 alone gives 0;
+    * no sample at all gives NaN (reported as a missing input, never taken as 0).
+    """
+    any_sample = (~np.isnan(block)).any(axis=1)
+    values = block.copy()
+    values[:, 0] = np.where(np.isnan(values[:, 0]), 0.0, values[:, 0])
+    measured = ~np.isnan(values)
+    n_days = values.shape[1]
+    idx = np.where(measured, np.arange(n_days), -1)
+    last_idx = np.maximum.accumulate(idx, axis=1)
+    prev_idx = np.concatenate([np.full((len(values), 1), -1), last_idx[:, :-1]], axis=1)
+    prev_val = np.take_along_axis(values, np.maximum(prev_idx, 0), axis=1)
+    width = _days(n_days)[None, :] - prev_idx
+    area = np.where(measured & (prev_idx >= 0), width * (values + prev_val) / 2.0, 0.0)
+    return np.where(any_sample, area.sum(axis=1), np.nan)
+
+
+def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, NaN where either is missing or the denominator is not > 0."""
+    ok = (denominator > 0) & ~np.isnan(numerator)
+    return np.divide(numerator, denominator, out=np.full(len(numerator), np.nan), where=ok)
+
+
+def m_easix(
+    ldh_u_per_l: np.ndarray, crp_mg_per_l: np.ndarray, platelets_10e9_per_l: np.ndarray
+) -> np.ndarray:
+    """Modified EASIX = LDH (U/L) x CRP (mg/dL) / platelets (10^9/L).
+
+    Pennisi M et al., Blood Adv 2021;5(17):3397 (creatinine of EASIX replaced by CRP). The
+    contract carries CRP in mg/L, so it is divided by 10 here. NaN if any input is missing.
+    """
+    return ratio(ldh_u_per_l * (crp_mg_per_l / 10.0), platelets_10e9_per_l)
+
+
+def easix(
+    ldh_u_per_l: np.ndarray, creatinine_mg_per_dl: np.ndarray, platelets_10e9_per_l: np.ndarray
+) -> np.ndarray:
+    """EASIX = LDH (U/L) x creatinine (mg/dL) / platelets (10^9/L).
+
+    Luft T et al., Lancet Haematol 2017; pre-lymphodepletion use in CAR-T by Korell F et al.,
+    Front Immunol 2022;13:877477 (EASIX-pre). NaN if any input is missing.
+    """
+    return ratio(ldh_u_per_l * creatinine_mg_per_dl, platelets_10e9_per_l)

@@ -1,0 +1,186 @@
+"""The ``icans`` command line, driven through Typer's CliRunner against real files in tmp_path."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+from typer.testing import CliRunner, Result
+
+from icans.cli import app
+
+runner = CliRunner()
+GENERATE_OPTIONS = ("--out", "--n", "--seed", "--case-mix", "--format", "--overwrite", "--workers")
+
+
+def flat(text: str) -> str:
+    """Help/console text with Rich box characters removed and whitespace collapsed.
+
+    Rich wraps help cells to the terminal width; flattening makes a help sentence searchable
+    wherever the wrap fell.
+    """
+    return " ".join(re.sub(r"[│╭╮╰╯─┃━┏┓┗┛┡┩╇┳┻╋┠┨┯┷]", " ", text).split())
+
+
+def generate_command() -> Any:
+    """The Click command behind ``icans cohort generate`` (Typer vendors its own Click)."""
+    return typer.main.get_command(app).commands["cohort"].commands["generate"]
+
+
+# --------------------------------------------------------------------------- help
+
+
+def test_top_level_help_exits_0_and_lists_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0, result.output
+    text = flat(result.stdout)
+    assert "cohort" in text
+    assert "demo" in text
+    assert "SYNTHETIC" in text
+
+
+def test_cohort_help_lists_sub_commands() -> None:
+    result = runner.invoke(app, ["cohort", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "generate" in result.stdout
+    assert "summary" in result.stdout
+
+
+def test_generate_help_shows_named_options() -> None:
+    result = runner.invoke(app, ["cohort", "generate", "--help"])
+    assert result.exit_code == 0, result.output
+    text = flat(result.stdout)
+    for option in GENERATE_OPTIONS:
+        assert re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", text), option
+    assert "Number of patients (1 to 10,000,000)." in text
+    assert "Random seed; same seed and options give byte-identical files." in text
+    assert "Case-mix preset: real-world, myeloid-centre or paediatric-all." in text
+    assert "Table format: parquet or csv." in text
+    assert "Replace an existing non-empty directory." in text
+    assert "Worker processes (blocks of 10,000 patients run in parallel)." in text
+
+
+def test_generate_help_has_help_text_for_every_option() -> None:
+    command = generate_command()
+    text = flat(runner.invoke(app, ["cohort", "generate", "--help"]).stdout)
+    options = [p for p in command.params if p.param_type_name == "option"]
+    assert {o.opts[0] for o in options} >= set(GENERATE_OPTIONS)
+    for option in options:
+        if option.name == "help":
+            continue
+        assert option.help, f"{option.opts[0]} has no help text"
+        assert flat(option.help) in text, option.opts[0]
+
+
+# --------------------------------------------------------------------------- generate + summary
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("cli") / "cohort"
+    result = runner.invoke(app, ["cohort", "generate", "--n", "300", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out, result.stdout
+
+
+def test_generate_writes_a_cohort_and_reports_it(generated: tuple[Path, str]) -> None:
+    out, stdout = generated
+    assert (out / "manifest.json").is_file()
+    assert "Wrote 300 synthetic patients" in flat(stdout)
+    assert "fingerprint" in stdout
+
+
+def test_summary_prints_family_and_true_risk_tables(generated: tuple[Path, str]) -> None:
+    out, _ = generated
+    result = runner.invoke(app, ["cohort", "summary", str(out)])
+    assert result.exit_code == 0, result.output
+    text = flat(result.stdout)
+    assert "SYNTHETIC" in text
+    assert "ICANS by product family" in text
+    assert "True risk by landmark day" in text
+    assert "landmark day" in text
+    assert "AUROC" in text
+    assert "CD19-CD28" in text
+
+
+def test_generate_refuses_existing_cohort_without_overwrite(generated: tuple[Path, str]) -> None:
+    out, _ = generated
+    result = runner.invoke(app, ["cohort", "generate", "--n", "300", "--out", str(out)])
+    assert result.exit_code == 2
+    assert "out=" in flat(result.stderr)
+    assert "--overwrite" in flat(result.stderr)
+    assert "Traceback" not in result.output
+
+
+def test_generate_csv_with_overwrite(tmp_path: Path) -> None:
+    out = tmp_path / "cohort"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    args = ["cohort", "generate", "--n", "300", "--format", "csv", "--no-true-risk"]
+    result = runner.invoke(app, [*args, "--overwrite", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in out.iterdir())
+    tables = ["daily", "measurements", "outcomes", "patients"]
+    assert names == sorted(["manifest.json", *(f"{t}.csv" for t in tables)])
+
+
+# --------------------------------------------------------------------------- user errors
+
+
+BAD_INPUTS = {
+    "case-mix": (["cohort", "generate", "--case-mix", "nope"], "case_mix='nope'"),
+    "format": (["cohort", "generate", "--format", "xlsx"], "format='xlsx'"),
+    "n-zero": (["cohort", "generate", "--n", "0"], "n=0"),
+    "summary-not-a-cohort": (["cohort", "summary", "{tmp}"], "is not a cohort directory"),
+}
+
+
+def _invoke_bad(case: str, tmp_path: Path) -> tuple[Result, str]:
+    args, expected = BAD_INPUTS[case]
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if args[1] == "generate":
+        args = [*args, "--out", str(tmp_path / "cohort")]
+    return runner.invoke(app, args), expected
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_exits_2_naming_the_field(case: str, tmp_path: Path) -> None:
+    result, expected = _invoke_bad(case, tmp_path)
+    assert result.exit_code == 2
+    assert isinstance(result.exception, SystemExit)
+    message = flat(result.stderr)
+    assert message.startswith("error: ")
+    assert expected in message
+    assert result.stdout == ""
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "cohort").exists()
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "case-mix",
+        "format",
+        "n-zero",
+        "summary-not-a-cohort",
+    ],
+)
+def test_bad_input_message_is_one_line(case: str, tmp_path: Path) -> None:
+    result, _ = _invoke_bad(case, tmp_path)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+
+
+def test_unknown_case_mix_lists_valid_presets(tmp_path: Path) -> None:
+    result, _ = _invoke_bad("case-mix", tmp_path)
+    message = flat(result.stderr)
+    for name in ("real-world", "myeloid-centre", "paediatric-all"):
+        assert name in message
+
+
+def test_summary_error_says_how_to_create_a_cohort(tmp_path: Path) -> None:
+    result, _ = _invoke_bad("summary-not-a-cohort", tmp_path)
+    assert "icans cohort generate --out DIR" in flat(result.stderr)
