@@ -78,9 +78,12 @@ def auc_to_date(block: np.ndarray) -> np.ndarray:
 
 
 def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """numerator / denominator, NaN where either is missing or the denominator is not > 0."""
+    """numerator / denominator; NaN where either is missing, the denominator is not > 0 or the
+    quotient overflows."""
     ok = (denominator > 0) & ~np.isnan(numerator)
-    return np.divide(numerator, denominator, out=np.full(len(numerator), np.nan), where=ok)
+    with np.errstate(over="ignore"):
+        out = np.divide(numerator, denominator, out=np.full(len(numerator), np.nan), where=ok)
+    return np.where(np.isfinite(out), out, np.nan)  # a vanishing denominator is not infinite
 
 
 def m_easix(

@@ -22,7 +22,7 @@ from features.layout import (
     RAW_COLUMNS,
     SERIES_SLICE,
 )
-from features.validation import validate_table
+from features.validation import validate_tables
 from icans.errors import InvalidInputError
 
 DEFAULT_LANDMARKS = (0, 1, 3, 5, 7, 10, 14)
@@ -40,7 +40,7 @@ SUBGROUP_COLUMNS = (
 class LandmarkDataset:
     """Rows in the raw layout plus what evaluation needs alongside them."""
 
-    raw: pd.DataFrame  # RAW_COLUMNS, one row per (patient, landmark)
+    raw: np.ndarray  # float, columns in RAW_COLUMNS order, one row per (patient, landmark)
     label: np.ndarray  # target event on days L+1..28
     patient_id: np.ndarray
     landmark_day: np.ndarray
@@ -50,9 +50,13 @@ class LandmarkDataset:
     def __len__(self) -> int:
         return len(self.label)
 
+    def frame(self, rows=slice(None)) -> pd.DataFrame:
+        """Rows of the raw layout as a DataFrame (for MLflow examples and inspection)."""
+        return pd.DataFrame(self.raw[rows], columns=list(RAW_COLUMNS))
+
     def subset(self, mask: np.ndarray) -> LandmarkDataset:
         return LandmarkDataset(
-            self.raw[mask].reset_index(drop=True),
+            self.raw[mask],
             self.label[mask],
             self.patient_id[mask],
             self.landmark_day[mask],
@@ -101,13 +105,7 @@ def build_landmark_dataset(
     if bad or not landmarks:
         raise InvalidInputError("landmarks", list(landmarks), "whole days from 0 to 27")
     if validate:
-        tables = {
-            **tables,
-            **{
-                name: validate_table(name, tables[name])
-                for name in ("patients", "daily", "measurements", "outcomes")
-            },
-        }
+        tables = validate_tables(tables)
     patients = tables["patients"].reset_index(drop=True)
     index = pd.Index(patients["patient_id"])
     base = baseline_matrix(patients)
@@ -150,7 +148,7 @@ def build_landmark_dataset(
             risks.append(risk_lookup.reindex(key).to_numpy(float))
         else:
             risks.append(np.full(n, np.nan))
-    raw_all = pd.DataFrame(np.concatenate(parts), columns=list(RAW_COLUMNS))
+    raw_all = np.concatenate(parts)
     sub_cols = [c for c in SUBGROUP_COLUMNS if c in patients.columns]
     subgroups = patients.loc[np.concatenate(rows_idx), sub_cols].reset_index(drop=True)
     return LandmarkDataset(

@@ -32,7 +32,9 @@ Day = Annotated[int, Field(ge=0, le=HORIZON_DAYS, description="Day since infusio
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: no silent coercion (true is not 1, "5" is not 5, 2.0 is not a day); ints are
+    # accepted for float fields.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class CrsGradeOnDay(_Strict):
@@ -90,7 +92,13 @@ class PatientObservation(_Strict):
     ldh_u_per_l: float | None = _lab("U/L", 50_000)
     crp_mg_per_l: float | None = _lab("mg/L", 1_000)
     ferritin_ng_per_ml: float | None = _lab("ng/mL", 500_000)
-    platelets_10e9_per_l: float | None = _lab("10^9/L", 2_000)
+    platelets_10e9_per_l: float | None = Field(
+        None,
+        gt=0,
+        le=2_000,
+        allow_inf_nan=False,
+        description="Before lymphodepletion, 10^9/L (> 0); may be missing.",
+    )
     creatinine_mg_per_dl: float | None = _lab("mg/dL", 30)
     day_since_infusion: Day
     crs_grade_by_day: list[CrsGradeOnDay] = Field(default_factory=list, max_length=N_DAYS)
@@ -100,51 +108,81 @@ class PatientObservation(_Strict):
 
     @model_validator(mode="after")
     def _course_dates(self) -> PatientObservation:
-        errors = []
-        for name in COURSE_SERIES.values():
-            seen: set[int] = set()
-            for i, obs in enumerate(getattr(self, name)):
-                where = f"{name}[{i}].day"
-                if obs.day > self.day_since_infusion:
-                    errors.append(
-                        InvalidInputError(
-                            where,
-                            obs.day,
-                            f"a day on or before day_since_infusion={self.day_since_infusion} "
-                            "(an observation dated after the prediction day is not allowed)",
-                        )
-                    )
-                if obs.day in seen:
-                    errors.append(
-                        InvalidInputError(where, obs.day, f"each day at most once in {name}")
-                    )
-                seen.add(obs.day)
+        errors = course_date_errors(self.model_dump())
         if errors:
             raise InvalidPatientError(errors)
         return self
 
 
+def course_date_errors(data: Any) -> list[InvalidInputError]:
+    """Observations dated after the prediction day, and days given twice, in raw input.
+
+    Works on the raw (possibly otherwise invalid) request so these errors are reported together
+    with every other error, not only once the rest of the request is valid.
+    """
+    if not isinstance(data, dict):
+        return []
+    day = data.get("day_since_infusion")
+    prediction_day = day if isinstance(day, int) and not isinstance(day, bool) else None
+    errors = []
+    for name in COURSE_SERIES.values():
+        items = data.get(name)
+        if not isinstance(items, list):
+            continue
+        seen: set[int] = set()
+        for i, obs in enumerate(items):
+            d = obs.get("day") if isinstance(obs, dict) else getattr(obs, "day", None)
+            if not isinstance(d, int) or isinstance(d, bool):
+                continue
+            where = f"{name}[{i}].day"
+            if prediction_day is not None and d > prediction_day:
+                errors.append(
+                    InvalidInputError(
+                        where,
+                        d,
+                        f"a day on or before day_since_infusion={prediction_day} "
+                        "(an observation dated after the prediction day is not allowed)",
+                    )
+                )
+            if d in seen:
+                errors.append(InvalidInputError(where, d, f"each day at most once in {name}"))
+            seen.add(d)
+    return errors
+
+
 def parse_patient(data: Any) -> PatientObservation:
-    """Validate a JSON-like dict (or pass through a model); all errors in one exception."""
+    """Validate a JSON-like dict (or pass through a model); every error in one exception."""
     if isinstance(data, PatientObservation):
         return data
     try:
         return PatientObservation.model_validate(data)
     except ValidationError as exc:
-        raise InvalidPatientError(_from_pydantic(exc)) from None
+        errors, dates_checked = _from_pydantic(exc)
+        if not dates_checked:  # field errors stopped the model validator: check dates here
+            errors += course_date_errors(data)
+        raise InvalidPatientError(errors) from None
 
 
-def _from_pydantic(exc: ValidationError) -> list[InvalidInputError]:
+def _from_pydantic(exc: ValidationError) -> tuple[list[InvalidInputError], bool]:
+    """Our errors from pydantic's, and whether the course-date validator already ran."""
     out: list[InvalidInputError] = []
+    dates_checked = False
     for err in exc.errors(include_url=False):
         ctx_error = (err.get("ctx") or {}).get("error")
         if isinstance(ctx_error, InvalidPatientError):  # raised by our model validator
             out.extend(ctx_error.errors)
+            dates_checked = True
             continue
         field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
         field = field.lstrip(".") or "body"
-        out.append(InvalidInputError(field, err.get("input"), err["msg"]))
-    return out
+        if err["type"] == "missing":  # the input is the whole request: never echo it
+            out.append(InvalidInputError(field, None, "a value (this field is required)"))
+            continue
+        value = err.get("input")
+        if isinstance(value, (dict, list)):
+            value = f"<{type(value).__name__} of {len(value)} item(s)>"
+        out.append(InvalidInputError(field, value, err["msg"]))
+    return out, dates_checked
 
 
 _BASELINE_INDEX = {

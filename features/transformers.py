@@ -211,7 +211,28 @@ class LandmarkDay(_Stateless):
         return [col(raw, "day_since_infusion")]
 
 
-_DISEASE_GROUP_OF_CODE = np.array([DISEASE_GROUPS[x] for x in DISEASES], dtype=object)
+DISEASE_GROUP_NAMES = tuple(sorted(set(DISEASE_GROUPS.values())))
+_GROUP_CODE_OF_DISEASE = np.array(
+    [DISEASE_GROUP_NAMES.index(DISEASE_GROUPS[x]) for x in DISEASES], dtype=float
+)
+_VOCABULARY = {
+    "car_target": CATEGORICAL_FIELDS["car_target"],
+    "costimulatory_domain": CATEGORICAL_FIELDS["costimulatory_domain"],
+    "disease_group": DISEASE_GROUP_NAMES,
+}
+
+
+def _category_codes(raw: np.ndarray) -> dict[str, np.ndarray]:
+    """Codes (positions in each vocabulary, NaN if missing) of the encoded categorical fields."""
+    disease = col(raw, "disease")
+    known = ~np.isnan(disease)
+    group = np.full(len(raw), np.nan)
+    group[known] = _GROUP_CODE_OF_DISEASE[disease[known].astype(int)]
+    return {
+        "car_target": col(raw, "car_target"),
+        "costimulatory_domain": col(raw, "costimulatory_domain"),
+        "disease_group": group,
+    }
 
 
 class CategoryIndicators(TransformerMixin, BaseEstimator):
@@ -226,42 +247,41 @@ class CategoryIndicators(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         raw = np.asarray(X, dtype=float)
         self.n_features_in_ = raw.shape[1]
-        self.categories_ = {}
-        for field, values in self._fields(raw).items():
-            seen = {v for v in values if v is not None}
-            self.categories_[field] = tuple(sorted(seen))
+        self.codes_ = {
+            field: np.unique(codes[~np.isnan(codes)])
+            for field, codes in _category_codes(raw).items()
+        }
+        self.categories_ = {
+            field: tuple(_VOCABULARY[field][int(c)] for c in codes)
+            for field, codes in self.codes_.items()
+        }
         return self
 
-    @staticmethod
-    def _fields(raw: np.ndarray) -> dict[str, list]:
-        out = {}
-        for field in ("car_target", "costimulatory_domain"):
-            codes = col(raw, field)
-            vocab = CATEGORICAL_FIELDS[field]
-            out[field] = [None if np.isnan(c) else vocab[int(c)] for c in codes]
-        codes = col(raw, "disease")
-        out["disease_group"] = [
-            None if np.isnan(c) else _DISEASE_GROUP_OF_CODE[int(c)] for c in codes
-        ]
+    def unseen(self, raw: np.ndarray) -> list[tuple[str, str]]:
+        """(field, value) pairs in ``raw`` that training never saw."""
+        check_is_fitted(self, "codes_")
+        out = []
+        for field, codes in _category_codes(np.asarray(raw, dtype=float)).items():
+            present = np.unique(codes[~np.isnan(codes)])
+            for c in np.setdiff1d(present, self.codes_[field]):
+                out.append((field, _VOCABULARY[field][int(c)]))
         return out
 
     def transform(self, X):
-        check_is_fitted(self, "categories_")
+        check_is_fitted(self, "codes_")
         raw = np.asarray(X, dtype=float)
-        columns = []
-        for field, values in self._fields(raw).items():
-            known = self.categories_[field]
-            unseen = {v for v in values if v is not None and v not in known}
-            for v in sorted(unseen):
-                warnings.warn(
-                    f"{field}={v!r} was not seen in training: encoded as none of the "
-                    f"seen categories {list(known)}",
-                    UnknownCategoryWarning,
-                    stacklevel=2,
-                )
-            arr = np.asarray(values, dtype=object)
-            columns.extend((arr == k).astype(float) for k in known)
-        return np.column_stack(columns) if columns else np.empty((len(raw), 0))
+        for field, value in self.unseen(raw):
+            warnings.warn(
+                f"{field}={value!r} was not seen in training: encoded as none of the "
+                f"seen categories {list(self.categories_[field])}",
+                UnknownCategoryWarning,
+                stacklevel=2,
+            )
+        blocks = [
+            (codes[:, None] == self.codes_[field][None, :]).astype(float)
+            for field, codes in _category_codes(raw).items()
+        ]
+        return np.hstack(blocks)
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "categories_")
@@ -282,9 +302,13 @@ class TrainingRanges(TransformerMixin, BaseEstimator):
         self.lower_quantile = lower_quantile
         self.upper_quantile = upper_quantile
 
+    max_rows = 200_000  # quantiles from an evenly spaced subsample: stable and fast
+
     def fit(self, X, y=None):
         x = np.asarray(X, dtype=float)
         self.n_features_in_ = x.shape[1]
+        if len(x) > self.max_rows:
+            x = x[:: -(-len(x) // self.max_rows)]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN column -> NaN range
             self.lower_ = np.nanquantile(x, self.lower_quantile, axis=0)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from data.synthetic.parameters import (
     FAMILIES,
@@ -40,6 +41,25 @@ class Baseline:
     family: np.ndarray  # family code per patient
     u_index: np.ndarray
     r_index: np.ndarray
+
+
+def lab_log_likelihood(
+    lab: str,
+    value: np.ndarray,
+    r: np.ndarray,
+    blasts: np.ndarray,
+    child: np.ndarray,
+    params: GeneratorParameters,
+) -> np.ndarray:
+    """log density of log(lab) under its truncated normal given ``r``; 0 where missing."""
+    b = params.baseline
+    mean = lab_log_mean(lab, r, blasts, child, params)
+    sd = b.lab_log_sd[lab]
+    low, high = (np.log(v) for v in b.lab_plausible_range[lab])
+    x = np.log(value)
+    mass = norm.cdf((high - mean) / sd) - norm.cdf((low - mean) / sd)
+    ll = norm.logpdf(x, mean, sd) - np.log(mass)
+    return np.where(np.isnan(x), 0.0, ll)
 
 
 def lab_log_mean(
@@ -143,10 +163,10 @@ def sample_baseline(
         }
     )
     for lab in LAB_FIELDS:
-        log_value = lab_log_mean(lab, r, blasts, child, params) + rng.normal(
-            0, b.lab_log_sd[lab], n
-        )
-        value = np.exp(log_value)
+        # Truncated normal on the log scale, drawn by inverse CDF within the plausible range.
+        mean, sd = lab_log_mean(lab, r, blasts, child, params), b.lab_log_sd[lab]
+        low, high = (norm.cdf((np.log(v) - mean) / sd) for v in b.lab_plausible_range[lab])
+        value = np.exp(mean + sd * norm.ppf(low + (high - low) * rng.random(n)))
         value[rng.random(n) < b.lab_missing_probability[lab]] = np.nan
         table[lab] = value
     return Baseline(table=table, family=fam, u_index=u_index, r_index=r_index)

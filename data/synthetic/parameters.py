@@ -319,6 +319,17 @@ class BaselineParameters:
         },
         "ASSUMPTION: missing completely at random",
     )
+    lab_plausible_range: dict[str, tuple[float, float]] = P(
+        {
+            "ldh_u_per_l": (80.0, 10_000.0),
+            "crp_mg_per_l": (0.1, 500.0),
+            "ferritin_ng_per_ml": (5.0, 100_000.0),
+            "platelets_10e9_per_l": (2.0, 1_000.0),
+            "creatinine_mg_per_dl": (0.1, 15.0),
+        },
+        "ASSUMPTION: labs are log-normal truncated to physiologically plausible limits "
+        f"(CRP 340 mg/L in {KATSIN_2024} sits inside)",
+    )
     child_creatinine_factor: float = P(0.5, "ASSUMPTION: lower creatinine in children")
 
 

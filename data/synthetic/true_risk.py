@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from data.synthetic.baseline import Baseline, lab_log_mean
+from data.synthetic.baseline import Baseline, lab_log_likelihood
 from data.synthetic.parameters import FAMILIES, GeneratorParameters
 from data.synthetic.process import (
     DEX_DAY2,
@@ -131,10 +131,8 @@ class ForwardFilter:
         log_w = np.broadcast_to(grid.class_log_prior(), (n, grid.n_classes)).copy()
         child = course.child
         for lab in LAB_FIELDS:
-            x = np.log(t[lab].to_numpy(float))
-            mean = lab_log_mean(lab, r_c[None, :], blasts, child[:, None], params)
-            ll = norm.logpdf(x[:, None], mean, params.baseline.lab_log_sd[lab])
-            log_w += np.where(np.isnan(x)[:, None], 0.0, ll)
+            value = t[lab].to_numpy(float)[:, None]
+            log_w += lab_log_likelihood(lab, value, r_c[None, :], blasts, child[:, None], params)
         alpha = np.zeros((n, grid.n_classes, N_LEVELS))
         alpha[..., 0] = np.exp(log_w - log_w.max(axis=1, keepdims=True))
         self.alpha = alpha / alpha.sum(axis=(1, 2), keepdims=True)

@@ -1,0 +1,94 @@
+"""Golden values for the clinical feature definitions, computed by hand from their formulas.
+
+Tolerance: these are exact sums of a few products, so 1e-9 relative (floating point only).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from features import definitions as d
+from features.layout import N_DAYS
+
+
+def _block(samples: dict[int, float], n_days: int = N_DAYS) -> np.ndarray:
+    row = np.full((1, n_days), np.nan)
+    for day, value in samples.items():
+        row[0, day] = value
+    return row
+
+
+@pytest.mark.parametrize(
+    ("samples", "expected", "why"),
+    [
+        ({0: 0.0, 3: 10.0}, 15.0, "3 * (0 + 10) / 2"),
+        ({3: 10.0}, 15.0, "day 0 not measured counts as 0 (pre-infusion): 3 * 10 / 2"),
+        ({0: 0.0, 3: 10.0, 10: 30.0}, 155.0, "missed day-7 sample not imputed: 15 + 7*(10+30)/2"),
+        ({7: 20.0}, 70.0, "single sample: triangle from the day-0 anchor, 7 * 20 / 2"),
+        ({0: 0.0}, 0.0, "day 0 alone: no area"),
+        ({0: 5.0, 2: 5.0}, 10.0, "a measured day-0 value is used as measured: 2 * (5 + 5) / 2"),
+    ],
+)
+def test_cd4_auc_golden_values(samples, expected, why):
+    assert d.auc_to_date(_block(samples))[0] == pytest.approx(expected, rel=1e-9), why
+
+
+def test_auc_without_any_sample_is_missing_not_zero():
+    assert np.isnan(d.auc_to_date(_block({}))[0])
+
+
+def test_auc_case_report_sanity_check():
+    """Katsin et al. 2024 (PMBCL, grade IV ICANS): CD4+ CAR-T AUC0-28 632.2 cells*day/uL with a
+    peak at day 14 (77.7 CAR-T cells/uL, CD4:CD8 89, so ~76.8 CD4+) and 27.9 at day 28 (~27.6
+    CD4+). The intermediate samples are not published; with plausible ones (day 7: 1, day 10: 4,
+    day 21: 20) the trapezoid gives 3.5 + 7.5 + 161.6 + 338.8 + 166.6 = 678.0, within 10% of the
+    published figure: the definition and the units (cells*day/uL) agree with the report."""
+    samples = {0: 0.0, 7: 1.0, 10: 4.0, 14: 76.8, 21: 20.0, 28: 27.6}
+    auc = d.auc_to_date(_block(samples))[0]
+    assert auc == pytest.approx(678.0, rel=1e-9)
+    assert abs(auc - 632.2) / 632.2 < 0.10
+    # The same course seen on day 14 stops at the day-14 sample: 3.5 + 7.5 + 161.6.
+    to_day_14 = {k: v for k, v in samples.items() if k <= 14}
+    assert d.auc_to_date(_block(to_day_14))[0] == pytest.approx(172.6, rel=1e-9)
+
+
+def test_auc_vectorised_rows_are_independent():
+    block = np.vstack([_block({3: 10.0}), _block({}), _block({7: 20.0})])
+    np.testing.assert_allclose(d.auc_to_date(block), [15.0, np.nan, 70.0])
+
+
+def test_m_easix_golden_value_converts_crp_to_mg_per_dl():
+    # Pennisi 2021: LDH (U/L) x CRP (mg/dL) / platelets (10^9/L); CRP 50 mg/L = 5 mg/dL.
+    assert d.m_easix(np.array([300.0]), np.array([50.0]), np.array([100.0]))[0] == 15.0
+
+
+def test_easix_golden_value():
+    # Luft 2017 / Korell 2022: LDH (U/L) x creatinine (mg/dL) / platelets (10^9/L).
+    assert d.easix(np.array([300.0]), np.array([1.2]), np.array([100.0]))[0] == pytest.approx(3.6)
+
+
+@pytest.mark.parametrize("missing", ["ldh", "crp", "platelets"])
+def test_m_easix_missing_input_gives_missing_score(missing):
+    values = {"ldh": 300.0, "crp": 50.0, "platelets": 100.0} | {missing: np.nan}
+    assert np.isnan(d.m_easix(*(np.array([values[k]]) for k in ("ldh", "crp", "platelets")))[0])
+
+
+def test_scores_with_zero_platelets_are_missing_not_infinite():
+    assert np.isnan(d.m_easix(np.array([300.0]), np.array([50.0]), np.array([0.0]))[0])
+    assert np.isnan(d.easix(np.array([300.0]), np.array([1.0]), np.array([0.0]))[0])
+
+
+def test_latest_value_carries_forward_the_last_observed_grade():
+    block = np.vstack([_block({0: 0, 2: 2}), _block({0: 0, 1: 1, 3: 0}), _block({})])
+    np.testing.assert_array_equal(d.latest_value(block), [2.0, 0.0, np.nan])
+
+
+def test_max_to_date():
+    block = np.vstack([_block({0: 0, 2: 3, 4: 1}), _block({})])
+    np.testing.assert_array_equal(d.max_to_date(block), [3.0, np.nan])
+
+
+def test_days_since_first_onset():
+    block = np.vstack([_block({0: 0, 1: 0, 2: 1, 3: 2}), _block({0: 0, 1: 0})])
+    np.testing.assert_array_equal(d.days_since_first(block, 1, np.array([5.0, 5.0])), [3.0, np.nan])

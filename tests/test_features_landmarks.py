@@ -1,0 +1,134 @@
+"""The landmark dataset and the feature pipeline over a generated cohort."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data.synthetic.chunk import generate_block
+from data.synthetic.parameters import CASE_MIXES, GeneratorParameters
+from data.synthetic.tables import block_tables
+from features.landmarks import DEFAULT_LANDMARKS, build_landmark_dataset, patient_record
+from features.layout import N_DAYS, SERIES_SLICE
+from features.patient import parse_patient, to_raw
+from features.transformers import build_feature_pipeline, transform_rows
+from icans.errors import UnknownCategoryWarning
+
+
+@pytest.fixture(scope="module")
+def tables():
+    block = generate_block(5, 0, 3000, CASE_MIXES["real-world"], GeneratorParameters())
+    return block_tables(block)
+
+
+@pytest.fixture(scope="module")
+def dataset(tables):
+    return build_landmark_dataset(tables)
+
+
+@pytest.fixture(scope="module")
+def fitted(dataset):
+    pipe = build_feature_pipeline()
+    return pipe, pipe.fit_transform(dataset.raw)
+
+
+def test_one_row_per_event_free_patient_and_landmark(tables, dataset):
+    event_day = tables["outcomes"].set_index("patient_id")["event_day"]
+    for landmark in DEFAULT_LANDMARKS:
+        ids = dataset.patient_id[dataset.landmark_day == landmark]
+        expected = event_day[event_day.isna() | (event_day > landmark)].index
+        assert sorted(ids) == sorted(expected)
+        assert len(set(ids)) == len(ids)
+
+
+def test_label_is_the_event_after_the_landmark(tables, dataset):
+    event_day = tables["outcomes"].set_index("patient_id")["event_day"]
+    days = event_day.reindex(dataset.patient_id).to_numpy(float)
+    assert np.all(np.isnan(days) | (days > dataset.landmark_day))
+    np.testing.assert_array_equal(dataset.label, ~np.isnan(days))
+
+
+def test_true_risk_attached_from_the_generator(tables, dataset):
+    truth = tables["true_risk"].set_index(["patient_id", "landmark_day"])["true_risk"]
+    key = pd.MultiIndex.from_arrays([dataset.patient_id, dataset.landmark_day])
+    np.testing.assert_array_equal(dataset.true_risk, truth.reindex(key).to_numpy())
+    assert not np.isnan(dataset.true_risk).any()
+
+
+def test_no_observation_after_the_landmark_in_any_row(dataset):
+    raw = dataset.raw
+    after = np.arange(N_DAYS)[None, :] > dataset.landmark_day[:, None]
+    for block in SERIES_SLICE.values():
+        assert np.isnan(raw[:, block][after]).all()
+
+
+def test_single_patient_path_gives_identical_features(tables, dataset, fitted):
+    pipe, features = fitted
+    rng = np.random.default_rng(0)
+    for i in rng.choice(len(dataset), size=40, replace=False):
+        record = patient_record(tables, dataset.patient_id[i], int(dataset.landmark_day[i]))
+        single = transform_rows(pipe, to_raw(parse_patient(record)))[0]
+        np.testing.assert_array_equal(single, features[i])
+
+
+def test_transform_rows_equals_the_pipeline(dataset, fitted):
+    pipe, features = fitted
+    np.testing.assert_array_equal(transform_rows(pipe, dataset.raw), features)
+
+
+def test_feature_names_cover_every_named_predictor(fitted):
+    names = set(fitted[0].get_feature_names_out())
+    for required in (
+        "car_target=CD19",
+        "costimulatory_domain=CD28",
+        "log10_dose_cells_per_kg",
+        "marrow_blasts_pct",
+        "cns_involvement",
+        "crs_grade_today",
+        "crs_max_grade_to_date",
+        "days_since_crs_onset",
+        "cd4_auc_to_date_cells_day_per_ul",
+        "cd8_auc_to_date_cells_day_per_ul",
+        "cd4_cd8_auc_ratio",
+        "cd4_peak_to_date_cells_per_ul",
+        "icans_max_grade_to_date",
+        "m_easix",
+        "easix",
+        "landmark_day",
+        "age_years",
+    ):
+        assert required in names, required
+    assert len(names) == fitted[1].shape[1]
+
+
+def test_unseen_category_is_all_zero_and_warned(tables, dataset):
+    no_cd7 = dataset.subset((dataset.subgroups["car_target"] != "CD7").to_numpy())
+    pipe = build_feature_pipeline().fit(no_cd7.raw)
+    cd7 = dataset.subset((dataset.subgroups["car_target"] == "CD7").to_numpy())
+    assert len(cd7) > 0
+    names = list(pipe.get_feature_names_out())
+    with pytest.warns(UnknownCategoryWarning) as record:
+        out = pipe.transform(cd7.raw)
+    assert any("car_target='CD7'" in str(w.message) for w in record)
+    target_cols = [i for i, n in enumerate(names) if n.startswith("car_target=")]
+    assert "car_target=CD7" not in names
+    assert (out[:, target_cols] == 0).all()
+
+
+def test_seen_categories_raise_no_warning(dataset, fitted):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnknownCategoryWarning)
+        fitted[0].transform(dataset.raw[:50])
+
+
+def test_training_ranges_are_learned_and_pickle_round_trips(dataset, fitted):
+    pipe, features = fitted
+    ranges = pipe.named_steps["ranges"]
+    assert ranges.lower_.shape == (features.shape[1],)
+    assert np.all((ranges.lower_ <= ranges.upper_) | np.isnan(ranges.lower_))
+    clone = pickle.loads(pickle.dumps(pipe))
+    np.testing.assert_array_equal(clone.transform(dataset.raw[:100]), features[:100])

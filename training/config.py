@@ -1,0 +1,87 @@
+"""Training configuration: one typed object, read from the ``[train]`` table of a TOML file.
+
+Everything the ``icans train`` command does not take as an option lives here, with its default;
+the whole object is logged to MLflow as parameters, so a run can be repeated exactly.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from features.landmarks import DEFAULT_LANDMARKS
+from icans.errors import InvalidInputError
+
+
+class GateConfig(BaseModel):
+    """Quality gates a model must pass before the ``champion`` alias moves to it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    calibration_slope_min: float = Field(0.8, description="Held-out calibration slope, lower.")
+    calibration_slope_max: float = Field(1.2, description="Held-out calibration slope, upper.")
+    max_auroc_gap_to_true_risk: float = Field(
+        0.03, description="AUROC may be at most this far below the true risk's (same rows)."
+    )
+    must_beat_baselines: bool = Field(True, description="AUROC above every baseline's.")
+    min_test_events: int = Field(20, description="Fewer held-out events cannot judge a model.")
+
+
+class SearchSpace(BaseModel):
+    """Hyper-parameters tried by grouped cross-validation (the number of trees by early stop)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_depth: tuple[int, ...] = (3, 4)
+    learning_rate: tuple[float, ...] = (0.05, 0.1)
+    min_child_weight: tuple[float, ...] = (5.0,)
+    max_trees: int = 600
+    early_stopping_rounds: int = 30
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    landmarks: tuple[int, ...] = DEFAULT_LANDMARKS
+    seed: int = 7
+    test_fraction: float = Field(0.25, gt=0, lt=1, description="Patients held out for testing.")
+    cv_folds: int = Field(3, ge=2, le=10)
+    search: SearchSpace = SearchSpace()
+    subsample: float = 0.8
+    colsample_bytree: float = 0.8
+    recalibrate_if_slope_outside: tuple[float, float] = (0.95, 1.05)
+    recalibrate_if_abs_intercept_above: float = 0.05
+    logistic_c_grid: tuple[float, ...] = (0.01, 0.1, 1.0)
+    bootstrap_samples: int = Field(200, ge=0, le=5000)
+    decision_thresholds: tuple[float, float, float] = (0.05, 0.40, 0.01)
+    learning_curve_sizes: tuple[int, ...] = (13, 100, 500, 2000, 10000)
+    learning_curve_repeats: int = Field(5, ge=1, description="Repeats for sizes below 500.")
+    n_threads: int = Field(2, ge=1, description="XGBoost threads (CI machines have 2 cores).")
+    experiment: str = "icans-risk"
+    gates: GateConfig = GateConfig()
+
+    @field_validator("landmarks")
+    @classmethod
+    def _landmarks(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or any(not 0 <= d <= 27 for d in v):
+            raise ValueError("landmark days must be whole days from 0 to 27")
+        return tuple(sorted(set(v)))
+
+
+def load_train_config(path: Path | None) -> TrainConfig:
+    """Defaults, overridden by the ``[train]`` table of ``path`` when given."""
+    if path is None:
+        return TrainConfig()
+    try:
+        data = tomllib.loads(Path(path).read_text()).get("train", {})
+        return TrainConfig(**data)
+    except FileNotFoundError as exc:
+        raise InvalidInputError("config", str(path), "an existing TOML file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInputError("config", str(path), f"valid TOML ({exc})") from exc
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = "train." + ".".join(str(x) for x in err["loc"])
+        raise InvalidInputError(field, err.get("input"), err["msg"]) from exc

@@ -1,0 +1,226 @@
+"""Honest evaluation on held-out patients: per landmark day and overall, with bootstrap CIs.
+
+The same rows are scored by the model, the baselines and the generator's true risk, so the gap
+between the model and the best possible (the true risk) is measured with a paired bootstrap:
+every replicate re-weights the same patients for every predictor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from features.landmarks import LandmarkDataset
+from training.metrics import (
+    METRICS,
+    PreparedScores,
+    bootstrap_weights,
+    calibration_bins,
+    net_benefit,
+    treat_all_net_benefit,
+)
+
+TRUE_RISK = "true_risk"
+MODEL = "model"
+
+
+def subgroup_masks(ds: LandmarkDataset) -> dict[str, np.ndarray]:
+    """Subgroups of the model card: CAR target, costimulation, disease, age < 12, CNS."""
+    s = ds.subgroups
+    out: dict[str, np.ndarray] = {}
+    for column in ("car_target", "costimulatory_domain", "disease"):
+        if column in s.columns:
+            for value in sorted(s[column].dropna().unique()):
+                out[f"{column}={value}"] = (s[column] == value).to_numpy()
+    if "age_years" in s.columns:
+        child = (s["age_years"] < 12).to_numpy()
+        out["age<12 (CAPD)"], out["age>=12 (ICE)"] = child, ~child
+    if "cns_involvement" in s.columns:
+        cns = s["cns_involvement"].astype(bool).to_numpy()
+        out["cns_involvement=yes"], out["cns_involvement=no"] = cns, ~cns
+    return out
+
+
+@dataclass
+class Evaluation:
+    """Metrics (long table), decision curves, calibration bins and the scored rows."""
+
+    metrics: pd.DataFrame
+    decision_curve: pd.DataFrame
+    calibration: pd.DataFrame
+    predictions: pd.DataFrame
+    subgroups: pd.DataFrame
+    meta: dict = field(default_factory=dict)
+
+    def value(self, predictor: str, metric: str, subset: str = "overall") -> float:
+        row = self.metrics.query(
+            "subset == @subset and predictor == @predictor and metric == @metric"
+        )
+        return float(row["estimate"].iloc[0]) if len(row) else float("nan")
+
+    def flat_metrics(self) -> dict[str, float]:
+        """``<predictor>.<subset>.<metric>`` -> estimate (for MLflow)."""
+        out = {}
+        for r in self.metrics.itertuples(index=False):
+            key = f"{r.predictor}.{r.subset}.{r.metric}".replace("=", "_").replace(" ", "")
+            if np.isfinite(r.estimate):
+                out[key] = float(r.estimate)
+        return out
+
+
+def evaluate(
+    ds: LandmarkDataset,
+    predictions: dict[str, np.ndarray],
+    n_boot: int,
+    seed: int,
+    thresholds: np.ndarray,
+) -> Evaluation:
+    """Score every predictor on the same rows; CIs from ``n_boot`` patient-level replicates."""
+    preds = dict(predictions)
+    if not np.isnan(ds.true_risk).all():
+        preds[TRUE_RISK] = ds.true_risk
+    y = ds.label.astype(float)
+    subsets = {"overall": np.ones(len(y), dtype=bool)}
+    subsets |= {f"L={d}": ds.landmark_day == d for d in np.unique(ds.landmark_day)}
+
+    prepared = {
+        (s, name): PreparedScores(y[mask], p[mask])
+        for s, mask in subsets.items()
+        for name, p in preds.items()
+    }
+    point = {key: sc.metrics() for key, sc in prepared.items()}
+    reps: dict[tuple[str, str], list[dict]] = {key: [] for key in prepared}
+    for w in bootstrap_weights(ds.patient_id, n_boot, seed):
+        for (s, name), sc in prepared.items():
+            reps[(s, name)].append(sc.metrics(w[subsets[s]]))
+
+    rows = []
+    for (s, name), est in point.items():
+        mask = subsets[s]
+        for metric in METRICS:
+            draws = np.array([r[metric] for r in reps[(s, name)]], dtype=float)
+            lo, hi = _ci(draws)
+            rows.append(
+                {
+                    "subset": s,
+                    "predictor": name,
+                    "metric": metric,
+                    "estimate": est[metric],
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "n_rows": int(mask.sum()),
+                    "n_events": int(y[mask].sum()),
+                }
+            )
+        if name != TRUE_RISK and TRUE_RISK in preds:
+            for metric in ("auroc", "brier"):
+                gap = np.array(
+                    [
+                        a[metric] - b[metric]
+                        for a, b in zip(reps[(s, name)], reps[(s, TRUE_RISK)], strict=True)
+                    ]
+                )
+                lo, hi = _ci(gap)
+                rows.append(
+                    {
+                        "subset": s,
+                        "predictor": name,
+                        "metric": f"{metric}_gap_to_true_risk",
+                        "estimate": est[metric] - point[(s, TRUE_RISK)][metric],
+                        "ci_low": lo,
+                        "ci_high": hi,
+                        "n_rows": int(mask.sum()),
+                        "n_events": int(y[mask].sum()),
+                    }
+                )
+    metrics = pd.DataFrame(rows)
+
+    grid = np.arange(*thresholds) if len(thresholds) == 3 else np.asarray(thresholds)
+    curves = [
+        pd.DataFrame({"predictor": name, "threshold": grid, "net_benefit": net_benefit(y, p, grid)})
+        for name, p in preds.items()
+    ]
+    curves.append(
+        pd.DataFrame(
+            {
+                "predictor": "treat all",
+                "threshold": grid,
+                "net_benefit": treat_all_net_benefit(y, grid),
+            }
+        )
+    )
+    curves.append(
+        pd.DataFrame(
+            {"predictor": "treat none", "threshold": grid, "net_benefit": np.zeros_like(grid)}
+        )
+    )
+
+    calib = []
+    for s, mask in subsets.items():
+        for name, p in preds.items():
+            b = calibration_bins(y[mask], p[mask])
+            calib.append(pd.DataFrame({"subset": s, "predictor": name, **b}))
+
+    sub_rows = []
+    for group, mask in subgroup_masks(ds).items():
+        for name, p in preds.items():
+            if mask.sum() == 0:
+                continue
+            m = PreparedScores(y[mask], p[mask]).metrics()
+            sub_rows.append(
+                {
+                    "subgroup": group,
+                    "predictor": name,
+                    "n_rows": int(mask.sum()),
+                    "n_patients": len(np.unique(ds.patient_id[mask])),
+                    "n_events": int(y[mask].sum()),
+                    "auroc": m["auroc"],
+                    "brier": m["brier"],
+                    "observed_rate": float(y[mask].mean()),
+                    "mean_predicted": float(p[mask].mean()),
+                }
+            )
+    table = pd.DataFrame(
+        {"patient_id": ds.patient_id, "landmark_day": ds.landmark_day, "label": ds.label, **preds}
+    )
+    return Evaluation(
+        metrics,
+        pd.concat(curves, ignore_index=True),
+        pd.concat(calib, ignore_index=True),
+        table,
+        pd.DataFrame(sub_rows),
+        {
+            "n_boot": n_boot,
+            "n_patients": len(np.unique(ds.patient_id)),
+            "n_rows": len(y),
+            "n_events": int(y.sum()),
+        },
+    )
+
+
+def _ci(draws: np.ndarray) -> tuple[float, float]:
+    draws = draws[np.isfinite(draws)]
+    if len(draws) < 10:
+        return float("nan"), float("nan")
+    lo, hi = np.quantile(draws, [0.025, 0.975])
+    return float(lo), float(hi)
+
+
+def per_landmark_table(
+    ev: Evaluation, predictors: tuple[str, ...] = (MODEL, TRUE_RISK)
+) -> pd.DataFrame:
+    """AUROC (95% CI) and calibration slope per landmark, model next to the true risk."""
+    m = ev.metrics[
+        ev.metrics["predictor"].isin(predictors)
+        & ev.metrics["metric"].isin(
+            ["auroc", "calibration_slope", "brier", "auroc_gap_to_true_risk"]
+        )
+    ]
+    wide = m.pivot_table(index="subset", columns=["predictor", "metric"], values="estimate")
+    order = [
+        "overall",
+        *sorted((s for s in wide.index if s != "overall"), key=lambda s: int(s.split("=")[1])),
+    ]
+    return wide.reindex(order)

@@ -1,0 +1,54 @@
+"""Learning curve: held-out performance against the number of training patients.
+
+Sizes start at 13, the size of the source series (Meng 2025), to show what a single centre's
+case series can and cannot support (Riley et al., BMJ 2020 on sample size for prediction
+models). Small sizes are repeated with different patient draws because one draw is noise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.landmarks import LandmarkDataset
+from training.metrics import PreparedScores
+from training.models import fit_risk_pipeline
+from training.splits import sample_patients
+
+
+def learning_curve(
+    train: LandmarkDataset,
+    test: LandmarkDataset,
+    params: dict,
+    sizes: tuple[int, ...],
+    repeats: int,
+    seed: int,
+    n_jobs: int,
+) -> pd.DataFrame:
+    """One row per (size, repeat): AUROC, Brier and calibration slope on the test rows."""
+    available = len(np.unique(train.patient_id))
+    rows = []
+    y_test = test.label.astype(float)
+    for size in sizes:
+        if size > available:
+            continue
+        for rep in range(repeats if size < 500 else 1):
+            mask = sample_patients(train.patient_id, size, seed + 1000 * rep + size)
+            y = train.label[mask].astype(int)
+            if y.min() == y.max():  # no events (or only events): a constant prediction
+                p = np.full(len(test), y.mean())
+            else:
+                pipe = fit_risk_pipeline(train.raw[mask], y, params, seed, n_jobs)
+                p = pipe.predict_proba(test.raw)[:, 1]
+            m = PreparedScores(y_test, p).metrics()
+            rows.append(
+                {
+                    "n_patients": size,
+                    "repeat": rep,
+                    "train_events": int(y.sum()),
+                    "auroc": m["auroc"],
+                    "brier": m["brier"],
+                    "calibration_slope": m["calibration_slope"],
+                }
+            )
+    return pd.DataFrame(rows)

@@ -1,0 +1,270 @@
+"""The risk model and its baselines, each a full pipeline from the raw layout to a probability.
+
+* ``RiskModel``: gradient-boosted trees (xgboost) on the clinical features, with monotone
+  constraints where the clinical direction is known (:data:`features.transformers.KNOWN_INCREASING`
+  plus the CD4:CD8 ratio), and an optional logistic recalibration of its log-odds
+  (``p = expit(a + b * margin)``, b > 0) fitted on held-out patients. Because the recalibration is
+  linear in the log-odds, TreeSHAP values scaled by ``b`` still add up exactly to the
+  recalibrated log-odds, and the monotone directions survive.
+* ``logistic_baseline``: penalised (L2) logistic regression on the same features (log of skewed
+  values, median imputation with missing indicators, standardisation).
+* ``m_easix_baseline``: the published pre-infusion score m-EASIX (Pennisi 2021) alone, as a
+  one-feature logistic model (log scale, median imputation).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.utils.validation import check_is_fitted
+from xgboost import XGBClassifier
+
+from features.transformers import KNOWN_INCREASING, build_feature_pipeline
+
+# CD4-dominant expansion does not lower the risk (Baur 2023; Katsin 2024): constraining the
+# ratio keeps "more CD4+ expansion never lowers the risk" true when CD4 samples rise.
+MONOTONE_INCREASING = (*KNOWN_INCREASING, "cd4_cd8_auc_ratio")
+SKEWED = (
+    "ldh_u_per_l",
+    "crp_mg_per_l",
+    "ferritin_ng_per_ml",
+    "platelets_10e9_per_l",
+    "creatinine_mg_per_dl",
+    "m_easix",
+    "easix",
+    "cd4_auc_to_date_cells_day_per_ul",
+    "cd8_auc_to_date_cells_day_per_ul",
+    "cd4_cd8_auc_ratio",
+    "cd4_peak_to_date_cells_per_ul",
+)
+
+
+class RiskModel(ClassifierMixin, BaseEstimator):
+    """XGBoost classifier with monotone constraints and an optional log-odds recalibration."""
+
+    def __init__(
+        self,
+        feature_names: tuple[str, ...] = (),
+        max_depth: int = 4,
+        learning_rate: float = 0.05,
+        n_estimators: int = 300,
+        min_child_weight: float = 5.0,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        random_state: int = 0,
+        n_jobs: int = 2,
+    ):
+        self.feature_names = feature_names
+        self.max_depth = max_depth
+        self.learning_rate = learning_rate
+        self.n_estimators = n_estimators
+        self.min_child_weight = min_child_weight
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _xgb(self, **overrides) -> XGBClassifier:
+        monotone = tuple(int(n in MONOTONE_INCREASING) for n in self.feature_names)
+        params = dict(
+            max_depth=self.max_depth,
+            learning_rate=self.learning_rate,
+            n_estimators=self.n_estimators,
+            min_child_weight=self.min_child_weight,
+            subsample=self.subsample,
+            colsample_bytree=self.colsample_bytree,
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+            tree_method="hist",
+            objective="binary:logistic",
+            eval_metric="logloss",
+            monotone_constraints=monotone if any(monotone) else None,
+        )
+        return XGBClassifier(**(params | overrides))
+
+    def fit(self, X, y):
+        self.xgb_ = self._xgb().fit(np.asarray(X, dtype=float), np.asarray(y, dtype=int))
+        self.classes_ = np.array([0, 1])
+        self.calibration_ = (0.0, 1.0)  # (intercept a, slope b) on the log-odds
+        return self
+
+    def raw_margin(self, X) -> np.ndarray:
+        check_is_fitted(self, "xgb_")
+        return self.xgb_.predict(np.asarray(X, dtype=float), output_margin=True)
+
+    def decision_function(self, X) -> np.ndarray:
+        """Calibrated log-odds of the event."""
+        a, b = self.calibration_
+        return a + b * self.raw_margin(X)
+
+    def predict_proba(self, X) -> np.ndarray:
+        p = expit(self.decision_function(X))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def set_recalibration(self, margin: np.ndarray, y) -> tuple[float, float]:
+        """Fit ``a + b * margin`` by (unpenalised) logistic regression on held-out log-odds.
+
+        ``margin`` are log-odds for patients the predicting model did not see (out-of-fold),
+        so the correction is estimated on held-out data.
+        """
+        lr = LogisticRegression(C=1e6, max_iter=1000).fit(
+            np.asarray(margin)[:, None], np.asarray(y, dtype=int)
+        )
+        slope = float(lr.coef_[0, 0])
+        if slope <= 0:  # would invert the ranking: refuse, keep the raw model
+            return self.calibration_
+        self.calibration_ = (float(lr.intercept_[0]), slope)
+        return self.calibration_
+
+
+def fit_risk_pipeline(
+    raw, y, params: dict, seed: int, n_jobs: int, features: Pipeline | None = None
+) -> Pipeline:
+    """Fit the feature pipeline (unless given, already fitted) and the risk model on it."""
+    features = features or build_feature_pipeline().fit(raw)
+    names = tuple(features.get_feature_names_out())
+    model = RiskModel(feature_names=names, random_state=seed, n_jobs=n_jobs, **params)
+    model.fit(features.transform(raw), y)
+    return Pipeline([("features", features), ("model", model)])
+
+
+class SelectFeatures(TransformerMixin, BaseEstimator):
+    """Keep named columns of the feature matrix (names from the fitted feature pipeline)."""
+
+    def __init__(self, all_names: tuple[str, ...] = (), keep: tuple[str, ...] = ()):
+        self.all_names = all_names
+        self.keep = keep
+
+    def fit(self, X, y=None):
+        self.index_ = [list(self.all_names).index(k) for k in self.keep]
+        return self
+
+    def transform(self, X):
+        return np.asarray(X, dtype=float)[:, self.index_]
+
+    def get_feature_names_out(self, input_features=None):
+        return np.asarray(self.keep, dtype=object)
+
+
+def _log1p_nonneg(x):
+    return np.log1p(np.clip(x, 0, None))
+
+
+def logistic_baseline(features: Pipeline, c: float) -> Pipeline:
+    """Penalised logistic regression on every clinical feature (fitted feature pipeline given)."""
+    names = tuple(features.get_feature_names_out())
+    skewed = [i for i, n in enumerate(names) if n in SKEWED]
+    other = [i for i, n in enumerate(names) if n not in SKEWED]
+    prep = ColumnTransformer(
+        [
+            ("log", FunctionTransformer(_log1p_nonneg, feature_names_out="one-to-one"), skewed),
+            ("keep", "passthrough", other),
+        ]
+    )
+    return Pipeline(
+        [
+            ("features", features),
+            ("prep", prep),
+            (
+                "impute",
+                SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+            ),
+            ("scale", StandardScaler()),
+            ("model", LogisticRegression(C=c, max_iter=2000)),
+        ]
+    )
+
+
+def m_easix_baseline(features: Pipeline) -> Pipeline:
+    """m-EASIX alone (log scale) as a one-feature logistic model."""
+    names = tuple(features.get_feature_names_out())
+    return Pipeline(
+        [
+            ("features", features),
+            ("select", SelectFeatures(names, ("m_easix",))),
+            ("log", FunctionTransformer(_log1p_nonneg)),
+            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("model", LogisticRegression(C=1e6, max_iter=1000)),
+        ]
+    )
+
+
+def tune(
+    features_matrix: np.ndarray,
+    y: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    names: tuple[str, ...],
+    search,
+    subsample: float,
+    colsample: float,
+    seed: int,
+    n_jobs: int,
+) -> tuple[dict, list[dict], np.ndarray]:
+    """Grid search with grouped CV; the number of trees comes from early stopping per fold.
+
+    Returns the chosen parameters, one row per candidate (mean held-out log loss) and the
+    chosen candidate's out-of-fold log-odds for every row (each predicted by the fold model
+    that did not see its patient), used to check and correct calibration.
+    """
+    results, oof = [], {}
+    for depth in search.max_depth:
+        for lr in search.learning_rate:
+            for mcw in search.min_child_weight:
+                losses, trees = [], []
+                margin = np.full(len(y), np.nan)
+                for train, valid in folds:
+                    m = RiskModel(
+                        names,
+                        max_depth=depth,
+                        learning_rate=lr,
+                        n_estimators=search.max_trees,
+                        min_child_weight=mcw,
+                        subsample=subsample,
+                        colsample_bytree=colsample,
+                        random_state=seed,
+                        n_jobs=n_jobs,
+                    )
+                    xgb = m._xgb(early_stopping_rounds=search.early_stopping_rounds)
+                    xgb.fit(
+                        features_matrix[train],
+                        y[train],
+                        eval_set=[(features_matrix[valid], y[valid])],
+                        verbose=False,
+                    )
+                    losses.append(xgb.best_score)
+                    trees.append(xgb.best_iteration + 1)
+                    margin[valid] = xgb.predict(
+                        features_matrix[valid],
+                        output_margin=True,
+                        iteration_range=(0, xgb.best_iteration + 1),
+                    )
+                key = (depth, lr, mcw)
+                oof[key] = margin
+                results.append(
+                    {
+                        "max_depth": depth,
+                        "learning_rate": lr,
+                        "min_child_weight": mcw,
+                        "n_estimators": int(np.mean(trees)),
+                        "cv_logloss": float(np.mean(losses)),
+                    }
+                )
+    best = min(results, key=lambda r: r["cv_logloss"])
+    params = {
+        k: best[k] for k in ("max_depth", "learning_rate", "min_child_weight", "n_estimators")
+    }
+    params |= {"subsample": subsample, "colsample_bytree": colsample}
+    return (
+        params,
+        results,
+        oof[(best["max_depth"], best["learning_rate"], best["min_child_weight"])],
+    )

@@ -1,0 +1,40 @@
+"""Splits grouped by patient: the rows of one patient never sit on both sides.
+
+A patient contributes one row per landmark day; letting some of those rows train the model and
+others test it would leak the patient's own course into the evaluation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _patients(patient_id: np.ndarray, seed: int) -> np.ndarray:
+    unique = np.unique(patient_id)
+    return np.random.default_rng(seed).permutation(unique)
+
+
+def grouped_split(
+    patient_id: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks (rest, held_out): ``fraction`` of patients (not rows) held out."""
+    order = _patients(patient_id, seed)
+    n_out = max(1, round(fraction * len(order)))
+    held = np.isin(patient_id, order[:n_out])
+    rest = ~held
+    assert not set(patient_id[held]) & set(patient_id[rest])
+    return rest, held
+
+
+def grouped_folds(patient_id: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``k`` (train_mask, valid_mask) pairs; each patient is validated exactly once."""
+    order = _patients(patient_id, seed)
+    fold_of = dict(zip(order, np.arange(len(order)) % k, strict=True))
+    fold = np.array([fold_of[p] for p in patient_id])
+    return [(fold != i, fold == i) for i in range(k)]
+
+
+def sample_patients(patient_id: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Mask of the rows of ``n`` patients drawn at random (for the learning curve)."""
+    order = _patients(patient_id, seed)
+    return np.isin(patient_id, order[:n])
