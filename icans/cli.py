@@ -175,6 +175,141 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", help="TOML file: [train] for training options, [settings] for paths/URIs."
+    ),
+]
+TrackingUri = Annotated[
+    str | None,
+    typer.Option(
+        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)."
+    ),
+]
+
+
+def _stepper(bar: Progress):
+    task = bar.add_task("starting", total=None)
+    return lambda name: bar.update(task, description=name)
+
+
+@app.command("train")
+@user_errors
+def train_cmd(
+    cohort: Annotated[
+        Path, typer.Option(help="Cohort directory written by 'icans cohort generate'.")
+    ],
+    config: ConfigFile = None,
+    tracking_uri: TrackingUri = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Overrides [train] seed: splits, trees, bootstrap.")
+    ] = None,
+) -> None:
+    """Train, evaluate on held-out patients, log to MLflow, register; promote if gates pass."""
+    from icans.config import load_settings
+    from training.config import load_train_config
+    from training.train import train
+
+    settings = load_settings(config, tracking_uri=tracking_uri)
+    cfg = load_train_config(config)
+    if seed is not None:
+        cfg = cfg.model_copy(update={"seed": seed})
+    with _progress() as bar:
+        result = train(cohort, cfg, settings, step=_stepper(bar))
+    print_evaluation(result.evaluation, "Held-out patients")
+    console.print(
+        f"MLflow run {result.run_id}; registered {settings.model_name} version "
+        f"{result.model_version}: "
+        + (
+            f"[green]promoted to @{settings.model_alias}[/]"
+            if result.promoted
+            else f"[yellow]not promoted[/] ({result.gate.summary()})"
+        )
+    )
+    console.print(
+        f"Trained in {result.timings['total_s']:.0f} s (tracking store {settings.tracking_uri})."
+    )
+
+
+@app.command("evaluate")
+@user_errors
+def evaluate_cmd(
+    cohort: Annotated[Path, typer.Option(help="Cohort directory to evaluate on.")],
+    model: Annotated[
+        str, typer.Option(help="Registry URI: models:/<name>@<alias> or models:/<name>/<version>.")
+    ] = "models:/icans-risk@champion",
+    config: ConfigFile = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Evaluate a registered model on another cohort with the training metrics."""
+    from icans.config import load_settings
+    from training.assess import assess_registered_model
+    from training.config import load_train_config
+
+    settings = load_settings(config, tracking_uri=tracking_uri)
+    result = assess_registered_model(model, cohort, settings, load_train_config(config))
+    print_evaluation(
+        result.evaluation,
+        f"{result.model.name} v{result.model.version} on cohort "
+        f"{result.cohort['fingerprint']} ({result.cohort['case_mix']})",
+    )
+    console.print(f"Recorded as MLflow run {result.run_id}.")
+
+
+def print_evaluation(ev: Any, title: str) -> None:
+    """Model vs true risk per landmark (95% bootstrap CIs), then the baselines overall."""
+    from training.evaluate import ordered_subsets
+
+    m = ev.metrics.set_index(["subset", "predictor", "metric"])
+
+    def cell(subset: str, predictor: str, metric: str, ci: bool = True) -> str:
+        if (subset, predictor, metric) not in m.index:
+            return "-"
+        r = m.loc[(subset, predictor, metric)]
+        if not np.isfinite(r["estimate"]):
+            return "-"
+        text = f"{r['estimate']:.3f}"
+        if ci and np.isfinite(r["ci_low"]):
+            text += f" ({r['ci_low']:.3f}-{r['ci_high']:.3f})"
+        return text
+
+    t = Table(title=f"{title}: model vs true risk (SYNTHETIC data)")
+    for c in (
+        "landmark",
+        "rows",
+        "events",
+        "AUROC model",
+        "AUROC true risk",
+        "gap",
+        "cal. slope",
+        "cal. intercept",
+        "Brier",
+    ):
+        t.add_column(c, justify="right")
+    subsets = ordered_subsets(s for s, _, _ in m.index)
+    for s in subsets:
+        r = m.loc[(s, "model", "auroc")]
+        t.add_row(
+            s.replace("L=", "day "),
+            f"{int(r['n_rows']):,}",
+            f"{int(r['n_events']):,}",
+            cell(s, "model", "auroc"),
+            cell(s, "true_risk", "auroc", ci=False),
+            cell(s, "model", "auroc_gap_to_true_risk"),
+            cell(s, "model", "calibration_slope"),
+            cell(s, "model", "calibration_intercept", ci=False),
+            cell(s, "model", "brier", ci=False),
+        )
+    console.print(t)
+    base = [p for p in ("logistic", "m_easix") if ("overall", p, "auroc") in m.index]
+    if base:
+        console.print(
+            "Baselines, all landmarks: "
+            + "; ".join(f"{p} AUROC {cell('overall', p, 'auroc')}" for p in base)
+        )
+
+
 @app.command("demo")
 @user_errors
 def demo(
@@ -184,9 +319,12 @@ def demo(
     n: Annotated[int, typer.Option(help="Number of patients.")] = 5000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
 ) -> None:
-    """The main job on embedded defaults: generate a cohort and print its summary."""
+    """The main job on embedded defaults: generate a cohort, train, register the champion."""
     from data.synthetic.cohort import CohortSpec, generate_cohort
     from data.synthetic.summary import summarise
+    from icans.config import load_settings
+    from training.config import TrainConfig
+    from training.train import train
 
     with _progress() as bar:
         task = bar.add_task("generating patients", total=n)
@@ -197,6 +335,17 @@ def demo(
             progress=lambda k: bar.advance(task, k),
         )
     print_summary(summarise(out))
+    settings = load_settings()
+    with _progress() as bar:
+        result = train(out, TrainConfig(seed=seed), settings, step=_stepper(bar))
+    print_evaluation(result.evaluation, "Held-out patients")
+    if not result.promoted:
+        Console(stderr=True).print(f"[red]The model was not promoted: {result.gate.summary()}[/]")
+        raise typer.Exit(code=1)
+    console.print(
+        f"Champion: {settings.model_uri} -> version {result.model_version} "
+        f"(MLflow run {result.run_id}, store {settings.tracking_uri})."
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

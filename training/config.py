@@ -25,7 +25,15 @@ class GateConfig(BaseModel):
     max_auroc_gap_to_true_risk: float = Field(
         0.03, description="AUROC may be at most this far below the true risk's (same rows)."
     )
-    must_beat_baselines: bool = Field(True, description="AUROC above every baseline's.")
+    must_beat: tuple[str, ...] = Field(
+        ("m_easix",), description="Baselines the model's AUROC must exceed (the published score)."
+    )
+    non_inferior_to: tuple[str, ...] = Field(
+        ("logistic",), description="Baselines the model may trail by at most the margin below."
+    )
+    non_inferiority_margin: float = Field(
+        0.01, ge=0, description="AUROC margin for non-inferiority; 0 means 'must beat'."
+    )
     min_test_events: int = Field(20, description="Fewer held-out events cannot judge a model.")
 
 

@@ -208,19 +208,7 @@ def _ci(draws: np.ndarray) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def per_landmark_table(
-    ev: Evaluation, predictors: tuple[str, ...] = (MODEL, TRUE_RISK)
-) -> pd.DataFrame:
-    """AUROC (95% CI) and calibration slope per landmark, model next to the true risk."""
-    m = ev.metrics[
-        ev.metrics["predictor"].isin(predictors)
-        & ev.metrics["metric"].isin(
-            ["auroc", "calibration_slope", "brier", "auroc_gap_to_true_risk"]
-        )
-    ]
-    wide = m.pivot_table(index="subset", columns=["predictor", "metric"], values="estimate")
-    order = [
-        "overall",
-        *sorted((s for s in wide.index if s != "overall"), key=lambda s: int(s.split("=")[1])),
-    ]
-    return wide.reindex(order)
+def ordered_subsets(names) -> list[str]:
+    """'overall' first, then landmark subsets by day ('L=0', 'L=1', ...)."""
+    days = sorted({n for n in names if n != "overall"}, key=lambda n: int(n.split("=")[1]))
+    return ["overall", *days]

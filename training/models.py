@@ -25,11 +25,17 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 from xgboost import XGBClassifier
 
-from features.transformers import KNOWN_INCREASING, build_feature_pipeline
+from features.transformers import (
+    KNOWN_INCREASING,
+    PUBLISHED_DECREASING,
+    PUBLISHED_INCREASING,
+    build_feature_pipeline,
+)
 
 # CD4-dominant expansion does not lower the risk (Baur 2023; Katsin 2024): constraining the
 # ratio keeps "more CD4+ expansion never lowers the risk" true when CD4 samples rise.
-MONOTONE_INCREASING = (*KNOWN_INCREASING, "cd4_cd8_auc_ratio")
+MONOTONE_INCREASING = (*KNOWN_INCREASING, *PUBLISHED_INCREASING, "cd4_cd8_auc_ratio")
+MONOTONE_DECREASING = PUBLISHED_DECREASING
 SKEWED = (
     "ldh_u_per_l",
     "crp_mg_per_l",
@@ -71,7 +77,10 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
 
     def _xgb(self, **overrides) -> XGBClassifier:
-        monotone = tuple(int(n in MONOTONE_INCREASING) for n in self.feature_names)
+        monotone = tuple(
+            1 if n in MONOTONE_INCREASING else -1 if n in MONOTONE_DECREASING else 0
+            for n in self.feature_names
+        )
         params = dict(
             max_depth=self.max_depth,
             learning_rate=self.learning_rate,

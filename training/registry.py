@@ -8,6 +8,7 @@ load models only from this project's own registry.
 from __future__ import annotations
 
 import importlib.metadata as md
+import os
 import re
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ _ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(@(?P<alias>[^/]+)|/(?P<versi
 
 def use_tracking(settings: Settings) -> MlflowClient:
     """Point MLflow at the configured store (sqlite file by default) and return a client."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # clean CLI output
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
     return MlflowClient(settings.tracking_uri, settings.tracking_uri)
