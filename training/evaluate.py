@@ -79,8 +79,9 @@ def evaluate(
 ) -> Evaluation:
     """Score every predictor on the same rows; CIs from ``n_boot`` patient-level replicates."""
     preds = dict(predictions)
-    if not np.isnan(ds.true_risk).all():
-        preds[TRUE_RISK] = ds.true_risk
+    missing_truth = int(np.isnan(ds.true_risk).sum())
+    if missing_truth == 0:
+        preds[TRUE_RISK] = ds.true_risk  # only when every row has it: same rows for all
     y = ds.label.astype(float)
     subsets = {"overall": np.ones(len(y), dtype=bool)}
     subsets |= {f"L={d}": ds.landmark_day == d for d in np.unique(ds.landmark_day)}
@@ -196,6 +197,7 @@ def evaluate(
             "n_patients": len(np.unique(ds.patient_id)),
             "n_rows": len(y),
             "n_events": int(y.sum()),
+            "rows_without_true_risk": missing_truth,
         },
     )
 

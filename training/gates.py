@@ -60,6 +60,14 @@ def check_gates(ev: Evaluation, gates: GateConfig) -> GateResult:
             f"AUROC {auroc:.3f} is {truth - auroc:.3f} below the true risk's {truth:.3f} "
             f"(allowed {gates.max_auroc_gap_to_true_risk})",
         )
+    else:  # cannot be checked: never promote on an unchecked gate
+        missing = ev.meta.get("rows_without_true_risk", "all")
+        gate(
+            "auroc_near_true_risk",
+            False,
+            f"the true risk is missing for {missing} held-out rows, so the gap to it cannot be "
+            "checked (is this a generated cohort with its true_risk table intact?)",
+        )
     for name in gates.must_beat:
         other = ev.value(name, "auroc")
         gate(

@@ -1,0 +1,243 @@
+"""Evaluation metrics against independent implementations and known answers.
+
+Reference implementations: scikit-learn for AUROC, AUPRC and Brier (weighted, with ties);
+scikit-learn's logistic regression and a root-finder for the calibration slope and intercept;
+simulated data whose calibration is known by construction for intercept, slope and ICI; hand
+arithmetic for net benefit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import brentq
+from scipy.special import expit, logit
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+from training.metrics import (
+    METRICS,
+    PreparedScores,
+    bootstrap_weights,
+    calibration_bins,
+    net_benefit,
+    treat_all_net_benefit,
+)
+
+
+@pytest.fixture(scope="module")
+def tied():
+    """2,000 rows, scores on a grid of 21 values (many ties), integer weights 0-4."""
+    rng = np.random.default_rng(1)
+    n = 2000
+    p = rng.integers(0, 21, n) / 20.0
+    y = (rng.random(n) < 0.2 + 0.6 * p).astype(float)
+    w = rng.integers(0, 5, n).astype(float)
+    return y, p, w
+
+
+@pytest.fixture(scope="module")
+def calibrated():
+    """200,000 rows with y ~ Bernoulli(p): perfectly calibrated by construction."""
+    rng = np.random.default_rng(2)
+    n = 200_000
+    p = expit(rng.normal(-1.5, 1.0, n))
+    y = (rng.random(n) < p).astype(float)
+    return y, p
+
+
+# --- discrimination and Brier against scikit-learn ----------------------------------------
+
+
+def test_weighted_auroc_auprc_brier_match_sklearn_with_ties(tied):
+    y, p, w = tied
+    assert len(np.unique(p)) <= 21  # the point of the fixture: heavy ties
+    m = PreparedScores(y, p).metrics(w)
+    assert m["auroc"] == pytest.approx(roc_auc_score(y, p, sample_weight=w), abs=1e-12)
+    assert m["auprc"] == pytest.approx(average_precision_score(y, p, sample_weight=w), abs=1e-12)
+    assert m["brier"] == pytest.approx(brier_score_loss(y, p, sample_weight=w), abs=1e-12)
+
+
+def test_unweighted_metrics_match_sklearn(tied):
+    y, p, _ = tied
+    m = PreparedScores(y, p).metrics()
+    assert m["auroc"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    assert m["auprc"] == pytest.approx(average_precision_score(y, p), abs=1e-12)
+    assert m["brier"] == pytest.approx(brier_score_loss(y, p), abs=1e-12)
+
+
+def test_integer_weights_equal_repeated_rows(tied):
+    """A bootstrap replicate as a re-weighting gives what copying the rows would give."""
+    y, p, w = tied
+    weighted = PreparedScores(y, p).metrics(w)
+    reps = w.astype(int)
+    repeated = PreparedScores(np.repeat(y, reps), np.repeat(p, reps)).metrics()
+    for metric in ("auroc", "auprc", "brier"):
+        assert weighted[metric] == pytest.approx(repeated[metric], abs=1e-12), metric
+    # the calibration fits are Newton iterations stopped at a step of 1e-8
+    for metric in ("calibration_intercept", "calibration_slope", "ici"):
+        assert weighted[metric] == pytest.approx(repeated[metric], abs=1e-7), metric
+
+
+# --- calibration intercept and slope ------------------------------------------------------
+
+
+def test_calibration_slope_matches_sklearn_logistic_regression(tied):
+    """Slope of logit P(y) = a + b logit(p) against LogisticRegression(C=1e10).
+
+    Tolerance 1e-3, not 1e-12: scikit-learn always penalises (C=1e10 is a tiny L2 penalty,
+    1/(2C) b^2, not none) and its lbfgs solver stops at a gradient tolerance, whereas ours is
+    Newton-Raphson run to a step below 1e-8.
+    """
+    y, p, w = tied
+    p = np.clip(p, 0.02, 0.98)  # away from the metric's 1e-6 clipping of logit(p)
+    lp = logit(p)[:, None]
+    ref = LogisticRegression(C=1e10, max_iter=10_000, tol=1e-10)
+    for weights in (None, w):
+        ours = PreparedScores(y, p).metrics(weights)["calibration_slope"]
+        ref.fit(lp, y, sample_weight=weights)
+        assert ours == pytest.approx(float(ref.coef_[0, 0]), abs=1e-3)
+
+
+def test_calibration_intercept_solves_its_score_equation(tied):
+    """Intercept with logit(p) as offset: root of sum w (y - expit(a + logit p)) = 0."""
+    y, p, w = tied
+    p = np.clip(p, 0.02, 0.98)
+    lp = logit(p)
+    a = brentq(lambda a: np.sum(w * (y - expit(a + lp))), -10, 10, xtol=1e-12)
+    assert PreparedScores(y, p).metrics(w)["calibration_intercept"] == pytest.approx(a, abs=1e-7)
+
+
+def test_perfectly_calibrated_data_has_intercept_0_and_slope_1(calibrated):
+    y, p = calibrated
+    m = PreparedScores(y, p).metrics()
+    assert m["calibration_intercept"] == pytest.approx(0.0, abs=0.05)
+    assert m["calibration_slope"] == pytest.approx(1.0, abs=0.05)
+
+
+def test_predictions_shrunk_toward_half_have_slope_2(calibrated):
+    """p' = expit(0.5 logit p) is too moderate: logit p = 2 logit p', so the slope is 2."""
+    y, p = calibrated
+    shrunk = expit(0.5 * logit(p))
+    m = PreparedScores(y, shrunk).metrics()
+    assert m["calibration_slope"] == pytest.approx(2.0, abs=0.05)
+    assert m["calibration_intercept"] != pytest.approx(0.0, abs=0.05)  # also off in the large
+
+
+def test_ici_is_near_zero_when_calibrated_and_larger_when_not(calibrated):
+    y, p = calibrated
+    shrunk = expit(0.5 * logit(p))
+    ici_good = PreparedScores(y, p).metrics()["ici"]
+    ici_bad = PreparedScores(y, shrunk).metrics()["ici"]
+    assert ici_good < 0.005
+    # the true calibration curve of the shrunk predictions is known: p = expit(2 logit p')
+    true_ici = float(np.mean(np.abs(p - shrunk)))
+    assert ici_bad == pytest.approx(true_ici, abs=0.005)
+    assert ici_bad > 5 * ici_good
+
+
+# --- net benefit ------------------------------------------------------------------------
+
+
+def test_net_benefit_by_hand():
+    p = np.array([0.10, 0.15, 0.25, 0.35, 0.50, 0.70, 0.08, 0.20, 0.40, 0.90])
+    y = np.array([0, 1, 0, 1, 0, 1, 0, 0, 1, 1])
+    # n = 10; treat when p >= t (p = 0.10 exactly is treated at t = 0.10).
+    # t = 0.1: treated rows 0,1,2,3,4,5,7,8,9 -> TP = rows 1,3,5,8,9 = 5; FP = rows 0,2,4,7 = 4
+    #          NB = 5/10 - 4/10 * 0.1/0.9 = 0.5 - 0.4/9 = 0.455555...
+    # t = 0.3: treated rows 3,4,5,8,9 -> TP = rows 3,5,8,9 = 4; FP = row 4 = 1
+    #          NB = 4/10 - 1/10 * 0.3/0.7 = 0.4 - 0.3/7 = 0.357142...
+    thresholds = np.array([0.1, 0.3])
+    expected = np.array([0.5 - 0.4 / 9, 0.4 - 0.3 / 7])
+    np.testing.assert_allclose(net_benefit(y, p, thresholds), expected, rtol=0, atol=1e-12)
+
+
+def test_treat_all_net_benefit_formula():
+    y = np.array([0, 1, 0, 1, 0, 1, 0, 0, 1, 1])  # prevalence 0.5
+    thresholds = np.array([0.1, 0.3, 0.5])
+    # prevalence - (1 - prevalence) * t / (1 - t)
+    expected = np.array([0.5 - 0.5 / 9, 0.5 - 0.5 * 3 / 7, 0.0])
+    np.testing.assert_allclose(treat_all_net_benefit(y, thresholds), expected, atol=1e-12)
+    # treating everyone with the model's rule (p = 1 for all) is the same strategy
+    everyone = net_benefit(y, np.ones(len(y)), thresholds)
+    np.testing.assert_allclose(everyone, expected, atol=1e-12)
+
+
+# --- bootstrap weights ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def patient_rows():
+    """40 patients with 1-7 rows each, rows of a patient not contiguous."""
+    rng = np.random.default_rng(3)
+    ids = np.repeat([f"P{i:03d}" for i in range(40)], rng.integers(1, 8, 40))
+    return rng.permutation(ids)
+
+
+def test_bootstrap_weights_are_patient_counts_on_each_row(patient_rows):
+    ids = patient_rows
+    patients = np.unique(ids)
+    replicates = list(bootstrap_weights(ids, 25, seed=4))
+    assert len(replicates) == 25
+    for w in replicates:
+        assert w.shape == ids.shape
+        assert np.all(w >= 0) and np.all(w == np.round(w))
+        counts = []
+        for pid in patients:
+            on_rows = w[ids == pid]
+            assert np.all(on_rows == on_rows[0]), "one patient, one count on all its rows"
+            counts.append(on_rows[0])
+        assert sum(counts) == len(patients)  # patients drawn with replacement, n of n
+    # not all replicates are the identity draw
+    assert any(np.any(w != 1) for w in replicates)
+
+
+def test_bootstrap_weights_reproducible_by_seed(patient_rows):
+    first = list(bootstrap_weights(patient_rows, 10, seed=5))
+    again = list(bootstrap_weights(patient_rows, 10, seed=5))
+    other = list(bootstrap_weights(patient_rows, 10, seed=6))
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(first, other, strict=True))
+
+
+# --- calibration bins -------------------------------------------------------------------
+
+
+def test_calibration_bins_are_ten_deciles_covering_every_row():
+    rng = np.random.default_rng(7)
+    p = rng.random(1003)
+    y = (rng.random(1003) < p).astype(float)
+    bins = calibration_bins(y, p)
+    assert len(bins["n"]) == len(bins["mean_predicted"]) == len(bins["observed"]) == 10
+    assert bins["n"].sum() == len(y)
+    assert bins["n"].max() - bins["n"].min() <= 1
+    assert np.all(np.diff(bins["mean_predicted"]) > 0)
+    # weighted by size, the bins give back the overall means
+    assert np.sum(bins["n"] * bins["observed"]) == pytest.approx(y.sum())
+    assert np.sum(bins["n"] * bins["mean_predicted"]) == pytest.approx(p.sum())
+
+
+# --- degenerate subsets -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("label", [0.0, 1.0])
+def test_one_class_subset_gives_nan_not_an_exception(label):
+    p = np.linspace(0.05, 0.95, 50)
+    y = np.full(50, label)
+    m = PreparedScores(y, p).metrics()
+    assert set(m) == set(METRICS)
+    for metric in ("auroc", "auprc", "calibration_intercept", "calibration_slope", "ici"):
+        assert np.isnan(m[metric]), metric
+    assert np.isfinite(m["brier"])  # defined with one class
+
+
+def test_weights_that_drop_a_class_or_everything_give_nan():
+    p = np.linspace(0.05, 0.95, 20)
+    y = np.r_[np.zeros(10), np.ones(10)]
+    no_events = PreparedScores(y, p).metrics(np.r_[np.ones(10), np.zeros(10)])
+    assert np.isnan(no_events["auroc"]) and np.isnan(no_events["calibration_slope"])
+    nothing = PreparedScores(y, p).metrics(np.zeros(20))
+    assert all(np.isnan(v) for v in nothing.values())
+    empty = PreparedScores(np.array([]), np.array([])).metrics()
+    assert all(np.isnan(v) for v in empty.values())
