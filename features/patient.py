@@ -157,23 +157,34 @@ def parse_patient(data: Any) -> PatientObservation:
     try:
         return PatientObservation.model_validate(data)
     except ValidationError as exc:
-        errors, dates_checked = _from_pydantic(exc)
-        if not dates_checked:  # field errors stopped the model validator: check dates here
-            errors += course_date_errors(data)
-        raise InvalidPatientError(errors) from None
+        raise InvalidPatientError(errors_from_pydantic(exc.errors(include_url=False), data)
+                                  ) from None
 
 
-def _from_pydantic(exc: ValidationError) -> tuple[list[InvalidInputError], bool]:
+def errors_from_pydantic(errors: list[dict], data: Any,
+                         loc_prefix: tuple = ()) -> list[InvalidInputError]:
+    """Our errors from pydantic's error dicts (also FastAPI's, whose locations start with
+    ``loc_prefix``, e.g. ``("body",)``), plus the course-date errors pydantic could not reach."""
+    out, dates_checked = _from_pydantic(errors, loc_prefix)
+    if not dates_checked:  # field errors stopped the model validator: check dates here
+        out += course_date_errors(data)
+    return out
+
+
+def _from_pydantic(errors: list[dict], loc_prefix: tuple) -> tuple[list[InvalidInputError],
+                                                                    bool]:
     """Our errors from pydantic's, and whether the course-date validator already ran."""
     out: list[InvalidInputError] = []
     dates_checked = False
-    for err in exc.errors(include_url=False):
+    for err in errors:
         ctx_error = (err.get("ctx") or {}).get("error")
         if isinstance(ctx_error, InvalidPatientError):  # raised by our model validator
             out.extend(ctx_error.errors)
             dates_checked = True
             continue
-        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+        loc = tuple(err["loc"])
+        loc = loc[len(loc_prefix):] if loc[: len(loc_prefix)] == loc_prefix else loc
+        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
         field = field.lstrip(".") or "body"
         if err["type"] == "missing":  # the input is the whole request: never echo it
             out.append(InvalidInputError(field, None, "a value (this field is required)"))

@@ -310,6 +310,26 @@ def print_evaluation(ev: Any, title: str) -> None:
         )
 
 
+@app.command("serve")
+@user_errors
+def serve_cmd(
+    model: Annotated[
+        str | None,
+        typer.Option(help="Registry URI to serve (default models:/icans-risk@champion)."),
+    ] = None,
+    host: Annotated[
+        str, typer.Option(help="Interface to bind (keep 127.0.0.1 unless a proxy fronts it).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 3000,
+    config: ConfigFile = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Serve a registered model with BentoML (JSON API under /v1, health at /livez, /readyz)."""
+    from serving.launch import serve
+
+    raise typer.Exit(code=serve(model, host, port, config, tracking_uri))
+
+
 @app.command("demo")
 @user_errors
 def demo(

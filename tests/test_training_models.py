@@ -333,9 +333,7 @@ def test_tune_returns_the_lowest_cv_log_loss_and_out_of_fold_margins(split):
     assert np.all(np.isfinite(oof))
     # the margins are the held-out predictions behind the reported loss, fold by fold
     p = np.clip(1 / (1 + np.exp(-oof)), 1e-7, 1 - 1e-7)
-    fold_losses = [
-        -np.mean(y[v] * np.log(p[v]) + (1 - y[v]) * np.log(1 - p[v])) for _, v in folds
-    ]
+    fold_losses = [-np.mean(y[v] * np.log(p[v]) + (1 - y[v]) * np.log(1 - p[v])) for _, v in folds]
     assert np.mean(fold_losses) == pytest.approx(best["cv_logloss"], rel=1e-4)
 
 

@@ -1,0 +1,276 @@
+"""Benchmark ``training.train.train``: quality at 5,000 training patients, time at 10,000.
+
+Run from the repository root::
+
+    uv run python benchmarks/bench_train.py
+    uv run python benchmarks/bench_train.py --patients-5k 6667 --patients-10k 10000 --seed 7
+
+Two cohorts are generated first (Parquet with the generator's true risk, real-world case mix;
+not timed) into a temporary directory. Each is then trained with the real ``train`` and the
+default :class:`training.config.TrainConfig` (grouped 3-fold cross-validation over the default
+grid, recalibration when needed, baselines, evaluation with 200 patient-level bootstrap
+samples, learning curve, MLflow logging and registration) against a temporary sqlite MLflow
+store; everything is deleted afterwards. The only departure from a plain ``icans train`` is
+that the MLflow experiment is created up front with its artefact location inside the temporary
+directory (MLflow's default, ``./mlruns``, would write into the working directory).
+
+1. Quality: a cohort of 6,667 patients (5,000 training patients with the default 25% test
+   split). Per landmark: model AUROC, true-risk AUROC, gap (with its paired-bootstrap 95% CI),
+   calibration slope; overall slope; logistic and m-EASIX AUROC. Targets: AUROC within 0.02 of
+   the true risk at every landmark; overall calibration slope 0.9-1.1; AUROC above both
+   baselines.
+2. Time: a cohort of 10,000 patients. Wall time of ``train`` (target: under 180 s on 2 cores),
+   with the phase timings ``train`` reports (``result.timings``) and the time between the
+   progress steps it announces.
+
+Timings are only meaningful on an otherwise idle machine: xgboost runs ``n_threads`` (default 2)
+OpenMP threads, and on a 2-core machine shared with another busy process those threads wait
+for each other. The load average before and after the timed run is printed for that reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+TARGET_GAP = 0.02
+TARGET_SLOPE = (0.9, 1.1)
+TARGET_SECONDS = 180.0
+
+
+def _verdict(ok: bool) -> str:
+    return "MET" if ok else "NOT MET"
+
+
+def _generate(out: Path, n_patients: int, seed: int, workers: int) -> None:
+    from data.synthetic.cohort import CohortSpec, generate_cohort
+
+    start = time.perf_counter()
+    manifest = generate_cohort(out, CohortSpec(n_patients=n_patients, seed=seed), workers=workers)
+    rows = ", ".join(f"{k} {v['rows']:,}" for k, v in manifest["tables"].items())
+    print(
+        f"  generated {n_patients:,} patients in {time.perf_counter() - start:.1f} s "
+        f"(not timed): {rows}",
+        flush=True,
+    )
+
+
+class StepClock:
+    """Records when ``train`` announces each step; durations run to the next announcement."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.marks: list[tuple[str, float]] = []
+
+    def __call__(self, name: str) -> None:
+        self.marks.append((name, time.perf_counter()))
+
+    def durations(self, end: float) -> list[tuple[str, float]]:
+        out = [("(start: manifest, MLflow run, parameters)", self.marks[0][1] - self.start)]
+        ends = [t for _, t in self.marks[1:]] + [end]
+        out += [(name, stop - t) for (name, t), stop in zip(self.marks, ends, strict=True)]
+        return out
+
+
+def _run_train(cohort: Path, config, settings):
+    from training.train import train
+
+    clock = StepClock()
+    start = time.perf_counter()
+    result = train(cohort, config, settings, step=clock)
+    end = time.perf_counter()
+    return result, end - start, clock.durations(end)
+
+
+def _estimate(ev, predictor: str, metric: str, subset: str) -> tuple[float, float, float]:
+    row = ev.metrics.query("subset == @subset and predictor == @predictor and metric == @metric")
+    if not len(row):
+        return float("nan"), float("nan"), float("nan")
+    r = row.iloc[0]
+    return float(r["estimate"]), float(r["ci_low"]), float(r["ci_high"])
+
+
+def report_quality(result, n_patients: int) -> dict[str, bool]:
+    from training.evaluate import MODEL, TRUE_RISK, ordered_subsets
+
+    ev = result.evaluation
+    print()
+    print(
+        f"Quality: {n_patients:,}-patient cohort -> {ev.meta['n_patients']:,} held-out patients, "
+        f"{ev.meta['n_rows']:,} rows, {ev.meta['n_events']:,} events "
+        f"({ev.meta['n_boot']} bootstrap samples)"
+    )
+    print(
+        f"  chosen parameters {result.params}; recalibrated: "
+        f"{result.calibration['recalibrated']} (a={result.calibration['intercept']:.3f}, "
+        f"b={result.calibration['slope']:.3f}; out-of-fold slope before "
+        f"{result.calibration['oof_slope_before']:.3f}, intercept before "
+        f"{result.calibration['oof_intercept_before']:.3f})"
+    )
+    header = (
+        f"{'subset':<8} {'rows':>6} {'events':>6} {'AUROC':>7} {'true':>7} "
+        f"{'gap (95% CI)':>24} {'slope':>6} {'true sl.':>8} {'logistic':>8} {'m-EASIX':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    subsets = ordered_subsets(ev.metrics["subset"].unique())
+    worst_gap, worst_subset = -np.inf, ""
+    for subset in [*subsets[1:], subsets[0]]:  # landmarks first, overall last
+        auroc = _estimate(ev, MODEL, "auroc", subset)[0]
+        truth = _estimate(ev, TRUE_RISK, "auroc", subset)[0]
+        gap, lo, hi = _estimate(ev, MODEL, "auroc_gap_to_true_risk", subset)
+        slope = _estimate(ev, MODEL, "calibration_slope", subset)[0]
+        true_slope = _estimate(ev, TRUE_RISK, "calibration_slope", subset)[0]
+        logistic = _estimate(ev, "logistic", "auroc", subset)[0]
+        m_easix = _estimate(ev, "m_easix", "auroc", subset)[0]
+        row = ev.metrics.query("subset == @subset and predictor == @MODEL").iloc[0]
+        if subset != "overall" and -gap > worst_gap:
+            worst_gap, worst_subset = -gap, subset
+        print(
+            f"{subset:<8} {int(row['n_rows']):>6} {int(row['n_events']):>6} {auroc:>7.3f} "
+            f"{truth:>7.3f} {gap:>+8.3f} ({lo:+.3f}, {hi:+.3f}) {slope:>6.2f} "
+            f"{true_slope:>8.2f} {logistic:>8.3f} {m_easix:>8.3f}"
+        )
+    print("  gap = model AUROC - true-risk AUROC on the same rows (paired bootstrap CI)")
+
+    overall = {name: ev.value(name, "auroc") for name in (MODEL, TRUE_RISK, "logistic", "m_easix")}
+    slope = ev.value(MODEL, "calibration_slope")
+    intercept = ev.value(MODEL, "calibration_intercept")
+    print(
+        f"overall: AUROC {overall[MODEL]:.4f} (true risk {overall[TRUE_RISK]:.4f}), "
+        f"calibration slope {slope:.3f}, intercept {intercept:+.3f}, "
+        f"logistic AUROC {overall['logistic']:.4f}, m-EASIX AUROC {overall['m_easix']:.4f}"
+    )
+    print(f"quality gates: {result.gate.summary()} (promoted: {result.promoted})")
+
+    verdicts = {}
+    ok = worst_gap <= TARGET_GAP
+    verdicts[f"AUROC within {TARGET_GAP} of the true risk at every landmark"] = ok
+    print(
+        f"target AUROC within {TARGET_GAP} of the true risk at every landmark: {_verdict(ok)} "
+        f"(largest shortfall {worst_gap:.3f} at {worst_subset})"
+    )
+    low, high = TARGET_SLOPE
+    ok = low <= slope <= high
+    verdicts[f"calibration slope {low}-{high}"] = ok
+    print(f"target calibration slope {low}-{high}: {_verdict(ok)} (overall slope {slope:.3f})")
+    ok = overall[MODEL] > overall["logistic"] and overall[MODEL] > overall["m_easix"]
+    verdicts["better than both baselines"] = ok
+    print(
+        f"target better than both baselines: {_verdict(ok)} (model {overall[MODEL]:.4f} vs "
+        f"logistic {overall['logistic']:.4f} [{overall[MODEL] - overall['logistic']:+.4f}], "
+        f"m-EASIX {overall['m_easix']:.4f} [{overall[MODEL] - overall['m_easix']:+.4f}])"
+    )
+    return verdicts
+
+
+def report_time(result, seconds: float, steps, n_patients: int, load: tuple) -> bool:
+    from training.evaluate import MODEL, TRUE_RISK
+
+    ev = result.evaluation
+    print()
+    print(
+        f"Time: train() on {n_patients:,} patients ({ev.meta['n_patients']:,} held out, "
+        f"{len(result.test):,} test rows)"
+    )
+    print(f"{'phase (result.timings)':<44} {'seconds':>8}")
+    print("-" * 53)
+    for name, value in result.timings.items():
+        print(f"{name:<44} {value:>8.1f}")
+    print(f"{'between announced steps':<44} {'seconds':>8}")
+    print("-" * 53)
+    for name, value in steps:
+        print(f"{name:<44} {value:>8.1f}")
+    print(
+        f"load average (1 min) before {load[0]:.2f}, after {load[1]:.2f} on {os.cpu_count()} CPU(s)"
+    )
+    print(
+        f"  headline: AUROC {ev.value(MODEL, 'auroc'):.4f} (true risk "
+        f"{ev.value(TRUE_RISK, 'auroc'):.4f}), slope {ev.value(MODEL, 'calibration_slope'):.3f}, "
+        f"gates: {result.gate.summary()}"
+    )
+    ok = seconds < TARGET_SECONDS
+    print(
+        f"target train() on {n_patients:,} patients < {TARGET_SECONDS:.0f} s: {_verdict(ok)} "
+        f"(wall {seconds:.1f} s)"
+    )
+    return ok
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--patients-5k",
+        type=int,
+        default=6_667,
+        help="cohort for the quality part (default 6667: 5000 training patients at 25%% test)",
+    )
+    parser.add_argument(
+        "--patients-10k", type=int, default=10_000, help="cohort for the timed part (10000)"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="cohort and training seed (7)")
+    parser.add_argument("--workers", type=int, default=2, help="generator workers (2)")
+    parser.add_argument("--tmp-dir", default=None, help="where cohorts and the store go")
+    args = parser.parse_args(argv)
+    if args.patients_5k < 100 or args.patients_10k < 100 or args.seed < 0 or args.workers < 1:
+        parser.error("--patients-5k/--patients-10k >= 100, --seed >= 0, --workers >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", category=UserWarning)
+    logging.getLogger("mlflow").setLevel(logging.ERROR)  # its pickle and pip notices, per model
+    from icans.config import Settings
+    from training.config import TrainConfig
+    from training.registry import use_tracking
+
+    config = TrainConfig(seed=args.seed)
+    print(
+        f"bench_train: Python {platform.python_version()}, {platform.machine()}, "
+        f"{os.cpu_count()} CPU(s), {sys.platform}; xgboost threads {config.n_threads}, "
+        f"{config.bootstrap_samples} bootstrap samples, {config.cv_folds}-fold CV, "
+        f"test fraction {config.test_fraction}",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-train-", dir=args.tmp_dir) as tmp:
+        root = Path(tmp)
+        small, large = root / "cohort-5k", root / "cohort-10k"
+        print("generating cohorts ...", flush=True)
+        _generate(small, args.patients_5k, args.seed, args.workers)
+        _generate(large, args.patients_10k, args.seed, args.workers)
+
+        settings = Settings(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+        client = use_tracking(settings)
+        client.create_experiment(
+            config.experiment, artifact_location=(root / "mlartifacts").as_uri()
+        )
+
+        print(f"training on {args.patients_5k:,} patients ...", flush=True)
+        result, seconds, _ = _run_train(small, config, settings)
+        print(f"  done in {seconds:.1f} s", flush=True)
+        verdicts = report_quality(result, args.patients_5k)
+
+        print(f"\ntraining on {args.patients_10k:,} patients (timed) ...", flush=True)
+        load_before = os.getloadavg()[0]
+        result, seconds, steps = _run_train(large, config, settings)
+        load_after = os.getloadavg()[0]
+        verdicts[f"train() on {args.patients_10k:,} patients < {TARGET_SECONDS:.0f} s"] = (
+            report_time(result, seconds, steps, args.patients_10k, (load_before, load_after))
+        )
+    print()
+    print("targets: " + "; ".join(f"{k}: {_verdict(v)}" for k, v in verdicts.items()))
+
+
+if __name__ == "__main__":
+    main()

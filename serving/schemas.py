@@ -1,0 +1,88 @@
+"""Request and response schemas of the versioned JSON API (``/v1``).
+
+The request is the data contract's patient (:class:`features.patient.PatientObservation`);
+responses say which model answered, the probability, its explanation and warnings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from features.patient import PatientObservation
+from icans.config import INTENDED_USE
+
+MAX_BATCH = 256  # patients per /v1/risk/batch call
+MAX_BODY_BYTES = 64 * 1024  # one patient: a full 28-day course is ~6 KB
+MAX_BATCH_BODY_BYTES = MAX_BATCH * MAX_BODY_BYTES // 4
+
+
+class Contribution(BaseModel):
+    feature: str = Field(description="Predictor name (as in the model's feature list).")
+    label: str = Field(description="Plain name for display.")
+    value: float | None = Field(description="Predictor value; null when missing.")
+    value_text: str = Field(description="Value in clinical units.")
+    shap_log_odds: float = Field(description="Exact TreeSHAP contribution, log-odds.")
+
+
+class RiskResponse(BaseModel):
+    probability: float = Field(
+        ge=0,
+        le=1,
+        description="Risk of severe (grade 3-4) or "
+        "steroid-refractory ICANS after this day, through day 28.",
+    )
+    landmark_day: int = Field(description="day_since_infusion of the request.")
+    model_name: str
+    model_version: str
+    base_log_odds: float = Field(description="Expected log-odds over the training data.")
+    log_odds: float = Field(description="base_log_odds + sum of contributions.")
+    contributions: list[Contribution] = Field(description="Largest absolute first.")
+    drivers: list[str] = Field(description="Plain-language top drivers.")
+    warnings: list[str] = Field(
+        description="Inputs outside the training range, unseen categories, missing inputs."
+    )
+    missing_inputs: list[str]
+    request_id: str
+    disclaimer: str = INTENDED_USE
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    patients: list[PatientObservation] = Field(
+        min_length=1, max_length=MAX_BATCH, description=f"1 to {MAX_BATCH} patients."
+    )
+
+
+class BatchResponse(BaseModel):
+    results: list[RiskResponse] = Field(description="One per patient, in request order.")
+    request_id: str
+
+
+class ErrorDetail(BaseModel):
+    field: str = Field(description="Field path, e.g. crs_grade_by_day[2].day.")
+    value: Any = Field(None, description="The value given (omitted for missing fields).")
+    expected: str = Field(description="The rule the value breaks.")
+
+
+class ErrorResponse(BaseModel):
+    error: str = Field(description="invalid_input, unauthorized, payload_too_large ...")
+    message: str
+    errors: list[ErrorDetail] = Field(default_factory=list)
+    request_id: str
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    alias: str | None
+    trained_at: str = Field(description="UTC time the version was registered.")
+    run_id: str
+    cohort_fingerprint: str
+    headline_metrics: dict[str, float]
+    gate: dict[str, Any]
+    feature_names: list[str]
+    intended_use: str = INTENDED_USE
+    synthetic_data: bool = True
