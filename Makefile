@@ -3,7 +3,7 @@
 UV_VERSION := 0.13.8
 UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 
-.PHONY: setup run test lint bench
+.PHONY: setup run test lint bench bento
 
 setup:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
@@ -20,3 +20,7 @@ lint: setup
 
 bench: setup
 	$(UV) run python benchmarks/bench_cohort.py
+
+bento: setup  ## package the service as a Bento (requirements exported from uv.lock)
+	$(UV) export --no-hashes --no-dev --no-emit-project --quiet > requirements/serving.txt
+	$(UV) run bentoml build

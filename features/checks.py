@@ -18,14 +18,17 @@ from features.layout import COURSE_SERIES
 COURSE_FIELDS = set(COURSE_SERIES.values())
 
 
-def input_warnings(feature_pipeline: Pipeline, raw: np.ndarray, features: np.ndarray,
-                   missing: list[str]) -> list[str]:
+def input_warnings(
+    feature_pipeline: Pipeline, raw: np.ndarray, features: np.ndarray, missing: list[str]
+) -> list[str]:
     """Warnings for one row (``raw`` and its ``features``, both 2-D with one row)."""
     out = []
     categories = dict(feature_pipeline.named_steps["features"].steps_)["categories"]
     for field, value in categories.unseen(raw):
-        out.append(f"{field} {value!r} was not seen in training: the model uses the other "
-                   "predictors only for it")
+        out.append(
+            f"{field} {value!r} was not seen in training: the model uses the other "
+            "predictors only for it"
+        )
     ranges = feature_pipeline.named_steps["ranges"]
     names = feature_pipeline.get_feature_names_out()
     x = features[0]
@@ -36,13 +39,17 @@ def input_warnings(feature_pipeline: Pipeline, raw: np.ndarray, features: np.nda
         name = names[j]
         if "=" in name:
             continue  # indicators: covered by the unseen-category warning
-        out.append(f"{display.label(name)} {display.value_text(name, x[j])} is outside the "
-                   f"training range ({display.value_text(name, low[j])} to "
-                   f"{display.value_text(name, high[j])}): the estimate is less reliable")
+        out.append(
+            f"{display.label(name)} {display.value_text(name, x[j])} is outside the "
+            f"training range ({display.value_text(name, low[j])} to "
+            f"{display.value_text(name, high[j])}): the estimate is less reliable"
+        )
     for field in missing:
         if field in COURSE_FIELDS:
-            out.append(f"{field} not given: the course so far was always recorded in training, "
-                       "so the estimate is unreliable without it")
+            out.append(
+                f"{field} not given: the course so far was always recorded in training, "
+                "so the estimate is unreliable without it"
+            )
         else:
             out.append(f"{field} not given: treated as missing")
     return out

@@ -27,8 +27,6 @@ LABELS: dict[str, tuple[str, str]] = {
     "cd8_auc_to_date_cells_day_per_ul": ("CD8+ CAR-T AUC so far", "{:.0f} cells*day/uL"),
     "cd4_cd8_auc_ratio": ("CD4:CD8 AUC ratio", "{:.2f}"),
     "cd4_peak_to_date_cells_per_ul": ("CD4+ CAR-T peak so far", "{:.1f} cells/uL"),
-    "cd4_auc_vs_product_typical_log": ("CD4+ AUC vs product-typical", "fold"),
-    "cd4_peak_vs_product_typical_log": ("CD4+ peak vs product-typical", "fold"),
     "icans_grade_today": ("ICANS grade today", "{:.0f}"),
     "icans_max_grade_to_date": ("worst ICANS grade so far", "{:.0f}"),
     "days_since_icans_onset": ("days since ICANS onset", "{:.0f}"),
@@ -55,7 +53,5 @@ def value_text(feature: str, value: float) -> str:
     if fmt == "yesno":
         return "yes" if value >= 0.5 else "no"
     if fmt == "dose":
-        return f"{10 ** value:.2g} cells/kg"
-    if fmt == "fold":
-        return f"{math.expm1(value) + 1:.2f}x" if value > -50 else "much lower"
+        return f"{10**value:.2g} cells/kg"
     return fmt.format(value)

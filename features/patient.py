@@ -157,12 +157,14 @@ def parse_patient(data: Any) -> PatientObservation:
     try:
         return PatientObservation.model_validate(data)
     except ValidationError as exc:
-        raise InvalidPatientError(errors_from_pydantic(exc.errors(include_url=False), data)
-                                  ) from None
+        raise InvalidPatientError(
+            errors_from_pydantic(exc.errors(include_url=False), data)
+        ) from None
 
 
-def errors_from_pydantic(errors: list[dict], data: Any,
-                         loc_prefix: tuple = ()) -> list[InvalidInputError]:
+def errors_from_pydantic(
+    errors: list[dict], data: Any, loc_prefix: tuple = ()
+) -> list[InvalidInputError]:
     """Our errors from pydantic's error dicts (also FastAPI's, whose locations start with
     ``loc_prefix``, e.g. ``("body",)``), plus the course-date errors pydantic could not reach."""
     out, dates_checked = _from_pydantic(errors, loc_prefix)
@@ -171,8 +173,7 @@ def errors_from_pydantic(errors: list[dict], data: Any,
     return out
 
 
-def _from_pydantic(errors: list[dict], loc_prefix: tuple) -> tuple[list[InvalidInputError],
-                                                                    bool]:
+def _from_pydantic(errors: list[dict], loc_prefix: tuple) -> tuple[list[InvalidInputError], bool]:
     """Our errors from pydantic's, and whether the course-date validator already ran."""
     out: list[InvalidInputError] = []
     dates_checked = False
@@ -183,7 +184,7 @@ def _from_pydantic(errors: list[dict], loc_prefix: tuple) -> tuple[list[InvalidI
             dates_checked = True
             continue
         loc = tuple(err["loc"])
-        loc = loc[len(loc_prefix):] if loc[: len(loc_prefix)] == loc_prefix else loc
+        loc = loc[len(loc_prefix) :] if loc[: len(loc_prefix)] == loc_prefix else loc
         field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
         field = field.lstrip(".") or "body"
         if err["type"] == "missing":  # the input is the whole request: never echo it

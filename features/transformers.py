@@ -78,7 +78,7 @@ KNOWN_INCREASING = (
 # Further published directions, used as monotone constraints too (fewer ways to overfit):
 # LDH (Gauthier, OR 3.96/log10), CRP and ferritin (Greenbaum 2021 EASIX-FC), m-EASIX (Pennisi
 # 2021) and EASIX (Korell 2022), neurologic comorbidity and Cy/Flu (Gust 2017), CNS disease
-# (weak, CNSL series), CD8+ and CD4+ expansion (ZUMA-1 peak expansion), ICANS already present.
+# (weak, CNSL series), CD8+ expansion (ZUMA-1 peak expansion), ICANS already present.
 # Platelets lower the risk (Pennisi 2021; Hay 2017).
 PUBLISHED_INCREASING = (
     "ldh_u_per_l",
@@ -90,8 +90,6 @@ PUBLISHED_INCREASING = (
     "flu_cy_lymphodepletion",
     "cns_involvement",
     "cd8_auc_to_date_cells_day_per_ul",
-    "cd4_auc_vs_product_typical_log",
-    "cd4_peak_vs_product_typical_log",
     "icans_grade_today",
     "icans_max_grade_to_date",
 )
@@ -207,54 +205,6 @@ class ExpansionFeatures(_Stateless):
         cd4, cd8 = series(raw, "cd4_cells_per_ul"), series(raw, "cd8_cells_per_ul")
         auc4, auc8 = d.auc_to_date(cd4), d.auc_to_date(cd8)
         return [auc4, auc8, d.ratio(auc4, auc8), d.max_to_date(cd4)]
-
-
-class ExpansionVsProduct(TransformerMixin, BaseEstimator):
-    """CD4+ expansion relative to what the same product usually shows by the same day.
-
-    ``log(1 + value) - median log(1 + value)`` among training rows of the same CAR target,
-    costimulatory domain and prediction day (0 = typical for this product so far). Expansion is
-    product-specific (CD28 products expand earlier and higher than 4-1BB); clinicians judge a
-    count against what the product usually does. Learned state: the medians (no labels).
-    Positive values mean more expansion than typical (ZUMA-1, Santomasso 2018: higher peak
-    expansion with severe neurotoxicity).
-    """
-
-    names = ("cd4_auc_vs_product_typical_log", "cd4_peak_vs_product_typical_log")
-
-    def _keys(self, raw: np.ndarray) -> np.ndarray:
-        target = np.nan_to_num(col(raw, "car_target"), nan=-1)
-        costim = np.nan_to_num(col(raw, "costimulatory_domain"), nan=-1)
-        return (target + 1) * 1000 + (costim + 1) * 100 + col(raw, "day_since_infusion")
-
-    def _values(self, raw: np.ndarray) -> np.ndarray:
-        block = series(raw, "cd4_cells_per_ul")
-        return np.log1p(np.column_stack([d.auc_to_date(block), d.max_to_date(block)]))
-
-    def fit(self, X, y=None):
-        raw = np.asarray(X, dtype=float)
-        self.n_features_in_ = raw.shape[1]
-        keys, values = self._keys(raw), self._values(raw)
-        self.keys_ = np.unique(keys)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a product-day with no samples
-            self.medians_ = np.array(
-                [np.nanmedian(values[keys == k], axis=0) for k in self.keys_]
-            ).reshape(len(self.keys_), 2)
-        return self
-
-    def transform(self, X):
-        check_is_fitted(self, "medians_")
-        raw = np.asarray(X, dtype=float)
-        keys = self._keys(raw)
-        pos = np.searchsorted(self.keys_, keys)
-        pos = np.clip(pos, 0, len(self.keys_) - 1)
-        known = self.keys_[pos] == keys
-        typical = np.where(known[:, None], self.medians_[pos], np.nan)
-        return self._values(raw) - typical
-
-    def get_feature_names_out(self, input_features=None):
-        return np.asarray(self.names, dtype=object)
 
 
 class IcansFeatures(_Stateless):

@@ -338,8 +338,12 @@ def demo(
     ),
     n: Annotated[int, typer.Option(help="Number of patients.")] = 5000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    serve: Annotated[
+        bool, typer.Option(help="End by serving the champion on 127.0.0.1 (Ctrl-C stops).")
+    ] = True,
+    port: Annotated[int, typer.Option(help="Port of the service.")] = 3000,
 ) -> None:
-    """The main job on embedded defaults: generate a cohort, train, register the champion."""
+    """The main job on embedded defaults: generate, train, register the champion, serve it."""
     from data.synthetic.cohort import CohortSpec, generate_cohort
     from data.synthetic.summary import summarise
     from icans.config import load_settings
@@ -366,6 +370,34 @@ def demo(
         f"Champion: {settings.model_uri} -> version {result.model_version} "
         f"(MLflow run {result.run_id}, store {settings.tracking_uri})."
     )
+    example = write_example_request(out, settings.artifacts_dir / "example-patient.json")
+    console.print(
+        "Try it (another terminal, once the service is up):\n"
+        f"  curl -s -X POST http://127.0.0.1:{port}/v1/risk "
+        f"-H 'Content-Type: application/json' -d @{example}",
+        highlight=False,
+    )
+    if serve:
+        from serving.launch import serve as start_service
+
+        raise typer.Exit(code=start_service(None, "127.0.0.1", port, None, None))
+
+
+def write_example_request(cohort: Path, path: Path) -> Path:
+    """A real patient of the cohort on day 5, as the endpoint's JSON (no identifier)."""
+    import json
+
+    from features.landmarks import load_cohort_tables, patient_record
+
+    tables = load_cohort_tables(cohort)
+    daily = tables["daily"]
+    with_crs = daily[(daily["day"] <= 5) & (daily["crs_grade"] >= 2)]["patient_id"]
+    patient_id = with_crs.iloc[0] if len(with_crs) else tables["patients"]["patient_id"].iloc[0]
+    record = patient_record(tables, patient_id, 5)
+    record.pop("patient_id")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path
 
 
 if __name__ == "__main__":  # pragma: no cover

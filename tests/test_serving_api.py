@@ -1,0 +1,751 @@
+"""The HTTP API of the BentoML service, in process: contract, validation, limits, auth, audit.
+
+A small cohort is generated and a model trained (fast configuration) into a temporary sqlite
+MLflow store once per module; the service is then started through BentoML's own ASGI app
+(``IcansRisk.to_asgi()``) with Starlette's test client, which runs the service's ``__init__``
+and so loads the champion from the registry exactly as ``bentoml serve`` does.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import math
+import re
+from datetime import datetime
+from typing import Any
+
+import pytest
+from scipy.special import expit
+from starlette.testclient import TestClient
+
+from data.synthetic.cohort import CohortSpec, generate_cohort
+from features.landmarks import load_cohort_tables, patient_record
+from features.patient import parse_patient, to_raw
+from icans.config import load_settings
+from icans.contract import CAR_TARGETS, DISEASES, LAB_FIELDS
+from serving.audit import canonical_input_sha256
+from serving.schemas import MAX_BATCH, MAX_BODY_BYTES
+from training.config import GateConfig, SearchSpace, TrainConfig
+from training.train import train
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+# As in tests/test_training_e2e.py: one hyper-parameter candidate, few bootstrap samples, the
+# AUROC-gap and event-count gates loosened for 2,500 patients.
+FAST = TrainConfig(
+    cv_folds=2,
+    search=SearchSpace(max_depth=(3,), learning_rate=(0.1,)),
+    bootstrap_samples=30,
+    learning_curve_sizes=(13, 100),
+    learning_curve_repeats=2,
+    gates=GateConfig(max_auroc_gap_to_true_risk=0.06, min_test_events=10),
+)
+
+TOKEN = "s3cret-test-token-0123456789"
+SECRET_ID = "PATIENT-SECRET-123"
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+CONTRIBUTION_KEYS = {"feature", "label", "value", "value_text", "shap_log_odds"}
+DAY = 3
+
+
+# --------------------------------------------------------------------------------------------
+# Fixtures: a trained champion, a running service, request bodies
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cohort") / "c"
+    generate_cohort(out, CohortSpec(n_patients=2500, seed=3))
+    return out
+
+
+@pytest.fixture(scope="module")
+def tables(cohort):
+    return load_cohort_tables(cohort)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return tmp_path_factory.mktemp("mlflow")
+
+
+@pytest.fixture(scope="module")
+def trained(cohort, store):
+    settings = load_settings(tracking_uri=f"sqlite:///{store}/mlflow.db")
+    result = train(cohort, FAST, settings)
+    assert result.promoted, result.gate.summary()
+    return result
+
+
+@pytest.fixture(scope="module")
+def audit_path(tmp_path_factory):
+    return tmp_path_factory.mktemp("audit") / "audit.jsonl"
+
+
+@pytest.fixture(scope="module")
+def service_env(trained, store, audit_path):
+    """The environment the service reads at start-up; no API token."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}/mlflow.db")
+        mp.setenv("ICANS_AUDIT_LOG", str(audit_path))
+        mp.delenv("ICANS_API_TOKEN", raising=False)
+        mp.delenv("ICANS_MODEL_URI", raising=False)
+        yield mp
+
+
+@pytest.fixture(scope="module")
+def client(service_env):
+    from serving.service import IcansRisk
+
+    with TestClient(IcansRisk.to_asgi(), raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def patient_ids(tables):
+    """Patients with every baseline lab, CAR-T samples by DAY and ICANS grade <= 2 to day 7."""
+    patients = tables["patients"].dropna(subset=list(LAB_FIELDS))
+    daily = tables["daily"].query("day <= 7")
+    worst = daily.groupby("patient_id")["icans_grade"].max()
+    days = daily.groupby("patient_id")["day"].max()
+    sampled = set(tables["measurements"].query("day <= @DAY")["patient_id"])
+    ok = [
+        pid
+        for pid in patients["patient_id"]
+        if worst.get(pid, 9) <= 2 and days.get(pid, 0) == 7 and pid in sampled
+    ]
+    # A few of each CAR target the cohort has, so the requests cover several products.
+    by_target = patients.set_index("patient_id").loc[ok, "car_target"]
+    chosen = []
+    for target in CAR_TARGETS:
+        chosen += list(by_target[by_target == target].index[:2])
+    assert len(chosen) >= 6
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def body(tables, patient_ids):
+    """One complete, valid request (day 3)."""
+    return patient_record(tables, patient_ids[0], DAY)
+
+
+def fresh(record: dict, **changes: Any) -> dict:
+    out = copy.deepcopy(record)
+    out.update(changes)
+    return out
+
+
+def invalid(response) -> list[dict]:
+    """The `errors` of a 422 ErrorResponse, after checking its envelope."""
+    assert response.status_code == 422, response.text
+    payload = response.json()
+    assert payload["error"] == "invalid_input"
+    assert payload["request_id"]
+    assert payload["errors"], payload
+    for e in payload["errors"]:
+        assert set(e) == {"field", "value", "expected"}, e
+        assert isinstance(e["expected"], str) and e["expected"]
+    return payload["errors"]
+
+
+def error_for(errors: list[dict], field: str) -> dict:
+    found = [e for e in errors if e["field"] == field]
+    assert found, f"no error names {field!r}: {errors}"
+    return found[0]
+
+
+def without_request_id(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k != "request_id"}
+
+
+# --------------------------------------------------------------------------------------------
+# POST /v1/risk: the response contract
+# --------------------------------------------------------------------------------------------
+
+
+def test_risk_response_contract(client, trained, body):
+    response = client.post("/v1/risk", json=body)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    r = response.json()
+    assert 0.0 <= r["probability"] <= 1.0
+    assert r["landmark_day"] == body["day_since_infusion"] == DAY
+    assert r["model_name"] == "icans-risk"
+    assert r["model_version"] == trained.model_version
+    for key in ("base_log_odds", "log_odds"):
+        assert isinstance(r[key], float) and math.isfinite(r[key])
+    assert isinstance(r["drivers"], list) and r["drivers"]
+    assert all(isinstance(d, str) and d for d in r["drivers"])
+    assert isinstance(r["warnings"], list)
+    assert all(isinstance(w, str) for w in r["warnings"])
+    assert r["missing_inputs"] == []  # a complete request
+    assert isinstance(r["request_id"], str) and r["request_id"]
+    assert "SYNTHETIC" in r["disclaimer"]
+
+
+def test_contributions_one_per_feature_largest_first(client, trained, body):
+    r = client.post("/v1/risk", json=body).json()
+    contributions = r["contributions"]
+    for c in contributions:
+        assert set(c) == CONTRIBUTION_KEYS, c
+        assert isinstance(c["feature"], str) and isinstance(c["label"], str)
+        assert isinstance(c["value_text"], str)
+        assert c["value"] is None or isinstance(c["value"], float)
+        assert isinstance(c["shap_log_odds"], float)
+    features = [c["feature"] for c in contributions]
+    expected = list(trained.pipeline.named_steps["features"].get_feature_names_out())
+    assert len(features) == len(set(features)) == len(expected)
+    assert set(features) == set(expected)
+    magnitudes = [abs(c["shap_log_odds"]) for c in contributions]
+    assert magnitudes == sorted(magnitudes, reverse=True)
+
+
+def test_explanation_adds_up_to_the_probability(client, tables, patient_ids):
+    for pid in patient_ids:
+        for day in (0, DAY, 7):
+            r = client.post("/v1/risk", json=patient_record(tables, pid, day)).json()
+            total = r["base_log_odds"] + sum(c["shap_log_odds"] for c in r["contributions"])
+            assert total == pytest.approx(r["log_odds"], abs=1e-5), (pid, day)
+            assert float(expit(r["log_odds"])) == pytest.approx(r["probability"], abs=1e-6)
+
+
+def test_valid_request_id_header_is_echoed(client, body):
+    r = client.post("/v1/risk", json=body, headers={"X-Request-ID": "ward-7.req_0042"})
+    assert r.status_code == 200
+    assert r.json()["request_id"] == "ward-7.req_0042"
+
+
+def test_invalid_request_id_header_is_replaced(client, body):
+    given = "not valid; <script>" + "x" * 80
+    r = client.post("/v1/risk", json=body, headers={"X-Request-ID": given})
+    assert r.status_code == 200
+    rid = r.json()["request_id"]
+    assert rid != given and re.fullmatch(r"[0-9a-f]{32}", rid)
+
+
+def test_request_ids_differ_between_calls(client, body):
+    first = client.post("/v1/risk", json=body).json()["request_id"]
+    second = client.post("/v1/risk", json=body).json()["request_id"]
+    assert first != second
+
+
+def test_probabilities_equal_the_trained_pipeline_exactly(client, trained, tables, patient_ids):
+    for pid in patient_ids:
+        for day in (0, 1, DAY, 5, 7):
+            record = patient_record(tables, pid, day)
+            raw = to_raw(parse_patient(record))
+            expected = float(trained.pipeline.predict_proba(raw)[0, 1])
+            got = client.post("/v1/risk", json=record).json()["probability"]
+            assert got == expected, (pid, day)
+
+
+# --------------------------------------------------------------------------------------------
+# POST /v1/risk/batch
+# --------------------------------------------------------------------------------------------
+
+
+def test_batch_results_in_order_and_identical_to_single_calls(client, tables, patient_ids):
+    days = [(0, 3, 7)[i % 3] for i in range(len(patient_ids))]
+    records = [patient_record(tables, p, d) for p, d in zip(patient_ids, days, strict=True)]
+    response = client.post(
+        "/v1/risk/batch", json={"patients": records}, headers={"X-Request-ID": "batch-1"}
+    )
+    assert response.status_code == 200, response.text
+    payload = response.json()
+    assert payload["request_id"] == "batch-1"
+    results = payload["results"]
+    assert len(results) == len(records)
+    for record, result in zip(records, results, strict=True):
+        assert result["landmark_day"] == record["day_since_infusion"]
+        single = client.post("/v1/risk", json=record).json()
+        assert without_request_id(result) == without_request_id(single)
+        assert result["request_id"] == "batch-1"
+
+
+def test_batch_of_max_size_is_accepted(client, body):
+    response = client.post("/v1/risk/batch", json={"patients": [body] * MAX_BATCH})
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert len(results) == MAX_BATCH
+    assert len({r["probability"] for r in results}) == 1
+
+
+def test_batch_over_the_limit_is_rejected_naming_patients(client, body):
+    errors = invalid(client.post("/v1/risk/batch", json={"patients": [body] * (MAX_BATCH + 1)}))
+    e = error_for(errors, "patients")
+    assert str(MAX_BATCH) in e["expected"]
+
+
+def test_empty_batch_is_rejected(client):
+    errors = invalid(client.post("/v1/risk/batch", json={"patients": []}))
+    assert error_for(errors, "patients")
+
+
+def test_batch_error_names_the_patient_and_field(client, body):
+    bad = fresh(body, disease="GLIOMA")
+    errors = invalid(client.post("/v1/risk/batch", json={"patients": [body, bad]}))
+    e = error_for(errors, "patients[1].disease")
+    assert e["value"] == "GLIOMA"
+    assert all(d in e["expected"] for d in DISEASES)
+    assert not any(x["field"].startswith("patients[0]") for x in errors)
+
+
+def test_batch_course_date_error_names_the_patient(client, body):
+    bad = fresh(body, age_years=-5)
+    bad["crs_grade_by_day"] = [*bad["crs_grade_by_day"], {"day": DAY + 2, "grade": 1}]
+    errors = invalid(client.post("/v1/risk/batch", json={"patients": [body, body, bad]}))
+    assert error_for(errors, "patients[2].age_years")["value"] == -5
+    k = len(bad["crs_grade_by_day"]) - 1
+    assert error_for(errors, f"patients[2].crs_grade_by_day[{k}].day")["value"] == DAY + 2
+
+
+def test_batch_with_extra_top_level_field_is_rejected(client, body):
+    errors = invalid(client.post("/v1/risk/batch", json={"patients": [body], "extra": 1}))
+    assert error_for(errors, "extra")
+
+
+# --------------------------------------------------------------------------------------------
+# GET /v1/model
+# --------------------------------------------------------------------------------------------
+
+
+def test_model_info(client, trained):
+    response = client.get("/v1/model")
+    assert response.status_code == 200, response.text
+    m = response.json()
+    assert m["name"] == "icans-risk"
+    assert m["version"] == trained.model_version
+    assert m["alias"] == "champion"
+    assert m["run_id"] == trained.run_id
+    assert datetime.fromisoformat(m["trained_at"]).tzinfo is not None
+    assert re.fullmatch(r"[0-9a-f]{16}", m["cohort_fingerprint"]), m["cohort_fingerprint"]
+    assert 0.5 < m["headline_metrics"]["auroc"] <= 1.0
+    assert "SYNTHETIC" in m["intended_use"]
+    assert m["synthetic_data"] is True
+    assert m["gate"]["passed"] is True
+    expected = list(trained.pipeline.named_steps["features"].get_feature_names_out())
+    assert m["feature_names"] == expected
+
+
+# --------------------------------------------------------------------------------------------
+# Validation: 422 naming field, value and rule
+# --------------------------------------------------------------------------------------------
+
+
+def _append(series: str, item: dict):
+    def change(record: dict) -> tuple[dict, int]:
+        out = copy.deepcopy(record)
+        out[series] = [*out[series], item]
+        return out, len(out[series]) - 1
+
+    return change
+
+
+SIMPLE_CASES = [
+    # (changes, field, value given, words of the rule)
+    ({"age_years": "61"}, "age_years", "61", "number"),
+    ({"cns_involvement": 1}, "cns_involvement", 1, "boolean"),
+    ({"prior_lines": True}, "prior_lines", True, "integer"),
+    ({"day_since_infusion": 3.0}, "day_since_infusion", 3.0, "integer"),
+    ({"age_years": 101}, "age_years", 101, "less than or equal to 100"),
+    ({"age_years": -1}, "age_years", -1, "greater than or equal to 0"),
+    ({"dose_cells_per_kg": 0}, "dose_cells_per_kg", 0, "greater than 0"),
+    ({"marrow_blasts_pct": 100.5}, "marrow_blasts_pct", 100.5, "less than or equal to 100"),
+    ({"weight_kg": 0}, "weight_kg", 0, "greater than 0"),
+    ({"day_since_infusion": 29}, "day_since_infusion", 29, "less than or equal to 28"),
+    ({"platelets_10e9_per_l": 0}, "platelets_10e9_per_l", 0, "greater than 0"),
+    ({"crp_mg_per_l": -3}, "crp_mg_per_l", -3, "greater than or equal to 0"),
+    ({"patient_id": 12345}, "patient_id", 12345, "string"),
+    ({"ice_score": 7}, "ice_score", 7, "Extra inputs are not permitted"),
+]
+
+
+@pytest.mark.parametrize(("changes", "field", "value", "rule"), SIMPLE_CASES)
+def test_field_rule_is_reported(client, body, changes, field, value, rule):
+    errors = invalid(client.post("/v1/risk", json=fresh(body, **changes)))
+    e = error_for(errors, field)
+    assert e["value"] == value
+    assert type(e["value"]) is type(value)
+    assert rule in e["expected"], e
+
+
+@pytest.mark.parametrize(
+    ("field", "allowed"),
+    [
+        ("car_target", CAR_TARGETS),
+        ("disease", DISEASES),
+        ("costimulatory_domain", ("CD28", "4-1BB")),
+    ],
+)
+def test_unknown_enum_lists_allowed_values(client, body, field, allowed):
+    errors = invalid(client.post("/v1/risk", json=fresh(body, **{field: "CD999"})))
+    e = error_for(errors, field)
+    assert e["value"] == "CD999"
+    for value in allowed:
+        assert f"'{value}'" in e["expected"], e
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "age_years",
+        "disease",
+        "car_target",
+        "costimulatory_domain",
+        "dose_cells_per_kg",
+        "marrow_blasts_pct",
+        "cns_involvement",
+        "day_since_infusion",
+    ],
+)
+def test_missing_required_field_does_not_echo_the_request(client, body, field):
+    record = fresh(body, patient_id=SECRET_ID)
+    del record[field]
+    response = client.post("/v1/risk", json=record)
+    errors = invalid(response)
+    e = error_for(errors, field)
+    assert e["value"] is None
+    assert "required" in e["expected"]
+    assert SECRET_ID not in response.text
+
+
+def test_observation_dated_after_the_prediction_day(client, body):
+    record, k = _append("crs_grade_by_day", {"day": DAY + 1, "grade": 1})(body)
+    errors = invalid(client.post("/v1/risk", json=record))
+    e = error_for(errors, f"crs_grade_by_day[{k}].day")
+    assert e["value"] == DAY + 1
+    assert f"day_since_infusion={DAY}" in e["expected"]
+    assert "after the prediction day" in e["expected"]
+
+
+def test_cell_sample_dated_after_the_prediction_day(client, body):
+    record, k = _append("cd8_car_t_cells_per_ul", {"day": 20, "value": 3.0})(body)
+    errors = invalid(client.post("/v1/risk", json=record))
+    assert error_for(errors, f"cd8_car_t_cells_per_ul[{k}].day")["value"] == 20
+
+
+def test_duplicate_day(client, body):
+    record, k = _append("icans_grade_by_day", {"day": 1, "grade": 0})(body)
+    errors = invalid(client.post("/v1/risk", json=record))
+    e = error_for(errors, f"icans_grade_by_day[{k}].day")
+    assert e["value"] == 1
+    assert "at most once" in e["expected"]
+
+
+def test_negative_cell_count(client, body):
+    cells = [{"day": 0, "value": 0.0}, {"day": 2, "value": -1.5}]
+    errors = invalid(client.post("/v1/risk", json=fresh(body, cd4_car_t_cells_per_ul=cells)))
+    e = error_for(errors, "cd4_car_t_cells_per_ul[1].value")
+    assert e["value"] == -1.5
+    assert "greater than or equal to 0" in e["expected"]
+
+
+def test_icans_grade_three_is_rejected(client, body):
+    record = copy.deepcopy(body)
+    record["icans_grade_by_day"][1]["grade"] = 3
+    errors = invalid(client.post("/v1/risk", json=record))
+    e = error_for(errors, "icans_grade_by_day[1].grade")
+    assert e["value"] == 3
+    assert "less than or equal to 2" in e["expected"]
+
+
+def test_crs_grade_five_is_rejected(client, body):
+    record = copy.deepcopy(body)
+    record["crs_grade_by_day"][0]["grade"] = 5
+    errors = invalid(client.post("/v1/risk", json=record))
+    assert error_for(errors, "crs_grade_by_day[0].grade")["value"] == 5
+
+
+def test_several_errors_reported_at_once(client, body):
+    record, k = _append("crs_grade_by_day", {"day": DAY + 4, "grade": 2})(body)
+    record.update(age_years=-1, car_target="CD99", cns_involvement="no", unknown_field=True)
+    del record["disease"]
+    response = client.post("/v1/risk", json=record)
+    errors = invalid(response)
+    fields = {e["field"] for e in errors}
+    assert {
+        "age_years",
+        "car_target",
+        "cns_involvement",
+        "unknown_field",
+        "disease",
+        f"crs_grade_by_day[{k}].day",
+    } <= fields, fields
+    assert response.json()["message"].startswith(f"{len(errors)} invalid")
+
+
+def test_non_finite_numbers_are_rejected_not_echoed_as_invalid_json(client, body):
+    text = json.dumps(fresh(body, age_years=0)).replace('"age_years": 0', '"age_years": NaN')
+    response = client.post(
+        "/v1/risk", content=text.encode(), headers={"content-type": "application/json"}
+    )
+    errors = invalid(response)
+    assert error_for(errors, "age_years")
+    json.loads(response.text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+
+
+# --------------------------------------------------------------------------------------------
+# Malformed bodies: 4xx, never 5xx
+# --------------------------------------------------------------------------------------------
+
+JSON = {"content-type": "application/json"}
+
+MALFORMED = {
+    "invalid json": (b"{not json", JSON),
+    "truncated json": (b'{"age_years": 61, "disease": "LB', JSON),
+    "json array": (b"[]", JSON),
+    "json array of objects": (b'[{"age_years": 61}]', JSON),
+    "json number": (b"5", JSON),
+    "json string": (b'"hello"', JSON),
+    "json null": (b"null", JSON),
+    "json true": (b"true", JSON),
+    "empty body": (b"", JSON),
+    "empty body no content-type": (b"", {}),
+    "whitespace": (b"   \n ", JSON),
+    "wrong content-type": (b'{"age_years": 61}', {"content-type": "text/plain"}),
+    "form encoded": (
+        b"age_years=61&disease=LBCL",
+        {"content-type": "application/x-www-form-urlencoded"},
+    ),
+    "binary junk": (bytes(range(256)) * 4, {"content-type": "application/octet-stream"}),
+    "invalid utf-8": (b'{"disease": "\xff\xfe"}', JSON),
+    "huge float": (b'{"age_years": 1e400, "dose_cells_per_kg": -1e999}', JSON),
+    "huge integer": (b'{"age_years": 1' + b"0" * 4000 + b"}", JSON),
+    "nan and infinity": (b'{"age_years": NaN, "weight_kg": Infinity}', JSON),
+    "deeply nested arrays": (b"[" * 20_000 + b"]" * 20_000, JSON),
+    "deeply nested objects": (b'{"a":' * 5_000 + b"1" + b"}" * 5_000, JSON),
+    "nested junk in a field": (b'{"crs_grade_by_day": ' + b"[" * 3000 + b"]" * 3000 + b"}", JSON),
+    "wrong shapes in lists": (b'{"crs_grade_by_day": [1, "a", null, {"day": {}}]}', JSON),
+    "list longer than 29": (
+        json.dumps({"crs_grade_by_day": [{"day": 0, "grade": 0}] * 40}).encode(),
+        JSON,
+    ),
+    "null bytes": (b'{"patient_id": "a\\u0000b", "age_years": 61}', JSON),
+}
+
+
+@pytest.mark.parametrize("path", ["/v1/risk", "/v1/risk/batch"])
+@pytest.mark.parametrize("name", list(MALFORMED))
+def test_malformed_body_is_a_client_error(client, path, name):
+    content, headers = MALFORMED[name]
+    response = client.post(path, content=content, headers=headers)
+    assert 400 <= response.status_code < 500, (response.status_code, response.text[:300])
+    payload = response.json()
+    assert set(payload) >= {"error", "message", "errors", "request_id"}
+    assert payload["error"] != "internal_error"
+
+
+def test_body_over_the_limit_is_413(client):
+    content = b'{"patient_id": "' + b"x" * 70_000 + b'"}'
+    assert len(content) > MAX_BODY_BYTES
+    response = client.post("/v1/risk", content=content, headers=JSON)
+    assert response.status_code == 413
+    payload = response.json()
+    assert payload["error"] == "payload_too_large"
+    assert payload["request_id"]
+
+
+def test_streamed_body_over_the_limit_without_content_length_is_rejected(client):
+    def chunks():
+        yield b'{"patient_id": "'
+        for _ in range(10):
+            yield b"x" * 10_000
+        yield b'"}'
+
+    response = client.post("/v1/risk", content=chunks(), headers=JSON)
+    assert "content-length" not in {k.lower() for k in response.request.headers}
+    assert 400 <= response.status_code < 500, response.text[:300]
+
+
+def test_unknown_route_is_404(client):
+    assert client.post("/v1/nope", json={}).status_code == 404
+    assert client.get("/v1/risk/unknown").status_code == 404
+
+
+def test_wrong_method_is_405(client):
+    response = client.get("/v1/risk")
+    assert response.status_code == 405
+    assert response.json()["error"] == "method_not_allowed"
+    assert client.put("/v1/model", json={}).status_code == 405
+
+
+# --------------------------------------------------------------------------------------------
+# Warnings
+# --------------------------------------------------------------------------------------------
+
+
+def test_values_far_outside_training_range_are_warned_about(client, body):
+    r = client.post("/v1/risk", json=fresh(body, ldh_u_per_l=40_000, marrow_blasts_pct=100))
+    assert r.status_code == 200, r.text
+    warnings = r.json()["warnings"]
+    ldh = [w for w in warnings if w.startswith("LDH")]
+    assert ldh and "training range" in ldh[0], warnings
+    assert any("marrow blasts" in w and "training range" in w for w in warnings), warnings
+
+
+def test_omitted_optional_labs_are_warned_about_and_listed(client, body):
+    record = copy.deepcopy(body)
+    for field in ("crp_mg_per_l", "ferritin_ng_per_ml", "prior_lines"):
+        del record[field]
+    r = client.post("/v1/risk", json=record)
+    assert r.status_code == 200, r.text
+    result = r.json()
+    assert set(result["missing_inputs"]) == {"crp_mg_per_l", "ferritin_ng_per_ml", "prior_lines"}
+    for field in result["missing_inputs"]:
+        assert any(field in w for w in result["warnings"]), (field, result["warnings"])
+
+
+def test_missing_course_after_day_zero_is_warned_about(client, body):
+    r = client.post("/v1/risk", json=fresh(body, cd4_car_t_cells_per_ul=[])).json()
+    assert "cd4_car_t_cells_per_ul" in r["missing_inputs"]
+    assert any("cd4_car_t_cells_per_ul" in w for w in r["warnings"])
+
+
+def test_null_optional_lab_equals_omitted(client, body):
+    omitted = copy.deepcopy(body)
+    del omitted["crp_mg_per_l"]
+    a = client.post("/v1/risk", json=omitted).json()
+    b = client.post("/v1/risk", json=fresh(body, crp_mg_per_l=None)).json()
+    assert without_request_id(a) == without_request_id(b)
+
+
+# --------------------------------------------------------------------------------------------
+# Audit trail and logs: one line per prediction, no patient identifier
+# --------------------------------------------------------------------------------------------
+
+
+def _audit_lines(path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_each_prediction_appends_one_audit_line(client, body, audit_path):
+    before = _audit_lines(audit_path)
+    response = client.post("/v1/risk", json=body, headers={"X-Request-ID": "audit-1"})
+    assert response.status_code == 200
+    after = _audit_lines(audit_path)
+    assert len(after) == len(before) + 1
+    line = json.loads(after[-1])
+    assert {"time", "request_id", "model_version", "input_sha256", "probability"} <= set(line)
+    assert line["request_id"] == "audit-1"
+    assert line["model_version"] == response.json()["model_version"]
+    assert line["probability"] == response.json()["probability"]
+    assert HEX64.match(line["input_sha256"])
+    assert datetime.fromisoformat(line["time"]).tzinfo is not None
+    assert "patient_id" not in line
+
+
+def test_batch_appends_one_line_per_patient_and_rejections_none(client, body, audit_path):
+    before = len(_audit_lines(audit_path))
+    client.post("/v1/risk/batch", json={"patients": [body, body, body]})
+    assert len(_audit_lines(audit_path)) == before + 3
+    client.post("/v1/risk", json=fresh(body, age_years=-1))
+    client.post("/v1/risk/batch", json={"patients": [body, fresh(body, disease="X")]})
+    assert len(_audit_lines(audit_path)) == before + 3
+
+
+def test_input_hash_is_the_canonical_hash_and_ignores_patient_id(client, body, audit_path):
+    hashes = []
+    for pid in ("A-1", "B-2", None):
+        record = fresh(body, patient_id=pid)
+        client.post("/v1/risk", json=record)
+        line = json.loads(_audit_lines(audit_path)[-1])
+        assert line["input_sha256"] == canonical_input_sha256(parse_patient(record))
+        hashes.append(line["input_sha256"])
+    assert len(set(hashes)) == 1
+    client.post("/v1/risk", json=fresh(body, age_years=body["age_years"] + 1))
+    assert json.loads(_audit_lines(audit_path)[-1])["input_sha256"] != hashes[0]
+
+
+def test_patient_id_never_reaches_audit_or_logs(client, body, audit_path, caplog, capfd):
+    caplog.set_level(logging.DEBUG)
+    for name in ("icans", "icans.serving", "bentoml", "uvicorn", "fastapi"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    record = fresh(body, patient_id=SECRET_ID)
+    assert client.post("/v1/risk", json=record).status_code == 200
+    assert client.post("/v1/risk/batch", json={"patients": [record]}).status_code == 200
+    assert client.post("/v1/risk", json=fresh(record, age_years=-1)).status_code == 422
+    assert client.post("/v1/risk", json=fresh(record, ice_score=1)).status_code == 422
+
+    derived = hashlib.sha256(SECRET_ID.encode()).hexdigest()
+    audit = audit_path.read_text()
+    assert SECRET_ID not in audit and derived not in audit
+    out, err = capfd.readouterr()
+    assert SECRET_ID not in out and SECRET_ID not in err
+    assert SECRET_ID not in caplog.text
+    for rec in caplog.records:
+        assert SECRET_ID not in rec.getMessage()
+        assert SECRET_ID not in repr(rec.args)
+
+
+# --------------------------------------------------------------------------------------------
+# Security: a separate service instance with ICANS_API_TOKEN set
+# --------------------------------------------------------------------------------------------
+
+
+class TestBearerToken:
+    """Runs last: the token lives on the module-level FastAPI app, shared by all instances."""
+
+    @pytest.fixture(scope="class")
+    def secured(self, service_env):
+        from serving.service import IcansRisk, app
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("ICANS_API_TOKEN", TOKEN)
+            try:
+                with TestClient(IcansRisk.to_asgi(), raise_server_exceptions=False) as c:
+                    assert app.state.api_token == TOKEN
+                    yield c
+            finally:
+                app.state.api_token = None  # the plain client's service has no token
+
+    @pytest.mark.parametrize(
+        ("method", "path"),
+        [("post", "/v1/risk"), ("post", "/v1/risk/batch"), ("get", "/v1/model")],
+    )
+    @pytest.mark.parametrize(
+        "authorization",
+        [None, "Bearer wrong-token", TOKEN, f"Bearer {TOKEN}x", f"Basic {TOKEN}", "Bearer "],
+    )
+    def test_missing_or_wrong_token_is_401(self, secured, body, method, path, authorization):
+        headers = {"Authorization": authorization} if authorization is not None else {}
+        payload = {"patients": [body]} if path.endswith("batch") else body
+        kwargs = {"json": payload} if method == "post" else {}
+        response = getattr(secured, method)(path, headers=headers, **kwargs)
+        assert response.status_code == 401, response.text
+        assert response.headers["www-authenticate"] == "Bearer"
+        error = response.json()
+        assert error["error"] == "unauthorized"
+        assert error["request_id"] and error["message"]
+        assert TOKEN not in response.text
+
+    def test_401_comes_before_body_validation(self, secured):
+        response = secured.post("/v1/risk", content=b"{not json", headers=JSON)
+        assert response.status_code == 401
+
+    def test_right_token_is_accepted(self, secured, body, trained):
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        risk = secured.post("/v1/risk", json=body, headers=auth)
+        assert risk.status_code == 200, risk.text
+        assert risk.json()["model_version"] == trained.model_version
+        batch = secured.post("/v1/risk/batch", json={"patients": [body]}, headers=auth)
+        assert batch.status_code == 200
+        model = secured.get("/v1/model", headers=auth)
+        assert model.status_code == 200 and model.json()["alias"] == "champion"
+
+    def test_validation_still_applies_with_the_right_token(self, secured, body):
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        errors = invalid(secured.post("/v1/risk", json=fresh(body, age_years=200), headers=auth))
+        assert error_for(errors, "age_years")["value"] == 200
+
+    @pytest.mark.parametrize("path", ["/livez", "/readyz"])
+    def test_health_endpoints_stay_open(self, secured, path):
+        assert secured.get(path).status_code == 200
+
+
+def test_token_is_cleared_after_the_secured_service(client, body):
+    # Guards the ordering assumption above: the plain service is open again.
+    assert client.post("/v1/risk", json=body).status_code == 200
