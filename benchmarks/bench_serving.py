@@ -191,7 +191,10 @@ class Server:
     workers: str
     proc: subprocess.Popen | None = None
     ready_s: float = float("nan")
+    started: float = float("nan")
     log_file: object = field(default=None, repr=False)
+    known: set[tuple[int, str]] = field(default_factory=set)
+    leftover: int = 0
 
     @property
     def base(self) -> str:
@@ -199,54 +202,70 @@ class Server:
 
     def start(self) -> None:
         self.log_file = self.log_path.open("wb")
+        self.started = time.perf_counter()
         self.proc = subprocess.Popen(
             self.command,
             env=self.env,
             stdout=self.log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            start_new_session=True,  # own process group: stopped as a whole in stop()
+            start_new_session=True,  # own group, signalled as a whole in stop()
         )
 
-    def wait_ready(self, timeout: float) -> None:
+    def poll_ready(self, client) -> bool:
+        """One readiness probe; raises if the process has exited."""
         import httpx
 
-        start = time.perf_counter()
-        with httpx.Client(timeout=2.0, trust_env=False) as client:
-            while time.perf_counter() - start < timeout:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(
-                        f"{self.name} exited with code {self.proc.returncode} before it was "
-                        f"ready:\n{self.log_tail()}"
-                    )
-                try:
-                    if client.get(self.base + self.ready_path).status_code == 200:
-                        self.ready_s = time.perf_counter() - start
-                        return
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.25)
-        raise RuntimeError(
-            f"{self.name} not ready ({self.ready_path} != 200) within {timeout:.0f} s:\n"
-            f"{self.log_tail()}"
-        )
+        if self.proc.poll() is not None:
+            raise RuntimeError(
+                f"{self.name} exited with code {self.proc.returncode} before it was "
+                f"ready:\n{self.log_tail()}"
+            )
+        try:
+            ok = client.get(self.base + self.ready_path).status_code == 200
+        except httpx.HTTPError:
+            return False
+        if ok:
+            self.ready_s = time.perf_counter() - self.started  # since start()
+        return ok
 
-    def group_size(self) -> int | None:
-        """Processes in the server's process group (Linux /proc), for the printout."""
+    def descendants(self) -> set[tuple[int, str]]:
+        """(pid, start time) of every process below the one we started (Linux /proc).
+
+        BentoML's supervisor (circus) starts each worker with ``setsid``, so the workers are
+        not in our process group; they are tracked here so that stop() can end them by id.
+        """
         if self.proc is None or not Path("/proc").is_dir():
-            return None
-        n = 0
+            return set()
+        children: dict[int, list[tuple[int, str]]] = {}
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
                 fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
+            except (OSError, IndexError):
                 continue
-            n += int(fields[2]) == self.proc.pid  # field 5 of stat: process group id
-        return n
+            pid = int(stat.parent.name)  # fields[1] is the parent pid, fields[19] the start time
+            children.setdefault(int(fields[1]), []).append((pid, fields[19]))
+        out, todo = set(), [self.proc.pid]
+        while todo:
+            for child in children.get(todo.pop(), []):
+                if child not in out:
+                    out.add(child)
+                    todo.append(child[0])
+        self.known |= out
+        return out
+
+    @staticmethod
+    def _alive(pid: int, started: str) -> bool:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return False
+        return fields[19] == started and fields[0] != "Z"
 
     def stop(self) -> None:
         if self.proc is None:
             return
+        self.descendants()  # remember the workers before the supervisor goes
         if self.proc.poll() is None:
             for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
                 try:
@@ -258,12 +277,17 @@ class Server:
                     break
                 except subprocess.TimeoutExpired:
                     continue
-        # Workers left in the group after the leader exited: a moment to finish, then killed.
+        # Workers still running after the supervisor exited: a moment to finish, then killed.
         deadline = time.monotonic() + 10
-        while self.group_size() and time.monotonic() < deadline:
+        left = [p for p in self.known if self._alive(*p)]
+        while left and time.monotonic() < deadline:
             time.sleep(0.2)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            left = [p for p in left if self._alive(*p)]
+        for pid, started in left:
+            if self._alive(pid, started):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+        self.leftover = len(left)
         if self.log_file is not None:
             self.log_file.close()
 
@@ -282,6 +306,24 @@ class Server:
         pattern = re.compile(r"error|exception|traceback|warning", re.IGNORECASE)
         hits = [line for line in lines if pattern.search(line)]
         return len(hits), hits[:n]
+
+
+def _wait_ready(servers: list[Server], timeout: float) -> None:
+    """Probe all servers until each answers 200, each within ``timeout`` of its start."""
+    import httpx
+
+    waiting = list(servers)
+    with httpx.Client(timeout=2.0, trust_env=False) as client:
+        while waiting:
+            waiting = [s for s in waiting if not s.poll_ready(client)]
+            for s in waiting:
+                if time.perf_counter() - s.started > timeout:
+                    raise RuntimeError(
+                        f"{s.name} not ready ({s.ready_path} != 200) within {timeout:.0f} s:\n"
+                        f"{s.log_tail()}"
+                    )
+            if waiting:
+                time.sleep(0.25)
 
 
 def _mlflow_default_workers() -> str:
@@ -578,12 +620,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for server in (ours, mlflow):
                 server.start()
-            for server in (ours, mlflow):
-                server.wait_ready(READY_TIMEOUT_S)
+            _wait_ready([ours, mlflow], READY_TIMEOUT_S)
             for server in (ours, mlflow):
                 print(
                     f"  {server.name}: ready in {server.ready_s:.1f} s on {server.base} "
-                    f"(workers: {server.workers}; {server.group_size()} processes in its group)"
+                    f"(workers: {server.workers}; {len(server.descendants())} processes below it)"
                 )
                 print(f"    command: {' '.join(server.command)}")
             print(
@@ -605,6 +646,7 @@ def main(argv: list[str] | None = None) -> int:
             for line in bad:
                 print(f"WARNING: probability mismatch or failure: {line}")
 
+            print(f"  load average (1 min) before the load: {os.getloadavg()[0]:.2f}")
             for c in sorted(args.concurrency):
                 for server, path, bodies in (
                     (ours, "/v1/risk", payloads.ours),
@@ -632,7 +674,12 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"    {line[:300]}")
         finally:
             for server in (ours, mlflow):
-                server.stop()
+                try:
+                    server.stop()
+                except Exception as exc:  # still stop the other one
+                    print(f"WARNING: stopping {server.name} failed: {exc!r}")
+                if server.leftover:
+                    print(f"WARNING: {server.name}: {server.leftover} worker(s) outlived it")
         try:
             audit = Path(ours.env["ICANS_AUDIT_LOG"])
             lines = sum(1 for _ in audit.open()) if audit.exists() else 0

@@ -190,11 +190,22 @@ def _from_pydantic(errors: list[dict], loc_prefix: tuple) -> tuple[list[InvalidI
         if err["type"] == "missing":  # the input is the whole request: never echo it
             out.append(InvalidInputError(field, None, "a value (this field is required)"))
             continue
-        value = err.get("input")
-        if isinstance(value, (dict, list)):
-            value = f"<{type(value).__name__} of {len(value)} item(s)>"
+        value = _safe_echo(field, err.get("input"))
         out.append(InvalidInputError(field, value, err["msg"]))
     return out, dates_checked
+
+
+def _safe_echo(field: str, value: Any) -> Any:
+    """What an error may repeat back: never an identifier, a raw body or a long blob."""
+    if field == "patient_id" or field.endswith(".patient_id"):
+        return None
+    if isinstance(value, (dict, list)):
+        return f"<{type(value).__name__} of {len(value)} item(s)>"
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, str) and len(value) > 120:
+        return f"<text of {len(value)} characters>"
+    return value
 
 
 _BASELINE_INDEX = {

@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException
 
 from features.patient import PatientObservation, course_date_errors, errors_from_pydantic
 from icans.config import INTENDED_USE, load_settings
+from icans.errors import InvalidInputError
 from serving.audit import AuditLog
 from serving.runtime import Assessment, ModelRuntime
 from serving.schemas import (
@@ -40,7 +41,7 @@ from serving.schemas import (
 
 log = logging.getLogger("icans.serving")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-ERRORS = {status: {"model": ErrorResponse} for status in (401, 413, 422)}
+ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 413, 422)}
 
 app = FastAPI(
     title="ICANS risk service",
@@ -126,6 +127,17 @@ async def _invalid(request: Request, exc: RequestValidationError) -> JSONRespons
     body = exc.body
     if isinstance(body, dict) and isinstance(body.get("patients"), list):
         errors = _batch_errors(exc.errors(), body["patients"])
+    elif any(e["type"] == "json_invalid" for e in exc.errors()):
+        err = next(e for e in exc.errors() if e["type"] == "json_invalid")
+        where = err["loc"][-1] if len(err["loc"]) > 1 else "?"
+        errors = [
+            InvalidInputError(
+                "body",
+                None,
+                f"valid JSON (parse error at character "
+                f"{where}: {(err.get('ctx') or {}).get('error', '')})",
+            )
+        ]
     else:
         errors = errors_from_pydantic(list(exc.errors()), body, loc_prefix=("body",))
     details = [
@@ -150,7 +162,7 @@ def _batch_errors(errors, patients: list) -> list:
             errs, patients[i] if i < len(patients) else None, loc_prefix=("body", "patients", i)
         )
         for e in found:
-            e.field = f"patients[{i}].{e.field}" if not e.field.startswith("patients[") else e.field
+            e.field = f"patients[{i}]" if e.field == "body" else f"patients[{i}].{e.field}"
         out.extend(found)
     return out
 
@@ -158,6 +170,7 @@ def _batch_errors(errors, patients: list) -> list:
 @app.exception_handler(HTTPException)
 async def _http(request: Request, exc: HTTPException) -> JSONResponse:
     names = {
+        400: "malformed_body",
         401: "unauthorized",
         404: "not_found",
         405: "method_not_allowed",

@@ -97,11 +97,24 @@ def service_env(trained, store, audit_path):
         yield mp
 
 
+def shared_asgi_app():
+    """BentoML's ASGI app for the service, built once per process.
+
+    Building it registers BentoML's Prometheus metrics in the process-wide registry, so a second
+    ``IcansRisk.to_asgi()`` in the same process fails (DuplicateTimeseries). Every test module
+    that serves in process keeps the one app on the service module and starts its own lifespan
+    (a new ``IcansRisk`` instance, reading the environment of that moment) on it.
+    """
+    import serving.service as service
+
+    if not hasattr(service, "_TESTS_ASGI_APP"):
+        service._TESTS_ASGI_APP = service.IcansRisk.to_asgi()
+    return service._TESTS_ASGI_APP
+
+
 @pytest.fixture(scope="module")
 def client(service_env):
-    from serving.service import IcansRisk
-
-    with TestClient(IcansRisk.to_asgi(), raise_server_exceptions=False) as c:
+    with TestClient(shared_asgi_app(), raise_server_exceptions=False) as c:
         yield c
 
 
@@ -359,7 +372,6 @@ SIMPLE_CASES = [
     ({"day_since_infusion": 29}, "day_since_infusion", 29, "less than or equal to 28"),
     ({"platelets_10e9_per_l": 0}, "platelets_10e9_per_l", 0, "greater than 0"),
     ({"crp_mg_per_l": -3}, "crp_mg_per_l", -3, "greater than or equal to 0"),
-    ({"patient_id": 12345}, "patient_id", 12345, "string"),
     ({"ice_score": 7}, "ice_score", 7, "Extra inputs are not permitted"),
 ]
 
@@ -371,6 +383,13 @@ def test_field_rule_is_reported(client, body, changes, field, value, rule):
     assert e["value"] == value
     assert type(e["value"]) is type(value)
     assert rule in e["expected"], e
+
+
+def test_invalid_patient_id_is_reported_but_never_echoed(client, body):
+    errors = invalid(client.post("/v1/risk", json=fresh(body, patient_id=12345)))
+    e = error_for(errors, "patient_id")
+    assert e["value"] is None  # identifiers are never repeated back, even invalid ones
+    assert "string" in e["expected"]
 
 
 @pytest.mark.parametrize(
@@ -558,7 +577,8 @@ def test_streamed_body_over_the_limit_without_content_length_is_rejected(client)
 
     response = client.post("/v1/risk", content=chunks(), headers=JSON)
     assert "content-length" not in {k.lower() for k in response.request.headers}
-    assert 400 <= response.status_code < 500, response.text[:300]
+    assert response.status_code == 413, response.text[:300]
+    assert response.json()["error"] == "payload_too_large"
 
 
 def test_unknown_route_is_404(client):
@@ -687,20 +707,28 @@ def test_patient_id_never_reaches_audit_or_logs(client, body, audit_path, caplog
 
 
 class TestBearerToken:
-    """Runs last: the token lives on the module-level FastAPI app, shared by all instances."""
+    """A separate service instance (lifespan) started with ICANS_API_TOKEN set.
+
+    The token lives on the module-level FastAPI app, shared by every instance in the process;
+    the plain instance started again afterwards has none.
+    """
 
     @pytest.fixture(scope="class")
-    def secured(self, service_env):
-        from serving.service import IcansRisk, app
+    def secured(self, client):
+        """The plain service is stopped meanwhile: BentoML keeps ONE current service instance
+        per process and clears it when any lifespan ends, so two cannot overlap."""
+        from serving.service import app
 
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("ICANS_API_TOKEN", TOKEN)
-            try:
-                with TestClient(IcansRisk.to_asgi(), raise_server_exceptions=False) as c:
+        client.__exit__(None, None, None)
+        try:
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setenv("ICANS_API_TOKEN", TOKEN)
+                with TestClient(shared_asgi_app(), raise_server_exceptions=False) as c:
                     assert app.state.api_token == TOKEN
                     yield c
-            finally:
-                app.state.api_token = None  # the plain client's service has no token
+        finally:
+            app.state.api_token = None
+            client.__enter__()  # a new plain instance: reads the environment without a token
 
     @pytest.mark.parametrize(
         ("method", "path"),

@@ -241,3 +241,19 @@ def test_weights_that_drop_a_class_or_everything_give_nan():
     assert all(np.isnan(v) for v in nothing.values())
     empty = PreparedScores(np.array([]), np.array([])).metrics()
     assert all(np.isnan(v) for v in empty.values())
+
+
+def test_batched_bootstrap_metrics_equal_one_replicate_at_a_time():
+    """``metrics_batch`` (all replicates at once) is the same computation as ``metrics``."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    p = np.round(np.clip(rng.beta(1, 5, n), 1e-4, 1), 3)  # many ties
+    y = (rng.random(n) < p).astype(float)
+    patient = np.repeat(np.arange(n // 5), 5)
+    scores = PreparedScores(y, p)
+    weights = np.array(list(bootstrap_weights(patient, 25, seed=1)))
+    batch = scores.metrics_batch(weights)
+    for b, w in enumerate(weights):
+        one = scores.metrics(w)
+        for metric, value in one.items():
+            assert batch[metric][b] == pytest.approx(value, rel=1e-9, abs=1e-12), metric

@@ -20,7 +20,7 @@ from features.landmarks import build_landmark_dataset, load_cohort_tables
 from icans.config import Settings
 from training.config import TrainConfig
 from training.evaluate import MODEL, TRUE_RISK, Evaluation, evaluate
-from training.registry import ModelRef, load_pipeline, metric_key, use_tracking
+from training.registry import ModelRef, load_pipeline, metric_key, use_experiment, use_tracking
 
 BASELINE_ARTIFACTS = ("logistic", "m_easix")
 
@@ -49,7 +49,7 @@ def assess_registered_model(
             continue  # a model registered without baselines is still evaluated
         preds[name] = baseline.predict_proba(ds.raw)[:, 1]
     ev = evaluate(ds, preds, config.bootstrap_samples, config.seed, config.decision_thresholds)
-    mlflow.set_experiment(f"{config.experiment}-evaluation")
+    use_experiment(f"{config.experiment}-evaluation", settings, client)
     with mlflow.start_run(run_name=f"evaluate-{ref.name}-v{ref.version}") as run:
         mlflow.set_tags(
             {

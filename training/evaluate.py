@@ -92,16 +92,16 @@ def evaluate(
         for name, p in preds.items()
     }
     point = {key: sc.metrics() for key, sc in prepared.items()}
-    reps: dict[tuple[str, str], list[dict]] = {key: [] for key in prepared}
-    for w in bootstrap_weights(ds.patient_id, n_boot, seed):
-        for (s, name), sc in prepared.items():
-            reps[(s, name)].append(sc.metrics(w[subsets[s]]))
+    weights = np.array(list(bootstrap_weights(ds.patient_id, n_boot, seed))).reshape(n_boot, len(y))
+    reps = {
+        (s, name): sc.metrics_batch(weights[:, subsets[s]]) for (s, name), sc in prepared.items()
+    }
 
     rows = []
     for (s, name), est in point.items():
         mask = subsets[s]
         for metric in METRICS:
-            draws = np.array([r[metric] for r in reps[(s, name)]], dtype=float)
+            draws = reps[(s, name)][metric]
             lo, hi = _ci(draws)
             rows.append(
                 {
@@ -117,12 +117,7 @@ def evaluate(
             )
         if name != TRUE_RISK and TRUE_RISK in preds:
             for metric in ("auroc", "brier"):
-                gap = np.array(
-                    [
-                        a[metric] - b[metric]
-                        for a, b in zip(reps[(s, name)], reps[(s, TRUE_RISK)], strict=True)
-                    ]
-                )
+                gap = reps[(s, name)][metric] - reps[(s, TRUE_RISK)][metric]
                 lo, hi = _ci(gap)
                 rows.append(
                     {

@@ -45,10 +45,15 @@ class Explanation:
         out = []
         for j in order[:top]:
             name, value = self.feature_names[j], float(self.feature_values[i, j])
-            out.append({"feature": name, "label": display.label(name),
-                        "value": None if np.isnan(value) else value,
-                        "value_text": display.value_text(name, value),
-                        "shap_log_odds": float(self.contributions[i, j])})
+            out.append(
+                {
+                    "feature": name,
+                    "label": display.label(name),
+                    "value": None if np.isnan(value) else value,
+                    "value_text": display.value_text(name, value),
+                    "shap_log_odds": float(self.contributions[i, j]),
+                }
+            )
         return out
 
     def drivers(self, i: int, top: int = 3) -> list[str]:
@@ -58,8 +63,11 @@ class Explanation:
             if abs(c["shap_log_odds"]) < 1e-3:
                 continue
             verb = "raises" if c["shap_log_odds"] > 0 else "lowers"
-            what = (f"{c['label']} ({c['value_text']})" if "=" in c["feature"]
-                    else f"{c['label']} {c['value_text']}")
+            what = (
+                f"{c['label']} ({c['value_text']})"
+                if "=" in c["feature"]
+                else f"{c['label']} {c['value_text']}"
+            )
             lines.append(f"{what}: {verb} the risk ({c['shap_log_odds']:+.2f} log-odds)")
         return lines
 
@@ -78,13 +86,15 @@ class RiskExplainer:
     def explain_features(self, x: np.ndarray) -> Explanation:
         """Explain rows already transformed by the feature pipeline."""
         x = np.asarray(x, dtype=float)
-        raw = self.booster.predict(xgb.DMatrix(x, missing=np.nan, nthread=self.nthread),
-                                   pred_contribs=True)
+        raw = self.booster.predict(
+            xgb.DMatrix(x, missing=np.nan, nthread=self.nthread), pred_contribs=True
+        )
         a, b = self.model.calibration_
         contributions = b * raw[:, :-1]
         base = a + b * raw[:, -1]
-        return Explanation(self.feature_names, x, contributions, base,
-                           base + contributions.sum(axis=1))
+        return Explanation(
+            self.feature_names, x, contributions, base, base + contributions.sum(axis=1)
+        )
 
     def explain_raw(self, raw: np.ndarray) -> Explanation:
         """Explain rows of the raw layout (the endpoint's single-patient path included)."""

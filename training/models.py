@@ -18,6 +18,7 @@ import numpy as np
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.compose import ColumnTransformer
+from sklearn.frozen import FrozenEstimator
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -108,8 +109,9 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         DMatrix and validation (milliseconds on a single row); same trees, same margins."""
         check_is_fitted(self, "xgb_")
         booster = self.xgb_.get_booster()
-        return booster.inplace_predict(np.asarray(X, dtype=float), predict_type="margin",
-                                       missing=np.nan)
+        return booster.inplace_predict(
+            np.asarray(X, dtype=float), predict_type="margin", missing=np.nan
+        )
 
     def decision_function(self, X) -> np.ndarray:
         """Calibrated log-odds of the event."""
@@ -173,7 +175,11 @@ def _log1p_nonneg(x):
 
 
 def logistic_baseline(features: Pipeline, c: float) -> Pipeline:
-    """Penalised logistic regression on every clinical feature (fitted feature pipeline given)."""
+    """Penalised logistic regression on every clinical feature.
+
+    ``features`` is the already-fitted feature pipeline shared with the risk model; it is
+    frozen here so fitting the baseline (or its cross-validation) never refits it in place.
+    """
     names = tuple(features.get_feature_names_out())
     skewed = [i for i, n in enumerate(names) if n in SKEWED]
     other = [i for i, n in enumerate(names) if n not in SKEWED]
@@ -185,7 +191,7 @@ def logistic_baseline(features: Pipeline, c: float) -> Pipeline:
     )
     return Pipeline(
         [
-            ("features", features),
+            ("features", FrozenEstimator(features)),  # fitted once, shared: never refit
             ("prep", prep),
             (
                 "impute",
@@ -202,7 +208,7 @@ def m_easix_baseline(features: Pipeline) -> Pipeline:
     names = tuple(features.get_feature_names_out())
     return Pipeline(
         [
-            ("features", features),
+            ("features", FrozenEstimator(features)),
             ("select", SelectFeatures(names, ("m_easix",))),
             ("log", FunctionTransformer(_log1p_nonneg)),
             ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),

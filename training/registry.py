@@ -11,6 +11,7 @@ import importlib.metadata as md
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -39,6 +40,19 @@ def use_tracking(settings: Settings) -> MlflowClient:
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
     return MlflowClient(settings.tracking_uri, settings.tracking_uri)
+
+
+def use_experiment(name: str, settings: Settings, client: MlflowClient) -> None:
+    """Select (creating if needed) an experiment. With a sqlite store its artefacts go in
+    ``mlruns/`` beside the database file, not in whatever directory the process runs from."""
+    if client.get_experiment_by_name(name) is None:
+        location = None
+        prefix = "sqlite:///"
+        if settings.tracking_uri.startswith(prefix):
+            db = Path(settings.tracking_uri[len(prefix) :]).resolve()
+            location = (db.parent / "mlruns").as_uri()
+        client.create_experiment(name, artifact_location=location)
+    mlflow.set_experiment(name)
 
 
 def requirements() -> list[str]:

@@ -40,7 +40,7 @@ from training.gates import GateResult, check_gates
 from training.learning_curve import learning_curve
 from training.metrics import PreparedScores
 from training.models import RiskModel, logistic_baseline, m_easix_baseline, tune
-from training.registry import log_pipeline, metric_key, register, use_tracking
+from training.registry import log_pipeline, metric_key, register, use_experiment, use_tracking
 from training.splits import grouped_folds, grouped_split
 
 BASELINES = ("logistic", "m_easix")
@@ -176,7 +176,7 @@ def train(
     started = time.perf_counter()
     manifest = read_manifest(cohort_dir)
     client = use_tracking(settings)
-    mlflow.set_experiment(config.experiment)
+    use_experiment(config.experiment, settings, client)
     with mlflow.start_run(run_name=f"train-{manifest['fingerprint']}") as run:
         mlflow.set_tags(
             {
