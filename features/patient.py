@@ -16,7 +16,14 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from features.layout import CATEGORY_CODE, COLUMN_INDEX, COURSE_SERIES, N_DAYS, RAW_COLUMNS
+from features.layout import (
+    CATEGORY_CODE,
+    COLUMN_INDEX,
+    COURSE_SERIES,
+    N_DAYS,
+    NUMERIC_FIELDS,
+    RAW_COLUMNS,
+)
 from icans.contract import (
     CAR_TARGETS,
     COSTIMULATORY_DOMAINS,
@@ -208,19 +215,7 @@ def _safe_echo(field: str, value: Any) -> Any:
     return value
 
 
-_BASELINE_INDEX = {
-    f: COLUMN_INDEX[f]
-    for f in (
-        "age_years",
-        "weight_kg",
-        "dose_cells_per_kg",
-        "marrow_blasts_pct",
-        "cns_involvement",
-        "prior_lines",
-        "neuro_comorbidity",
-        *LAB_FIELDS,
-    )
-}
+_BASELINE_INDEX = {f: COLUMN_INDEX[f] for f in NUMERIC_FIELDS}
 _SERIES_START = {field: COLUMN_INDEX[f"{s}_d00"] for s, field in COURSE_SERIES.items()}
 
 

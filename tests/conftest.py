@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from data.synthetic.chunk import Block, generate_block
+from data.synthetic.cohort import CohortSpec, generate_cohort
 from data.synthetic.parameters import CASE_MIXES, GeneratorParameters
 from data.synthetic.tables import block_tables
 
@@ -44,3 +45,34 @@ def real_world() -> CohortFrames:
 def myeloid_centre() -> CohortFrames:
     """20,000 patients of the myeloid-heavy centre (many CLL1/CD123/CD7 products)."""
     return make_cohort("myeloid-centre", 2, seed=12)
+
+
+@dataclass
+class Champion:
+    """A small cohort and a model trained on it, registered and promoted in a temporary store."""
+
+    cohort: object
+    store: object
+    settings: object
+    result: object
+
+
+@pytest.fixture(scope="session")
+def champion(tmp_path_factory) -> Champion:
+    """Trained once per test process (each xdist worker) and shared by every file that needs a
+    registered champion: training end to end, the in-process API, schemathesis, the real server.
+    """
+    from support import FAST
+
+    from icans.config import load_settings
+    from training.train import train
+
+    cohort = tmp_path_factory.mktemp("champion-cohort") / "c"
+    generate_cohort(cohort, CohortSpec(n_patients=2500, seed=3))
+    store = tmp_path_factory.mktemp("champion-store")
+    settings = load_settings(
+        tracking_uri=f"sqlite:///{store}/mlflow.db", artifacts_dir=store / "artifacts"
+    )
+    result = train(cohort, FAST, settings)
+    assert result.promoted, result.gate.summary()
+    return Champion(cohort, store, settings, result)

@@ -20,29 +20,15 @@ from typing import Any
 import pytest
 from scipy.special import expit
 from starlette.testclient import TestClient
+from support import shared_asgi_app
 
-from data.synthetic.cohort import CohortSpec, generate_cohort
 from features.landmarks import load_cohort_tables, patient_record
 from features.patient import parse_patient, to_raw
-from icans.config import load_settings
 from icans.contract import CAR_TARGETS, DISEASES, LAB_FIELDS
 from serving.audit import canonical_input_sha256
 from serving.schemas import MAX_BATCH, MAX_BODY_BYTES
-from training.config import GateConfig, SearchSpace, TrainConfig
-from training.train import train
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
-# As in tests/test_training_e2e.py: one hyper-parameter candidate, few bootstrap samples, the
-# AUROC-gap and event-count gates loosened for 2,500 patients.
-FAST = TrainConfig(
-    cv_folds=2,
-    search=SearchSpace(max_depth=(3,), learning_rate=(0.1,)),
-    bootstrap_samples=30,
-    learning_curve_sizes=(13, 100),
-    learning_curve_repeats=2,
-    gates=GateConfig(max_auroc_gap_to_true_risk=0.06, min_test_events=10),
-)
 
 TOKEN = "s3cret-test-token-0123456789"
 SECRET_ID = "PATIENT-SECRET-123"
@@ -57,10 +43,8 @@ DAY = 3
 
 
 @pytest.fixture(scope="module")
-def cohort(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cohort") / "c"
-    generate_cohort(out, CohortSpec(n_patients=2500, seed=3))
-    return out
+def cohort(champion):
+    return champion.cohort
 
 
 @pytest.fixture(scope="module")
@@ -69,16 +53,13 @@ def tables(cohort):
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return tmp_path_factory.mktemp("mlflow")
+def store(champion):
+    return champion.store
 
 
 @pytest.fixture(scope="module")
-def trained(cohort, store):
-    settings = load_settings(tracking_uri=f"sqlite:///{store}/mlflow.db")
-    result = train(cohort, FAST, settings)
-    assert result.promoted, result.gate.summary()
-    return result
+def trained(champion):
+    return champion.result
 
 
 @pytest.fixture(scope="module")
@@ -95,21 +76,6 @@ def service_env(trained, store, audit_path):
         mp.delenv("ICANS_API_TOKEN", raising=False)
         mp.delenv("ICANS_MODEL_URI", raising=False)
         yield mp
-
-
-def shared_asgi_app():
-    """BentoML's ASGI app for the service, built once per process.
-
-    Building it registers BentoML's Prometheus metrics in the process-wide registry, so a second
-    ``IcansRisk.to_asgi()`` in the same process fails (DuplicateTimeseries). Every test module
-    that serves in process keeps the one app on the service module and starts its own lifespan
-    (a new ``IcansRisk`` instance, reading the environment of that moment) on it.
-    """
-    import serving.service as service
-
-    if not hasattr(service, "_TESTS_ASGI_APP"):
-        service._TESTS_ASGI_APP = service.IcansRisk.to_asgi()
-    return service._TESTS_ASGI_APP
 
 
 @pytest.fixture(scope="module")

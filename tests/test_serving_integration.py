@@ -18,27 +18,16 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from support import FAST
 from typer.testing import CliRunner
 
-from data.synthetic.cohort import CohortSpec, generate_cohort
 from features.landmarks import load_cohort_tables, patient_record
 from icans.cli import app as cli
-from icans.config import load_settings
 from serving.launch import server_command, server_environment
 from training.assess import assess_registered_model
-from training.config import GateConfig, SearchSpace, TrainConfig
-from training.train import train
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
 
-FAST = TrainConfig(
-    cv_folds=2,
-    search=SearchSpace(max_depth=(3,), learning_rate=(0.1,)),
-    bootstrap_samples=20,
-    learning_curve_sizes=(13,),
-    learning_curve_repeats=1,
-    gates=GateConfig(max_auroc_gap_to_true_risk=0.06, min_test_events=10),
-)
 SECRET_ID = "PATIENT-SECRET-4711"
 
 
@@ -49,16 +38,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    cohort = tmp_path_factory.mktemp("cohort") / "c"
-    generate_cohort(cohort, CohortSpec(n_patients=2500, seed=3))
-    store = tmp_path_factory.mktemp("store")
-    settings = load_settings(
-        tracking_uri=f"sqlite:///{store}/mlflow.db", artifacts_dir=store / "artifacts"
-    )
-    result = train(cohort, FAST, settings)
-    assert result.promoted
-    return cohort, settings, result
+def model(champion):
+    return champion.cohort, champion.settings, champion.result
 
 
 @pytest.fixture(scope="module")

@@ -25,23 +25,10 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-
-from data.synthetic.cohort import CohortSpec, generate_cohort
-from icans.config import load_settings
-from training.config import GateConfig, SearchSpace, TrainConfig
-from training.train import train
+from support import shared_asgi_app
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
-# As in tests/test_training_e2e.py.
-FAST = TrainConfig(
-    cv_folds=2,
-    search=SearchSpace(max_depth=(3,), learning_rate=(0.1,)),
-    bootstrap_samples=30,
-    learning_curve_sizes=(13, 100),
-    learning_curve_repeats=2,
-    gates=GateConfig(max_auroc_gap_to_true_risk=0.06, min_test_events=10),
-)
 EXAMPLES_PER_OPERATION = 50
 OPERATIONS = {("POST", "/risk"), ("POST", "/risk/batch"), ("GET", "/model")}
 # Every check, documented status codes included (a malformed body's 400 is documented).
@@ -53,29 +40,9 @@ CHECKS = [
 ]
 
 
-def shared_asgi_app():
-    """BentoML's ASGI app for the service, built once per process.
-
-    Building it registers BentoML's Prometheus metrics in the process-wide registry, so a second
-    ``IcansRisk.to_asgi()`` in the same process fails (DuplicateTimeseries). Every test module
-    that serves in process keeps the one app on the service module and starts its own lifespan
-    (a new ``IcansRisk`` instance, reading the environment of that moment) on it.
-    """
-    import serving.service as service
-
-    if not hasattr(service, "_TESTS_ASGI_APP"):
-        service._TESTS_ASGI_APP = service.IcansRisk.to_asgi()
-    return service._TESTS_ASGI_APP
-
-
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    cohort = tmp_path_factory.mktemp("cohort") / "c"
-    generate_cohort(cohort, CohortSpec(n_patients=2500, seed=3))
-    store = tmp_path_factory.mktemp("mlflow")
-    result = train(cohort, FAST, load_settings(tracking_uri=f"sqlite:///{store}/mlflow.db"))
-    assert result.promoted, result.gate.summary()
-    return store
+def store(champion):
+    return champion.store
 
 
 @pytest.fixture(scope="module")

@@ -8,47 +8,31 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from support import FAST
 from typer.testing import CliRunner
 
-from data.synthetic.cohort import CohortSpec, generate_cohort
 from features.landmarks import build_landmark_dataset, load_cohort_tables
 from icans.cli import app
-from icans.config import load_settings
 from icans.errors import InvalidCohortError
-from training.config import GateConfig, SearchSpace, TrainConfig
 from training.registry import use_tracking
 from training.train import fit_and_evaluate, train
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
-# Small and fast: one hyper-parameter candidate, few bootstrap samples. The gates are the
-# defaults except the AUROC-gap and event-count gates, loosened for 2,500 patients.
-FAST = TrainConfig(
-    cv_folds=2,
-    search=SearchSpace(max_depth=(3,), learning_rate=(0.1,)),
-    bootstrap_samples=30,
-    learning_curve_sizes=(13, 100),
-    learning_curve_repeats=2,
-    gates=GateConfig(max_auroc_gap_to_true_risk=0.06, min_test_events=10),
-)
+
+@pytest.fixture(scope="module")
+def cohort(champion):
+    return champion.cohort
 
 
 @pytest.fixture(scope="module")
-def cohort(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cohort") / "c"
-    generate_cohort(out, CohortSpec(n_patients=2500, seed=3))
-    return out
+def settings(champion):
+    return champion.settings
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory):
-    store = tmp_path_factory.mktemp("mlflow")
-    return load_settings(tracking_uri=f"sqlite:///{store}/mlflow.db")
-
-
-@pytest.fixture(scope="module")
-def trained(cohort, settings):
-    return train(cohort, FAST, settings)
+def trained(champion):
+    return champion.result
 
 
 def _client(settings):

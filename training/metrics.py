@@ -33,26 +33,6 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def _logistic(
-    design: np.ndarray,
-    y: np.ndarray,
-    w: np.ndarray,
-    offset: np.ndarray | float = 0.0,
-    iters: int = 30,
-) -> np.ndarray:
-    """Weighted maximum-likelihood logistic regression by Newton-Raphson (few parameters)."""
-    beta = np.zeros(design.shape[1])
-    for _ in range(iters):
-        mu = expit(design @ beta + offset)
-        grad = design.T @ (w * (y - mu))
-        hess = design.T @ (design * (w * mu * (1 - mu))[:, None])
-        step = np.linalg.solve(hess + 1e-9 * np.eye(len(beta)), grad)
-        beta += step
-        if np.max(np.abs(step)) < 1e-8:
-            break
-    return beta
-
-
 def _rcs_basis(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
     """Restricted cubic spline with 3 knots (Harrell): x and one non-linear term."""
     k1, k2, k3 = knots
@@ -90,28 +70,9 @@ class PreparedScores:
         self.spline = _rcs_basis(self.lp, knots)
 
     def metrics(self, w: np.ndarray | None = None) -> dict[str, float]:
+        """Every metric for one set of row weights (default: all rows weigh 1)."""
         w = np.ones_like(self.y) if w is None else np.asarray(w, dtype=float)
-        pos, neg = w * self.y, w * (1 - self.y)
-        wp, wn, wt = pos.sum(), neg.sum(), w.sum()
-        out = dict.fromkeys(METRICS, np.nan)
-        if wt <= 0:
-            return out
-        out["brier"] = float(np.sum(w * (self.p - self.y) ** 2) / wt)
-        if wp <= 0 or wn <= 0:
-            return out
-        # AUROC and AUPRC from cumulative weighted counts over tied-score groups.
-        tp = np.cumsum(pos[self.order])[self.group_end]
-        fp = np.cumsum(neg[self.order])[self.group_end]
-        tp_prev, fp_prev = np.r_[0.0, tp[:-1]], np.r_[0.0, fp[:-1]]
-        out["auroc"] = float(np.sum((fp - fp_prev) * (tp + tp_prev) / 2) / (wp * wn))
-        precision = tp / np.maximum(tp + fp, 1e-300)
-        out["auprc"] = float(np.sum((tp - tp_prev) / wp * precision))
-        intercept = _logistic(self.design_slope[:, :1], self.y, w, offset=self.lp)
-        out["calibration_intercept"] = float(intercept[0])
-        out["calibration_slope"] = float(_logistic(self.design_slope, self.y, w)[1])
-        curve = expit(self.spline @ _logistic(self.spline, self.y, w))
-        out["ici"] = float(np.sum(w * np.abs(curve - self.p)) / wt)
-        return out
+        return {name: float(v[0]) for name, v in self.metrics_batch(w[None, :]).items()}
 
     def metrics_batch(self, w: np.ndarray) -> dict[str, np.ndarray]:
         """:meth:`metrics` for many weight vectors at once (``w``: replicates x rows).

@@ -1,0 +1,31 @@
+"""Shared test settings: a fast training configuration and the in-process service app."""
+
+from __future__ import annotations
+
+from training.config import GateConfig, SearchSpace, TrainConfig
+
+# Small and fast: one hyper-parameter candidate, few bootstrap samples. The gates are the
+# defaults except the AUROC-gap and event-count gates, loosened for 2,500 patients.
+FAST = TrainConfig(
+    cv_folds=2,
+    search=SearchSpace(max_depth=(3,), learning_rate=(0.1,)),
+    bootstrap_samples=30,
+    learning_curve_sizes=(13, 100),
+    learning_curve_repeats=2,
+    gates=GateConfig(max_auroc_gap_to_true_risk=0.06, min_test_events=10),
+)
+
+
+def shared_asgi_app():
+    """BentoML's ASGI app for the service, built once per process.
+
+    Building it registers BentoML's Prometheus metrics in the process-wide registry, so a second
+    ``IcansRisk.to_asgi()`` in the same process fails (DuplicateTimeseries). Every test module
+    that serves in process uses this one app and starts its own lifespan (a new ``IcansRisk``
+    instance, reading the environment of that moment) on it.
+    """
+    import serving.service as service
+
+    if not hasattr(service, "_TESTS_ASGI_APP"):
+        service._TESTS_ASGI_APP = service.IcansRisk.to_asgi()
+    return service._TESTS_ASGI_APP
