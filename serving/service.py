@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from features.patient import PatientObservation, course_date_errors, errors_from_pydantic
+from features.patient import PatientObservation, errors_from_pydantic
 from icans.config import INTENDED_USE, load_settings
 from icans.errors import InvalidInputError
 from serving.audit import AuditLog
@@ -254,7 +254,3 @@ class IcansRisk:
             gate=card.get("gate", {}),
             feature_names=card.get("feature_names", []),
         )
-
-
-# `course_date_errors` is re-exported for tests of batch bodies.
-__all__ = ["IcansRisk", "app", "course_date_errors"]

@@ -19,7 +19,7 @@ from data.synthetic.cohort import read_manifest
 from features.landmarks import build_landmark_dataset, load_cohort_tables
 from icans.config import Settings
 from training.config import TrainConfig
-from training.evaluate import MODEL, TRUE_RISK, Evaluation, evaluate
+from training.evaluate import MODEL, Evaluation, evaluate
 from training.registry import ModelRef, load_pipeline, metric_key, use_experiment, use_tracking
 
 BASELINE_ARTIFACTS = ("logistic", "m_easix")
@@ -66,14 +66,3 @@ def assess_registered_model(
         )
         mlflow.log_table(ev.metrics, "evaluation/metrics.json")
     return Assessment(ref, ev, manifest, run.info.run_id)
-
-
-def headline(ev: Evaluation) -> dict[str, float]:
-    """The numbers printed by the CLI."""
-    return {
-        "auroc": ev.value(MODEL, "auroc"),
-        "true_risk_auroc": ev.value(TRUE_RISK, "auroc"),
-        "calibration_slope": ev.value(MODEL, "calibration_slope"),
-        "calibration_intercept": ev.value(MODEL, "calibration_intercept"),
-        "brier": ev.value(MODEL, "brier"),
-    }

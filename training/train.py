@@ -43,8 +43,6 @@ from training.models import RiskModel, logistic_baseline, m_easix_baseline, tune
 from training.registry import log_pipeline, metric_key, register, use_experiment, use_tracking
 from training.splits import grouped_folds, grouped_split
 
-BASELINES = ("logistic", "m_easix")
-
 
 @dataclass
 class TrainResult:
