@@ -257,6 +257,29 @@ def evaluate_cmd(
     console.print(f"Recorded as MLflow run {result.run_id}.")
 
 
+@app.command("report")
+@user_errors
+def report_cmd(
+    cohort: Annotated[Path, typer.Option(help="Cohort directory to evaluate the model on.")],
+    out: Annotated[
+        Path, typer.Option(help="HTML file to write (self-contained; written atomically).")
+    ] = Path("report.html"),
+    model: Annotated[
+        str, typer.Option(help="Registry URI: models:/<name>@<alias> or models:/<name>/<version>.")
+    ] = "models:/icans-risk@champion",
+    config: ConfigFile = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Write a reviewer-facing HTML report: model card, performance, SHAP, TRIPOD+AI."""
+    from icans.config import load_settings
+    from training.config import load_train_config
+    from training.report import report_registered_model
+
+    settings = load_settings(config, tracking_uri=tracking_uri)
+    path = report_registered_model(model, cohort, out, settings, load_train_config(config))
+    console.print(str(path), highlight=False, soft_wrap=True)
+
+
 def print_evaluation(ev: Any, title: str) -> None:
     """Model vs true risk per landmark (95% bootstrap CIs), then the baselines overall."""
     from training.evaluate import ordered_subsets
