@@ -187,6 +187,9 @@ TrackingUri = Annotated[
         help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)."
     ),
 ]
+ModelUri = Annotated[
+    str, typer.Option(help="Registry URI: models:/<name>@<alias> or models:/<name>/<version>.")
+]
 
 
 def _stepper(bar: Progress):
@@ -236,9 +239,7 @@ def train_cmd(
 @user_errors
 def evaluate_cmd(
     cohort: Annotated[Path, typer.Option(help="Cohort directory to evaluate on.")],
-    model: Annotated[
-        str, typer.Option(help="Registry URI: models:/<name>@<alias> or models:/<name>/<version>.")
-    ] = "models:/icans-risk@champion",
+    model: ModelUri = "models:/icans-risk@champion",
     config: ConfigFile = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
@@ -264,9 +265,7 @@ def report_cmd(
     out: Annotated[
         Path, typer.Option(help="HTML file to write (self-contained; written atomically).")
     ] = Path("report.html"),
-    model: Annotated[
-        str, typer.Option(help="Registry URI: models:/<name>@<alias> or models:/<name>/<version>.")
-    ] = "models:/icans-risk@champion",
+    model: ModelUri = "models:/icans-risk@champion",
     config: ConfigFile = None,
     tracking_uri: TrackingUri = None,
 ) -> None:

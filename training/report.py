@@ -350,38 +350,41 @@ def _shap_figures(s: ShapSummary) -> dict[str, bytes]:
         return _draw_shap_figures(s, plt, shap)
 
 
-def _draw_shap_figures(s: ShapSummary, plt, shap) -> dict[str, bytes]:
-    labels = [display.label(n) for n in s.feature_names]
-    out = {}
-    plt.close("all")
-    plt.figure()
-    shap.summary_plot(
-        s.contributions,
-        s.x,
-        feature_names=labels,
-        plot_type="bar",
-        max_display=20,
-        show=False,
-        rng=np.random.default_rng(0),
-    )
-    fig = plt.gcf()
-    fig.axes[0].set_xlabel("mean |SHAP| (calibrated log-odds)")
-    fig.suptitle(f"Global importance ({plots.NOTE})", fontsize=10)
-    out["bar"] = plots.to_png(fig)
+def _summary_png(s, labels: list[str], plot_type: str, xlabel: str, title: str) -> bytes:
+    """One ``shap.summary_plot`` (bar or beeswarm) as PNG, with our axis label and caption."""
+    import matplotlib.pyplot as plt
+    import shap
 
     plt.figure()
     shap.summary_plot(
         s.contributions,
         s.x,
         feature_names=labels,
+        plot_type=plot_type,
         max_display=20,
         show=False,
         rng=np.random.default_rng(0),
     )
     fig = plt.gcf()
-    fig.axes[0].set_xlabel("SHAP value (calibrated log-odds; > 0 raises the risk)")
-    fig.suptitle(f"Beeswarm: each dot is one landmark row ({plots.NOTE})", fontsize=10)
-    out["beeswarm"] = plots.to_png(fig)
+    fig.axes[0].set_xlabel(xlabel)
+    fig.suptitle(title, fontsize=10)
+    return plots.to_png(fig)
+
+
+def _draw_shap_figures(s: ShapSummary, plt, shap) -> dict[str, bytes]:
+    labels = [display.label(n) for n in s.feature_names]
+    out = {}
+    plt.close("all")
+    out["bar"] = _summary_png(
+        s, labels, "bar", "mean |SHAP| (calibrated log-odds)", f"Global importance ({plots.NOTE})"
+    )
+    out["beeswarm"] = _summary_png(
+        s,
+        labels,
+        "dot",
+        "SHAP value (calibrated log-odds; > 0 raises the risk)",
+        f"Beeswarm: each dot is one landmark row ({plots.NOTE})",
+    )
 
     present = [f for f in DEPENDENCE_FEATURES if f in s.feature_names]
     if present:
