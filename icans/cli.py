@@ -261,7 +261,13 @@ def evaluate_cmd(
 @app.command("report")
 @user_errors
 def report_cmd(
-    cohort: Annotated[Path, typer.Option(help="Cohort directory to evaluate the model on.")],
+    cohort: Annotated[
+        Path | None,
+        typer.Option(
+            help="Cohort directory to evaluate the model on (ideally not its training cohort). "
+            "Without it: the report the training run logged, on its held-out patients."
+        ),
+    ] = None,
     out: Annotated[
         Path, typer.Option(help="HTML file to write (self-contained; written atomically).")
     ] = Path("report.html"),
@@ -272,10 +278,42 @@ def report_cmd(
     """Write a reviewer-facing HTML report: model card, performance, SHAP, TRIPOD+AI."""
     from icans.config import load_settings
     from training.config import load_train_config
-    from training.report import report_registered_model
+    from training.report import copy_logged_report, report_registered_model
 
     settings = load_settings(config, tracking_uri=tracking_uri)
-    path = report_registered_model(model, cohort, out, settings, load_train_config(config))
+    if cohort is None:
+        path = copy_logged_report(model, out, settings)
+    else:
+        path = report_registered_model(model, cohort, out, settings, load_train_config(config))
+    console.print(str(path), highlight=False, soft_wrap=True)
+
+
+@app.command("explain")
+@user_errors
+def explain_cmd(
+    patient: Annotated[
+        Path,
+        typer.Option(help="JSON file: one patient on one day (the body of POST /v1/risk)."),
+    ],
+    out: Annotated[
+        Path, typer.Option(help="HTML file to write (self-contained; written atomically).")
+    ] = Path("patient.html"),
+    model: ModelUri = "models:/icans-risk@champion",
+    config: ConfigFile = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Write one patient's explanation page: risk with its uncertainty, waterfall, drivers."""
+    from icans.config import load_settings
+    from serving.patient_report import explain_patient_file
+
+    settings = load_settings(config, tracking_uri=tracking_uri)
+    path, a = explain_patient_file(patient, out, model, settings)
+    interval = f" (95% interval {a.interval[0]:.1%}-{a.interval[1]:.1%})" if a.interval else ""
+    console.print(
+        f"Risk on day {a.landmark_day}: {a.probability:.1%}{interval}. "
+        "SYNTHETIC-data model: decision support only.",
+        highlight=False,
+    )
     console.print(str(path), highlight=False, soft_wrap=True)
 
 

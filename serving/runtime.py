@@ -31,6 +31,7 @@ warnings.filterwarnings("ignore", category=UnknownCategoryWarning)
 @dataclass
 class Assessment:
     probability: float
+    interval: tuple[float, float] | None  # 95% bootstrap interval of the probability
     log_odds: float
     base_log_odds: float
     contributions: list[dict]
@@ -52,7 +53,8 @@ class ModelRuntime:
         self.model = pipeline.named_steps["model"]
         # One request is one or a few rows: single-threaded prediction is fastest, and the two
         # service workers use the two cores.
-        self.model.xgb_.get_booster().set_param({"nthread": 1})
+        for booster in [self.model.xgb_.get_booster(), *getattr(self.model, "bootstrap_", [])]:
+            booster.set_param({"nthread": 1})
         self.explainer = RiskExplainer(pipeline, nthread=1)
 
     @classmethod
@@ -75,15 +77,29 @@ class ModelRuntime:
         runtime.warm_up()
         return runtime
 
+    def identity(self) -> dict:
+        """Which model answers: for responses, reports and the audit log."""
+        return {
+            "name": self.ref.name,
+            "version": self.ref.version,
+            "alias": self.ref.alias,
+            "run_id": self.ref.run_id,
+            "trained_at": self.trained_at,
+            "cohort_fingerprint": self.card.get("cohort_fingerprint", ""),
+        }
+
     def warm_up(self) -> None:
         """One prediction at start-up, so the first request is as fast as the others."""
         raw = np.full((1, len(RAW_COLUMNS)), np.nan)
-        self.explainer.explain_features(transform_rows(self.features, raw))
+        x = transform_rows(self.features, raw)
+        self.explainer.explain_features(x)
+        self.model.probability_interval(x)
 
     def assess(self, patients: list[PatientObservation]) -> list[Assessment]:
         raw = np.vstack([to_raw(p) for p in patients])
         x = transform_rows(self.features, raw)
         probability = self.model.predict_proba(x)[:, 1]
+        interval = self.model.probability_interval(x)
         explanation = self.explainer.explain_features(x)
         out = []
         for i, patient in enumerate(patients):
@@ -91,6 +107,7 @@ class ModelRuntime:
             out.append(
                 Assessment(
                     probability=float(probability[i]),
+                    interval=None if interval is None else tuple(map(float, interval[i])),
                     log_odds=float(explanation.log_odds[i]),
                     base_log_odds=float(explanation.base_log_odds[i]),
                     contributions=explanation.ranked(i),

@@ -26,12 +26,26 @@ class Contribution(BaseModel):
     shap_log_odds: float = Field(description="Exact TreeSHAP contribution, log-odds.")
 
 
+class ProbabilityInterval(BaseModel):
+    low: float = Field(ge=0, le=1)
+    high: float = Field(ge=0, le=1)
+    level: float = Field(0.95, description="Central coverage of the refits' probabilities.")
+    method: str = Field(
+        "patient-bootstrap refits of the model",
+        description="Estimation uncertainty only: how much the probability depends on which "
+        "patients were in the training data; not input errors, not synthetic-to-real transfer.",
+    )
+
+
 class RiskResponse(BaseModel):
     probability: float = Field(
         ge=0,
         le=1,
         description="Risk of severe (grade 3-4) or "
         "steroid-refractory ICANS after this day, through day 28.",
+    )
+    probability_interval: ProbabilityInterval | None = Field(
+        description="95% uncertainty interval of the probability; null if the model has none."
     )
     landmark_day: int = Field(description="day_since_infusion of the request.")
     model_name: str

@@ -19,13 +19,14 @@ from pathlib import Path
 import bentoml
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
 from features.patient import PatientObservation, errors_from_pydantic
 from icans.config import INTENDED_USE, load_settings
 from icans.errors import InvalidInputError
 from serving.audit import AuditLog
+from serving.patient_report import build_patient_report, waterfall_png
 from serving.runtime import Assessment, ModelRuntime
 from serving.schemas import (
     MAX_BATCH,
@@ -36,6 +37,7 @@ from serving.schemas import (
     Contribution,
     ErrorResponse,
     ModelInfo,
+    ProbabilityInterval,
     RiskResponse,
 )
 
@@ -191,6 +193,9 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 def _response(a: Assessment, runtime: ModelRuntime, rid: str) -> RiskResponse:
     return RiskResponse(
         probability=a.probability,
+        probability_interval=None
+        if a.interval is None
+        else ProbabilityInterval(low=a.interval[0], high=a.interval[1]),
         landmark_day=a.landmark_day,
         model_name=runtime.ref.name,
         model_version=runtime.ref.version,
@@ -218,6 +223,7 @@ class IcansRisk:
         audit = os.environ.get("ICANS_AUDIT_LOG") or settings.artifacts_dir / "audit.jsonl"
         self.audit = AuditLog(Path(audit))
         app.state.api_token = settings.api_token.get_secret_value() if settings.api_token else None
+        waterfall_png([], 0.0, 0.0)  # loads matplotlib and its fonts now, not on a request
         log.info("serving %s version %s", self.runtime.ref.name, self.runtime.ref.version)
 
     def _assess(self, patients: list[PatientObservation], rid: str) -> list[RiskResponse]:
@@ -230,6 +236,22 @@ class IcansRisk:
     def risk(self, patient: PatientObservation, request: Request) -> RiskResponse:
         """Risk for one patient on day_since_infusion, with its explanation."""
         return self._assess([patient], _request_id(request))[0]
+
+    @app.post(
+        "/report",
+        response_class=HTMLResponse,
+        responses=ERRORS | {200: {"content": {"text/html": {}}, "description": "HTML page"}},
+    )
+    def report(self, patient: PatientObservation, request: Request) -> HTMLResponse:
+        """The per-patient explanation as one self-contained HTML page (no JavaScript): the
+        probability with its uncertainty, the landmark day, a waterfall of contributions in
+        clinical units, the top drivers, warnings and caveats. Same numbers as /risk."""
+        rid = _request_id(request)
+        assessment = self.runtime.assess([patient])[0]
+        ident = self.runtime.identity()
+        self.audit.record(rid, ident["name"], ident["version"], patient, assessment.probability)
+        page = build_patient_report(patient, assessment, ident, request_id=rid)
+        return HTMLResponse(page, headers={"X-Request-ID": rid, "Cache-Control": "no-store"})
 
     @app.post("/risk/batch", response_model=BatchResponse, responses=ERRORS)
     def risk_batch(self, body: BatchRequest, request: Request) -> BatchResponse:

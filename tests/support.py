@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from training.config import GateConfig, SearchSpace, TrainConfig
 
-# Small and fast: one hyper-parameter candidate, few bootstrap samples. The gates are the
+# Small and fast: one hyper-parameter candidate, few bootstrap samples and refits. The gates are the
 # defaults except the AUROC-gap and event-count gates, loosened for 2,500 patients.
 FAST = TrainConfig(
     cv_folds=2,
     search=SearchSpace(max_depth=(3,), learning_rate=(0.1,)),
     bootstrap_samples=30,
+    uncertainty_refits=8,
     learning_curve_sizes=(13, 100),
     learning_curve_repeats=2,
     gates=GateConfig(max_auroc_gap_to_true_risk=0.06, min_test_events=10),

@@ -204,6 +204,21 @@ def test_cli_report_writes_the_file(champion, tmp_path):
     assert [p.name for p in out.parent.iterdir()] == ["report.html"]
 
 
+def test_cli_report_without_cohort_is_the_training_runs_held_out_report(champion, tmp_path):
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(
+        app, ["report", "--out", str(out), "--tracking-uri", champion.settings.tracking_uri]
+    )
+    assert result.exit_code == 0, result.output
+    html = out.read_text()
+    version = champion.result.model_version
+    assert f"<h1>Model report: icans-risk v{version}</h1>" in html
+    assert "held-out patients" in html
+    assert "including the patients the model was trained on" not in html
+    for title in SECTIONS:
+        assert f">{title}</h2>" in html
+
+
 def test_cli_report_missing_model_is_one_line(champion, tmp_path):
     result = CliRunner().invoke(
         app,

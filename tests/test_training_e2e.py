@@ -169,3 +169,25 @@ def test_cli_reports_missing_model_and_bad_config_in_one_line(cohort, tmp_path, 
     result = runner.invoke(app, ["train", "--cohort", str(cohort), "--config", str(bad)])
     assert result.exit_code == 2
     assert "train.cv_folds" in result.output
+
+
+def test_run_logs_the_reviewers_report_and_its_figures(trained, settings, tmp_path):
+    client = _client(settings)
+    figures = {a.path for a in client.list_artifacts(trained.run_id, "report/figures")}
+    for name in (
+        "roc-and-precision-recall-curves.png",
+        "calibration-by-decile.png",
+        "decision-curve.png",
+        "learning-curve.png",
+        "mean-absolute-shap-value-per-predictor.png",
+        "shap-beeswarm.png",
+        "shap-dependence-plots.png",
+    ):
+        assert f"report/figures/{name}" in figures, (name, figures)
+    page = mlflow.artifacts.download_artifacts(
+        run_id=trained.run_id, artifact_path="report/model_report.html", dst_path=str(tmp_path)
+    )
+    html = open(page, encoding="utf-8").read()
+    assert "Global explanations (SHAP)" in html and "TRIPOD+AI checklist" in html
+    assert trained.run_id in html
+    assert "held-out patients" in html

@@ -63,6 +63,13 @@ class TrainConfig(BaseModel):
     recalibrate_if_abs_intercept_above: float = 0.05
     logistic_c_grid: tuple[float, ...] = (0.01, 0.1, 1.0)
     bootstrap_samples: int = Field(200, ge=0, le=5000)
+    uncertainty_refits: int = Field(
+        20,
+        ge=0,
+        le=200,
+        description="Patient-bootstrap refits of the final model for per-patient uncertainty "
+        "intervals (0: no intervals).",
+    )
     decision_thresholds: tuple[float, float, float] = (0.05, 0.40, 0.01)
     learning_curve_sizes: tuple[int, ...] = (13, 100, 500, 2000, 10000)
     learning_curve_repeats: int = Field(5, ge=1, description="Repeats for sizes below 500.")

@@ -63,13 +63,16 @@ class Explanation:
             if abs(c["shap_log_odds"]) < 1e-3:
                 continue
             verb = "raises" if c["shap_log_odds"] > 0 else "lowers"
-            what = (
-                f"{c['label']} ({c['value_text']})"
-                if "=" in c["feature"]
-                else f"{c['label']} {c['value_text']}"
-            )
-            lines.append(f"{what}: {verb} the risk ({c['shap_log_odds']:+.2f} log-odds)")
+            lines.append(f"{describe(c)}: {verb} the risk ({c['shap_log_odds']:+.2f} log-odds)")
         return lines
+
+
+def describe(contribution: dict) -> str:
+    """A predictor and its value in clinical units: 'CRS grade today 3', 'CAR target CD19 (yes)'."""
+    c = contribution
+    if "=" in c["feature"]:
+        return f"{c['label']} ({c['value_text']})"
+    return f"{c['label']} {c['value_text']}"
 
 
 class RiskExplainer:

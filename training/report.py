@@ -15,13 +15,9 @@ that could be mistaken for clinical evidence.
 
 from __future__ import annotations
 
-import base64
-import html
-import os
 import tempfile
-import uuid
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,8 +31,10 @@ from data.synthetic.parameters import GeneratorParameters
 from features import display
 from icans.config import INTENDED_USE
 from icans.contract import LAB_FIELDS
+from training import html as h
 from training import plots
 from training.evaluate import MODEL, TRUE_RISK, Evaluation, ordered_subsets
+from training.html import write_atomically
 from training.models import MONOTONE_DECREASING, MONOTONE_INCREASING
 
 SECTIONS = (
@@ -76,53 +74,9 @@ PREDICTOR_LABELS = {
     "logistic": "penalised logistic (baseline)",
     "m_easix": "m-EASIX alone (baseline)",
 }
-SYNTHETIC_WARNING = (
-    "Decision support trained and evaluated on SYNTHETIC data only. Not validated on real "
-    "patients. Not a medical device. Not for clinical use."
-)
 NOT_EVIDENCE = (
     "SHAP patterns here reproduce the generator's assumptions and are not clinical evidence."
 )
-
-
-# --------------------------------------------------------------------------------------------
-# HTML helpers: every text value goes through html.escape.
-
-
-def e(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _p(text: str) -> str:
-    return f"<p>{e(text)}</p>"
-
-
-def _ul(items: Iterable[str]) -> str:
-    return "<ul>" + "".join(f"<li>{e(x)}</li>" for x in items) + "</ul>"
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[object]], cls: str = "") -> str:
-    head = "".join(f"<th>{e(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows)
-    attr = f' class="{e(cls)}"' if cls else ""
-    return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _img(png: bytes, alt: str) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return f'<figure><img alt="{e(alt)}" src="data:image/png;base64,{data}"></figure>'
-
-
-def _num(x: object, fmt: str = "{:.3f}") -> str:
-    try:
-        v = float(x)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return "-"
-    return fmt.format(v) if np.isfinite(v) else "-"
-
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
 
 
 # --------------------------------------------------------------------------------------------
@@ -467,7 +421,7 @@ def _model_card(
     version = card.get("model_version")
     parts = [
         '<p class="warning"><strong>'
-        + e(SYNTHETIC_WARNING)
+        + h.e(h.SYNTHETIC_WARNING)
         + "</strong> This card describes decision support trained on SYNTHETIC data; it has "
         "not been validated on real patients and is not a medical device.</p>"
     ]
@@ -476,7 +430,7 @@ def _model_card(
         "Type: gradient-boosted trees (xgboost) with monotone constraints where the clinical "
         "direction is published; logistic recalibration of the log-odds when needed "
         f"(recalibrated: {calib.get('recalibrated', 'unknown')}, intercept "
-        f"{_num(calib.get('intercept'))}, slope {_num(calib.get('slope'))}).",
+        f"{h.num(calib.get('intercept'))}, slope {h.num(calib.get('slope'))}).",
         "Input: the raw observations up to the prediction day (baseline fields, labs, daily "
         f"CRS and ICANS findings, CAR-T samples); {n_features} derived predictors.",
         "Output: probability of severe (ASTCT grade 3-4) or steroid-refractory ICANS after the "
@@ -490,14 +444,14 @@ def _model_card(
         details.append(f"Registry URI: {card['model_uri']}")
     details.append("Licence: proprietary (project licence).")
     sections = {
-        "Model details": _ul(details),
-        "Intended use": _p(card.get("intended_use", INTENDED_USE))
-        + _p(
+        "Model details": h.ul(details),
+        "Intended use": h.p(card.get("intended_use", INTENDED_USE))
+        + h.p(
             "Intended users: data scientists and clinical reviewers assessing the method. "
             "Intended setting: research and demonstration of the pipeline; any clinical use "
             "would first need development and validation on real patient data."
         ),
-        "Out-of-scope uses": _ul(
+        "Out-of-scope uses": h.ul(
             [
                 "Any decision about a real patient: treatment, monitoring intensity, "
                 "prophylaxis or discharge.",
@@ -509,36 +463,36 @@ def _model_card(
                 "Causal conclusions from SHAP values (they explain the model, not biology).",
             ]
         ),
-        "Factors": _p(
+        "Factors": h.p(
             "Performance is reported per landmark day and for the subgroups of the "
             "'Subgroups' section: CAR target, costimulatory domain, disease, age < 12 vs "
             ">= 12 years (CAPD vs ICE grading) and CNS involvement. Sex, ethnicity and "
             "socio-economic factors are not in the synthetic data, so fairness across them "
             "cannot be assessed."
         ),
-        "Metrics": _p(
+        "Metrics": h.p(
             "AUROC, AUPRC, Brier score, calibration intercept and slope, ICI, and net benefit "
             "over thresholds of 5-40%. 95% confidence intervals from a patient-level "
             f"bootstrap ({n_boot} replicates); the model-minus-true-risk gap is paired. The "
             "generator's exact true risk is the ceiling; the penalised logistic regression and "
             "m-EASIX alone are the baselines."
         ),
-        "Training and evaluation data": _ul(
+        "Training and evaluation data": h.ul(
             [
-                f"Training cohort: SYNTHETIC, {_num(card.get('cohort_patients'), '{:,.0f}')} "
+                f"Training cohort: SYNTHETIC, {h.num(card.get('cohort_patients'), '{:,.0f}')} "
                 "patients, "
                 f"case mix {card.get('cohort_case_mix', '?')}, fingerprint "
                 f"{card.get('cohort_fingerprint', '?')}; 75% of patients for training, 25% "
                 "held out (patients, never rows, are split).",
                 f"Evaluation in this report: {evaluation_label}; "
-                f"{_num(ev.meta.get('n_patients'), '{:,.0f}')} patients, "
-                f"{_num(ev.meta.get('n_rows'), '{:,.0f}')} landmark rows, "
-                f"{_num(ev.meta.get('n_events'), '{:,.0f}')} events (cohort "
+                f"{h.num(ev.meta.get('n_patients'), '{:,.0f}')} patients, "
+                f"{h.num(ev.meta.get('n_rows'), '{:,.0f}')} landmark rows, "
+                f"{h.num(ev.meta.get('n_events'), '{:,.0f}')} events (cohort "
                 f"{manifest.get('fingerprint', '?')}, case mix "
                 f"{manifest.get('case_mix', '?')}).",
             ]
         ),
-        "Quantitative analyses": _ul(
+        "Quantitative analyses": h.ul(
             [
                 f"AUROC, all landmarks: model {_metric_cell(m, 'overall', MODEL, 'auroc')}; "
                 f"true risk {_metric_cell(m, 'overall', TRUE_RISK, 'auroc')}; gap "
@@ -551,7 +505,7 @@ def _model_card(
                 f"{_metric_cell(m, 'overall', 'logistic', 'auroc')}; m-EASIX alone "
                 f"{_metric_cell(m, 'overall', 'm_easix', 'auroc')}.",
                 "At training (held-out patients of the training cohort): AUROC "
-                f"{_num(hm.get('auroc'))} vs true risk {_num(hm.get('true_risk_auroc'))}.",
+                f"{h.num(hm.get('auroc'))} vs true risk {h.num(hm.get('true_risk_auroc'))}.",
                 "Quality gates at training: "
                 + (
                     "passed"
@@ -564,7 +518,7 @@ def _model_card(
                 "Per landmark, subgroup and training size: see the sections below.",
             ]
         ),
-        "Ethical considerations": _ul(
+        "Ethical considerations": h.ul(
             [
                 "No real patient data were used: there is no privacy risk, and no evidence "
                 "about real patients either.",
@@ -576,7 +530,7 @@ def _model_card(
                 "here (those fields do not exist).",
             ]
         ),
-        "Caveats and recommendations": _ul(
+        "Caveats and recommendations": h.ul(
             [
                 "The penalised logistic baseline reaches AUROC "
                 f"{_metric_cell(m, 'overall', 'logistic', 'auroc')} against the model's "
@@ -594,7 +548,7 @@ def _model_card(
         ),
     }
     for title in MODEL_CARD_SECTIONS:
-        parts.append(f'<h3 id="mc-{_slug(title)}">{e(title)}</h3>{sections[title]}')
+        parts.append(f'<h3 id="mc-{h.slug(title)}">{h.e(title)}</h3>{sections[title]}')
     return "".join(parts)
 
 
@@ -622,37 +576,37 @@ def _data_card(manifest: dict, ev: Evaluation) -> str:
     tables = manifest.get("tables", {})
     facts = [
         ("synthetic", "yes" if manifest.get("synthetic", True) else "NO"),
-        ("patients", _num(manifest.get("n_patients"), "{:,.0f}")),
+        ("patients", h.num(manifest.get("n_patients"), "{:,.0f}")),
         ("case mix", manifest.get("case_mix", "?")),
         ("seed", manifest.get("seed", "?")),
         ("cohort fingerprint", manifest.get("fingerprint", "?")),
         ("generator parameters fingerprint", manifest.get("parameters_fingerprint", "?")),
         ("generator version", manifest.get("generator_version", "?")),
-    ] + [(f"rows in table '{k}'", _num(v.get("rows"), "{:,.0f}")) for k, v in tables.items()]
+    ] + [(f"rows in table '{k}'", h.num(v.get("rows"), "{:,.0f}")) for k, v in tables.items()]
     parts = [
-        _p(
+        h.p(
             "The cohort is SYNTHETIC: every row was drawn by a program from published summary "
             "numbers and stated assumptions. No real patient-level CAR-T toxicity data were "
             "used, and nothing learned from it is clinical evidence."
         ),
-        _table(["field", "value"], facts),
+        h.table(["field", "value"], facts),
     ]
     sub = ev.subgroups
     if not sub.empty and "predictor" in sub.columns:
         first = sub[sub["predictor"] == sub["predictor"].iloc[0]]
         rows = [
-            (r.subgroup, f"{r.n_patients:,}", f"{r.n_events:,}", _num(r.observed_rate, "{:.1%}"))
+            (r.subgroup, f"{r.n_patients:,}", f"{r.n_events:,}", h.num(r.observed_rate, "{:.1%}"))
             for r in first.itertuples()
         ]
         parts.append(
             "<h3>Case mix of the evaluated patients</h3>"
-            + _table(["group", "patients", "events (landmark rows)", "event rate per row"], rows)
+            + h.table(["group", "patients", "events (landmark rows)", "event rate per row"], rows)
         )
-    parts.append("<h3>Main assumptions</h3>" + _ul(ASSUMPTIONS))
-    parts.append(f'<p class="warning"><strong>{e(NOT_EVIDENCE)}</strong></p>')
+    parts.append("<h3>Main assumptions</h3>" + h.ul(ASSUMPTIONS))
+    parts.append(f'<p class="warning"><strong>{h.e(NOT_EVIDENCE)}</strong></p>')
     parts.append(
         "<p>Full data card (process, parameters with their sources, known departures from the "
-        f'literature): <a href="{e(DATA_CARD)}">{e(DATA_CARD)}</a> in the project '
+        f'literature): <a href="{h.e(DATA_CARD)}">{h.e(DATA_CARD)}</a> in the project '
         "repository.</p>"
     )
     return "".join(parts)
@@ -683,7 +637,7 @@ def _performance(ev: Evaluation) -> str:
         "brier_gap_to_true_risk",
     )
     parts = [
-        _p(
+        h.p(
             "Every predictor is scored on the same landmark rows. Cells are estimate (95% "
             "patient-level bootstrap CI); the gaps are model minus true risk, from a paired "
             "bootstrap. The true risk is the best any model can do from the observable data "
@@ -698,24 +652,24 @@ def _performance(ev: Evaluation) -> str:
         first = ev.metrics[ev.metrics["subset"] == s].iloc[0]
         title = "All landmark days" if s == "overall" else f"Landmark day {s[2:]}"
         parts.append(
-            f"<h3>{e(title)}</h3>"
-            + _p(
+            f"<h3>{h.e(title)}</h3>"
+            + h.p(
                 f"{int(first['n_rows']):,} rows, {int(first['n_events']):,} events "
                 f"({first['n_events'] / max(first['n_rows'], 1):.1%})."
             )
-            + _table(header, rows, "metrics")
+            + h.table(header, rows, "metrics")
         )
     parts.append("<h3>Figures</h3>")
-    parts.append(_img(plots.to_png(plots.roc_pr_figure(ev)), "ROC and precision-recall curves"))
-    parts.append(_img(plots.to_png(plots.calibration_figure(ev)), "Calibration by decile"))
-    parts.append(_img(plots.to_png(plots.decision_curve_figure(ev)), "Decision curve"))
+    parts.append(h.img(plots.to_png(plots.roc_pr_figure(ev)), "ROC and precision-recall curves"))
+    parts.append(h.img(plots.to_png(plots.calibration_figure(ev)), "Calibration by decile"))
+    parts.append(h.img(plots.to_png(plots.decision_curve_figure(ev)), "Decision curve"))
     return "".join(parts)
 
 
 def _subgroups(ev: Evaluation) -> str:
     sub = ev.subgroups
     if sub.empty:
-        return _p("No subgroup could be formed from the evaluated rows.")
+        return h.p("No subgroup could be formed from the evaluated rows.")
     rows = []
     for r in sub.itertuples():
         note = "few events: unreliable" if r.n_events < 10 else ""
@@ -726,17 +680,17 @@ def _subgroups(ev: Evaluation) -> str:
                 f"{r.n_patients:,}",
                 f"{r.n_rows:,}",
                 f"{r.n_events:,}",
-                _num(r.auroc),
-                _num(r.brier),
-                _num(r.observed_rate),
-                _num(r.mean_predicted),
+                h.num(r.auroc),
+                h.num(r.brier),
+                h.num(r.observed_rate),
+                h.num(r.mean_predicted),
                 note,
             )
         )
-    return _p(
+    return h.p(
         "Subgroups of the model card: CAR target, costimulatory domain, disease, age < 12 "
         "(CAPD) vs >= 12 (ICE), CNS involvement. AUROC is blank where a subgroup has no event."
-    ) + _table(
+    ) + h.table(
         [
             "subgroup",
             "predictor",
@@ -756,7 +710,7 @@ def _subgroups(ev: Evaluation) -> str:
 
 def _learning_curve(curve: pd.DataFrame | None, ev: Evaluation) -> str:
     if curve is None or curve.empty:
-        return _p(
+        return h.p(
             "No learning curve was recorded for this model, so this section is empty; "
             "'icans train' records one with every training run."
         )
@@ -775,22 +729,22 @@ def _learning_curve(curve: pd.DataFrame | None, ev: Evaluation) -> str:
         (
             f"{n:,}",
             int(r.draws),
-            _num(r.train_events, "{:.0f}"),
-            _num(r.auroc_mean),
-            _num(r.auroc_sd),
-            _num(r.brier),
-            _num(r.slope),
+            h.num(r.train_events, "{:.0f}"),
+            h.num(r.auroc_mean),
+            h.num(r.auroc_sd),
+            h.num(r.brier),
+            h.num(r.slope),
         )
         for n, r in table.iterrows()
     ]
     fig = plots.learning_curve_figure(curve, ev.value(TRUE_RISK, "auroc"))
     return (
-        _p(
+        h.p(
             "Held-out AUROC against the number of training patients, from 13 (the size of "
             "the source case series) upwards; small sizes are repeated with different draws."
         )
-        + _img(plots.to_png(fig), "Learning curve")
-        + _table(
+        + h.img(plots.to_png(fig), "Learning curve")
+        + h.table(
             [
                 "training patients",
                 "draws",
@@ -810,24 +764,24 @@ def _shap_section(s: ShapSummary, check: pd.DataFrame) -> str:
     figs = _shap_figures(s)
     parts = [
         '<p class="warning"><strong>'
-        + e(NOT_EVIDENCE)
+        + h.e(NOT_EVIDENCE)
         + "</strong> The generator put every effect into the data; the model found them "
         "again. SHAP values explain the model, not the patient's biology, and are not "
         "causal.</p>",
-        _p(
+        h.p(
             f"TreeSHAP (shap.TreeExplainer on the model's trees) on {len(s.x):,} landmark rows, "
             "in calibrated log-odds (scaled by the recalibration slope, so they add up to the "
             f"served log-odds; base log-odds {s.base_log_odds:.3f})."
         ),
         "<h3>Mean |SHAP|</h3>",
-        _img(figs["bar"], "Mean absolute SHAP value per predictor"),
+        h.img(figs["bar"], "Mean absolute SHAP value per predictor"),
         "<h3>Beeswarm</h3>",
-        _img(figs["beeswarm"], "SHAP beeswarm"),
+        h.img(figs["beeswarm"], "SHAP beeswarm"),
     ]
     if "dependence" in figs:
         parts += [
             "<h3>Dependence plots</h3>",
-            _img(figs["dependence"], "SHAP dependence plots"),
+            h.img(figs["dependence"], "SHAP dependence plots"),
         ]
     rows = [
         (
@@ -835,9 +789,9 @@ def _shap_section(s: ShapSummary, check: pd.DataFrame) -> str:
             r.feature,
             r.generator_direction,
             r.generator_basis,
-            _num(r.spearman_rho),
+            h.num(r.spearman_rho),
             r.shap_direction,
-            _num(r.mean_abs_shap),
+            h.num(r.mean_abs_shap),
             r.model_constraint,
             r.verdict,
             r.note,
@@ -852,15 +806,15 @@ def _shap_section(s: ShapSummary, check: pd.DataFrame) -> str:
     ]
     n_agree = int((check["verdict"] == "agrees").sum()) if not check.empty else 0
     parts += [
-        f"<h3>{e(DIRECTION_TABLE)}</h3>",
-        _p(
+        f"<h3>{h.e(DIRECTION_TABLE)}</h3>",
+        h.p(
             "For each predictor with a direction built into the generator: the sign of the "
             "Spearman correlation between the predictor's value and its SHAP value, against "
             f"that direction. {n_agree} of {len(check)} agree. Where the model carries a "
             "monotone constraint, agreement is enforced by construction, so the row is a "
             "check of the pipeline rather than a finding."
         ),
-        _table(
+        h.table(
             [
                 "predictor",
                 "feature",
@@ -879,7 +833,7 @@ def _shap_section(s: ShapSummary, check: pd.DataFrame) -> str:
     ]
     if no_signal:
         parts.append(
-            _p(
+            h.p(
                 "Predictors the generator gives no effect at all (whatever the model "
                 "attributes to them is fitted noise): " + "; ".join(no_signal) + "."
             )
@@ -1093,23 +1047,10 @@ TRIPOD_AI: tuple[tuple[str, str, str, str, str], ...] = (
 
 
 def _tripod() -> str:
-    return _p(
+    return h.p(
         "TRIPOD+AI (Collins GS et al., BMJ 2024;385:e078378; doi:10.1136/bmj-2023-078378): "
         "the 27 items, where this report answers each, or why it does not apply."
-    ) + _table(["item", "section", "topic", "where answered / why not", "status"], TRIPOD_AI)
-
-
-STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;
-max-width:1200px;padding:0 1em;color:#222;line-height:1.4}
-h1{font-size:1.6em}h2{border-bottom:2px solid #ccc;margin-top:2em}h3{margin-top:1.3em}
-table{border-collapse:collapse;margin:.6em 0;font-size:.85em}
-th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
-th{background:#f2f2f2}tbody tr:nth-child(even){background:#fafafa}
-.warning{background:#fff3cd;border:1px solid #e0c060;padding:.6em}
-figure{margin:1em 0}img{max-width:100%;height:auto;border:1px solid #eee}
-nav ul{columns:2}
-"""
+    ) + h.table(["item", "section", "topic", "where answered / why not", "status"], TRIPOD_AI)
 
 
 def build_model_report(
@@ -1146,52 +1087,22 @@ def build_model_report(
     }
     nav = (
         "<nav><ul>"
-        + "".join(f'<li><a href="#{_slug(s)}">{e(s)}</a></li>' for s in SECTIONS)
+        + "".join(f'<li><a href="#{h.slug(s)}">{h.e(s)}</a></li>' for s in SECTIONS)
         + "</ul></nav>"
     )
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     sections = "".join(
-        f'<section><h2 id="{_slug(s)}">{e(s)}</h2>{bodies[s]}</section>' for s in SECTIONS
+        f'<section><h2 id="{h.slug(s)}">{h.e(s)}</h2>{bodies[s]}</section>' for s in SECTIONS
     )
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{e(title)}</title><style>{STYLE}</style></head><body>"
-        f"<h1>{e(title)}</h1>"
-        f'<p class="warning"><strong>{e(SYNTHETIC_WARNING)}</strong></p>'
-        + _p(
-            "Risk of severe (ASTCT grade 3-4) or steroid-refractory ICANS after CAR-T therapy, "
-            f"from the data observed up to the prediction day. Generated {generated}."
-        )
-        + nav
-        + sections
-        + "</body></html>\n"
+    intro = h.p(
+        "Risk of severe (ASTCT grade 3-4) or steroid-refractory ICANS after CAR-T therapy, "
+        f"from the data observed up to the prediction day. Generated {generated}."
     )
+    return h.document(title, intro + nav + sections)
 
 
 # --------------------------------------------------------------------------------------------
 # From the registry to a file: ``icans report``.
-
-
-def write_atomically(text: str, out: Path) -> Path:
-    """Write ``text`` to ``out`` through a temporary sibling renamed into place.
-
-    The temporary file is created with ``open(..., "x")`` (not ``mkstemp``), so the report gets
-    the usual permissions of the user's umask rather than 0600.
-    """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return out
 
 
 def report_registered_model(
@@ -1255,3 +1166,28 @@ def report_registered_model(
         evaluation_label=label,
     )
     return write_atomically(text, out)
+
+
+def copy_logged_report(model_uri: str, out: Path, settings) -> Path:
+    """Write the report the model's training run logged (held-out patients) to ``out``.
+
+    This is the honest default of ``icans report``: evaluated on patients the model never saw,
+    with the version's number filled in. Raises ModelNotFoundError when the run has none.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from icans.errors import ModelNotFoundError
+    from training.registry import resolve, use_tracking
+
+    ref = resolve(model_uri, use_tracking(settings))
+    try:
+        page = mlflow.artifacts.load_text(f"runs:/{ref.run_id}/report/model_report.html")
+    except (MlflowException, OSError) as exc:
+        raise ModelNotFoundError(
+            f"the training run of {model_uri!r} (version {ref.version}) logged no report; "
+            "evaluate it on a cohort instead: 'icans report --cohort DIR'"
+        ) from exc
+    title = f"Model report: {ref.name}"
+    page = page.replace(title, f"{title} v{ref.version}", 2)  # <title> and <h1>
+    return write_atomically(page, out)

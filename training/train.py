@@ -33,7 +33,7 @@ from data.synthetic.cohort import read_manifest
 from features.landmarks import LandmarkDataset, build_landmark_dataset, load_cohort_tables
 from features.transformers import build_feature_pipeline
 from icans.config import INTENDED_USE, Settings
-from training import plots
+from training import html, plots
 from training.config import TrainConfig
 from training.evaluate import MODEL, TRUE_RISK, Evaluation, evaluate
 from training.gates import GateResult, check_gates
@@ -103,6 +103,8 @@ def fit_and_evaluate(
     model = RiskModel(names, random_state=seed, n_jobs=jobs, **params).fit(x_train, y_train)
     if needs:
         model.set_recalibration(oof_margin, y_train)
+    step("uncertainty refits")
+    model.fit_bootstrap(x_train, y_train, train.patient_id, config.uncertainty_refits, seed)
     calibration = {
         "recalibrated": bool(needs),
         "intercept": model.calibration_[0],
@@ -213,6 +215,12 @@ def train(
             log_pipeline(baseline, f"baseline_{name}", example)
         card = model_card_summary(ev, gate, out, manifest)
         mlflow.log_dict(card, "model_card.json")
+        step("report")
+        t_report = time.perf_counter()
+        _log_report(
+            out, card | {"model_name": settings.model_name, "run_id": run.info.run_id}, manifest
+        )
+        out["timings"]["report_s"] = time.perf_counter() - t_report
         timings = out["timings"] | {"total_s": time.perf_counter() - started}
         mlflow.log_metrics({metric_key(f"time.{k}"): v for k, v in timings.items()})
         version = register(
@@ -287,6 +295,25 @@ def _log_artifacts(out: dict, ev: Evaluation) -> None:
         mlflow.log_artifacts(str(d), artifact_path="evaluation")
 
 
+def _log_report(out: dict, card: dict, manifest: dict) -> None:
+    """The reviewers' HTML report of this run (held-out patients) and each of its figures."""
+    from training.report import SAMPLE_ROWS, build_model_report
+
+    test: LandmarkDataset = out["test"]
+    rng = np.random.default_rng(0)
+    rows = np.sort(rng.choice(len(test), size=min(SAMPLE_ROWS, len(test)), replace=False))
+    page = build_model_report(
+        out["pipeline"], out["evaluation"], out["curve"], card, manifest, test.raw[rows]
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        (d / "model_report.html").write_text(page, encoding="utf-8")
+        (d / "figures").mkdir()
+        for name, png in html.embedded_figures(page).items():
+            (d / "figures" / name).write_bytes(png)
+        mlflow.log_artifacts(str(d), artifact_path="report")
+
+
 def model_card_summary(ev: Evaluation, gate: GateResult, out: dict, manifest: dict) -> dict:
     """Headline facts about the model, for /v1/model and the report."""
     return {
@@ -311,5 +338,6 @@ def model_card_summary(ev: Evaluation, gate: GateResult, out: dict, manifest: di
         "gate": {"passed": gate.passed, "reasons": list(gate.reasons), "checks": gate.checks},
         "hyperparameters": out["params"],
         "calibration": out["calibration"],
+        "uncertainty_refits": len(getattr(out["pipeline"].named_steps["model"], "bootstrap_", [])),
         "feature_names": list(out["pipeline"].named_steps["features"].get_feature_names_out()),
     }

@@ -1,0 +1,290 @@
+"""The per-patient explanation report: one self-contained HTML page for one patient on one day.
+
+``icans explain --patient patient.json`` and ``POST /v1/report`` both call
+:func:`build_patient_report` on the same :class:`serving.runtime.Assessment` that ``/v1/risk``
+returns as JSON, so the page, the JSON and the audit log always agree.
+
+What the page shows, and why:
+
+* the probability with its 95% uncertainty interval (patient-bootstrap refits of the model) and
+  the landmark day: what the estimate is, for which day, and how firmly the data pin it down;
+* the plain-language top drivers, then a waterfall of every predictor's exact TreeSHAP
+  contribution in clinical units ("CRS grade today 3: +0.80 log-odds"), from the model's base
+  log-odds to the patient's log-odds, with the table that adds up to the stated probability;
+* the warnings (inputs outside the training range, unseen categories, missing inputs);
+* the inputs as received, so a reader can check what the estimate was made from;
+* the caveats: contributions explain the model, not the patient's biology (they are not causal;
+  Lundberg & Lee, NeurIPS 2017), and the model learnt the assumptions of a synthetic cohort.
+
+Like the reviewers' report it has no JavaScript and no external resources. Figures are drawn with
+matplotlib's object API (no pyplot state), so concurrent requests in one worker are safe.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from scipy.special import expit, logit
+
+from features.layout import COURSE_SERIES
+from features.patient import PatientObservation, parse_patient
+from icans.config import INTENDED_USE, Settings
+from icans.errors import InvalidInputError
+from serving.runtime import Assessment, ModelRuntime
+from training import html as h
+from training.explain import describe
+
+SECTIONS = (
+    "Risk estimate",
+    "Top drivers",
+    "Contributions (waterfall)",
+    "Warnings",
+    "Inputs used",
+    "How to read this report",
+)
+WATERFALL_TOP = 12  # predictors drawn one by one; the rest share one bar
+OUTCOME = (
+    "severe (ASTCT grade 3-4) or steroid-refractory ICANS after this day, through day 28 after "
+    "infusion"
+)
+CAVEATS = (
+    "Contributions explain the model, not the patient's biology. They say how this model's "
+    "estimate moves with each input, measured against the average training patient; they are "
+    "not causal effects, and changing an input in reality need not change the risk as shown.",
+    "The model was trained on a SYNTHETIC cohort. Its explanations reproduce the assumptions "
+    "built into the generator (documented in the data card), not evidence from real patients.",
+    "The uncertainty interval covers only estimation uncertainty: how much the estimate moves "
+    "when the model is refitted on resampled training patients. It does not cover errors in "
+    "the inputs, events after this day that change the picture, or the difference between "
+    "synthetic and real patients.",
+    "The estimate uses only what was observed up to and including the landmark day. Reassess "
+    "as the course evolves: CRS, CAR-T expansion and neurological findings change daily.",
+    INTENDED_USE,
+)
+_INPUT_LABELS = {
+    "age_years": ("age", "{:g} y"),
+    "weight_kg": ("weight", "{:g} kg"),
+    "disease": ("disease", "{}"),
+    "car_target": ("CAR target", "{}"),
+    "costimulatory_domain": ("costimulatory domain", "{}"),
+    "dose_cells_per_kg": ("CAR-T dose", "{:.3g} cells/kg"),
+    "marrow_blasts_pct": ("marrow blasts", "{:g}%"),
+    "cns_involvement": ("CNS involvement", "{}"),
+    "prior_lines": ("prior lines of therapy", "{}"),
+    "neuro_comorbidity": ("neurologic comorbidity", "{}"),
+    "lymphodepletion": ("lymphodepletion", "{}"),
+    "ldh_u_per_l": ("LDH (before lymphodepletion)", "{:g} U/L"),
+    "crp_mg_per_l": ("CRP (before lymphodepletion)", "{:g} mg/L"),
+    "ferritin_ng_per_ml": ("ferritin (before lymphodepletion)", "{:g} ng/mL"),
+    "platelets_10e9_per_l": ("platelets (before lymphodepletion)", "{:g} x10^9/L"),
+    "creatinine_mg_per_dl": ("creatinine (before lymphodepletion)", "{:g} mg/dL"),
+}
+_COURSE_LABELS = {
+    "crs_grade_by_day": "CRS grade by day",
+    "icans_grade_by_day": "ICANS grade by day",
+    "cd4_car_t_cells_per_ul": "CD4+ CAR-T cells/uL by day",
+    "cd8_car_t_cells_per_ul": "CD8+ CAR-T cells/uL by day",
+}
+
+
+def _percent(p: float) -> str:
+    return f"{100 * p:.1f}%"
+
+
+def waterfall_png(contributions: Sequence[dict], base: float, total: float) -> bytes:
+    """Horizontal waterfall: base log-odds, the largest contributions, the rest, the result.
+
+    The top axis shows the probability that corresponds to each log-odds value.
+    """
+    shown = list(contributions[:WATERFALL_TOP])
+    rest = list(contributions[WATERFALL_TOP:])
+    labels = [f"{describe(c)}" for c in shown]
+    values = [c["shap_log_odds"] for c in shown]
+    if rest:
+        labels.append(f"{len(rest)} other predictors")
+        values.append(float(sum(c["shap_log_odds"] for c in rest)))
+    n = len(values)
+    fig = Figure(figsize=(8.5, 1.3 + 0.36 * (n + 2)))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    y = np.arange(n + 2)[::-1]  # top row: base; bottom row: the patient's log-odds
+    ax.barh(y[0], base, color="#bbbbbb", height=0.6)
+    start = base
+    for k, v in enumerate(values):
+        ax.barh(y[k + 1], v, left=start, color="#d62728" if v > 0 else "#1f77b4", height=0.6)
+        ax.text(
+            start + v,
+            y[k + 1],
+            f" {v:+.2f} ",
+            va="center",
+            ha="left" if v >= 0 else "right",
+            fontsize=8,
+        )
+        if k + 1 < n:
+            ax.plot([start + v] * 2, [y[k + 1] - 0.3, y[k + 2] + 0.3], color="grey", lw=0.6)
+        start += v
+    ax.barh(y[-1], total, color="#444444", height=0.6)
+    ax.axvline(0, color="black", lw=0.6)
+    ax.set_yticks(y, ["base (average training patient)", *labels, "this patient"], fontsize=8)
+    ax.set_xlabel("log-odds of the event (red raises the risk, blue lowers it)", fontsize=9)
+    low, high = ax.get_xlim()
+    low, high = min(low, -0.5) - 0.3, high + 0.3
+    ax.set_xlim(low, high)
+    top = ax.secondary_xaxis("top", functions=(expit, lambda q: logit(np.clip(q, 1e-9, 1 - 1e-9))))
+    grid = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 0.99)
+    ticks = [q for q in grid if low <= logit(q) <= high]
+    top.set_xticks(ticks, [_percent(q).replace(".0%", "%") for q in ticks], fontsize=7)
+    top.set_xlabel("probability", fontsize=8)
+    fig.suptitle(
+        "Contributions to this estimate (model explanation; synthetic training data)", fontsize=9
+    )
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    return buf.getvalue()
+
+
+def _risk_section(a: Assessment, model: dict, request_id: str | None) -> str:
+    interval = (
+        f" (95% uncertainty interval {_percent(a.interval[0])} to {_percent(a.interval[1])})"
+        if a.interval is not None
+        else " (no uncertainty interval: this model version was trained without refits)"
+    )
+    headline = (
+        f'<p class="headline" id="risk" data-probability="{a.probability!r}" '
+        f'data-log-odds="{a.log_odds!r}" data-base-log-odds="{a.base_log_odds!r}">'
+        f"Estimated risk of {h.e(OUTCOME)}: <strong>{h.e(_percent(a.probability))}</strong>"
+        f"{h.e(interval)}.</p>"
+    )
+    rows = [
+        ("landmark day", f"day {a.landmark_day} after CAR-T infusion"),
+        ("data used", f"observed up to and including day {a.landmark_day}"),
+        ("model", f"{model.get('name', '?')} version {model.get('version', '?')}"),
+        ("model registered", model.get("trained_at", "-")),
+        ("training run", model.get("run_id", "-")),
+        ("training cohort", f"synthetic, fingerprint {model.get('cohort_fingerprint', '-')}"),
+    ]
+    if request_id:
+        rows.append(("request id", request_id))
+    rows.append(("generated", datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")))
+    return headline + h.table([], rows, cls="facts")
+
+
+def _waterfall_section(a: Assessment) -> str:
+    png = waterfall_png(a.contributions, a.base_log_odds, a.log_odds)
+    rows = [
+        f'<tr class="base"><td>base log-odds (average training patient)</td><td></td>'
+        f'<td class="num">{a.base_log_odds:+.3f}</td><td class="num">{a.base_log_odds:+.3f}</td>'
+        "</tr>"
+    ]
+    running = a.base_log_odds
+    for c in a.contributions:
+        running += c["shap_log_odds"]
+        rows.append(
+            f'<tr data-shap="{c["shap_log_odds"]!r}"><td>{h.e(c["label"])}</td>'
+            f"<td>{h.e(c['value_text'])}</td>"
+            f'<td class="num">{c["shap_log_odds"]:+.3f}</td><td class="num">{running:+.3f}</td>'
+            "</tr>"
+        )
+    table = (
+        '<table class="contributions"><thead><tr><th>predictor</th><th>value</th>'
+        "<th>contribution (log-odds)</th><th>running total</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+    return (
+        h.p(
+            "Each bar is one predictor's exact TreeSHAP contribution to this patient's log-odds, "
+            "starting from the model's average over the training data (base). Base plus all "
+            f"contributions gives the log-odds {a.log_odds:+.3f}; the probability is "
+            f"1 / (1 + exp(-log-odds)) = {_percent(a.probability)}."
+        )
+        + h.img(png, "Waterfall of the contributions to this patient's log-odds")
+        + table
+    )
+
+
+def _inputs_section(patient: PatientObservation) -> str:
+    data = patient.model_dump()
+    rows = []
+    if data.get("patient_id"):
+        rows.append(("patient id", data["patient_id"]))
+    rows.append(("day since infusion", data["day_since_infusion"]))
+    for field, (label, fmt) in _INPUT_LABELS.items():
+        value = data.get(field)
+        if value is None:
+            rows.append((label, "not given"))
+        elif isinstance(value, bool):
+            rows.append((label, "yes" if value else "no"))
+        else:
+            rows.append((label, fmt.format(value)))
+    for field in COURSE_SERIES.values():
+        entries = sorted(data.get(field) or [], key=lambda o: o["day"])
+        key = "grade" if "grade" in field else "value"
+        text = ", ".join(f"d{o['day']}: {o[key]:g}" for o in entries) or "none given"
+        rows.append((_COURSE_LABELS.get(field, field), text))
+    return h.table(["input", "as received"], rows, cls="inputs")
+
+
+def build_patient_report(
+    patient: PatientObservation,
+    assessment: Assessment,
+    model: dict,
+    request_id: str | None = None,
+) -> str:
+    """One self-contained HTML page explaining ``assessment`` (the result for ``patient``).
+
+    ``model`` identifies the model that answered: name, version, trained_at, run_id and
+    cohort_fingerprint (see :meth:`serving.runtime.ModelRuntime.identity`).
+    """
+    a = assessment
+    warnings = [*a.warnings] or ["none"]
+    bodies = {
+        "Risk estimate": _risk_section(a, model, request_id),
+        "Top drivers": (h.ul(a.drivers) if a.drivers else h.p("No predictor moves the risk."))
+        + h.p("Largest contributions first; log-odds, > 0 raises the risk."),
+        "Contributions (waterfall)": _waterfall_section(a),
+        "Warnings": h.ul(warnings)
+        + (
+            h.p("Inputs not given (treated as missing, never as 0): " + ", ".join(a.missing_inputs))
+            if a.missing_inputs
+            else ""
+        ),
+        "Inputs used": _inputs_section(patient),
+        "How to read this report": h.ul(CAVEATS),
+    }
+    sections = "".join(
+        f'<section><h2 id="{h.slug(s)}">{h.e(s)}</h2>{bodies[s]}</section>' for s in SECTIONS
+    )
+    return h.document(f"ICANS risk explanation: day {a.landmark_day} after infusion", sections)
+
+
+def read_patient_file(path: Path) -> PatientObservation:
+    """One patient from a JSON file (the body of ``POST /v1/risk``), validated; every problem
+    is reported at once, naming the field."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InvalidInputError("patient", str(path), "an existing JSON file") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInputError("patient", str(path), f"a JSON object ({exc})") from exc
+    if not isinstance(data, dict):
+        raise InvalidInputError("patient", type(data).__name__, "a JSON object (one patient)")
+    return parse_patient(data)
+
+
+def explain_patient_file(
+    patient_file: Path, out: Path, model_uri: str, settings: Settings
+) -> tuple[Path, Assessment]:
+    """``icans explain``: validate the patient, load the model, write the page atomically."""
+    patient = read_patient_file(patient_file)  # before loading the model: fail fast
+    runtime = ModelRuntime.load(model_uri, settings)
+    assessment = runtime.assess([patient])[0]
+    page = build_patient_report(patient, assessment, runtime.identity())
+    return h.write_atomically(page, out), assessment

@@ -1,0 +1,245 @@
+"""The per-patient explanation page: content, arithmetic, the endpoint and ``icans explain``.
+
+The page is built from the champion trained once per process (``conftest.champion``); the same
+page comes from ``POST /v1/report`` (the real service app, in process) and from the CLI. The
+browser checks (rendering, images, console) are in ``test_report_browser.py``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+from scipy.special import expit
+from starlette.testclient import TestClient
+from support import shared_asgi_app
+from typer.testing import CliRunner
+
+from features.landmarks import load_cohort_tables, patient_record
+from features.patient import parse_patient
+from icans.cli import app as cli
+from serving.patient_report import SECTIONS, build_patient_report, read_patient_file
+from serving.runtime import ModelRuntime
+from training.html import embedded_figures
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+DAY = 5
+
+
+@pytest.fixture(scope="module")
+def runtime(champion) -> ModelRuntime:
+    return ModelRuntime.load("models:/icans-risk@champion", champion.settings)
+
+
+@pytest.fixture(scope="module")
+def record(champion) -> dict:
+    """A patient with CRS by DAY (so several predictors move the risk)."""
+    tables = load_cohort_tables(champion.cohort)
+    daily = tables["daily"]
+    pid = daily[(daily["day"] <= DAY) & (daily["crs_grade"] >= 2)]["patient_id"].iloc[0]
+    return patient_record(tables, pid, DAY)
+
+
+@pytest.fixture(scope="module")
+def page(runtime, record) -> tuple[str, object]:
+    patient = parse_patient(record)
+    assessment = runtime.assess([patient])[0]
+    return build_patient_report(patient, assessment, runtime.identity(), "req-1"), assessment
+
+
+def _attr(html: str, name: str) -> float:
+    return float(re.search(rf'{name}="([^"]+)"', html).group(1))
+
+
+def test_every_section_is_present_in_order(page):
+    html, _ = page
+    assert re.findall(r"<h2[^>]*>(.*?)</h2>", html) == list(SECTIONS)
+    assert html.startswith("<!DOCTYPE html>")
+    assert "<script" not in html.lower() and "http://" not in html and "https://" not in html
+
+
+def test_headline_states_probability_interval_and_landmark(page, runtime):
+    html, a = page
+    assert a.interval is not None and 0 <= a.interval[0] <= a.interval[1] <= 1
+    headline = re.search(r'<p class="headline".*?</p>', html, flags=re.S).group(0)
+    assert f"{100 * a.probability:.1f}%" in headline
+    assert f"{100 * a.interval[0]:.1f}% to {100 * a.interval[1]:.1f}%" in headline
+    assert _attr(headline, "data-probability") == a.probability
+    assert f"day {DAY} after CAR-T infusion" in html
+    assert f"{runtime.ref.name} version {runtime.ref.version}" in html
+    assert "req-1" in html
+
+
+def test_waterfall_table_adds_up_to_the_stated_probability(page):
+    html, a = page
+    shap = [float(v) for v in re.findall(r'<tr data-shap="([^"]+)">', html)]
+    assert len(shap) == len(a.contributions)
+    base = _attr(html, "data-base-log-odds")
+    assert base + sum(shap) == pytest.approx(
+        _attr(html, "data-log-odds"), abs=1e-6
+    )  # float32 trees
+    assert float(expit(base + sum(shap))) == pytest.approx(
+        _attr(html, "data-probability"), abs=1e-6
+    )
+
+
+def test_contributions_are_in_clinical_units(page):
+    html, a = page
+    top = a.contributions[0]
+    assert f"<td>{top['label']}</td><td>{top['value_text']}</td>" in html
+    assert "CRS grade today" in html
+    for driver in a.drivers:
+        assert driver in html
+
+
+def test_caveats_say_model_not_biology_and_synthetic(page):
+    html, _ = page
+    assert "Contributions explain the model, not the patient&#x27;s biology" in html
+    assert "SYNTHETIC" in html
+
+
+def test_waterfall_figure_is_not_blank(page):
+    html, _ = page
+    figures = embedded_figures(html)
+    assert list(figures) == ["waterfall-of-the-contributions-to-this-patient-s-log-odds.png"]
+    image = mpimg.imread(io.BytesIO(next(iter(figures.values()))), format="png")
+    assert image.shape[0] > 200 and image.shape[1] > 400
+    assert image[..., :3].std() > 0.05  # not a single colour
+
+
+def test_missing_inputs_are_listed_and_shown_as_not_given(runtime, record):
+    sparse = {k: v for k, v in record.items() if k not in ("ldh_u_per_l", "crp_mg_per_l")}
+    patient = parse_patient(sparse)
+    html = build_patient_report(patient, runtime.assess([patient])[0], runtime.identity())
+    assert "ldh_u_per_l" in html and "crp_mg_per_l" in html
+    assert "<td>LDH (before lymphodepletion)</td><td>not given</td>" in html
+
+
+def test_text_is_escaped(runtime, record):
+    patient = parse_patient(record | {"patient_id": "<img src=x onerror=alert(1)>"})
+    html = build_patient_report(patient, runtime.assess([patient])[0], runtime.identity())
+    assert "<img src=x" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+# --------------------------------------------------------------------------------------------
+# POST /v1/report: the same page from the service
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def client(champion, tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", champion.settings.tracking_uri)
+        mp.setenv("ICANS_AUDIT_LOG", str(tmp_path_factory.mktemp("audit") / "audit.jsonl"))
+        mp.delenv("ICANS_API_TOKEN", raising=False)
+        mp.delenv("ICANS_MODEL_URI", raising=False)
+        with TestClient(shared_asgi_app(), raise_server_exceptions=False) as c:
+            yield c
+
+
+def test_report_endpoint_returns_the_page_with_the_risk_endpoints_numbers(client, record):
+    risk = client.post("/v1/risk", json=record).json()
+    r = client.post("/v1/report", json=record, headers={"X-Request-ID": "ward-3.r1"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/html")
+    assert r.headers["x-request-id"] == "ward-3.r1"
+    html = r.text
+    assert re.findall(r"<h2[^>]*>(.*?)</h2>", html) == list(SECTIONS)
+    assert _attr(html, "data-probability") == risk["probability"]
+    assert _attr(html, "data-log-odds") == pytest.approx(risk["log_odds"], abs=1e-12)
+    interval = risk["probability_interval"]
+    assert interval["low"] <= interval["high"] and interval["level"] == 0.95
+    assert f"{100 * interval['low']:.1f}% to {100 * interval['high']:.1f}%" in html
+    assert "ward-3.r1" in html
+
+
+def test_report_endpoint_rejects_bad_input_with_json_naming_the_field(client, record):
+    r = client.post("/v1/report", json=record | {"marrow_blasts_pct": 140})
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/json")
+    assert [e["field"] for e in r.json()["errors"]] == ["marrow_blasts_pct"]
+
+
+def test_report_endpoint_is_in_the_openapi_spec_as_html(client):
+    spec = client.get("/v1/openapi.json").json()
+    ok = spec["paths"]["/report"]["post"]["responses"]["200"]["content"]
+    assert "text/html" in ok
+
+
+# --------------------------------------------------------------------------------------------
+# icans explain
+# --------------------------------------------------------------------------------------------
+
+
+def test_explain_command_writes_the_page(champion, record, tmp_path):
+    source = tmp_path / "patient.json"
+    source.write_text(json.dumps(record))
+    out = tmp_path / "reports" / "patient.html"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "explain",
+            "--patient",
+            str(source),
+            "--out",
+            str(out),
+            "--tracking-uri",
+            champion.settings.tracking_uri,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    html = out.read_text()
+    probability = _attr(html, "data-probability")
+    assert f"Risk on day {DAY}: {probability:.1%}" in result.output
+    assert re.findall(r"<h2[^>]*>(.*?)</h2>", html) == list(SECTIONS)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "an existing JSON file"),
+        ("{not json", "a JSON object"),
+        ("[1, 2]", "a JSON object (one patient)"),
+        ('{"age_years": -1}', "age_years"),
+    ],
+)
+def test_explain_command_rejects_bad_patient_files_and_writes_nothing(
+    champion, tmp_path, content, message
+):
+    source = tmp_path / "patient.json"
+    if content is not None:
+        source.write_text(content)
+    out = tmp_path / "patient.html"
+    result = CliRunner().invoke(
+        cli,
+        ["explain", "--patient", str(source), "--out", str(out)]
+        + ["--tracking-uri", champion.settings.tracking_uri],
+    )
+    assert result.exit_code == 2
+    assert message in result.output
+    assert result.output.count("\n") <= 2  # one line, no traceback
+    assert not out.exists() and list(tmp_path.iterdir()) == ([source] if content else [])
+
+
+def test_read_patient_file_reports_every_field_error(tmp_path, record):
+    source = tmp_path / "p.json"
+    source.write_text(json.dumps(record | {"age_years": -1, "marrow_blasts_pct": 140}))
+    with pytest.raises(Exception) as info:
+        read_patient_file(source)
+    assert "age_years" in str(info.value) and "marrow_blasts_pct" in str(info.value)
+
+
+def test_intervals_are_seeded_and_contain_most_point_estimates(champion):
+    model = champion.result.pipeline.named_steps["model"]
+    x = champion.result.pipeline.named_steps["features"].transform(champion.result.test.raw)
+    interval = model.probability_interval(x)
+    p = model.predict_proba(x)[:, 1]
+    assert interval.shape == (len(x), 2)
+    assert np.all(interval[:, 0] <= interval[:, 1])
+    assert np.mean((interval[:, 0] <= p) & (p <= interval[:, 1])) > 0.8
+    assert np.array_equal(interval, model.probability_interval(x))
