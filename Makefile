@@ -3,16 +3,31 @@
 UV_VERSION := 0.13.8
 UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 
-.PHONY: setup run test lint bench bento
+.PHONY: setup browser run test lint bench bento
 
 setup:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
 	@$(UV) sync --locked --quiet
 
+# Debian's headless Chromium for the browser tests (tests/browser.py drives /usr/bin/chromium
+# through Playwright; no browser is ever downloaded). Installed once with apt (as root, or
+# through sudo); a no-op when already there. Its dependencies (libfontconfig1 ->
+# fontconfig-config -> fonts-dejavu-core) bring the font the reports' sans-serif resolves to.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+browser:
+	@test -x $(CHROMIUM) || { \
+	  echo "Installing Debian's chromium for the browser tests (apt-get)"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends chromium >/dev/null && \
+	  $(CHROMIUM) --version; }
+
 run: setup  ## the main job on embedded defaults
 	$(UV) run icans demo
 
-test: setup  ## the whole test suite (what CI runs)
+test: setup browser  ## the whole test suite (what CI runs)
 	$(UV) run pytest -n 2
 
 lint: setup

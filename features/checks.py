@@ -47,8 +47,8 @@ def input_warnings(
     for field in missing:
         if field in COURSE_FIELDS:
             out.append(
-                f"{field} not given: the course so far was always recorded in training, "
-                "so the estimate is unreliable without it"
+                f"{field} not given: the estimate averages over what it might have shown "
+                "and is less reliable; give the course so far if it is known"
             )
         else:
             out.append(f"{field} not given: treated as missing")

@@ -407,7 +407,9 @@ def demo(
     from data.synthetic.cohort import CohortSpec, generate_cohort
     from data.synthetic.summary import summarise
     from icans.config import load_settings
+    from serving.patient_report import explain_patient_file
     from training.config import TrainConfig
+    from training.report import copy_logged_report
     from training.train import train
 
     with _progress() as bar:
@@ -431,10 +433,21 @@ def demo(
         f"(MLflow run {result.run_id}, store {settings.tracking_uri})."
     )
     example = write_example_request(out, settings.artifacts_dir / "example-patient.json")
+    report = copy_logged_report(
+        settings.model_uri, settings.artifacts_dir / "report.html", settings
+    )
+    page, _ = explain_patient_file(
+        example, settings.artifacts_dir / "example-patient.html", settings.model_uri, settings
+    )
     console.print(
-        "Try it (another terminal, once the service is up):\n"
+        f"Reviewers' report (held-out patients): {report}\n"
+        f"One patient's explanation: {page}\n"
+        "Open either in any browser (self-contained files, no network needed).\n"
+        "Try the service (another terminal, once it is up):\n"
         f"  curl -s -X POST http://127.0.0.1:{port}/v1/risk "
-        f"-H 'Content-Type: application/json' -d @{example}",
+        f"-H 'Content-Type: application/json' -d @{example}\n"
+        f"  curl -s -X POST http://127.0.0.1:{port}/v1/report "
+        f"-H 'Content-Type: application/json' -d @{example} -o patient.html",
         highlight=False,
     )
     if serve:

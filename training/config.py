@@ -63,6 +63,13 @@ class TrainConfig(BaseModel):
     recalibrate_if_abs_intercept_above: float = 0.05
     logistic_c_grid: tuple[float, ...] = (0.01, 0.1, 1.0)
     bootstrap_samples: int = Field(200, ge=0, le=5000)
+    missing_series_fraction: float = Field(
+        0.05,
+        ge=0,
+        le=0.5,
+        description="Share of training rows copied with a whole course series missing, per "
+        "series group (training.augment); 0 turns it off.",
+    )
     uncertainty_refits: int = Field(
         20,
         ge=0,

@@ -34,6 +34,7 @@ from features.landmarks import LandmarkDataset, build_landmark_dataset, load_coh
 from features.transformers import build_feature_pipeline
 from icans.config import INTENDED_USE, Settings
 from training import html, plots
+from training.augment import with_missing_series
 from training.config import TrainConfig
 from training.evaluate import MODEL, TRUE_RISK, Evaluation, evaluate
 from training.gates import GateResult, check_gates
@@ -68,11 +69,15 @@ def fit_and_evaluate(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     rest, held = grouped_split(ds.patient_id, config.test_fraction, seed)
-    train, test = ds.subset(rest), ds.subset(held)
+    test = ds.subset(held)
+    # Training rows plus copies with a whole course series missing (see training.augment);
+    # the feature pipeline learns its categories and ranges from the original rows only.
+    observed = ds.subset(rest)
+    train = with_missing_series(observed, config.missing_series_fraction, seed)
     y_train = train.label.astype(int)
 
     step("features")
-    features = build_feature_pipeline().fit(train.raw)  # learns categories and ranges, no labels
+    features = build_feature_pipeline().fit(observed.raw)  # categories and ranges, no labels
     x_train = features.transform(train.raw)
     names = tuple(features.get_feature_names_out())
 
