@@ -214,11 +214,10 @@ def test_explain_command_rejects_bad_patient_files_and_writes_nothing(
     source = tmp_path / "patient.json"
     if content is not None:
         source.write_text(content)
-    out = tmp_path / "patient.html"
+    out, uri = tmp_path / "patient.html", champion.settings.tracking_uri
     result = CliRunner().invoke(
         cli,
-        ["explain", "--patient", str(source), "--out", str(out)]
-        + ["--tracking-uri", champion.settings.tracking_uri],
+        ["explain", "--patient", str(source), "--out", str(out), "--tracking-uri", uri],
     )
     assert result.exit_code == 2
     assert message in result.output

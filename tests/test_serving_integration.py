@@ -102,6 +102,26 @@ def test_real_server_answers_over_http(server, model):
     assert any("day_since_infusion=1" in e["expected"] for e in bad.json()["errors"])
 
 
+def test_real_server_returns_the_patient_page_that_chromium_renders(server, model, tmp_path):
+    from browser import open_page
+
+    base, _ = server
+    cohort, _, result = model
+    record = patient_record(load_cohort_tables(cohort), "P0000003", 3)
+    risk = httpx.post(f"{base}/v1/risk", json=record, timeout=30).json()
+    response = httpx.post(f"{base}/v1/report", json=record, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    page_file = tmp_path / "patient.html"
+    page_file.write_text(response.text)
+    with open_page(page_file) as page:
+        assert page.problems() == []
+        assert page.images and all(i.loaded for i in page.images)
+        shown = float(page.evaluate("document.getElementById('risk').dataset.probability"))
+    assert shown == risk["probability"]
+    assert f"icans-risk version {result.model_version}" in response.text
+
+
 def test_endpoint_probabilities_equal_icans_evaluate(server, model):
     """Same patients, same model version: the served probability is exactly the evaluated one."""
     base, _ = server

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -187,7 +188,7 @@ def test_run_logs_the_reviewers_report_and_its_figures(trained, settings, tmp_pa
     page = mlflow.artifacts.download_artifacts(
         run_id=trained.run_id, artifact_path="report/model_report.html", dst_path=str(tmp_path)
     )
-    html = open(page, encoding="utf-8").read()
+    html = Path(page).read_text(encoding="utf-8")
     assert "Global explanations (SHAP)" in html and "TRIPOD+AI checklist" in html
     assert trained.run_id in html
     assert "held-out patients" in html
