@@ -192,3 +192,5 @@ def test_run_logs_the_reviewers_report_and_its_figures(trained, settings, tmp_pa
     assert "Global explanations (SHAP)" in html and "TRIPOD+AI checklist" in html
     assert trained.run_id in html
     assert "held-out patients" in html
+    assert "course series blanked" in html  # the training copies are declared
+    assert "refits on patient-level bootstrap resamples" in html

@@ -408,6 +408,17 @@ def _predictors(ev: Evaluation) -> list[str]:
     return [p for p in order if p in present] + [p for p in present if p not in order]
 
 
+def _augmentation_text(aug: dict | None) -> str:
+    if not aug or not aug.get("copies"):
+        return "Training rows: as observed (no copies with missing course series)."
+    return (
+        f"Training rows: {aug['observed_rows']:,} as observed plus {aug['copies']:,} copies "
+        f"({aug['fraction']:.0%} of rows per group: {', '.join(aug['groups'])}) with that course "
+        "series blanked, so the model has learnt what to do when a request lacks it. Evaluation "
+        "uses observed rows only."
+    )
+
+
 def _model_card(
     card: dict, ev: Evaluation, manifest: dict, evaluation_label: str, n_features: int
 ) -> str:
@@ -438,6 +449,12 @@ def _model_card(
         "Hyper-parameters: "
         + (", ".join(f"{k}={v}" for k, v in params.items()) if params else "not recorded"),
     ]
+    if card.get("uncertainty_refits"):
+        details.append(
+            f"Uncertainty: each probability comes with a 95% interval from "
+            f"{card['uncertainty_refits']} refits on patient-level bootstrap resamples of the "
+            "training data (estimation uncertainty only)."
+        )
     if card.get("run_id"):
         details.append(f"MLflow run: {card['run_id']}")
     if card.get("model_uri"):
@@ -484,6 +501,7 @@ def _model_card(
                 f"case mix {card.get('cohort_case_mix', '?')}, fingerprint "
                 f"{card.get('cohort_fingerprint', '?')}; 75% of patients for training, 25% "
                 "held out (patients, never rows, are split).",
+                _augmentation_text(card.get("augmentation")),
                 f"Evaluation in this report: {evaluation_label}; "
                 f"{h.num(ev.meta.get('n_patients'), '{:,.0f}')} patients, "
                 f"{h.num(ev.meta.get('n_rows'), '{:,.0f}')} landmark rows, "

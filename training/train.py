@@ -34,7 +34,7 @@ from features.landmarks import LandmarkDataset, build_landmark_dataset, load_coh
 from features.transformers import build_feature_pipeline
 from icans.config import INTENDED_USE, Settings
 from training import html, plots
-from training.augment import with_missing_series
+from training.augment import MISSING_GROUPS, with_missing_series
 from training.config import TrainConfig
 from training.evaluate import MODEL, TRUE_RISK, Evaluation, evaluate
 from training.gates import GateResult, check_gates
@@ -150,6 +150,12 @@ def fit_and_evaluate(
         "params": params,
         "cv": cv_results,
         "calibration": calibration,
+        "augmentation": {
+            "fraction": config.missing_series_fraction,
+            "groups": [" + ".join(g) for g in MISSING_GROUPS],
+            "observed_rows": len(observed),
+            "copies": len(train) - len(observed),
+        },
         "logistic_c": c,
         "test": test,
         "timings": timings,
@@ -343,6 +349,7 @@ def model_card_summary(ev: Evaluation, gate: GateResult, out: dict, manifest: di
         "gate": {"passed": gate.passed, "reasons": list(gate.reasons), "checks": gate.checks},
         "hyperparameters": out["params"],
         "calibration": out["calibration"],
+        "augmentation": out.get("augmentation"),
         "uncertainty_refits": len(getattr(out["pipeline"].named_steps["model"], "bootstrap_", [])),
         "feature_names": list(out["pipeline"].named_steps["features"].get_feature_names_out()),
     }
