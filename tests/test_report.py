@@ -213,6 +213,7 @@ def test_cli_report_without_cohort_is_the_training_runs_held_out_report(champion
     html = out.read_text()
     version = champion.result.model_version
     assert f"<h1>Model report: icans-risk v{version}</h1>" in html
+    assert f"<li>Name: icans-risk, version {version}</li>" in html
     assert "held-out patients" in html
     assert "including the patients the model was trained on" not in html
     for title in SECTIONS:

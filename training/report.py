@@ -1208,4 +1208,7 @@ def copy_logged_report(model_uri: str, out: Path, settings) -> Path:
         ) from exc
     title = f"Model report: {ref.name}"
     page = page.replace(title, f"{title} v{ref.version}", 2)  # <title> and <h1>
+    page = page.replace(
+        f"<li>Name: {ref.name}</li>", f"<li>Name: {ref.name}, version {ref.version}</li>", 1
+    )
     return write_atomically(page, out)
