@@ -13,13 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import browser
-import numpy as np
 import pytest
 from browser import open_page
 
-from data.synthetic.cohort import read_manifest
-from training.report import MODEL_CARD_SECTIONS, SECTIONS, build_model_report, write_atomically
-from training.train import model_card_summary
+from training.html import write_atomically
+from training.report import MODEL_CARD_SECTIONS, SECTIONS, copy_logged_report
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::UserWarning"),
@@ -97,23 +95,10 @@ def test_missing_chromium_fails_loudly_never_skips(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def report_file(champion, tmp_path_factory) -> Path:
-    """The champion's report, built from its training result as in test_report.py (a few
-    seconds; ``icans report`` re-evaluates the whole cohort first, which test_report.py covers).
-    """
-    r = champion.result
-    manifest = read_manifest(champion.cohort)
-    card = model_card_summary(
-        r.evaluation,
-        r.gate,
-        {"params": r.params, "calibration": r.calibration, "pipeline": r.pipeline},
-        manifest,
-    ) | {"model_name": champion.settings.model_name, "model_version": r.model_version}
-    rng = np.random.default_rng(0)
-    rows = np.sort(rng.choice(len(r.test), size=min(2000, len(r.test)), replace=False))
-    html = build_model_report(
-        r.pipeline, r.evaluation, r.learning_curve, card, manifest, r.test.raw[rows]
-    )
-    return write_atomically(html, tmp_path_factory.mktemp("browser-report") / "report.html")
+    """The report the champion's training run logged to MLflow, as ``icans report`` writes it
+    (``test_report.py`` covers re-evaluating a cohort with ``--cohort``)."""
+    out = tmp_path_factory.mktemp("browser-report") / "report.html"
+    return copy_logged_report("models:/icans-risk@champion", out, champion.settings)
 
 
 def test_report_renders_in_chromium_without_javascript(report_file, champion):
