@@ -2,15 +2,17 @@
 
 Steps, all on landmark rows of the feature pipeline:
 
-1. split patients (never rows) into training and held-out test;
+1. split patients (never rows) into training and held-out test; add copies of some training
+   rows with a whole course series missing (:mod:`training.augment`);
 2. choose xgboost hyper-parameters by grouped cross-validation on the training patients;
 3. check calibration on the out-of-fold predictions of that cross-validation and, when the
    slope or intercept is off, correct it (logistic recalibration of the log-odds); fit the
-   final model on all training patients;
+   final model on all training patients, then its patient-bootstrap refits (uncertainty
+   intervals);
 4. fit the baselines (penalised logistic regression; m-EASIX alone) on all training patients;
 5. evaluate model, baselines and the generator's true risk on the same held-out rows, with
    patient-level bootstrap CIs; subgroups; decision curve; learning curve;
-6. log everything to MLflow, register the pipeline as ``icans-risk`` and move ``champion`` to it
+6. log everything to MLflow (the reviewers' report and its figures included), register the pipeline as ``icans-risk`` and move ``champion`` to it
    only when it passes the quality gates (otherwise record why). A failure at any step marks
    the run FAILED and registers nothing.
 """
