@@ -49,6 +49,7 @@ SKEWED = (
     "cd8_auc_to_date_cells_day_per_ul",
     "cd4_cd8_auc_ratio",
     "cd4_peak_to_date_cells_per_ul",
+    "cd4_latest_cells_per_ul",
 )
 
 
