@@ -106,3 +106,36 @@ def easix(
     Front Immunol 2022;13:877477 (EASIX-pre). NaN if any input is missing.
     """
     return ratio(ldh_u_per_l * creatinine_mg_per_dl, platelets_10e9_per_l)
+
+
+# Below this many CAR+ cells/uL a count is taken at this floor on the log scale: a reported 0
+# (below detection) stays finite, and the floor keeps the log level non-decreasing in the count.
+LOG_COUNT_FLOOR_CELLS_PER_UL = 0.1
+
+
+def latest_sample_after_day0(block: np.ndarray) -> np.ndarray:
+    """Latest measured value on days 1..L (the day-0 pre-infusion sample excluded); NaN if none.
+
+    For CAR-T counts the day-0 sample is 0 by construction (the cells are not yet in the blood),
+    so "latest value" would read 0 until the first post-infusion sample; excluding day 0 makes
+    "no sample yet" missing instead of a misleading 0.
+    """
+    return latest_value(block[:, 1:])
+
+
+def mean_log_deviation(block: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Mean over the sampled days 1..L of ``log(value) - reference[row, day]``; NaN if none.
+
+    ``reference`` (rows x days, natural log) is the typical log level for each row's product on
+    each day; days whose reference is NaN are skipped. Values are floored at
+    :data:`LOG_COUNT_FLOOR_CELLS_PER_UL` before the log, so the result never decreases when a
+    sample rises.
+    """
+    values = block[:, 1:]
+    ref = reference[:, 1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dev = np.log(np.maximum(values, LOG_COUNT_FLOOR_CELLS_PER_UL)) - ref
+    dev = np.where(np.isnan(values), np.nan, dev)
+    n = (~np.isnan(dev)).sum(axis=1)
+    total = np.nansum(dev, axis=1)
+    return np.divide(total, n, out=np.full(len(block), np.nan), where=n > 0)

@@ -27,6 +27,12 @@ LABELS: dict[str, tuple[str, str]] = {
     "cd8_auc_to_date_cells_day_per_ul": ("CD8+ CAR-T AUC so far", "{:.0f} cells*day/uL"),
     "cd4_cd8_auc_ratio": ("CD4:CD8 AUC ratio", "{:.2f}"),
     "cd4_peak_to_date_cells_per_ul": ("CD4+ CAR-T peak so far", "{:.1f} cells/uL"),
+    "cd4_latest_cells_per_ul": ("latest CD4+ CAR-T count", "{:.1f} cells/uL"),
+    "cd4_expansion_vs_product": ("CD4+ CAR-T expansion vs the product's usual", "{:+.2f} log"),
+    "lab_inflammation_index": (
+        "inflammation labs index (LDH, CRP, ferritin, platelets)",
+        "{:+.2f}",
+    ),
     "icans_grade_today": ("ICANS grade today", "{:.0f}"),
     "icans_max_grade_to_date": ("worst ICANS grade so far", "{:.0f}"),
     "days_since_icans_onset": ("days since ICANS onset", "{:.0f}"),

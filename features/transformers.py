@@ -37,6 +37,11 @@ cd4_auc_to_date_cells_day_per_ul   trapezoid AUC of CD4+ samples, days 0..L    d
 cd8_auc_to_date_cells_day_per_ul   trapezoid AUC of CD8+ samples, days 0..L    day L
 cd4_cd8_auc_ratio                  CD4+ AUC / CD8+ AUC to date                 day L
 cd4_peak_to_date_cells_per_ul      highest CD4+ sample on days 0..L            day L
+cd4_latest_cells_per_ul            latest CD4+ sample on days 1..L             day L
+cd4_expansion_vs_product           mean log CD4+ minus product's typical log   day L
+                                   CD4+ on the same day (training medians)
+lab_inflammation_index             weighted sum of standardised log LDH, CRP,  baseline
+                                   ferritin, -platelets (training PC1)
 icans_grade_today                  ICANS grade on day L (or latest), 0-2       day L
 icans_max_grade_to_date            worst ICANS grade on days 0..L, 0-2         day L
 days_since_icans_onset             L - first day ICANS >= 1 (NaN: none yet)    day L
@@ -74,6 +79,8 @@ KNOWN_INCREASING = (
     "log10_dose_cells_per_kg",
     "cd4_auc_to_date_cells_day_per_ul",
     "cd4_peak_to_date_cells_per_ul",
+    "cd4_latest_cells_per_ul",
+    "cd4_expansion_vs_product",
 )
 # Further published directions, used as monotone constraints too (fewer ways to overfit):
 # LDH (Gauthier, OR 3.96/log10), CRP and ferritin (Greenbaum 2021 EASIX-FC), m-EASIX (Pennisi
@@ -92,6 +99,7 @@ PUBLISHED_INCREASING = (
     "cd8_auc_to_date_cells_day_per_ul",
     "icans_grade_today",
     "icans_max_grade_to_date",
+    "lab_inflammation_index",
 )
 PUBLISHED_DECREASING = ("platelets_10e9_per_l",)
 
@@ -230,6 +238,149 @@ class LandmarkDay(_Stateless):
         return [col(raw, "day_since_infusion")]
 
 
+def _product_group(raw: np.ndarray) -> np.ndarray:
+    """One code per (CAR target, costimulatory domain) pair; -1 where either is missing."""
+    target, costim = col(raw, "car_target"), col(raw, "costimulatory_domain")
+    known = ~(np.isnan(target) | np.isnan(costim))
+    n_costim = len(CATEGORICAL_FIELDS["costimulatory_domain"])
+    return np.where(known, np.nan_to_num(target) * n_costim + np.nan_to_num(costim), -1.0)
+
+
+class ExpansionLevel(TransformerMixin, BaseEstimator):
+    """CD4+ CAR-T level so far: the latest sample, and the level relative to the product.
+
+    * ``cd4_latest_cells_per_ul``: the latest CD4+ sample on days 1..L (NaN before the first).
+    * ``cd4_expansion_vs_product``: the mean, over the CD4+ samples on days 1..L, of
+      log(sample) minus the typical log CD4+ count of the same product on the same day.
+
+    Rationale: the AUC and the peak to date grow with the landmark day and with the product's
+    own kinetics (CD28 products expand faster and higher than 4-1BB ones; the peak falls in the
+    second week), so "high expansion" means a different AUC on every day and for every product.
+    What is associated with neurotoxicity is expansion above what the product usually does
+    (ZUMA-1; Santomasso 2018). Comparing each sample with the product's typical level on that
+    day, and averaging over the samples, gives one number on the same scale on every landmark
+    day, which trees can split once instead of learning a threshold per day and per product;
+    averaging on the log scale also damps the ~25% measurement noise of a single count.
+
+    Learned state (no labels): for each (CAR target, costimulatory domain) seen in training and
+    each day 1..28, the median log CD4+ count of the training rows sampled that day (each
+    landmark row counts once: it is a reference point, not a population estimate). Cells with
+    fewer than ``min_samples`` samples, and products never seen in training, use the median of
+    all products on that day; a day with fewer samples than that overall is not compared (a
+    sample on such a day is left out of the mean). Both features rise whenever a sample rises
+    (monotone in CD4+ expansion).
+    """
+
+    names = ("cd4_latest_cells_per_ul", "cd4_expansion_vs_product")
+
+    def __init__(self, min_samples: int = 20):
+        self.min_samples = min_samples
+
+    def fit(self, X, y=None):
+        raw = np.asarray(X, dtype=float)
+        self.n_features_in_ = raw.shape[1]
+        block = series(raw, "cd4_cells_per_ul")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs = np.log(np.maximum(block, d.LOG_COUNT_FLOOR_CELLS_PER_UL))
+        logs = np.where(np.isnan(block), np.nan, logs)
+        group = _product_group(raw)
+        self.pooled_ = self._medians(logs)
+        self.groups_ = np.unique(group[group >= 0])
+        self.reference_ = np.array(
+            [self._medians(logs[group == g], fallback=self.pooled_) for g in self.groups_]
+        ).reshape(len(self.groups_), block.shape[1])
+        return self
+
+    def _medians(self, logs: np.ndarray, fallback: np.ndarray | None = None) -> np.ndarray:
+        counts = (~np.isnan(logs)).sum(axis=0)
+        out = np.full(logs.shape[1], np.nan)
+        enough = counts >= self.min_samples
+        if enough.any():
+            out[enough] = np.nanmedian(logs[:, enough], axis=0)
+        if fallback is not None:
+            out = np.where(enough, out, fallback)
+        return out
+
+    def transform(self, X):
+        check_is_fitted(self, "reference_")
+        raw = np.asarray(X, dtype=float)
+        block = series(raw, "cd4_cells_per_ul")
+        group = _product_group(raw)
+        reference = np.broadcast_to(self.pooled_, block.shape)
+        if len(self.groups_):
+            pos = np.clip(np.searchsorted(self.groups_, group), 0, len(self.groups_) - 1)
+            seen = self.groups_[pos] == group
+            reference = np.where(seen[:, None], self.reference_[pos], self.pooled_)
+        return np.column_stack(
+            [d.latest_sample_after_day0(block), d.mean_log_deviation(block, reference)]
+        )
+
+    def get_feature_names_out(self, input_features=None):
+        return np.asarray(self.names, dtype=object)
+
+
+class InflammationIndex(TransformerMixin, BaseEstimator):
+    """``lab_inflammation_index``: one weighted sum of the standardised log inflammation labs.
+
+    LDH, CRP and ferritin rise and platelets fall with the systemic inflammation and endothelial
+    activation that precede ICANS (Gauthier: LDH; Greenbaum 2021: CRP and ferritin; Pennisi
+    2021: m-EASIX = LDH x CRP / platelets). Each is a noisy readout of the same state, so a
+    weighted sum of all four reads it better than any one; m-EASIX fixes the weights (1, 1, 0,
+    -1 on the log scale). Here the weights are the first principal component of the training
+    patients' standardised log values (no labels: the direction in which the four labs vary
+    together), oriented so that the index rises with LDH, CRP and ferritin and falls with
+    platelets; a weight whose sign would contradict those published directions is set to 0, so
+    the index is monotone in each lab in its published direction.
+
+    A missing lab contributes its training mean (0 after standardising); with all four
+    missing the index is NaN (reported as a missing input).
+    """
+
+    labs = ("ldh_u_per_l", "crp_mg_per_l", "ferritin_ng_per_ml", "platelets_10e9_per_l")
+    directions = (1.0, 1.0, 1.0, -1.0)
+    names = ("lab_inflammation_index",)
+
+    def _logs(self, raw: np.ndarray) -> np.ndarray:
+        values = np.column_stack([col(raw, lab) for lab in self.labs])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(values > 0, np.log(np.where(values > 0, values, 1.0)), np.nan)
+
+    def fit(self, X, y=None):
+        raw = np.asarray(X, dtype=float)
+        self.n_features_in_ = raw.shape[1]
+        logs = self._logs(raw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing lab -> NaN
+            self.mean_ = np.nanmean(logs, axis=0)
+            sd = np.nanstd(logs, axis=0)
+        self.scale_ = np.where(np.isfinite(sd) & (sd > 0), sd, np.inf)  # constant lab: weight 0
+        self.mean_ = np.nan_to_num(self.mean_)
+        z = np.nan_to_num((logs - self.mean_) / self.scale_)
+        weights = np.zeros(len(self.labs))
+        if len(z) > 1:
+            _, vectors = np.linalg.eigh(np.cov(z, rowvar=False))
+            weights = vectors[:, -1]
+        direction = np.asarray(self.directions)
+        if weights @ direction < 0:
+            weights = -weights
+        self.weights_ = np.where(weights * direction > 0, weights, 0.0)
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self, "weights_")
+        logs = self._logs(np.asarray(X, dtype=float))
+        z = np.nan_to_num((logs - self.mean_) / self.scale_)
+        # column by column, not a matrix product: BLAS may sum a batch in another order than a
+        # single row, and the endpoint's one-row result must equal the batch's bit for bit
+        index = np.zeros(len(z))
+        for j, weight in enumerate(self.weights_):
+            index = index + weight * z[:, j]
+        return np.where(np.isnan(logs).all(axis=1), np.nan, index)[:, None]
+
+    def get_feature_names_out(self, input_features=None):
+        return np.asarray(self.names, dtype=object)
+
+
 DISEASE_GROUP_NAMES = tuple(sorted(set(DISEASE_GROUPS.values())))
 _GROUP_CODE_OF_DISEASE = np.array(
     [DISEASE_GROUP_NAMES.index(DISEASE_GROUPS[x]) for x in DISEASES], dtype=float
@@ -360,6 +511,8 @@ class ClinicalFeatures(TransformerMixin, BaseEstimator):
             ("crs", CrsFeatures()),
             ("expansion", ExpansionFeatures()),
             ("icans", IcansFeatures()),
+            ("expansion_level", ExpansionLevel()),
+            ("inflammation", InflammationIndex()),
         ]
 
     def fit(self, X, y=None):

@@ -92,3 +92,32 @@ def test_max_to_date():
 def test_days_since_first_onset():
     block = np.vstack([_block({0: 0, 1: 0, 2: 1, 3: 2}), _block({0: 0, 1: 0})])
     np.testing.assert_array_equal(d.days_since_first(block, 1, np.array([5.0, 5.0])), [3.0, np.nan])
+
+
+def test_latest_sample_after_day0_ignores_the_pre_infusion_zero():
+    block = np.vstack([_block({0: 0.0}), _block({0: 0.0, 3: 5.0, 7: 12.0}), _block({})])
+    np.testing.assert_array_equal(d.latest_sample_after_day0(block), [np.nan, 12.0, np.nan])
+
+
+def test_mean_log_deviation_golden_values():
+    # reference: log 10 on day 3, log 20 on day 7, unknown (NaN) on day 10
+    reference = np.full((3, N_DAYS), np.nan)
+    reference[:, 3], reference[:, 7] = np.log(10.0), np.log(20.0)
+    block = np.vstack(
+        [
+            _block({0: 0.0, 3: 20.0, 7: 10.0}),  # (log 2 + log 0.5) / 2 = 0
+            _block({0: 0.0, 3: 40.0, 10: 99.0}),  # day 10 has no reference: log 4 only
+            _block({0: 0.0}),  # no post-infusion sample
+        ]
+    )
+    out = d.mean_log_deviation(block, reference)
+    np.testing.assert_allclose(out[:2], [0.0, np.log(4.0)], atol=1e-12)
+    assert np.isnan(out[2])
+
+
+def test_mean_log_deviation_never_falls_when_a_sample_rises_even_from_zero():
+    reference = np.zeros((1, N_DAYS))
+    low = d.mean_log_deviation(_block({3: 0.0, 7: 5.0}), reference)[0]
+    high = d.mean_log_deviation(_block({3: 0.05, 7: 5.0}), reference)[0]
+    higher = d.mean_log_deviation(_block({3: 1.0, 7: 5.0}), reference)[0]
+    assert np.isfinite(low) and low <= high < higher

@@ -13,7 +13,7 @@ from data.synthetic.chunk import generate_block
 from data.synthetic.parameters import CASE_MIXES, GeneratorParameters
 from data.synthetic.tables import block_tables
 from features.landmarks import DEFAULT_LANDMARKS, build_landmark_dataset, patient_record
-from features.layout import N_DAYS, SERIES_SLICE
+from features.layout import COLUMN_INDEX, N_DAYS, SERIES_SLICE
 from features.patient import parse_patient, to_raw
 from features.transformers import build_feature_pipeline, transform_rows
 from icans.errors import UnknownCategoryWarning
@@ -95,6 +95,9 @@ def test_feature_names_cover_every_named_predictor(fitted):
         "cd8_auc_to_date_cells_day_per_ul",
         "cd4_cd8_auc_ratio",
         "cd4_peak_to_date_cells_per_ul",
+        "cd4_latest_cells_per_ul",
+        "cd4_expansion_vs_product",
+        "lab_inflammation_index",
         "icans_max_grade_to_date",
         "m_easix",
         "easix",
@@ -132,3 +135,61 @@ def test_training_ranges_are_learned_and_pickle_round_trips(dataset, fitted):
     assert np.all((ranges.lower_ <= ranges.upper_) | np.isnan(ranges.lower_))
     clone = pickle.loads(pickle.dumps(pipe))
     np.testing.assert_array_equal(clone.transform(dataset.raw[:100]), features[:100])
+
+
+def _feature(fitted, name):
+    pipe, x = fitted
+    return x[:, list(pipe.get_feature_names_out()).index(name)]
+
+
+def test_cd4_expansion_vs_product_is_centred_per_product_and_rises_with_cd4(dataset, fitted):
+    pipe, _ = fitted
+    level = _feature(fitted, "cd4_expansion_vs_product")
+    sampled = ~np.isnan(level)
+    assert sampled.any() and not sampled.all()  # missing before the first post-infusion sample
+    for target in dataset.subgroups["car_target"].unique():
+        rows = sampled & (dataset.subgroups["car_target"] == target).to_numpy()
+        if rows.sum() > 200:  # typical level of each product: about 0 on the log scale
+            assert abs(np.median(level[rows])) < 0.3, target
+    raw = dataset.raw.copy()
+    cd4 = SERIES_SLICE["cd4_cells_per_ul"]
+    raw[:, cd4.start + 1 : cd4.stop] *= 2
+    names = list(pipe.get_feature_names_out())
+    after = pipe.transform(raw)
+    for name in ("cd4_expansion_vs_product", "cd4_latest_cells_per_ul"):
+        before = _feature(fitted, name)
+        seen = ~np.isnan(before)
+        assert np.all(after[seen, names.index(name)] > before[seen]), name
+
+
+def test_cd4_expansion_uses_all_products_for_an_unseen_product(dataset):
+    no_cd7 = dataset.subset((dataset.subgroups["car_target"] != "CD7").to_numpy())
+    cd7 = dataset.subset((dataset.subgroups["car_target"] == "CD7").to_numpy())
+    pipe = build_feature_pipeline().fit(no_cd7.raw)
+    names = list(pipe.get_feature_names_out())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnknownCategoryWarning)
+        out = pipe.transform(cd7.raw)
+    level = out[:, names.index("cd4_expansion_vs_product")]
+    has_sample = ~np.isnan(out[:, names.index("cd4_latest_cells_per_ul")])
+    assert has_sample.any()
+    assert np.all(np.isfinite(level[has_sample]))
+
+
+def test_lab_inflammation_index_follows_the_published_directions(dataset, fitted):
+    pipe, _ = fitted
+    step = dict(pipe.named_steps["features"].steps_)["inflammation"]
+    ldh, crp, ferritin, platelets = step.weights_
+    assert ldh > 0 and crp > 0 and ferritin > 0 and platelets < 0
+    index = _feature(fitted, "lab_inflammation_index")
+    names = list(pipe.get_feature_names_out())
+    for lab, factor, sign in (("ldh_u_per_l", 2.0, 1), ("platelets_10e9_per_l", 2.0, -1)):
+        raw = dataset.raw.copy()
+        raw[:, COLUMN_INDEX[lab]] *= factor
+        moved = pipe.transform(raw)[:, names.index("lab_inflammation_index")] - index
+        known = ~np.isnan(dataset.raw[:, COLUMN_INDEX[lab]])
+        assert np.all(sign * moved[known] > 0), lab
+    no_labs = dataset.raw[:5].copy()
+    for lab in step.labs:
+        no_labs[:, COLUMN_INDEX[lab]] = np.nan
+    assert np.isnan(pipe.transform(no_labs)[:, names.index("lab_inflammation_index")]).all()

@@ -223,7 +223,12 @@ def test_more_cd4_expansion_never_lowers_the_risk(pipeline, split):
     features = pipeline.named_steps["features"]
     names = list(features.get_feature_names_out())
     before, after = features.transform(raw), features.transform(bumped)
-    for name in ("cd4_auc_to_date_cells_day_per_ul", "cd4_peak_to_date_cells_per_ul"):
+    for name in (
+        "cd4_auc_to_date_cells_day_per_ul",
+        "cd4_peak_to_date_cells_per_ul",
+        "cd4_latest_cells_per_ul",
+        "cd4_expansion_vs_product",
+    ):
         j = names.index(name)
         seen = ~np.isnan(before[:, j])
         assert np.all(after[seen, j] >= before[seen, j]), name

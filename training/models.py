@@ -49,6 +49,7 @@ SKEWED = (
     "cd8_auc_to_date_cells_day_per_ul",
     "cd4_cd8_auc_ratio",
     "cd4_peak_to_date_cells_per_ul",
+    "cd4_latest_cells_per_ul",
 )
 
 
@@ -114,9 +115,13 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         )
 
     def decision_function(self, X) -> np.ndarray:
-        """Calibrated log-odds of the event."""
+        """Calibrated log-odds of the event.
+
+        In float64: xgboost's margins are float32, and ``a + b * margin`` in float32 can round
+        two nearby margins to the same value (a tie the raw model did not have).
+        """
         a, b = self.calibration_
-        return a + b * self.raw_margin(X)
+        return a + b * self.raw_margin(X).astype(np.float64)
 
     def predict_proba(self, X) -> np.ndarray:
         p = expit(self.decision_function(X))
