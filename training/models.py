@@ -183,7 +183,7 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         X = np.asarray(X, dtype=float)
         margins = np.stack(
             [b.inplace_predict(X, predict_type="margin", missing=np.nan) for b in boosters]
-        )
+        ).astype(float)
         a, b = self.calibration_
         tail = (1.0 - level) / 2.0
         return np.quantile(expit(a + b * margins), [tail, 1.0 - tail], axis=0).T

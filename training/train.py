@@ -12,9 +12,10 @@ Steps, all on landmark rows of the feature pipeline:
 4. fit the baselines (penalised logistic regression; m-EASIX alone) on all training patients;
 5. evaluate model, baselines and the generator's true risk on the same held-out rows, with
    patient-level bootstrap CIs; subgroups; decision curve; learning curve;
-6. log everything to MLflow (the reviewers' report and its figures included), register the pipeline as ``icans-risk`` and move ``champion`` to it
-   only when it passes the quality gates (otherwise record why). A failure at any step marks
-   the run FAILED and registers nothing.
+6. log everything to MLflow (the reviewers' report and its figures included), register the
+   pipeline as ``icans-risk`` and move ``champion`` to it only when it passes the quality
+   gates (otherwise record why). A failure at any step marks the run FAILED and registers
+   nothing.
 """
 
 from __future__ import annotations
