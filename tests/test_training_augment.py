@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from support import FAST
 
 from features.landmarks import build_landmark_dataset, load_cohort_tables
 from features.layout import SERIES_SLICE
 from training.augment import MISSING_GROUPS, with_missing_series
-from training.train import fit_and_evaluate
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -53,33 +51,12 @@ def _masked_mean(pipeline, test, group) -> float:
     return float(pipeline.predict_proba(raw)[:, 1].mean())
 
 
-@pytest.fixture(scope="module")
-def without_copies(champion):
-    """The champion's configuration and split, trained without the copies."""
-    ds = build_landmark_dataset(load_cohort_tables(champion.cohort), FAST.landmarks)
-    config = FAST.model_copy(
-        update={
-            "missing_series_fraction": 0.0,
-            "uncertainty_refits": 0,
-            "learning_curve_sizes": (13,),
-        }
-    )
-    return fit_and_evaluate(ds, config)["pipeline"]
-
-
 @pytest.mark.parametrize("group", MISSING_GROUPS)
-def test_copies_bring_the_estimate_without_a_series_towards_the_event_rate(
-    champion, without_copies, group
-):
-    """Without the copies, blanking a series inflated the mean predicted risk at days >= 3 by
-    50-75% (missing values went down a branch chosen without missing data). With them the
-    estimate moves towards the event rate; for the grade lists it lands within 30% of it. The
-    CAR-T counts stay high in this small model (about +60%; +17% for the main job's model on an
-    independent cohort): CD4+ features are missing on every day-0 row, whose risk is highest."""
+def test_without_a_series_the_estimate_stays_calibrated_in_the_large(champion, group):
+    """Before the copies and the additive part, blanking a series inflated the mean predicted
+    risk at days >= 3 by 50-120% (missing values went down a branch xgboost chose without any
+    missing data). Now the mean stays within 30% of the event rate."""
     test = champion.result.test
     rate = test.label[test.landmark_day >= 3].mean()
-    with_copies = _masked_mean(champion.result.pipeline, test, group)
-    without = _masked_mean(without_copies, test, group)
-    assert abs(np.log(with_copies / rate)) < abs(np.log(without / rate)), (with_copies, without)
-    if "cd4_cells_per_ul" not in group:
-        assert 0.7 * rate <= with_copies <= 1.3 * rate, (group, with_copies, rate)
+    mean = _masked_mean(champion.result.pipeline, test, group)
+    assert 0.7 * rate <= mean <= 1.3 * rate, (group, mean, rate)

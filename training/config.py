@@ -57,6 +57,11 @@ class TrainConfig(BaseModel):
     test_fraction: float = Field(0.25, gt=0, lt=1, description="Patients held out for testing.")
     cv_folds: int = Field(3, ge=2, le=10)
     search: SearchSpace = SearchSpace()
+    linear_offset: bool = Field(
+        True,
+        description="Boost the trees from a sign-constrained penalised logistic regression's "
+        "log-odds (training.linear_offset); false: trees alone.",
+    )
     subsample: float = 0.8
     colsample_bytree: float = 0.8
     recalibrate_if_slope_outside: tuple[float, float] = (0.95, 1.05)

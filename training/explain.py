@@ -3,7 +3,9 @@
 xgboost's own TreeSHAP (``pred_contribs``; Lundberg et al., Nat Mach Intell 2020, the same
 algorithm as ``shap.TreeExplainer`` with tree_path_dependent perturbation) gives, for each row,
 a contribution per predictor plus the expected value; they add up exactly to the model's raw
-log-odds. The risk model's recalibration is linear in the log-odds (``a + b * margin``), so the
+log-odds. When the trees boost from an additive part (:mod:`training.linear_offset`), its exact
+contributions ``beta_j * z_j`` are added to the trees' per predictor. The risk model's
+recalibration is linear in the log-odds (``a + b * margin``), so the
 contributions are scaled by ``b`` and the base becomes ``a + b * expected``: they still add up
 exactly to the served log-odds. The request path uses this; reports use the ``shap`` package on
 the same model for plots (a test checks the two agree).
@@ -89,12 +91,21 @@ class RiskExplainer:
     def explain_features(self, x: np.ndarray) -> Explanation:
         """Explain rows already transformed by the feature pipeline."""
         x = np.asarray(x, dtype=float)
+        offset = self.model.offset(x)
         raw = self.booster.predict(
-            xgb.DMatrix(x, missing=np.nan, nthread=self.nthread), pred_contribs=True
-        )
+            xgb.DMatrix(x, missing=np.nan, nthread=self.nthread, base_margin=offset),
+            pred_contribs=True,
+        ).astype(float)
+        trees, bias = raw[:, :-1], raw[:, -1]
+        linear = getattr(self.model, "linear_", None)
+        if linear is not None:
+            # xgboost puts each row's starting log-odds (the additive part) in the bias column;
+            # split it into the additive part's intercept and its per-predictor contributions.
+            trees = trees + linear.contributions(x)
+            bias = bias - offset + linear.intercept_
         a, b = self.model.calibration_
-        contributions = b * raw[:, :-1]
-        base = a + b * raw[:, -1]
+        contributions = b * trees
+        base = a + b * bias
         return Explanation(
             self.feature_names, x, contributions, base, base + contributions.sum(axis=1)
         )

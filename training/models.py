@@ -32,6 +32,7 @@ from features.transformers import (
     PUBLISHED_INCREASING,
     build_feature_pipeline,
 )
+from training.linear_offset import LinearOffset
 
 # CD4-dominant expansion does not lower the risk (Baur 2023; Katsin 2024): constraining the
 # ratio keeps "more CD4+ expansion never lowers the risk" true when CD4 samples rise.
@@ -54,7 +55,13 @@ SKEWED = (
 
 
 class RiskModel(ClassifierMixin, BaseEstimator):
-    """XGBoost classifier with monotone constraints and an optional log-odds recalibration."""
+    """XGBoost classifier with monotone constraints and an optional log-odds recalibration.
+
+    With ``linear_offset`` (the default) the trees boost from the log-odds of a sign-constrained
+    penalised logistic regression on the same predictors (:mod:`training.linear_offset`), so
+    they model only what the additive part leaves; the model is still one log-odds function,
+    monotone where required, explained exactly by linear plus TreeSHAP contributions.
+    """
 
     def __init__(
         self,
@@ -67,8 +74,10 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         colsample_bytree: float = 0.8,
         random_state: int = 0,
         n_jobs: int = 2,
+        linear_offset: bool = True,
     ):
         self.feature_names = feature_names
+        self.linear_offset = linear_offset
         self.max_depth = max_depth
         self.learning_rate = learning_rate
         self.n_estimators = n_estimators
@@ -99,20 +108,38 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         )
         return XGBClassifier(**(params | overrides))
 
-    def fit(self, X, y):
-        self.xgb_ = self._xgb().fit(np.asarray(X, dtype=float), np.asarray(y, dtype=int))
+    def new_linear(self) -> LinearOffset | None:
+        """An unfitted additive part for these predictors (None without ``linear_offset``)."""
+        if not self.linear_offset:
+            return None
+        return LinearOffset(self.feature_names, SKEWED, MONOTONE_INCREASING, MONOTONE_DECREASING)
+
+    def fit(self, X, y, sample_weight=None):
+        X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=int)
+        self.linear_, self.xgb_ = self._fit_parts(X, y, sample_weight)
         self.classes_ = np.array([0, 1])
         self.calibration_ = (0.0, 1.0)  # (intercept a, slope b) on the log-odds
         return self
 
+    def _fit_parts(self, X, y, sample_weight=None, **overrides):
+        linear = self.new_linear()
+        offset = None
+        if linear is not None:
+            offset = linear.fit(X, y, sample_weight).decision_function(X)
+        xgb = self._xgb(**overrides).fit(X, y, sample_weight=sample_weight, base_margin=offset)
+        return linear, xgb
+
+    def offset(self, X) -> np.ndarray | None:
+        """Log-odds of the additive part (None without one)."""
+        linear = getattr(self, "linear_", None)
+        return None if linear is None else linear.decision_function(X)
+
     def raw_margin(self, X) -> np.ndarray:
-        """Uncalibrated log-odds. ``inplace_predict`` skips the sklearn wrapper's per-call
-        DMatrix and validation (milliseconds on a single row); same trees, same margins."""
+        """Uncalibrated log-odds: the additive part plus the trees. ``inplace_predict`` skips
+        the sklearn wrapper's per-call DMatrix and validation (milliseconds on a single row)."""
         check_is_fitted(self, "xgb_")
-        booster = self.xgb_.get_booster()
-        return booster.inplace_predict(
-            np.asarray(X, dtype=float), predict_type="margin", missing=np.nan
-        )
+        X = np.asarray(X, dtype=float)
+        return _margin(self.xgb_.get_booster(), X, self.offset(X))
 
     def decision_function(self, X) -> np.ndarray:
         """Calibrated log-odds of the event.
@@ -157,17 +184,18 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=int)
         patients, row_patient = np.unique(np.asarray(groups), return_inverse=True)
         rng = np.random.default_rng([seed, 1])
-        self.bootstrap_ = []
+        self.bootstrap_, self.bootstrap_linear_ = [], []
         for k in range(n):
             drawn = np.bincount(
                 rng.integers(0, len(patients), len(patients)), minlength=len(patients)
             )
             weight = drawn[row_patient].astype(float)
             keep = weight > 0
-            refit = self._xgb(random_state=seed + 1 + k).fit(
-                X[keep], y[keep], sample_weight=weight[keep]
+            linear, refit = self._fit_parts(
+                X[keep], y[keep], weight[keep], random_state=seed + 1 + k
             )
             self.bootstrap_.append(refit.get_booster())
+            self.bootstrap_linear_.append(linear)
         return self
 
     def probability_interval(self, X, level: float = 0.95) -> np.ndarray | None:
@@ -181,12 +209,21 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         if not boosters:
             return None
         X = np.asarray(X, dtype=float)
+        linears = getattr(self, "bootstrap_linear_", [None] * len(boosters))
         margins = np.stack(
-            [b.inplace_predict(X, predict_type="margin", missing=np.nan) for b in boosters]
+            [
+                _margin(b, X, None if lin is None else lin.decision_function(X))
+                for b, lin in zip(boosters, linears, strict=True)
+            ]
         ).astype(float)
         a, b = self.calibration_
         tail = (1.0 - level) / 2.0
         return np.quantile(expit(a + b * margins), [tail, 1.0 - tail], axis=0).T
+
+
+def _margin(booster, X: np.ndarray, offset: np.ndarray | None) -> np.ndarray:
+    """A booster's log-odds for ``X``, starting from ``offset`` when the model has one."""
+    return booster.inplace_predict(X, predict_type="margin", missing=np.nan, base_margin=offset)
 
 
 def fit_risk_pipeline(
@@ -275,20 +312,35 @@ def tune(
     colsample: float,
     seed: int,
     n_jobs: int,
+    linear_offset: bool = True,
 ) -> tuple[dict, list[dict], np.ndarray]:
     """Grid search with grouped CV; the number of trees comes from early stopping per fold.
 
     Returns the chosen parameters, one row per candidate (mean held-out log loss) and the
     chosen candidate's out-of-fold log-odds for every row (each predicted by the fold model
-    that did not see its patient), used to check and correct calibration.
+    that did not see its patient), used to check and correct calibration. With
+    ``linear_offset``, each fold fits its own additive part on its training rows only.
     """
     results, oof = [], {}
+    offsets = []  # per fold: (training offset, validation offset), or Nones
+    for train, valid in folds:
+        linear = RiskModel(names, linear_offset=linear_offset).new_linear()
+        if linear is None:
+            offsets.append((None, None))
+            continue
+        linear.fit(features_matrix[train], y[train])
+        offsets.append(
+            (
+                linear.decision_function(features_matrix[train]),
+                linear.decision_function(features_matrix[valid]),
+            )
+        )
     for depth in search.max_depth:
         for lr in search.learning_rate:
             for mcw in search.min_child_weight:
                 losses, trees = [], []
                 margin = np.full(len(y), np.nan)
-                for train, valid in folds:
+                for (train, valid), (off_train, off_valid) in zip(folds, offsets, strict=True):
                     m = RiskModel(
                         names,
                         max_depth=depth,
@@ -304,7 +356,9 @@ def tune(
                     xgb.fit(
                         features_matrix[train],
                         y[train],
+                        base_margin=off_train,
                         eval_set=[(features_matrix[valid], y[valid])],
+                        base_margin_eval_set=None if off_valid is None else [off_valid],
                         verbose=False,
                     )
                     losses.append(xgb.best_score)
@@ -312,6 +366,7 @@ def tune(
                     margin[valid] = xgb.predict(
                         features_matrix[valid],
                         output_margin=True,
+                        base_margin=off_valid,
                         iteration_range=(0, xgb.best_iteration + 1),
                     )
                 key = (depth, lr, mcw)
@@ -329,7 +384,11 @@ def tune(
     params = {
         k: best[k] for k in ("max_depth", "learning_rate", "min_child_weight", "n_estimators")
     }
-    params |= {"subsample": subsample, "colsample_bytree": colsample}
+    params |= {
+        "subsample": subsample,
+        "colsample_bytree": colsample,
+        "linear_offset": linear_offset,
+    }
     return (
         params,
         results,

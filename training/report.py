@@ -277,20 +277,16 @@ class ShapSummary:
 
 
 def compute_shap(pipeline: Pipeline, raw_sample: np.ndarray) -> ShapSummary:
-    """TreeSHAP (``shap`` package) on the model's trees, scaled by the recalibration slope."""
-    import shap
+    """Exact contributions of every predictor (TreeSHAP of the trees, by xgboost's own
+    implementation of ``shap.TreeExplainer``'s algorithm, plus the additive part), in the
+    calibrated log-odds the service returns: the same code as the endpoint's explanations."""
+    from training.explain import RiskExplainer
 
-    features, model = pipeline.named_steps["features"], pipeline.named_steps["model"]
+    features = pipeline.named_steps["features"]
     x = np.asarray(features.transform(raw_sample), dtype=float)
-    explainer = shap.TreeExplainer(model.xgb_)
-    values = np.asarray(explainer.shap_values(x), dtype=float)
-    if values.ndim == 3:  # some versions return one array per class
-        values = values[..., -1]
-    a, b = model.calibration_
-    expected = float(np.ravel(explainer.expected_value)[-1])
-    return ShapSummary(
-        list(features.get_feature_names_out()), x, b * values, float(a + b * expected)
-    )
+    explanation = RiskExplainer(pipeline).explain_features(x)
+    base = float(np.mean(explanation.base_log_odds))
+    return ShapSummary(list(features.get_feature_names_out()), x, explanation.contributions, base)
 
 
 def _shap_figures(s: ShapSummary) -> dict[str, bytes]:
@@ -439,7 +435,14 @@ def _model_card(
     details = [
         f"Name: {name}" + (f", version {version}" if version else ""),
         "Type: gradient-boosted trees (xgboost) with monotone constraints where the clinical "
-        "direction is published; logistic recalibration of the log-odds when needed "
+        "direction is published"
+        + (
+            ", boosted from a sign-constrained penalised logistic regression on the same "
+            "predictors (the additive part; the trees add interactions and thresholds)"
+            if params.get("linear_offset")
+            else ""
+        )
+        + "; logistic recalibration of the log-odds when needed "
         f"(recalibrated: {calib.get('recalibrated', 'unknown')}, intercept "
         f"{h.num(calib.get('intercept'))}, slope {h.num(calib.get('slope'))}).",
         "Input: the raw observations up to the prediction day (baseline fields, labs, daily "
@@ -787,9 +790,11 @@ def _shap_section(s: ShapSummary, check: pd.DataFrame) -> str:
         "again. SHAP values explain the model, not the patient's biology, and are not "
         "causal.</p>",
         h.p(
-            f"TreeSHAP (shap.TreeExplainer on the model's trees) on {len(s.x):,} landmark rows, "
-            "in calibrated log-odds (scaled by the recalibration slope, so they add up to the "
-            f"served log-odds; base log-odds {s.base_log_odds:.3f})."
+            f"Exact contributions on {len(s.x):,} landmark rows: TreeSHAP of the trees "
+            "(xgboost's implementation of the shap.TreeExplainer algorithm) plus the additive "
+            "part's beta * standardised value, the same code as the service's explanations; in "
+            "calibrated log-odds, so they add up to the served log-odds (base log-odds "
+            f"{s.base_log_odds:.3f})."
         ),
         "<h3>Mean |SHAP|</h3>",
         h.img(figs["bar"], "Mean absolute SHAP value per predictor"),

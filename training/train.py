@@ -96,6 +96,7 @@ def fit_and_evaluate(
         config.colsample_bytree,
         seed,
         jobs,
+        config.linear_offset,
     )
     timings["tuning_s"] = time.perf_counter() - t0
 
