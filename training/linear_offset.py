@@ -18,8 +18,10 @@ What keeps it safe:
 * **Exact explanations**: the contribution of predictor j is ``beta_j * (z_j - mean z_j)`` with
   ``z`` standardised on the training rows, so ``mean z = 0`` and the contributions add up with
   the intercept to the linear log-odds, exactly; TreeSHAP of the trees is added per predictor.
-* **Missing values** are imputed with the training median of the transformed value (the trees
-  still see the missing value itself and can correct the imputation).
+* **Missing values** are imputed with the training median of the transformed value, plus a
+  missing-indicator column for every predictor that had missing values in training (its
+  coefficient is unconstrained and its contribution is the predictor's); the trees still see
+  the missing value itself.
 * Sums are accumulated column by column, never by a matrix product, so one row gives the same
   bits alone as inside a batch (the endpoint must equal ``icans evaluate`` exactly).
 """
@@ -56,24 +58,34 @@ class LinearOffset:
                 out[:, j] = np.log1p(np.clip(X[:, j], 0, None))
         return out
 
-    def standardised(self, X) -> np.ndarray:
+    def _design(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Standardised values (rows x predictors) and standardised missing indicators (rows x
+        predictors that had missing values in training)."""
         t = self._transformed(X)
-        t = np.where(np.isnan(t), self.median_, t)
-        return (t - self.mean_) / self.scale_
+        missing = np.isnan(t)
+        t = np.where(missing, self.median_, t)
+        z = (t - self.mean_) / self.scale_
+        zi = (missing[:, self.indicated_] - self.ind_mean_) / self.ind_scale_
+        return z, zi
 
     def fit(self, X, y, sample_weight=None) -> LinearOffset:
         t = self._transformed(X)
         y = np.asarray(y, dtype=float)
         w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        with np.errstate(all="ignore"):
-            median = np.nanmedian(np.where(np.isnan(t).all(axis=0), 0.0, t), axis=0)
-        self.median_ = np.nan_to_num(median)
-        t = np.where(np.isnan(t), self.median_, t)
         total = w.sum()
+        missing = np.isnan(t)
+        with np.errstate(all="ignore"):
+            median = np.nanmedian(np.where(missing.all(axis=0), 0.0, t), axis=0)
+        self.median_ = np.nan_to_num(median)
+        t = np.where(missing, self.median_, t)
         self.mean_ = (w @ t) / total
-        sd = np.sqrt((w @ (t - self.mean_) ** 2) / total)
-        self.scale_ = np.where(sd > 0, sd, 1.0)
-        z = (t - self.mean_) / self.scale_
+        self.scale_ = _scale(np.sqrt((w @ (t - self.mean_) ** 2) / total))
+        self.indicated_ = np.flatnonzero(missing.any(axis=0) & ~missing.all(axis=0))
+        m = missing[:, self.indicated_].astype(float)
+        self.ind_mean_ = (w @ m) / total
+        self.ind_scale_ = _scale(np.sqrt((w @ (m - self.ind_mean_) ** 2) / total))
+        z, zi = self._design(X)
+        z = np.column_stack([z, zi])
         bounds = [(None, None)] + [
             (0.0, None)
             if n in self.increasing
@@ -82,6 +94,7 @@ class LinearOffset:
             else (None, None)
             for n in self.feature_names
         ]
+        bounds += [(None, None)] * len(self.indicated_)
 
         def loss(theta):
             eta = theta[0] + z @ theta[1:]
@@ -95,13 +108,19 @@ class LinearOffset:
         rate = np.clip((w @ y) / total, 1e-6, 1 - 1e-6)
         start[0] = np.log(rate / (1 - rate))
         fit = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
+        p = len(self.feature_names)
         self.intercept_ = float(fit.x[0])
-        self.coef_ = fit.x[1:].copy()
+        self.coef_ = fit.x[1 : p + 1].copy()
+        self.ind_coef_ = fit.x[p + 1 :].copy()
         return self
 
     def contributions(self, X) -> np.ndarray:
-        """Per row and predictor, ``beta_j * z_j`` (log-odds; the mean over training is 0)."""
-        return self.standardised(X) * self.coef_
+        """Per row and predictor, ``beta_j * z_j`` plus its indicator's term (log-odds; each
+        has mean 0 over the training rows)."""
+        z, zi = self._design(X)
+        c = z * self.coef_
+        c[:, self.indicated_] += zi * self.ind_coef_
+        return c
 
     def decision_function(self, X) -> np.ndarray:
         """Log-odds of the linear part: intercept + the contributions, summed column by column."""
@@ -110,3 +129,8 @@ class LinearOffset:
         for j in range(c.shape[1]):
             out = out + c[:, j]
         return out
+
+
+def _scale(sd: np.ndarray) -> np.ndarray:
+    """Standard deviations usable as divisors (a constant column gets 1: its z is 0)."""
+    return np.where(sd > 0, sd, 1.0)
