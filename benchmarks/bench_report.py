@@ -402,7 +402,11 @@ def _shap_waterfall_factory(runtime):
     def run(patient) -> tuple[bytes, dict[str, float]]:
         x = transform_rows(runtime.features, to_raw(patient))
         e = explainer(x)
-        values = b * np.asarray(e.values, dtype=float)[0]
+        values = np.asarray(e.values, dtype=float)[0]
+        linear = getattr(runtime.model, "linear_", None)
+        if linear is not None:  # the additive part the trees boost from: exact, added per predictor
+            values = values + linear.contributions(x)[0]
+        values = b * values
         base = a + b * float(np.ravel(e.base_values)[0])
         plt.figure()
         shap.plots.waterfall(
