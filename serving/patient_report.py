@@ -135,7 +135,8 @@ def waterfall_png(contributions: Sequence[dict], base: float, total: float) -> b
     ax.set_yticks(y, ["base (average training patient)", *labels, "this patient"], fontsize=8)
     ax.set_xlabel("log-odds of the event (red raises the risk, blue lowers it)", fontsize=9)
     low, high = ax.get_xlim()
-    low, high = min(low, -0.5) - 0.3, high + 0.3
+    pad = 0.12 * (high - min(low, -0.5)) + 0.2  # room for the value labels beside the bars
+    low, high = min(low, -0.5) - pad, high + pad
     ax.set_xlim(low, high)
     top = ax.secondary_xaxis("top", functions=(expit, lambda q: logit(np.clip(q, 1e-9, 1 - 1e-9))))
     grid = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 0.99)
