@@ -242,3 +242,19 @@ def test_intervals_are_seeded_and_contain_most_point_estimates(champion):
     assert np.all(interval[:, 0] <= interval[:, 1])
     assert np.mean((interval[:, 0] <= p) & (p <= interval[:, 1])) > 0.8
     assert np.array_equal(interval, model.probability_interval(x))
+
+
+def test_contributions_equal_the_shap_package_plus_the_additive_part(champion):
+    """Our explanation = shap.TreeExplainer on the trees + beta * z of the additive part."""
+    import shap
+
+    from training.explain import RiskExplainer
+
+    pipeline = champion.result.pipeline
+    model = pipeline.named_steps["model"]
+    x = pipeline.named_steps["features"].transform(champion.result.test.raw[:200])
+    ours = RiskExplainer(pipeline).explain_features(x)
+    trees = np.asarray(shap.TreeExplainer(model.xgb_).shap_values(x), dtype=float)
+    expected = model.calibration_[1] * (trees + model.linear_.contributions(x))
+    np.testing.assert_allclose(ours.contributions, expected, atol=1e-5)
+    np.testing.assert_allclose(ours.log_odds, model.decision_function(x), atol=1e-5)

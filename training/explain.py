@@ -7,8 +7,9 @@ log-odds. When the trees boost from an additive part (:mod:`training.linear_offs
 contributions ``beta_j * z_j`` are added to the trees' per predictor. The risk model's
 recalibration is linear in the log-odds (``a + b * margin``), so the
 contributions are scaled by ``b`` and the base becomes ``a + b * expected``: they still add up
-exactly to the served log-odds. The request path uses this; reports use the ``shap`` package on
-the same model for plots (a test checks the two agree).
+exactly to the served log-odds. The request path and both reports use this code; the reports
+draw it with the ``shap`` package's plots (a test checks the trees' part against
+``shap.TreeExplainer``).
 
 Contributions explain the model, not the patient's biology: they are not causal, and here they
 largely reproduce the assumptions built into the synthetic data.
