@@ -26,7 +26,7 @@ the working directory. Everything is deleted afterwards.
    wrappers put around the library functions it calls (no work is repeated to get it).
    Alternative, side by side in the same run: the same call with SHAP (values, beeswarm,
    dependence plots, direction check) on ALL landmark rows of the evaluation cohort
-   (``sample_rows`` = all, and ``training.report.SAMPLE_ROWS`` raised for that call only) -
+   (``sample_size`` = all, and ``training.report.SAMPLE_ROWS`` raised for that call only) -
    what the sampling buys. The HTML sizes of both are printed. For reference, one cold
    ``uv run --no-sync icans report --cohort ...`` (a fresh process: start-up, imports, the same
    work) is timed too (``--skip-cli-report`` leaves it out).
@@ -258,7 +258,7 @@ def _timed_report(uri: str, cohort: Path, out: Path, settings, config, sample_ro
     kwargs = {}
     if sample_rows is not None:  # the alternative: every row, for this call only
         training.report.SAMPLE_ROWS = sample_rows
-        kwargs["sample_rows"] = sample_rows
+        kwargs["sample_size"] = sample_rows
     try:
         start = time.perf_counter()
         training.report.report_registered_model(uri, cohort, out, settings, config, **kwargs)

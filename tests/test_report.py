@@ -20,6 +20,7 @@ from training.report import (
     GeneratorDirection,
     build_model_report,
     direction_check,
+    sample_rows,
     write_atomically,
 )
 from training.train import model_card_summary
@@ -40,8 +41,7 @@ def report(champion) -> str:
         {"params": r.params, "calibration": r.calibration, "pipeline": r.pipeline},
         manifest,
     )
-    rng = np.random.default_rng(0)
-    rows = np.sort(rng.choice(len(r.test), size=min(2000, len(r.test)), replace=False))
+    rows = sample_rows(len(r.test), seed=0)
     return build_model_report(
         r.pipeline, r.evaluation, r.learning_curve, card, manifest, r.test.raw[rows]
     )

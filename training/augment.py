@@ -17,7 +17,6 @@ on the patient's side. Held-out evaluation uses the original rows only.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from features.landmarks import LandmarkDataset
 from features.layout import SERIES_SLICE
@@ -52,5 +51,5 @@ def with_missing_series(ds: LandmarkDataset, fraction: float, seed: int) -> Land
         ds.patient_id[index],
         ds.landmark_day[index],
         ds.true_risk[index],
-        pd.DataFrame(ds.subgroups.iloc[index]).reset_index(drop=True),
+        ds.subgroups.iloc[index].reset_index(drop=True),
     )

@@ -92,17 +92,18 @@ class RiskExplainer:
     def explain_features(self, x: np.ndarray) -> Explanation:
         """Explain rows already transformed by the feature pipeline."""
         x = np.asarray(x, dtype=float)
-        offset = self.model.offset(x)
+        linear = getattr(self.model, "linear_", None)
+        additive = None if linear is None else linear.contributions(x)
+        offset = None if linear is None else linear.total(additive)
         raw = self.booster.predict(
             xgb.DMatrix(x, missing=np.nan, nthread=self.nthread, base_margin=offset),
             pred_contribs=True,
         ).astype(float)
         trees, bias = raw[:, :-1], raw[:, -1]
-        linear = getattr(self.model, "linear_", None)
         if linear is not None:
             # xgboost puts each row's starting log-odds (the additive part) in the bias column;
             # split it into the additive part's intercept and its per-predictor contributions.
-            trees = trees + linear.contributions(x)
+            trees = trees + additive
             bias = bias - offset + linear.intercept_
         a, b = self.model.calibration_
         contributions = b * trees

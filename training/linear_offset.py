@@ -123,8 +123,13 @@ class LinearOffset:
         return c
 
     def decision_function(self, X) -> np.ndarray:
-        """Log-odds of the linear part: intercept + the contributions, summed column by column."""
-        c = self.contributions(X)
+        """Log-odds of the linear part."""
+        return self.total(self.contributions(X))
+
+    def total(self, contributions: np.ndarray) -> np.ndarray:
+        """Intercept + the contributions, summed column by column (the same bits for a row
+        alone as inside a batch)."""
+        c = contributions
         out = np.full(len(c), self.intercept_)
         for j in range(c.shape[1]):
             out = out + c[:, j]

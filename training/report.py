@@ -1076,6 +1076,12 @@ def _tripod() -> str:
     ) + h.table(["item", "section", "topic", "where answered / why not", "status"], TRIPOD_AI)
 
 
+def sample_rows(n_rows: int, seed: int, size: int = SAMPLE_ROWS) -> np.ndarray:
+    """Sorted indices of at most ``size`` rows drawn without replacement: the SHAP sample."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n_rows, size=min(size, n_rows), replace=False))
+
+
 def build_model_report(
     pipeline: Pipeline,
     evaluation: Evaluation,
@@ -1134,7 +1140,7 @@ def report_registered_model(
     out: Path,
     settings,
     config,
-    sample_rows: int = SAMPLE_ROWS,
+    sample_size: int = SAMPLE_ROWS,
 ) -> Path:
     """Evaluate a registered model on a cohort and write its report to ``out`` (atomically)."""
     import mlflow
@@ -1168,8 +1174,7 @@ def report_registered_model(
         except (MlflowException, OSError, pd.errors.EmptyDataError):
             curve = None
     ds = build_landmark_dataset(load_cohort_tables(cohort_dir), config.landmarks)
-    rng = np.random.default_rng(config.seed)
-    rows = np.sort(rng.choice(len(ds), size=min(sample_rows, len(ds)), replace=False))
+    rows = sample_rows(len(ds), config.seed, sample_size)
     manifest = assessment.cohort
     if card.get("cohort_fingerprint") == manifest.get("fingerprint"):
         label = (

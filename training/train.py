@@ -312,11 +312,10 @@ def _log_artifacts(out: dict, ev: Evaluation) -> None:
 
 def _log_report(out: dict, card: dict, manifest: dict) -> None:
     """The reviewers' HTML report of this run (held-out patients) and each of its figures."""
-    from training.report import SAMPLE_ROWS, build_model_report
+    from training.report import build_model_report, sample_rows
 
     test: LandmarkDataset = out["test"]
-    rng = np.random.default_rng(0)
-    rows = np.sort(rng.choice(len(test), size=min(SAMPLE_ROWS, len(test)), replace=False))
+    rows = sample_rows(len(test), seed=0)
     page = build_model_report(
         out["pipeline"], out["evaluation"], out["curve"], card, manifest, test.raw[rows]
     )
