@@ -36,6 +36,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "icans_grade_today": ("ICANS grade today", "{:.0f}"),
     "icans_max_grade_to_date": ("worst ICANS grade so far", "{:.0f}"),
     "days_since_icans_onset": ("days since ICANS onset", "{:.0f}"),
+    "days_since_icans_grade2": ("days since ICANS reached grade 2", "{:.0f}"),
 }
 
 

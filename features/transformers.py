@@ -45,6 +45,7 @@ lab_inflammation_index             weighted sum of standardised log LDH, CRP,  b
 icans_grade_today                  ICANS grade on day L (or latest), 0-2       day L
 icans_max_grade_to_date            worst ICANS grade on days 0..L, 0-2         day L
 days_since_icans_onset             L - first day ICANS >= 1 (NaN: none yet)    day L
+days_since_icans_grade2            L - first day ICANS >= 2 (NaN: none yet)    day L
 =================================  ==========================================  ==============
 """
 
@@ -216,16 +217,31 @@ class ExpansionFeatures(_Stateless):
 
 
 class IcansFeatures(_Stateless):
-    """ICANS so far (grades 0-2: a patient at grade >= 3 has had the event)."""
+    """ICANS so far (grades 0-2: a patient at grade >= 3 has had the event).
 
-    names = ("icans_grade_today", "icans_max_grade_to_date", "days_since_icans_onset")
+    ``days_since_icans_grade2`` dates the first grade-2 day, when ASTCT/ASCO management starts
+    corticosteroids; steroid-refractoriness is judged on the response that follows (Gazeau,
+    Transplant Cell Ther 2023: "grade >= 2 ICANS with worsening or lack of improvement despite
+    high-dose corticosteroids"; this project judges it 72 h after the first dose, see the data
+    card). Its effect is not monotone: the risk is highest while the response is still
+    pending and falls once the patient has improved, so it carries no monotone constraint.
+    """
+
+    names = (
+        "icans_grade_today",
+        "icans_max_grade_to_date",
+        "days_since_icans_onset",
+        "days_since_icans_grade2",
+    )
 
     def _compute(self, raw):
         block = series(raw, "icans_grade")
+        day = col(raw, "day_since_infusion")
         return [
             d.latest_value(block),
             d.max_to_date(block),
-            d.days_since_first(block, 1, col(raw, "day_since_infusion")),
+            d.days_since_first(block, 1, day),
+            d.days_since_first(block, 2, day),
         ]
 
 

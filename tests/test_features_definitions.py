@@ -121,3 +121,35 @@ def test_mean_log_deviation_never_falls_when_a_sample_rises_even_from_zero():
     high = d.mean_log_deviation(_block({3: 0.05, 7: 5.0}), reference)[0]
     higher = d.mean_log_deviation(_block({3: 1.0, 7: 5.0}), reference)[0]
     assert np.isfinite(low) and low <= high < higher
+
+
+@pytest.mark.parametrize(
+    ("grades", "landmark", "expected"),
+    [
+        ({3: 1, 5: 2, 6: 1}, 7, (1.0, 2.0, 4.0, 2.0)),  # grade 2 on day 5: steroids 2 days ago
+        ({3: 1, 5: 2, 6: 1}, 4, (1.0, 1.0, 1.0, np.nan)),  # day 5 is not yet observed on day 4
+        ({3: 1, 4: 1}, 7, (1.0, 1.0, 4.0, np.nan)),  # never grade 2
+        ({2: 2}, 2, (2.0, 2.0, 0.0, 0.0)),  # grade 2 today, onset at grade 2
+        ({}, 7, (np.nan, np.nan, np.nan, np.nan)),  # no ICANS findings recorded
+    ],
+)
+def test_icans_features_from_the_grades_observed_up_to_the_landmark(grades, landmark, expected):
+    """Today's grade, the worst so far, days since onset (grade >= 1) and days since grade 2
+    (when corticosteroids start), from the raw layout through the pipeline's own step and
+    its observation window."""
+    from features.layout import COLUMN_INDEX, RAW_COLUMNS, SERIES_SLICE
+    from features.transformers import IcansFeatures, ObservationWindow
+
+    raw = np.full((1, len(RAW_COLUMNS)), np.nan)
+    raw[0, COLUMN_INDEX["day_since_infusion"]] = landmark
+    for day, grade in grades.items():
+        raw[0, SERIES_SLICE["icans_grade"].start + day] = grade
+    step = IcansFeatures()
+    assert tuple(step.get_feature_names_out()) == (
+        "icans_grade_today",
+        "icans_max_grade_to_date",
+        "days_since_icans_onset",
+        "days_since_icans_grade2",
+    )
+    window = ObservationWindow().fit(raw)
+    np.testing.assert_array_equal(step.fit(raw).transform(window.transform(raw))[0], expected)

@@ -62,6 +62,19 @@ class TrainConfig(BaseModel):
         description="Boost the trees from a sign-constrained penalised logistic regression's "
         "log-odds (training.linear_offset); false: trees alone.",
     )
+    day_degree: int = Field(
+        2,
+        ge=0,
+        le=4,
+        description="Degree of the polynomial (Bernstein, in log(1 + day)) by which the additive "
+        "part's coefficients vary with the landmark day; 0: one coefficient for every day.",
+    )
+    day_smoothing: float = Field(
+        10.0,
+        ge=0,
+        description="Penalty on the differences between neighbouring day coefficients of one "
+        "predictor (pulls towards one coefficient for every day; 0: none).",
+    )
     subsample: float = 0.8
     colsample_bytree: float = 0.8
     recalibrate_if_slope_outside: tuple[float, float] = (0.95, 1.05)
@@ -69,7 +82,7 @@ class TrainConfig(BaseModel):
     logistic_c_grid: tuple[float, ...] = (0.01, 0.1, 1.0)
     bootstrap_samples: int = Field(200, ge=0, le=5000)
     missing_series_fraction: float = Field(
-        0.05,
+        0.10,
         ge=0,
         le=0.5,
         description="Share of training rows copied with a whole course series missing, per "

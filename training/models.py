@@ -30,6 +30,7 @@ from features.transformers import (
     KNOWN_INCREASING,
     PUBLISHED_DECREASING,
     PUBLISHED_INCREASING,
+    LandmarkDay,
     build_feature_pipeline,
 )
 from training.linear_offset import LinearOffset
@@ -52,6 +53,7 @@ SKEWED = (
     "cd4_peak_to_date_cells_per_ul",
     "cd4_latest_cells_per_ul",
 )
+LANDMARK_FEATURE = LandmarkDay.names[0]  # the additive part's coefficients vary with it
 
 
 class RiskModel(ClassifierMixin, BaseEstimator):
@@ -75,9 +77,13 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         random_state: int = 0,
         n_jobs: int = 2,
         linear_offset: bool = True,
+        day_degree: int = 2,
+        day_smoothing: float = 10.0,
     ):
         self.feature_names = feature_names
         self.linear_offset = linear_offset
+        self.day_degree = day_degree
+        self.day_smoothing = day_smoothing
         self.max_depth = max_depth
         self.learning_rate = learning_rate
         self.n_estimators = n_estimators
@@ -109,10 +115,20 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         return XGBClassifier(**(params | overrides))
 
     def new_linear(self) -> LinearOffset | None:
-        """An unfitted additive part for these predictors (None without ``linear_offset``)."""
+        """An unfitted additive part for these predictors (None without ``linear_offset``),
+        its coefficients varying with the landmark day by a polynomial of ``day_degree``
+        (smoothed towards one coefficient for every day by ``day_smoothing``)."""
         if not self.linear_offset:
             return None
-        return LinearOffset(self.feature_names, SKEWED, MONOTONE_INCREASING, MONOTONE_DECREASING)
+        return LinearOffset(
+            self.feature_names,
+            SKEWED,
+            MONOTONE_INCREASING,
+            MONOTONE_DECREASING,
+            day_feature=LANDMARK_FEATURE,
+            day_degree=self.day_degree,
+            day_smoothing=self.day_smoothing,
+        )
 
     def fit(self, X, y, sample_weight=None):
         X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=int)
@@ -121,11 +137,11 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         self.calibration_ = (0.0, 1.0)  # (intercept a, slope b) on the log-odds
         return self
 
-    def _fit_parts(self, X, y, sample_weight=None, **overrides):
+    def _fit_parts(self, X, y, sample_weight=None, init=None, **overrides):
         linear = self.new_linear()
         offset = None
         if linear is not None:
-            offset = linear.fit(X, y, sample_weight).decision_function(X)
+            offset = linear.fit(X, y, sample_weight, init=init).decision_function(X)
         xgb = self._xgb(**overrides).fit(X, y, sample_weight=sample_weight, base_margin=offset)
         return linear, xgb
 
@@ -192,7 +208,11 @@ class RiskModel(ClassifierMixin, BaseEstimator):
             weight = drawn[row_patient].astype(float)
             keep = weight > 0
             linear, refit = self._fit_parts(
-                X[keep], y[keep], weight[keep], random_state=seed + 1 + k
+                X[keep],
+                y[keep],
+                weight[keep],
+                init=getattr(self, "linear_", None),
+                random_state=seed + 1 + k,
             )
             self.bootstrap_.append(refit.get_booster())
             self.bootstrap_linear_.append(linear)
@@ -313,18 +333,27 @@ def tune(
     seed: int,
     n_jobs: int,
     linear_offset: bool = True,
+    day_degree: int = 2,
+    day_smoothing: float = 10.0,
 ) -> tuple[dict, list[dict], np.ndarray]:
     """Grid search with grouped CV; the number of trees comes from early stopping per fold.
 
     Returns the chosen parameters, one row per candidate (mean held-out log loss) and the
     chosen candidate's out-of-fold log-odds for every row (each predicted by the fold model
     that did not see its patient), used to check and correct calibration. With
-    ``linear_offset``, each fold fits its own additive part on its training rows only.
+    ``linear_offset``, each fold fits its own additive part (coefficients varying with the
+    landmark day by a polynomial of ``day_degree``, smoothed by ``day_smoothing``) on its
+    training rows only.
     """
     results, oof = [], {}
     offsets = []  # per fold: (training offset, validation offset), or Nones
     for train, valid in folds:
-        linear = RiskModel(names, linear_offset=linear_offset).new_linear()
+        linear = RiskModel(
+            names,
+            linear_offset=linear_offset,
+            day_degree=day_degree,
+            day_smoothing=day_smoothing,
+        ).new_linear()
         if linear is None:
             offsets.append((None, None))
             continue
@@ -388,6 +417,8 @@ def tune(
         "subsample": subsample,
         "colsample_bytree": colsample,
         "linear_offset": linear_offset,
+        "day_degree": day_degree,
+        "day_smoothing": day_smoothing,
     }
     return (
         params,

@@ -438,7 +438,14 @@ def _model_card(
         "direction is published"
         + (
             ", boosted from a sign-constrained penalised logistic regression on the same "
-            "predictors (the additive part; the trees add interactions and thresholds)"
+            "predictors (the additive part"
+            + (
+                f"; its coefficients vary smoothly with the landmark day, a polynomial of degree "
+                f"{params['day_degree']}"
+                if int(params.get("day_degree") or 0)
+                else ""
+            )
+            + "; the trees add interactions and thresholds)"
             if params.get("linear_offset")
             else ""
         )

@@ -97,6 +97,8 @@ def fit_and_evaluate(
         seed,
         jobs,
         config.linear_offset,
+        config.day_degree,
+        config.day_smoothing,
     )
     timings["tuning_s"] = time.perf_counter() - t0
 

@@ -1,0 +1,151 @@
+"""The additive part (``training.linear_offset``): a correct fit, its sign bounds on every landmark
+day, coefficients that follow the day, and contributions that add up exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+from scipy.special import expit, log_expit
+from sklearn.linear_model import LogisticRegression
+
+from training.linear_offset import LinearOffset, bounded_newton
+
+NAMES = ("landmark_day", "crs_grade_today", "platelets", "noise")
+DAYS = np.array([0, 1, 3, 5, 7, 10, 14], dtype=float)
+
+
+def cohort(n: int = 6000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose CRS effect grows with the day (log-odds slope 0.2 on day 0, 1.6 on day 14);
+    platelets lower the risk; 'noise' does nothing."""
+    rng = np.random.default_rng(seed)
+    day = rng.choice(DAYS, n)
+    crs = rng.integers(0, 4, n).astype(float)
+    platelets = rng.normal(0, 1, n)
+    noise = rng.normal(0, 1, n)
+    eta = -2.5 + (0.2 + 0.1 * day) * crs - 0.5 * platelets
+    y = (rng.random(n) < expit(eta)).astype(float)
+    return np.column_stack([day, crs, platelets, noise]), y
+
+
+def _model(degree: int, **kw) -> LinearOffset:
+    return LinearOffset(
+        NAMES,
+        increasing=kw.pop("increasing", ("crs_grade_today",)),
+        decreasing=kw.pop("decreasing", ("platelets",)),
+        day_feature="landmark_day",
+        day_degree=degree,
+        **kw,
+    )
+
+
+def test_without_bounds_or_day_terms_it_is_sklearns_penalised_logistic_regression():
+    X, y = cohort()
+    ours = _model(0, increasing=(), decreasing=()).fit(X, y)
+    z = (X - X.mean(axis=0)) / X.std(axis=0)
+    ref = LogisticRegression(C=1.0, tol=1e-10, max_iter=10_000).fit(z, y)  # C = 1 / l2
+    np.testing.assert_allclose(ours.coef_[:, 0], ref.coef_[0], atol=1e-5)
+    np.testing.assert_allclose(ours.decision_function(X), ref.decision_function(z), atol=1e-5)
+
+
+def test_bounded_newton_reaches_the_bounded_minimum():
+    """Same problem as scipy's L-BFGS-B with the same bounds: an objective at least as low."""
+    rng = np.random.default_rng(1)
+    design = np.column_stack([np.ones(3000), rng.normal(size=(3000, 6))])
+    y = (rng.random(3000) < expit(design @ [-1, 1, -1, 0.5, 0.5, 0, 2])).astype(float)
+    w = rng.integers(1, 3, 3000).astype(float)
+    penalty = np.diag(np.r_[0.0, np.ones(6)])
+    low = np.r_[-np.inf, 0, 0, -np.inf, -np.inf, -np.inf, -np.inf]  # two binding lower bounds
+    high = np.r_[np.inf, np.inf, np.inf, np.inf, 0, np.inf, np.inf]  # and one binding upper
+
+    def objective(theta):
+        eta = design @ theta
+        value = -(w @ (y * log_expit(eta) + (1 - y) * log_expit(-eta)))
+        grad = design.T @ (w * (expit(eta) - y)) + penalty @ theta
+        return value + 0.5 * theta @ penalty @ theta, grad
+
+    ours = bounded_newton(design, y, w, penalty, np.zeros(7), low, high)
+    bounds = [
+        (None if np.isinf(a) else a, None if np.isinf(b) else b)
+        for a, b in zip(low, high, strict=True)
+    ]
+    ref = minimize(objective, np.zeros(7), jac=True, method="L-BFGS-B", bounds=bounds)
+    assert objective(ours)[0] <= ref.fun + 1e-6
+    assert ours[2] == 0.0 and ours[4] == 0.0  # the bounds bind exactly
+    assert np.all(ours >= low) and np.all(ours <= high)
+
+
+@pytest.mark.parametrize("degree", [0, 1, 2, 3])
+def test_sign_bounds_hold_on_every_day_even_against_the_data(degree):
+    """Labels that say 'more CRS lowers the risk' cannot make the CRS coefficient negative on
+    any day, including days between and beyond the training landmarks."""
+    X, y = cohort()
+    flipped = X.copy()
+    flipped[:, 1] = 3 - flipped[:, 1]  # now more CRS = less risk in the labels
+    lin = _model(degree).fit(flipped, y)
+    days = np.arange(0, 29, 0.5)
+    grid = np.column_stack([days, np.zeros((len(days), 3))])
+    beta, _ = lin.coefficients(grid)
+    assert np.all(beta[:, 1] >= 0)
+    assert np.all(beta[:, 2] <= 0)
+
+
+def test_coefficients_follow_the_landmark_day():
+    X, y = cohort(seed=2)
+    varying, fixed = _model(2).fit(X, y), _model(0).fit(X, y)
+    at = np.column_stack([DAYS, np.zeros((len(DAYS), 3))])
+    crs = varying.coefficients(at)[0][:, 1] / varying.scale_[1]  # per CRS grade
+    assert np.all(np.diff(crs) > 0)  # grows with the day, as generated
+    assert crs[0] == pytest.approx(0.2, abs=0.15) and crs[-1] == pytest.approx(1.6, abs=0.3)
+    Xt, yt = cohort(seed=3)
+
+    def log_loss(m):
+        return -np.mean(log_expit(np.where(yt == 1, 1, -1) * m.decision_function(Xt)))
+
+    assert log_loss(varying) < log_loss(fixed)
+
+
+def test_days_beyond_the_last_training_landmark_use_its_coefficients():
+    X, y = cohort()
+    lin = _model(2).fit(X, y)
+    at = np.column_stack([[14.0, 20.0, 28.0], np.zeros((3, 3))])
+    beta, _ = lin.coefficients(at)
+    np.testing.assert_array_equal(beta[0], beta[1])
+    np.testing.assert_array_equal(beta[0], beta[2])
+
+
+def test_contributions_add_up_exactly_and_average_zero_on_training_rows():
+    X, y = cohort()
+    X[::7, 2] = np.nan  # missing platelets: imputed, with an indicator
+    w = np.random.default_rng(4).integers(1, 4, len(y)).astype(float)
+    lin = _model(2).fit(X, y, w)
+    c = lin.contributions(X)
+    assert len(lin.indicated_) == 1
+    np.testing.assert_array_equal(lin.total(c), lin.decision_function(X))
+    np.testing.assert_allclose(lin.intercept_ + c.sum(axis=1), lin.decision_function(X), atol=1e-12)
+    np.testing.assert_allclose((w @ c) / w.sum(), 0.0, atol=1e-12)
+    eta = lin.theta_[0] + sum(  # the fitted model itself, written out
+        c_j for c_j in (lin.contributions(X) + lin.term_mean_).T
+    )
+    np.testing.assert_allclose(eta, lin.decision_function(X), atol=1e-12)
+
+
+def test_one_row_gives_the_same_bits_as_inside_a_batch():
+    X, y = cohort()
+    lin = _model(2).fit(X, y)
+    batch = lin.decision_function(X[:50])
+    alone = np.array([lin.decision_function(X[i : i + 1])[0] for i in range(50)])
+    np.testing.assert_array_equal(alone, batch)
+
+
+def test_a_warm_start_converges_to_the_same_model():
+    X, y = cohort()
+    w = np.random.default_rng(5).integers(0, 3, len(y)).astype(float)
+    base = _model(2).fit(X, y)
+    cold, warm = _model(2).fit(X, y, w), _model(2).fit(X, y, w, init=base)
+    np.testing.assert_allclose(warm.decision_function(X), cold.decision_function(X), atol=1e-6)
+
+
+def test_a_day_degree_needs_the_day_among_the_predictors():
+    with pytest.raises(ValueError, match="day_feature"):
+        LinearOffset(("a", "b"), day_feature="landmark_day", day_degree=2)
