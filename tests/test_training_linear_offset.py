@@ -149,3 +149,21 @@ def test_a_warm_start_converges_to_the_same_model():
 def test_a_day_degree_needs_the_day_among_the_predictors():
     with pytest.raises(ValueError, match="day_feature"):
         LinearOffset(("a", "b"), day_feature="landmark_day", day_degree=2)
+
+
+def test_a_model_pickled_before_the_day_terms_still_predicts_the_same():
+    """Registered versions from before the day terms stored one flat coefficient per predictor
+    and no day settings; unpickled by this code they give the same log-odds."""
+    import pickle
+
+    X, y = cohort()
+    X[::9, 2] = np.nan
+    lin = _model(0).fit(X, y)
+    old = dict(vars(lin))
+    for key in ("day_feature", "day_degree", "day_smoothing", "term_mean_", "theta_"):
+        old.pop(key)
+    old["coef_"], old["ind_coef_"] = lin.coef_[:, 0].copy(), lin.ind_coef_[:, 0].copy()
+    stale = LinearOffset.__new__(LinearOffset)
+    stale.__dict__.update(old)
+    revived = pickle.loads(pickle.dumps(stale))
+    np.testing.assert_allclose(revived.decision_function(X), lin.decision_function(X), atol=1e-12)

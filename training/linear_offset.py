@@ -193,6 +193,18 @@ class LinearOffset:
             gamma = gamma + basis[:, [k]] * self.ind_coef_[:, k]
         return beta, gamma
 
+    def __setstate__(self, state: dict) -> None:
+        """Models registered before the day terms existed: one coefficient per predictor
+        (stored flat), no day basis, no centring term (their contributions had mean 0)."""
+        state.setdefault("day_feature", None)
+        state.setdefault("day_degree", 0)
+        state.setdefault("day_smoothing", 0.0)
+        if "coef_" in state and np.ndim(state["coef_"]) == 1:
+            state["coef_"] = state["coef_"][:, None]
+            state["ind_coef_"] = state["ind_coef_"][:, None]
+            state.setdefault("term_mean_", np.zeros(len(state["feature_names"])))
+        self.__dict__.update(state)
+
     def contributions(self, X) -> np.ndarray:
         """Per row and predictor, ``beta_j(L) * z_j`` plus its indicator's term, minus the
         training mean of that sum (log-odds; each column has mean 0 over the training rows)."""
