@@ -245,7 +245,7 @@ def test_intervals_are_seeded_and_contain_most_point_estimates(champion):
 
 
 def test_contributions_equal_the_shap_package_plus_the_additive_part(champion):
-    """Our explanation = shap.TreeExplainer on the trees + beta * z of the additive part."""
+    """Our explanation = shap.TreeExplainer on the trees + the additive part's contributions."""
     import shap
 
     from training.explain import RiskExplainer

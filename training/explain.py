@@ -4,7 +4,8 @@ xgboost's own TreeSHAP (``pred_contribs``; Lundberg et al., Nat Mach Intell 2020
 algorithm as ``shap.TreeExplainer`` with tree_path_dependent perturbation) gives, for each row,
 a contribution per predictor plus the expected value; they add up exactly to the model's raw
 log-odds. When the trees boost from an additive part (:mod:`training.linear_offset`), its exact
-contributions ``beta_j * z_j`` are added to the trees' per predictor. The risk model's
+contributions ``beta_j(L) * z_j`` (centred; its coefficients vary with the landmark day L)
+are added to the trees' per predictor. The risk model's
 recalibration is linear in the log-odds (``a + b * margin``), so the
 contributions are scaled by ``b`` and the base becomes ``a + b * expected``: they still add up
 exactly to the served log-odds. The request path and both reports use this code; the reports

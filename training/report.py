@@ -799,7 +799,8 @@ def _shap_section(s: ShapSummary, check: pd.DataFrame) -> str:
         h.p(
             f"Exact contributions on {len(s.x):,} landmark rows: TreeSHAP of the trees "
             "(xgboost's implementation of the shap.TreeExplainer algorithm) plus the additive "
-            "part's beta * standardised value, the same code as the service's explanations; in "
+            "part's coefficient on the row's landmark day times the standardised value (centred on "
+            "the training rows), the same code as the service's explanations; in "
             "calibrated log-odds, so they add up to the served log-odds (base log-odds "
             f"{s.base_log_odds:.3f})."
         ),
