@@ -79,9 +79,8 @@ class LinearOffset:
     def _transformed(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=float)
         out = X.copy()
-        for j, name in enumerate(self.feature_names):
-            if name in self.log_features:
-                out[:, j] = np.log1p(np.clip(X[:, j], 0, None))
+        logged = [j for j, name in enumerate(self.feature_names) if name in self.log_features]
+        out[:, logged] = np.log1p(np.clip(X[:, logged], 0, None))
         return out
 
     def _day_basis(self, X: np.ndarray) -> np.ndarray:
@@ -221,11 +220,8 @@ class LinearOffset:
     def total(self, contributions: np.ndarray) -> np.ndarray:
         """Intercept + the contributions, summed column by column (the same bits for a row
         alone as inside a batch)."""
-        c = contributions
-        out = np.full(len(c), self.intercept_)
-        for j in range(c.shape[1]):
-            out = out + c[:, j]
-        return out
+        terms = np.column_stack([np.full(len(contributions), self.intercept_), contributions])
+        return np.cumsum(terms, axis=1)[:, -1]  # an accumulation: left to right, row by row
 
 
 def bounded_newton(
