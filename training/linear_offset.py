@@ -243,7 +243,7 @@ def bounded_newton(
     Why not L-BFGS-B: with coefficients that vary by landmark day the design is ill-conditioned
     (the Bernstein columns of one predictor are correlated) and L-BFGS-B needs ~200 iterations
     and still stops where log-odds differ by up to 0.07 between tolerances; Newton converges
-    quadratically in ~10 iterations of a (p x p) solve, p ~ 170. Stops when the projected
+    quadratically in ~10 iterations of a (p x p) solve, p ~ 160. Stops when the projected
     gradient is below ``tol`` per unit of total weight.
     """
 
