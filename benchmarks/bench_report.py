@@ -74,6 +74,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from bench_support import ensure_champion
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_REPORT_S = 60.0
@@ -148,17 +149,7 @@ def _train_champion(root: Path, cohort: Path, seed: int):
         f"'{settings.model_alias}': {result.promoted} (gates: {result.gate.summary()})",
         flush=True,
     )
-    if result.model_version is None:
-        raise SystemExit("the training run registered no model: nothing to report on")
-    if not result.promoted:
-        client.set_registered_model_alias(
-            settings.model_name, settings.model_alias, result.model_version
-        )
-        print(
-            f"  NOTE: not promoted by the gates; '{settings.model_alias}' moved to version "
-            f"{result.model_version} by hand in the temporary store, for this benchmark only",
-            flush=True,
-        )
+    ensure_champion(result, client, settings, "report on")
     return settings
 
 

@@ -64,6 +64,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from bench_support import ensure_champion
 
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = 120.0
@@ -119,18 +120,7 @@ def _setup_model(root: Path, n_patients: int, seed: int, workers: int):
         f"(gates: {result.gate.summary()})",
         flush=True,
     )
-    if result.model_version is None:
-        raise SystemExit("the fast training run registered no model: nothing to serve")
-    if not result.promoted:
-        # Temporary store only: the service serves the alias, so point it at this version.
-        client.set_registered_model_alias(
-            settings.model_name, settings.model_alias, result.model_version
-        )
-        print(
-            f"  NOTE: not promoted by the gates; '{settings.model_alias}' moved to version "
-            f"{result.model_version} by hand in the temporary store, for this benchmark only",
-            flush=True,
-        )
+    ensure_champion(result, client, settings, "serve")
     return settings, str(result.model_version), cohort
 
 
