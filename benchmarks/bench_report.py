@@ -18,15 +18,15 @@ up front with their artefact locations inside the temporary directory, so nothin
 the working directory. Everything is deleted afterwards.
 
 1. Full reviewers' report (target: under 60 s for the 10,000-patient cohort on 2 cores):
-   ``training.report.report_registered_model("models:/icans-risk@champion", eval_cohort, ...)``
+   ``reports.model_report.report_registered_model("models:/icans-risk@champion", eval_cohort, ...)``
    with the default ``TrainConfig`` (200 bootstrap samples; only ``seed`` set), exactly what
    ``icans report --cohort DIR`` runs: evaluation of the model and both baselines on every
    landmark row with bootstrap CIs (an MLflow evaluation run), figures, SHAP on a sample of
-   ``training.report.SAMPLE_ROWS`` (2,000) rows, HTML. The phase split comes from timing
+   ``reports.model_report.SAMPLE_ROWS`` (2,000) rows, HTML. The phase split comes from timing
    wrappers put around the library functions it calls (no work is repeated to get it).
    Alternative, side by side in the same run: the same call with SHAP (values, beeswarm,
    dependence plots, direction check) on ALL landmark rows of the evaluation cohort
-   (``sample_size`` = all, and ``training.report.SAMPLE_ROWS`` raised for that call only) -
+   (``sample_size`` = all, and ``reports.model_report.SAMPLE_ROWS`` raised for that call only) -
    what the sampling buys. The HTML sizes of both are printed. For reference, one cold
    ``uv run --no-sync icans report --cohort ...`` (a fresh process: start-up, imports, the same
    work) is timed too (``--skip-cli-report`` leaves it out).
@@ -34,7 +34,7 @@ the working directory. Everything is deleted afterwards.
    (a) library path: ``serving.runtime.ModelRuntime.load`` once (timed separately), then for
    ``--patients`` real (patient, landmark day) pairs of the evaluation cohort (distinct
    patients, each at one of its landmark rows, drawn at random), the time of
-   ``runtime.assess([patient])[0]`` + ``serving.patient_report.build_patient_report`` (the JSON
+   ``runtime.assess([patient])[0]`` + ``reports.patient.build_patient_report`` (the JSON
    record is built and validated beforehand, not timed). Alternative on the same patients,
    interleaved: the ``shap`` package's own path, ``shap.TreeExplainer(model.xgb_)`` (built once,
    not timed) on the transformed row + ``shap.plots.waterfall`` rendered to PNG with pyplot. The
@@ -43,8 +43,8 @@ the working directory. Everything is deleted afterwards.
    counted. The two explanations must agree (largest difference printed).
    (b) cold CLI: ``uv run --no-sync icans explain --patient p.json --out p.html --tracking-uri
    ...`` wall time, 3 runs, beside ``uv run --no-sync icans --help`` (process start-up and the
-   CLI's own imports) and ``uv run --no-sync python -c "import icans.cli,
-   serving.patient_report"`` (start-up plus the explain path's imports), 3 runs each, so the
+   CLI's own imports) and ``uv run --no-sync python -c "import cli.main,
+   reports.patient"`` (start-up plus the explain path's imports), 3 runs each, so the
    cold time splits into start-up, imports, and model load + report. The 1 s target is for
    the report itself, not for process start-up. (``--no-sync``: the child uses the
    environment this script runs in and never modifies it.)
@@ -116,8 +116,8 @@ def _generate(out: Path, n_patients: int, seed: int, workers: int) -> None:
 def _train_champion(root: Path, cohort: Path, seed: int):
     """Train and register a champion in a temporary store; returns the settings."""
     from icans.config import load_settings
+    from model.registry import use_tracking
     from training.config import GateConfig, TrainConfig
-    from training.registry import use_tracking
     from training.train import train
 
     settings = load_settings(
@@ -224,9 +224,9 @@ def _timed_report(uri: str, cohort: Path, out: Path, settings, config, sample_ro
     import mlflow
 
     import features.landmarks
+    import model.registry
+    import reports.model_report
     import training.assess
-    import training.registry
-    import training.report
 
     phases = Phases()
     phases.wrap(training.assess, "assess_registered_model", "assess")
@@ -235,27 +235,27 @@ def _timed_report(uri: str, cohort: Path, out: Path, settings, config, sample_ro
     phases.wrap(training.assess, "build_landmark_dataset", "assess.landmarks")
     phases.wrap(training.assess, "evaluate", "assess.evaluate")
     phases.wrap(mlflow.sklearn, "load_model", "assess.baselines", unless=("assess.load", "reload"))
-    phases.wrap(training.registry, "load_pipeline", "reload")
+    phases.wrap(model.registry, "load_pipeline", "reload")
     phases.wrap(mlflow.artifacts, "load_dict", "mlflow")
     phases.wrap(mlflow.artifacts, "download_artifacts", "mlflow")
     phases.wrap(features.landmarks, "load_cohort_tables", "tables")
     phases.wrap(features.landmarks, "build_landmark_dataset", "landmarks")
-    phases.wrap(training.report, "build_model_report", "build")
-    phases.wrap(training.report, "compute_shap", "build.shap")
-    phases.wrap(training.report, "direction_check", "build.direction")
-    phases.wrap(training.report, "_shap_figures", "build.shap_figures")
-    phases.wrap(training.report, "write_atomically", "write")
-    saved = training.report.SAMPLE_ROWS
+    phases.wrap(reports.model_report, "build_model_report", "build")
+    phases.wrap(reports.model_report, "compute_shap", "build.shap")
+    phases.wrap(reports.model_report, "direction_check", "build.direction")
+    phases.wrap(reports.model_report, "_shap_figures", "build.shap_figures")
+    phases.wrap(reports.model_report, "write_atomically", "write")
+    saved = reports.model_report.SAMPLE_ROWS
     kwargs = {}
     if sample_rows is not None:  # the alternative: every row, for this call only
-        training.report.SAMPLE_ROWS = sample_rows
+        reports.model_report.SAMPLE_ROWS = sample_rows
         kwargs["sample_size"] = sample_rows
     try:
         start = time.perf_counter()
-        training.report.report_registered_model(uri, cohort, out, settings, config, **kwargs)
+        reports.model_report.report_registered_model(uri, cohort, out, settings, config, **kwargs)
         wall = time.perf_counter() - start
     finally:
-        training.report.SAMPLE_ROWS = saved
+        reports.model_report.SAMPLE_ROWS = saved
         phases.restore()
     s = phases.seconds
     s["assess.other"] = s["assess"] - sum(
@@ -383,7 +383,7 @@ def _shap_waterfall_factory(runtime):
     from features import display
     from features.patient import to_raw
     from features.transformers import transform_rows
-    from serving.patient_report import WATERFALL_TOP
+    from reports.patient import WATERFALL_TOP
 
     explainer = shap.TreeExplainer(runtime.model.xgb_)
     names = list(runtime.features.get_feature_names_out())
@@ -414,7 +414,7 @@ def _shap_waterfall_factory(runtime):
 
 
 def _per_patient_library(runtime, patients) -> dict:
-    from serving.patient_report import build_patient_report
+    from reports.patient import build_patient_report
 
     alternative = _shap_waterfall_factory(runtime)
     ident = runtime.identity()
@@ -552,7 +552,7 @@ def _per_patient_cli(root: Path, settings, patient_record: dict) -> dict | None:
     ]
     before = os.getloadavg()[0]
     help_times, _ = _cli_runs([*uv, "icans", "--help"], CLI_RUNS)
-    imports = [*uv, "python", "-c", "import icans.cli, serving.patient_report"]
+    imports = [*uv, "python", "-c", "import cli.main, reports.patient"]
     import_times, _ = _cli_runs(imports, CLI_RUNS)
     explain_times, last = _cli_runs(explain, CLI_RUNS)
     after = os.getloadavg()[0]
@@ -660,7 +660,7 @@ def _print_per_patient(lib: dict, load_s: float, cli: dict | None, http: dict | 
         )
         print(f"    uv run --no-sync icans --help (start-up floor): median {h[0]:.2f} s")
         print(
-            "    uv run --no-sync python -c 'import icans.cli, serving.patient_report' (start-up "
+            "    uv run --no-sync python -c 'import cli.main, reports.patient' (start-up "
             f"+ the explain path's imports): median {i[0]:.2f} s"
         )
         print(

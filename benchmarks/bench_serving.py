@@ -85,8 +85,8 @@ def _setup_model(root: Path, n_patients: int, seed: int, workers: int):
     """Cohort + fast training into a temporary store; returns (settings, version, result)."""
     from data.synthetic.cohort import CohortSpec, generate_cohort
     from icans.config import Settings
+    from model.registry import use_tracking
     from training.config import GateConfig, TrainConfig
-    from training.registry import use_tracking
     from training.train import train
 
     cohort = root / "cohort"

@@ -127,7 +127,7 @@ def describe_fit(result, n_patients: int) -> None:
 
 def report_quality(ev, title: str) -> dict[str, bool]:
     """The per-landmark table of one evaluation and the three quality verdicts on it."""
-    from training.evaluate import MODEL, TRUE_RISK, ordered_subsets
+    from evaluation.evaluate import MODEL, TRUE_RISK, ordered_subsets
 
     print(
         f"\n{title}: {ev.meta['n_patients']:,} patients, {ev.meta['n_rows']:,} rows, "
@@ -203,7 +203,7 @@ def report_quality(ev, title: str) -> dict[str, bool]:
 
 
 def report_time(result, seconds: float, steps, n_patients: int, load: tuple) -> bool:
-    from training.evaluate import MODEL, TRUE_RISK
+    from evaluation.evaluate import MODEL, TRUE_RISK
 
     ev = result.evaluation
     print()
@@ -272,8 +272,8 @@ def main(argv: list[str] | None = None) -> None:
     import warnings
 
     from icans.config import Settings
+    from model.registry import use_tracking
     from training.config import TrainConfig
-    from training.registry import use_tracking
 
     # after importing mlflow, which configures its own loggers: silence the per-model pickle
     # and pip notices (MLflow's registration messages on stderr remain)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cohort.schema import validate_tables
 from features.layout import (
     BASELINE_FIELDS,
     CATEGORY_CODE,
@@ -22,7 +23,6 @@ from features.layout import (
     RAW_COLUMNS,
     SERIES_SLICE,
 )
-from features.validation import validate_tables
 from icans.errors import InvalidInputError
 
 DEFAULT_LANDMARKS = (0, 1, 3, 5, 7, 10, 14)

@@ -21,8 +21,8 @@ from features.patient import PatientObservation, missing_inputs, to_raw
 from features.transformers import transform_rows
 from icans.config import Settings
 from icans.errors import ModelNotFoundError, UnknownCategoryWarning
-from training.explain import RiskExplainer
-from training.registry import ModelRef, load_pipeline, use_tracking
+from model.explain import RiskExplainer
+from model.registry import ModelRef, load_pipeline, use_tracking
 
 # Unseen categories are reported in each response's warnings, not on the server's stderr.
 warnings.filterwarnings("ignore", category=UnknownCategoryWarning)

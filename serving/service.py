@@ -25,8 +25,8 @@ from starlette.exceptions import HTTPException
 from features.patient import PatientObservation, errors_from_pydantic
 from icans.config import INTENDED_USE, load_settings
 from icans.errors import InvalidInputError
+from reports.patient import build_patient_report, waterfall_png
 from serving.audit import AuditLog
-from serving.patient_report import build_patient_report, waterfall_png
 from serving.runtime import Assessment, ModelRuntime
 from serving.schemas import (
     MAX_BATCH,

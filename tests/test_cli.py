@@ -10,7 +10,7 @@ import pytest
 import typer.main
 from typer.testing import CliRunner, Result
 
-from icans.cli import app
+from cli.main import app
 
 runner = CliRunner()
 GENERATE_OPTIONS = ("--out", "--n", "--seed", "--case-mix", "--format", "--overwrite", "--workers")

@@ -1,4 +1,4 @@
-"""Cohort-table validation (``features.validation``, pandera) and its use by the landmark builder.
+"""Cohort-table validation (``cohort.schema``, pandera) and its use by the landmark builder.
 
 Valid generated tables pass (and come back coerced); corrupted ones raise ONE
 :class:`~icans.errors.InvalidCohortError` that lists every bad row, each error naming the patient
@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cohort.schema import validate_table
 from data.synthetic.chunk import generate_block
 from data.synthetic.parameters import CASE_MIXES, GeneratorParameters
 from data.synthetic.tables import block_tables
 from features.landmarks import DEFAULT_LANDMARKS, build_landmark_dataset
 from features.layout import RAW_COLUMNS
-from features.validation import validate_table
 from icans.contract import CAR_TARGETS
 from icans.errors import InvalidCohortError, InvalidInputError
 

@@ -19,12 +19,12 @@ from starlette.testclient import TestClient
 from support import shared_asgi_app
 from typer.testing import CliRunner
 
+from cli.main import app as cli
 from features.landmarks import load_cohort_tables, patient_record
 from features.patient import parse_patient
-from icans.cli import app as cli
-from serving.patient_report import SECTIONS, build_patient_report, read_patient_file
+from reports.html import embedded_figures
+from reports.patient import SECTIONS, build_patient_report, read_patient_file
 from serving.runtime import ModelRuntime
-from training.html import embedded_figures
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 DAY = 5
@@ -248,7 +248,7 @@ def test_contributions_equal_the_shap_package_plus_the_additive_part(champion):
     """Our explanation = shap.TreeExplainer on the trees + the additive part's contributions."""
     import shap
 
-    from training.explain import RiskExplainer
+    from model.explain import RiskExplainer
 
     pipeline = champion.result.pipeline
     model = pipeline.named_steps["model"]

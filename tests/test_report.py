@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from data.synthetic.cohort import read_manifest
-from icans.cli import app
-from training.report import (
+from reports.model_report import (
     DIRECTION_TABLE,
     MODEL_CARD_SECTIONS,
     SECTIONS,

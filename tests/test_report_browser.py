@@ -16,8 +16,8 @@ import browser
 import pytest
 from browser import open_page
 
-from training.html import write_atomically
-from training.report import MODEL_CARD_SECTIONS, SECTIONS, copy_logged_report
+from reports.html import write_atomically
+from reports.model_report import MODEL_CARD_SECTIONS, SECTIONS, copy_logged_report
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::UserWarning"),
@@ -127,7 +127,7 @@ def patient_page(champion, tmp_path_factory) -> Path:
     """One patient's explanation page, built by the code behind POST /v1/report."""
     from features.landmarks import load_cohort_tables, patient_record
     from features.patient import parse_patient
-    from serving.patient_report import build_patient_report
+    from reports.patient import build_patient_report
     from serving.runtime import ModelRuntime
 
     runtime = ModelRuntime.load("models:/icans-risk@champion", champion.settings)
@@ -142,7 +142,7 @@ def patient_page(champion, tmp_path_factory) -> Path:
 def test_patient_page_renders_and_its_waterfall_adds_up_to_the_stated_probability(patient_page):
     from scipy.special import expit
 
-    from serving.patient_report import SECTIONS as PATIENT_SECTIONS
+    from reports.patient import SECTIONS as PATIENT_SECTIONS
 
     with open_page(patient_page) as page:
         assert page.problems() == []

@@ -21,8 +21,8 @@ import pytest
 from support import FAST
 from typer.testing import CliRunner
 
+from cli.main import app as cli
 from features.landmarks import load_cohort_tables, patient_record
-from icans.cli import app as cli
 from serving.launch import server_command, server_environment
 from training.assess import assess_registered_model
 

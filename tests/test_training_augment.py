@@ -1,4 +1,4 @@
-"""Training copies with a whole course series missing (training.augment), and their effect."""
+"""Training copies with a whole course series missing (model.augment), and their effect."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from features.landmarks import build_landmark_dataset, load_cohort_tables
 from features.layout import SERIES_SLICE
-from training.augment import MISSING_GROUPS, with_missing_series
+from model.augment import MISSING_GROUPS, with_missing_series
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -12,10 +12,10 @@ import pytest
 from support import FAST
 from typer.testing import CliRunner
 
+from cli.main import app
 from features.landmarks import build_landmark_dataset, load_cohort_tables
-from icans.cli import app
 from icans.errors import InvalidCohortError
-from training.registry import use_tracking
+from model.registry import use_tracking
 from training.train import fit_and_evaluate, train
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")

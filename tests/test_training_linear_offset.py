@@ -1,4 +1,4 @@
-"""The additive part (``training.linear_offset``): a correct fit, its sign bounds on every landmark
+"""The additive part (``model.linear_offset``): a correct fit, its sign bounds on every landmark
 day, coefficients that follow the day, and contributions that add up exactly."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 from sklearn.linear_model import LogisticRegression
 
-from training.linear_offset import LinearOffset, bounded_newton
+from model.linear_offset import LinearOffset, bounded_newton
 
 NAMES = ("landmark_day", "crs_grade_today", "platelets", "noise")
 DAYS = np.array([0, 1, 3, 5, 7, 10, 14], dtype=float)

@@ -15,7 +15,7 @@ from scipy.special import expit, logit
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from training.metrics import (
+from evaluation.metrics import (
     METRICS,
     PreparedScores,
     bootstrap_weights,

@@ -17,21 +17,21 @@ import pytest
 from data.synthetic.chunk import generate_block
 from data.synthetic.parameters import CASE_MIXES, GeneratorParameters
 from data.synthetic.tables import block_tables
+from evaluation.evaluate import MODEL, evaluate
+from evaluation.metrics import PreparedScores
 from features.landmarks import build_landmark_dataset
 from features.layout import COLUMN_INDEX, SERIES_SLICE
 from features.transformers import build_feature_pipeline
 from icans.contract import LAB_FIELDS
-from training.config import GateConfig, SearchSpace
-from training.evaluate import MODEL, evaluate
-from training.gates import check_gates
-from training.metrics import PreparedScores
-from training.models import (
+from model.risk_model import (
     RiskModel,
     fit_risk_pipeline,
     logistic_baseline,
     m_easix_baseline,
     tune,
 )
+from training.config import GateConfig, SearchSpace
+from training.gates import check_gates
 from training.splits import grouped_folds, grouped_split, sample_patients
 
 PARAMS = dict(

@@ -1,8 +1,1 @@
-"""Training, evaluation, explanation and the model registry."""
-
-import os
-
-# xgboost uses OpenMP; its default busy-wait policy makes two threads crawl (seen: 0.4 s -> 18 s
-# per fit) whenever another process holds one of the machine's two cores. Passive waiting
-# costs nothing when the cores are free. Must be set before xgboost starts its thread pool.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+"""Training runs: splits, tuning, fitting, evaluation, quality gates, recording in MLflow."""

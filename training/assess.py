@@ -16,11 +16,11 @@ import numpy as np
 from mlflow.exceptions import MlflowException
 
 from data.synthetic.cohort import read_manifest
+from evaluation.evaluate import MODEL, Evaluation, evaluate
 from features.landmarks import build_landmark_dataset, load_cohort_tables
 from icans.config import Settings
+from model.registry import ModelRef, load_pipeline, metric_key, use_experiment, use_tracking
 from training.config import TrainConfig
-from training.evaluate import MODEL, Evaluation, evaluate
-from training.registry import ModelRef, load_pipeline, metric_key, use_experiment, use_tracking
 
 BASELINE_ARTIFACTS = ("logistic", "m_easix")
 

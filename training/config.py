@@ -60,7 +60,7 @@ class TrainConfig(BaseModel):
     linear_offset: bool = Field(
         True,
         description="Boost the trees from a sign-constrained penalised logistic regression's "
-        "log-odds (training.linear_offset); false: trees alone.",
+        "log-odds (model.linear_offset); false: trees alone.",
     )
     day_degree: int = Field(
         2,
@@ -86,7 +86,7 @@ class TrainConfig(BaseModel):
         ge=0,
         le=0.5,
         description="Share of training rows copied with a whole course series missing, per "
-        "series group (training.augment); 0 turns it off.",
+        "series group (model.augment); 0 turns it off.",
     )
     uncertainty_refits: int = Field(
         20,

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evaluation.evaluate import MODEL, TRUE_RISK, Evaluation
 from training.config import GateConfig
-from training.evaluate import MODEL, TRUE_RISK, Evaluation
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from evaluation.metrics import PreparedScores
 from features.landmarks import LandmarkDataset
-from training.metrics import PreparedScores
-from training.models import fit_risk_pipeline
+from model.risk_model import fit_risk_pipeline
 from training.splits import sample_patients
 
 

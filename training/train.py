@@ -3,7 +3,7 @@
 Steps, all on landmark rows of the feature pipeline:
 
 1. split patients (never rows) into training and held-out test; add copies of some training
-   rows with a whole course series missing (:mod:`training.augment`);
+   rows with a whole course series missing (:mod:`model.augment`);
 2. choose xgboost hyper-parameters by grouped cross-validation on the training patients;
 3. check calibration on the out-of-fold predictions of that cross-validation and, when the
    slope or intercept is off, correct it (logistic recalibration of the log-odds); fit the
@@ -33,18 +33,18 @@ from scipy.special import expit
 from sklearn.pipeline import Pipeline
 
 from data.synthetic.cohort import read_manifest
+from evaluation.evaluate import MODEL, TRUE_RISK, Evaluation, evaluate
+from evaluation.metrics import PreparedScores
 from features.landmarks import LandmarkDataset, build_landmark_dataset, load_cohort_tables
 from features.transformers import build_feature_pipeline
 from icans.config import INTENDED_USE, Settings
-from training import html, plots
-from training.augment import MISSING_GROUPS, with_missing_series
+from model.augment import MISSING_GROUPS, with_missing_series
+from model.registry import log_pipeline, metric_key, register, use_experiment, use_tracking
+from model.risk_model import RiskModel, logistic_baseline, m_easix_baseline, tune
+from reports import html, plots
 from training.config import TrainConfig
-from training.evaluate import MODEL, TRUE_RISK, Evaluation, evaluate
 from training.gates import GateResult, check_gates
 from training.learning_curve import learning_curve
-from training.metrics import PreparedScores
-from training.models import RiskModel, logistic_baseline, m_easix_baseline, tune
-from training.registry import log_pipeline, metric_key, register, use_experiment, use_tracking
 from training.splits import grouped_folds, grouped_split
 
 
@@ -73,7 +73,7 @@ def fit_and_evaluate(
     t0 = time.perf_counter()
     rest, held = grouped_split(ds.patient_id, config.test_fraction, seed)
     test = ds.subset(held)
-    # Training rows plus copies with a whole course series missing (see training.augment);
+    # Training rows plus copies with a whole course series missing (see model.augment);
     # the feature pipeline learns its categories and ranges from the original rows only.
     observed = ds.subset(rest)
     train = with_missing_series(observed, config.missing_series_fraction, seed)
@@ -314,7 +314,7 @@ def _log_artifacts(out: dict, ev: Evaluation) -> None:
 
 def _log_report(out: dict, card: dict, manifest: dict) -> None:
     """The reviewers' HTML report of this run (held-out patients) and each of its figures."""
-    from training.report import build_model_report, sample_rows
+    from reports.model_report import build_model_report, sample_rows
 
     test: LandmarkDataset = out["test"]
     rows = sample_rows(len(test), seed=0)

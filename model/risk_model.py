@@ -33,7 +33,7 @@ from features.transformers import (
     LandmarkDay,
     build_feature_pipeline,
 )
-from training.linear_offset import LinearOffset
+from model.linear_offset import LinearOffset
 
 # CD4-dominant expansion does not lower the risk (Baur 2023; Katsin 2024): constraining the
 # ratio keeps "more CD4+ expansion never lowers the risk" true when CD4 samples rise.
@@ -60,7 +60,7 @@ class RiskModel(ClassifierMixin, BaseEstimator):
     """XGBoost classifier with monotone constraints and an optional log-odds recalibration.
 
     With ``linear_offset`` (the default) the trees boost from the log-odds of a sign-constrained
-    penalised logistic regression on the same predictors (:mod:`training.linear_offset`), so
+    penalised logistic regression on the same predictors (:mod:`model.linear_offset`), so
     they model only what the additive part leaves; the model is still one log-odds function,
     monotone where required, explained exactly by linear plus TreeSHAP contributions.
     """

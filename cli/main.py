@@ -277,8 +277,8 @@ def report_cmd(
 ) -> None:
     """Write a reviewer-facing HTML report: model card, performance, SHAP, TRIPOD+AI."""
     from icans.config import load_settings
+    from reports.model_report import copy_logged_report, report_registered_model
     from training.config import load_train_config
-    from training.report import copy_logged_report, report_registered_model
 
     settings = load_settings(config, tracking_uri=tracking_uri)
     if cohort is None:
@@ -304,7 +304,7 @@ def explain_cmd(
 ) -> None:
     """Write one patient's explanation page: risk with its uncertainty, waterfall, drivers."""
     from icans.config import load_settings
-    from serving.patient_report import explain_patient_file
+    from reports.patient import explain_patient_file
 
     settings = load_settings(config, tracking_uri=tracking_uri)
     path, a = explain_patient_file(patient, out, model, settings)
@@ -319,7 +319,7 @@ def explain_cmd(
 
 def print_evaluation(ev: Any, title: str) -> None:
     """Model vs true risk per landmark (95% bootstrap CIs), then the baselines overall."""
-    from training.evaluate import ordered_subsets
+    from evaluation.evaluate import ordered_subsets
 
     m = ev.metrics.set_index(["subset", "predictor", "metric"])
 
@@ -413,9 +413,9 @@ def demo(
     from data.synthetic.cohort import CohortSpec, generate_cohort
     from data.synthetic.summary import summarise
     from icans.config import load_settings
-    from serving.patient_report import explain_patient_file
+    from reports.model_report import copy_logged_report
+    from reports.patient import explain_patient_file
     from training.config import TrainConfig
-    from training.report import copy_logged_report
     from training.train import train
 
     with _progress() as bar:

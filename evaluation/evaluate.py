@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from features.landmarks import LandmarkDataset
-from training.metrics import (
+from evaluation.metrics import (
     METRICS,
     PreparedScores,
     bootstrap_weights,
@@ -21,6 +20,7 @@ from training.metrics import (
     net_benefit,
     treat_all_net_benefit,
 )
+from features.landmarks import LandmarkDataset
 
 TRUE_RISK = "true_risk"
 MODEL = "model"

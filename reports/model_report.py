@@ -28,14 +28,14 @@ from scipy.stats import spearmanr
 from sklearn.pipeline import Pipeline
 
 from data.synthetic.parameters import GeneratorParameters
+from evaluation.evaluate import MODEL, TRUE_RISK, Evaluation, ordered_subsets
 from features import display
 from icans.config import INTENDED_USE
 from icans.contract import LAB_FIELDS
-from training import html as h
-from training import plots
-from training.evaluate import MODEL, TRUE_RISK, Evaluation, ordered_subsets
-from training.html import write_atomically
-from training.models import MONOTONE_DECREASING, MONOTONE_INCREASING
+from model.risk_model import MONOTONE_DECREASING, MONOTONE_INCREASING
+from reports import html as h
+from reports import plots
+from reports.html import write_atomically
 
 SECTIONS = (
     "Model card",
@@ -280,7 +280,7 @@ def compute_shap(pipeline: Pipeline, raw_sample: np.ndarray) -> ShapSummary:
     """Exact contributions of every predictor (TreeSHAP of the trees, by xgboost's own
     implementation of ``shap.TreeExplainer``'s algorithm, plus the additive part), in the
     calibrated log-odds the service returns: the same code as the endpoint's explanations."""
-    from training.explain import RiskExplainer
+    from model.explain import RiskExplainer
 
     features = pipeline.named_steps["features"]
     x = np.asarray(features.transform(raw_sample), dtype=float)
@@ -1155,8 +1155,8 @@ def report_registered_model(
     from mlflow.exceptions import MlflowException
 
     from features.landmarks import build_landmark_dataset, load_cohort_tables
+    from model.registry import load_pipeline, use_tracking
     from training.assess import assess_registered_model
-    from training.registry import load_pipeline, use_tracking
 
     assessment = assess_registered_model(model_uri, cohort_dir, settings, config)
     ref = assessment.model
@@ -1214,7 +1214,7 @@ def copy_logged_report(model_uri: str, out: Path, settings) -> Path:
     from mlflow.exceptions import MlflowException
 
     from icans.errors import ModelNotFoundError
-    from training.registry import resolve, use_tracking
+    from model.registry import resolve, use_tracking
 
     ref = resolve(model_uri, use_tracking(settings))
     try:

@@ -3,7 +3,7 @@
 xgboost's own TreeSHAP (``pred_contribs``; Lundberg et al., Nat Mach Intell 2020, the same
 algorithm as ``shap.TreeExplainer`` with tree_path_dependent perturbation) gives, for each row,
 a contribution per predictor plus the expected value; they add up exactly to the model's raw
-log-odds. When the trees boost from an additive part (:mod:`training.linear_offset`), its exact
+log-odds. When the trees boost from an additive part (:mod:`model.linear_offset`), its exact
 contributions ``beta_j(L) * z_j`` (centred; its coefficients vary with the landmark day L)
 are added to the trees' per predictor. The risk model's
 recalibration is linear in the log-odds (``a + b * margin``), so the

@@ -1,7 +1,7 @@
 """The additive part of the risk model: a sign-constrained penalised logistic regression whose
 coefficients may vary smoothly with the landmark day.
 
-The trees of :class:`training.models.RiskModel` start from this model's log-odds (xgboost's
+The trees of :class:`model.risk_model.RiskModel` start from this model's log-odds (xgboost's
 ``base_margin``) and only learn what it leaves: interactions, thresholds and non-linear shapes.
 Why: the risk of ICANS adds up on the log-odds scale for most predictors (each published effect
 is an odds ratio), and trees approximate such a smooth additive function with staircases that

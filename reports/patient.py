@@ -37,9 +37,9 @@ from features.layout import COURSE_SERIES
 from features.patient import PatientObservation, parse_patient
 from icans.config import INTENDED_USE, Settings
 from icans.errors import InvalidInputError
+from model.explain import describe
+from reports import html as h
 from serving.runtime import Assessment, ModelRuntime
-from training import html as h
-from training.explain import describe
 
 SECTIONS = (
     "Risk estimate",

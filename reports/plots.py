@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from training.evaluate import MODEL, TRUE_RISK, Evaluation
+from evaluation.evaluate import MODEL, TRUE_RISK, Evaluation
 
 COLORS = {
     MODEL: "#1f77b4",
