@@ -21,14 +21,9 @@ is (every run starts cold).
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
-import resource
-import sys
-import tempfile
-import time
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
-from pathlib import Path
+
+from bench_support import generate_timed, peak_rss_mib, run_in_child, scratch_dir
 
 DEFAULT_SIZES = (10_000, 100_000)
 MILLION = 1_000_000
@@ -47,40 +42,17 @@ class Run:
         return self.size / self.seconds
 
 
-def _maxrss_mib(who: int) -> float:
-    """ru_maxrss in MiB (Linux reports KiB, macOS bytes)."""
-    value = resource.getrusage(who).ru_maxrss
-    return value / (1024 * 1024) if sys.platform == "darwin" else value / 1024
-
-
-def _child(size: int, workers: int, seed: int, tmp_root: str | None, conn: Connection) -> None:
-    """Runs in a fresh process: generate one cohort and send back (seconds, RSS, worker RSS)."""
-    from data.synthetic.cohort import CohortSpec, generate_cohort
-
-    spec = CohortSpec(n_patients=size, seed=seed)
-    with tempfile.TemporaryDirectory(prefix="bench-cohort-", dir=tmp_root) as tmp:
-        start = time.perf_counter()
-        generate_cohort(Path(tmp) / "cohort", spec, workers=workers)
-        seconds = time.perf_counter() - start
-    conn.send((seconds, _maxrss_mib(resource.RUSAGE_SELF), _maxrss_mib(resource.RUSAGE_CHILDREN)))
-    conn.close()
+def _child(size: int, workers: int, seed: int, tmp_root: str | None) -> tuple[float, float, float]:
+    """Runs in a fresh process: generate one cohort; (seconds, RSS, largest worker's RSS)."""
+    with scratch_dir("cohort", tmp_root) as tmp:
+        _, seconds = generate_timed(tmp / "cohort", size, seed, workers)
+    return seconds, peak_rss_mib(), peak_rss_mib(children=True)
 
 
 def run_one(size: int, workers: int, seed: int = 7, tmp_root: str | None = None) -> Run:
     """Generate ``size`` patients with ``workers`` processes in a fresh child process."""
-    ctx = mp.get_context("spawn")
-    receive, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(size, workers, seed, tmp_root, send))
-    proc.start()
-    send.close()
-    try:
-        seconds, rss, worker_rss = receive.recv()
-    except EOFError:
-        proc.join()
-        raise RuntimeError(
-            f"benchmark child for size={size}, workers={workers} died (exit code {proc.exitcode})"
-        ) from None
-    proc.join()
+    what = f"benchmark child for size={size}, workers={workers}"
+    seconds, rss, worker_rss = run_in_child(_child, size, workers, seed, tmp_root, what=what)
     return Run(size, workers, seconds, rss, worker_rss if workers > 1 else 0.0)
 
 

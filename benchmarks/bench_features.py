@@ -35,19 +35,24 @@ from __future__ import annotations
 
 import argparse
 import gc
-import multiprocessing as mp
-import os
-import platform
-import resource
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 
 import numpy as np
+from bench_support import (
+    Spread,
+    generate_timed,
+    machine,
+    peak_rss_mib,
+    row_counts,
+    run_in_child,
+    scratch_dir,
+    spread,
+    targets_line,
+    verdict,
+)
 
 SINGLE_P99_TARGET_US = 1_000.0
 ROWS_TARGET = 1_000_000
@@ -75,29 +80,13 @@ RECORD = {
 }
 
 
-def _maxrss_mib(who: int = resource.RUSAGE_SELF) -> float:
-    """ru_maxrss in MiB (Linux reports KiB, macOS bytes)."""
-    value = resource.getrusage(who).ru_maxrss
-    return value / (1024 * 1024) if sys.platform == "darwin" else value / 1024
-
-
-def _verdict(ok: bool) -> str:
-    return "MET" if ok else "NOT MET"
-
-
 # --------------------------------------------------------------------------------------------
 # 1. Single patient
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Timing:
-    name: str
-    median_us: float
-    p99_us: float
-
-
-def _time_calls(name: str, fn: Callable[[], object], calls: int, warmup: int) -> Timing:
+def _time_calls(fn: Callable[[], object], calls: int, warmup: int) -> Spread:
+    """Wall time per call of ``fn`` in microseconds, after ``warmup`` untimed calls."""
     for _ in range(warmup):
         fn()
     out = np.empty(calls)
@@ -106,8 +95,7 @@ def _time_calls(name: str, fn: Callable[[], object], calls: int, warmup: int) ->
         start = clock()
         fn()
         out[i] = clock() - start
-    us = out / 1_000.0
-    return Timing(name, float(np.median(us)), float(np.percentile(us, 99)))
+    return spread(out / 1_000.0)
 
 
 def _fitted_pipeline(n_patients: int, seed: int):
@@ -144,7 +132,7 @@ def _naive_frame(patient):
     return pd.DataFrame([row])
 
 
-def single_patient(calls: int, warmup: int, fit_patients: int, seed: int) -> dict[str, Timing]:
+def single_patient(calls: int, warmup: int, fit_patients: int, seed: int) -> dict[str, Spread]:
     from features.patient import parse_patient, to_raw
     from features.transformers import transform_rows
 
@@ -184,10 +172,10 @@ def single_patient(calls: int, warmup: int, fit_patients: int, seed: int) -> dic
         "  naive DataFrame build": lambda: _naive_frame(patient),
     }
     gc.collect()
-    return {name: _time_calls(name, fn, calls, warmup) for name, fn in paths.items()}
+    return {name: _time_calls(fn, calls, warmup) for name, fn in paths.items()}
 
 
-def print_single(results: dict[str, Timing], calls: int) -> bool:
+def print_single(results: dict[str, Spread], calls: int) -> bool:
     ours = results["ours"]
     print()
     print(f"Single patient -> features ({calls:,} calls each, wall time per call)")
@@ -200,20 +188,20 @@ def print_single(results: dict[str, Timing], calls: int) -> bool:
         if name == "  parse_patient":
             print("endpoint path, by stage:")
         print(
-            f"{name:<26} {t.median_us:>10.1f} {t.p99_us:>10.1f} "
-            f"{t.median_us / ours.median_us:>14.2f} {t.p99_us / ours.p99_us:>11.2f}"
+            f"{name:<26} {t.median:>10.1f} {t.p99:>10.1f} "
+            f"{t.median / ours.median:>14.2f} {t.p99 / ours.p99:>11.2f}"
         )
     naive, sk = results["naive"], results["sklearn"]
     print(
-        f"ratio naive/ours: median {naive.median_us / ours.median_us:.2f}x, "
-        f"p99 {naive.p99_us / ours.p99_us:.2f}x;  "
-        f"sklearn/ours: median {sk.median_us / ours.median_us:.2f}x, "
-        f"p99 {sk.p99_us / ours.p99_us:.2f}x"
+        f"ratio naive/ours: median {naive.median / ours.median:.2f}x, "
+        f"p99 {naive.p99 / ours.p99:.2f}x;  "
+        f"sklearn/ours: median {sk.median / ours.median:.2f}x, "
+        f"p99 {sk.p99 / ours.p99:.2f}x"
     )
-    ok = ours.p99_us < SINGLE_P99_TARGET_US
+    ok = ours.p99 < SINGLE_P99_TARGET_US
     print(
-        f"target single patient p99 < {SINGLE_P99_TARGET_US:,.0f} us: {_verdict(ok)} "
-        f"(p99 {ours.p99_us:.1f} us, median {ours.median_us:.1f} us)"
+        f"target single patient p99 < {SINGLE_P99_TARGET_US:,.0f} us: {verdict(ok)} "
+        f"(p99 {ours.p99:.1f} us, median {ours.median:.1f} us)"
     )
     return ok
 
@@ -237,69 +225,40 @@ class CohortRun:
         return self.load_s + self.build_s + self.features_s
 
 
-def _cohort_child(cohort_dir: str, conn: Connection) -> None:
-    """Fresh process: load, build landmark rows (validated), fit_transform; send the timings."""
-    try:
-        from features.landmarks import build_landmark_dataset, load_cohort_tables
-        from features.transformers import build_feature_pipeline
+def _time_cohort(cohort_dir: str) -> CohortRun:
+    """Fresh process: load, build landmark rows (validated), fit_transform; the timings."""
+    from features.landmarks import build_landmark_dataset, load_cohort_tables
+    from features.transformers import build_feature_pipeline
 
-        t0 = time.perf_counter()
-        tables = load_cohort_tables(Path(cohort_dir))
-        t1 = time.perf_counter()
-        ds = build_landmark_dataset(tables, validate=True)
-        t2 = time.perf_counter()
-        features = build_feature_pipeline().fit_transform(ds.raw)
-        t3 = time.perf_counter()
-        assert features.shape[0] == len(ds)
-        conn.send(CohortRun(len(ds), features.shape[1], t1 - t0, t2 - t1, t3 - t2, _maxrss_mib()))
-    except BaseException as exc:  # report, do not hang the parent
-        conn.send(exc)
-        raise
-    finally:
-        conn.close()
-
-
-def run_cohort(cohort_dir: Path) -> CohortRun:
-    ctx = mp.get_context("spawn")
-    receive, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_cohort_child, args=(str(cohort_dir), send))
-    proc.start()
-    send.close()
-    try:
-        result = receive.recv()
-    except EOFError:
-        proc.join()
-        raise RuntimeError(f"cohort benchmark child died (exit code {proc.exitcode})") from None
-    proc.join()
-    if isinstance(result, BaseException):
-        raise RuntimeError("cohort benchmark child failed") from result
-    return result
+    t0 = time.perf_counter()
+    tables = load_cohort_tables(Path(cohort_dir))
+    t1 = time.perf_counter()
+    ds = build_landmark_dataset(tables, validate=True)
+    t2 = time.perf_counter()
+    features = build_feature_pipeline().fit_transform(ds.raw)
+    t3 = time.perf_counter()
+    assert features.shape[0] == len(ds)
+    return CohortRun(len(ds), features.shape[1], t1 - t0, t2 - t1, t3 - t2, peak_rss_mib())
 
 
 def cohort(n_patients: int, workers: int, seed: int, tmp_root: str | None) -> bool:
-    from data.synthetic.cohort import CohortSpec, generate_cohort
-
     print()
-    with tempfile.TemporaryDirectory(prefix="bench-features-", dir=tmp_root) as tmp:
-        out = Path(tmp) / "cohort"
+    with scratch_dir("features", tmp_root) as tmp:
+        out = tmp / "cohort"
         print(
             f"generating {n_patients:,} patients (Parquet, no true risk, seed {seed}, "
             f"{workers} worker(s)) - not timed ...",
             flush=True,
         )
-        start = time.perf_counter()
-        manifest = generate_cohort(
-            out, CohortSpec(n_patients=n_patients, seed=seed, with_true_risk=False), workers=workers
-        )
+        manifest, seconds = generate_timed(out, n_patients, seed, workers, with_true_risk=False)
         size_mib = sum(f.stat().st_size for f in out.iterdir()) / 2**20
         print(
-            f"  generated in {time.perf_counter() - start:.1f} s: "
-            + ", ".join(f"{k} {v['rows']:,} rows" for k, v in manifest["tables"].items())
-            + f" ({size_mib:,.0f} MiB on disk)",
+            f"  generated in {seconds:.1f} s: {row_counts(manifest, ' rows')} "
+            f"({size_mib:,.0f} MiB on disk)",
             flush=True,
         )
         print("timing load + landmark rows + features in a fresh process ...", flush=True)
-        run = run_cohort(out)
+        run = run_in_child(_time_cohort, str(out), what="cohort benchmark child")
 
     print()
     print(f"Cohort -> landmark rows -> features ({n_patients:,} patients, default landmarks)")
@@ -326,7 +285,7 @@ def cohort(n_patients: int, workers: int, seed: int, tmp_root: str | None) -> bo
         else f" (scaled from {run.rows:,} rows; run --patients 160000 for a real 1M)"
     )
     print(
-        f"target 1,000,000 rows < {ROWS_TARGET_SECONDS:.0f} s: {_verdict(ok)} "
+        f"target 1,000,000 rows < {ROWS_TARGET_SECONDS:.0f} s: {verdict(ok)} "
         f"({per_million:.1f} s per 1M rows){note}"
     )
     return ok
@@ -365,16 +324,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    print(
-        f"bench_features: Python {platform.python_version()}, {platform.machine()}, "
-        f"{os.cpu_count()} CPU(s), {sys.platform}",
-        flush=True,
-    )
+    print(f"bench_features: {machine()}", flush=True)
     verdicts = {"single patient p99 < 1 ms": single_patient_and_print(args)}
     if not args.skip_cohort:
         verdicts["1M rows < 60 s"] = cohort(args.patients, args.workers, args.seed, args.tmp_dir)
     print()
-    print("targets: " + "; ".join(f"{k}: {_verdict(v)}" for k, v in verdicts.items()))
+    print(targets_line(verdicts))
 
 
 def single_patient_and_print(args: argparse.Namespace) -> bool:

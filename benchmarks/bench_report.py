@@ -68,13 +68,26 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from bench_support import ensure_champion
+from bench_support import (
+    generate_timed,
+    line_count,
+    loose_gates,
+    quiet_mlflow,
+    row_counts,
+    scratch_dir,
+    spread,
+    store_uri,
+    targets_line,
+    tracking_store,
+    train_champion,
+    usable_cpus,
+    verdict,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_REPORT_S = 60.0
@@ -83,73 +96,49 @@ WARMUP_PATIENTS = 3
 CLI_RUNS = 3
 
 
-def _verdict(ok: bool) -> str:
-    return "MET" if ok else "NOT MET"
-
-
 def _load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1 / 5 / 15 min)"
-
-
-def _stats(seconds: list[float]) -> tuple[float, float, float]:
-    a = np.asarray(seconds, dtype=float)
-    return float(np.median(a)), float(np.percentile(a, 95)), float(a.max())
 
 
 # --------------------------------------------------------------------------- setup (not timed)
 
 
 def _generate(out: Path, n_patients: int, seed: int, workers: int) -> None:
-    from data.synthetic.cohort import CohortSpec, generate_cohort
-
-    start = time.perf_counter()
-    manifest = generate_cohort(out, CohortSpec(n_patients=n_patients, seed=seed), workers=workers)
-    rows = ", ".join(f"{k} {v['rows']:,}" for k, v in manifest["tables"].items())
+    manifest, seconds = generate_timed(out, n_patients, seed, workers)
     print(
-        f"  generated {n_patients:,} patients (seed {seed}) in "
-        f"{time.perf_counter() - start:.1f} s: {rows}",
+        f"  generated {n_patients:,} patients (seed {seed}) in {seconds:.1f} s: "
+        f"{row_counts(manifest)}",
         flush=True,
     )
 
 
-def _train_champion(root: Path, cohort: Path, seed: int):
+def _model_size(result) -> str:
+    """The chosen parameters, trees and uncertainty refits of a trained model."""
+    model = result.pipeline.named_steps["model"]
+    return (
+        f"parameters {result.params}, {model.xgb_.get_booster().num_boosted_rounds()} trees, "
+        f"{len(getattr(model, 'bootstrap_', []))} uncertainty refits"
+    )
+
+
+def _setup_champion(root: Path, cohort: Path, seed: int):
     """Train and register a champion in a temporary store; returns the settings."""
     from icans.config import load_settings
-    from model.registry import use_tracking
-    from training.config import GateConfig, TrainConfig
-    from training.train import train
+    from training.config import TrainConfig
 
-    settings = load_settings(
-        tracking_uri=f"sqlite:///{root / 'mlflow.db'}", artifacts_dir=root / "artifacts"
-    )
+    settings = load_settings(tracking_uri=store_uri(root), artifacts_dir=root / "artifacts")
     config = TrainConfig(
         seed=seed,
         cv_folds=2,
         bootstrap_samples=30,
         learning_curve_sizes=(13, 100),
         learning_curve_repeats=2,
-        # Loose gates: this benchmark needs a champion to report on, not a good model.
-        gates=GateConfig(
-            max_auroc_gap_to_true_risk=0.06, min_test_events=10, non_inferiority_margin=0.05
-        ),
+        gates=loose_gates(),
     )
-    client = use_tracking(settings)
-    # MLflow's default artefact root (./mlruns) would write into the working directory.
-    for name in (config.experiment, f"{config.experiment}-evaluation"):
-        client.create_experiment(name, artifact_location=(root / "mlartifacts" / name).as_uri())
-    start = time.perf_counter()
-    result = train(cohort, config, settings)
-    model = result.pipeline.named_steps["model"]
-    print(
-        f"  trained in {time.perf_counter() - start:.1f} s: {settings.model_name} version "
-        f"{result.model_version}, parameters {result.params}, "
-        f"{model.xgb_.get_booster().num_boosted_rounds()} trees, "
-        f"{len(getattr(model, 'bootstrap_', []))} uncertainty refits; promoted to "
-        f"'{settings.model_alias}': {result.promoted} (gates: {result.gate.summary()})",
-        flush=True,
-    )
-    ensure_champion(result, client, settings, "report on")
+    experiments = (config.experiment, f"{config.experiment}-evaluation")
+    client = tracking_store(root, settings, experiments)
+    train_champion(cohort, config, settings, client, "report on", describe=_model_size)
     return settings
 
 
@@ -339,7 +328,7 @@ def _print_full_report(results: dict, n_eval: int, ev_meta: dict) -> bool:
     )
     ok = ours["wall"] < TARGET_REPORT_S
     print(
-        f"target full report on {n_eval:,} patients < {TARGET_REPORT_S:.0f} s: {_verdict(ok)} "
+        f"target full report on {n_eval:,} patients < {TARGET_REPORT_S:.0f} s: {verdict(ok)} "
         f"(wall {ours['wall']:.1f} s; the SHAP-on-all-rows alternative: {alt['wall']:.1f} s)"
     )
     return ok
@@ -495,15 +484,13 @@ def _per_patient_http(root: Path, settings, patients) -> dict | None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    audit = root / "audit.jsonl"
-    lines = sum(1 for _ in audit.open()) if audit.exists() else 0
     return {
         "times": times,
         "startup": startup,
         "bad": bad,
         "probabilities": probabilities,
         "load": (before, after),
-        "audit_lines": lines,
+        "audit_lines": line_count(root / "audit.jsonl"),
     }
 
 
@@ -612,11 +599,11 @@ def _print_per_patient(lib: dict, load_s: float, cli: dict | None, http: dict | 
     if http:
         rows.append(("(c) POST /v1/report (BentoML app in process, TestClient)", http["times"]))
     for label, t in rows:
-        med, p95, mx = _stats(t)
-        print(f"{label:<60} {med:>8.3f} {p95:>8.3f} {mx:>8.3f}")
-    o, a = _stats(lib["ours"]), _stats(lib["alt"])
+        s = spread(t)
+        print(f"{label:<60} {s.median:>8.3f} {s.p95:>8.3f} {s.max:>8.3f}")
+    o, a = spread(lib["ours"]), spread(lib["alt"])
     print(
-        f"ours / shap's own path: median {o[0] / a[0]:.2f}x, p95 {o[1] / a[1]:.2f}x "
+        f"ours / shap's own path: median {o.median / a.median:.2f}x, p95 {o.p95 / a.p95:.2f}x "
         f"(ours also computes the probability, its {lib['refits']}-refit interval, the warnings "
         "and the "
         f"whole HTML page; shap's path only the contributions and the figure)"
@@ -631,10 +618,9 @@ def _print_per_patient(lib: dict, load_s: float, cli: dict | None, http: dict | 
         f"ModelRuntime.load (once, not in the figures above): {load_s:.2f} s"
     )
     key = f"per-patient report (library) p95 < {TARGET_PATIENT_S:g} s"
-    verdicts[key] = o[1] < TARGET_PATIENT_S
+    verdicts[key] = o.p95 < TARGET_PATIENT_S
     rows_verdict = [("library path", lib["ours"], key)]
     if http:
-        med, p95, _ = _stats(http["times"])
         print(
             f"  (c) app start-up incl. model load {http['startup']:.2f} s; "
             f"{len(http['times']) - len(http['bad'])}/{len(http['times'])} answered 200; audit "
@@ -644,10 +630,10 @@ def _print_per_patient(lib: dict, load_s: float, cli: dict | None, http: dict | 
         for line in http["bad"][:5]:
             print(f"WARNING: {line}")
         key = f"per-patient report (HTTP, in process) p95 < {TARGET_PATIENT_S:g} s"
-        verdicts[key] = p95 < TARGET_PATIENT_S and not http["bad"]
+        verdicts[key] = spread(http["times"]).p95 < TARGET_PATIENT_S and not http["bad"]
         rows_verdict.append(("POST /v1/report", http["times"], key))
     if cli:
-        h, i, e = _stats(cli["help"]), _stats(cli["imports"]), _stats(cli["explain"])
+        h, i, e = spread(cli["help"]), spread(cli["imports"]), spread(cli["explain"])
         print(
             f"(b) cold CLI, {CLI_RUNS} runs each (a new process each time: Python start-up, "
             "imports, model load, then the report; the 1 s target is about the report, NOT "
@@ -655,25 +641,26 @@ def _print_per_patient(lib: dict, load_s: float, cli: dict | None, http: dict | 
         )
         print(f"    {_shown(cli['command'])}")
         print(
-            f"    icans explain: median {e[0]:.2f} s, max {e[2]:.2f} s (HTML "
+            f"    icans explain: median {e.median:.2f} s, max {e.max:.2f} s (HTML "
             f"{cli['html_bytes'] / 1e3:.0f} kB)"
         )
-        print(f"    uv run --no-sync icans --help (start-up floor): median {h[0]:.2f} s")
+        print(f"    uv run --no-sync icans --help (start-up floor): median {h.median:.2f} s")
         print(
             "    uv run --no-sync python -c 'import cli.main, reports.patient' (start-up "
-            f"+ the explain path's imports): median {i[0]:.2f} s"
+            f"+ the explain path's imports): median {i.median:.2f} s"
         )
         print(
-            f"    => imports beyond --help {i[0] - h[0]:.2f} s; model load + report + write "
-            f"{e[0] - i[0]:.2f} s (medians); load (1 min) {cli['load'][0]:.2f} -> "
+            f"    => imports beyond --help {i.median - h.median:.2f} s; model load + report + "
+            f"write {e.median - i.median:.2f} s (medians); load (1 min) {cli['load'][0]:.2f} -> "
             f"{cli['load'][1]:.2f}"
         )
         print(f"    last output: {cli['last'].splitlines()[0] if cli['last'] else '-'}")
     for label, t, key in rows_verdict:
-        med, p95, mx = _stats(t)
+        s = spread(t)
         print(
             f"target per-patient report < {TARGET_PATIENT_S:g} s ({label}, p95): "
-            f"{_verdict(verdicts[key])} (median {med:.3f} s, p95 {p95:.3f} s, max {mx:.3f} s)"
+            f"{verdict(verdicts[key])} (median {s.median:.3f} s, p95 {s.p95:.3f} s, "
+            f"max {s.max:.3f} s)"
         )
     return verdicts
 
@@ -719,24 +706,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    import logging
-    import warnings
-
     import matplotlib
 
     matplotlib.use("Agg")
-    import mlflow  # noqa: F401  configures its loggers on import; quieted just below
     import shap  # noqa: F401  imported up front: import time is not what is measured here
 
     from training.config import TrainConfig
 
-    warnings.filterwarnings("ignore", category=UserWarning)
-    logging.getLogger("mlflow").setLevel(logging.ERROR)
-
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:
-        affinity = os.cpu_count()
+    quiet_mlflow()
+    affinity = usable_cpus()
     report_config = TrainConfig(seed=args.seed)  # what 'icans report' uses (default config)
     print(
         f"bench_report: Python {platform.python_version()}, {platform.machine()}, "
@@ -749,13 +727,12 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     verdicts: dict[str, bool] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-report-", dir=args.tmp_dir) as tmp:
-        root = Path(tmp)
+    with scratch_dir("report", args.tmp_dir) as root:
         train_dir, eval_dir = root / "cohort-train", root / "cohort-eval"
         print("setup (not timed) ...", flush=True)
         _generate(train_dir, args.train_patients, args.seed, args.workers)
         _generate(eval_dir, args.eval_patients, args.seed + 1, args.workers)
-        settings = _train_champion(root, train_dir, args.seed)
+        settings = _setup_champion(root, train_dir, args.seed)
 
         from features.landmarks import build_landmark_dataset, load_cohort_tables
 
@@ -818,7 +795,7 @@ def main(argv: list[str] | None = None) -> int:
         verdicts |= _print_per_patient(lib, load_s, cli, http)
     print()
     print(f"CPU count: {os.cpu_count()} (usable: {affinity}); {_load()}")
-    print("targets: " + "; ".join(f"{k}: {_verdict(v)}" for k, v in verdicts.items()))
+    print(targets_line(verdicts))
     return 0
 
 

@@ -58,13 +58,26 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from bench_support import ensure_champion
+from bench_support import (
+    Spread,
+    generate_timed,
+    line_count,
+    loose_gates,
+    quiet_mlflow,
+    scratch_dir,
+    spread,
+    store_uri,
+    targets_line,
+    tracking_store,
+    train_champion,
+    usable_cpus,
+    verdict,
+)
 
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = 120.0
@@ -74,53 +87,26 @@ PROBABILITY_TOLERANCE = 1e-6
 JSON_HEADERS = {"content-type": "application/json"}
 
 
-def _verdict(ok: bool) -> str:
-    return "MET" if ok else "NOT MET"
-
-
 # --------------------------------------------------------------------------- setup (not timed)
 
 
 def _setup_model(root: Path, n_patients: int, seed: int, workers: int):
-    """Cohort + fast training into a temporary store; returns (settings, version, result)."""
-    from data.synthetic.cohort import CohortSpec, generate_cohort
+    """Cohort + fast training into a temporary store; returns (settings, version, cohort)."""
     from icans.config import Settings
-    from model.registry import use_tracking
-    from training.config import GateConfig, TrainConfig
-    from training.train import train
+    from training.config import TrainConfig
 
     cohort = root / "cohort"
-    start = time.perf_counter()
-    generate_cohort(cohort, CohortSpec(n_patients=n_patients, seed=seed), workers=workers)
-    print(f"  generated {n_patients:,} patients in {time.perf_counter() - start:.1f} s", flush=True)
+    _, seconds = generate_timed(cohort, n_patients, seed, workers)
+    print(f"  generated {n_patients:,} patients in {seconds:.1f} s", flush=True)
 
     settings = Settings(
-        tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
-        artifacts_dir=root / "artifacts",
-        cohort_dir=cohort,
+        tracking_uri=store_uri(root), artifacts_dir=root / "artifacts", cohort_dir=cohort
     )
     config = TrainConfig(
-        seed=seed,
-        cv_folds=2,
-        bootstrap_samples=20,
-        learning_curve_sizes=(13,),
-        # Loose gates: this benchmark needs a champion to serve, not a good model.
-        gates=GateConfig(
-            max_auroc_gap_to_true_risk=0.06, min_test_events=10, non_inferiority_margin=0.05
-        ),
+        seed=seed, cv_folds=2, bootstrap_samples=20, learning_curve_sizes=(13,), gates=loose_gates()
     )
-    client = use_tracking(settings)
-    # MLflow's default artefact root (./mlruns) would write into the working directory.
-    client.create_experiment(config.experiment, artifact_location=(root / "mlartifacts").as_uri())
-    start = time.perf_counter()
-    result = train(cohort, config, settings)
-    print(
-        f"  trained in {time.perf_counter() - start:.1f} s: {settings.model_name} version "
-        f"{result.model_version}, promoted to '{settings.model_alias}': {result.promoted} "
-        f"(gates: {result.gate.summary()})",
-        flush=True,
-    )
-    ensure_champion(result, client, settings, "serve")
+    client = tracking_store(root, settings, [config.experiment])
+    result = train_champion(cohort, config, settings, client, "serve")
     return settings, str(result.model_version), cohort
 
 
@@ -394,8 +380,9 @@ class LoadResult:
     def ok(self) -> int:
         return self.statuses.get(200, 0)
 
-    def p(self, q: float) -> float:
-        return float(np.percentile(self.latencies_ms, q)) if len(self.latencies_ms) else math.nan
+    @property
+    def latency(self) -> Spread:
+        return spread(self.latencies_ms)
 
     @property
     def rps(self) -> float:
@@ -493,8 +480,8 @@ def _report(results: list[LoadResult], ours: Server, mlflow: Server) -> dict[str
     print("-" * len(header))
     for r in results:
         print(
-            f"{r.server:<22} {r.concurrency:>11} {r.requests:>8} {r.p(50):>8.2f} "
-            f"{r.p(99):>8.2f} {r.rps:>10.1f}"
+            f"{r.server:<22} {r.concurrency:>11} {r.requests:>8} {r.latency.median:>8.2f} "
+            f"{r.latency.p99:>8.2f} {r.rps:>10.1f}"
         )
     problems = [r for r in results if r.ok != r.requests or r.errors]
     for r in problems:
@@ -523,14 +510,14 @@ def _report(results: list[LoadResult], ours: Server, mlflow: Server) -> dict[str
         verdicts[f"throughput at concurrency {high} >= {TARGET_THROUGHPUT_RATIO:g}x mlflow's"] = ok
     if o_lo and m_lo:
         print(
-            f"p99 at concurrency {low}: ours/mlflow = {o_lo.p(99) / m_lo.p(99):.2f}x "
-            f"({o_lo.p(99):.2f} vs {m_lo.p(99):.2f} ms)"
+            f"p99 at concurrency {low}: ours/mlflow = {o_lo.latency.p99 / m_lo.latency.p99:.2f}x "
+            f"({o_lo.latency.p99:.2f} vs {m_lo.latency.p99:.2f} ms)"
         )
         verdicts[f"our p99 at concurrency {low} <= {TARGET_P99_MS:g} ms"] = (
-            o_lo.p(99) <= TARGET_P99_MS
+            o_lo.latency.p99 <= TARGET_P99_MS
         )
     for name, ok in verdicts.items():
-        print(f"target {name}: {_verdict(ok)}")
+        print(f"target {name}: {verdict(ok)}")
     return verdicts
 
 
@@ -566,18 +553,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    import logging
-    import warnings
-
-    import mlflow  # configures its loggers on import; quieted just below
-
-    warnings.filterwarnings("ignore", category=UserWarning)
-    logging.getLogger("mlflow").setLevel(logging.ERROR)  # pickle and pip notices, per model
-
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:
-        affinity = os.cpu_count()
+    quiet_mlflow()
+    affinity = usable_cpus()
     print(
         f"bench_serving: Python {platform.python_version()}, {platform.machine()}, "
         f"{sys.platform}; CPU count {os.cpu_count()} (usable by this process: {affinity}); "
@@ -588,8 +565,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("ICANS_API_TOKEN"):  # the service would require it
         headers["authorization"] = f"Bearer {os.environ['ICANS_API_TOKEN']}"
 
-    with tempfile.TemporaryDirectory(prefix="bench-serving-", dir=args.tmp_dir) as tmp:
-        root = Path(tmp)
+    with scratch_dir("serving", args.tmp_dir) as root:
         print("setup (not timed) ...", flush=True)
         settings, version, cohort = _setup_model(root, args.patients, args.seed, args.workers)
         payloads = _payloads(cohort, args.distinct, args.seed)
@@ -670,16 +646,13 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"WARNING: stopping {server.name} failed: {exc!r}")
                 if server.leftover:
                     print(f"WARNING: {server.name}: {server.leftover} worker(s) outlived it")
-        try:
-            audit = Path(ours.env["ICANS_AUDIT_LOG"])
-            lines = sum(1 for _ in audit.open()) if audit.exists() else 0
+        with contextlib.suppress(OSError):
+            lines = line_count(Path(ours.env["ICANS_AUDIT_LOG"]))
             print(f"  audit log lines written by ours: {lines}")
-        except OSError:
-            pass
 
     verdicts = _report(results, ours, mlflow)
     print(f"CPU count: {os.cpu_count()} (usable: {affinity})")
-    print("targets: " + "; ".join(f"{k}: {_verdict(v)}" for k, v in verdicts.items()))
+    print(targets_line(verdicts))
     return 0
 
 

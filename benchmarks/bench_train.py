@@ -32,32 +32,32 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from bench_support import (
+    generate_timed,
+    machine,
+    quiet_mlflow,
+    row_counts,
+    scratch_dir,
+    store_uri,
+    targets_line,
+    tracking_store,
+    verdict,
+)
 
 TARGET_GAP = 0.02
 TARGET_SLOPE = (0.9, 1.1)
 TARGET_SECONDS = 180.0
 
 
-def _verdict(ok: bool) -> str:
-    return "MET" if ok else "NOT MET"
-
-
 def _generate(out: Path, n_patients: int, seed: int, workers: int) -> None:
-    from data.synthetic.cohort import CohortSpec, generate_cohort
-
-    start = time.perf_counter()
-    manifest = generate_cohort(out, CohortSpec(n_patients=n_patients, seed=seed), workers=workers)
-    rows = ", ".join(f"{k} {v['rows']:,}" for k, v in manifest["tables"].items())
+    manifest, seconds = generate_timed(out, n_patients, seed, workers)
     print(
-        f"  generated {n_patients:,} patients in {time.perf_counter() - start:.1f} s "
-        f"(not timed): {rows}",
+        f"  generated {n_patients:,} patients in {seconds:.1f} s (not timed): "
+        f"{row_counts(manifest)}",
         flush=True,
     )
 
@@ -185,17 +185,17 @@ def report_quality(ev, title: str) -> dict[str, bool]:
     if unassessable:
         detail += f"; no AUROC at {', '.join(unassessable)}"
     print(
-        f"target AUROC within {TARGET_GAP} of the true risk at every landmark: {_verdict(ok)} "
+        f"target AUROC within {TARGET_GAP} of the true risk at every landmark: {verdict(ok)} "
         f"({detail})"
     )
     low, high = TARGET_SLOPE
     ok = low <= slope <= high
     verdicts[f"calibration slope {low}-{high}"] = ok
-    print(f"target calibration slope {low}-{high}: {_verdict(ok)} (overall slope {slope:.3f})")
+    print(f"target calibration slope {low}-{high}: {verdict(ok)} (overall slope {slope:.3f})")
     ok = overall[MODEL] > overall["logistic"] and overall[MODEL] > overall["m_easix"]
     verdicts["better than both baselines"] = ok
     print(
-        f"target better than both baselines: {_verdict(ok)} (model {overall[MODEL]:.4f} vs "
+        f"target better than both baselines: {verdict(ok)} (model {overall[MODEL]:.4f} vs "
         f"logistic {overall['logistic']:.4f} [{overall[MODEL] - overall['logistic']:+.4f}], "
         f"m-EASIX {overall['m_easix']:.4f} [{overall[MODEL] - overall['m_easix']:+.4f}])"
     )
@@ -229,7 +229,7 @@ def report_time(result, seconds: float, steps, n_patients: int, load: tuple) -> 
     )
     ok = seconds < TARGET_SECONDS
     print(
-        f"target train() on {n_patients:,} patients < {TARGET_SECONDS:.0f} s: {_verdict(ok)} "
+        f"target train() on {n_patients:,} patients < {TARGET_SECONDS:.0f} s: {verdict(ok)} "
         f"(wall {seconds:.1f} s)"
     )
     return ok
@@ -268,38 +268,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    import logging
-    import warnings
-
     from icans.config import Settings
-    from model.registry import use_tracking
     from training.config import TrainConfig
 
-    # after importing mlflow, which configures its own loggers: silence the per-model pickle
-    # and pip notices (MLflow's registration messages on stderr remain)
-    warnings.filterwarnings("ignore", category=UserWarning)
-    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    quiet_mlflow()
 
     config = TrainConfig(seed=args.seed)
     print(
-        f"bench_train: Python {platform.python_version()}, {platform.machine()}, "
-        f"{os.cpu_count()} CPU(s), {sys.platform}; xgboost threads {config.n_threads}, "
+        f"bench_train: {machine()}; xgboost threads {config.n_threads}, "
         f"{config.bootstrap_samples} bootstrap samples, {config.cv_folds}-fold CV, "
         f"test fraction {config.test_fraction}",
         flush=True,
     )
-    with tempfile.TemporaryDirectory(prefix="bench-train-", dir=args.tmp_dir) as tmp:
-        root = Path(tmp)
+    with scratch_dir("train", args.tmp_dir) as root:
         small, large = root / "cohort-5k", root / "cohort-10k"
         print("generating cohorts ...", flush=True)
         _generate(small, args.patients_5k, args.seed, args.workers)
         _generate(large, args.patients_10k, args.seed, args.workers)
 
-        settings = Settings(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
-        client = use_tracking(settings)
-        client.create_experiment(
-            config.experiment, artifact_location=(root / "mlartifacts").as_uri()
-        )
+        settings = Settings(tracking_uri=store_uri(root))
+        tracking_store(root, settings, [config.experiment])
 
         print(f"training on {args.patients_5k:,} patients ...", flush=True)
         result, seconds, _ = _run_train(small, config, settings)
@@ -333,7 +321,7 @@ def main(argv: list[str] | None = None) -> None:
             report_time(result, seconds, steps, args.patients_10k, (load_before, load_after))
         )
     print()
-    print("targets: " + "; ".join(f"{k}: {_verdict(v)}" for k, v in verdicts.items()))
+    print(targets_line(verdicts))
 
 
 if __name__ == "__main__":
