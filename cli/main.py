@@ -2,22 +2,25 @@
 
 Every command parses its options, calls one library function and prints the result; errors
 the user can fix (bad option values, missing cohort) print one clear line and exit with code 2.
+Defaults (paths, tracking store, model URI, host and port) come from the settings object
+(:mod:`icans.config`): an option left out takes the setting's value.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from cli.output import console, print_evaluation, print_summary
+from icans.config import load_settings
 from icans.errors import IcansError
 
 app = typer.Typer(
@@ -33,8 +36,6 @@ cohort_app = typer.Typer(
     help="Generate and summarise synthetic CAR-T cohorts.", no_args_is_help=True
 )
 app.add_typer(cohort_app, name="cohort")
-# Pipes and CI logs get a fixed width wide enough for the summary tables.
-console = Console() if sys.stdout.isatty() else Console(width=130)
 
 
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -63,13 +64,49 @@ def _progress() -> Progress:
     )
 
 
-CohortDir = Annotated[Path, typer.Option("--out", help="Output directory (created atomically).")]
+def _stepper(bar: Progress):
+    task = bar.add_task("starting", total=None)
+    return lambda name: bar.update(task, description=name)
+
+
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", help="TOML file: [train] for training options, [settings] for paths/URIs."
+    ),
+]
+TrackingUri = Annotated[
+    str | None,
+    typer.Option(
+        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)."
+    ),
+]
+ModelUri = Annotated[
+    str | None,
+    typer.Option(
+        help="Registry URI: models:/<name>@<alias> or models:/<name>/<version> "
+        "(default: the champion, models:/icans-risk@champion)."
+    ),
+]
+HtmlOut = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        help="HTML file to write (self-contained; written atomically; default under "
+        "the artifacts directory).",
+    ),
+]
 
 
 @cohort_app.command("generate")
 @user_errors
 def cohort_generate(
-    out: CohortDir = Path("artifacts/cohort"),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Output directory, created atomically (default artifacts/cohort)."
+        ),
+    ] = None,
     n: Annotated[int, typer.Option(help="Number of patients (1 to 10,000,000).")] = 5000,
     seed: Annotated[
         int, typer.Option(help="Random seed; same seed and options give byte-identical files.")
@@ -91,6 +128,7 @@ def cohort_generate(
     """Generate a synthetic cohort: patients, daily course, CAR-T samples, outcomes, true risk."""
     from data.synthetic.cohort import CohortSpec, generate_cohort
 
+    out = out or load_settings().cohort_dir
     spec = CohortSpec(n_patients=n, seed=seed, case_mix=case_mix, fmt=fmt, with_true_risk=true_risk)
     with _progress() as bar:
         task = bar.add_task("generating patients", total=n)
@@ -115,94 +153,10 @@ def cohort_summary(
     print_summary(summarise(cohort_dir))
 
 
-def print_summary(s: Any) -> None:
-    m = s.manifest
-    console.print(
-        f"[bold]Synthetic cohort[/] {m['n_patients']:,} patients, case mix "
-        f"{m['case_mix']}, seed {m['seed']}, fingerprint {m['fingerprint']} "
-        "(SYNTHETIC data, not patients)"
-    )
-    t = Table(title="ICANS by product family (% of patients; published = grade >= 3 range)")
-    cols = {
-        "patients": "n",
-        "any_icans": "any",
-        "grade_3_plus": "gr>=3",
-        "published_grade_3_plus": "published",
-        "within_range": "in range",
-        "steroid_refractory": "SR",
-        "target": "target",
-        "grade_1_share_of_icans": "gr1 share",
-        "icans_death": "death",
-        "any_crs": "CRS",
-    }
-    t.add_column("family")
-    for header in cols.values():
-        t.add_column(header, justify="right")
-    for fam, row in s.by_family.iterrows():
-        t.add_row(fam, *[_fmt(row[c]) for c in cols])
-    console.print(t)
-    console.print(
-        "ICANS max grade distribution: "
-        + ", ".join(f"{g}: {v:.1%}" for g, v in s.grade_distribution.items())
-    )
-    for name, row in s.onset.iterrows():
-        console.print(
-            f"Onset ({name}): median day {row['median_onset_day']:.0f}; new onset "
-            f"after day 14 in {row['new_onset_after_day_14']:.2%} of patients"
-        )
-    if s.true_risk_auroc is not None:
-        t = Table(title="True risk by landmark day (event after the landmark, through day 28)")
-        for c in ["landmark day", "at risk", "events after", "mean true risk", "AUROC"]:
-            t.add_column(c, justify="right")
-        for day, row in s.true_risk_auroc.iterrows():
-            t.add_row(
-                str(day),
-                f"{int(row['at_risk']):,}",
-                f"{int(row['events_after']):,}",
-                f"{row['mean_true_risk']:.3f}",
-                f"{row['auroc']:.3f}",
-            )
-        console.print(t)
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else "NO"
-    if isinstance(v, (float, np.floating)):
-        return f"{v:.1%}"
-    if isinstance(v, (int, np.integer)):
-        return f"{v:,}"
-    return str(v)
-
-
-ConfigFile = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", help="TOML file: [train] for training options, [settings] for paths/URIs."
-    ),
-]
-TrackingUri = Annotated[
-    str | None,
-    typer.Option(
-        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)."
-    ),
-]
-ModelUri = Annotated[
-    str, typer.Option(help="Registry URI: models:/<name>@<alias> or models:/<name>/<version>.")
-]
-
-
-def _stepper(bar: Progress):
-    task = bar.add_task("starting", total=None)
-    return lambda name: bar.update(task, description=name)
-
-
 @app.command("train")
 @user_errors
 def train_cmd(
-    cohort: Annotated[
-        Path, typer.Option(help="Cohort directory written by 'icans cohort generate'.")
-    ],
+    cohort: Annotated[Path, typer.Option(help="Cohort directory to train on.")],
     config: ConfigFile = None,
     tracking_uri: TrackingUri = None,
     seed: Annotated[
@@ -210,7 +164,6 @@ def train_cmd(
     ] = None,
 ) -> None:
     """Train, evaluate on held-out patients, log to MLflow, register; promote if gates pass."""
-    from icans.config import load_settings
     from training.config import load_train_config
     from training.train import train
 
@@ -220,7 +173,7 @@ def train_cmd(
         cfg = cfg.model_copy(update={"seed": seed})
     with _progress() as bar:
         result = train(cohort, cfg, settings, step=_stepper(bar))
-    print_evaluation(result.evaluation, "Held-out patients")
+    print_evaluation(result.evaluation, "Held-out patients", result.cohort.synthetic)
     console.print(
         f"MLflow run {result.run_id}; registered {settings.model_name} version "
         f"{result.model_version}: "
@@ -239,21 +192,23 @@ def train_cmd(
 @user_errors
 def evaluate_cmd(
     cohort: Annotated[Path, typer.Option(help="Cohort directory to evaluate on.")],
-    model: ModelUri = "models:/icans-risk@champion",
+    model: ModelUri = None,
     config: ConfigFile = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Evaluate a registered model on another cohort with the training metrics."""
-    from icans.config import load_settings
     from training.assess import assess_registered_model
     from training.config import load_train_config
 
-    settings = load_settings(config, tracking_uri=tracking_uri)
-    result = assess_registered_model(model, cohort, settings, load_train_config(config))
+    settings = load_settings(config, tracking_uri=tracking_uri, model_uri=model)
+    result = assess_registered_model(
+        settings.model_uri, cohort, settings, load_train_config(config)
+    )
+    ref = result.registered.ref
     print_evaluation(
         result.evaluation,
-        f"{result.model.name} v{result.model.version} on cohort "
-        f"{result.cohort['fingerprint']} ({result.cohort['case_mix']})",
+        f"{ref.name} v{ref.version} on {result.cohort.describe()}",
+        result.cohort.synthetic,
     )
     console.print(f"Recorded as MLflow run {result.run_id}.")
 
@@ -268,23 +223,24 @@ def report_cmd(
             "Without it: the report the training run logged, on its held-out patients."
         ),
     ] = None,
-    out: Annotated[
-        Path, typer.Option(help="HTML file to write (self-contained; written atomically).")
-    ] = Path("report.html"),
-    model: ModelUri = "models:/icans-risk@champion",
+    out: HtmlOut = None,
+    model: ModelUri = None,
     config: ConfigFile = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Write a reviewer-facing HTML report: model card, performance, SHAP, TRIPOD+AI."""
-    from icans.config import load_settings
-    from reports.model_report import copy_logged_report, report_registered_model
+    from reports.registry_io import write_logged_report
+    from training.assess import report_registered_model
     from training.config import load_train_config
 
-    settings = load_settings(config, tracking_uri=tracking_uri)
+    settings = load_settings(config, tracking_uri=tracking_uri, model_uri=model)
+    out = out or settings.artifacts_dir / "report.html"
     if cohort is None:
-        path = copy_logged_report(model, out, settings)
+        path = write_logged_report(settings.model_uri, out, settings)
     else:
-        path = report_registered_model(model, cohort, out, settings, load_train_config(config))
+        path = report_registered_model(
+            settings.model_uri, cohort, out, settings, load_train_config(config)
+        )
     console.print(str(path), highlight=False, soft_wrap=True)
 
 
@@ -295,129 +251,79 @@ def explain_cmd(
         Path,
         typer.Option(help="JSON file: one patient on one day (the body of POST /v1/risk)."),
     ],
-    out: Annotated[
-        Path, typer.Option(help="HTML file to write (self-contained; written atomically).")
-    ] = Path("patient.html"),
-    model: ModelUri = "models:/icans-risk@champion",
+    out: HtmlOut = None,
+    model: ModelUri = None,
     config: ConfigFile = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Write one patient's explanation page: risk with its uncertainty, waterfall, drivers."""
-    from icans.config import load_settings
     from reports.patient import explain_patient_file
 
-    settings = load_settings(config, tracking_uri=tracking_uri)
-    path, a = explain_patient_file(patient, out, model, settings)
+    settings = load_settings(config, tracking_uri=tracking_uri, model_uri=model)
+    out = out or settings.artifacts_dir / "patient.html"
+    path, a = explain_patient_file(patient, out, settings.model_uri, settings)
     interval = f" (95% interval {a.interval[0]:.1%}-{a.interval[1]:.1%})" if a.interval else ""
     console.print(
-        f"Risk on day {a.landmark_day}: {a.probability:.1%}{interval}. "
-        "SYNTHETIC-data model: decision support only.",
+        f"Risk on day {a.landmark_day}: {a.probability:.1%}{interval}. Decision support only.",
         highlight=False,
     )
     console.print(str(path), highlight=False, soft_wrap=True)
 
 
-def print_evaluation(ev: Any, title: str) -> None:
-    """Model vs true risk per landmark (95% bootstrap CIs), then the baselines overall."""
-    from evaluation.evaluate import ordered_subsets
-
-    m = ev.metrics.set_index(["subset", "predictor", "metric"])
-
-    def cell(subset: str, predictor: str, metric: str, ci: bool = True) -> str:
-        if (subset, predictor, metric) not in m.index:
-            return "-"
-        r = m.loc[(subset, predictor, metric)]
-        if not np.isfinite(r["estimate"]):
-            return "-"
-        text = f"{r['estimate']:.3f}"
-        if ci and np.isfinite(r["ci_low"]):
-            text += f" ({r['ci_low']:.3f}-{r['ci_high']:.3f})"
-        return text
-
-    t = Table(title=f"{title}: model vs true risk (SYNTHETIC data)")
-    for c in (
-        "landmark",
-        "rows",
-        "events",
-        "AUROC model",
-        "AUROC true risk",
-        "gap",
-        "cal. slope",
-        "cal. intercept",
-        "Brier",
-    ):
-        t.add_column(c, justify="right")
-    subsets = ordered_subsets(s for s, _, _ in m.index)
-    for s in subsets:
-        r = m.loc[(s, "model", "auroc")]
-        t.add_row(
-            s.replace("L=", "day "),
-            f"{int(r['n_rows']):,}",
-            f"{int(r['n_events']):,}",
-            cell(s, "model", "auroc"),
-            cell(s, "true_risk", "auroc", ci=False),
-            cell(s, "model", "auroc_gap_to_true_risk"),
-            cell(s, "model", "calibration_slope"),
-            cell(s, "model", "calibration_intercept", ci=False),
-            cell(s, "model", "brier", ci=False),
-        )
-    console.print(t)
-    base = [p for p in ("logistic", "m_easix") if ("overall", p, "auroc") in m.index]
-    if base:
-        console.print(
-            "Baselines, all landmarks: "
-            + "; ".join(f"{p} AUROC {cell('overall', p, 'auroc')}" for p in base)
-        )
-
-
 @app.command("serve")
 @user_errors
 def serve_cmd(
-    model: Annotated[
-        str | None,
-        typer.Option(help="Registry URI to serve (default models:/icans-risk@champion)."),
-    ] = None,
+    model: ModelUri = None,
     host: Annotated[
-        str, typer.Option(help="Interface to bind (keep 127.0.0.1 unless a proxy fronts it).")
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 3000,
+        str | None,
+        typer.Option(
+            help="Interface to bind (default 127.0.0.1; keep it unless a proxy fronts it)."
+        ),
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default 3000).")] = None,
     config: ConfigFile = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Serve a registered model with BentoML (JSON API under /v1, health at /livez, /readyz)."""
     from serving.launch import serve
 
-    raise typer.Exit(code=serve(model, host, port, config, tracking_uri))
+    settings = load_settings(
+        config, tracking_uri=tracking_uri, model_uri=model, serve_host=host, serve_port=port
+    )
+    raise typer.Exit(code=serve(settings))
 
 
 @app.command("demo")
 @user_errors
 def demo(
-    out: Annotated[Path, typer.Option(help="Where the demo cohort is written.")] = Path(
-        "artifacts/demo-cohort"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Where the demo cohort is written (default artifacts/demo-cohort)."),
+    ] = None,
     n: Annotated[
         int,
         typer.Option(
-            help="Number of patients (10,000 by default: at 5,000 the trees trail the logistic "
-            "baseline by more than the gate's margin and are not promoted)."
+            help="Number of patients (10,000 by default: enough held-out events per landmark "
+            "day for the quality gates to judge the model)."
         ),
     ] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     serve: Annotated[
         bool, typer.Option(help="End by serving the champion on 127.0.0.1 (Ctrl-C stops).")
     ] = True,
-    port: Annotated[int, typer.Option(help="Port of the service.")] = 3000,
+    port: Annotated[int | None, typer.Option(help="Port of the service (default 3000).")] = None,
 ) -> None:
     """The main job on embedded defaults: generate, train, register the champion, serve it."""
     from data.synthetic.cohort import CohortSpec, generate_cohort
     from data.synthetic.summary import summarise
-    from icans.config import load_settings
-    from reports.model_report import copy_logged_report
     from reports.patient import explain_patient_file
+    from reports.registry_io import write_logged_report
+    from serving.launch import serve as start_service
     from training.config import TrainConfig
     from training.train import train
 
+    settings = load_settings(serve_port=port)
+    out = out or settings.demo_cohort_dir
     with _progress() as bar:
         task = bar.add_task("generating patients", total=n)
         generate_cohort(
@@ -427,7 +333,6 @@ def demo(
             progress=lambda k: bar.advance(task, k),
         )
     print_summary(summarise(out))
-    settings = load_settings()
     with _progress() as bar:
         result = train(out, TrainConfig(seed=seed), settings, step=_stepper(bar))
     print_evaluation(result.evaluation, "Held-out patients")
@@ -439,12 +344,13 @@ def demo(
         f"(MLflow run {result.run_id}, store {settings.tracking_uri})."
     )
     example = write_example_request(out, settings.artifacts_dir / "example-patient.json")
-    report = copy_logged_report(
+    report = write_logged_report(
         settings.model_uri, settings.artifacts_dir / "report.html", settings
     )
     page, _ = explain_patient_file(
         example, settings.artifacts_dir / "example-patient.html", settings.model_uri, settings
     )
+    port = settings.serve_port
     console.print(
         f"Reviewers' report (held-out patients): {report}\n"
         f"One patient's explanation: {page}\n"
@@ -457,18 +363,15 @@ def demo(
         highlight=False,
     )
     if serve:
-        from serving.launch import serve as start_service
-
-        raise typer.Exit(code=start_service(None, "127.0.0.1", port, None, None))
+        raise typer.Exit(code=start_service(settings))
 
 
 def write_example_request(cohort: Path, path: Path) -> Path:
     """A real patient of the cohort on day 5, as the endpoint's JSON (no identifier)."""
-    import json
+    from cohort.reader import read_cohort
+    from features.landmarks import patient_record
 
-    from features.landmarks import load_cohort_tables, patient_record
-
-    tables = load_cohort_tables(cohort)
+    tables = read_cohort(cohort, with_true_risk=False).tables
     daily = tables["daily"]
     with_crs = daily[(daily["day"] <= 5) & (daily["crs_grade"] >= 2)]["patient_id"]
     patient_id = with_crs.iloc[0] if len(with_crs) else tables["patients"]["patient_id"].iloc[0]

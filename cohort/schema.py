@@ -1,116 +1,92 @@
 """Validation of cohort tables at the boundary (pandera), reporting every bad row at once.
 
-A new cohort brought by a data scientist must have the generator's tables (``patients``,
-``daily``, ``measurements``, ``outcomes``) in the data contract's vocabulary. Each violation
-becomes an :class:`~icans.errors.InvalidInputError` naming the patient, the field, the value and
-the rule; all of them are raised together as one :class:`~icans.errors.InvalidCohortError`.
+The schema of each table is derived from the contract's field specifications
+(:mod:`icans.contract`): the same ranges, enumerations and required fields the endpoint checks,
+so training and serving cannot drift apart. Tables: ``patients`` (one row per patient, baseline
+fields), ``daily`` (one row per patient and observed day: CRS and ICANS grades),
+``measurements`` (one row per CAR-T blood sample) and ``outcomes`` (one row per patient).
+Columns outside the contract are allowed and left alone.
+
+Each violation becomes an :class:`~icans.errors.InvalidInputError` naming the patient and row,
+the field, the value and the rule; all of them are raised together as one
+:class:`~icans.errors.InvalidCohortError`.
 """
 
 from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from icans.contract import (
-    CAR_TARGETS,
-    COSTIMULATORY_DOMAINS,
-    DISEASES,
-    HORIZON_DAYS,
-    LYMPHODEPLETION_REGIMENS,
-)
+from icans.contract import BASELINE, COURSE, HORIZON_DAYS, OUTCOMES, FieldSpec
 from icans.errors import InvalidCohortError, InvalidInputError
 
+TABLES = ("patients", "daily", "measurements", "outcomes")
+_DAY = FieldSpec("day", "integer", "day since infusion", low=0, high=HORIZON_DAYS, table="")
 
-def _num(low: float, high: float, nullable: bool = False) -> pa.Column:
-    return pa.Column(float, [pa.Check.in_range(low, high)], nullable=nullable, coerce=True)
+
+def _whole(spec: FieldSpec) -> pa.Check:
+    return pa.Check(lambda s: s.isna() | (s % 1 == 0), element_wise=False, error=spec.rule())
 
 
-_DAY = pa.Column(int, pa.Check.in_range(0, HORIZON_DAYS), coerce=True)
+def _column(spec: FieldSpec, nullable: bool) -> pa.Column:
+    """The column a field becomes: numbers, whole numbers and booleans are read as floats (so a
+    missing value is NaN and a wrong type is reported per row) and checked against the rule."""
+    if spec.kind == "category":
+        return pa.Column(str, pa.Check.isin(spec.values, error=spec.rule()), nullable=nullable)
+    if spec.kind == "boolean":
+        check = [pa.Check.isin([0.0, 1.0], error=spec.rule())]
+    else:
+        check = [
+            pa.Check.in_range(spec.low, spec.high, include_min=not spec.low_open, error=spec.rule())
+        ]
+        if spec.kind == "integer" or spec.value_key == "grade":
+            check.append(_whole(spec))
+    return pa.Column(float, check, nullable=nullable, coerce=True)
 
-PATIENTS = pa.DataFrameSchema(
-    {
-        "patient_id": pa.Column(str, unique=True),
-        "age_years": _num(0, 100),
-        "weight_kg": pa.Column(
-            float, pa.Check.in_range(0, 300, include_min=False), nullable=True, coerce=True
-        ),
-        "disease": pa.Column(str, pa.Check.isin(DISEASES)),
-        "car_target": pa.Column(str, pa.Check.isin(CAR_TARGETS)),
-        "costimulatory_domain": pa.Column(str, pa.Check.isin(COSTIMULATORY_DOMAINS)),
-        "dose_cells_per_kg": pa.Column(
-            float, pa.Check.in_range(0, 1e9, include_min=False), coerce=True
-        ),
-        "marrow_blasts_pct": _num(0, 100),
-        "cns_involvement": pa.Column(bool, coerce=True),
-        "prior_lines": pa.Column(float, pa.Check.in_range(0, 30), nullable=True, coerce=True),
-        "neuro_comorbidity": pa.Column(
-            float, pa.Check.isin([0.0, 1.0]), nullable=True, coerce=True
-        ),
-        "lymphodepletion": pa.Column(
-            str, pa.Check.isin(LYMPHODEPLETION_REGIMENS), nullable=True, required=False
-        ),
-        "ldh_u_per_l": _num(0, 50_000, nullable=True),
-        "crp_mg_per_l": _num(0, 1_000, nullable=True),
-        "ferritin_ng_per_ml": _num(0, 500_000, nullable=True),
-        "platelets_10e9_per_l": pa.Column(
-            float, pa.Check.in_range(0, 2_000, include_min=False), nullable=True, coerce=True
-        ),
-        "creatinine_mg_per_dl": _num(0, 30, nullable=True),
-    },
-    strict=False,
-    name="patients",
-)
 
-DAILY = pa.DataFrameSchema(
-    {
-        "patient_id": pa.Column(str),
-        "day": _DAY,
-        "crs_grade": pa.Column(int, pa.Check.in_range(0, 4), coerce=True),
-        "icans_grade": pa.Column(int, pa.Check.in_range(0, 4), coerce=True),
-    },
-    unique=["patient_id", "day"],
-    strict=False,
-    name="daily",
-)
+def _fields(name: str) -> list[tuple[FieldSpec, bool]]:
+    """The contract's fields stored in table ``name``, each with whether a cell may be empty."""
+    if name in ("daily", "measurements"):
+        return [(_DAY, False)] + [(f, f.column_nullable) for f in COURSE if f.table == name]
+    return [(f, not f.required) for f in {"patients": BASELINE, "outcomes": OUTCOMES}[name]]
 
-MEASUREMENTS = pa.DataFrameSchema(
-    {
-        "patient_id": pa.Column(str),
-        "day": _DAY,
-        "cd4_car_t_cells_per_ul": _num(0, 100_000, nullable=True),
-        "cd8_car_t_cells_per_ul": _num(0, 100_000, nullable=True),
-    },
-    unique=["patient_id", "day"],
-    strict=False,
-    name="measurements",
-)
 
-OUTCOMES = pa.DataFrameSchema(
-    {
-        "patient_id": pa.Column(str, unique=True),
-        "severe_or_refractory_icans": pa.Column(bool, coerce=True),
-        "event_day": pa.Column(
-            float, pa.Check.in_range(0, HORIZON_DAYS), nullable=True, coerce=True
-        ),
-    },
-    strict=False,
-    name="outcomes",
-)
+def _table_schema(name: str) -> pa.DataFrameSchema:
+    columns = {"patient_id": pa.Column(str, unique=name in ("patients", "outcomes"))}
+    for spec, nullable in _fields(name):
+        column = _column(spec, nullable)
+        column.required = not spec.optional_column  # an optional column is checked if present
+        columns[spec.table_column] = column
+    unique = ["patient_id", "day"] if name in ("daily", "measurements") else None
+    return pa.DataFrameSchema(columns, unique=unique, strict=False, name=name)
 
-SCHEMAS = {"patients": PATIENTS, "daily": DAILY, "measurements": MEASUREMENTS, "outcomes": OUTCOMES}
+
+SCHEMAS = {name: _table_schema(name) for name in TABLES}
+# After validation, whole numbers that may not be missing become integers and required booleans
+# become bool (the dtypes the generator writes); the rest stay floats with NaN for missing.
+_CAST = {
+    name: {
+        spec.table_column: bool if spec.kind == "boolean" else np.int64
+        for spec, nullable in _fields(name)
+        if not nullable and (spec.kind in ("integer", "boolean") or spec.value_key == "grade")
+    }
+    for name in TABLES
+}
 
 
 def validate_table(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     """Validate (and coerce) one table; raise InvalidCohortError listing every failure."""
     try:
-        return SCHEMAS[name].validate(frame, lazy=True)
+        out = SCHEMAS[name].validate(frame, lazy=True)
     except SchemaErrors as exc:
         raise InvalidCohortError(
             _errors(exc, frame, list(SCHEMAS[name].unique or [])), table=name
         ) from None
+    return out.astype({c: t for c, t in _CAST[name].items() if c in out.columns})
 
 
 def validate_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -129,14 +105,17 @@ def validate_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     return out
 
 
+# pandera's own checks (types, missing values, uniqueness) in words; the contract's rules carry
+# their words as the check's error.
 _RULES = [
-    (re.compile(r"in_range\((.+), (.+)\)"), lambda m: f"a value from {m[1]} to {m[2]}"),
-    (re.compile(r"isin\((.+)\)"), lambda m: f"one of {m[1]}"),
     (
-        re.compile(r"coerce_dtype\('(float|int|bool).*'\)|dtype\('(float|int|bool).*'\)"),
-        lambda m: {"float": "a number", "int": "a whole number", "bool": "true or false"}[
-            m[1] or m[2]
-        ],
+        re.compile(r"coerce_dtype\('(float|int|bool|str).*'\)|dtype\('(float|int|bool|str).*'\)"),
+        lambda m: {
+            "float": "a number",
+            "int": "a whole number",
+            "bool": "true or false",
+            "str": "text",
+        }[m[1] or m[2]],
     ),
     (re.compile(r"not_nullable"), lambda m: "a value (missing is not allowed)"),
     (re.compile(r"field_uniqueness"), lambda m: "a value that appears only once"),

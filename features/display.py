@@ -1,22 +1,20 @@
-"""How each predictor is shown to a clinician: a plain name and its value in clinical units."""
+"""How each predictor is shown to a clinician: a plain name and its value in clinical units.
+
+A predictor that is a contract field as entered (age, marrow blasts, the labs ...) takes its
+label and unit from the field's specification (:mod:`icans.contract`); the predictors the
+pipeline derives (:mod:`features.transformers`) are described here.
+"""
 
 from __future__ import annotations
 
 import math
 
-# feature name -> (plain label, format of the value)
-LABELS: dict[str, tuple[str, str]] = {
-    "age_years": ("age", "{:.0f} y"),
+from icans.contract import FIELDS
+
+# derived predictor -> (plain label, format of the value)
+DERIVED: dict[str, tuple[str, str]] = {
     "log10_dose_cells_per_kg": ("CAR-T dose", "dose"),
-    "marrow_blasts_pct": ("marrow blasts", "{:.0f}%"),
-    "cns_involvement": ("CNS involvement", "yesno"),
-    "neuro_comorbidity": ("neurologic comorbidity", "yesno"),
     "flu_cy_lymphodepletion": ("Flu/Cy lymphodepletion", "yesno"),
-    "ldh_u_per_l": ("LDH", "{:.0f} U/L"),
-    "crp_mg_per_l": ("CRP", "{:.0f} mg/L"),
-    "ferritin_ng_per_ml": ("ferritin", "{:.0f} ng/mL"),
-    "platelets_10e9_per_l": ("platelets", "{:.0f} x10^9/L"),
-    "creatinine_mg_per_dl": ("creatinine", "{:.2f} mg/dL"),
     "m_easix": ("m-EASIX", "{:.1f}"),
     "easix": ("EASIX", "{:.2f}"),
     "landmark_day": ("day since infusion", "{:.0f}"),
@@ -44,8 +42,11 @@ def label(feature: str) -> str:
     """Plain name of a predictor ('car_target=CD19' -> 'CAR target CD19')."""
     if "=" in feature:
         field, value = feature.split("=", 1)
-        return f"{field.replace('_', ' ').replace('car ', 'CAR ')} {value}"
-    return LABELS.get(feature, (feature.replace("_", " "), ""))[0]
+        spec = FIELDS.get(field)
+        return f"{spec.label if spec else field.replace('_', ' ')} {value}"
+    if feature in FIELDS:
+        return FIELDS[feature].label
+    return DERIVED.get(feature, (feature.replace("_", " "), ""))[0]
 
 
 def value_text(feature: str, value: float) -> str:
@@ -56,7 +57,11 @@ def value_text(feature: str, value: float) -> str:
         return "not available"
     if "=" in feature:
         return "yes" if value >= 0.5 else "no"
-    fmt = LABELS.get(feature, ("", "{:.3g}"))[1]
+    if feature in FIELDS:
+        return FIELDS[feature].text(
+            bool(value >= 0.5) if FIELDS[feature].kind == "boolean" else value
+        )
+    fmt = DERIVED.get(feature, ("", "{:.3g}"))[1]
     if fmt == "yesno":
         return "yes" if value >= 0.5 else "no"
     if fmt == "dose":

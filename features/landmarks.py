@@ -9,11 +9,11 @@ is attached for evaluation only (never a predictor); ``patient_id`` is kept for 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from cohort.reader import TRUE_RISK
 from cohort.schema import validate_tables
 from features.layout import (
     BASELINE_FIELDS,
@@ -23,17 +23,12 @@ from features.layout import (
     RAW_COLUMNS,
     SERIES_SLICE,
 )
+from icans.contract import BASELINE, COURSE, PREDICTION_DAY
 from icans.errors import InvalidInputError
 
 DEFAULT_LANDMARKS = (0, 1, 3, 5, 7, 10, 14)
-SUBGROUP_COLUMNS = (
-    "car_target",
-    "costimulatory_domain",
-    "disease",
-    "age_years",
-    "cns_involvement",
-    "product_family",
-)
+# Baseline descriptors carried beside the rows for subgroup metrics (never predictors).
+SUBGROUP_COLUMNS = ("car_target", "costimulatory_domain", "disease", "age_years", "cns_involvement")
 
 
 @dataclass
@@ -81,7 +76,8 @@ def _day_blocks(
 
 
 def baseline_matrix(patients: pd.DataFrame) -> np.ndarray:
-    """Baseline fields of a patients table in layout order (categoricals as codes)."""
+    """Baseline fields of a patients table in layout order (categoricals as codes, booleans as
+    0/1); a column the table lacks is missing (NaN) for every patient."""
     out = np.full((len(patients), len(BASELINE_FIELDS)), np.nan)
     for j, field in enumerate(BASELINE_FIELDS):
         if field not in patients.columns:
@@ -109,20 +105,13 @@ def build_landmark_dataset(
     patients = tables["patients"].reset_index(drop=True)
     index = pd.Index(patients["patient_id"])
     base = baseline_matrix(patients)
-    blocks = _day_blocks(
-        index, tables["daily"], {"crs_grade": "crs_grade", "icans_grade": "icans_grade"}
-    )
-    blocks |= _day_blocks(
-        index,
-        tables["measurements"],
-        {
-            "cd4_cells_per_ul": "cd4_car_t_cells_per_ul",
-            "cd8_cells_per_ul": "cd8_car_t_cells_per_ul",
-        },
-    )
+    blocks = {}
+    for table in dict.fromkeys(spec.table for spec in COURSE):
+        columns = {spec.layout: spec.table_column for spec in COURSE if spec.table == table}
+        blocks |= _day_blocks(index, tables[table], columns)
     outcomes = tables["outcomes"].set_index("patient_id").reindex(index)
     event_day = outcomes["event_day"].to_numpy(float)  # NaN = no event by day 28
-    risk = tables.get("true_risk")
+    risk = tables.get(TRUE_RISK)
     risk_lookup = (
         risk.set_index(["patient_id", "landmark_day"])["true_risk"] if risk is not None else None
     )
@@ -134,7 +123,7 @@ def build_landmark_dataset(
         n = int(at_risk.sum())
         raw = np.full((n, len(RAW_COLUMNS)), np.nan)
         raw[:, : len(BASELINE_FIELDS)] = base[at_risk]
-        raw[:, COLUMN_INDEX["day_since_infusion"]] = landmark
+        raw[:, COLUMN_INDEX[PREDICTION_DAY.name]] = landmark
         for name, block in blocks.items():
             raw[:, SERIES_SLICE[name]] = np.where(future <= landmark, block[at_risk], np.nan)
         parts.append(raw)
@@ -161,47 +150,20 @@ def build_landmark_dataset(
     )
 
 
-def load_cohort_tables(cohort_dir: Path) -> dict[str, pd.DataFrame]:
-    """The tables the landmark builder needs, read from a generated cohort directory."""
-    from data.synthetic.cohort import read_manifest, read_table
-
-    manifest = read_manifest(cohort_dir)
-    names = ["patients", "daily", "measurements", "outcomes"]
-    names += ["true_risk"] if "true_risk" in manifest["tables"] else []
-    columns = {"daily": ["patient_id", "day", "crs_grade", "icans_grade"]}
-    return {name: read_table(cohort_dir, name, columns.get(name)) for name in names}
-
-
 def patient_record(tables: dict[str, pd.DataFrame], patient_id: str, day: int) -> dict:
     """One patient as the endpoint's JSON (contract vocabulary), observed up to ``day``."""
     p = tables["patients"].set_index("patient_id").loc[patient_id]
-    record: dict = {"patient_id": patient_id, "day_since_infusion": int(day)}
-    for field in BASELINE_FIELDS:
-        if field in p.index and not pd.isna(p[field]):
-            value = p[field]
-            record[field] = value.item() if hasattr(value, "item") else value
-    for field in ("cns_involvement", "neuro_comorbidity"):
-        if field in record:
-            record[field] = bool(record[field])
-    if "prior_lines" in record:
-        record["prior_lines"] = int(record["prior_lines"])
-    daily = tables["daily"].query("patient_id == @patient_id and day <= @day")
-    record["crs_grade_by_day"] = [
-        {"day": int(d), "grade": int(g)}
-        for d, g in zip(daily["day"], daily["crs_grade"], strict=True)
-    ]
-    record["icans_grade_by_day"] = [
-        {"day": int(d), "grade": int(g)}
-        for d, g in zip(daily["day"], daily["icans_grade"], strict=True)
-    ]
-    m = tables["measurements"].query("patient_id == @patient_id and day <= @day")
-    for field, column in (
-        ("cd4_car_t_cells_per_ul", "cd4_car_t_cells_per_ul"),
-        ("cd8_car_t_cells_per_ul", "cd8_car_t_cells_per_ul"),
-    ):
-        record[field] = [
-            {"day": int(d), "value": float(v)}
-            for d, v in zip(m["day"], m[column], strict=True)
+    record: dict = {"patient_id": patient_id, PREDICTION_DAY.name: int(day)}
+    cast = {"boolean": bool, "integer": int, "number": float, "category": str}
+    for spec in BASELINE:
+        if spec.table_column in p.index and not pd.isna(p[spec.table_column]):
+            record[spec.name] = cast[spec.kind](p[spec.table_column])
+    for spec in COURSE:
+        rows = tables[spec.table].query("patient_id == @patient_id and day <= @day")
+        value = int if spec.value_key == "grade" else float
+        record[spec.name] = [
+            {"day": int(d), spec.value_key: value(v)}
+            for d, v in zip(rows["day"], rows[spec.table_column], strict=True)
             if not pd.isna(v)
         ]
     return record

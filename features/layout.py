@@ -1,12 +1,14 @@
 """The raw observation layout: one numeric row per (patient, prediction day).
 
 Everything the feature pipeline may read about a patient at prediction day L is packed into one
-float row, identically for a single request at the endpoint and for a whole cohort:
+float row, identically for a single request at the endpoint and for a whole cohort, in the order
+the contract's field specifications give (:mod:`icans.contract`):
 
-* baseline fields (categoricals as their position in the contract's enumeration, NaN if missing);
+* the baseline fields (categoricals as their position in the contract's enumeration, booleans as
+  0/1, NaN if missing);
 * ``day_since_infusion`` = L;
-* four day-indexed blocks for days 0-28: CRS grade, CD4+ and CD8+ CAR-T cells/uL, ICANS grade;
-  a day with no observation is NaN.
+* one day-indexed block per course field, days 0-28 (CRS grade, CD4+ and CD8+ CAR-T cells/uL,
+  ICANS grade); a day with no observation is NaN.
 
 Days after L are always NaN in a valid row; :func:`mask_after_prediction_day` enforces it again
 inside the pipeline (the boundary validators reject such data before it gets here).
@@ -16,41 +18,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from icans.contract import (
-    CAR_TARGETS,
-    COSTIMULATORY_DOMAINS,
-    DISEASES,
-    HORIZON_DAYS,
-    LAB_FIELDS,
-    LYMPHODEPLETION_REGIMENS,
-)
+from icans.contract import BASELINE, COURSE, HORIZON_DAYS, PREDICTION_DAY
 
 N_DAYS = HORIZON_DAYS + 1  # days 0..28
 
 CATEGORICAL_FIELDS: dict[str, tuple[str, ...]] = {
-    "disease": DISEASES,
-    "car_target": CAR_TARGETS,
-    "costimulatory_domain": COSTIMULATORY_DOMAINS,
-    "lymphodepletion": LYMPHODEPLETION_REGIMENS,
+    f.name: f.values for f in BASELINE if f.kind == "category"
 }
-NUMERIC_FIELDS = (
-    "age_years",
-    "weight_kg",
-    "dose_cells_per_kg",
-    "marrow_blasts_pct",
-    "cns_involvement",
-    "prior_lines",
-    "neuro_comorbidity",
-    *LAB_FIELDS,
-)
-BASELINE_FIELDS = (*NUMERIC_FIELDS, *CATEGORICAL_FIELDS)
-COURSE_SERIES = {
-    # series name in the layout -> field of the data contract it comes from
-    "crs_grade": "crs_grade_by_day",
-    "cd4_cells_per_ul": "cd4_car_t_cells_per_ul",
-    "cd8_cells_per_ul": "cd8_car_t_cells_per_ul",
-    "icans_grade": "icans_grade_by_day",
-}
+NUMERIC_FIELDS = tuple(f.name for f in BASELINE if f.kind != "category")
+BASELINE_FIELDS = tuple(f.name for f in BASELINE)
+# series name in the layout -> the contract's course field it comes from
+COURSE_SERIES = {f.layout: f.name for f in COURSE}
 
 
 def day_columns(series: str) -> list[str]:
@@ -59,7 +37,7 @@ def day_columns(series: str) -> list[str]:
 
 RAW_COLUMNS: tuple[str, ...] = (
     *BASELINE_FIELDS,
-    "day_since_infusion",
+    PREDICTION_DAY.name,
     *(c for s in COURSE_SERIES for c in day_columns(s)),
 )
 COLUMN_INDEX = {name: i for i, name in enumerate(RAW_COLUMNS)}
@@ -83,9 +61,14 @@ def series(raw: np.ndarray, name: str) -> np.ndarray:
 
 
 def mask_after_prediction_day(raw: np.ndarray) -> np.ndarray:
-    """A copy of ``raw`` with every course value dated after day_since_infusion set to NaN."""
+    """A copy of ``raw`` with every course value dated after day_since_infusion set to NaN.
+
+    A row whose prediction day is missing cannot be placed in time: all its course values are
+    masked (nothing may be read when "today" is unknown).
+    """
     out = np.array(raw, dtype=float, copy=True)
-    future = np.arange(N_DAYS)[None, :] > col(out, "day_since_infusion")[:, None]
+    day = col(out, PREDICTION_DAY.name)
+    future = ~(np.arange(N_DAYS)[None, :] <= day[:, None])  # NaN day: every day is "future"
     for name in COURSE_SERIES:
         block = series(out, name)
         block[future] = np.nan

@@ -1,7 +1,8 @@
 """One patient at one prediction day: validation at the boundary and packing into the layout.
 
-The pydantic model uses the data contract's names, types, units and ranges. Every violation is
-reported at once, each naming the field (with its position in a list), the value and the rule:
+The pydantic model is derived from the contract's field specifications (:mod:`icans.contract`):
+names, types, units and ranges. Every violation is reported at once, each naming the field (with
+its position in a list), the value and the rule:
 
 * types, ranges and enumerations of the contract;
 * a course observation dated after ``day_since_infusion`` (never silently used);
@@ -14,28 +15,22 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
-from features.layout import (
-    CATEGORY_CODE,
-    COLUMN_INDEX,
-    COURSE_SERIES,
-    N_DAYS,
-    NUMERIC_FIELDS,
-    RAW_COLUMNS,
-)
+from features.layout import CATEGORY_CODE, COLUMN_INDEX, COURSE_SERIES, NUMERIC_FIELDS, RAW_COLUMNS
 from icans.contract import (
-    CAR_TARGETS,
-    COSTIMULATORY_DOMAINS,
-    DISEASES,
-    HORIZON_DAYS,
-    LAB_FIELDS,
-    LYMPHODEPLETION_REGIMENS,
-    MAX_ICANS_GRADE_BEFORE_EVENT,
+    BASELINE,
+    COURSE,
+    PATIENT_ID_MAX_LENGTH,
+    PREDICTION_DAY,
+    FieldSpec,
 )
 from icans.errors import InvalidInputError, InvalidPatientError
 
-Day = Annotated[int, Field(ge=0, le=HORIZON_DAYS, description="Day since infusion (0-28).")]
+Day = Annotated[
+    int,
+    Field(ge=PREDICTION_DAY.low, le=PREDICTION_DAY.high, description="Day since infusion (0-28)."),
+]
 
 
 class _Strict(BaseModel):
@@ -44,81 +39,83 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-class CrsGradeOnDay(_Strict):
-    day: Day
-    grade: int = Field(ge=0, le=4, description="ASTCT CRS grade 0-4.")
+def _description(spec: FieldSpec) -> str:
+    parts = [spec.label + (f" ({spec.unit})" if spec.unit else ""), spec.note, spec.rule() + "."]
+    return "; ".join(p for p in parts if p)
 
 
-class IcansGradeOnDay(_Strict):
-    day: Day
-    grade: int = Field(
-        ge=0,
-        le=MAX_ICANS_GRADE_BEFORE_EVENT,
-        description="ASTCT ICANS grade 0-2 (>= 3 means the event has happened).",
+def _bounds(spec: FieldSpec, high: float | None = None) -> dict[str, Any]:
+    """pydantic's constraints for a number of the contract (``high`` overrides the bound)."""
+    low = {"gt": spec.low} if spec.low_open else {"ge": spec.low}
+    out = low | {"le": spec.high if high is None else high}
+    return out | ({"allow_inf_nan": False} if spec.kind == "number" else {})
+
+
+def _annotation(spec: FieldSpec) -> Any:
+    if spec.kind == "category":
+        return Literal[spec.values]  # type: ignore[valid-type]
+    return {"number": float, "integer": int, "boolean": bool}[spec.kind]
+
+
+def _scalar(spec: FieldSpec) -> tuple[Any, Any]:
+    constraints = _bounds(spec) if spec.kind in ("number", "integer") else {}
+    annotation = _annotation(spec)
+    if spec.required:
+        return annotation, Field(description=_description(spec), **constraints)
+    return annotation | None, Field(None, description=_description(spec), **constraints)
+
+
+def _day_list(spec: FieldSpec) -> tuple[Any, Any]:
+    """``list[{day, grade}]`` or ``list[{day, value}]`` with the contract's range of the value."""
+    value_type = int if spec.value_key == "grade" else float
+    item = create_model(
+        _ITEM_MODEL_NAMES[spec.name],
+        __base__=_Strict,
+        day=(Day, ...),
+        **{
+            spec.value_key: (
+                value_type,
+                Field(description=_description(spec), **_bounds(spec, spec.request_high)),
+            )
+        },
     )
+    return list[item], Field(default_factory=list, max_length=PREDICTION_DAY.high + 1)
 
 
-class CellsOnDay(_Strict):
-    day: Day
-    value: float = Field(
-        ge=0, le=100_000, allow_inf_nan=False, description="CAR-T cells per uL of blood (>= 0)."
-    )
+# Names of the list items in the OpenAPI document (kept from the hand-written models).
+_ITEM_MODEL_NAMES = {
+    "crs_grade_by_day": "CrsGradeOnDay",
+    "cd4_car_t_cells_per_ul": "Cd4CellsOnDay",
+    "cd8_car_t_cells_per_ul": "Cd8CellsOnDay",
+    "icans_grade_by_day": "IcansGradeOnDay",
+}
 
 
-def _lab(unit: str, high: float) -> Any:
-    return Field(
-        None,
-        ge=0,
-        le=high,
-        allow_inf_nan=False,
-        description=f"Before lymphodepletion, {unit}; may be missing.",
-    )
-
-
-class PatientObservation(_Strict):
-    """A patient on ``day_since_infusion``, with the course observed up to that day."""
-
-    patient_id: str | None = Field(
-        None, max_length=128, description="Opaque identifier; never logged raw."
-    )
-    age_years: float = Field(ge=0, le=100, allow_inf_nan=False, description="Years.")
-    weight_kg: float | None = Field(None, gt=0, le=300, allow_inf_nan=False, description="kg.")
-    disease: Literal[DISEASES]  # type: ignore[valid-type]
-    car_target: Literal[CAR_TARGETS]  # type: ignore[valid-type]
-    costimulatory_domain: Literal[COSTIMULATORY_DOMAINS]  # type: ignore[valid-type]
-    dose_cells_per_kg: float = Field(
-        gt=0, le=1e9, allow_inf_nan=False, description="CAR+ cells per kg, e.g. 2.0e6."
-    )
-    marrow_blasts_pct: float = Field(
-        ge=0, le=100, allow_inf_nan=False, description="% before lymphodepletion."
-    )
-    cns_involvement: bool
-    prior_lines: int | None = Field(None, ge=0, le=30)
-    neuro_comorbidity: bool | None = None
-    lymphodepletion: Literal[LYMPHODEPLETION_REGIMENS] | None = None  # type: ignore[valid-type]
-    ldh_u_per_l: float | None = _lab("U/L", 50_000)
-    crp_mg_per_l: float | None = _lab("mg/L", 1_000)
-    ferritin_ng_per_ml: float | None = _lab("ng/mL", 500_000)
-    platelets_10e9_per_l: float | None = Field(
-        None,
-        gt=0,
-        le=2_000,
-        allow_inf_nan=False,
-        description="Before lymphodepletion, 10^9/L (> 0); may be missing.",
-    )
-    creatinine_mg_per_dl: float | None = _lab("mg/dL", 30)
-    day_since_infusion: Day
-    crs_grade_by_day: list[CrsGradeOnDay] = Field(default_factory=list, max_length=N_DAYS)
-    cd4_car_t_cells_per_ul: list[CellsOnDay] = Field(default_factory=list, max_length=N_DAYS)
-    cd8_car_t_cells_per_ul: list[CellsOnDay] = Field(default_factory=list, max_length=N_DAYS)
-    icans_grade_by_day: list[IcansGradeOnDay] = Field(default_factory=list, max_length=N_DAYS)
-
+class _PatientBase(_Strict):
     @model_validator(mode="after")
-    def _course_dates(self) -> PatientObservation:
+    def _course_dates(self):
         errors = course_date_errors(self.model_dump())
         if errors:
             raise InvalidPatientError(errors)
         return self
+
+
+PatientObservation = create_model(
+    "PatientObservation",
+    __base__=_PatientBase,
+    __doc__="A patient on ``day_since_infusion``, with the course observed up to that day.",
+    patient_id=(
+        str | None,
+        Field(
+            None,
+            max_length=PATIENT_ID_MAX_LENGTH,
+            description="Opaque identifier; never logged raw.",
+        ),
+    ),
+    **{spec.name: _scalar(spec) for spec in BASELINE},
+    day_since_infusion=(Day, Field(description=_description(PREDICTION_DAY))),
+    **{spec.name: _day_list(spec) for spec in COURSE},
+)
 
 
 def course_date_errors(data: Any) -> list[InvalidInputError]:
@@ -217,9 +214,10 @@ def _safe_echo(field: str, value: Any) -> Any:
 
 _BASELINE_INDEX = {f: COLUMN_INDEX[f] for f in NUMERIC_FIELDS}
 _SERIES_START = {field: COLUMN_INDEX[f"{s}_d00"] for s, field in COURSE_SERIES.items()}
+_VALUE_KEY = {spec.name: spec.value_key for spec in COURSE}
 
 
-def to_raw(patient: PatientObservation) -> np.ndarray:
+def to_raw(patient) -> np.ndarray:
     """The patient as one row of the raw layout (shape (1, n)), without building a DataFrame."""
     row = np.full(len(RAW_COLUMNS), np.nan)
     for field, i in _BASELINE_INDEX.items():
@@ -230,20 +228,23 @@ def to_raw(patient: PatientObservation) -> np.ndarray:
         value = getattr(patient, field)
         if value is not None:
             row[COLUMN_INDEX[field]] = codes[value]
-    row[COLUMN_INDEX["day_since_infusion"]] = patient.day_since_infusion
+    row[COLUMN_INDEX[PREDICTION_DAY.name]] = patient.day_since_infusion
     for field, start in _SERIES_START.items():
+        key = _VALUE_KEY[field]
         for obs in getattr(patient, field):
-            row[start + obs.day] = obs.grade if hasattr(obs, "grade") else obs.value
+            row[start + obs.day] = getattr(obs, key)
     return row[None, :]
 
 
-def missing_inputs(patient: PatientObservation) -> list[str]:
-    """Optional inputs the request left out (the model treats them as missing, never as 0)."""
-    missing = [
-        f
-        for f in ("weight_kg", "prior_lines", "neuro_comorbidity", "lymphodepletion", *LAB_FIELDS)
-        if getattr(patient, f) is None
-    ]
+OPTIONAL_BASELINE = tuple(spec.name for spec in BASELINE if not spec.required)
+
+
+def missing_inputs(patient) -> list[str]:
+    """Optional inputs the request left out (the model treats them as missing, never as 0).
+
+    A course list counts as left out only after day 0: on the day of infusion there is no
+    course yet."""
+    missing = [f for f in OPTIONAL_BASELINE if getattr(patient, f) is None]
     if patient.day_since_infusion > 0:
-        missing += [f for f in COURSE_SERIES.values() if not getattr(patient, f)]
+        missing += [spec.name for spec in COURSE if not getattr(patient, spec.name)]
     return missing

@@ -1,8 +1,9 @@
 """One typed settings object for every command: paths, tracking store, model registry names.
 
 Precedence, lowest first: the defaults below, a TOML file (``--config``), environment variables
-(``ICANS_<FIELD>`` upper-case, plus MLflow's own ``MLFLOW_TRACKING_URI``). Nothing else in the
-project hard-codes a path, URI or model name.
+(``ICANS_<FIELD>`` upper-case, plus MLflow's own ``MLFLOW_TRACKING_URI``), explicit overrides
+(command-line options). The command line, training, the reports and the service take every
+default path, URI and model name from here.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from icans.errors import InvalidInputError
 
@@ -29,15 +30,39 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     artifacts_dir: Path = Field(Path("artifacts"), description="Root of generated files.")
-    cohort_dir: Path = Field(Path("artifacts/cohort"), description="Default cohort directory.")
     tracking_uri: str = Field("sqlite:///mlflow.db", description="MLflow tracking store.")
     model_name: str = Field("icans-risk", description="Registered model name.")
-    model_alias: str = Field("champion", description="Alias of the serving model.")
+    model_alias: str = Field("champion", description="Alias of the champion.")
+    model_uri: str = Field(
+        "",
+        description="Registry URI the commands and the service use; default "
+        "models:/<model_name>@<model_alias>.",
+    )
+    audit_log: Path = Field(
+        Path(""), description="Audit trail of predictions; default <artifacts_dir>/audit.jsonl."
+    )
     api_token: SecretStr | None = Field(None, description="Bearer token for /v1 (optional).")
+    serve_host: str = Field("127.0.0.1", description="Interface the service binds.")
+    serve_port: int = Field(3000, ge=1, le=65535, description="TCP port of the service.")
+
+    @model_validator(mode="after")
+    def _derived_defaults(self) -> Settings:
+        # frozen: derived defaults are filled in once, here
+        if not self.model_uri:
+            object.__setattr__(self, "model_uri", f"models:/{self.model_name}@{self.model_alias}")
+        if self.audit_log == Path(""):
+            object.__setattr__(self, "audit_log", self.artifacts_dir / "audit.jsonl")
+        return self
 
     @property
-    def model_uri(self) -> str:
-        return f"models:/{self.model_name}@{self.model_alias}"
+    def cohort_dir(self) -> Path:
+        """Where ``icans cohort generate`` writes by default."""
+        return self.artifacts_dir / "cohort"
+
+    @property
+    def demo_cohort_dir(self) -> Path:
+        """Where the main job (``icans demo``) writes its cohort."""
+        return self.artifacts_dir / "demo-cohort"
 
 
 _ENV_PREFIX = "ICANS_"

@@ -1,10 +1,27 @@
-"""The public vocabulary shared by the cohort, the feature pipeline, the endpoint and the reports.
+"""The data contract: one specification of each field the cohort, endpoint and reports share.
 
-Field names and enumerations of the data contract; do not rename (add freely). Units are in the
-names: ``dose_cells_per_kg``, ``marrow_blasts_pct``, ``ldh_u_per_l`` ...
+Each :class:`FieldSpec` says a field's public name, type, unit, clinical label, allowed range or
+enumeration, whether it may be missing, and where it lives in the cohort tables. Everything that
+checks, packs or shows a field is derived from these specifications and never restates them:
+
+* the request model of ``/v1/risk`` (:mod:`features.patient`);
+* the cohort table schema (:mod:`cohort.schema`);
+* the raw observation layout the feature pipeline reads (:mod:`features.layout`);
+* the list of missing inputs, and the labels and units shown to clinicians
+  (:mod:`features.display`);
+* the data dictionary in ``docs/data-dictionary.md`` (:mod:`cohort.dictionary`).
+
+Field names and enumerations are public: do not rename (add freely). Units are in the names:
+``dose_cells_per_kg``, ``marrow_blasts_pct``, ``ldh_u_per_l`` ... The order of
+:data:`BASELINE` and of :data:`COURSE` fixes the raw layout of every model ever logged: append,
+never reorder, and never reorder an enumeration (categories are coded by their position).
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
 
 DISEASES = ("LBCL", "PMBCL", "B-ALL", "MCL", "FL", "CLL", "MM", "AML", "T-ALL", "BPDCN")
 CAR_TARGETS = ("CD19", "CD19-CD22", "BCMA", "CLL1", "CD123", "CD7")
@@ -25,13 +42,286 @@ DISEASE_GROUPS = {
     "T-ALL": "t_all",
 }
 
-LAB_FIELDS = (
-    "ldh_u_per_l",
-    "crp_mg_per_l",
-    "ferritin_ng_per_ml",
-    "platelets_10e9_per_l",
-    "creatinine_mg_per_dl",
-)
-
 HORIZON_DAYS = 28  # the target is assessed through day 28
 MAX_ICANS_GRADE_BEFORE_EVENT = 2  # a patient at grade >= 3 has already had the event
+
+Kind = Literal["number", "integer", "boolean", "category", "day_list"]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of the contract.
+
+    ``low``/``high`` bound a number (``low_open``: strictly above ``low``); ``values`` enumerate a
+    category. ``required``: the endpoint refuses a request without it and the cohort table
+    refuses a missing value. A ``day_list`` is a course observed day by day: a JSON list of
+    ``{"day": d, <value_key>: v}`` at the endpoint, rows ``(patient_id, day, <column>)`` of
+    ``table`` in a cohort, and the block ``<layout>_d00`` .. ``<layout>_d28`` of the raw layout.
+    """
+
+    name: str
+    kind: Kind
+    label: str
+    unit: str = ""
+    fmt: str = ""  # format of a value (without the unit); empty: three significant digits
+    note: str = ""  # when or how it is measured, for the data dictionary and the inputs table
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    values: tuple[str, ...] = ()
+    required: bool = True
+    table: str = "patients"
+    column: str = ""  # column in ``table``; the field's name when empty
+    optional_column: bool = False  # the table may lack the column altogether
+    # day lists only
+    value_key: str = ""  # "grade" or "value"
+    layout: str = ""  # series name in the raw layout (the names of models already logged)
+    column_nullable: bool = False  # a row of the table may leave this column empty
+    request_high: float | None = None  # a stricter upper bound at the endpoint
+
+    @property
+    def table_column(self) -> str:
+        return self.column or self.name
+
+    def rule(self, high: float | None = None) -> str:
+        """The allowed values in words: 'a number from 0 to 100', 'one of CD28, 4-1BB'."""
+        high = self.high if high is None else high
+        if self.kind == "category":
+            return "one of " + ", ".join(self.values)
+        if self.kind == "boolean":
+            return "true or false"
+        noun = (
+            "a whole number" if self.kind == "integer" or self.value_key == "grade" else "a number"
+        )
+        if self.low_open:
+            return f"{noun} above {_n(self.low)} and at most {_n(high)}"
+        return f"{noun} from {_n(self.low)} to {_n(high)}"
+
+    def text(self, value: float | str | bool | None) -> str:
+        """A value in clinical units: '45%', '350 U/L', 'yes'; 'not given' when missing."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "not given"
+        if self.kind == "boolean":
+            return "yes" if value else "no"
+        if self.kind == "category":
+            return str(value)
+        shown = self.fmt.format(value) if self.fmt else significant(value)
+        return f"{shown}{self.unit}" if self.unit == "%" else f"{shown} {self.unit}".rstrip()
+
+
+def significant(x: float, digits: int = 3) -> str:
+    """A number to ``digits`` significant digits, never in exponent form, without trailing
+    zeros: 287.35 -> '287', 1234.5 -> '1,234', 0.934 -> '0.934', 45.25 -> '45.2', 61.0 -> '61'."""
+    if x == 0 or not math.isfinite(x):
+        return f"{x:g}"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
+    text = f"{x:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _n(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
+
+
+def _lab(name: str, label: str, unit: str, high: float, low_open: bool = False) -> FieldSpec:
+    return FieldSpec(
+        name,
+        "number",
+        label,
+        unit,
+        note="before lymphodepletion; may be missing",
+        low=0,
+        high=high,
+        low_open=low_open,
+        required=False,
+    )
+
+
+LABS: tuple[FieldSpec, ...] = (
+    _lab("ldh_u_per_l", "LDH", "U/L", 50_000),
+    _lab("crp_mg_per_l", "CRP", "mg/L", 1_000),
+    _lab("ferritin_ng_per_ml", "ferritin", "ng/mL", 500_000),
+    _lab("platelets_10e9_per_l", "platelets", "x10^9/L", 2_000, low_open=True),
+    _lab("creatinine_mg_per_dl", "creatinine", "mg/dL", 30),
+)
+
+# Known before infusion: one value per patient, columns of the ``patients`` table.
+BASELINE: tuple[FieldSpec, ...] = (
+    FieldSpec("age_years", "number", "age", "y", low=0, high=100, note="at infusion"),
+    FieldSpec(
+        "weight_kg", "number", "weight", "kg", low=0, high=300, low_open=True, required=False
+    ),
+    FieldSpec(
+        "dose_cells_per_kg",
+        "number",
+        "CAR-T dose",
+        "cells/kg",
+        fmt="{:.3g}",
+        note="CAR+ cells per kg, e.g. 2.0e6",
+        low=0,
+        high=1e9,
+        low_open=True,
+    ),
+    FieldSpec(
+        "marrow_blasts_pct",
+        "number",
+        "marrow blasts",
+        "%",
+        note="before lymphodepletion",
+        low=0,
+        high=100,
+    ),
+    FieldSpec("cns_involvement", "boolean", "CNS involvement"),
+    FieldSpec("prior_lines", "integer", "prior lines of therapy", low=0, high=30, required=False),
+    FieldSpec("neuro_comorbidity", "boolean", "neurologic comorbidity", required=False),
+    *LABS,
+    FieldSpec("disease", "category", "disease", values=DISEASES),
+    FieldSpec("car_target", "category", "CAR target", values=CAR_TARGETS),
+    FieldSpec(
+        "costimulatory_domain", "category", "costimulatory domain", values=COSTIMULATORY_DOMAINS
+    ),
+    FieldSpec(
+        "lymphodepletion",
+        "category",
+        "lymphodepletion",
+        values=LYMPHODEPLETION_REGIMENS,
+        required=False,
+    ),
+)
+
+PREDICTION_DAY = FieldSpec(
+    "day_since_infusion",
+    "integer",
+    "day since infusion",
+    note="the prediction day: 0 = day of infusion, before any post-infusion data",
+    low=0,
+    high=HORIZON_DAYS,
+    table="",
+)
+
+# The course after infusion, observed day by day up to the prediction day.
+COURSE: tuple[FieldSpec, ...] = (
+    FieldSpec(
+        "crs_grade_by_day",
+        "day_list",
+        "CRS grade",
+        note="ASTCT 2019 CRS grade on each observed day",
+        low=0,
+        high=4,
+        required=False,
+        table="daily",
+        column="crs_grade",
+        value_key="grade",
+        layout="crs_grade",
+    ),
+    FieldSpec(
+        "cd4_car_t_cells_per_ul",
+        "day_list",
+        "CD4+ CAR-T cells",
+        "cells/uL",
+        fmt="{:.3g}",
+        note="CD4+ CAR-T cells per uL of blood on each sampled day",
+        low=0,
+        high=100_000,
+        required=False,
+        table="measurements",
+        value_key="value",
+        layout="cd4_cells_per_ul",
+        column_nullable=True,
+    ),
+    FieldSpec(
+        "cd8_car_t_cells_per_ul",
+        "day_list",
+        "CD8+ CAR-T cells",
+        "cells/uL",
+        fmt="{:.3g}",
+        note="CD8+ CAR-T cells per uL of blood on each sampled day",
+        low=0,
+        high=100_000,
+        required=False,
+        table="measurements",
+        value_key="value",
+        layout="cd8_cells_per_ul",
+        column_nullable=True,
+    ),
+    FieldSpec(
+        "icans_grade_by_day",
+        "day_list",
+        "ICANS grade",
+        note="ASTCT 2019 ICANS grade on each observed day (ICE >= 12 y, CAPD < 12 y); a "
+        "request before the event holds grades 0-2 only",
+        low=0,
+        high=4,
+        required=False,
+        table="daily",
+        column="icans_grade",
+        value_key="grade",
+        layout="icans_grade",
+        request_high=MAX_ICANS_GRADE_BEFORE_EVENT,
+    ),
+)
+
+# What happened by day 28: columns of the ``outcomes`` table (never inputs of the model).
+OUTCOMES: tuple[FieldSpec, ...] = (
+    FieldSpec(
+        "severe_or_refractory_icans",
+        "boolean",
+        "severe or steroid-refractory ICANS",
+        note="the model's target: severe_icans or steroid_refractory_icans",
+        table="outcomes",
+    ),
+    FieldSpec(
+        "event_day",
+        "integer",
+        "event day",
+        note="first day on which the target was met; empty if never",
+        low=0,
+        high=HORIZON_DAYS,
+        required=False,
+        table="outcomes",
+    ),
+    FieldSpec(
+        "icans_max_grade",
+        "integer",
+        "worst ICANS grade",
+        note="worst ASTCT ICANS grade by day 28 (5 = death from ICANS)",
+        low=0,
+        high=5,
+        required=False,
+        table="outcomes",
+        optional_column=True,
+    ),
+    FieldSpec(
+        "icans_onset_day",
+        "integer",
+        "ICANS onset day",
+        note="first day with grade >= 1; empty if none",
+        low=0,
+        high=HORIZON_DAYS,
+        required=False,
+        table="outcomes",
+        optional_column=True,
+    ),
+    FieldSpec(
+        "severe_icans",
+        "boolean",
+        "severe ICANS",
+        note="icans_max_grade >= 3",
+        required=False,
+        table="outcomes",
+        optional_column=True,
+    ),
+    FieldSpec(
+        "steroid_refractory_icans",
+        "boolean",
+        "steroid-refractory ICANS",
+        note="grade >= 2 not improved 72 h after dexamethasone started",
+        required=False,
+        table="outcomes",
+        optional_column=True,
+    ),
+)
+
+FIELDS: dict[str, FieldSpec] = {f.name: f for f in (*BASELINE, PREDICTION_DAY, *COURSE, *OUTCOMES)}
+LAB_FIELDS = tuple(f.name for f in LABS)
+PATIENT_ID_MAX_LENGTH = 128

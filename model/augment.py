@@ -10,15 +10,15 @@ and the explanation shows an arbitrary contribution for it (+0.74 log-odds was s
 Copies of a random share of the training rows, each with one group of series blanked, let
 xgboost's sparsity-aware split finding (Chen & Guestrin, KDD 2016) learn the direction of a
 missing series from data: the estimate for such a request averages over what the series might
-have shown, given everything else. Copies keep their patient's id, so grouped splits keep them
-on the patient's side. Held-out evaluation uses the original rows only.
+have shown, given everything else. The copies belong to the model's fit
+(:class:`model.risk_model.RiskModel`), keep their patient (grouped folds and bootstrap keep them
+on the patient's side) and never reach an evaluation.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from features.landmarks import LandmarkDataset
 from features.layout import SERIES_SLICE
 
 # Series that go missing together in practice: CAR-T counts come from one flow cytometry assay.
@@ -29,27 +29,25 @@ MISSING_GROUPS: tuple[tuple[str, ...], ...] = (
 )
 
 
-def with_missing_series(ds: LandmarkDataset, fraction: float, seed: int) -> LandmarkDataset:
-    """``ds`` plus, for each group of :data:`MISSING_GROUPS`, a copy of a random ``fraction``
-    of its rows with that group's series set to missing (labels and ids unchanged)."""
+def with_missing_series(
+    raw: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``raw`` plus, for each group of :data:`MISSING_GROUPS`, a copy of a random ``fraction``
+    of its rows with that group's series set to missing.
+
+    Returns the rows and, for each of them, the index of the row it copies (the originals
+    first, in order), so labels and patients follow: ``y[index]``, ``groups[index]``.
+    """
+    n = len(raw)
     if fraction <= 0:
-        return ds
+        return raw, np.arange(n)
     rng = np.random.default_rng([seed, 2])
-    n = len(ds)
-    parts, picks = [ds.raw], [np.arange(n)]
+    parts, picks = [raw], [np.arange(n)]
     for group in MISSING_GROUPS:
         rows = np.sort(rng.choice(n, size=max(1, round(fraction * n)), replace=False))
-        copy = ds.raw[rows].copy()
+        copy = raw[rows].copy()
         for name in group:
             copy[:, SERIES_SLICE[name]] = np.nan
         parts.append(copy)
         picks.append(rows)
-    index = np.concatenate(picks)
-    return LandmarkDataset(
-        np.vstack(parts),
-        ds.label[index],
-        ds.patient_id[index],
-        ds.landmark_day[index],
-        ds.true_risk[index],
-        ds.subgroups.iloc[index].reset_index(drop=True),
-    )
+    return np.vstack(parts), np.concatenate(picks)

@@ -22,11 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import xgboost as xgb
-from scipy.special import expit
-from sklearn.pipeline import Pipeline
 
 from features import display
-from features.transformers import transform_rows
+from model.risk_model import RiskModel
 
 
 @dataclass
@@ -38,10 +36,6 @@ class Explanation:
     contributions: np.ndarray  # log-odds per predictor
     base_log_odds: np.ndarray
     log_odds: np.ndarray
-
-    @property
-    def probability(self) -> np.ndarray:
-        return expit(self.log_odds)
 
     def ranked(self, i: int, top: int | None = None) -> list[dict]:
         """Row i's contributions, largest absolute first, with clinical labels and values."""
@@ -80,20 +74,19 @@ def describe(contribution: dict) -> str:
 
 
 class RiskExplainer:
-    """Explains a fitted ``Pipeline([("features", ...), ("model", RiskModel)])``."""
+    """Explains a fitted :class:`~model.risk_model.RiskModel`."""
 
-    def __init__(self, pipeline: Pipeline, nthread: int = 0):
+    def __init__(self, model: RiskModel, nthread: int = 0):
         """``nthread=1`` suits one request at a time (threads only add overhead on one row)."""
-        self.features = pipeline.named_steps["features"]
-        self.model = pipeline.named_steps["model"]
-        self.feature_names = list(self.features.get_feature_names_out())
-        self.booster = self.model.xgb_.get_booster()
+        self.model = model
+        self.feature_names = list(model.feature_names_)
+        self.booster = model.trees_
         self.nthread = nthread
 
     def explain_features(self, x: np.ndarray) -> Explanation:
-        """Explain rows already transformed by the feature pipeline."""
+        """Explain predictor rows (:meth:`RiskModel.transform` of raw rows)."""
         x = np.asarray(x, dtype=float)
-        linear = getattr(self.model, "linear_", None)
+        linear = self.model.additive_
         additive = None if linear is None else linear.contributions(x)
         offset = None if linear is None else linear.total(additive)
         raw = self.booster.predict(
@@ -112,7 +105,3 @@ class RiskExplainer:
         return Explanation(
             self.feature_names, x, contributions, base, base + contributions.sum(axis=1)
         )
-
-    def explain_raw(self, raw: np.ndarray) -> Explanation:
-        """Explain rows of the raw layout (the endpoint's single-patient path included)."""
-        return self.explain_features(transform_rows(self.features, raw))

@@ -1,8 +1,10 @@
-"""MLflow tracking and model registry: log pipelines, register versions, move the alias.
+"""MLflow tracking and model registry: log models, register versions, move the alias, load.
 
-Models are logged with the ``sklearn`` flavour in cloudpickle format (our pipelines hold custom
+Models are logged with the ``sklearn`` flavour in cloudpickle format (they hold custom
 transformers that skops would have to be told to trust). Pickle executes code when loaded:
-load models only from this project's own registry.
+load models only from this project's own registry. Loading reads the pickled file through
+:mod:`model.legacy`, so versions registered before the risk model became one estimator load as
+the same fitted :class:`~model.risk_model.RiskModel`.
 """
 
 from __future__ import annotations
@@ -10,17 +12,24 @@ from __future__ import annotations
 import importlib.metadata as md
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import mlflow
 import pandas as pd
+import yaml
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from icans.config import Settings
 from icans.errors import ModelNotFoundError
+from model.legacy import load_pickle, upgrade
+
+MODEL_CARD = "model_card.json"  # the training run's headline facts about its model
 
 _REQUIREMENTS = (
     "numpy",
@@ -65,12 +74,12 @@ def requirements() -> list[str]:
     return out
 
 
-def log_pipeline(pipeline, name: str, example: pd.DataFrame) -> mlflow.models.model.ModelInfo:
-    """Log a fitted pipeline (raw layout in, P(event) out) with signature and input example."""
-    proba = pipeline.predict_proba(example)
+def log_model(model, name: str, example: pd.DataFrame) -> mlflow.models.model.ModelInfo:
+    """Log a fitted model (raw layout in, P(event) out) with signature and input example."""
+    proba = model.predict_proba(example)
     signature = infer_signature(example, proba)
     return mlflow.sklearn.log_model(
-        pipeline,
+        model,
         name=name,
         signature=signature,
         input_example=example,
@@ -111,43 +120,80 @@ def resolve(uri: str, client: MlflowClient) -> ModelRef:
     return ModelRef(name, str(mv.version), alias, mv.run_id)
 
 
-def load_pipeline(uri: str, client: MlflowClient):
-    """The fitted pipeline behind a registry URI (raises ModelNotFoundError if absent)."""
+def load_logged(artifact_uri: str):
+    """The model logged at ``artifact_uri`` (``models:/name/version`` or ``runs:/id/path``).
+
+    Read from its pickled file with :func:`model.legacy.load_pickle` (old module names mapped)
+    and :func:`model.legacy.upgrade`d: a version registered before the risk model became one
+    estimator comes back as the equivalent :class:`~model.risk_model.RiskModel`."""
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri))
+    flavour = yaml.safe_load((local / "MLmodel").read_text())["flavors"]["sklearn"]
+    return upgrade(load_pickle(local / flavour["pickled_model"]))
+
+
+@dataclass
+class RegisteredModel:
+    """A registered version, loaded: the model, which version it is, and its training run's
+    model card (headline facts: provenance of the training data, metrics, gates)."""
+
+    model: object
+    ref: ModelRef
+    card: dict = field(default_factory=dict)
+    trained_at: str = ""
+
+    def identity(self) -> dict:
+        """Which model answers: for responses, reports and the audit log."""
+        return {
+            "name": self.ref.name,
+            "version": self.ref.version,
+            "alias": self.ref.alias,
+            "run_id": self.ref.run_id,
+            "trained_at": self.trained_at,
+            "cohort_fingerprint": self.card.get("cohort_fingerprint", ""),
+            # versions registered before provenance was recorded learnt the synthetic cohort
+            "provenance": self.card.get("training_data", {}).get("provenance", "synthetic"),
+        }
+
+
+def load_registered(uri: str, settings: Settings) -> RegisteredModel:
+    """The model behind a registry URI with its card; ModelNotFoundError (saying what to run)
+    when there is none, or it cannot be read."""
+    client = use_tracking(settings)
     ref = resolve(uri, client)
     try:
-        return mlflow.sklearn.load_model(f"models:/{ref.name}/{ref.version}"), ref
-    except (MlflowException, OSError) as exc:
+        model = load_logged(f"models:/{ref.name}/{ref.version}")
+        card = mlflow.artifacts.load_dict(f"runs:/{ref.run_id}/{MODEL_CARD}")
+        created = client.get_model_version(ref.name, ref.version).creation_timestamp
+    except (MlflowException, OSError, KeyError, ValueError, AttributeError, ImportError) as exc:
         raise ModelNotFoundError(
-            f"model {uri!r} (version {ref.version}) could not be loaded: {exc}"
+            f"model {uri!r} (version {ref.version}) could not be loaded: {exc}; retrain it with "
+            "'icans train'"
         ) from exc
+    if not hasattr(model, "trees_"):
+        raise ModelNotFoundError(f"model {uri!r} is not an icans risk model")
+    trained_at = datetime.fromtimestamp(created / 1000, tz=UTC).isoformat()
+    return RegisteredModel(model, ref, dict(card), trained_at)
 
 
-def register(
-    model_uri: str,
-    name: str,
-    client: MlflowClient,
-    *,
-    promote: bool,
-    alias: str,
-    description: str,
-    tags: dict[str, str],
-) -> str:
-    """Register a logged model, tag it, and move ``alias`` to it only if ``promote``.
+@contextmanager
+def registering(
+    model_uri: str, name: str, client: MlflowClient, description: str, tags: dict[str, str]
+) -> Iterator[str]:
+    """Register a logged model, tag it, and yield its version for what must still be recorded
+    with it (the report that names the version, the alias).
 
-    If anything fails after the version was created, the version is deleted again, so the
-    registry never holds a half-registered model.
+    If anything fails before the block ends, the version is deleted again, so the registry
+    never holds a half-registered model.
     """
     mv = mlflow.register_model(model_uri, name)
     try:
         client.update_model_version(name, mv.version, description=description)
         for key, value in tags.items():
             client.set_model_version_tag(name, mv.version, key, value)
-        if promote:
-            client.set_registered_model_alias(name, alias, mv.version)
+        yield str(mv.version)
     except BaseException:
         client.delete_model_version(name, mv.version)
         raise
-    return str(mv.version)
 
 
 def metric_key(text: str) -> str:

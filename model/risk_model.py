@@ -1,170 +1,242 @@
-"""The risk model and its baselines, each a full pipeline from the raw layout to a probability.
+"""The risk model as one scikit-learn estimator: raw observations in, probability out.
 
-* ``RiskModel``: gradient-boosted trees (xgboost) on the clinical features, with monotone
-  constraints where the clinical direction is known (:data:`features.transformers.KNOWN_INCREASING`
-  plus the CD4:CD8 ratio), and an optional logistic recalibration of its log-odds
-  (``p = expit(a + b * margin)``, b > 0) fitted on held-out patients. Because the recalibration is
-  linear in the log-odds, TreeSHAP values scaled by ``b`` still add up exactly to the
-  recalibrated log-odds, and the monotone directions survive.
-* ``logistic_baseline``: penalised (L2) logistic regression on the same features (log of skewed
-  values, median imputation with missing indicators, standardisation).
-* ``m_easix_baseline``: the published pre-infusion score m-EASIX (Pennisi 2021) alone, as a
-  one-feature logistic model (log scale, median imputation).
+:class:`RiskModel` is what training registers, what ``icans evaluate`` and the endpoint load, and
+what the learning curve and the behavioural tests fit. Its ``fit`` does everything the shipped
+model needs, in this order:
+
+1. fits the feature pipeline (:mod:`features.transformers`) on the rows as observed;
+2. adds copies of a share of the rows with a whole course series missing
+   (:mod:`model.augment`), so the model has learnt what to do when a request lacks one;
+3. chooses the trees' hyper-parameters by grouped cross-validation
+   (:func:`model.boosting.tune`), unless ``hyperparameters`` are given;
+4. fits the additive part and the trees on every row (:mod:`model.boosting`);
+5. checks calibration on the out-of-fold log-odds of step 3 and, when the slope or intercept is
+   off, fits a logistic recalibration of the log-odds on them (``p = expit(a + b * margin)``,
+   b > 0): linear in the log-odds, so the exact contributions scaled by ``b`` still add up to
+   the recalibrated log-odds, and the monotone directions survive;
+6. refits both parts on ``uncertainty_refits`` patient-bootstrap resamples, whose spread gives
+   each probability its uncertainty interval.
+
+Learned state ends in ``_`` and is set only by ``fit``; ``clone()`` gives the unfitted model
+with the same settings.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.special import expit
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
-from sklearn.compose import ColumnTransformer
-from sklearn.frozen import FrozenEstimator
-from sklearn.impute import SimpleImputer
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.validation import check_is_fitted
-from xgboost import XGBClassifier
 
-from features.transformers import (
-    KNOWN_INCREASING,
-    PUBLISHED_DECREASING,
-    PUBLISHED_INCREASING,
-    LandmarkDay,
-    build_feature_pipeline,
-)
-from model.linear_offset import LinearOffset
-
-# CD4-dominant expansion does not lower the risk (Baur 2023; Katsin 2024): constraining the
-# ratio keeps "more CD4+ expansion never lowers the risk" true when CD4 samples rise.
-MONOTONE_INCREASING = (*KNOWN_INCREASING, *PUBLISHED_INCREASING, "cd4_cd8_auc_ratio")
-MONOTONE_DECREASING = PUBLISHED_DECREASING
-SKEWED = (
-    "ldh_u_per_l",
-    "crp_mg_per_l",
-    "ferritin_ng_per_ml",
-    "platelets_10e9_per_l",
-    "creatinine_mg_per_dl",
-    "m_easix",
-    "easix",
-    "cd4_auc_to_date_cells_day_per_ul",
-    "cd8_auc_to_date_cells_day_per_ul",
-    "cd4_cd8_auc_ratio",
-    "cd4_peak_to_date_cells_per_ul",
-    "cd4_latest_cells_per_ul",
-)
-LANDMARK_FEATURE = LandmarkDay.names[0]  # the additive part's coefficients vary with it
+from evaluation.metrics import PreparedScores, bootstrap_weights
+from features.layout import as_raw
+from features.transformers import build_feature_pipeline, transform_rows
+from icans.errors import InvalidInputError
+from model import boosting
+from model.augment import MISSING_GROUPS, with_missing_series
+from model.boosting import SearchSpace
+from model.splits import grouped_folds
 
 
 class RiskModel(ClassifierMixin, BaseEstimator):
-    """XGBoost classifier with monotone constraints and an optional log-odds recalibration.
+    """Gradient-boosted trees on the clinical features, boosted from a sign-constrained additive
+    part, recalibrated when needed, with patient-bootstrap refits for uncertainty intervals.
 
-    With ``linear_offset`` (the default) the trees boost from the log-odds of a sign-constrained
-    penalised logistic regression on the same predictors (:mod:`model.linear_offset`), so
-    they model only what the additive part leaves; the model is still one log-odds function,
-    monotone where required, explained exactly by linear plus TreeSHAP contributions.
+    Parameters
+    ----------
+    hyperparameters : dict, optional
+        The trees' ``max_depth``, ``learning_rate``, ``min_child_weight`` and ``n_estimators``.
+        None: chosen from ``search`` by grouped cross-validation.
+    search : SearchSpace, optional
+        Candidates for the search (default :class:`model.boosting.SearchSpace`).
+    cv_folds : int
+        Grouped folds for the search and for the out-of-fold calibration check.
+    missing_series_fraction : float
+        Share of rows copied with each group of course series missing (0: none).
+    recalibrate_if_slope_outside, recalibrate_if_abs_intercept_above
+        When the out-of-fold calibration slope or intercept is outside these, recalibrate.
+    uncertainty_refits : int
+        Patient-bootstrap refits for the 95% interval of each probability (0: no intervals).
+    linear_offset, day_degree, day_smoothing
+        The additive part (:mod:`model.linear_offset`): whether there is one, the degree of its
+        coefficients' polynomial in the landmark day, and the smoothing of that polynomial.
+    subsample, colsample_bytree
+        xgboost's row and column sampling per tree.
+    random_state, n_jobs
+        Seed of every random choice in ``fit``; xgboost threads.
     """
 
     def __init__(
         self,
-        feature_names: tuple[str, ...] = (),
-        max_depth: int = 4,
-        learning_rate: float = 0.05,
-        n_estimators: int = 300,
-        min_child_weight: float = 5.0,
-        subsample: float = 0.8,
-        colsample_bytree: float = 0.8,
-        random_state: int = 0,
-        n_jobs: int = 2,
+        hyperparameters: dict | None = None,
+        search: SearchSpace | None = None,
+        cv_folds: int = 3,
+        missing_series_fraction: float = 0.10,
+        recalibrate_if_slope_outside: tuple[float, float] = (0.95, 1.05),
+        recalibrate_if_abs_intercept_above: float = 0.05,
+        uncertainty_refits: int = 20,
         linear_offset: bool = True,
         day_degree: int = 2,
         day_smoothing: float = 10.0,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        random_state: int = 7,
+        n_jobs: int = 2,
     ):
-        self.feature_names = feature_names
+        self.hyperparameters = hyperparameters
+        self.search = search
+        self.cv_folds = cv_folds
+        self.missing_series_fraction = missing_series_fraction
+        self.recalibrate_if_slope_outside = recalibrate_if_slope_outside
+        self.recalibrate_if_abs_intercept_above = recalibrate_if_abs_intercept_above
+        self.uncertainty_refits = uncertainty_refits
         self.linear_offset = linear_offset
         self.day_degree = day_degree
         self.day_smoothing = day_smoothing
-        self.max_depth = max_depth
-        self.learning_rate = learning_rate
-        self.n_estimators = n_estimators
-        self.min_child_weight = min_child_weight
         self.subsample = subsample
         self.colsample_bytree = colsample_bytree
         self.random_state = random_state
         self.n_jobs = n_jobs
 
-    def _xgb(self, **overrides) -> XGBClassifier:
-        monotone = tuple(
-            1 if n in MONOTONE_INCREASING else -1 if n in MONOTONE_DECREASING else 0
-            for n in self.feature_names
-        )
-        params = dict(
-            max_depth=self.max_depth,
-            learning_rate=self.learning_rate,
-            n_estimators=self.n_estimators,
-            min_child_weight=self.min_child_weight,
-            subsample=self.subsample,
-            colsample_bytree=self.colsample_bytree,
-            random_state=self.random_state,
-            n_jobs=self.n_jobs,
-            tree_method="hist",
-            objective="binary:logistic",
-            eval_metric="logloss",
-            monotone_constraints=monotone if any(monotone) else None,
-        )
-        return XGBClassifier(**(params | overrides))
+    # ---------------------------------------------------------------------------------- fit
 
-    def new_linear(self) -> LinearOffset | None:
-        """An unfitted additive part for these predictors (None without ``linear_offset``),
-        its coefficients varying with the landmark day by a polynomial of ``day_degree``
-        (smoothed towards one coefficient for every day by ``day_smoothing``)."""
-        if not self.linear_offset:
-            return None
-        return LinearOffset(
-            self.feature_names,
-            SKEWED,
-            MONOTONE_INCREASING,
-            MONOTONE_DECREASING,
-            day_feature=LANDMARK_FEATURE,
-            day_degree=self.day_degree,
-            day_smoothing=self.day_smoothing,
-        )
-
-    def fit(self, X, y, sample_weight=None):
-        X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=int)
-        self.linear_, self.xgb_ = self._fit_parts(X, y, sample_weight)
+    def fit(self, X, y, groups=None) -> RiskModel:
+        """Fit on raw landmark rows ``X`` (:mod:`features.layout`), labels ``y`` and the patient
+        of each row (``groups``; each row its own patient when None)."""
+        raw = as_raw(X)
+        y = np.asarray(y, dtype=int)
+        groups = np.arange(len(y)) if groups is None else np.asarray(groups)
+        if len(np.unique(y)) != 2:
+            raise InvalidInputError(
+                "label", sorted(set(y.tolist())), "rows with and rows without the event"
+            )
+        seed, jobs = self.random_state, self.n_jobs
+        self.features_ = build_feature_pipeline().fit(raw)  # categories, ranges: observed rows
+        self.feature_names_ = tuple(self.features_.get_feature_names_out())
+        observed = len(raw)
+        raw, index = with_missing_series(raw, self.missing_series_fraction, seed)
+        y, groups = y[index], groups[index]
+        self.augmentation_ = {
+            "fraction": self.missing_series_fraction,
+            "groups": [" + ".join(g) for g in MISSING_GROUPS],
+            "observed_rows": observed,
+            "copies": len(raw) - observed,
+        }
+        x = self.features_.transform(raw)
+        names = self.feature_names_
+        folds = grouped_folds(groups, self.cv_folds, seed)
+        fixed = {
+            "subsample": self.subsample,
+            "colsample_bytree": self.colsample_bytree,
+            "linear_offset": self.linear_offset,
+            "day_degree": self.day_degree,
+            "day_smoothing": self.day_smoothing,
+        }
+        if self.hyperparameters is None:
+            search = self.search or SearchSpace()
+            params, self.cv_results_, oof = boosting.tune(
+                x, y, folds, names, search, fixed, seed, jobs
+            )
+        else:
+            params = {k: self.hyperparameters[k] for k in boosting.TREE_PARAMETERS} | fixed
+            self.cv_results_ = []
+            oof = boosting.cross_margins(x, y, folds, names, params, seed, jobs)
+        self.hyperparameters_ = params
+        self.additive_, self.trees_ = boosting.fit_parts(x, y, names, params, seed, jobs)
+        self.calibration_, self.recalibration_ = self._calibrate(oof, y)
+        self.refits_ = self._refits(x, y, groups, params)
         self.classes_ = np.array([0, 1])
-        self.calibration_ = (0.0, 1.0)  # (intercept a, slope b) on the log-odds
+        self.n_features_in_ = raw.shape[1]
         return self
 
-    def _fit_parts(self, X, y, sample_weight=None, init=None, **overrides):
-        linear = self.new_linear()
-        offset = None
-        if linear is not None:
-            offset = linear.fit(X, y, sample_weight, init=init).decision_function(X)
-        xgb = self._xgb(**overrides).fit(X, y, sample_weight=sample_weight, base_margin=offset)
-        return linear, xgb
+    def _calibrate(self, oof: np.ndarray, y: np.ndarray) -> tuple[tuple[float, float], dict]:
+        """``(a, b)`` of ``a + b * margin``, fitted by unpenalised logistic regression on the
+        out-of-fold log-odds when their calibration is off; ``(0, 1)`` otherwise, or when the
+        fit would invert the ranking (b <= 0)."""
+        before = PreparedScores(y, expit(oof)).metrics()
+        low, high = self.recalibrate_if_slope_outside
+        needs = (
+            not low <= before["calibration_slope"] <= high
+            or abs(before["calibration_intercept"]) > self.recalibrate_if_abs_intercept_above
+        )
+        calibration = (0.0, 1.0)
+        if needs:
+            lr = LogisticRegression(C=1e6, max_iter=1000).fit(oof[:, None], y)
+            if lr.coef_[0, 0] > 0:
+                calibration = (float(lr.intercept_[0]), float(lr.coef_[0, 0]))
+        record = {
+            "recalibrated": bool(needs),
+            "intercept": calibration[0],
+            "slope": calibration[1],
+            "oof_slope_before": before["calibration_slope"],
+            "oof_intercept_before": before["calibration_intercept"],
+        }
+        return calibration, record
 
-    def offset(self, X) -> np.ndarray | None:
-        """Log-odds of the additive part (None without one)."""
-        linear = getattr(self, "linear_", None)
-        return None if linear is None else linear.decision_function(X)
+    def _refits(self, x, y, groups, params) -> list[tuple]:
+        """Both parts refitted on patient-level bootstrap resamples (Efron & Tibshirani 1993):
+        each draws patients with replacement and weights every row by how often its patient
+        was drawn, which equals duplicating it; the refits share the recalibration."""
+        out = []
+        seed = self.random_state
+        draws = bootstrap_weights(groups, self.uncertainty_refits, [seed, 1])
+        for k, weight in enumerate(draws):
+            keep = weight > 0
+            out.append(
+                boosting.fit_parts(
+                    x[keep],
+                    y[keep],
+                    self.feature_names_,
+                    params,
+                    seed + 1 + k,
+                    self.n_jobs,
+                    sample_weight=weight[keep],
+                    init=self.additive_,
+                )
+            )
+        return out
 
-    def raw_margin(self, X) -> np.ndarray:
-        """Uncalibrated log-odds: the additive part plus the trees. ``inplace_predict`` skips
-        the sklearn wrapper's per-call DMatrix and validation (milliseconds on a single row)."""
-        check_is_fitted(self, "xgb_")
-        X = np.asarray(X, dtype=float)
-        return _margin(self.xgb_.get_booster(), X, self.offset(X))
+    # ------------------------------------------------------------------------------ predict
 
-    def decision_function(self, X) -> np.ndarray:
-        """Calibrated log-odds of the event.
+    def transform(self, X) -> np.ndarray:
+        """The predictors of raw rows: the fitted feature pipeline's steps, run directly (the
+        same steps and state as ``features_.transform``, without its per-call overhead)."""
+        check_is_fitted(self, "features_")
+        return transform_rows(self.features_, as_raw(X))
+
+    def raw_log_odds(self, x: np.ndarray) -> np.ndarray:
+        """Uncalibrated log-odds of predictor rows ``x``: the additive part plus the trees."""
+        check_is_fitted(self, "trees_")
+        return boosting.margin(self.trees_, self.additive_, np.asarray(x, dtype=float))
+
+    def log_odds(self, x: np.ndarray) -> np.ndarray:
+        """Calibrated log-odds of predictor rows ``x``.
 
         In float64: xgboost's margins are float32, and ``a + b * margin`` in float32 can round
         two nearby margins to the same value (a tie the raw model did not have).
         """
         a, b = self.calibration_
-        return a + b * self.raw_margin(X).astype(np.float64)
+        return a + b * self.raw_log_odds(x).astype(np.float64)
+
+    def interval(self, x: np.ndarray, level: float = 0.95) -> np.ndarray | None:
+        """Per predictor row, the central ``level`` interval of the refits' probabilities.
+
+        It reflects how much the estimate depends on which patients were in the training data;
+        it does not cover input errors or the transfer from synthetic to real patients.
+        ``None`` when the model was fitted without refits."""
+        check_is_fitted(self, "refits_")
+        if not self.refits_:
+            return None
+        x = np.asarray(x, dtype=float)
+        margins = np.stack([boosting.margin(b, lin, x) for lin, b in self.refits_]).astype(float)
+        a, b = self.calibration_
+        tail = (1.0 - level) / 2.0
+        return np.quantile(expit(a + b * margins), [tail, 1.0 - tail], axis=0).T
+
+    def decision_function(self, X) -> np.ndarray:
+        """Calibrated log-odds of the event for raw rows."""
+        return self.log_odds(self.transform(X))
 
     def predict_proba(self, X) -> np.ndarray:
         p = expit(self.decision_function(X))
@@ -173,255 +245,12 @@ class RiskModel(ClassifierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
-    def set_recalibration(self, margin: np.ndarray, y) -> tuple[float, float]:
-        """Fit ``a + b * margin`` by (unpenalised) logistic regression on held-out log-odds.
-
-        ``margin`` are log-odds for patients the predicting model did not see (out-of-fold),
-        so the correction is estimated on held-out data.
-        """
-        lr = LogisticRegression(C=1e6, max_iter=1000).fit(
-            np.asarray(margin)[:, None], np.asarray(y, dtype=int)
-        )
-        slope = float(lr.coef_[0, 0])
-        if slope <= 0:  # would invert the ranking: refuse, keep the raw model
-            return self.calibration_
-        self.calibration_ = (float(lr.intercept_[0]), slope)
-        return self.calibration_
-
-    def fit_bootstrap(self, X, y, groups, n: int, seed: int) -> RiskModel:
-        """Refit the same trees on ``n`` patient-level bootstrap resamples of the training rows.
-
-        Each resample draws patients with replacement (all rows of a drawn patient come along)
-        and weights every row by how often its patient was drawn, which equals duplicating it.
-        The spread of these refits' predictions is the estimation uncertainty of a probability
-        (Efron & Tibshirani 1993, percentile interval); see :meth:`probability_interval`.
-        """
-        check_is_fitted(self, "xgb_")
-        X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=int)
-        patients, row_patient = np.unique(np.asarray(groups), return_inverse=True)
-        rng = np.random.default_rng([seed, 1])
-        self.bootstrap_, self.bootstrap_linear_ = [], []
-        for k in range(n):
-            drawn = np.bincount(
-                rng.integers(0, len(patients), len(patients)), minlength=len(patients)
-            )
-            weight = drawn[row_patient].astype(float)
-            keep = weight > 0
-            linear, refit = self._fit_parts(
-                X[keep],
-                y[keep],
-                weight[keep],
-                init=getattr(self, "linear_", None),
-                random_state=seed + 1 + k,
-            )
-            self.bootstrap_.append(refit.get_booster())
-            self.bootstrap_linear_.append(linear)
-        return self
-
     def probability_interval(self, X, level: float = 0.95) -> np.ndarray | None:
-        """Per row, the central ``level`` interval of the bootstrap refits' probabilities.
+        """:meth:`interval` for raw rows."""
+        return self.interval(self.transform(X), level)
 
-        The refits share the model's recalibration. The interval reflects how much the estimate
-        depends on which patients were in the training data; it does not cover input errors or
-        the transfer from synthetic to real patients. ``None`` when no refits were made.
-        """
-        boosters = getattr(self, "bootstrap_", [])
-        if not boosters:
-            return None
-        X = np.asarray(X, dtype=float)
-        linears = getattr(self, "bootstrap_linear_", [None] * len(boosters))
-        margins = np.stack(
-            [
-                _margin(b, X, None if lin is None else lin.decision_function(X))
-                for b, lin in zip(boosters, linears, strict=True)
-            ]
-        ).astype(float)
-        a, b = self.calibration_
-        tail = (1.0 - level) / 2.0
-        return np.quantile(expit(a + b * margins), [tail, 1.0 - tail], axis=0).T
-
-
-def _margin(booster, X: np.ndarray, offset: np.ndarray | None) -> np.ndarray:
-    """A booster's log-odds for ``X``, starting from ``offset`` when the model has one."""
-    return booster.inplace_predict(X, predict_type="margin", missing=np.nan, base_margin=offset)
-
-
-def fit_risk_pipeline(
-    raw, y, params: dict, seed: int, n_jobs: int, features: Pipeline | None = None
-) -> Pipeline:
-    """Fit the feature pipeline (unless given, already fitted) and the risk model on it."""
-    features = features or build_feature_pipeline().fit(raw)
-    names = tuple(features.get_feature_names_out())
-    model = RiskModel(feature_names=names, random_state=seed, n_jobs=n_jobs, **params)
-    model.fit(features.transform(raw), y)
-    return Pipeline([("features", features), ("model", model)])
-
-
-class SelectFeatures(TransformerMixin, BaseEstimator):
-    """Keep named columns of the feature matrix (names from the fitted feature pipeline)."""
-
-    def __init__(self, all_names: tuple[str, ...] = (), keep: tuple[str, ...] = ()):
-        self.all_names = all_names
-        self.keep = keep
-
-    def fit(self, X, y=None):
-        self.index_ = [list(self.all_names).index(k) for k in self.keep]
-        return self
-
-    def transform(self, X):
-        return np.asarray(X, dtype=float)[:, self.index_]
-
-    def get_feature_names_out(self, input_features=None):
-        return np.asarray(self.keep, dtype=object)
-
-
-def _log1p_nonneg(x):
-    return np.log1p(np.clip(x, 0, None))
-
-
-def logistic_baseline(features: Pipeline, c: float) -> Pipeline:
-    """Penalised logistic regression on every clinical feature.
-
-    ``features`` is the already-fitted feature pipeline shared with the risk model; it is
-    frozen here so fitting the baseline (or its cross-validation) never refits it in place.
-    """
-    names = tuple(features.get_feature_names_out())
-    skewed = [i for i, n in enumerate(names) if n in SKEWED]
-    other = [i for i, n in enumerate(names) if n not in SKEWED]
-    prep = ColumnTransformer(
-        [
-            ("log", FunctionTransformer(_log1p_nonneg, feature_names_out="one-to-one"), skewed),
-            ("keep", "passthrough", other),
-        ]
-    )
-    return Pipeline(
-        [
-            ("features", FrozenEstimator(features)),  # fitted once, shared: never refit
-            ("prep", prep),
-            (
-                "impute",
-                SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-            ),
-            ("scale", StandardScaler()),
-            ("model", LogisticRegression(C=c, max_iter=2000)),
-        ]
-    )
-
-
-def m_easix_baseline(features: Pipeline) -> Pipeline:
-    """m-EASIX alone (log scale) as a one-feature logistic model."""
-    names = tuple(features.get_feature_names_out())
-    return Pipeline(
-        [
-            ("features", FrozenEstimator(features)),
-            ("select", SelectFeatures(names, ("m_easix",))),
-            ("log", FunctionTransformer(_log1p_nonneg)),
-            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-            ("model", LogisticRegression(C=1e6, max_iter=1000)),
-        ]
-    )
-
-
-def tune(
-    features_matrix: np.ndarray,
-    y: np.ndarray,
-    folds: list[tuple[np.ndarray, np.ndarray]],
-    names: tuple[str, ...],
-    search,
-    subsample: float,
-    colsample: float,
-    seed: int,
-    n_jobs: int,
-    linear_offset: bool = True,
-    day_degree: int = 2,
-    day_smoothing: float = 10.0,
-) -> tuple[dict, list[dict], np.ndarray]:
-    """Grid search with grouped CV; the number of trees comes from early stopping per fold.
-
-    Returns the chosen parameters, one row per candidate (mean held-out log loss) and the
-    chosen candidate's out-of-fold log-odds for every row (each predicted by the fold model
-    that did not see its patient), used to check and correct calibration. With
-    ``linear_offset``, each fold fits its own additive part (coefficients varying with the
-    landmark day by a polynomial of ``day_degree``, smoothed by ``day_smoothing``) on its
-    training rows only.
-    """
-    results, oof = [], {}
-    offsets = []  # per fold: (training offset, validation offset), or Nones
-    for train, valid in folds:
-        linear = RiskModel(
-            names,
-            linear_offset=linear_offset,
-            day_degree=day_degree,
-            day_smoothing=day_smoothing,
-        ).new_linear()
-        if linear is None:
-            offsets.append((None, None))
-            continue
-        linear.fit(features_matrix[train], y[train])
-        offsets.append(
-            (
-                linear.decision_function(features_matrix[train]),
-                linear.decision_function(features_matrix[valid]),
-            )
-        )
-    for depth in search.max_depth:
-        for lr in search.learning_rate:
-            for mcw in search.min_child_weight:
-                losses, trees = [], []
-                margin = np.full(len(y), np.nan)
-                for (train, valid), (off_train, off_valid) in zip(folds, offsets, strict=True):
-                    m = RiskModel(
-                        names,
-                        max_depth=depth,
-                        learning_rate=lr,
-                        n_estimators=search.max_trees,
-                        min_child_weight=mcw,
-                        subsample=subsample,
-                        colsample_bytree=colsample,
-                        random_state=seed,
-                        n_jobs=n_jobs,
-                    )
-                    xgb = m._xgb(early_stopping_rounds=search.early_stopping_rounds)
-                    xgb.fit(
-                        features_matrix[train],
-                        y[train],
-                        base_margin=off_train,
-                        eval_set=[(features_matrix[valid], y[valid])],
-                        base_margin_eval_set=None if off_valid is None else [off_valid],
-                        verbose=False,
-                    )
-                    losses.append(xgb.best_score)
-                    trees.append(xgb.best_iteration + 1)
-                    margin[valid] = xgb.predict(
-                        features_matrix[valid],
-                        output_margin=True,
-                        base_margin=off_valid,
-                        iteration_range=(0, xgb.best_iteration + 1),
-                    )
-                key = (depth, lr, mcw)
-                oof[key] = margin
-                results.append(
-                    {
-                        "max_depth": depth,
-                        "learning_rate": lr,
-                        "min_child_weight": mcw,
-                        "n_estimators": int(np.mean(trees)),
-                        "cv_logloss": float(np.mean(losses)),
-                    }
-                )
-    best = min(results, key=lambda r: r["cv_logloss"])
-    params = {
-        k: best[k] for k in ("max_depth", "learning_rate", "min_child_weight", "n_estimators")
-    }
-    params |= {
-        "subsample": subsample,
-        "colsample_bytree": colsample,
-        "linear_offset": linear_offset,
-        "day_degree": day_degree,
-        "day_smoothing": day_smoothing,
-    }
-    return (
-        params,
-        results,
-        oof[(best["max_depth"], best["learning_rate"], best["min_child_weight"])],
-    )
+    def use_threads(self, n: int) -> None:
+        """xgboost threads for prediction: one request is one or a few rows, where one thread
+        is fastest (the service's workers use the cores)."""
+        for booster in [self.trees_, *(b for _, b in self.refits_)]:
+            booster.set_param({"nthread": n})

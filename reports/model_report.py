@@ -15,27 +15,25 @@ that could be mistaken for clinical evidence.
 
 from __future__ import annotations
 
-import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
-from sklearn.pipeline import Pipeline
 
-from data.synthetic.parameters import GeneratorParameters
+from cohort.reader import CohortMetadata
 from evaluation.evaluate import MODEL, TRUE_RISK, Evaluation, ordered_subsets
 from features import display
+from features.inputs import expected_direction, predictor_inputs
 from icans.config import INTENDED_USE
 from icans.contract import LAB_FIELDS
-from model.risk_model import MONOTONE_DECREASING, MONOTONE_INCREASING
+from model.boosting import MONOTONE_DECREASING, MONOTONE_INCREASING
+from model.explain import RiskExplainer
 from reports import html as h
 from reports import plots
-from reports.html import write_atomically
 
 SECTIONS = (
     "Model card",
@@ -57,7 +55,6 @@ MODEL_CARD_SECTIONS = (
     "Ethical considerations",
     "Caveats and recommendations",
 )
-DATA_CARD = "data/synthetic/README.md"
 DIRECTION_TABLE = "SHAP direction vs generator direction"
 SAMPLE_ROWS = 2000
 WEAK_RHO = 0.1  # |Spearman rho| below this is reported as weak
@@ -80,147 +77,49 @@ NOT_EVIDENCE = (
 
 
 # --------------------------------------------------------------------------------------------
-# Directions built into the generator, for the SHAP check.
+# Directions the cohort's generator declares, for the SHAP check.
 
 
 @dataclass(frozen=True)
-class GeneratorDirection:
+class ExpectedDirection:
     feature: str
-    sign: int  # +1 raises the risk in the generator, -1 lowers it
-    basis: str  # which parameters set it
+    sign: int  # +1: the generator's risk rises with the predictor, -1: falls
+    basis: str  # which declared effects set it
+
+
+def expected_directions(
+    names: Sequence[str], effects: Sequence[dict]
+) -> tuple[list[ExpectedDirection], list[str]]:
+    """Per predictor, the direction implied by the effects a generator declares on its inputs
+    (:func:`features.inputs.expected_direction`), and the predictors whose inputs have no
+    effect at all."""
+    declared = {e["input"]: e["sign"] for e in effects}
+    basis = {e["input"]: e["basis"] for e in effects}
+    directions, no_signal = [], []
+    for name in names:
+        sign = expected_direction(name, declared)
+        if sign == 0:
+            no_signal.append(name)
+        elif sign is not None:
+            sources = [f for f, _ in predictor_inputs(name) if declared.get(f)]
+            text = "; ".join(f"{f}: {basis[f]}" for f in sources)
+            directions.append(ExpectedDirection(name, sign, text))
+    return directions, no_signal
 
 
 def _sign(x: float) -> int:
     return int(np.sign(x))
 
 
-def generator_directions(p: GeneratorParameters | None = None) -> list[GeneratorDirection]:
-    """Predictors whose effect on the target has a direction set by the generator's parameters.
-
-    Read from the parameters (not restated), so the check follows any change to them.
-    Creatinine carries no signal (loadings 0) and the CD4:CD8 ratio and landmark day have no
-    fixed direction: they are left out.
-    """
-    p = p or GeneratorParameters()
-    ic, ex, crs, base = p.icans, p.expansion, p.crs, p.baseline
-    infl = ic.inflammation_effect
-    out = [
-        GeneratorDirection(
-            "marrow_blasts_pct",
-            _sign(ic.marrow_blasts_per_25pct + ex.blasts_effect_per_100pct * ic.expansion_effect),
-            f"icans.marrow_blasts_per_25pct = {ic.marrow_blasts_per_25pct}; "
-            f"expansion.blasts_effect_per_100pct = {ex.blasts_effect_per_100pct}",
-        ),
-        GeneratorDirection(
-            "log10_dose_cells_per_kg",
-            _sign(ex.dose_exponent * ic.expansion_effect),
-            f"expansion.dose_exponent = {ex.dose_exponent} x icans.expansion_effect = "
-            f"{ic.expansion_effect}",
-        ),
-    ]
-    for feature in (
-        "cd4_auc_to_date_cells_day_per_ul",
-        "cd4_peak_to_date_cells_per_ul",
-        "cd8_auc_to_date_cells_day_per_ul",
-    ):
-        out.append(
-            GeneratorDirection(
-                feature,
-                _sign(ic.expansion_effect),
-                f"icans.expansion_effect = {ic.expansion_effect} (expansion above the "
-                "product's typical peak)",
-            )
-        )
-    for feature in ("crs_grade_today", "crs_max_grade_to_date"):
-        out.append(
-            GeneratorDirection(
-                feature,
-                _sign(crs.r_effect * infl),
-                f"shared inflammation class: crs.r_effect = {crs.r_effect}, "
-                f"icans.inflammation_effect = {infl} (no direct CRS -> ICANS path)",
-            )
-        )
-    for lab in LAB_FIELDS:
-        total = base.lab_r_loading[lab] * infl + base.lab_blasts_loading[lab]
-        if total == 0:
-            continue  # creatinine: no signal
-        out.append(
-            GeneratorDirection(
-                lab,
-                _sign(total),
-                f"lab readout: baseline.lab_r_loading = {base.lab_r_loading[lab]}, "
-                f"lab_blasts_loading = {base.lab_blasts_loading[lab]}",
-            )
-        )
-    r = base.lab_r_loading
-    out.append(
-        GeneratorDirection(
-            "m_easix",
-            _sign(r["ldh_u_per_l"] + r["crp_mg_per_l"] - r["platelets_10e9_per_l"]),
-            "LDH x CRP / platelets: every part moves with the inflammation class",
-        )
-    )
-    out += [
-        GeneratorDirection(
-            "neuro_comorbidity",
-            _sign(ic.neuro_comorbidity),
-            f"icans.neuro_comorbidity = {ic.neuro_comorbidity}",
-        ),
-        GeneratorDirection(
-            "cns_involvement",
-            _sign(ic.cns_involvement),
-            f"icans.cns_involvement = {ic.cns_involvement}",
-        ),
-        GeneratorDirection(
-            "flu_cy_lymphodepletion", _sign(ic.flu_cy), f"icans.flu_cy = {ic.flu_cy}"
-        ),
-        GeneratorDirection(
-            "age_years", _sign(ic.age_per_10y), f"icans.age_per_10y = {ic.age_per_10y}"
-        ),
-    ]
-    cd28, bb = ic.drive_intercept["CD19-CD28"], ic.drive_intercept["CD19-4-1BB"]
-    out += [
-        GeneratorDirection(
-            "costimulatory_domain=CD28",
-            _sign(cd28 - bb),
-            f"icans.drive_intercept CD19-CD28 {cd28} vs CD19-4-1BB {bb}",
-        ),
-        GeneratorDirection(
-            "costimulatory_domain=4-1BB",
-            _sign(bb - cd28),
-            f"icans.drive_intercept CD19-4-1BB {bb} vs CD19-CD28 {cd28}",
-        ),
-    ]
-    for feature in ("icans_grade_today", "icans_max_grade_to_date"):
-        out.append(
-            GeneratorDirection(
-                feature,
-                1,
-                "structural: the event needs the latent ICANS level to progress; ICANS "
-                "already present means it has started (icans.progress_offset)",
-            )
-        )
-    return out
-
-
-# Read by the generator but given no effect on the target (all loadings 0).
-NO_SIGNAL = tuple(
-    lab
-    for lab in LAB_FIELDS
-    if GeneratorParameters().baseline.lab_r_loading[lab] == 0
-    and GeneratorParameters().baseline.lab_blasts_loading[lab] == 0
-)
-
-
 def direction_check(
     names: Sequence[str],
     x: np.ndarray,
     shap_values: np.ndarray,
-    directions: Sequence[GeneratorDirection] | None = None,
+    directions: Sequence[ExpectedDirection],
 ) -> pd.DataFrame:
     """Sign of Spearman(feature value, SHAP value) per predictor vs the generator's direction."""
     rows = []
-    for d in generator_directions() if directions is None else directions:
+    for d in directions:
         if d.feature not in names:
             continue
         j = list(names).index(d.feature)
@@ -276,17 +175,14 @@ class ShapSummary:
     base_log_odds: float
 
 
-def compute_shap(pipeline: Pipeline, raw_sample: np.ndarray) -> ShapSummary:
+def compute_shap(model, raw_sample: np.ndarray) -> ShapSummary:
     """Exact contributions of every predictor (TreeSHAP of the trees, by xgboost's own
     implementation of ``shap.TreeExplainer``'s algorithm, plus the additive part), in the
     calibrated log-odds the service returns: the same code as the endpoint's explanations."""
-    from model.explain import RiskExplainer
-
-    features = pipeline.named_steps["features"]
-    x = np.asarray(features.transform(raw_sample), dtype=float)
-    explanation = RiskExplainer(pipeline).explain_features(x)
+    x = np.asarray(model.transform(raw_sample), dtype=float)
+    explanation = RiskExplainer(model).explain_features(x)
     base = float(np.mean(explanation.base_log_odds))
-    return ShapSummary(list(features.get_feature_names_out()), x, explanation.contributions, base)
+    return ShapSummary(list(model.feature_names_), x, explanation.contributions, base)
 
 
 def _shap_figures(s: ShapSummary) -> dict[str, bytes]:
@@ -416,7 +312,7 @@ def _augmentation_text(aug: dict | None) -> str:
 
 
 def _model_card(
-    card: dict, ev: Evaluation, manifest: dict, evaluation_label: str, n_features: int
+    card: dict, ev: Evaluation, cohort: CohortMetadata, evaluation_label: str, n_features: int
 ) -> str:
     hm = card.get("headline_metrics", {})
     gate = card.get("gate", {})
@@ -516,8 +412,7 @@ def _model_card(
                 f"{h.num(ev.meta.get('n_patients'), '{:,.0f}')} patients, "
                 f"{h.num(ev.meta.get('n_rows'), '{:,.0f}')} landmark rows, "
                 f"{h.num(ev.meta.get('n_events'), '{:,.0f}')} events (cohort "
-                f"{manifest.get('fingerprint', '?')}, case mix "
-                f"{manifest.get('case_mix', '?')}).",
+                f"{cohort.describe()}).",
             ]
         ),
         "Quantitative analyses": h.ul(
@@ -580,42 +475,33 @@ def _model_card(
     return "".join(parts)
 
 
-ASSUMPTIONS = (
-    "Patients are drawn from a finite hidden-Markov process, so the generator knows each "
-    "patient's true risk exactly.",
-    "Two hidden classes per patient: CAR-T expansion propensity and inflammation.",
-    "Pre-infusion labs (LDH, CRP, ferritin, platelets) are noisy readouts of inflammation and "
-    "tumour burden; creatinine carries no signal; labs are missing completely at random.",
-    "CD4+ CAR-T expansion follows a gamma-variate curve whose peak grows with dose (power "
-    "0.35), marrow blasts and the expansion class; the size of its effect on ICANS is an "
-    "ASSUMPTION.",
-    "CRS does not cause ICANS directly: both share the hidden inflammation class.",
-    "ICANS is a daily Markov chain on a latent severity; its log-odds drive adds the product "
-    "family, marrow blasts, neurologic comorbidity, CNS involvement, Cy/Flu, age, expansion "
-    "and inflammation.",
-    "The ASTCT grade is derived from the drawn findings (ICE/CAPD, consciousness, seizure, "
-    "motor, cerebral oedema), never drawn directly.",
-    "Dexamethasone starts at the first grade >= 2; steroid-refractory is an operational "
-    "definition (not lower 72 h later). Tocilizumab and non-ICANS deaths are not modelled.",
-)
-
-
-def _data_card(manifest: dict, ev: Evaluation) -> str:
-    tables = manifest.get("tables", {})
+def _data_card(cohort: CohortMetadata, ev: Evaluation) -> str:
+    generator = cohort.generator or {}
     facts = [
-        ("synthetic", "yes" if manifest.get("synthetic", True) else "NO"),
-        ("patients", h.num(manifest.get("n_patients"), "{:,.0f}")),
-        ("case mix", manifest.get("case_mix", "?")),
-        ("seed", manifest.get("seed", "?")),
-        ("cohort fingerprint", manifest.get("fingerprint", "?")),
-        ("generator parameters fingerprint", manifest.get("parameters_fingerprint", "?")),
-        ("generator version", manifest.get("generator_version", "?")),
-    ] + [(f"rows in table '{k}'", h.num(v.get("rows"), "{:,.0f}")) for k, v in tables.items()]
+        ("provenance", cohort.provenance),
+        ("patients", h.num(cohort.n_patients, "{:,.0f}")),
+        ("cohort fingerprint", cohort.fingerprint),
+    ]
+    facts += [
+        (label, generator[key])
+        for key, label in (
+            ("case_mix", "case mix"),
+            ("seed", "seed"),
+            ("parameters_fingerprint", "generator parameters fingerprint"),
+            ("version", "generator version"),
+        )
+        if key in generator
+    ]
+    facts += [
+        (f"rows in table '{k}'", h.num(v.get("rows"), "{:,.0f}")) for k, v in cohort.tables.items()
+    ]
     parts = [
         h.p(
             "The cohort is SYNTHETIC: every row was drawn by a program from published summary "
             "numbers and stated assumptions. No real patient-level CAR-T toxicity data were "
             "used, and nothing learned from it is clinical evidence."
+            if cohort.synthetic
+            else "The cohort is real patient data (provenance recorded when it was imported)."
         ),
         h.table(["field", "value"], facts),
     ]
@@ -630,13 +516,17 @@ def _data_card(manifest: dict, ev: Evaluation) -> str:
             "<h3>Case mix of the evaluated patients</h3>"
             + h.table(["group", "patients", "events (landmark rows)", "event rate per row"], rows)
         )
-    parts.append("<h3>Main assumptions</h3>" + h.ul(ASSUMPTIONS))
-    parts.append(f'<p class="warning"><strong>{h.e(NOT_EVIDENCE)}</strong></p>')
-    parts.append(
-        "<p>Full data card (process, parameters with their sources, known departures from the "
-        f'literature): <a href="{h.e(DATA_CARD)}">{h.e(DATA_CARD)}</a> in the project '
-        "repository.</p>"
-    )
+    if generator.get("assumptions"):
+        parts.append("<h3>Main assumptions</h3>" + h.ul(generator["assumptions"]))
+    if cohort.synthetic:
+        parts.append(f'<p class="warning"><strong>{h.e(NOT_EVIDENCE)}</strong></p>')
+    if generator.get("data_card"):
+        card = generator["data_card"]
+        parts.append(
+            "<p>Full data card (process, parameters with their sources, known departures from "
+            f'the literature): <a href="{h.e(card)}">{h.e(card)}</a> in the project '
+            "repository.</p>"
+        )
     return "".join(parts)
 
 
@@ -788,7 +678,7 @@ def _learning_curve(curve: pd.DataFrame | None, ev: Evaluation) -> str:
     )
 
 
-def _shap_section(s: ShapSummary, check: pd.DataFrame) -> str:
+def _shap_section(s: ShapSummary, check: pd.DataFrame, no_signal_features: list[str]) -> str:
     figs = _shap_figures(s)
     parts = [
         '<p class="warning"><strong>'
@@ -832,8 +722,7 @@ def _shap_section(s: ShapSummary, check: pd.DataFrame) -> str:
     mean_abs = np.mean(np.abs(s.contributions), axis=0)
     no_signal = [
         f"{display.label(f)}: mean |SHAP| {mean_abs[s.feature_names.index(f)]:.3f}"
-        for f in NO_SIGNAL
-        if f in s.feature_names
+        for f in no_signal_features
     ]
     n_agree = int((check["verdict"] == "agrees").sum()) if not check.empty else 0
     parts += [
@@ -1091,19 +980,24 @@ def sample_rows(n_rows: int, seed: int, size: int = SAMPLE_ROWS) -> np.ndarray:
 
 
 def build_model_report(
-    pipeline: Pipeline,
+    model,
     evaluation: Evaluation,
     learning_curve: pd.DataFrame | None,
     model_card: dict,
-    cohort_manifest: dict,
+    cohort: CohortMetadata,
     raw_sample: np.ndarray,
     *,
     evaluation_label: str = "held-out patients",
 ) -> str:
-    """One self-contained HTML document (no JavaScript, no external resources)."""
+    """One self-contained HTML document (no JavaScript, no external resources) about a fitted
+    :class:`~model.risk_model.RiskModel`, evaluated (``evaluation``) on ``cohort``."""
     raw_sample = np.asarray(raw_sample, dtype=float)[:SAMPLE_ROWS]
-    shap_summary = compute_shap(pipeline, raw_sample)
-    check = direction_check(shap_summary.feature_names, shap_summary.x, shap_summary.contributions)
+    shap_summary = compute_shap(model, raw_sample)
+    effects = (cohort.generator or {}).get("effects", [])
+    directions, no_signal = expected_directions(shap_summary.feature_names, effects)
+    check = direction_check(
+        shap_summary.feature_names, shap_summary.x, shap_summary.contributions, directions
+    )
     name = model_card.get("model_name", "icans-risk")
     version = model_card.get("model_version")
     title = f"Model report: {name}" + (f" v{version}" if version else "")
@@ -1111,15 +1005,15 @@ def build_model_report(
         "Model card": _model_card(
             model_card,
             evaluation,
-            cohort_manifest,
+            cohort,
             evaluation_label,
             len(shap_summary.feature_names),
         ),
-        "Data card summary": _data_card(cohort_manifest, evaluation),
+        "Data card summary": _data_card(cohort, evaluation),
         "Performance by landmark day": _performance(evaluation),
         "Subgroups": _subgroups(evaluation),
         "Learning curve": _learning_curve(learning_curve, evaluation),
-        "Global explanations (SHAP)": _shap_section(shap_summary, check),
+        "Global explanations (SHAP)": _shap_section(shap_summary, check, no_signal),
         "TRIPOD+AI checklist": _tripod(),
     }
     nav = (
@@ -1136,97 +1030,3 @@ def build_model_report(
         f"from the data observed up to the prediction day. Generated {generated}."
     )
     return h.document(title, intro + nav + sections)
-
-
-# --------------------------------------------------------------------------------------------
-# From the registry to a file: ``icans report``.
-
-
-def report_registered_model(
-    model_uri: str,
-    cohort_dir: Path,
-    out: Path,
-    settings,
-    config,
-    sample_size: int = SAMPLE_ROWS,
-) -> Path:
-    """Evaluate a registered model on a cohort and write its report to ``out`` (atomically)."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    from features.landmarks import build_landmark_dataset, load_cohort_tables
-    from model.registry import load_pipeline, use_tracking
-    from training.assess import assess_registered_model
-
-    assessment = assess_registered_model(model_uri, cohort_dir, settings, config)
-    ref = assessment.model
-    client = use_tracking(settings)
-    pipeline, _ = load_pipeline(f"models:/{ref.name}/{ref.version}", client)  # the same version
-    try:
-        card = dict(mlflow.artifacts.load_dict(f"runs:/{ref.run_id}/model_card.json"))
-    except (MlflowException, OSError):
-        card = {}
-    card |= {
-        "model_name": ref.name,
-        "model_version": ref.version,
-        "model_uri": model_uri,
-        "run_id": ref.run_id,
-    }
-    curve = None
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = mlflow.artifacts.download_artifacts(
-                run_id=ref.run_id, artifact_path="evaluation/learning_curve.csv", dst_path=tmp
-            )
-            curve = pd.read_csv(path)
-        except (MlflowException, OSError, pd.errors.EmptyDataError):
-            curve = None
-    ds = build_landmark_dataset(load_cohort_tables(cohort_dir), config.landmarks)
-    rows = sample_rows(len(ds), config.seed, sample_size)
-    manifest = assessment.cohort
-    if card.get("cohort_fingerprint") == manifest.get("fingerprint"):
-        label = (
-            "every landmark row of the training cohort, including the patients the model was "
-            "trained on (optimistic; the training run's held-out figures are in the "
-            "quantitative analyses)"
-        )
-    else:
-        label = "every landmark row of a cohort not used in training"
-    text = build_model_report(
-        pipeline,
-        assessment.evaluation,
-        curve,
-        card,
-        manifest,
-        ds.raw[rows],
-        evaluation_label=label,
-    )
-    return write_atomically(text, out)
-
-
-def copy_logged_report(model_uri: str, out: Path, settings) -> Path:
-    """Write the report the model's training run logged (held-out patients) to ``out``.
-
-    This is the honest default of ``icans report``: evaluated on patients the model never saw,
-    with the version's number filled in. Raises ModelNotFoundError when the run has none.
-    """
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    from icans.errors import ModelNotFoundError
-    from model.registry import resolve, use_tracking
-
-    ref = resolve(model_uri, use_tracking(settings))
-    try:
-        page = mlflow.artifacts.load_text(f"runs:/{ref.run_id}/report/model_report.html")
-    except (MlflowException, OSError) as exc:
-        raise ModelNotFoundError(
-            f"the training run of {model_uri!r} (version {ref.version}) logged no report; "
-            "evaluate it on a cohort instead: 'icans report --cohort DIR'"
-        ) from exc
-    title = f"Model report: {ref.name}"
-    page = page.replace(title, f"{title} v{ref.version}", 2)  # <title> and <h1>
-    page = page.replace(
-        f"<li>Name: {ref.name}</li>", f"<li>Name: {ref.name}, version {ref.version}</li>", 1
-    )
-    return write_atomically(page, out)

@@ -1,7 +1,7 @@
 """The per-patient explanation report: one self-contained HTML page for one patient on one day.
 
 ``icans explain --patient patient.json`` and ``POST /v1/report`` both call
-:func:`build_patient_report` on the same :class:`serving.runtime.Assessment` that ``/v1/risk``
+:func:`build_patient_report` on the same :class:`model.assessment.Assessment` that ``/v1/risk``
 returns as JSON, so the page, the JSON and the audit log always agree.
 
 What the page shows, and why:
@@ -33,13 +33,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy.special import expit, logit
 
-from features.layout import COURSE_SERIES
-from features.patient import PatientObservation, parse_patient
+from features.patient import parse_patient
 from icans.config import INTENDED_USE, Settings
+from icans.contract import BASELINE, COURSE, PREDICTION_DAY
 from icans.errors import InvalidInputError
+from model.assessment import Assessment, Assessor
 from model.explain import describe
+from model.registry import load_registered
 from reports import html as h
-from serving.runtime import Assessment, ModelRuntime
 
 SECTIONS = (
     "Risk estimate",
@@ -68,30 +69,6 @@ CAVEATS = (
     "as the course evolves: CRS, CAR-T expansion and neurological findings change daily.",
     INTENDED_USE,
 )
-_INPUT_LABELS = {
-    "age_years": ("age", "{:g} y"),
-    "weight_kg": ("weight", "{:g} kg"),
-    "disease": ("disease", "{}"),
-    "car_target": ("CAR target", "{}"),
-    "costimulatory_domain": ("costimulatory domain", "{}"),
-    "dose_cells_per_kg": ("CAR-T dose", "{:.3g} cells/kg"),
-    "marrow_blasts_pct": ("marrow blasts", "{:g}%"),
-    "cns_involvement": ("CNS involvement", "{}"),
-    "prior_lines": ("prior lines of therapy", "{}"),
-    "neuro_comorbidity": ("neurologic comorbidity", "{}"),
-    "lymphodepletion": ("lymphodepletion", "{}"),
-    "ldh_u_per_l": ("LDH (before lymphodepletion)", "{:g} U/L"),
-    "crp_mg_per_l": ("CRP (before lymphodepletion)", "{:g} mg/L"),
-    "ferritin_ng_per_ml": ("ferritin (before lymphodepletion)", "{:g} ng/mL"),
-    "platelets_10e9_per_l": ("platelets (before lymphodepletion)", "{:g} x10^9/L"),
-    "creatinine_mg_per_dl": ("creatinine (before lymphodepletion)", "{:g} mg/dL"),
-}
-_COURSE_LABELS = {
-    "crs_grade_by_day": "CRS grade by day",
-    "icans_grade_by_day": "ICANS grade by day",
-    "cd4_car_t_cells_per_ul": "CD4+ CAR-T cells/uL by day",
-    "cd8_car_t_cells_per_ul": "CD8+ CAR-T cells/uL by day",
-}
 
 
 def _percent(p: float) -> str:
@@ -170,7 +147,11 @@ def _risk_section(a: Assessment, model: dict, request_id: str | None) -> str:
         ("model", f"{model.get('name', '?')} version {model.get('version', '?')}"),
         ("model registered", model.get("trained_at", "-")),
         ("training run", model.get("run_id", "-")),
-        ("training cohort", f"synthetic, fingerprint {model.get('cohort_fingerprint', '-')}"),
+        (
+            "training cohort",
+            f"{model.get('provenance', 'synthetic')}, fingerprint "
+            f"{model.get('cohort_fingerprint', '-')}",
+        ),
     ]
     if request_id:
         rows.append(("request id", request_id))
@@ -211,30 +192,30 @@ def _waterfall_section(a: Assessment) -> str:
     )
 
 
-def _inputs_section(patient: PatientObservation) -> str:
+def _inputs_section(patient) -> str:
+    """The inputs as received, each with its label and unit from the contract."""
     data = patient.model_dump()
     rows = []
     if data.get("patient_id"):
         rows.append(("patient id", data["patient_id"]))
-    rows.append(("day since infusion", data["day_since_infusion"]))
-    for field, (label, fmt) in _INPUT_LABELS.items():
-        value = data.get(field)
-        if value is None:
-            rows.append((label, "not given"))
-        elif isinstance(value, bool):
-            rows.append((label, "yes" if value else "no"))
-        else:
-            rows.append((label, fmt.format(value)))
-    for field in COURSE_SERIES.values():
-        entries = sorted(data.get(field) or [], key=lambda o: o["day"])
-        key = "grade" if "grade" in field else "value"
-        text = ", ".join(f"d{o['day']}: {o[key]:g}" for o in entries) or "none given"
-        rows.append((_COURSE_LABELS.get(field, field), text))
+    rows.append((PREDICTION_DAY.label, data[PREDICTION_DAY.name]))
+    for spec in BASELINE:
+        label = f"{spec.label} ({spec.note.split(';')[0]})" if spec.note else spec.label
+        rows.append((label, spec.text(data.get(spec.name))))
+    for spec in COURSE:
+        entries = sorted(data.get(spec.name) or [], key=lambda o: o["day"])
+        text = ", ".join(f"d{o['day']}: {o[spec.value_key]:g}" for o in entries)
+        rows.append(
+            (
+                f"{spec.label} by day" + (f" ({spec.unit})" if spec.unit else ""),
+                text or "none given",
+            )
+        )
     return h.table(["input", "as received"], rows, cls="inputs")
 
 
 def build_patient_report(
-    patient: PatientObservation,
+    patient,
     assessment: Assessment,
     model: dict,
     request_id: str | None = None,
@@ -242,7 +223,7 @@ def build_patient_report(
     """One self-contained HTML page explaining ``assessment`` (the result for ``patient``).
 
     ``model`` identifies the model that answered: name, version, trained_at, run_id and
-    cohort_fingerprint (see :meth:`serving.runtime.ModelRuntime.identity`).
+    cohort_fingerprint (see :meth:`model.registry.RegisteredModel.identity`).
     """
     a = assessment
     warnings = [*a.warnings] or ["none"]
@@ -266,7 +247,7 @@ def build_patient_report(
     return h.document(f"ICANS risk explanation: day {a.landmark_day} after infusion", sections)
 
 
-def read_patient_file(path: Path) -> PatientObservation:
+def read_patient_file(path: Path):
     """One patient from a JSON file (the body of ``POST /v1/risk``), validated; every problem
     is reported at once, naming the field."""
     try:
@@ -285,7 +266,7 @@ def explain_patient_file(
 ) -> tuple[Path, Assessment]:
     """``icans explain``: validate the patient, load the model, write the page atomically."""
     patient = read_patient_file(patient_file)  # before loading the model: fail fast
-    runtime = ModelRuntime.load(model_uri, settings)
-    assessment = runtime.assess([patient])[0]
-    page = build_patient_report(patient, assessment, runtime.identity())
+    registered = load_registered(model_uri, settings)
+    assessment = Assessor(registered.model).assess([patient])[0]
+    page = build_patient_report(patient, assessment, registered.identity())
     return h.write_atomically(page, out), assessment

@@ -12,8 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from icans.config import Settings, load_settings
-from serving.runtime import ModelRuntime
+from icans.config import Settings
+from model.registry import load_registered
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,11 +26,13 @@ def absolute_tracking_uri(uri: str) -> str:
     return uri
 
 
-def server_environment(settings: Settings, model_uri: str) -> dict[str, str]:
+def server_environment(settings: Settings) -> dict[str, str]:
+    """The workers' environment: they read the same settings (``ICANS_<FIELD>``), with paths
+    made absolute because BentoML may run them from another directory."""
     env = dict(os.environ)
     env["MLFLOW_TRACKING_URI"] = absolute_tracking_uri(settings.tracking_uri)
-    env["ICANS_MODEL_URI"] = model_uri
-    env.setdefault("ICANS_AUDIT_LOG", str((settings.artifacts_dir / "audit.jsonl").resolve()))
+    env["ICANS_MODEL_URI"] = settings.model_uri
+    env["ICANS_AUDIT_LOG"] = str(Path(settings.audit_log).resolve())
     return env
 
 
@@ -50,18 +52,17 @@ def server_command(host: str, port: int) -> list[str]:
     ]
 
 
-def serve(
-    model: str | None, host: str, port: int, config: Path | None, tracking_uri: str | None
-) -> int:
-    settings = load_settings(config, tracking_uri=tracking_uri)
+def serve(settings: Settings) -> int:
+    """Check the model loads, then run ``bentoml serve`` on ``settings.serve_host`` and
+    ``settings.serve_port`` until it stops; returns its exit code."""
     settings = settings.model_copy(
         update={"tracking_uri": absolute_tracking_uri(settings.tracking_uri)}
     )
-    uri = model or settings.model_uri
-    runtime = ModelRuntime.load(uri, settings)  # raises ModelNotFoundError: nothing starts
+    host, port = settings.serve_host, settings.serve_port
+    loaded = load_registered(settings.model_uri, settings)  # ModelNotFoundError: no start
     print(
-        f"Serving {runtime.ref.name} version {runtime.ref.version} on http://{host}:{port} "
+        f"Serving {loaded.ref.name} version {loaded.ref.version} on http://{host}:{port} "
         f"(API under /v1, docs at /v1/docs, health at /livez and /readyz). Ctrl-C stops.",
         flush=True,
     )
-    return subprocess.call(server_command(host, port), env=server_environment(settings, uri))
+    return subprocess.call(server_command(host, port), env=server_environment(settings))

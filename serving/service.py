@@ -4,17 +4,16 @@ The versioned JSON API is a FastAPI app mounted at ``/v1`` (full control over 4x
 authentication and limits); BentoML runs it and provides ``/livez`` and ``/readyz``. The model
 is loaded from the MLflow registry when a worker starts; if that fails the worker does not
 start, so the service is never half ready. Nothing clinical lives here: features, model and
-explanations are imported from ``features`` and ``training``.
+explanations are imported from ``features``, ``model`` and ``reports``; nothing from
+``training``.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
-import os
 import re
 import uuid
-from pathlib import Path
 
 import bentoml
 from fastapi import FastAPI, Request
@@ -218,10 +217,8 @@ class IcansRisk:
 
     def __init__(self) -> None:
         settings = load_settings()
-        uri = os.environ.get("ICANS_MODEL_URI") or settings.model_uri
-        self.runtime = ModelRuntime.load(uri, settings)
-        audit = os.environ.get("ICANS_AUDIT_LOG") or settings.artifacts_dir / "audit.jsonl"
-        self.audit = AuditLog(Path(audit))
+        self.runtime = ModelRuntime.load(settings.model_uri, settings)
+        self.audit = AuditLog(settings.audit_log)
         app.state.api_token = settings.api_token.get_secret_value() if settings.api_token else None
         waterfall_png([], 0.0, 0.0)  # loads matplotlib and its fonts now, not on a request
         log.info("serving %s version %s", self.runtime.ref.name, self.runtime.ref.version)

@@ -30,9 +30,9 @@ from model.risk_model import (
     m_easix_baseline,
     tune,
 )
+from model.splits import grouped_folds, grouped_split, sample_patients
 from training.config import GateConfig, SearchSpace
 from training.gates import check_gates
-from training.splits import grouped_folds, grouped_split, sample_patients
 
 PARAMS = dict(
     max_depth=3,

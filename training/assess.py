@@ -1,9 +1,9 @@
-"""Evaluate a registered model on another cohort: ``icans evaluate``.
+"""A registered model on another cohort: ``icans evaluate`` and ``icans report --cohort``.
 
 The baselines logged in the model's own training run are scored on the same rows, so a
 different case mix shows what the model (and its complexity) buys there too. The evaluation is
 recorded as its own MLflow run (experiment ``<experiment>-evaluation``), tagged with the model
-version and the cohort fingerprint.
+version and the cohort's fingerprint and provenance.
 """
 
 from __future__ import annotations
@@ -15,21 +15,33 @@ import mlflow
 import numpy as np
 from mlflow.exceptions import MlflowException
 
-from data.synthetic.cohort import read_manifest
+from cohort.reader import CohortMetadata, read_cohort
 from evaluation.evaluate import MODEL, Evaluation, evaluate
-from features.landmarks import build_landmark_dataset, load_cohort_tables
+from features.landmarks import LandmarkDataset, build_landmark_dataset
 from icans.config import Settings
-from model.registry import ModelRef, load_pipeline, metric_key, use_experiment, use_tracking
+from model.registry import (
+    RegisteredModel,
+    load_logged,
+    load_registered,
+    metric_key,
+    use_experiment,
+    use_tracking,
+)
+from reports.html import write_atomically
+from reports.model_report import build_model_report, sample_rows
+from reports.registry_io import logged_learning_curve
 from training.config import TrainConfig
+from training.train import cohort_tags
 
 BASELINE_ARTIFACTS = ("logistic", "m_easix")
 
 
 @dataclass
 class Assessment:
-    model: ModelRef
+    registered: RegisteredModel
     evaluation: Evaluation
-    cohort: dict
+    cohort: CohortMetadata
+    rows: LandmarkDataset
     run_id: str
 
 
@@ -37,32 +49,61 @@ def assess_registered_model(
     model_uri: str, cohort_dir: Path, settings: Settings, config: TrainConfig
 ) -> Assessment:
     """Score ``model_uri`` (and its run's baselines) on every landmark row of a cohort."""
-    manifest = read_manifest(cohort_dir)
-    client = use_tracking(settings)
-    pipeline, ref = load_pipeline(model_uri, client)
-    ds = build_landmark_dataset(load_cohort_tables(cohort_dir), config.landmarks)
-    preds = {MODEL: pipeline.predict_proba(ds.raw)[:, 1]}
+    cohort = read_cohort(cohort_dir)
+    registered = load_registered(model_uri, settings)
+    ref = registered.ref
+    ds = build_landmark_dataset(cohort.tables, config.landmarks)
+    preds = {MODEL: registered.model.predict_proba(ds.raw)[:, 1]}
     for name in BASELINE_ARTIFACTS:
         try:
-            baseline = mlflow.sklearn.load_model(f"runs:/{ref.run_id}/baseline_{name}")
+            baseline = load_logged(f"runs:/{ref.run_id}/baseline_{name}")
         except (MlflowException, OSError):
             continue  # a model registered without baselines is still evaluated
         preds[name] = baseline.predict_proba(ds.raw)[:, 1]
     ev = evaluate(ds, preds, config.bootstrap_samples, config.seed, config.decision_thresholds)
+    client = use_tracking(settings)
     use_experiment(f"{config.experiment}-evaluation", settings, client)
     with mlflow.start_run(run_name=f"evaluate-{ref.name}-v{ref.version}") as run:
         mlflow.set_tags(
-            {
-                "model_name": ref.name,
-                "model_version": ref.version,
-                "model_uri": model_uri,
-                "cohort_fingerprint": manifest["fingerprint"],
-                "case_mix": manifest["case_mix"],
-                "synthetic_data": "true",
-            }
+            {"model_name": ref.name, "model_version": ref.version, "model_uri": model_uri}
+            | cohort_tags(cohort.metadata)
         )
         mlflow.log_metrics(
             {metric_key(k): v for k, v in ev.flat_metrics().items() if np.isfinite(v)}
         )
         mlflow.log_table(ev.metrics, "evaluation/metrics.json")
-    return Assessment(ref, ev, manifest, run.info.run_id)
+    return Assessment(registered, ev, cohort.metadata, ds, run.info.run_id)
+
+
+def report_registered_model(
+    model_uri: str, cohort_dir: Path, out: Path, settings: Settings, config: TrainConfig
+) -> Path:
+    """Evaluate a registered model on a cohort and write its report to ``out`` (atomically)."""
+    assessment = assess_registered_model(model_uri, cohort_dir, settings, config)
+    registered = assessment.registered
+    ref = registered.ref
+    card = registered.card | {
+        "model_name": ref.name,
+        "model_version": ref.version,
+        "model_uri": model_uri,
+        "run_id": ref.run_id,
+    }
+    if card.get("cohort_fingerprint") == assessment.cohort.fingerprint:
+        label = (
+            "every landmark row of the training cohort, including the patients the model was "
+            "trained on (optimistic; the training run's held-out figures are in the "
+            "quantitative analyses)"
+        )
+    else:
+        label = "every landmark row of a cohort not used in training"
+    rows = sample_rows(len(assessment.rows), config.seed)
+    text = build_model_report(
+        registered.model,
+        assessment.evaluation,
+        logged_learning_curve(ref.run_id),
+        card,
+        assessment.cohort,
+        assessment.rows.raw[rows],
+        evaluation_label=label,
+    )
+    return write_atomically(text, out)

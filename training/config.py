@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from features.landmarks import DEFAULT_LANDMARKS
 from icans.errors import InvalidInputError
+from model.boosting import SearchSpace
 
 
 class GateConfig(BaseModel):
@@ -35,18 +36,6 @@ class GateConfig(BaseModel):
         0.01, ge=0, description="AUROC margin for non-inferiority; 0 means 'must beat'."
     )
     min_test_events: int = Field(20, description="Fewer held-out events cannot judge a model.")
-
-
-class SearchSpace(BaseModel):
-    """Hyper-parameters tried by grouped cross-validation (the number of trees by early stop)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    max_depth: tuple[int, ...] = (3, 4)
-    learning_rate: tuple[float, ...] = (0.05, 0.1)
-    min_child_weight: tuple[float, ...] = (5.0,)
-    max_trees: int = 600
-    early_stopping_rounds: int = 30
 
 
 class TrainConfig(BaseModel):

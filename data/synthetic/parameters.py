@@ -24,7 +24,6 @@ MYELOID_OR_T_FAMILIES = ("CLL1", "CD123", "CD7")
 GUST_2017 = "Gust J et al., Cancer Discov 2017;7(12):1404, Table 1"
 HAN_2024 = "Han MW et al., Front Neurol 2024;15:1392831 (meta-analysis, 3,184 patients)"
 GAUTHIER = "Gauthier J et al. (n=136 NHL), as tabulated in PMC9197870 Table 2"
-LEE_2019 = "Lee DW et al., Biol Blood Marrow Transplant 2019;25(4):625 (ASTCT consensus)"
 MENG_2025 = "Meng J et al., Front Immunol 2025, doi:10.3389/fimmu.2025.1716317 (13-patient series)"
 KATSIN_2024 = "Katsin M et al., Front Immunol 2024;15:1380451 (case report)"
 RW_9_CENTRE = "9-centre real-world cohort, Blood Adv 2024;8(20):5346 (n=475)"

@@ -53,12 +53,6 @@ ICE_BAND_GRADE = ice_domain_grade(np.array([band[0] for band in ICE_BAND_VALUES]
 CAPD_BAND_GRADE = capd_domain_grade(np.array([band[0] for band in CAPD_BAND_VALUES]))
 
 
-def family_index(families: np.ndarray) -> np.ndarray:
-    """Integer code of each product family (position in :data:`FAMILIES`)."""
-    lookup = {f: i for i, f in enumerate(FAMILIES)}
-    return np.array([lookup[f] for f in families], dtype=np.int64)
-
-
 def per_family(values: dict[str, float]) -> np.ndarray:
     """A per-family parameter as an array indexed by family code."""
     return np.array([values[f] for f in FAMILIES], dtype=float)
@@ -83,9 +77,6 @@ class LatentGrid:
 
     def class_r(self) -> np.ndarray:
         return np.tile(self.r_values, len(self.u_values))
-
-    def class_u_index(self) -> np.ndarray:
-        return np.repeat(np.arange(len(self.u_values)), len(self.r_values))
 
     def class_log_prior(self) -> np.ndarray:
         return np.log(np.outer(self.u_prior, self.r_prior).ravel())

@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from data.synthetic.cohort import read_manifest, read_table
+from cohort.reader import CohortMetadata, read_metadata
+from cohort.store import read_manifest, read_table
 from data.synthetic.parameters import FAMILIES, PUBLISHED_SEVERE_ICANS_RANGE
 
 
 @dataclass
 class CohortSummary:
-    manifest: dict
+    metadata: CohortMetadata
     by_family: pd.DataFrame
     grade_distribution: pd.Series
     onset: pd.DataFrame
@@ -95,4 +96,6 @@ def summarise(cohort_dir: Path) -> CohortSummary:
                 }
             )
         auroc = pd.DataFrame(rows).set_index("landmark_day")
-    return CohortSummary(manifest, by_family, grade_distribution, onset, auroc)
+    return CohortSummary(
+        read_metadata(cohort_dir, manifest), by_family, grade_distribution, onset, auroc
+    )

@@ -13,8 +13,9 @@ probability is computed in closed form, not estimated:
 
 Everything observable up to and including day L enters: labs before lymphodepletion, CAR-T
 measurements dated <= L, the daily CRS grade and the daily ICANS findings (ICE/CAPD,
-consciousness, seizure, motor, oedema). Nothing after day L does. The standard error is 0
-(exact); ``continue_icans`` in :mod:`data.synthetic.simulate` gives the Monte-Carlo check.
+consciousness, seizure, motor, oedema). Nothing after day L does. Being exact, it has no
+Monte-Carlo standard error; ``continue_icans`` in :mod:`data.synthetic.simulate` gives the
+Monte-Carlo check.
 """
 
 from __future__ import annotations
@@ -209,7 +210,7 @@ def true_risk_table(
     grid: LatentGrid,
     params: GeneratorParameters,
 ) -> pd.DataFrame:
-    """Rows (patient_id, landmark_day, true_risk, true_risk_se) for patients event-free at L."""
+    """Rows (patient_id, landmark_day, true_risk) for patients event-free at L."""
     table = backward_table(params)
     filt = ForwardFilter(base, course, grid, params)
     ids = base.table["patient_id"].to_numpy()
@@ -225,7 +226,6 @@ def true_risk_table(
                     "patient_id": ids[at_risk],
                     "landmark_day": np.full(len(risk), landmark, dtype=np.int64),
                     "true_risk": risk,
-                    "true_risk_se": np.zeros(len(risk)),
                 }
             )
         )

@@ -1,0 +1,122 @@
+"""What the command line prints: the cohort summary and the evaluation tables (rich)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from evaluation.evaluate import ordered_subsets
+
+# Pipes and CI logs get a fixed width wide enough for the summary tables.
+console = Console() if sys.stdout.isatty() else Console(width=130)
+
+
+def print_summary(s: Any) -> None:
+    """A generated cohort's realism summary (:func:`data.synthetic.summary.summarise`)."""
+    console.print(f"[bold]{s.metadata.describe()}[/] (SYNTHETIC data, not patients)")
+    t = Table(title="ICANS by product family (% of patients; published = grade >= 3 range)")
+    cols = {
+        "patients": "n",
+        "any_icans": "any",
+        "grade_3_plus": "gr>=3",
+        "published_grade_3_plus": "published",
+        "within_range": "in range",
+        "steroid_refractory": "SR",
+        "target": "target",
+        "grade_1_share_of_icans": "gr1 share",
+        "icans_death": "death",
+        "any_crs": "CRS",
+    }
+    t.add_column("family")
+    for header in cols.values():
+        t.add_column(header, justify="right")
+    for fam, row in s.by_family.iterrows():
+        t.add_row(fam, *[_fmt(row[c]) for c in cols])
+    console.print(t)
+    console.print(
+        "ICANS max grade distribution: "
+        + ", ".join(f"{g}: {v:.1%}" for g, v in s.grade_distribution.items())
+    )
+    for name, row in s.onset.iterrows():
+        console.print(
+            f"Onset ({name}): median day {row['median_onset_day']:.0f}; new onset "
+            f"after day 14 in {row['new_onset_after_day_14']:.2%} of patients"
+        )
+    if s.true_risk_auroc is not None:
+        t = Table(title="True risk by landmark day (event after the landmark, through day 28)")
+        for c in ["landmark day", "at risk", "events after", "mean true risk", "AUROC"]:
+            t.add_column(c, justify="right")
+        for day, row in s.true_risk_auroc.iterrows():
+            t.add_row(
+                str(day),
+                f"{int(row['at_risk']):,}",
+                f"{int(row['events_after']):,}",
+                f"{row['mean_true_risk']:.3f}",
+                f"{row['auroc']:.3f}",
+            )
+        console.print(t)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "NO"
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.1%}"
+    if isinstance(v, (int, np.integer)):
+        return f"{v:,}"
+    return str(v)
+
+
+def print_evaluation(ev: Any, title: str, synthetic: bool = True) -> None:
+    """Model vs true risk per landmark (95% bootstrap CIs), then the baselines overall."""
+    m = ev.metrics.set_index(["subset", "predictor", "metric"])
+
+    def cell(subset: str, predictor: str, metric: str, ci: bool = True) -> str:
+        if (subset, predictor, metric) not in m.index:
+            return "-"
+        r = m.loc[(subset, predictor, metric)]
+        if not np.isfinite(r["estimate"]):
+            return "-"
+        text = f"{r['estimate']:.3f}"
+        if ci and np.isfinite(r["ci_low"]):
+            text += f" ({r['ci_low']:.3f}-{r['ci_high']:.3f})"
+        return text
+
+    t = Table(title=f"{title}: model vs true risk" + (" (SYNTHETIC data)" if synthetic else ""))
+    for c in (
+        "landmark",
+        "rows",
+        "events",
+        "AUROC model",
+        "AUROC true risk",
+        "gap",
+        "cal. slope",
+        "cal. intercept",
+        "Brier",
+    ):
+        t.add_column(c, justify="right")
+    subsets = ordered_subsets(s for s, _, _ in m.index)
+    for s in subsets:
+        r = m.loc[(s, "model", "auroc")]
+        t.add_row(
+            s.replace("L=", "day "),
+            f"{int(r['n_rows']):,}",
+            f"{int(r['n_events']):,}",
+            cell(s, "model", "auroc"),
+            cell(s, "true_risk", "auroc", ci=False),
+            cell(s, "model", "auroc_gap_to_true_risk"),
+            cell(s, "model", "calibration_slope"),
+            cell(s, "model", "calibration_intercept", ci=False),
+            cell(s, "model", "brier", ci=False),
+        )
+    console.print(t)
+    base = [p for p in ("logistic", "m_easix") if ("overall", p, "auroc") in m.index]
+    if base:
+        console.print(
+            "Baselines, all landmarks: "
+            + "; ".join(f"{p} AUROC {cell('overall', p, 'auroc')}" for p in base)
+        )

@@ -1,0 +1,100 @@
+"""The data dictionary (``docs/data-dictionary.md``), written from the contract's field specs.
+
+``uv run python -m cohort.dictionary`` rewrites the file; a test fails when it is out of date, so
+the documentation can never disagree with what the endpoint and the cohort reader check.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cohort.schema import TABLES, _fields
+from icans.contract import BASELINE, COURSE, PATIENT_ID_MAX_LENGTH, PREDICTION_DAY, FieldSpec
+
+DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "data-dictionary.md"
+
+_TYPE = {
+    "number": "number",
+    "integer": "whole number",
+    "boolean": "true/false",
+    "category": "text (one of the values)",
+}
+_TABLE_ROLE = {
+    "patients": "one row per patient: the baseline fields known before infusion",
+    "daily": "one row per patient and observed day: the day's ASTCT grades",
+    "measurements": "one row per CAR-T blood sample",
+    "outcomes": "one row per patient: what happened by day 28, never an input of the model",
+}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "/")
+
+
+def _row(column: str, spec: FieldSpec, required: str) -> str:
+    kind = "whole number" if spec.value_key == "grade" else _TYPE.get(spec.kind, "number")
+    return (
+        f"| `{column}` | {kind} | {spec.unit or '-'} | {_cell(spec.rule())} | {required} | "
+        f"{_cell(spec.label)} | {_cell(spec.note) or '-'} |"
+    )
+
+
+HEADER = (
+    "| column | type | unit | allowed values | required | label | notes |",
+    "|---|---|---|---|---|---|---|",
+)
+
+
+def render() -> str:
+    lines = [
+        "# Data dictionary",
+        "",
+        "Written by `uv run python -m cohort.dictionary` from the field specifications in",
+        "`icans/contract.py`; the endpoint's request model and the cohort reader's checks are",
+        "derived from the same specifications, so this page is what both accept.",
+        "",
+        "## Cohort tables",
+        "",
+        "A cohort is a directory with one file per table (Parquet or CSV) and a `manifest.json`.",
+        "Columns not listed here may be present and are ignored. Every table has `patient_id`",
+        f"(text, at most {PATIENT_ID_MAX_LENGTH} characters).",
+    ]
+    for table in TABLES:
+        lines += ["", f"### `{table}` ({_TABLE_ROLE[table]})", "", *HEADER]
+        for spec, nullable in _fields(table):
+            if spec.optional_column:
+                required = "no (optional column)"
+            else:
+                required = "yes" if not nullable else "no (may be empty)"
+            lines.append(_row(spec.table_column, spec, required))
+        if table in ("daily", "measurements"):
+            lines += ["", "Each (`patient_id`, `day`) at most once."]
+    lines += [
+        "",
+        "## One patient at the endpoint (`POST /v1/risk`)",
+        "",
+        'The same fields, by name. A course field is a list of `{"day": d, "grade": g}` or',
+        '`{"day": d, "value": v}` with each day at most once and no day after',
+        "`day_since_infusion`. Optional fields may be left out: they are treated as missing,",
+        "never as 0, and listed in the response's `missing_inputs`.",
+        "",
+        "| field | type | unit | allowed values | required | label | notes |",
+        "|---|---|---|---|---|---|---|",
+        f"| `patient_id` | text | - | at most {PATIENT_ID_MAX_LENGTH} characters | no | "
+        "identifier | opaque; never logged |",
+    ]
+    for spec in BASELINE:
+        lines.append(_row(spec.name, spec, "yes" if spec.required else "no"))
+    lines.append(_row(PREDICTION_DAY.name, PREDICTION_DAY, "yes"))
+    for spec in COURSE:
+        rule = spec.rule(spec.request_high) if spec.request_high is not None else spec.rule()
+        lines.append(
+            f"| `{spec.name}` | list of `{{day, {spec.value_key}}}` | {spec.unit or '-'} | "
+            f"{_cell(rule)} | no | {_cell(spec.label)} | {_cell(spec.note)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    DOCUMENT.write_text(render())
+    print(f"updated {DOCUMENT}")

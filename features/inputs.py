@@ -1,0 +1,84 @@
+"""Which clinical inputs each predictor is computed from, and in which direction it moves.
+
+The clinician enters contract fields (:mod:`icans.contract`); the pipeline derives predictors
+from them (:mod:`features.transformers`). For each predictor this module names its inputs and,
+for each, whether the predictor rises (+1) or falls (-1) when the input rises, or 0 when the
+relation has no fixed direction (days since CRS onset, say). A category indicator
+``field=value`` comes from that field, and rises when the field takes that value.
+
+Reports use it to compare what the model learnt with what a cohort's generator declares about
+its inputs (:func:`expected_direction`).
+"""
+
+from __future__ import annotations
+
+from icans.contract import LAB_FIELDS
+
+_CD4 = "cd4_car_t_cells_per_ul"
+_CD8 = "cd8_car_t_cells_per_ul"
+
+# predictor -> ((input field, direction of the predictor as the input rises), ...)
+PREDICTOR_INPUTS: dict[str, tuple[tuple[str, int], ...]] = {
+    "age_years": (("age_years", 1),),
+    "log10_dose_cells_per_kg": (("dose_cells_per_kg", 1),),
+    "marrow_blasts_pct": (("marrow_blasts_pct", 1),),
+    "cns_involvement": (("cns_involvement", 1),),
+    "neuro_comorbidity": (("neuro_comorbidity", 1),),
+    "flu_cy_lymphodepletion": (("lymphodepletion=flu_cy", 1),),
+    **{lab: ((lab, 1),) for lab in LAB_FIELDS},
+    # m-EASIX = LDH x CRP / platelets (Pennisi 2021); EASIX = LDH x creatinine / platelets
+    "m_easix": (("ldh_u_per_l", 1), ("crp_mg_per_l", 1), ("platelets_10e9_per_l", -1)),
+    "easix": (("ldh_u_per_l", 1), ("creatinine_mg_per_dl", 1), ("platelets_10e9_per_l", -1)),
+    "landmark_day": (("day_since_infusion", 1),),
+    "crs_grade_today": (("crs_grade_by_day", 1),),
+    "crs_max_grade_to_date": (("crs_grade_by_day", 1),),
+    "days_since_crs_onset": (("crs_grade_by_day", 0),),
+    "cd4_auc_to_date_cells_day_per_ul": ((_CD4, 1),),
+    "cd8_auc_to_date_cells_day_per_ul": ((_CD8, 1),),
+    "cd4_cd8_auc_ratio": ((_CD4, 1), (_CD8, -1)),
+    "cd4_peak_to_date_cells_per_ul": ((_CD4, 1),),
+    "cd4_latest_cells_per_ul": ((_CD4, 1),),
+    "cd4_expansion_vs_product": ((_CD4, 1),),
+    # the index weights the logs of LDH, CRP, ferritin (>= 0) and platelets (<= 0)
+    "lab_inflammation_index": (
+        ("ldh_u_per_l", 1),
+        ("crp_mg_per_l", 1),
+        ("ferritin_ng_per_ml", 1),
+        ("platelets_10e9_per_l", -1),
+    ),
+    "icans_grade_today": (("icans_grade_by_day", 1),),
+    "icans_max_grade_to_date": (("icans_grade_by_day", 1),),
+    "days_since_icans_onset": (("icans_grade_by_day", 0),),
+    "days_since_icans_grade2": (("icans_grade_by_day", 0),),
+}
+
+
+def predictor_inputs(predictor: str) -> tuple[tuple[str, int], ...]:
+    """The inputs of a predictor; an indicator ``field=value`` is its field taking that value."""
+    if predictor.startswith("disease_group="):  # a group of diseases: no one value of the field
+        return (("disease", 0),)
+    if "=" in predictor:
+        return ((predictor, 1),)
+    return PREDICTOR_INPUTS[predictor]
+
+
+def expected_direction(predictor: str, effects: dict[str, int]) -> int | None:
+    """The direction a predictor's effect must take if the inputs act as ``effects`` declares
+    (input -> +1 raises the risk, -1 lowers it, 0 no effect).
+
+    +1 or -1 when every input with an effect agrees (an input without one adds nothing), 0 when
+    no input has an effect (whatever the model attributes to the predictor is noise), None when
+    an input is undeclared, the relation has no direction, or the inputs disagree.
+    """
+    signs = set()
+    for field, relation in predictor_inputs(predictor):
+        if field not in effects:
+            return None
+        if effects[field] == 0:
+            continue
+        if relation == 0:
+            return None
+        signs.add(effects[field] * relation)
+    if not signs:
+        return 0
+    return signs.pop() if len(signs) == 1 else None

@@ -1,0 +1,81 @@
+"""One patient's assessment: probability, its interval, exact contributions, warnings.
+
+Per request: validated patients -> raw layout rows -> the model's own feature steps ->
+calibrated log-odds (the same code ``icans evaluate`` runs through ``predict_proba``), the
+bootstrap interval and the exact contributions -> warnings. No DataFrame is built on this path.
+The endpoint, ``icans explain`` and the patient's page all call :meth:`Assessor.assess`, so the
+JSON, the page and the audit log always agree.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit
+
+from features.checks import input_warnings
+from features.layout import RAW_COLUMNS
+from features.patient import missing_inputs, to_raw
+from icans.errors import UnknownCategoryWarning
+from model.explain import RiskExplainer
+from model.risk_model import RiskModel
+
+
+@dataclass
+class Assessment:
+    probability: float
+    interval: tuple[float, float] | None  # 95% bootstrap interval of the probability
+    log_odds: float
+    base_log_odds: float
+    contributions: list[dict]
+    drivers: list[str]
+    warnings: list[str]
+    missing_inputs: list[str]
+    landmark_day: int
+
+
+class Assessor:
+    """A fitted model made ready for requests of one or a few patients: xgboost on one thread
+    (threads only add overhead on one row; a service's workers use the cores), the explainer
+    built once, and one warm-up prediction so the first request is as fast as the others."""
+
+    def __init__(self, model: RiskModel):
+        self.model = model
+        model.use_threads(1)
+        self.explainer = RiskExplainer(model, nthread=1)
+        self.assess_rows(np.full((1, len(RAW_COLUMNS)), np.nan))
+
+    def assess_rows(self, raw: np.ndarray):
+        """Predictor rows, probabilities, intervals and explanation of raw rows."""
+        x = self.model.transform(raw)
+        probability = expit(self.model.log_odds(x))
+        return x, probability, self.model.interval(x), self.explainer.explain_features(x)
+
+    def assess(self, patients: list) -> list[Assessment]:
+        """Validated patients (:class:`features.patient.PatientObservation`) -> assessments."""
+        raw = np.vstack([to_raw(p) for p in patients])
+        with warnings.catch_warnings():
+            # unseen categories are reported in each assessment's warnings, not on stderr
+            warnings.simplefilter("ignore", UnknownCategoryWarning)
+            x, probability, interval, explanation = self.assess_rows(raw)
+        out = []
+        for i, patient in enumerate(patients):
+            missing = missing_inputs(patient)
+            out.append(
+                Assessment(
+                    probability=float(probability[i]),
+                    interval=None if interval is None else tuple(map(float, interval[i])),
+                    log_odds=float(explanation.log_odds[i]),
+                    base_log_odds=float(explanation.base_log_odds[i]),
+                    contributions=explanation.ranked(i),
+                    drivers=explanation.drivers(i),
+                    warnings=input_warnings(
+                        self.model.features_, raw[i : i + 1], x[i : i + 1], missing
+                    ),
+                    missing_inputs=missing,
+                    landmark_day=patient.day_since_infusion,
+                )
+            )
+        return out

@@ -1,0 +1,140 @@
+"""The baselines every risk model is compared with, each an estimator from raw rows to risk.
+
+* :class:`LogisticBaseline`: penalised (L2) logistic regression on the same predictors (log of
+  skewed values, median imputation with missing indicators, standardisation), its penalty chosen
+  by the same grouped cross-validation; what a careful statistician would fit first.
+* :class:`MEasixBaseline`: the published pre-infusion score m-EASIX (Pennisi M et al., Blood Adv
+  2021;5(17):3397) alone, as a one-feature logistic model (log scale, median imputation).
+
+Both learn from exactly the rows the risk model learns from: the observed rows plus the copies
+with a course series missing (:mod:`model.augment`), so a comparison measures the model, not the
+data it saw.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+from features.layout import as_raw
+from features.transformers import build_feature_pipeline, transform_rows
+from model.augment import with_missing_series
+from model.boosting import SKEWED
+from model.splits import grouped_folds
+
+
+def _log1p_nonneg(x):
+    return np.log1p(np.clip(x, 0, None))
+
+
+class _Baseline(ClassifierMixin, BaseEstimator):
+    """Shared fit: the feature pipeline (fitted here, or a fitted one given as a
+    ``FrozenEstimator``), the training copies, then :meth:`_fit_predictors`."""
+
+    def _prepare(self, X, y, groups):
+        raw = as_raw(X)
+        self.features_ = self.features if self.features is not None else build_feature_pipeline()
+        if self.features is None:
+            self.features_.fit(raw)
+        names = tuple(self.features_.get_feature_names_out())
+        raw, index = with_missing_series(raw, self.missing_series_fraction, self.random_state)
+        y = np.asarray(y, dtype=int)[index]
+        groups = np.arange(len(index)) if groups is None else np.asarray(groups)[index]
+        self.classes_ = np.array([0, 1])
+        return self.features_.transform(raw), y, groups, names
+
+    def predict_proba(self, X) -> np.ndarray:
+        check_is_fitted(self, "pipeline_")
+        return self.pipeline_.predict_proba(transform_rows(self.features_, as_raw(X)))
+
+
+class LogisticBaseline(_Baseline):
+    """Penalised logistic regression on every clinical predictor."""
+
+    def __init__(
+        self,
+        c_grid: tuple[float, ...] = (0.01, 0.1, 1.0),
+        cv_folds: int = 3,
+        missing_series_fraction: float = 0.10,
+        random_state: int = 7,
+        features=None,
+    ):
+        self.c_grid = c_grid
+        self.cv_folds = cv_folds
+        self.missing_series_fraction = missing_series_fraction
+        self.random_state = random_state
+        self.features = features
+
+    @staticmethod
+    def _pipeline(names: tuple[str, ...], c: float) -> Pipeline:
+        skewed = [i for i, n in enumerate(names) if n in SKEWED]
+        other = [i for i, n in enumerate(names) if n not in SKEWED]
+        prep = ColumnTransformer(
+            [
+                ("log", FunctionTransformer(_log1p_nonneg, feature_names_out="one-to-one"), skewed),
+                ("keep", "passthrough", other),
+            ]
+        )
+        return Pipeline(
+            [
+                ("prep", prep),
+                (
+                    "impute",
+                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                ),
+                ("scale", StandardScaler()),
+                ("model", LogisticRegression(C=c, max_iter=2000)),
+            ]
+        )
+
+    def fit(self, X, y, groups=None) -> LogisticBaseline:
+        """Choose the penalty by grouped cross-validation (mean held-out log loss), then fit."""
+        x, y, groups, names = self._prepare(X, y, groups)
+        folds = grouped_folds(groups, self.cv_folds, self.random_state)
+        losses = {
+            c: np.mean(
+                [
+                    log_loss(
+                        y[va],
+                        self._pipeline(names, c).fit(x[tr], y[tr]).predict_proba(x[va]),
+                        labels=[0, 1],
+                    )
+                    for tr, va in folds
+                ]
+            )
+            for c in self.c_grid
+        }
+        self.c_ = min(self.c_grid, key=losses.get)
+        self.cv_log_loss_ = {float(c): float(v) for c, v in losses.items()}
+        self.pipeline_ = self._pipeline(names, self.c_).fit(x, y)
+        return self
+
+
+class MEasixBaseline(_Baseline):
+    """m-EASIX = LDH x CRP / platelets (:func:`features.definitions.m_easix`) alone."""
+
+    def __init__(self, missing_series_fraction: float = 0.10, random_state: int = 7, features=None):
+        self.missing_series_fraction = missing_series_fraction
+        self.random_state = random_state
+        self.features = features
+
+    def fit(self, X, y, groups=None) -> MEasixBaseline:
+        x, y, _, names = self._prepare(X, y, groups)
+        select = ColumnTransformer(
+            [("log_m_easix", FunctionTransformer(_log1p_nonneg), [names.index("m_easix")])]
+        )
+        self.pipeline_ = Pipeline(
+            [
+                ("select", select),
+                ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+                ("model", LogisticRegression(C=1e6, max_iter=1000)),
+            ]
+        ).fit(x, y)
+        return self

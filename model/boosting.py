@@ -1,0 +1,247 @@
+"""The arithmetic of the risk model: an additive part, trees boosted from it, and their search.
+
+The risk model's log-odds are ``additive(x) + trees(x)``: a sign-constrained penalised logistic
+regression (:mod:`model.linear_offset`) whose log-odds are the trees' starting margin
+(xgboost's ``base_margin``), so the trees learn only what it leaves. Both are monotone in every
+predictor whose clinical direction is published (:data:`MONOTONE_INCREASING`,
+:data:`MONOTONE_DECREASING`), so their sum is too.
+
+This module holds what :class:`model.risk_model.RiskModel` repeats for its main fit, its
+cross-validation folds and its bootstrap refits: building xgboost with the constraints, fitting
+the two parts, their log-odds, and the hyper-parameter search.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xgboost as xgb
+from pydantic import BaseModel, ConfigDict
+from sklearn.model_selection import ParameterGrid
+from xgboost import XGBClassifier
+
+from features.transformers import (
+    KNOWN_INCREASING,
+    PUBLISHED_DECREASING,
+    PUBLISHED_INCREASING,
+    LandmarkDay,
+)
+from model.linear_offset import LinearOffset
+
+# The published directions (features.transformers) constrain both parts. The CD4:CD8 AUC ratio
+# is constrained too: CD4-dominant expansion does not lower the risk (Baur 2023; Katsin 2024),
+# which keeps "more CD4+ expansion never lowers the risk" true when CD4 samples rise.
+MONOTONE_INCREASING = (*KNOWN_INCREASING, *PUBLISHED_INCREASING, "cd4_cd8_auc_ratio")
+MONOTONE_DECREASING = PUBLISHED_DECREASING
+# Right-skewed predictors enter the additive part (and the logistic baseline) as log1p.
+SKEWED = (
+    "ldh_u_per_l",
+    "crp_mg_per_l",
+    "ferritin_ng_per_ml",
+    "platelets_10e9_per_l",
+    "creatinine_mg_per_dl",
+    "m_easix",
+    "easix",
+    "cd4_auc_to_date_cells_day_per_ul",
+    "cd8_auc_to_date_cells_day_per_ul",
+    "cd4_cd8_auc_ratio",
+    "cd4_peak_to_date_cells_per_ul",
+    "cd4_latest_cells_per_ul",
+)
+LANDMARK_FEATURE = LandmarkDay.names[0]  # the additive part's coefficients vary with it
+TREE_PARAMETERS = ("max_depth", "learning_rate", "min_child_weight", "n_estimators")
+
+
+class SearchSpace(BaseModel):
+    """Hyper-parameters tried by grouped cross-validation (the number of trees by early stop)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_depth: tuple[int, ...] = (3, 4)
+    learning_rate: tuple[float, ...] = (0.05, 0.1)
+    min_child_weight: tuple[float, ...] = (5.0,)
+    max_trees: int = 600
+    early_stopping_rounds: int = 30
+
+
+def trees(
+    names: tuple[str, ...], params: dict, random_state: int, n_jobs: int, **overrides
+) -> XGBClassifier:
+    """Unfitted xgboost with the monotone constraints of ``names`` and tree ``params``
+    (``max_depth``, ``learning_rate``, ``n_estimators``, ``min_child_weight``, ``subsample``,
+    ``colsample_bytree``)."""
+    monotone = tuple(
+        1 if n in MONOTONE_INCREASING else -1 if n in MONOTONE_DECREASING else 0 for n in names
+    )
+    settings = dict(
+        max_depth=params["max_depth"],
+        learning_rate=params["learning_rate"],
+        n_estimators=params["n_estimators"],
+        min_child_weight=params["min_child_weight"],
+        subsample=params["subsample"],
+        colsample_bytree=params["colsample_bytree"],
+        random_state=random_state,
+        n_jobs=n_jobs,
+        tree_method="hist",
+        objective="binary:logistic",
+        eval_metric="logloss",
+        monotone_constraints=monotone if any(monotone) else None,
+    )
+    return XGBClassifier(**(settings | overrides))
+
+
+def additive(names: tuple[str, ...], params: dict) -> LinearOffset | None:
+    """An unfitted additive part for these predictors (None when ``params["linear_offset"]`` is
+    false), its coefficients varying with the landmark day by a polynomial of
+    ``params["day_degree"]`` (smoothed towards one coefficient for every day by
+    ``params["day_smoothing"]``)."""
+    if not params["linear_offset"]:
+        return None
+    return LinearOffset(
+        names,
+        SKEWED,
+        MONOTONE_INCREASING,
+        MONOTONE_DECREASING,
+        day_feature=LANDMARK_FEATURE,
+        day_degree=params["day_degree"],
+        day_smoothing=params["day_smoothing"],
+    )
+
+
+def fit_parts(
+    x: np.ndarray,
+    y: np.ndarray,
+    names: tuple[str, ...],
+    params: dict,
+    random_state: int,
+    n_jobs: int,
+    sample_weight: np.ndarray | None = None,
+    init: LinearOffset | None = None,
+) -> tuple[LinearOffset | None, xgb.Booster]:
+    """Fit the additive part, then the trees from its log-odds; ``init`` warm-starts the
+    additive part (bootstrap refits converge in fewer steps)."""
+    linear = additive(names, params)
+    offset = None
+    if linear is not None:
+        offset = linear.fit(x, y, sample_weight, init=init).decision_function(x)
+    model = trees(names, params, random_state, n_jobs)
+    model.fit(x, y, sample_weight=sample_weight, base_margin=offset)
+    return linear, model.get_booster()
+
+
+def margin(booster: xgb.Booster, linear: LinearOffset | None, x: np.ndarray) -> np.ndarray:
+    """Uncalibrated log-odds of one fit: the additive part plus the trees. ``inplace_predict``
+    skips the sklearn wrapper's per-call DMatrix and validation (milliseconds on a single row)."""
+    offset = None if linear is None else linear.decision_function(x)
+    return booster.inplace_predict(x, predict_type="margin", missing=np.nan, base_margin=offset)
+
+
+def _constant_margin(y: np.ndarray, n: int) -> np.ndarray:
+    """The log-odds of the event rate: all a fold whose training rows hold one outcome can say."""
+    rate = np.clip(np.mean(y), 1e-6, 1 - 1e-6)
+    return np.full(n, np.log(rate / (1 - rate)))
+
+
+def tune(
+    x: np.ndarray,
+    y: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    names: tuple[str, ...],
+    search: SearchSpace,
+    params: dict,
+    random_state: int,
+    n_jobs: int,
+) -> tuple[dict, list[dict], np.ndarray]:
+    """Grid search with grouped folds; each fold's number of trees comes from early stopping on
+    that fold's held-out patients.
+
+    ``params`` holds the settings that are not searched (``subsample``, ``colsample_bytree``,
+    ``linear_offset``, ``day_degree``, ``day_smoothing``). Returns the chosen parameters (the
+    number of trees is the folds' mean), one row per candidate (mean held-out log loss) and the
+    chosen candidate's out-of-fold log-odds for every row (each predicted by the fold model that
+    did not see its patient), used to check and correct calibration. Each fold fits its own
+    additive part on its training rows only, once for all candidates.
+
+    Written out rather than with scikit-learn's ``GridSearchCV``: early stopping needs each
+    fold's validation rows inside ``fit``, and calibration needs the out-of-fold log-odds, which
+    ``GridSearchCV`` passes to neither; ``ParameterGrid`` gives the candidates.
+    """
+    offsets = []  # per fold: the additive part's log-odds on its training and validation rows
+    for train, valid in folds:
+        linear = additive(names, params)
+        if linear is None or np.ptp(y[train]) == 0:
+            offsets.append((None, None))
+            continue
+        linear.fit(x[train], y[train])
+        offsets.append((linear.decision_function(x[train]), linear.decision_function(x[valid])))
+    grid = ParameterGrid(
+        {
+            "max_depth": search.max_depth,
+            "learning_rate": search.learning_rate,
+            "min_child_weight": search.min_child_weight,
+        }
+    )
+    results, oof = [], []
+    for candidate in grid:
+        losses, n_trees = [], []
+        out = np.full(len(y), np.nan)
+        for (train, valid), (off_train, off_valid) in zip(folds, offsets, strict=True):
+            if np.ptp(y[train]) == 0:
+                out[valid] = _constant_margin(y[train], int(valid.sum()))
+                continue
+            fold = trees(
+                names,
+                params | candidate | {"n_estimators": search.max_trees},
+                random_state,
+                n_jobs,
+                early_stopping_rounds=search.early_stopping_rounds,
+            )
+            fold.fit(
+                x[train],
+                y[train],
+                base_margin=off_train,
+                eval_set=[(x[valid], y[valid])],
+                base_margin_eval_set=None if off_valid is None else [off_valid],
+                verbose=False,
+            )
+            losses.append(fold.best_score)
+            n_trees.append(fold.best_iteration + 1)
+            out[valid] = fold.predict(
+                x[valid],
+                output_margin=True,
+                base_margin=off_valid,
+                iteration_range=(0, fold.best_iteration + 1),
+            )
+        results.append(
+            candidate
+            | {
+                "n_estimators": int(np.mean(n_trees)) if n_trees else 1,
+                "cv_logloss": float(np.mean(losses)) if losses else float("nan"),
+            }
+        )
+        oof.append(out)
+    best = min(
+        range(len(results)), key=lambda i: np.nan_to_num(results[i]["cv_logloss"], nan=np.inf)
+    )
+    chosen = {k: results[best][k] for k in TREE_PARAMETERS}
+    return chosen | params, results, oof[best]
+
+
+def cross_margins(
+    x: np.ndarray,
+    y: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    names: tuple[str, ...],
+    params: dict,
+    random_state: int,
+    n_jobs: int,
+) -> np.ndarray:
+    """Out-of-fold log-odds of the model with fixed ``params`` (no search): each row predicted
+    by the fit on the folds that did not hold its patient."""
+    out = np.full(len(y), np.nan)
+    for train, valid in folds:
+        if np.ptp(y[train]) == 0:
+            out[valid] = _constant_margin(y[train], int(valid.sum()))
+            continue
+        linear, booster = fit_parts(x[train], y[train], names, params, random_state, n_jobs)
+        out[valid] = margin(booster, linear, x[valid])
+    return out

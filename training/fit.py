@@ -1,0 +1,111 @@
+"""Fit and judge a risk model on a cohort's landmark rows, without recording anything.
+
+1. split patients (never rows) into training and held-out test;
+2. fit the risk model (:class:`model.risk_model.RiskModel`: training copies, tuning,
+   recalibration and refits all happen in its ``fit``) and the baselines on the training
+   patients;
+3. score model, baselines and the generator's true risk (when the cohort has one) on the same
+   held-out rows, with patient-level bootstrap CIs; subgroups; decision curve; quality gates;
+4. the learning curve: the same estimator refitted on growing subsets of the training patients.
+
+:func:`training.train.train` records the result in MLflow; tests and benchmarks call
+:func:`fit_and_evaluate` directly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+from sklearn.frozen import FrozenEstimator
+
+from evaluation.evaluate import MODEL, Evaluation, evaluate
+from features.landmarks import LandmarkDataset
+from model.baselines import LogisticBaseline, MEasixBaseline
+from model.risk_model import RiskModel
+from model.splits import grouped_split
+from training.config import TrainConfig
+from training.gates import GateResult, check_gates
+from training.learning_curve import learning_curve
+
+
+@dataclass
+class FitResult:
+    """A fitted model, its baselines and how they did on the held-out patients."""
+
+    model: RiskModel
+    baselines: dict[str, object]
+    evaluation: Evaluation
+    gate: GateResult
+    learning_curve: pd.DataFrame
+    test: LandmarkDataset
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def risk_model(config: TrainConfig) -> RiskModel:
+    """The unfitted risk model with the configuration's settings."""
+    return RiskModel(
+        search=config.search,
+        cv_folds=config.cv_folds,
+        missing_series_fraction=config.missing_series_fraction,
+        recalibrate_if_slope_outside=config.recalibrate_if_slope_outside,
+        recalibrate_if_abs_intercept_above=config.recalibrate_if_abs_intercept_above,
+        uncertainty_refits=config.uncertainty_refits,
+        linear_offset=config.linear_offset,
+        day_degree=config.day_degree,
+        day_smoothing=config.day_smoothing,
+        subsample=config.subsample,
+        colsample_bytree=config.colsample_bytree,
+        random_state=config.seed,
+        n_jobs=config.n_threads,
+    )
+
+
+def fit_baselines(model: RiskModel, train: LandmarkDataset, config: TrainConfig) -> dict:
+    """The baselines on the model's training rows, sharing its fitted feature pipeline."""
+    features = FrozenEstimator(model.features_)
+    shared = {"missing_series_fraction": config.missing_series_fraction, "features": features}
+    args = (train.raw, train.label, train.patient_id)
+    return {
+        "logistic": LogisticBaseline(
+            config.logistic_c_grid, config.cv_folds, random_state=config.seed, **shared
+        ).fit(*args),
+        "m_easix": MEasixBaseline(random_state=config.seed, **shared).fit(*args),
+    }
+
+
+def fit_and_evaluate(
+    ds: LandmarkDataset, config: TrainConfig, step: Callable[[str], None] = lambda _: None
+) -> FitResult:
+    """Everything except MLflow: split, fit the model and the baselines, evaluate, gate."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    rest, held = grouped_split(ds.patient_id, config.test_fraction, config.seed)
+    train, test = ds.subset(rest), ds.subset(held)
+
+    step("risk model: tuning, fit, calibration, uncertainty refits")
+    model = risk_model(config).fit(train.raw, train.label, train.patient_id)
+    timings["model_fit_s"] = time.perf_counter() - t0
+
+    step("baselines")
+    t1 = time.perf_counter()
+    baselines = fit_baselines(model, train, config)
+    timings["baselines_s"] = time.perf_counter() - t1
+
+    step("evaluation")
+    t2 = time.perf_counter()
+    preds = {MODEL: model.predict_proba(test.raw)[:, 1]}
+    preds |= {name: b.predict_proba(test.raw)[:, 1] for name, b in baselines.items()}
+    ev = evaluate(test, preds, config.bootstrap_samples, config.seed, config.decision_thresholds)
+    gate = check_gates(ev, config.gates)
+    timings["evaluation_s"] = time.perf_counter() - t2
+
+    step("learning curve")
+    t3 = time.perf_counter()
+    curve = learning_curve(
+        model, train, test, config.learning_curve_sizes, config.learning_curve_repeats
+    )
+    timings["learning_curve_s"] = time.perf_counter() - t3
+    return FitResult(model, baselines, ev, gate, curve, test, timings)
