@@ -48,7 +48,8 @@ def _bounds(spec: FieldSpec, high: float | None = None) -> dict[str, Any]:
     """pydantic's constraints for a number of the contract (``high`` overrides the bound)."""
     low = {"gt": spec.low} if spec.low_open else {"ge": spec.low}
     out = low | {"le": spec.high if high is None else high}
-    return out | ({"allow_inf_nan": False} if spec.kind == "number" else {})
+    real = spec.kind == "number" or spec.value_key == "value"
+    return out | ({"allow_inf_nan": False} if real else {})
 
 
 def _annotation(spec: FieldSpec) -> Any:

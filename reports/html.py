@@ -12,7 +12,7 @@ import html
 import os
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -95,15 +95,49 @@ def slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
 
 
-def document(title: str, body: str) -> str:
-    """A whole HTML document: title, the synthetic-data banner, then ``body``."""
+def warning(strong: str, text: str = "") -> str:
+    """A warning box: ``strong`` in bold, then ``text`` (both escaped)."""
+    rest = f" {e(text)}" if text else ""
+    return f'<p class="warning"><strong>{e(strong)}</strong>{rest}</p>'
+
+
+def nav(titles: Iterable[str]) -> str:
+    """A table of contents linking to the headings :func:`headed` gives ``titles``."""
+    return (
+        "<nav><ul>"
+        + "".join(f'<li><a href="#{slug(t)}">{e(t)}</a></li>' for t in titles)
+        + "</ul></nav>"
+    )
+
+
+def headed(
+    titles: Sequence[str],
+    bodies: Mapping[str, str],
+    *,
+    level: int = 2,
+    id_prefix: str = "",
+    section: bool = True,
+) -> str:
+    """The body of each title in ``titles`` order, under a heading ``<h{level}>`` whose id is
+    ``id_prefix`` + the title's :func:`slug` (what :func:`nav` links to); each heading and body
+    in a ``<section>`` unless ``section`` is false. A title without a body is a KeyError."""
+    parts = [
+        f'<h{level} id="{e(id_prefix + slug(t))}">{e(t)}</h{level}>{bodies[t]}' for t in titles
+    ]
+    if section:
+        parts = [f"<section>{x}</section>" for x in parts]
+    return "".join(parts)
+
+
+def document(title: str, body: str, *, synthetic: bool = True) -> str:
+    """A whole HTML document: title, the synthetic-data banner (unless ``synthetic`` is false:
+    a document about a model trained on real data), then ``body``."""
+    banner = warning(SYNTHETIC_WARNING) if synthetic else ""
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         f"<title>{e(title)}</title><style>{STYLE}</style></head><body>"
-        f"<h1>{e(title)}</h1>"
-        f'<p class="warning"><strong>{e(SYNTHETIC_WARNING)}</strong></p>'
-        f"{body}</body></html>\n"
+        f"<h1>{e(title)}</h1>{banner}{body}</body></html>\n"
     )
 
 

@@ -14,7 +14,8 @@ What the page shows, and why:
 * the warnings (inputs outside the training range, unseen categories, missing inputs);
 * the inputs as received, so a reader can check what the estimate was made from;
 * the caveats: contributions explain the model, not the patient's biology (they are not causal;
-  Lundberg & Lee, NeurIPS 2017), and the model learnt the assumptions of a synthetic cohort.
+  Lundberg & Lee, NeurIPS 2017), and what the model learnt from: the assumptions of a synthetic
+  cohort, or real patients (the ``provenance`` of the model's identity; synthetic when absent).
 
 Like the reviewers' report it has no JavaScript and no external resources. Figures are drawn with
 matplotlib's object API (no pyplot state), so concurrent requests in one worker are safe.
@@ -34,13 +35,14 @@ from matplotlib.figure import Figure
 from scipy.special import expit, logit
 
 from features.patient import parse_patient
-from icans.config import INTENDED_USE, Settings
+from icans.config import Settings
 from icans.contract import BASELINE, COURSE, PREDICTION_DAY
 from icans.errors import InvalidInputError
 from model.assessment import Assessment, Assessor
 from model.explain import describe
 from model.registry import load_registered
 from reports import html as h
+from reports.model_card import intended_use
 
 SECTIONS = (
     "Risk estimate",
@@ -55,19 +57,35 @@ OUTCOME = (
     "severe (ASTCT grade 3-4) or steroid-refractory ICANS after this day, through day 28 after "
     "infusion"
 )
-CAVEATS = (
+NOT_CAUSAL = (
     "Contributions explain the model, not the patient's biology. They say how this model's "
     "estimate moves with each input, measured against the average training patient; they are "
-    "not causal effects, and changing an input in reality need not change the risk as shown.",
-    "The model was trained on a SYNTHETIC cohort. Its explanations reproduce the assumptions "
-    "built into the generator (documented in the data card), not evidence from real patients.",
+    "not causal effects, and changing an input in reality need not change the risk as shown."
+)
+REASSESS = (
+    "The estimate uses only what was observed up to and including the landmark day. Reassess "
+    "as the course evolves: CRS, CAR-T expansion and neurological findings change daily."
+)
+UNCERTAINTY = (
     "The uncertainty interval covers only estimation uncertainty: how much the estimate moves "
     "when the model is refitted on resampled training patients. It does not cover errors in "
     "the inputs, events after this day that change the picture, or the difference between "
-    "synthetic and real patients.",
-    "The estimate uses only what was observed up to and including the landmark day. Reassess "
-    "as the course evolves: CRS, CAR-T expansion and neurological findings change daily.",
-    INTENDED_USE,
+)
+CAVEATS = (  # a model trained on synthetic data
+    NOT_CAUSAL,
+    "The model was trained on a SYNTHETIC cohort. Its explanations reproduce the assumptions "
+    "built into the generator (documented in the data card), not evidence from real patients.",
+    UNCERTAINTY + "synthetic and real patients.",
+    REASSESS,
+    intended_use(True),
+)
+REAL_DATA_CAVEATS = (  # a model trained on real patient data
+    NOT_CAUSAL,
+    "The model was trained on real patients. Its explanations reproduce the associations in "
+    "its training cohort, which need not hold for patients of other centres or populations.",
+    UNCERTAINTY + "the training patients and this one.",
+    REASSESS,
+    intended_use(False),
 )
 
 
@@ -75,10 +93,19 @@ def _percent(p: float) -> str:
     return f"{100 * p:.1f}%"
 
 
-def waterfall_png(contributions: Sequence[dict], base: float, total: float) -> bytes:
+def trained_on_synthetic(model: dict) -> bool:
+    """Whether the model in an identity (:meth:`model.registry.RegisteredModel.identity`)
+    learnt synthetic data (an identity without provenance: synthetic)."""
+    return model.get("provenance", "synthetic") == "synthetic"
+
+
+def waterfall_png(
+    contributions: Sequence[dict], base: float, total: float, *, synthetic: bool = True
+) -> bytes:
     """Horizontal waterfall: base log-odds, the largest contributions, the rest, the result.
 
-    The top axis shows the probability that corresponds to each log-odds value.
+    The top axis shows the probability that corresponds to each log-odds value; the caption
+    says whether the training data were ``synthetic``.
     """
     shown = list(contributions[:WATERFALL_TOP])
     rest = list(contributions[WATERFALL_TOP:])
@@ -120,8 +147,9 @@ def waterfall_png(contributions: Sequence[dict], base: float, total: float) -> b
     ticks = [q for q in grid if low <= logit(q) <= high]
     top.set_xticks(ticks, [_percent(q).replace(".0%", "%") for q in ticks], fontsize=7)
     top.set_xlabel("probability", fontsize=8)
+    data = "synthetic" if synthetic else "real"
     fig.suptitle(
-        "Contributions to this estimate (model explanation; synthetic training data)", fontsize=9
+        f"Contributions to this estimate (model explanation; {data} training data)", fontsize=9
     )
     fig.tight_layout()
     buf = io.BytesIO()
@@ -159,8 +187,8 @@ def _risk_section(a: Assessment, model: dict, request_id: str | None) -> str:
     return headline + h.table([], rows, cls="facts")
 
 
-def _waterfall_section(a: Assessment) -> str:
-    png = waterfall_png(a.contributions, a.base_log_odds, a.log_odds)
+def _waterfall_section(a: Assessment, synthetic: bool) -> str:
+    png = waterfall_png(a.contributions, a.base_log_odds, a.log_odds, synthetic=synthetic)
     rows = [
         f'<tr class="base"><td>base log-odds (average training patient)</td><td></td>'
         f'<td class="num">{a.base_log_odds:+.3f}</td><td class="num">{a.base_log_odds:+.3f}</td>'
@@ -226,12 +254,13 @@ def build_patient_report(
     cohort_fingerprint (see :meth:`model.registry.RegisteredModel.identity`).
     """
     a = assessment
+    synthetic = trained_on_synthetic(model)
     warnings = [*a.warnings] or ["none"]
     bodies = {
         "Risk estimate": _risk_section(a, model, request_id),
         "Top drivers": (h.ul(a.drivers) if a.drivers else h.p("No predictor moves the risk."))
         + h.p("Largest contributions first; log-odds, > 0 raises the risk."),
-        "Contributions (waterfall)": _waterfall_section(a),
+        "Contributions (waterfall)": _waterfall_section(a, synthetic),
         "Warnings": h.ul(warnings)
         + (
             h.p("Inputs not given (treated as missing, never as 0): " + ", ".join(a.missing_inputs))
@@ -239,12 +268,13 @@ def build_patient_report(
             else ""
         ),
         "Inputs used": _inputs_section(patient),
-        "How to read this report": h.ul(CAVEATS),
+        "How to read this report": h.ul(CAVEATS if synthetic else REAL_DATA_CAVEATS),
     }
-    sections = "".join(
-        f'<section><h2 id="{h.slug(s)}">{h.e(s)}</h2>{bodies[s]}</section>' for s in SECTIONS
+    return h.document(
+        f"ICANS risk explanation: day {a.landmark_day} after infusion",
+        h.headed(SECTIONS, bodies),
+        synthetic=synthetic,
     )
-    return h.document(f"ICANS risk explanation: day {a.landmark_day} after infusion", sections)
 
 
 def read_patient_file(path: Path):

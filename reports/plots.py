@@ -1,6 +1,8 @@
 """Figures of an evaluation (PNG), shared by the training run's artefacts and the reports.
 
-Every figure says it comes from synthetic data; axes are labelled in clinical terms.
+Every figure's caption says where its rows come from (``note``: by default :data:`NOTE`, a
+synthetic cohort; :func:`data_note` for a cohort's provenance); axes are labelled in clinical
+terms.
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ COLORS = {
     "treat none": "#000000",
 }
 NOTE = "synthetic cohort: not clinical evidence"
+REAL_NOTE = "real patient data"
+
+
+def data_note(synthetic: bool) -> str:
+    """The caption note for figures of a synthetic (:data:`NOTE`) or a real cohort."""
+    return NOTE if synthetic else REAL_NOTE
 
 
 def _label(name: str) -> str:
@@ -49,7 +57,7 @@ def _landmark_subsets(ev: Evaluation) -> list[int]:
     return sorted(int(d) for d in ev.predictions["landmark_day"].unique())
 
 
-def roc_pr_figure(ev: Evaluation):
+def roc_pr_figure(ev: Evaluation, *, note: str = NOTE):
     """ROC and precision-recall curves, overall and per landmark day."""
     days = _landmark_subsets(ev)
     preds = [c for c in ev.predictions.columns if c not in ("patient_id", "landmark_day", "label")]
@@ -73,11 +81,13 @@ def roc_pr_figure(ev: Evaluation):
     axes[0, 0].set_ylabel("sensitivity")
     axes[1, 0].set_ylabel("precision (PPV)")
     axes[0, 0].legend(fontsize=7, loc="lower right")
-    fig.suptitle(f"Discrimination on held-out patients ({NOTE})", fontsize=10)
+    fig.suptitle(f"Discrimination on held-out patients ({note})", fontsize=10)
     return fig
 
 
-def calibration_figure(ev: Evaluation, predictors: tuple[str, ...] = (MODEL, TRUE_RISK)):
+def calibration_figure(
+    ev: Evaluation, predictors: tuple[str, ...] = (MODEL, TRUE_RISK), *, note: str = NOTE
+):
     """Observed vs predicted risk by decile, overall and per landmark day."""
     subsets = ["overall"] + [f"L={d}" for d in _landmark_subsets(ev)]
     fig, axes = plt.subplots(1, len(subsets), figsize=(2.8 * len(subsets), 3.2), sharey=False)
@@ -108,11 +118,11 @@ def calibration_figure(ev: Evaluation, predictors: tuple[str, ...] = (MODEL, TRU
         ax.set_xlabel("predicted risk", fontsize=8)
     np.atleast_1d(axes)[0].set_ylabel("observed event rate")
     np.atleast_1d(axes)[0].legend(fontsize=7)
-    fig.suptitle(f"Calibration by decile of predicted risk ({NOTE})", fontsize=10)
+    fig.suptitle(f"Calibration by decile of predicted risk ({note})", fontsize=10)
     return fig
 
 
-def decision_curve_figure(ev: Evaluation):
+def decision_curve_figure(ev: Evaluation, *, note: str = NOTE):
     """Net benefit over the 5-40% threshold range (Vickers & Elkin 2006)."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, d in ev.decision_curve.groupby("predictor", sort=False):
@@ -128,12 +138,12 @@ def decision_curve_figure(ev: Evaluation):
     ax.set_ylim(-0.02, max(top * 1.1, 0.02))
     ax.set_xlabel("threshold probability for pre-emptive action")
     ax.set_ylabel("net benefit")
-    ax.set_title(f"Decision curve, all landmarks ({NOTE})", fontsize=10)
+    ax.set_title(f"Decision curve, all landmarks ({note})", fontsize=10)
     ax.legend(fontsize=8)
     return fig
 
 
-def learning_curve_figure(curve: pd.DataFrame, true_auroc: float):
+def learning_curve_figure(curve: pd.DataFrame, true_auroc: float, *, note: str = NOTE):
     fig, ax = plt.subplots(figsize=(6, 4))
     if not curve.empty:
         g = curve.groupby("n_patients")["auroc"]
@@ -153,6 +163,6 @@ def learning_curve_figure(curve: pd.DataFrame, true_auroc: float):
     ax.set_xscale("log")
     ax.set_xlabel("training patients (13 = the source case series)")
     ax.set_ylabel("held-out AUROC (all landmarks)")
-    ax.set_title(f"Learning curve ({NOTE})", fontsize=10)
+    ax.set_title(f"Learning curve ({note})", fontsize=10)
     ax.legend(fontsize=8)
     return fig

@@ -15,14 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cohort.store import MANIFEST, read_manifest, read_table
 from data.synthetic.chunk import BLOCK_SIZE
-from data.synthetic.cohort import (
-    MANIFEST,
-    CohortSpec,
-    generate_cohort,
-    read_manifest,
-    read_table,
-)
+from data.synthetic.cohort import CohortSpec, generate_cohort
 from data.synthetic.parameters import CASE_MIXES
 from icans.errors import CohortNotFoundError, InvalidInputError
 
@@ -56,7 +51,7 @@ OUTCOME_COLUMNS = [
     "severe_or_refractory_icans",
     "event_day",
 ]
-TRUE_RISK_COLUMNS = ["patient_id", "landmark_day", "true_risk", "true_risk_se"]
+TRUE_RISK_COLUMNS = ["patient_id", "landmark_day", "true_risk"]
 
 # The CAR target each disease may receive, and the target each product family carries.
 LYMPHOMA = ("LBCL", "PMBCL", "MCL", "FL", "CLL")
@@ -154,11 +149,23 @@ def test_directory_holds_five_tables_and_manifest(cohort: Path) -> None:
 def test_manifest_describes_the_request(cohort: Path) -> None:
     m = read_manifest(cohort)
     assert m["n_patients"] == SMALL
-    assert m["seed"] == 11
-    assert m["case_mix"] == "real-world"
+    assert m["provenance"] == "synthetic"
+    assert m["generator"]["seed"] == 11
+    assert m["generator"]["case_mix"] == "real-world"
     assert m["format"] == "parquet"
-    assert m["synthetic"] is True
     assert set(m["tables"]) == set(TABLE_NAMES)
+
+
+def test_manifest_declares_the_generators_effects(cohort: Path) -> None:
+    """The generator describes its own effects in the cohort (reports read them from there):
+    the data card's directions, checked against it independently here."""
+    effects = {e["input"]: e["sign"] for e in read_manifest(cohort)["generator"]["effects"]}
+    assert effects["dose_cells_per_kg"] == 1  # dose raises expansion, expansion raises ICANS
+    assert effects["marrow_blasts_pct"] == 1
+    assert effects["platelets_10e9_per_l"] == -1  # platelets fall with inflammation
+    assert effects["creatinine_mg_per_dl"] == 0  # the data card: creatinine carries no signal
+    assert effects["costimulatory_domain=CD28"] == -effects["costimulatory_domain=4-1BB"] == 1
+    assert all(e["basis"] for e in read_manifest(cohort)["generator"]["effects"])
 
 
 def test_manifest_row_counts_match_files(cohort: Path) -> None:
@@ -400,7 +407,7 @@ def test_unknown_format_message_lists_valid_formats() -> None:
 def test_case_mix_preset_targets_match_disease(case_mix: str, tmp_path: Path) -> None:
     out = tmp_path / case_mix
     generate_cohort(out, CohortSpec(n_patients=300, seed=5, case_mix=case_mix))
-    assert read_manifest(out)["case_mix"] == case_mix
+    assert read_manifest(out)["generator"]["case_mix"] == case_mix
     p = read_table(out, "patients")
     assert len(p) == 300
     assert set(p["disease"]) <= set(CASE_MIXES[case_mix].disease_share)

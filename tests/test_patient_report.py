@@ -20,14 +20,29 @@ from support import shared_asgi_app
 from typer.testing import CliRunner
 
 from cli.main import app as cli
-from features.landmarks import load_cohort_tables, patient_record
+from cohort.reader import read_cohort
+from features.landmarks import patient_record
 from features.patient import parse_patient
 from reports.html import embedded_figures
-from reports.patient import SECTIONS, build_patient_report, read_patient_file
+from reports.patient import build_patient_report, read_patient_file
 from serving.runtime import ModelRuntime
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 DAY = 5
+# Written out here, not imported: the page must show these, in this order.
+PAGE_SECTIONS = [
+    "Risk estimate",
+    "Top drivers",
+    "Contributions (waterfall)",
+    "Warnings",
+    "Inputs used",
+    "How to read this report",
+]
+BANNER = (
+    '</h1><p class="warning"><strong>Decision support trained and evaluated on SYNTHETIC data '
+    "only. Not validated on real patients. Not a medical device. Not for clinical use.</strong>"
+    "</p>"
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +53,7 @@ def runtime(champion) -> ModelRuntime:
 @pytest.fixture(scope="module")
 def record(champion) -> dict:
     """A patient with CRS by DAY (so several predictors move the risk)."""
-    tables = load_cohort_tables(champion.cohort)
+    tables = read_cohort(champion.cohort).tables
     daily = tables["daily"]
     pid = daily[(daily["day"] <= DAY) & (daily["crs_grade"] >= 2)]["patient_id"].iloc[0]
     return patient_record(tables, pid, DAY)
@@ -57,7 +72,15 @@ def _attr(html: str, name: str) -> float:
 
 def test_every_section_is_present_in_order(page):
     html, _ = page
-    assert re.findall(r"<h2[^>]*>(.*?)</h2>", html) == list(SECTIONS)
+    assert re.findall(r"<h2[^>]*>(.*?)</h2>", html) == PAGE_SECTIONS
+    assert re.findall(r'<h2 id="([^"]+)">', html) == [
+        "risk-estimate",
+        "top-drivers",
+        "contributions--waterfall",
+        "warnings",
+        "inputs-used",
+        "how-to-read-this-report",
+    ]
     assert html.startswith("<!DOCTYPE html>")
     assert "<script" not in html.lower() and "http://" not in html and "https://" not in html
 
@@ -99,7 +122,20 @@ def test_contributions_are_in_clinical_units(page):
 def test_caveats_say_model_not_biology_and_synthetic(page):
     html, _ = page
     assert "Contributions explain the model, not the patient&#x27;s biology" in html
-    assert "SYNTHETIC" in html
+    assert BANNER in html
+    assert "The model was trained on a SYNTHETIC cohort." in html
+    assert "<td>training cohort</td><td>synthetic, fingerprint" in html
+
+
+def test_a_model_trained_on_real_data_is_not_called_synthetic(runtime, record):
+    patient = parse_patient(record)
+    real = runtime.identity() | {"provenance": "real"}
+    html = build_patient_report(patient, runtime.assess([patient])[0], real)
+    assert "SYNTHETIC" not in html and "synthetic" not in html
+    assert "The model was trained on real patients." in html
+    assert "<td>training cohort</td><td>real, fingerprint" in html
+    assert "Contributions explain the model, not the patient&#x27;s biology" in html
+    assert re.findall(r"<h2[^>]*>(.*?)</h2>", html) == PAGE_SECTIONS
 
 
 def test_waterfall_figure_is_not_blank(page):
@@ -149,7 +185,7 @@ def test_report_endpoint_returns_the_page_with_the_risk_endpoints_numbers(client
     assert r.headers["content-type"].startswith("text/html")
     assert r.headers["x-request-id"] == "ward-3.r1"
     html = r.text
-    assert re.findall(r"<h2[^>]*>(.*?)</h2>", html) == list(SECTIONS)
+    assert re.findall(r"<h2[^>]*>(.*?)</h2>", html) == PAGE_SECTIONS
     assert _attr(html, "data-probability") == risk["probability"]
     assert _attr(html, "data-log-odds") == pytest.approx(risk["log_odds"], abs=1e-12)
     interval = risk["probability_interval"]
@@ -196,7 +232,7 @@ def test_explain_command_writes_the_page(champion, record, tmp_path):
     html = out.read_text()
     probability = _attr(html, "data-probability")
     assert f"Risk on day {DAY}: {probability:.1%}" in result.output
-    assert re.findall(r"<h2[^>]*>(.*?)</h2>", html) == list(SECTIONS)
+    assert re.findall(r"<h2[^>]*>(.*?)</h2>", html) == PAGE_SECTIONS
 
 
 @pytest.mark.parametrize(
@@ -234,14 +270,14 @@ def test_read_patient_file_reports_every_field_error(tmp_path, record):
 
 
 def test_intervals_are_seeded_and_contain_most_point_estimates(champion):
-    model = champion.result.pipeline.named_steps["model"]
-    x = champion.result.pipeline.named_steps["features"].transform(champion.result.test.raw)
-    interval = model.probability_interval(x)
-    p = model.predict_proba(x)[:, 1]
-    assert interval.shape == (len(x), 2)
+    model = champion.result.model
+    raw = champion.result.test.raw
+    interval = model.probability_interval(raw)
+    p = model.predict_proba(raw)[:, 1]
+    assert interval.shape == (len(raw), 2)
     assert np.all(interval[:, 0] <= interval[:, 1])
     assert np.mean((interval[:, 0] <= p) & (p <= interval[:, 1])) > 0.8
-    assert np.array_equal(interval, model.probability_interval(x))
+    assert np.array_equal(interval, model.probability_interval(raw))
 
 
 def test_contributions_equal_the_shap_package_plus_the_additive_part(champion):
@@ -250,11 +286,11 @@ def test_contributions_equal_the_shap_package_plus_the_additive_part(champion):
 
     from model.explain import RiskExplainer
 
-    pipeline = champion.result.pipeline
-    model = pipeline.named_steps["model"]
-    x = pipeline.named_steps["features"].transform(champion.result.test.raw[:200])
-    ours = RiskExplainer(pipeline).explain_features(x)
-    trees = np.asarray(shap.TreeExplainer(model.xgb_).shap_values(x), dtype=float)
-    expected = model.calibration_[1] * (trees + model.linear_.contributions(x))
+    model = champion.result.model
+    raw = champion.result.test.raw[:200]
+    x = model.transform(raw)
+    ours = RiskExplainer(model).explain_features(x)
+    trees = np.asarray(shap.TreeExplainer(model.trees_).shap_values(x), dtype=float)
+    expected = model.calibration_[1] * (trees + model.additive_.contributions(x))
     np.testing.assert_allclose(ours.contributions, expected, atol=1e-5)
-    np.testing.assert_allclose(ours.log_odds, model.decision_function(x), atol=1e-5)
+    np.testing.assert_allclose(ours.log_odds, model.decision_function(raw), atol=1e-5)

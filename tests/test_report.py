@@ -1,8 +1,10 @@
-"""The reviewer-facing HTML report: sections, self-containment, figures, SHAP check, TRIPOD+AI."""
+"""The reviewer-facing HTML report: sections, self-containment, figures, SHAP check, TRIPOD+AI,
+and what it says about where the data come from."""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import re
 
@@ -12,38 +14,73 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from data.synthetic.cohort import read_manifest
-from reports.model_report import (
-    DIRECTION_TABLE,
-    MODEL_CARD_SECTIONS,
-    SECTIONS,
-    GeneratorDirection,
-    build_model_report,
-    direction_check,
-    sample_rows,
-    write_atomically,
-)
-from training.train import model_card_summary
+from cohort.reader import read_metadata
+from reports import html as h
+from reports.explanations import DIRECTION_TABLE, ExpectedDirection, direction_check
+from reports.model_card import model_card, model_card_section, trained_on_synthetic
+from reports.model_report import build_model_report, sample_rows
+from reports.tripod import TRIPOD_AI, tripod_section
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::UserWarning"),
     pytest.mark.filterwarnings("ignore::PendingDeprecationWarning:shap.*"),
 ]
 
+# Written out here, not imported: the report must show these, in this order.
+REPORT_SECTIONS = [
+    "Model card",
+    "Data card summary",
+    "Performance by landmark day",
+    "Subgroups",
+    "Learning curve",
+    "Global explanations (SHAP)",
+    "TRIPOD+AI checklist",
+]
+CARD_SECTIONS = [
+    "Model details",
+    "Intended use",
+    "Out-of-scope uses",
+    "Factors",
+    "Metrics",
+    "Training and evaluation data",
+    "Quantitative analyses",
+    "Ethical considerations",
+    "Caveats and recommendations",
+]
+BANNER = (
+    '</h1><p class="warning"><strong>Decision support trained and evaluated on SYNTHETIC data '
+    "only. Not validated on real patients. Not a medical device. Not for clinical use.</strong>"
+    "</p>"
+)
+
 
 @pytest.fixture(scope="module")
-def report(champion) -> str:
+def metadata(champion):
+    return read_metadata(champion.cohort)
+
+
+@pytest.fixture(scope="module")
+def card(champion, metadata) -> dict:
     r = champion.result
-    manifest = read_manifest(champion.cohort)
-    card = model_card_summary(
-        r.evaluation,
-        r.gate,
-        {"params": r.params, "calibration": r.calibration, "pipeline": r.pipeline},
-        manifest,
-    )
+    return model_card(r.model, r.evaluation, r.gate, metadata)
+
+
+@pytest.fixture(scope="module")
+def real_card(card) -> dict:
+    """The card of a model trained on real patient data."""
+    return card | {
+        "synthetic_data": False,
+        "training_data": card["training_data"] | {"provenance": "real", "generator": {}},
+        "cohort_case_mix": None,
+    }
+
+
+@pytest.fixture(scope="module")
+def report(champion, card, metadata) -> str:
+    r = champion.result
     rows = sample_rows(len(r.test), seed=0)
     return build_model_report(
-        r.pipeline, r.evaluation, r.learning_curve, card, manifest, r.test.raw[rows]
+        r.model, r.evaluation, r.learning_curve, card, metadata, r.test.raw[rows]
     )
 
 
@@ -57,22 +94,25 @@ def _body_rows(table: str) -> list[str]:
     return re.findall(r"<tr>(.*?)</tr>", body, flags=re.S)
 
 
-def test_every_section_and_model_card_heading_is_present(report):
-    h2 = re.findall(r"<h2[^>]*>(.*?)</h2>", report)
-    assert h2 == list(SECTIONS)
-    assert h2 == [
-        "Model card",
-        "Data card summary",
-        "Performance by landmark day",
-        "Subgroups",
-        "Learning curve",
-        "Global explanations (SHAP)",
-        "TRIPOD+AI checklist",
+def _cells(row: str) -> list[str]:
+    return re.findall(r"<td>(.*?)</td>", row, flags=re.S)
+
+
+def test_every_section_and_model_card_heading_is_present_in_order(report):
+    assert re.findall(r"<h2[^>]*>(.*?)</h2>", report) == REPORT_SECTIONS
+    assert re.findall(r'<h3 id="mc-[^"]*">(.*?)</h3>', report) == CARD_SECTIONS
+    nav = re.search(r"<nav>.*?</nav>", report).group(0)
+    assert re.findall(r'<a href="#([^"]+)">', nav) == [
+        "model-card",
+        "data-card-summary",
+        "performance-by-landmark-day",
+        "subgroups",
+        "learning-curve",
+        "global-explanations--shap",
+        "tripod-ai-checklist",
     ]
-    h3 = re.findall(r"<h3[^>]*>(.*?)</h3>", report)
-    for title in MODEL_CARD_SECTIONS:
-        assert title in h3, title
-    assert len(MODEL_CARD_SECTIONS) == 9
+    for anchor in re.findall(r'<a href="#([^"]+)">', nav):
+        assert f'<h2 id="{anchor}">' in report
 
 
 def test_report_is_self_contained(report):
@@ -94,38 +134,89 @@ def test_every_figure_is_an_embedded_png_that_is_not_blank(report):
         assert len(png) > 5_000
         pixels = mpimg.imread(io.BytesIO(png), format="png")[..., :3]
         assert np.ptp(pixels) > 0  # not a single colour
-        h = pixels.shape[0]
-        rows = [pixels[k] for k in (h // 4, h // 2, 3 * h // 4)]
+        height = pixels.shape[0]
+        rows = [pixels[k] for k in (height // 4, height // 2, 3 * height // 4)]
         assert any(np.ptp(row) > 0 for row in rows)
 
 
 def test_report_states_it_is_synthetic_and_not_clinical_evidence(report):
-    assert "SYNTHETIC" in report
+    assert BANNER in report  # right under the title
+    assert "Training cohort: SYNTHETIC, 2,500 patients" in report
     assert "not clinical evidence" in report
     assert "not a medical device" in report
     assert 'href="data/synthetic/README.md"' in report
+
+
+def test_model_card_claims_match_the_model(report, champion):
+    model = champion.result.model
+    assert model.additive_ is not None  # the default model boosts from an additive part
+    card = report[report.index('<h2 id="model-card">') : report.index('<h2 id="data-card')]
+    assert "boosted from a sign-constrained penalised logistic regression" in card
+    assert "TreeSHAP of the trees plus the additive part&#x27;s terms" in card
+    assert f"{model.augmentation_['copies']:,} copies" in card
+    held_out = champion.result.evaluation.meta["n_patients"]
+    assert f"{held_out:,} of its patients held out" in card
+    assert "The model&#x27;s additive part is itself a sign-constrained" in card
+    # The old claims the model no longer supports are gone.
+    assert "trees have little to add" not in report
+    assert "logged pipeline" not in report
+    assert "75% of patients for training" not in report
 
 
 def test_direction_table_compares_shap_with_the_generator(report):
     table = _table_after(report, DIRECTION_TABLE)
     rows = _body_rows(table)
     assert len(rows) >= 5
-    verdicts = [re.findall(r"<td>(.*?)</td>", r)[-2] for r in rows]
+    verdicts = [_cells(r)[-2] for r in rows]
     assert set(verdicts) <= {"agrees", "differs", "not estimable"}
     # The strongest built-in effects are found again in the model's explanations.
     for feature in ("log10_dose_cells_per_kg", "ldh_u_per_l", "platelets_10e9_per_l"):
         row = next(r for r in rows if f"<td>{feature}</td>" in r)
         assert "<td>agrees</td>" in row, row
-    assert "agrees" in verdicts
 
 
-def test_tripod_ai_table_has_all_items(report):
-    rows = _body_rows(_table_after(report, "TRIPOD+AI (Collins"))
-    assert len(rows) >= 25
-    firsts = [re.findall(r"<td>(.*?)</td>", r)[0] for r in rows]
-    assert firsts == [str(i) for i in range(1, 28)]
-    ethics = next(r for r in rows if "Ethical approval" in r)
-    assert "not applicable" in ethics.lower() and "synthetic" in ethics.lower()
+def test_tripod_ai_table_has_the_27_items_with_their_titles(report):
+    rows = [_cells(r) for r in _body_rows(_table_after(report, "TRIPOD+AI (Collins"))]
+    assert [r[0] for r in rows] == [str(i) for i in range(1, 28)]
+    topics = {int(r[0]): r[2] for r in rows}
+    assert topics[1] == "Title"
+    assert topics[2] == "Abstract"
+    assert topics[11] == "Missing data"
+    assert topics[13] == "Class imbalance"
+    assert topics[17] == "Ethical approval"
+    assert topics[22] == "Model specification"
+    assert topics[27] == "Usability in current care (input data quality, users, next steps)"
+    by_item = {int(r[0]): r for r in rows}
+    missing = by_item[11][3]
+    assert "additive part imputes the training median" in missing
+    assert "missing-indicator term" in missing
+    assert "trees route missing values natively" in missing
+    assert "model/augment.py" in missing and "model/linear_offset.py" in missing
+    assert "logistic baseline imputes medians with missing indicators" in missing
+    assert "xgboost routes missing values natively, the logistic" not in missing  # the old text
+    assert by_item[17][3:] == [
+        "Not applicable: synthetic data, no human participants.",
+        "not applicable",
+    ]
+    assert "logged pipeline" not in by_item[22][3]
+    assert {r[4] for r in rows} <= {"answered", "partly", "not applicable", "not answered"}
+
+
+def test_tripod_items_as_data():
+    assert [item.number for item in TRIPOD_AI] == list(range(1, 28))
+    assert [item.topic for item in TRIPOD_AI[:2]] == ["Title", "Abstract"]
+    assert TRIPOD_AI[10].topic == "Missing data"
+    # With real patient data, the items that depended on synthetic data say so.
+    real = tripod_section(synthetic=False)
+    rows = {int(_cells(r)[0]): _cells(r) for r in _body_rows(real)}
+    assert len(rows) == 27
+    assert rows[17][3:] == [
+        "Not recorded in this report: the approval covering the real patient data must come "
+        "with them.",
+        "not answered",
+    ]
+    assert "synthetic" not in rows[11][3].lower() and "missing-indicator" in rows[11][3]
+    assert "synthetic" not in real.lower()
 
 
 def test_performance_tables_per_landmark_and_subgroups(report, champion):
@@ -138,27 +229,68 @@ def test_performance_tables_per_landmark_and_subgroups(report, champion):
         assert group in report, group
 
 
-def test_text_values_are_escaped(champion):
+def test_text_values_are_escaped(champion, metadata):
     r = champion.result
-    manifest = read_manifest(champion.cohort) | {"case_mix": "<b>mix</b>"}
+    odd = dataclasses.replace(metadata, generator=metadata.generator | {"case_mix": "<b>mix</b>"})
     html = build_model_report(
-        r.pipeline,
-        r.evaluation,
-        None,
-        {"model_name": "<script>x</script>"},
-        manifest,
-        r.test.raw[:300],
+        r.model, r.evaluation, None, {"model_name": "<script>x</script>"}, odd, r.test.raw[:300]
     )
     assert "<script" not in html
     assert "&lt;script&gt;" in html and "&lt;b&gt;mix&lt;/b&gt;" in html
     assert "No learning curve was recorded" in html
+    assert BANNER in html  # a card without provenance: an older, synthetic model
+
+
+def test_a_model_trained_on_real_data_has_no_synthetic_banner(champion, metadata, real_card):
+    r = champion.result
+    html = build_model_report(r.model, r.evaluation, None, real_card, metadata, r.test.raw[:300])
+    assert "Decision support trained and evaluated on SYNTHETIC" not in html
+    assert re.search(r"</h1><p>Risk of severe", html)  # nothing between title and intro
+    assert "Training cohort: real patient data, 2,500 patients, fingerprint" in html
+    assert "trained on SYNTHETIC data" not in html
+    # The evaluated cohort is still the synthetic one, and the data card says so.
+    assert "The cohort is SYNTHETIC" in html
+    assert re.findall(r"<h2[^>]*>(.*?)</h2>", html) == REPORT_SECTIONS
+
+
+def test_model_card_section_follows_the_training_data(champion, metadata, card, real_card):
+    ev = champion.result.evaluation
+    real_cohort = dataclasses.replace(metadata, provenance="real", generator=None)
+    real = model_card_section(real_card, ev, real_cohort, "held-out patients", 30)
+    assert "SYNTHETIC" not in real and "synthetic" not in real
+    assert "Training cohort: real patient data" in real
+    assert "Real patient data were used" in real
+    synthetic = model_card_section(card, ev, metadata, "held-out patients", 30)
+    assert "Training cohort: SYNTHETIC" in synthetic
+    assert "No real patient data were used" in synthetic
+    assert trained_on_synthetic({}) and trained_on_synthetic(card)
+    assert not trained_on_synthetic(real_card)
+    assert not trained_on_synthetic({"training_data": {"provenance": "real"}})
+    assert trained_on_synthetic(
+        {"synthetic_data": False, "training_data": {"provenance": "synthetic"}}
+    )
+
+
+def test_document_banner_and_headed_sections():
+    page = h.document("T <1>", "<p>b</p>")
+    assert BANNER.replace("</h1>", "") in page
+    assert "SYNTHETIC" not in h.document("T", "<p>b</p>", synthetic=False)
+    assert (
+        h.headed(["A b", "C"], {"C": "<p>2</p>", "A b": "<p>1</p>"})
+        == '<section><h2 id="a-b">A b</h2><p>1</p></section>'
+        '<section><h2 id="c">C</h2><p>2</p></section>'
+    )
+    assert (
+        h.headed(["X"], {"X": "x"}, level=3, id_prefix="mc-", section=False)
+        == '<h3 id="mc-x">X</h3>x'
+    )
 
 
 def test_direction_check_verdicts():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(200, 3))
     shap = np.column_stack([x[:, 0], -x[:, 1], np.zeros(200)])
-    dirs = [GeneratorDirection(n, +1, "test") for n in ("a", "b", "c")]
+    dirs = [ExpectedDirection(n, +1, "test") for n in ("a", "b", "c")]
     table = direction_check(["a", "b", "c"], x, shap, dirs).set_index("feature")
     assert table.loc["a", "verdict"] == "agrees"
     assert table.loc["b", "verdict"] == "differs"
@@ -167,8 +299,8 @@ def test_direction_check_verdicts():
 
 def test_write_atomically_replaces_and_leaves_no_temporary_file(tmp_path):
     out = tmp_path / "sub" / "r.html"
-    write_atomically("one", out)
-    write_atomically("two", out)
+    h.write_atomically("one", out)
+    h.write_atomically("two", out)
     assert out.read_text() == "two"
     assert [p.name for p in out.parent.iterdir()] == ["r.html"]
 
@@ -197,9 +329,8 @@ def test_cli_report_writes_the_file(champion, tmp_path):
     assert str(out) in result.output.replace("\n", "")
     html = out.read_text()
     assert html.startswith("<!DOCTYPE html>")
-    for title in SECTIONS:
-        assert f">{title}</h2>" in html
-    assert "icans-risk v" in html
+    assert re.findall(r"<h2[^>]*>(.*?)</h2>", html) == REPORT_SECTIONS
+    assert f"<h1>Model report: icans-risk v{champion.result.model_version}</h1>" in html
     assert "including the patients the model was trained on" in html  # same cohort: said so
     assert [p.name for p in out.parent.iterdir()] == ["report.html"]
 
@@ -216,8 +347,7 @@ def test_cli_report_without_cohort_is_the_training_runs_held_out_report(champion
     assert f"<li>Name: icans-risk, version {version}</li>" in html
     assert "held-out patients" in html
     assert "including the patients the model was trained on" not in html
-    for title in SECTIONS:
-        assert f">{title}</h2>" in html
+    assert re.findall(r"<h2[^>]*>(.*?)</h2>", html) == REPORT_SECTIONS
 
 
 def test_cli_report_missing_model_is_one_line(champion, tmp_path):

@@ -17,7 +17,9 @@ import pytest
 from browser import open_page
 
 from reports.html import write_atomically
-from reports.model_report import MODEL_CARD_SECTIONS, SECTIONS, copy_logged_report
+from reports.model_card import MODEL_CARD_SECTIONS
+from reports.model_report import SECTIONS
+from reports.registry_io import write_logged_report
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::UserWarning"),
@@ -98,7 +100,7 @@ def report_file(champion, tmp_path_factory) -> Path:
     """The report the champion's training run logged to MLflow, as ``icans report`` writes it
     (``test_report.py`` covers re-evaluating a cohort with ``--cohort``)."""
     out = tmp_path_factory.mktemp("browser-report") / "report.html"
-    return copy_logged_report("models:/icans-risk@champion", out, champion.settings)
+    return write_logged_report("models:/icans-risk@champion", out, champion.settings)
 
 
 def test_report_renders_in_chromium_without_javascript(report_file, champion):
@@ -125,13 +127,14 @@ def test_report_renders_in_chromium_without_javascript(report_file, champion):
 @pytest.fixture(scope="module")
 def patient_page(champion, tmp_path_factory) -> Path:
     """One patient's explanation page, built by the code behind POST /v1/report."""
-    from features.landmarks import load_cohort_tables, patient_record
+    from cohort.reader import read_cohort
+    from features.landmarks import patient_record
     from features.patient import parse_patient
     from reports.patient import build_patient_report
     from serving.runtime import ModelRuntime
 
     runtime = ModelRuntime.load("models:/icans-risk@champion", champion.settings)
-    tables = load_cohort_tables(champion.cohort)
+    tables = read_cohort(champion.cohort).tables
     daily = tables["daily"]
     pid = daily[(daily["day"] <= 5) & (daily["crs_grade"] >= 2)]["patient_id"].iloc[0]
     patient = parse_patient(patient_record(tables, pid, 5))

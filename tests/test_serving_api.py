@@ -22,7 +22,8 @@ from scipy.special import expit
 from starlette.testclient import TestClient
 from support import shared_asgi_app
 
-from features.landmarks import load_cohort_tables, patient_record
+from cohort.reader import read_cohort
+from features.landmarks import patient_record
 from features.patient import parse_patient, to_raw
 from icans.contract import CAR_TARGETS, DISEASES, LAB_FIELDS
 from serving.audit import canonical_input_sha256
@@ -49,7 +50,7 @@ def cohort(champion):
 
 @pytest.fixture(scope="module")
 def tables(cohort):
-    return load_cohort_tables(cohort)
+    return read_cohort(cohort).tables
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +177,7 @@ def test_contributions_one_per_feature_largest_first(client, trained, body):
         assert c["value"] is None or isinstance(c["value"], float)
         assert isinstance(c["shap_log_odds"], float)
     features = [c["feature"] for c in contributions]
-    expected = list(trained.pipeline.named_steps["features"].get_feature_names_out())
+    expected = list(trained.model.feature_names_)
     assert len(features) == len(set(features)) == len(expected)
     assert set(features) == set(expected)
     magnitudes = [abs(c["shap_log_odds"]) for c in contributions]
@@ -217,7 +218,7 @@ def test_probabilities_equal_the_trained_pipeline_exactly(client, trained, table
         for day in (0, 1, DAY, 5, 7):
             record = patient_record(tables, pid, day)
             raw = to_raw(parse_patient(record))
-            expected = float(trained.pipeline.predict_proba(raw)[0, 1])
+            expected = float(trained.model.predict_proba(raw)[0, 1])
             got = client.post("/v1/risk", json=record).json()["probability"]
             assert got == expected, (pid, day)
 
@@ -306,7 +307,7 @@ def test_model_info(client, trained):
     assert "SYNTHETIC" in m["intended_use"]
     assert m["synthetic_data"] is True
     assert m["gate"]["passed"] is True
-    expected = list(trained.pipeline.named_steps["features"].get_feature_names_out())
+    expected = list(trained.model.feature_names_)
     assert m["feature_names"] == expected
 
 

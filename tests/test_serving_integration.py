@@ -22,7 +22,8 @@ from support import FAST
 from typer.testing import CliRunner
 
 from cli.main import app as cli
-from features.landmarks import load_cohort_tables, patient_record
+from cohort.reader import read_cohort
+from features.landmarks import patient_record
 from serving.launch import server_command, server_environment
 from training.assess import assess_registered_model
 
@@ -47,7 +48,7 @@ def server(model, tmp_path_factory):
     _, settings, _ = model
     port = _free_port()
     logs = tmp_path_factory.mktemp("logs") / "server.log"
-    env = server_environment(settings, settings.model_uri)
+    env = server_environment(settings)
     with logs.open("w") as out:
         proc = subprocess.Popen(
             server_command("127.0.0.1", port),
@@ -82,7 +83,7 @@ def server(model, tmp_path_factory):
 def test_real_server_answers_over_http(server, model):
     base, _ = server
     cohort, _, result = model
-    record = patient_record(load_cohort_tables(cohort), "P0000003", 3)
+    record = patient_record(read_cohort(cohort).tables, "P0000003", 3)
     response = httpx.post(f"{base}/v1/risk", json=record, timeout=30)
     assert response.status_code == 200, response.text
     body = response.json()
@@ -107,7 +108,7 @@ def test_real_server_returns_the_patient_page_that_chromium_renders(server, mode
 
     base, _ = server
     cohort, _, result = model
-    record = patient_record(load_cohort_tables(cohort), "P0000003", 3)
+    record = patient_record(read_cohort(cohort).tables, "P0000003", 3)
     risk = httpx.post(f"{base}/v1/risk", json=record, timeout=30).json()
     response = httpx.post(f"{base}/v1/report", json=record, timeout=30)
     assert response.status_code == 200, response.text
@@ -128,7 +129,7 @@ def test_endpoint_probabilities_equal_icans_evaluate(server, model):
     cohort, settings, _ = model
     ev = assess_registered_model(settings.model_uri, cohort, settings, FAST).evaluation
     rows = ev.predictions.sample(60, random_state=0)
-    tables = load_cohort_tables(cohort)
+    tables = read_cohort(cohort).tables
     patients = [
         patient_record(tables, pid, int(day))
         for pid, day in zip(rows["patient_id"], rows["landmark_day"], strict=True)
@@ -142,13 +143,13 @@ def test_endpoint_probabilities_equal_icans_evaluate(server, model):
 def test_server_logs_and_audit_never_hold_the_patient_id(server, model):
     base, logs = server
     cohort, settings, _ = model
-    record = patient_record(load_cohort_tables(cohort), "P0000010", 5) | {"patient_id": SECRET_ID}
+    record = patient_record(read_cohort(cohort).tables, "P0000010", 5) | {"patient_id": SECRET_ID}
     assert httpx.post(f"{base}/v1/risk", json=record, timeout=30).status_code == 200
     bad = {**record, "age_years": "unknown"}
     assert httpx.post(f"{base}/v1/risk", json=bad, timeout=30).status_code == 422
     time.sleep(0.5)
     assert SECRET_ID not in logs.read_text()
-    audit = server_environment(settings, settings.model_uri)["ICANS_AUDIT_LOG"]
+    audit = settings.audit_log
     text = Path(audit).read_text()
     assert text.count("\n") >= 2 and SECRET_ID not in text
 

@@ -13,10 +13,12 @@ from support import FAST
 from typer.testing import CliRunner
 
 from cli.main import app
-from features.landmarks import build_landmark_dataset, load_cohort_tables
+from cohort.reader import read_cohort
+from features.landmarks import build_landmark_dataset
 from icans.errors import InvalidCohortError
 from model.registry import use_tracking
-from training.train import fit_and_evaluate, train
+from training.fit import fit_and_evaluate
+from training.train import train
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -77,7 +79,7 @@ def test_champion_loads_and_predicts_exactly_what_was_trained(trained, settings)
     _client(settings)
     loaded = mlflow.sklearn.load_model(settings.model_uri)
     np.testing.assert_array_equal(
-        loaded.predict_proba(trained.test.raw), trained.pipeline.predict_proba(trained.test.raw)
+        loaded.predict_proba(trained.test.raw), trained.model.predict_proba(trained.test.raw)
     )
     version = _client(settings).get_model_version_by_alias(settings.model_name, "champion")
     assert str(version.version) == trained.model_version
@@ -133,9 +135,9 @@ def test_failed_run_is_marked_failed_and_registers_nothing(trained, cohort, sett
 
 
 def test_same_cohort_config_and_seed_give_the_same_metrics(cohort):
-    ds = build_landmark_dataset(load_cohort_tables(cohort), FAST.landmarks)
-    first = fit_and_evaluate(ds, FAST)["evaluation"].metrics
-    second = fit_and_evaluate(ds, FAST)["evaluation"].metrics
+    ds = build_landmark_dataset(read_cohort(cohort).tables, FAST.landmarks)
+    first = fit_and_evaluate(ds, FAST).evaluation.metrics
+    second = fit_and_evaluate(ds, FAST).evaluation.metrics
     pd.testing.assert_frame_equal(first, second)
 
 

@@ -3,16 +3,16 @@
 The behavioural tests (Ribeiro et al. 2020 "CheckList"; Made-With-ML) perturb held-out rows in
 a clinically known direction and require that the predicted risk never moves the other way.
 
-Models other than the prescribed behavioural-test pipeline use one xgboost thread: on a 2-core
-machine that is busy with anything else, two OpenMP threads make each fit several times slower.
+Models other than the behavioural tests' model use one xgboost thread: on a 2-core machine
+that is busy with anything else, two OpenMP threads make each fit several times slower.
 """
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 
 from data.synthetic.chunk import generate_block
 from data.synthetic.parameters import CASE_MIXES, GeneratorParameters
@@ -23,25 +23,15 @@ from features.landmarks import build_landmark_dataset
 from features.layout import COLUMN_INDEX, SERIES_SLICE
 from features.transformers import build_feature_pipeline
 from icans.contract import LAB_FIELDS
-from model.risk_model import (
-    RiskModel,
-    fit_risk_pipeline,
-    logistic_baseline,
-    m_easix_baseline,
-    tune,
-)
+from icans.errors import InvalidInputError
+from model.baselines import LogisticBaseline, MEasixBaseline
+from model.boosting import SearchSpace, tune
+from model.risk_model import RiskModel
 from model.splits import grouped_folds, grouped_split, sample_patients
-from training.config import GateConfig, SearchSpace
+from training.config import GateConfig
 from training.gates import check_gates
 
-PARAMS = dict(
-    max_depth=3,
-    learning_rate=0.1,
-    n_estimators=150,
-    min_child_weight=5.0,
-    subsample=0.8,
-    colsample_bytree=0.8,
-)
+PARAMS = dict(max_depth=3, learning_rate=0.1, n_estimators=150, min_child_weight=5.0)
 TOL = 1e-12
 THRESHOLDS = (0.05, 0.40, 0.01)
 N_BOOT = 0  # the gates read point estimates only; bootstrap CIs are not needed here
@@ -65,45 +55,37 @@ def split(dataset):
     return dataset.subset(rest), dataset.subset(held)
 
 
+def _model(**settings) -> RiskModel:
+    """The shipped estimator with given trees, no uncertainty refits (not measured here)."""
+    return RiskModel(
+        **({"hyperparameters": PARAMS, "uncertainty_refits": 0, "random_state": 0} | settings)
+    )
+
+
 @pytest.fixture(scope="module")
-def pipeline(split):
+def model(split):
+    """The risk model as training fits it (copies, recalibration), with given trees."""
     train, _ = split
-    return fit_risk_pipeline(train.raw, train.label, PARAMS, seed=0, n_jobs=2)
+    return _model(n_jobs=2).fit(train.raw, train.label, train.patient_id)
 
 
 @pytest.fixture(scope="module")
 def baselines(split):
-    # Own feature pipeline: fitting a baseline Pipeline refits its "features" step in place,
-    # so sharing the risk model's would couple the fixtures.
     train, _ = split
-    y = train.label.astype(int)
+    args = (train.raw, train.label, train.patient_id)
     return {
-        "logistic": logistic_baseline(build_feature_pipeline().fit(train.raw), 0.1).fit(
-            train.raw, y
-        ),
-        "m_easix": m_easix_baseline(build_feature_pipeline().fit(train.raw)).fit(train.raw, y),
+        "logistic": LogisticBaseline(c_grid=(0.1,), random_state=0).fit(*args),
+        "m_easix": MEasixBaseline(random_state=0).fit(*args),
     }
 
 
 @pytest.fixture(scope="module")
-def recalibrated(pipeline, split):
-    """The pipeline with its log-odds recalibrated on out-of-fold margins, as training does.
-
-    The uncorrected 150-tree model is mildly over-fitted for 3,000 patients (held-out slope
-    0.82-0.95 over cohort seeds, the true risk's 0.96-1.02), so the "good model" of the gate
-    test is the one training would ship.
-    """
+def recalibrated(split):
+    """A model whose recalibration is forced (any out-of-fold slope is outside [1, 1])."""
     train, _ = split
-    features = pipeline.named_steps["features"]
-    x, y = features.transform(train.raw), train.label.astype(int)
-    names = tuple(features.get_feature_names_out())
-    oof = np.full(len(y), np.nan)
-    for tr, va in grouped_folds(train.patient_id, 3, seed=0):
-        fold = RiskModel(names, random_state=0, n_jobs=1, **PARAMS).fit(x[tr], y[tr])
-        oof[va] = fold.raw_margin(x[va])
-    good = copy.deepcopy(pipeline)
-    good.named_steps["model"].set_recalibration(oof, y)
-    return good
+    return _model(n_jobs=1, recalibrate_if_slope_outside=(1.0, 1.0)).fit(
+        train.raw, train.label, train.patient_id
+    )
 
 
 def _risk(model, raw: np.ndarray) -> np.ndarray:
@@ -175,8 +157,8 @@ def test_sample_patients_draws_whole_patients(dataset):
 # --- behavioural tests: clinically known directions ---------------------------------------
 
 
-def _assert_never_lower(pipeline, raw: np.ndarray, perturbed: np.ndarray, what: str) -> None:
-    before, after = _risk(pipeline, raw), _risk(pipeline, perturbed)
+def _assert_never_lower(model, raw: np.ndarray, perturbed: np.ndarray, what: str) -> None:
+    before, after = _risk(model, raw), _risk(model, perturbed)
     drops = before - after
     worst = int(np.argmax(drops))
     assert drops[worst] <= TOL, (
@@ -186,7 +168,7 @@ def _assert_never_lower(pipeline, raw: np.ndarray, perturbed: np.ndarray, what: 
     assert np.any(after > before + TOL), f"{what} never changed the risk: test is vacuous"
 
 
-def test_more_crs_never_lowers_the_risk(pipeline, split):
+def test_more_crs_never_lowers_the_risk(model, split):
     _, test = split
     raw = test.raw.copy()
     crs = raw[:, SERIES_SLICE["crs_grade"]]
@@ -194,35 +176,34 @@ def test_more_crs_never_lowers_the_risk(pipeline, split):
     assert present.any()
     bumped = raw.copy()
     bumped[:, SERIES_SLICE["crs_grade"]] = np.where(present, np.minimum(crs + 1, 4), crs)
-    _assert_never_lower(pipeline, raw, bumped, "CRS grade +1 where present")
+    _assert_never_lower(model, raw, bumped, "CRS grade +1 where present")
 
 
-def test_more_marrow_blasts_never_lower_the_risk(pipeline, split):
+def test_more_marrow_blasts_never_lower_the_risk(model, split):
     _, test = split
     raw = test.raw.copy()
     j = COLUMN_INDEX["marrow_blasts_pct"]
     bumped = raw.copy()
     bumped[:, j] = np.minimum(raw[:, j] + 10, 100)
-    _assert_never_lower(pipeline, raw, bumped, "marrow blasts +10 points")
+    _assert_never_lower(model, raw, bumped, "marrow blasts +10 points")
 
 
-def test_higher_dose_never_lowers_the_risk(pipeline, split):
+def test_higher_dose_never_lowers_the_risk(model, split):
     _, test = split
     raw = test.raw.copy()
     bumped = raw.copy()
     bumped[:, COLUMN_INDEX["dose_cells_per_kg"]] *= 2
-    _assert_never_lower(pipeline, raw, bumped, "doubling the dose")
+    _assert_never_lower(model, raw, bumped, "doubling the dose")
 
 
-def test_more_cd4_expansion_never_lowers_the_risk(pipeline, split):
+def test_more_cd4_expansion_never_lowers_the_risk(model, split):
     _, test = split
     raw = test.raw.copy()
     cd4 = SERIES_SLICE["cd4_cells_per_ul"]
     bumped = raw.copy()
     bumped[:, cd4.start + 1 : cd4.stop] *= 2  # every sample after day 0 (NaN stays NaN)
-    features = pipeline.named_steps["features"]
-    names = list(features.get_feature_names_out())
-    before, after = features.transform(raw), features.transform(bumped)
+    names = list(model.feature_names_)
+    before, after = model.transform(raw), model.transform(bumped)
     for name in (
         "cd4_auc_to_date_cells_day_per_ul",
         "cd4_peak_to_date_cells_per_ul",
@@ -233,20 +214,21 @@ def test_more_cd4_expansion_never_lowers_the_risk(pipeline, split):
         seen = ~np.isnan(before[:, j])
         assert np.all(after[seen, j] >= before[seen, j]), name
         assert np.any(after[seen, j] > before[seen, j]), name
-    _assert_never_lower(pipeline, raw, bumped, "doubling CD4+ counts after day 0")
+    _assert_never_lower(model, raw, bumped, "doubling CD4+ counts after day 0")
 
 
 # --- recalibration ----------------------------------------------------------------------
 
 
-def test_recalibration_keeps_the_ranking(pipeline, recalibrated, split):
+def test_recalibration_keeps_the_ranking(recalibrated, split):
     _, test = split
-    a, b = recalibrated.named_steps["model"].calibration_
+    a, b = recalibrated.calibration_
+    assert recalibrated.recalibration_["recalibrated"]
     assert b > 0 and (a, b) != (0.0, 1.0)
-    assert pipeline.named_steps["model"].calibration_ == (0.0, 1.0)  # the fixture's copy moved
-
+    x = recalibrated.transform(test.raw)
     y = test.label.astype(float)
-    p_raw, p_cal = _risk(pipeline, test.raw), _risk(recalibrated, test.raw)
+    p_raw = 1 / (1 + np.exp(-recalibrated.raw_log_odds(x).astype(float)))
+    p_cal = _risk(recalibrated, test.raw)
     assert not np.allclose(p_raw, p_cal)
     auroc_raw = PreparedScores(y, p_raw).metrics()["auroc"]
     auroc_cal = PreparedScores(y, p_cal).metrics()["auroc"]
@@ -255,13 +237,47 @@ def test_recalibration_keeps_the_ranking(pipeline, recalibrated, split):
     assert np.all(np.diff(p_cal[order]) >= -TOL)  # same order, row by row
 
 
-def test_recalibration_refuses_a_negative_slope(pipeline):
-    model = copy.deepcopy(pipeline.named_steps["model"])
-    before = model.calibration_
+def test_recalibration_refuses_a_negative_slope(recalibrated):
     margin = np.random.default_rng(0).normal(size=2000)
     inverted = (margin < 0).astype(int)  # events where the model says low risk
-    assert model.set_recalibration(margin, inverted) == before
-    assert model.calibration_ == before
+    calibration, record = recalibrated._calibrate(margin, inverted)
+    assert record["recalibrated"]  # the check asked for it ...
+    assert calibration == (0.0, 1.0)  # ... but a negative slope would invert the ranking
+
+
+# --- one estimator ----------------------------------------------------------------------
+
+
+def test_clone_gives_the_same_settings_unfitted(model):
+    twin = clone(model)
+    assert twin.get_params() == model.get_params()
+    with pytest.raises(NotFittedError):
+        twin.predict_proba(np.zeros((1, model.n_features_in_)))
+    assert not [k for k in vars(twin) if k.endswith("_")]  # learned state only from fit
+
+
+def test_fit_does_everything_the_shipped_model_needs(split):
+    """Copies with a missing series, out-of-fold calibration check and refits all come from
+    ``fit``, and a second fit of the same data gives the same model."""
+    train, _ = split
+    small = train.subset(sample_patients(train.patient_id, 600, seed=4))
+    m = _model(uncertainty_refits=3, n_jobs=1).fit(small.raw, small.label, small.patient_id)
+    assert m.augmentation_["observed_rows"] == len(small)
+    assert m.augmentation_["copies"] == 3 * round(0.10 * len(small))
+    assert len(m.refits_) == 3
+    assert set(m.recalibration_) >= {"recalibrated", "oof_slope_before", "slope"}
+    interval = m.probability_interval(small.raw[:50])
+    p = _risk(m, small.raw[:50])
+    assert interval.shape == (50, 2) and np.all(interval[:, 0] <= interval[:, 1])
+    again = clone(m).fit(small.raw, small.label, small.patient_id)
+    np.testing.assert_array_equal(_risk(again, small.raw), _risk(m, small.raw))
+    assert np.all((p > 0) & (p < 1))
+
+
+def test_fit_refuses_labels_of_one_kind(split):
+    train, _ = split
+    with pytest.raises(InvalidInputError, match="label"):
+        _model().fit(train.raw[:100], np.zeros(100), train.patient_id[:100])
 
 
 # --- baselines --------------------------------------------------------------------------
@@ -317,6 +333,13 @@ def test_tune_returns_the_lowest_cv_log_loss_and_out_of_fold_margins(split):
     x, y = features.transform(small.raw), small.label.astype(int)
     names = tuple(features.get_feature_names_out())
     folds = grouped_folds(small.patient_id, 3, seed=2)
+    fixed = {
+        "subsample": 0.8,
+        "colsample_bytree": 0.8,
+        "linear_offset": True,
+        "day_degree": 2,
+        "day_smoothing": 10.0,
+    }
     search = SearchSpace(
         max_depth=(2, 3),
         learning_rate=(0.1, 0.3),
@@ -324,7 +347,7 @@ def test_tune_returns_the_lowest_cv_log_loss_and_out_of_fold_margins(split):
         max_trees=200,
         early_stopping_rounds=10,
     )
-    params, results, oof = tune(x, y, folds, names, search, 0.8, 0.8, seed=0, n_jobs=1)
+    params, results, oof = tune(x, y, folds, names, search, fixed, random_state=0, n_jobs=1)
 
     assert len(results) == 4
     best = min(results, key=lambda r: r["cv_logloss"])
@@ -359,7 +382,7 @@ def good_evaluation(recalibrated, baselines, split):
 def test_model_on_shuffled_labels_fails_the_named_gates(split, baselines):
     train, test = split
     shuffled = np.random.default_rng(0).permutation(train.label)
-    noise = fit_risk_pipeline(train.raw, shuffled, PARAMS, seed=0, n_jobs=1)
+    noise = _model(n_jobs=1).fit(train.raw, shuffled, train.patient_id)
     ev = _evaluate(test, _risk(noise, test.raw), baselines)
     result = check_gates(ev, GateConfig())
     assert not result.passed
@@ -380,8 +403,10 @@ def test_good_model_passes_the_calibration_gate(good_evaluation):
 
 def test_non_inferiority_margin(split, baselines):
     train, test = split
-    weak_params = PARAMS | dict(max_depth=1, n_estimators=5, linear_offset=False)  # trees alone
-    weak = fit_risk_pipeline(train.raw, train.label, weak_params, seed=0, n_jobs=1)
+    weak_trees = PARAMS | dict(max_depth=1, n_estimators=5)
+    weak = _model(hyperparameters=weak_trees, linear_offset=False, n_jobs=1).fit(  # trees alone
+        train.raw, train.label, train.patient_id
+    )
     ev = _evaluate(test, _risk(weak, test.raw), baselines)
     gap = ev.value("logistic", "auroc") - ev.value(MODEL, "auroc")
     assert gap > 0.005, "precondition: the weak model must trail the logistic baseline"

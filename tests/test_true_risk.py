@@ -96,7 +96,6 @@ def test_true_risk_rows_only_while_event_free(real_world):
     tr = real_world.tables["true_risk"].merge(real_world.tables["outcomes"], on="patient_id")
     assert (tr["event_day"].isna() | (tr["event_day"] > tr["landmark_day"])).all()
     assert tr["true_risk"].between(0, 1).all()
-    assert (tr["true_risk_se"] == 0).all()  # closed form, not an estimate
 
 
 def test_backward_table_is_a_probability_and_falls_with_the_drive():

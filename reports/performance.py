@@ -1,0 +1,189 @@
+"""Performance sections of the reviewers' report: metrics per landmark day, subgroups, and the
+learning curve, each from an :class:`~evaluation.evaluate.Evaluation`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from evaluation.evaluate import MODEL, TRUE_RISK, Evaluation, ordered_subsets
+from reports import html as h
+from reports import plots
+
+PREDICTOR_LABELS = {
+    MODEL: "model (xgboost)",
+    TRUE_RISK: "true risk (ceiling)",
+    "logistic": "penalised logistic (baseline)",
+    "m_easix": "m-EASIX alone (baseline)",
+}
+METRICS = (  # (metric, column header)
+    ("auroc", "AUROC"),
+    ("auprc", "AUPRC"),
+    ("brier", "Brier"),
+    ("calibration_slope", "calibration slope"),
+    ("calibration_intercept", "calibration intercept"),
+    ("ici", "ICI"),
+    ("auroc_gap_to_true_risk", "AUROC gap to true risk"),
+    ("brier_gap_to_true_risk", "Brier gap to true risk"),
+)
+
+
+def metric_cell(m: pd.DataFrame, subset: str, predictor: str, metric: str) -> str:
+    """'estimate (low to high)' from ``ev.metrics`` indexed by (subset, predictor, metric);
+    '-' when the metric is missing or not finite."""
+    key = (subset, predictor, metric)
+    if key not in m.index:
+        return "-"
+    r = m.loc[key]
+    if not np.isfinite(r["estimate"]):
+        return "-"
+    text = f"{r['estimate']:.3f}"
+    if np.isfinite(r["ci_low"]) and np.isfinite(r["ci_high"]):
+        text += f" ({r['ci_low']:.3f} to {r['ci_high']:.3f})"
+    return text
+
+
+def indexed_metrics(ev: Evaluation) -> pd.DataFrame:
+    """``ev.metrics`` indexed for :func:`metric_cell`."""
+    return ev.metrics.set_index(["subset", "predictor", "metric"])
+
+
+def predictors(ev: Evaluation) -> list[str]:
+    """The evaluated predictors: model, true risk, the baselines, then any other."""
+    present = list(dict.fromkeys(ev.metrics["predictor"]))
+    order = [MODEL, TRUE_RISK, "logistic", "m_easix"]
+    return [p for p in order if p in present] + [p for p in present if p not in order]
+
+
+def performance_section(ev: Evaluation, note: str = plots.NOTE) -> str:
+    """A metrics table per landmark day (and all together), then the evaluation's figures."""
+    m = indexed_metrics(ev)
+    preds = predictors(ev)
+    header = ["predictor", *(title for _, title in METRICS)]
+    parts = [
+        h.p(
+            "Every predictor is scored on the same landmark rows. Cells are estimate (95% "
+            "patient-level bootstrap CI); the gaps are model minus true risk, from a paired "
+            "bootstrap. The true risk is the best any model can do from the observable data "
+            "(in expectation: on rows it was trained on, a model can appear to beat it)."
+        )
+    ]
+    for s in ordered_subsets(ev.metrics["subset"].unique()):
+        rows = [
+            [PREDICTOR_LABELS.get(p, p), *(metric_cell(m, s, p, k) for k, _ in METRICS)]
+            for p in preds
+        ]
+        first = ev.metrics[ev.metrics["subset"] == s].iloc[0]
+        title = "All landmark days" if s == "overall" else f"Landmark day {s[2:]}"
+        parts.append(
+            f"<h3>{h.e(title)}</h3>"
+            + h.p(
+                f"{int(first['n_rows']):,} rows, {int(first['n_events']):,} events "
+                f"({first['n_events'] / max(first['n_rows'], 1):.1%})."
+            )
+            + h.table(header, rows, "metrics")
+        )
+    parts.append("<h3>Figures</h3>")
+    figures = (
+        (plots.roc_pr_figure, "ROC and precision-recall curves"),
+        (plots.calibration_figure, "Calibration by decile"),
+        (plots.decision_curve_figure, "Decision curve"),
+    )
+    parts += [h.img(plots.to_png(draw(ev, note=note)), alt) for draw, alt in figures]
+    return "".join(parts)
+
+
+def subgroups_section(ev: Evaluation) -> str:
+    """One row per subgroup and predictor; a note where events are too few to trust."""
+    sub = ev.subgroups
+    if sub.empty:
+        return h.p("No subgroup could be formed from the evaluated rows.")
+    rows = [
+        (
+            r.subgroup,
+            PREDICTOR_LABELS.get(r.predictor, r.predictor),
+            f"{r.n_patients:,}",
+            f"{r.n_rows:,}",
+            f"{r.n_events:,}",
+            h.num(r.auroc),
+            h.num(r.brier),
+            h.num(r.observed_rate),
+            h.num(r.mean_predicted),
+            "few events: unreliable" if r.n_events < 10 else "",
+        )
+        for r in sub.itertuples()
+    ]
+    return h.p(
+        "Subgroups of the model card: CAR target, costimulatory domain, disease, age < 12 "
+        "(CAPD) vs >= 12 (ICE), CNS involvement. AUROC is blank where a subgroup has no event."
+    ) + h.table(
+        [
+            "subgroup",
+            "predictor",
+            "patients",
+            "rows",
+            "events",
+            "AUROC",
+            "Brier",
+            "observed rate",
+            "mean predicted",
+            "note",
+        ],
+        rows,
+        "subgroups",
+    )
+
+
+def learning_curve_section(
+    curve: pd.DataFrame | None, ev: Evaluation, note: str = plots.NOTE
+) -> str:
+    """Held-out AUROC by training size (figure and table), or why there is none."""
+    if curve is None or curve.empty:
+        return h.p(
+            "No learning curve was recorded for this model, so this section is empty; "
+            "'icans train' records one with every training run."
+        )
+    g = curve.groupby("n_patients")
+    table = pd.DataFrame(
+        {
+            "draws": g.size(),
+            "train_events": g["train_events"].mean(),
+            "auroc_mean": g["auroc"].mean(),
+            "auroc_sd": g["auroc"].std(),
+            "brier": g["brier"].mean(),
+            "slope": g["calibration_slope"].mean(),
+        }
+    )
+    rows = [
+        (
+            f"{n:,}",
+            int(r.draws),
+            h.num(r.train_events, "{:.0f}"),
+            h.num(r.auroc_mean),
+            h.num(r.auroc_sd),
+            h.num(r.brier),
+            h.num(r.slope),
+        )
+        for n, r in table.iterrows()
+    ]
+    fig = plots.learning_curve_figure(curve, ev.value(TRUE_RISK, "auroc"), note=note)
+    return (
+        h.p(
+            "Held-out AUROC against the number of training patients, from 13 (the size of "
+            "the source case series) upwards; small sizes are repeated with different draws."
+        )
+        + h.img(plots.to_png(fig), "Learning curve")
+        + h.table(
+            [
+                "training patients",
+                "draws",
+                "mean training events",
+                "AUROC (mean)",
+                "AUROC (SD)",
+                "Brier",
+                "calibration slope",
+            ],
+            rows,
+            "learning",
+        )
+    )
