@@ -36,7 +36,8 @@ def _column(spec: FieldSpec, nullable: bool) -> pa.Column:
     """The column a field becomes: numbers, whole numbers and booleans are read as floats (so a
     missing value is NaN and a wrong type is reported per row) and checked against the rule."""
     if spec.kind == "category":
-        return pa.Column(str, pa.Check.isin(spec.values, error=spec.rule()), nullable=nullable)
+        # no dtype check: a column of a CSV left empty reads as float NaN, which is "missing"
+        return pa.Column(None, pa.Check.isin(spec.values, error=spec.rule()), nullable=nullable)
     if spec.kind == "boolean":
         check = [pa.Check.isin([0.0, 1.0], error=spec.rule())]
     else:

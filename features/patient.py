@@ -15,7 +15,15 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
 from features.layout import CATEGORY_CODE, COLUMN_INDEX, COURSE_SERIES, NUMERIC_FIELDS, RAW_COLUMNS
 from icans.contract import (
@@ -27,15 +35,22 @@ from icans.contract import (
 )
 from icans.errors import InvalidInputError, InvalidPatientError
 
+def _whole(value: Any) -> Any:
+    """A JSON number with a zero fraction (``10.0``) is an integer, as JSON Schema says; any
+    other value is left for the strict check (``10.5``, ``true`` and ``"10"`` stay errors)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Whole = Annotated[int, BeforeValidator(_whole)]
 Day = Annotated[
-    int,
+    Whole,
     Field(ge=PREDICTION_DAY.low, le=PREDICTION_DAY.high, description="Day since infusion (0-28)."),
 ]
 
 
 class _Strict(BaseModel):
-    # strict: no silent coercion (true is not 1, "5" is not 5, 2.0 is not a day); ints are
-    # accepted for float fields.
+    # strict: no silent coercion (true is not 1, "5" is not 5, 2.5 is not a day); ints are
+    # accepted for float fields, and whole floats (2.0) for integer fields (:func:`_whole`).
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
@@ -55,7 +70,7 @@ def _bounds(spec: FieldSpec, high: float | None = None) -> dict[str, Any]:
 def _annotation(spec: FieldSpec) -> Any:
     if spec.kind == "category":
         return Literal[spec.values]  # type: ignore[valid-type]
-    return {"number": float, "integer": int, "boolean": bool}[spec.kind]
+    return {"number": float, "integer": Whole, "boolean": bool}[spec.kind]
 
 
 def _scalar(spec: FieldSpec) -> tuple[Any, Any]:
@@ -68,7 +83,7 @@ def _scalar(spec: FieldSpec) -> tuple[Any, Any]:
 
 def _day_list(spec: FieldSpec) -> tuple[Any, Any]:
     """``list[{day, grade}]`` or ``list[{day, value}]`` with the contract's range of the value."""
-    value_type = int if spec.value_key == "grade" else float
+    value_type = Whole if spec.value_key == "grade" else float
     item = create_model(
         _ITEM_MODEL_NAMES[spec.name],
         __base__=_Strict,
@@ -127,7 +142,7 @@ def course_date_errors(data: Any) -> list[InvalidInputError]:
     """
     if not isinstance(data, dict):
         return []
-    day = data.get("day_since_infusion")
+    day = _whole(data.get("day_since_infusion"))
     prediction_day = day if isinstance(day, int) and not isinstance(day, bool) else None
     errors = []
     for name in COURSE_SERIES.values():
@@ -136,7 +151,7 @@ def course_date_errors(data: Any) -> list[InvalidInputError]:
             continue
         seen: set[int] = set()
         for i, obs in enumerate(items):
-            d = obs.get("day") if isinstance(obs, dict) else getattr(obs, "day", None)
+            d = _whole(obs.get("day") if isinstance(obs, dict) else getattr(obs, "day", None))
             if not isinstance(d, int) or isinstance(d, bool):
                 continue
             where = f"{name}[{i}].day"

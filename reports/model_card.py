@@ -3,7 +3,8 @@ their section in the reviewers' report.
 
 :func:`model_card` is written by the training run next to the model (``model_card.json``): the
 service answers ``/v1/model`` from it, and the reports render it (:func:`model_card_section`).
-What the card says about the training data follows the data: :func:`trained_on_synthetic`.
+What the card says about the training data follows the data
+(:func:`reports.provenance.trained_on_synthetic`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import numpy as np
 
 from cohort.reader import CohortMetadata
 from evaluation.evaluate import MODEL, TRUE_RISK, Evaluation
-from icans.config import INTENDED_USE
 from reports import html as h
 from reports.performance import indexed_metrics, metric_cell, predictors
+from reports.provenance import intended_use, trained_on_synthetic
 
 MODEL_CARD_SECTIONS = (
     "Model details",
@@ -27,18 +28,6 @@ MODEL_CARD_SECTIONS = (
     "Ethical considerations",
     "Caveats and recommendations",
 )
-REAL_DATA_INTENDED_USE = (
-    "Decision support only; not a medical device. Trained on real patient data; validated only "
-    "as far as its evaluation reports show. Estimates the risk of severe (ASTCT grade 3-4) or "
-    "steroid-refractory ICANS after CAR-T therapy, from the data observed up to the prediction "
-    "day."
-)
-
-
-def intended_use(synthetic: bool) -> str:
-    """The intended-use statement of a model trained on synthetic (:data:`INTENDED_USE`) or on
-    real patient data."""
-    return INTENDED_USE if synthetic else REAL_DATA_INTENDED_USE
 
 
 def model_card(model, ev: Evaluation, gate, cohort: CohortMetadata) -> dict:
@@ -79,17 +68,6 @@ def model_card(model, ev: Evaluation, gate, cohort: CohortMetadata) -> dict:
         "uncertainty_refits": len(model.refits_),
         "feature_names": list(model.feature_names_),
     }
-
-
-def trained_on_synthetic(card: dict) -> bool:
-    """Whether the card's model learnt synthetic data: its ``synthetic_data`` flag and its
-    training data's provenance; either saying synthetic is enough, and a card written before
-    either was recorded is synthetic."""
-    flag = card.get("synthetic_data")
-    provenance = (card.get("training_data") or {}).get("provenance")
-    if flag is None and provenance is None:
-        return True
-    return bool(flag) or provenance == "synthetic"
 
 
 # --------------------------------------------------------------------------------------------
@@ -149,7 +127,7 @@ def _details(card: dict, n_features: int) -> list[str]:
 
 
 def _intended_use(card: dict, synthetic: bool) -> str:
-    statement = card.get("intended_use", INTENDED_USE) if synthetic else intended_use(False)
+    statement = card.get("intended_use", intended_use(True)) if synthetic else intended_use(False)
     setting = (
         "Intended setting: research and demonstration of the pipeline; any clinical use "
         "would first need development and validation on real patient data."

@@ -29,8 +29,9 @@ from reports import html as h
 from reports import plots
 from reports.data_card import data_card_section
 from reports.explanations import compute_shap, direction_check, expected_directions, shap_section
-from reports.model_card import model_card_section, trained_on_synthetic
+from reports.model_card import model_card_section
 from reports.performance import learning_curve_section, performance_section, subgroups_section
+from reports.provenance import trained_on_synthetic
 from reports.tripod import tripod_section
 
 SECTIONS = (

@@ -42,7 +42,7 @@ from model.assessment import Assessment, Assessor
 from model.explain import describe
 from model.registry import load_registered
 from reports import html as h
-from reports.model_card import intended_use
+from reports.provenance import identity_is_synthetic, intended_use
 
 SECTIONS = (
     "Risk estimate",
@@ -91,12 +91,6 @@ REAL_DATA_CAVEATS = (  # a model trained on real patient data
 
 def _percent(p: float) -> str:
     return f"{100 * p:.1f}%"
-
-
-def trained_on_synthetic(model: dict) -> bool:
-    """Whether the model in an identity (:meth:`model.registry.RegisteredModel.identity`)
-    learnt synthetic data (an identity without provenance: synthetic)."""
-    return model.get("provenance", "synthetic") == "synthetic"
 
 
 def waterfall_png(
@@ -254,7 +248,7 @@ def build_patient_report(
     cohort_fingerprint (see :meth:`model.registry.RegisteredModel.identity`).
     """
     a = assessment
-    synthetic = trained_on_synthetic(model)
+    synthetic = identity_is_synthetic(model)
     warnings = [*a.warnings] or ["none"]
     bodies = {
         "Risk estimate": _risk_section(a, model, request_id),

@@ -17,8 +17,9 @@ from cli.main import app
 from cohort.reader import read_metadata
 from reports import html as h
 from reports.explanations import DIRECTION_TABLE, ExpectedDirection, direction_check
-from reports.model_card import model_card, model_card_section, trained_on_synthetic
+from reports.model_card import model_card, model_card_section
 from reports.model_report import build_model_report, sample_rows
+from reports.provenance import trained_on_synthetic
 from reports.tripod import TRIPOD_AI, tripod_section
 
 pytestmark = [
