@@ -1,0 +1,84 @@
+"""Versions registered before the risk model became one estimator still load and answer the same.
+
+``tests/fixtures/legacy-v1`` holds the MLflow artefacts of a small model trained and registered
+by the code of commit 7301908 (before the change): the logged model (a pickled
+``Pipeline([features, training.models.RiskModel])``), its logistic baseline, its model card, and
+``expected.json``: 25 landmark rows with the probabilities, 95% intervals and exact
+contributions that code computed for them. Here the artefacts are registered in a real sqlite
+MLflow store and loaded through the registry like any version; the answers must be those the old
+code wrote.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+
+from icans.config import load_settings
+from model.assessment import Assessor
+from model.explain import RiskExplainer
+from model.registry import MODEL_CARD, load_logged, load_registered, use_experiment, use_tracking
+from model.risk_model import RiskModel
+
+FIXTURE = Path(__file__).parent / "fixtures" / "legacy-v1"
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+@pytest.fixture(scope="module")
+def registered(tmp_path_factory):
+    store = tmp_path_factory.mktemp("legacy-store")
+    settings = load_settings(tracking_uri=f"sqlite:///{store}/mlflow.db")
+    client = use_tracking(settings)
+    use_experiment("legacy", settings, client)
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(str(FIXTURE / "model"), artifact_path="model")
+        mlflow.log_artifacts(str(FIXTURE / "baseline_logistic"), artifact_path="baseline_logistic")
+        mlflow.log_artifact(str(FIXTURE / MODEL_CARD))
+    version = mlflow.register_model(f"runs:/{run.info.run_id}/model", "icans-risk").version
+    client.set_registered_model_alias("icans-risk", "champion", version)
+    return load_registered("models:/icans-risk@champion", settings), run.info.run_id
+
+
+@pytest.fixture(scope="module")
+def expected() -> dict:
+    data = json.loads((FIXTURE / "expected.json").read_text())
+    data["raw"] = np.array(data["raw"], dtype=float)  # JSON null -> NaN
+    return data
+
+
+def test_an_old_version_loads_as_the_estimator(registered):
+    loaded, _ = registered
+    assert isinstance(loaded.model, RiskModel)
+    assert loaded.ref.version == "1" and loaded.card["cohort_fingerprint"]
+    assert loaded.identity()["provenance"] == "synthetic"  # old cards: the synthetic cohort
+
+
+def test_its_probabilities_intervals_and_contributions_are_unchanged(registered, expected):
+    model = registered[0].model
+    raw = expected["raw"]
+    np.testing.assert_array_equal(model.predict_proba(raw)[:, 1], expected["probability"])
+    np.testing.assert_array_equal(model.probability_interval(raw), expected["interval"])
+    explanation = RiskExplainer(model).explain_features(model.transform(raw))
+    assert explanation.feature_names == expected["feature_names"]
+    np.testing.assert_allclose(explanation.contributions, expected["contributions"], atol=1e-12)
+    np.testing.assert_allclose(explanation.base_log_odds, expected["base_log_odds"], atol=1e-12)
+
+
+def test_its_logged_baseline_loads_and_answers_the_same(registered, expected):
+    _, run_id = registered
+    baseline = load_logged(f"runs:/{run_id}/baseline_logistic")
+    np.testing.assert_array_equal(
+        baseline.predict_proba(expected["raw"])[:, 1], expected["logistic_probability"]
+    )
+
+
+def test_the_endpoint_path_serves_it(registered, expected):
+    """The request path (one thread, warm-up, explanation) runs on the upgraded model."""
+    assessor = Assessor(registered[0].model)
+    _, probability, interval, _ = assessor.assess_rows(expected["raw"][:3])
+    np.testing.assert_array_equal(probability, expected["probability"][:3])
+    np.testing.assert_array_equal(interval, np.array(expected["interval"][:3]))
