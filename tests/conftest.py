@@ -36,6 +36,22 @@ def make_cohort(case_mix: str, n_blocks: int, seed: int = 11) -> CohortFrames:
 
 
 @pytest.fixture(scope="session")
+def block_of():
+    """``block_of(n, seed)``: the tables of one generated block of ``n`` real-world patients
+    (in memory, no files), made once per test process and handed out as copies, so a test may
+    corrupt its tables without touching another's."""
+    made: dict[tuple[int, int], dict[str, pd.DataFrame]] = {}
+
+    def tables(n: int, seed: int) -> dict[str, pd.DataFrame]:
+        if (n, seed) not in made:
+            block = generate_block(seed, 0, n, CASE_MIXES["real-world"], GeneratorParameters())
+            made[(n, seed)] = block_tables(block)
+        return {name: frame.copy() for name, frame in made[(n, seed)].items()}
+
+    return tables
+
+
+@pytest.fixture(scope="session")
 def real_world() -> CohortFrames:
     """20,000 patients of the real-world case mix (the default preset)."""
     return make_cohort("real-world", 2)

@@ -11,6 +11,8 @@ import typer.main
 from typer.testing import CliRunner, Result
 
 from cli.main import app
+from data.synthetic.cohort import CohortSpec
+from icans.errors import InvalidInputError
 
 runner = CliRunner()
 GENERATE_OPTIONS = ("--out", "--n", "--seed", "--case-mix", "--format", "--overwrite", "--workers")
@@ -55,12 +57,32 @@ def test_generate_help_shows_named_options() -> None:
     text = flat(result.stdout)
     for option in GENERATE_OPTIONS:
         assert re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", text), option
-    assert "Number of patients (1 to 10,000,000)." in text
-    assert "Random seed; same seed and options give byte-identical files." in text
-    assert "Case-mix preset: real-world, myeloid-centre or paediatric-all." in text
-    assert "Table format: parquet or csv." in text
-    assert "Replace an existing non-empty directory." in text
-    assert "Worker processes (blocks of 10,000 patients run in parallel)." in text
+
+
+def _help_of(option: str) -> str:
+    return flat(next(p.help for p in generate_command().params if option in p.opts))
+
+
+def test_the_limits_the_help_states_are_the_ones_enforced() -> None:
+    """What --help promises is what generation accepts (read from the help, tried for real)."""
+    low, high = (
+        int(x.replace(",", ""))
+        for x in re.search(r"\(([\d,]+) to ([\d,]+)\)", _help_of("--n")).groups()
+    )
+    CohortSpec(n_patients=low)
+    CohortSpec(n_patients=high)  # construction only: nothing is generated
+    for outside in (low - 1, high + 1):
+        with pytest.raises(InvalidInputError, match="n="):
+            CohortSpec(n_patients=outside)
+    presets = re.findall(r"[a-z]+(?:-[a-z]+)+", _help_of("--case-mix").split(":", 1)[1])
+    assert len(presets) >= 3
+    for preset in presets:
+        CohortSpec(n_patients=1, case_mix=preset)
+    formats = [w for w in re.findall(r"\w+", _help_of("--format").split(":", 1)[1]) if w != "or"]
+    assert len(formats) >= 2
+    for fmt in formats:
+        CohortSpec(n_patients=1, fmt=fmt)
+    assert "seed" in _help_of("--seed").lower() and "identical" in _help_of("--seed")
 
 
 def test_generate_help_has_help_text_for_every_option() -> None:

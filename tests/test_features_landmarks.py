@@ -9,9 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data.synthetic.chunk import generate_block
-from data.synthetic.parameters import CASE_MIXES, GeneratorParameters
-from data.synthetic.tables import block_tables
 from features.landmarks import DEFAULT_LANDMARKS, build_landmark_dataset, patient_record
 from features.layout import COLUMN_INDEX, N_DAYS, SERIES_SLICE
 from features.patient import parse_patient, to_raw
@@ -20,9 +17,8 @@ from icans.errors import UnknownCategoryWarning
 
 
 @pytest.fixture(scope="module")
-def tables():
-    block = generate_block(5, 0, 3000, CASE_MIXES["real-world"], GeneratorParameters())
-    return block_tables(block)
+def tables(block_of):
+    return block_of(3000, seed=5)
 
 
 @pytest.fixture(scope="module")

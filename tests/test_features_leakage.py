@@ -16,9 +16,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data.synthetic.chunk import generate_block
-from data.synthetic.parameters import CASE_MIXES, GeneratorParameters
-from data.synthetic.tables import block_tables
 from features.landmarks import LandmarkDataset, build_landmark_dataset
 from features.layout import (
     COLUMN_INDEX,
@@ -83,9 +80,8 @@ def _full_course_blocks(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFra
 
 
 @pytest.fixture(scope="module")
-def fitted() -> Fitted:
-    block = generate_block(5, 0, 2_000, CASE_MIXES["real-world"], GeneratorParameters())
-    tables = block_tables(block)
+def fitted(block_of) -> Fitted:
+    tables = block_of(2_000, seed=5)
     ds = build_landmark_dataset(tables)
     pipeline = build_feature_pipeline().fit(ds.raw)
     return Fitted(tables, ds, pipeline)
@@ -316,4 +312,25 @@ def test_known_increasing_predictors_are_features(fitted):
     missing = [name for name in KNOWN_INCREASING if name not in names]
     assert not missing, f"KNOWN_INCREASING names not produced by the pipeline: {missing}"
     assert len(names) == len(set(names)) == fitted.features.shape[1]
-    assert len(RAW_COLUMNS) == fitted.raw.shape[1]
+
+
+def test_the_raw_layout_is_the_one_every_logged_model_reads():
+    """Models already registered read rows in this exact layout (their signature names it):
+    16 baseline fields, the prediction day, then 4 course series of 29 days, in this order."""
+    assert len(RAW_COLUMNS) == 16 + 1 + 4 * 29
+    assert RAW_COLUMNS[:3] == ("age_years", "weight_kg", "dose_cells_per_kg")
+    assert RAW_COLUMNS[12:17] == (
+        "disease",
+        "car_target",
+        "costimulatory_domain",
+        "lymphodepletion",
+        "day_since_infusion",
+    )
+    starts = [RAW_COLUMNS[17 + 29 * k] for k in range(4)]
+    assert starts == [
+        "crs_grade_d00",
+        "cd4_cells_per_ul_d00",
+        "cd8_cells_per_ul_d00",
+        "icans_grade_d00",
+    ]
+    assert RAW_COLUMNS[-1] == "icans_grade_d28"

@@ -12,9 +12,6 @@ import pandas as pd
 import pytest
 
 from cohort.schema import validate_table
-from data.synthetic.chunk import generate_block
-from data.synthetic.parameters import CASE_MIXES, GeneratorParameters
-from data.synthetic.tables import block_tables
 from features.landmarks import DEFAULT_LANDMARKS, build_landmark_dataset
 from features.layout import RAW_COLUMNS
 from icans.contract import CAR_TARGETS
@@ -24,10 +21,9 @@ TABLES = ("patients", "daily", "measurements", "outcomes")
 
 
 @pytest.fixture(scope="module")
-def tables() -> dict[str, pd.DataFrame]:
+def tables(block_of) -> dict[str, pd.DataFrame]:
     """500 valid synthetic patients, generated once for this file (never mutated by tests)."""
-    block = generate_block(3, 0, 500, CASE_MIXES["real-world"], GeneratorParameters())
-    return block_tables(block)
+    return block_of(500, seed=3)
 
 
 def copies(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:

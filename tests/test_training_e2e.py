@@ -196,3 +196,26 @@ def test_run_logs_the_reviewers_report_and_its_figures(trained, settings, tmp_pa
     assert "held-out patients" in html
     assert "course series blanked" in html  # the training copies are declared
     assert "refits on patient-level bootstrap resamples" in html
+
+
+def test_a_failure_after_registration_leaves_no_version(trained, cohort, settings, monkeypatch):
+    """The report names the version, so it is built after the version exists: if it fails, the
+    version is deleted again and the run is FAILED (no half-registered model)."""
+    import training.train as train_module
+
+    def broken_report(*args, **kwargs):
+        raise RuntimeError("report failed")
+
+    monkeypatch.setattr(train_module, "build_model_report", broken_report)
+    client = _client(settings)
+    versions_before = len(client.search_model_versions(f"name='{settings.model_name}'"))
+    with pytest.raises(RuntimeError, match="report failed"):
+        train(cohort, FAST, settings)
+    assert len(client.search_model_versions(f"name='{settings.model_name}'")) == versions_before
+    experiment = client.get_experiment_by_name(FAST.experiment)
+    last = client.search_runs(
+        [experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1
+    )[0]
+    assert last.info.status == "FAILED"
+    champion = client.get_model_version_by_alias(settings.model_name, "champion")
+    assert str(champion.version) == trained.model_version

@@ -14,9 +14,6 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from data.synthetic.chunk import generate_block
-from data.synthetic.parameters import CASE_MIXES, GeneratorParameters
-from data.synthetic.tables import block_tables
 from evaluation.evaluate import MODEL, evaluate
 from evaluation.metrics import PreparedScores
 from features.landmarks import build_landmark_dataset
@@ -38,10 +35,9 @@ N_BOOT = 0  # the gates read point estimates only; bootstrap CIs are not needed 
 
 
 @pytest.fixture(scope="module")
-def dataset():
+def dataset(block_of):
     """6,000 patients (real-world case mix), all default landmarks."""
-    block = generate_block(21, 0, 6000, CASE_MIXES["real-world"], GeneratorParameters())
-    return build_landmark_dataset(block_tables(block))
+    return build_landmark_dataset(block_of(6000, seed=21))
 
 
 @pytest.fixture(scope="module")
