@@ -35,6 +35,7 @@ from icans.contract import (
 )
 from icans.errors import InvalidInputError, InvalidPatientError
 
+
 def _whole(value: Any) -> Any:
     """A JSON number with a zero fraction (``10.0``) is an integer, as JSON Schema says; any
     other value is left for the strict check (``10.5``, ``true`` and ``"10"`` stay errors)."""

@@ -8,9 +8,9 @@
         ("ranges", TrainingRanges()),         # identity; remembers the training ranges
     ])
 
-Training appends the model and logs the whole pipeline, so training, batch scoring and the
-endpoint run the very same code and fitted state; SHAP takes the names from
-``get_feature_names_out()``.
+The risk model (:class:`model.risk_model.RiskModel`) fits this pipeline inside its own ``fit``
+and carries it, so training, batch scoring and the endpoint run the very same code and fitted
+state; the explanations take the names from ``get_feature_names_out()``.
 
 Every predictor with the day its inputs are read up to (L = day_since_infusion):
 

@@ -22,6 +22,18 @@ INTENDED_USE = (
     "patients; not a medical device. Estimates the risk of severe (ASTCT grade 3-4) or "
     "steroid-refractory ICANS after CAR-T therapy, from the data observed up to the prediction day."
 )
+REAL_DATA_INTENDED_USE = (
+    "Decision support only; not a medical device. Trained on real patient data; validated only "
+    "as far as its evaluation reports show. Estimates the risk of severe (ASTCT grade 3-4) or "
+    "steroid-refractory ICANS after CAR-T therapy, from the data observed up to the prediction "
+    "day."
+)
+
+
+def intended_use(synthetic: bool) -> str:
+    """The intended-use statement of a model trained on synthetic (:data:`INTENDED_USE`) or on
+    real patient data: a model trained on synthetic data always says so."""
+    return INTENDED_USE if synthetic else REAL_DATA_INTENDED_USE
 
 
 class Settings(BaseModel):

@@ -13,9 +13,10 @@ import numpy as np
 
 from cohort.reader import CohortMetadata
 from evaluation.evaluate import MODEL, TRUE_RISK, Evaluation
+from icans.config import intended_use
 from reports import html as h
 from reports.performance import indexed_metrics, metric_cell, predictors
-from reports.provenance import intended_use, trained_on_synthetic
+from reports.provenance import trained_on_synthetic
 
 MODEL_CARD_SECTIONS = (
     "Model details",

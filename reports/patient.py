@@ -35,14 +35,14 @@ from matplotlib.figure import Figure
 from scipy.special import expit, logit
 
 from features.patient import parse_patient
-from icans.config import Settings
+from icans.config import Settings, intended_use
 from icans.contract import BASELINE, COURSE, PREDICTION_DAY
 from icans.errors import InvalidInputError
 from model.assessment import Assessment, Assessor
 from model.explain import describe
 from model.registry import load_registered
 from reports import html as h
-from reports.provenance import identity_is_synthetic, intended_use
+from reports.provenance import identity_is_synthetic
 
 SECTIONS = (
     "Risk estimate",

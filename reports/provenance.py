@@ -4,25 +4,11 @@ A model card (:func:`reports.model_card.model_card`) records ``synthetic_data`` 
 ``training_data.provenance``; a registered model's identity
 (:meth:`model.registry.RegisteredModel.identity`) carries ``provenance``. Cards and identities
 written before these were recorded belong to models trained on a synthetic cohort. Kept apart
-from the report sections so the patient's page (a request path) imports nothing more.
+from the report sections so the patient's page (a request path) imports nothing more. The
+statements themselves are the core's (:func:`icans.config.intended_use`).
 """
 
 from __future__ import annotations
-
-from icans.config import INTENDED_USE
-
-REAL_DATA_INTENDED_USE = (
-    "Decision support only; not a medical device. Trained on real patient data; validated only "
-    "as far as its evaluation reports show. Estimates the risk of severe (ASTCT grade 3-4) or "
-    "steroid-refractory ICANS after CAR-T therapy, from the data observed up to the prediction "
-    "day."
-)
-
-
-def intended_use(synthetic: bool) -> str:
-    """The intended-use statement of a model trained on synthetic (:data:`INTENDED_USE`) or on
-    real patient data."""
-    return INTENDED_USE if synthetic else REAL_DATA_INTENDED_USE
 
 
 def trained_on_synthetic(card: dict) -> bool:

@@ -6,9 +6,10 @@ Everything clinical (features, model, explanations, warnings) is the model layer
 
 from __future__ import annotations
 
-from icans.config import Settings
+from icans.config import Settings, intended_use
 from model.assessment import Assessment, Assessor
 from model.registry import RegisteredModel, load_registered
+from reports.provenance import trained_on_synthetic
 
 
 class ModelRuntime:
@@ -20,6 +21,8 @@ class ModelRuntime:
         self.card = registered.card
         self.trained_at = registered.trained_at
         self.model = registered.model
+        self.synthetic = trained_on_synthetic(registered.card)
+        self.intended_use = intended_use(self.synthetic)  # every answer's disclaimer
         self.assessor = Assessor(registered.model)
 
     @classmethod

@@ -59,7 +59,9 @@ class RiskResponse(BaseModel):
     )
     missing_inputs: list[str]
     request_id: str
-    disclaimer: str = INTENDED_USE
+    disclaimer: str = Field(
+        INTENDED_USE, description="Intended use; says so when the model learnt synthetic data."
+    )
 
 
 class BatchRequest(BaseModel):
@@ -100,3 +102,8 @@ class ModelInfo(BaseModel):
     feature_names: list[str]
     intended_use: str = INTENDED_USE
     synthetic_data: bool = True
+    training_data: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Where the training data came from: provenance (synthetic or real), "
+        "fingerprint, patients, and the generator's version and settings for a synthetic cohort.",
+    )

@@ -207,6 +207,7 @@ def _response(a: Assessment, runtime: ModelRuntime, rid: str) -> RiskResponse:
         warnings=a.warnings,
         missing_inputs=a.missing_inputs,
         request_id=rid,
+        disclaimer=runtime.intended_use,
     )
 
 
@@ -272,4 +273,7 @@ class IcansRisk:
             },
             gate=card.get("gate", {}),
             feature_names=card.get("feature_names", []),
+            intended_use=self.runtime.intended_use,
+            synthetic_data=self.runtime.synthetic,
+            training_data=card.get("training_data", {}),
         )

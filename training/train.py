@@ -25,7 +25,7 @@ import pandas as pd
 from cohort.reader import CohortMetadata, read_cohort
 from evaluation.evaluate import MODEL, TRUE_RISK
 from features.landmarks import build_landmark_dataset
-from icans.config import INTENDED_USE, Settings
+from icans.config import Settings, intended_use
 from model.registry import (
     MODEL_CARD,
     log_model,
@@ -66,7 +66,7 @@ def train(
     client = use_tracking(settings)
     use_experiment(config.experiment, settings, client)
     with mlflow.start_run(run_name=f"train-{meta.fingerprint}") as run:
-        mlflow.set_tags(cohort_tags(meta) | {"intended_use": INTENDED_USE})
+        mlflow.set_tags(cohort_tags(meta) | {"intended_use": intended_use(meta.synthetic)})
         mlflow.log_params(_flat_params(config, meta))
         step("landmark rows")
         ds = build_landmark_dataset(cohort.tables, config.landmarks)
@@ -107,7 +107,7 @@ def train(
             "true_risk_auroc": f"{ev.value(TRUE_RISK, 'auroc'):.4f}",
             "calibration_slope": f"{ev.value(MODEL, 'calibration_slope'):.4f}",
         }
-        description = f"{INTENDED_USE} Gate: {gate.summary()}"
+        description = f"{intended_use(meta.synthetic)} Gate: {gate.summary()}"
         with registering(info.model_uri, settings.model_name, client, description, tags) as version:
             step("report")
             t_report = time.perf_counter()
