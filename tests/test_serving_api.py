@@ -330,7 +330,7 @@ SIMPLE_CASES = [
     ({"age_years": "61"}, "age_years", "61", "number"),
     ({"cns_involvement": 1}, "cns_involvement", 1, "boolean"),
     ({"prior_lines": True}, "prior_lines", True, "integer"),
-    ({"day_since_infusion": 3.0}, "day_since_infusion", 3.0, "integer"),
+    ({"day_since_infusion": 3.5}, "day_since_infusion", 3.5, "integer"),
     ({"age_years": 101}, "age_years", 101, "less than or equal to 100"),
     ({"age_years": -1}, "age_years", -1, "greater than or equal to 0"),
     ({"dose_cells_per_kg": 0}, "dose_cells_per_kg", 0, "greater than 0"),
@@ -744,3 +744,11 @@ class TestBearerToken:
 def test_token_is_cleared_after_the_secured_service(client, body):
     # Guards the ordering assumption above: the plain service is open again.
     assert client.post("/v1/risk", json=body).status_code == 200
+
+
+def test_a_whole_number_written_with_a_fraction_is_that_integer(client, body):
+    """JSON Schema's integers include 3.0; the answer is the one for 3."""
+    as_int = client.post("/v1/risk", json=fresh(body, day_since_infusion=3)).json()
+    as_float = client.post("/v1/risk", json=fresh(body, day_since_infusion=3.0)).json()
+    assert as_float["landmark_day"] == 3
+    assert as_float["probability"] == as_int["probability"]
