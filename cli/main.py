@@ -20,8 +20,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cli.output import console, print_evaluation, print_summary
-from icans.config import load_settings
+from icans.config import Settings, load_settings
 from icans.errors import IcansError
+
+_DEFAULT = {name: field.default for name, field in Settings.model_fields.items()}
+_CHAMPION = f"models:/{_DEFAULT['model_name']}@{_DEFAULT['model_alias']}"
 
 app = typer.Typer(
     name="icans",
@@ -72,20 +75,22 @@ def _stepper(bar: Progress):
 ConfigFile = Annotated[
     Path | None,
     typer.Option(
-        "--config", help="TOML file: [train] for training options, [settings] for paths/URIs."
+        "--config",
+        # rich reads [..] as markup: escaped so the table names show
+        help="TOML file: \\[train] for training options, \\[settings] for paths/URIs.",
     ),
 ]
 TrackingUri = Annotated[
     str | None,
     typer.Option(
-        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)."
+        help=f"MLflow tracking URI (default: MLFLOW_TRACKING_URI, else {_DEFAULT['tracking_uri']})."
     ),
 ]
 ModelUri = Annotated[
     str | None,
     typer.Option(
         help="Registry URI: models:/<name>@<alias> or models:/<name>/<version> "
-        "(default: the champion, models:/icans-risk@champion)."
+        f"(default: the champion, {_CHAMPION})."
     ),
 ]
 HtmlOut = Annotated[
@@ -277,10 +282,13 @@ def serve_cmd(
     host: Annotated[
         str | None,
         typer.Option(
-            help="Interface to bind (default 127.0.0.1; keep it unless a proxy fronts it)."
+            help=f"Interface to bind (default {_DEFAULT['serve_host']}; keep it unless a proxy "
+            "fronts it)."
         ),
     ] = None,
-    port: Annotated[int | None, typer.Option(help="TCP port (default 3000).")] = None,
+    port: Annotated[
+        int | None, typer.Option(help=f"TCP port (default {_DEFAULT['serve_port']}).")
+    ] = None,
     config: ConfigFile = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
@@ -308,10 +316,10 @@ def demo(
         ),
     ] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
-    serve: Annotated[
-        bool, typer.Option(help="End by serving the champion on 127.0.0.1 (Ctrl-C stops).")
-    ] = True,
-    port: Annotated[int | None, typer.Option(help="Port of the service (default 3000).")] = None,
+    serve: Annotated[bool, typer.Option(help="End by serving the champion (Ctrl-C stops).")] = True,
+    port: Annotated[
+        int | None, typer.Option(help=f"Port of the service (default {_DEFAULT['serve_port']}).")
+    ] = None,
 ) -> None:
     """The main job on embedded defaults: generate, train, register the champion, serve it."""
     from data.synthetic.cohort import CohortSpec, generate_cohort
@@ -350,15 +358,15 @@ def demo(
     page, _ = explain_patient_file(
         example, settings.artifacts_dir / "example-patient.html", settings.model_uri, settings
     )
-    port = settings.serve_port
+    base = f"http://{settings.serve_host}:{settings.serve_port}"
     console.print(
         f"Reviewers' report (held-out patients): {report}\n"
         f"One patient's explanation: {page}\n"
         "Open either in any browser (self-contained files, no network needed).\n"
         "Try the service (another terminal, once it is up):\n"
-        f"  curl -s -X POST http://127.0.0.1:{port}/v1/risk "
+        f"  curl -s -X POST {base}/v1/risk "
         f"-H 'Content-Type: application/json' -d @{example}\n"
-        f"  curl -s -X POST http://127.0.0.1:{port}/v1/report "
+        f"  curl -s -X POST {base}/v1/report "
         f"-H 'Content-Type: application/json' -d @{example} -o patient.html",
         highlight=False,
     )

@@ -64,16 +64,6 @@ class CohortMetadata:
             )
         return f"{self.provenance} cohort {self.fingerprint}, {self.n_patients:,} patients{extra}"
 
-    def as_dict(self) -> dict:
-        return {
-            "directory": self.directory,
-            "fingerprint": self.fingerprint,
-            "provenance": self.provenance,
-            "n_patients": self.n_patients,
-            "tables": self.tables,
-            "generator": self.generator,
-        }
-
 
 @dataclass
 class Cohort:

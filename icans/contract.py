@@ -199,6 +199,26 @@ PREDICTION_DAY = FieldSpec(
     table="",
 )
 
+def _cells(subset: str) -> FieldSpec:
+    """CD4+ or CD8+ CAR-T cells per uL on sampled days (one flow cytometry assay measures both,
+    so a row of ``measurements`` may lack one of them)."""
+    return FieldSpec(
+        f"{subset.lower()}_car_t_cells_per_ul",
+        "day_list",
+        f"{subset}+ CAR-T cells",
+        "cells/uL",
+        fmt="{:.3g}",
+        note=f"{subset}+ CAR-T cells per uL of blood on each sampled day",
+        low=0,
+        high=100_000,
+        required=False,
+        table="measurements",
+        value_key="value",
+        layout=f"{subset.lower()}_cells_per_ul",
+        column_nullable=True,
+    )
+
+
 # The course after infusion, observed day by day up to the prediction day.
 COURSE: tuple[FieldSpec, ...] = (
     FieldSpec(
@@ -214,36 +234,8 @@ COURSE: tuple[FieldSpec, ...] = (
         value_key="grade",
         layout="crs_grade",
     ),
-    FieldSpec(
-        "cd4_car_t_cells_per_ul",
-        "day_list",
-        "CD4+ CAR-T cells",
-        "cells/uL",
-        fmt="{:.3g}",
-        note="CD4+ CAR-T cells per uL of blood on each sampled day",
-        low=0,
-        high=100_000,
-        required=False,
-        table="measurements",
-        value_key="value",
-        layout="cd4_cells_per_ul",
-        column_nullable=True,
-    ),
-    FieldSpec(
-        "cd8_car_t_cells_per_ul",
-        "day_list",
-        "CD8+ CAR-T cells",
-        "cells/uL",
-        fmt="{:.3g}",
-        note="CD8+ CAR-T cells per uL of blood on each sampled day",
-        low=0,
-        high=100_000,
-        required=False,
-        table="measurements",
-        value_key="value",
-        layout="cd8_cells_per_ul",
-        column_nullable=True,
-    ),
+    _cells("CD4"),
+    _cells("CD8"),
     FieldSpec(
         "icans_grade_by_day",
         "day_list",

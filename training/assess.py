@@ -37,7 +37,9 @@ BASELINE_ARTIFACTS = ("logistic", "m_easix")
 
 
 @dataclass
-class Assessment:
+class CohortEvaluation:
+    """A registered model's evaluation on a cohort, and the MLflow run that recorded it."""
+
     registered: RegisteredModel
     evaluation: Evaluation
     cohort: CohortMetadata
@@ -47,7 +49,7 @@ class Assessment:
 
 def assess_registered_model(
     model_uri: str, cohort_dir: Path, settings: Settings, config: TrainConfig
-) -> Assessment:
+) -> CohortEvaluation:
     """Score ``model_uri`` (and its run's baselines) on every landmark row of a cohort."""
     cohort = read_cohort(cohort_dir)
     registered = load_registered(model_uri, settings)
@@ -72,15 +74,15 @@ def assess_registered_model(
             {metric_key(k): v for k, v in ev.flat_metrics().items() if np.isfinite(v)}
         )
         mlflow.log_table(ev.metrics, "evaluation/metrics.json")
-    return Assessment(registered, ev, cohort.metadata, ds, run.info.run_id)
+    return CohortEvaluation(registered, ev, cohort.metadata, ds, run.info.run_id)
 
 
 def report_registered_model(
     model_uri: str, cohort_dir: Path, out: Path, settings: Settings, config: TrainConfig
 ) -> Path:
     """Evaluate a registered model on a cohort and write its report to ``out`` (atomically)."""
-    assessment = assess_registered_model(model_uri, cohort_dir, settings, config)
-    registered = assessment.registered
+    result = assess_registered_model(model_uri, cohort_dir, settings, config)
+    registered = result.registered
     ref = registered.ref
     card = registered.card | {
         "model_name": ref.name,
@@ -88,7 +90,7 @@ def report_registered_model(
         "model_uri": model_uri,
         "run_id": ref.run_id,
     }
-    if card.get("cohort_fingerprint") == assessment.cohort.fingerprint:
+    if card.get("cohort_fingerprint") == result.cohort.fingerprint:
         label = (
             "every landmark row of the training cohort, including the patients the model was "
             "trained on (optimistic; the training run's held-out figures are in the "
@@ -96,14 +98,14 @@ def report_registered_model(
         )
     else:
         label = "every landmark row of a cohort not used in training"
-    rows = sample_rows(len(assessment.rows), config.seed)
+    rows = sample_rows(len(result.rows), config.seed)
     text = build_model_report(
         registered.model,
-        assessment.evaluation,
+        result.evaluation,
         logged_learning_curve(ref.run_id),
         card,
-        assessment.cohort,
-        assessment.rows.raw[rows],
+        result.cohort,
+        result.rows.raw[rows],
         evaluation_label=label,
     )
     return write_atomically(text, out)
