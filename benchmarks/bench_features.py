@@ -13,7 +13,8 @@ Two parts, printed side by side in one run:
    times (default 5,000) after a warm-up, along three paths that all validate the request with
    pydantic first and give identical features (checked before timing):
 
-   * ``ours``:    ``transform_rows(pipe, to_raw(parse_patient(record)))`` - the endpoint's path;
+   * ``ours``:    ``transform_rows(pipe, to_raw(parse_patient(record)))`` - the endpoint's path
+     (``RiskModel.transform`` runs ``transform_rows`` on its fitted feature pipeline);
    * ``sklearn``: ``pipe.transform(to_raw(parse_patient(record)))`` - the same through
      scikit-learn's ``Pipeline.transform``;
    * ``naive``:   ``parse_patient``, then a one-row pandas DataFrame with the raw columns built
@@ -26,9 +27,10 @@ Two parts, printed side by side in one run:
    table) is generated into a temporary directory first - NOT timed. Then, in a fresh child
    process (multiprocessing "spawn", so its peak RSS is the timed work's own high-water mark,
    ``getrusage(RUSAGE_SELF).ru_maxrss``, interpreter and imports included), the three phases are
-   timed: ``load_cohort_tables``, ``build_landmark_dataset(..., validate=True)`` with the default
-   landmarks, and ``build_feature_pipeline().fit_transform(ds.raw)``. Target: 1,000,000 rows in
-   under 60 s (the time is also scaled to exactly 1M rows when the row count differs).
+   timed: ``cohort.reader.read_cohort(dir).tables`` (the contract's columns of every table),
+   ``build_landmark_dataset(..., validate=True)`` with the default landmarks, and
+   ``build_feature_pipeline().fit_transform(ds.raw)``. Target: 1,000,000 rows in under 60 s
+   (the time is also scaled to exactly 1M rows when the row count differs).
 """
 
 from __future__ import annotations
@@ -226,12 +228,13 @@ class CohortRun:
 
 
 def _time_cohort(cohort_dir: str) -> CohortRun:
-    """Fresh process: load, build landmark rows (validated), fit_transform; the timings."""
-    from features.landmarks import build_landmark_dataset, load_cohort_tables
+    """Fresh process: read, build landmark rows (validated), fit_transform; the timings."""
+    from cohort.reader import read_cohort
+    from features.landmarks import build_landmark_dataset
     from features.transformers import build_feature_pipeline
 
     t0 = time.perf_counter()
-    tables = load_cohort_tables(Path(cohort_dir))
+    tables = read_cohort(Path(cohort_dir)).tables
     t1 = time.perf_counter()
     ds = build_landmark_dataset(tables, validate=True)
     t2 = time.perf_counter()
@@ -257,7 +260,7 @@ def cohort(n_patients: int, workers: int, seed: int, tmp_root: str | None) -> bo
             f"({size_mib:,.0f} MiB on disk)",
             flush=True,
         )
-        print("timing load + landmark rows + features in a fresh process ...", flush=True)
+        print("timing read + landmark rows + features in a fresh process ...", flush=True)
         run = run_in_child(_time_cohort, str(out), what="cohort benchmark child")
 
     print()
@@ -266,7 +269,7 @@ def cohort(n_patients: int, workers: int, seed: int, tmp_root: str | None) -> bo
     print(header)
     print("-" * len(header))
     phases = (
-        ("load_cohort_tables", run.load_s),
+        ("read_cohort(dir).tables", run.load_s),
         ("build_landmark_dataset(validate=True)", run.build_s),
         ("build_feature_pipeline().fit_transform", run.features_s),
         ("total", run.total_s),

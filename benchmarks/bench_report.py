@@ -10,7 +10,7 @@ Run from the repository root::
 Setup (not timed): into a temporary directory, a training cohort (3,000 patients, ``--seed``)
 and a separate evaluation cohort (10,000 patients, seed ``--seed + 1``) are generated, and a
 model is trained on the first with a modest :class:`training.config.TrainConfig` (the default
-hyper-parameter grid with 2-fold CV, 30 bootstrap samples, a two-point learning curve, the
+hyper-parameter search space with 2-fold CV, 30 bootstrap samples, a two-point learning curve, the
 default 20 uncertainty refits; gates loosened as in ``bench_serving.py``) into a temporary
 sqlite MLflow store and registered as ``icans-risk`` with the alias ``champion`` (moved by hand
 in that store if the gates reject it; the output says so). The MLflow experiments are created
@@ -18,16 +18,17 @@ up front with their artefact locations inside the temporary directory, so nothin
 the working directory. Everything is deleted afterwards.
 
 1. Full reviewers' report (target: under 60 s for the 10,000-patient cohort on 2 cores):
-   ``reports.model_report.report_registered_model("models:/icans-risk@champion", eval_cohort, ...)``
+   ``training.assess.report_registered_model("models:/icans-risk@champion", eval_cohort, ...)``
    with the default ``TrainConfig`` (200 bootstrap samples; only ``seed`` set), exactly what
    ``icans report --cohort DIR`` runs: evaluation of the model and both baselines on every
    landmark row with bootstrap CIs (an MLflow evaluation run), figures, SHAP on a sample of
-   ``reports.model_report.SAMPLE_ROWS`` (2,000) rows, HTML. The phase split comes from timing
-   wrappers put around the library functions it calls (no work is repeated to get it).
-   Alternative, side by side in the same run: the same call with SHAP (values, beeswarm,
-   dependence plots, direction check) on ALL landmark rows of the evaluation cohort
-   (``sample_size`` = all, and ``reports.model_report.SAMPLE_ROWS`` raised for that call only) -
-   what the sampling buys. The HTML sizes of both are printed. For reference, one cold
+   ``reports.model_report.SAMPLE_ROWS`` (2,000) rows (``reports.model_report.sample_rows``),
+   HTML. The phase split comes from timing wrappers put around the library functions it calls
+   (``training.assess``, ``reports.model_report``, ``reports.explanations``; no work is repeated
+   to get it). Alternative, side by side in the same run: the same call with SHAP (values,
+   beeswarm, dependence plots, direction check) on ALL landmark rows of the evaluation cohort
+   (the sample drawn with every row and ``reports.model_report.SAMPLE_ROWS`` raised, for that
+   call only) - what the sampling buys. The HTML sizes of both are printed. For reference, one cold
    ``uv run --no-sync icans report --cohort ...`` (a fresh process: start-up, imports, the same
    work) is timed too (``--skip-cli-report`` leaves it out).
 2. Per-patient report (target: under 1 s, judged on the p95 of the library path):
@@ -36,10 +37,12 @@ the working directory. Everything is deleted afterwards.
    patients, each at one of its landmark rows, drawn at random), the time of
    ``runtime.assess([patient])[0]`` + ``reports.patient.build_patient_report`` (the JSON
    record is built and validated beforehand, not timed). Alternative on the same patients,
-   interleaved: the ``shap`` package's own path, ``shap.TreeExplainer(model.xgb_)`` (built once,
-   not timed) on the transformed row + ``shap.plots.waterfall`` rendered to PNG with pyplot. The
-   alternative does less: no probability, no uncertainty interval (ours predicts with 20 refit
-   boosters), no warnings, no HTML page. Three warm-up patients are run first by both, not
+   interleaved: the ``shap`` package's own path, ``shap.TreeExplainer(model.trees_)`` (built
+   once, not timed) on the predictor row (``model.transform``), plus the additive part's exact
+   terms (``model.additive_``) and the recalibration, as :mod:`model.explain` puts them
+   together, + ``shap.plots.waterfall`` rendered to PNG with pyplot. The alternative does less:
+   no probability, no uncertainty interval (ours predicts with the 20 refits as well), no
+   warnings, no HTML page. Three warm-up patients are run first by both, not
    counted. The two explanations must agree (largest difference printed).
    (b) cold CLI: ``uv run --no-sync icans explain --patient p.json --out p.html --tracking-uri
    ...`` wall time, 3 runs, beside ``uv run --no-sync icans --help`` (process start-up and the
@@ -70,6 +73,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -115,10 +119,10 @@ def _generate(out: Path, n_patients: int, seed: int, workers: int) -> None:
 
 def _model_size(result) -> str:
     """The chosen parameters, trees and uncertainty refits of a trained model."""
-    model = result.pipeline.named_steps["model"]
+    model = result.model
     return (
-        f"parameters {result.params}, {model.xgb_.get_booster().num_boosted_rounds()} trees, "
-        f"{len(getattr(model, 'bootstrap_', []))} uncertainty refits"
+        f"parameters {model.hyperparameters_}, {model.trees_.num_boosted_rounds()} trees, "
+        f"{len(model.refits_)} uncertainty refits"
     )
 
 
@@ -147,34 +151,34 @@ def _setup_champion(root: Path, cohort: Path, seed: int):
 
 @dataclass
 class Phases:
-    """Wraps library functions (module attributes) so each call's wall time is recorded.
+    """Wraps library functions (module attributes) so each call's wall time is recorded, and
+    the arguments of the last call of each phase kept (``captured``).
 
-    ``unless`` names phases: a call made while one of them is running is not recorded (the
-    model loads go through ``mlflow.sklearn.load_model`` too, which times the baselines).
+    A function is wrapped where its caller looks it up: ``training.assess.read_cohort`` is the
+    name ``training.assess`` imported, so wrapping it times the report's own call only.
     """
 
     seconds: dict[str, float] = field(default_factory=dict)
     captured: dict[str, tuple] = field(default_factory=dict)
-    active: list[str] = field(default_factory=list)
     _patches: list = field(default_factory=list)
 
-    def wrap(self, module, attr: str, phase: str, unless: tuple[str, ...] = ()) -> None:
+    def wrap(self, module, attr: str, phase: str) -> None:
         original = getattr(module, attr)
 
         def timed(*args, **kwargs):
-            if any(p in self.active for p in unless):
-                return original(*args, **kwargs)
             self.captured[phase] = (args, kwargs)
-            self.active.append(phase)
             start = time.perf_counter()
             try:
                 return original(*args, **kwargs)
             finally:
                 self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
-                self.active.pop()
 
-        self._patches.append((module, attr, original))
-        setattr(module, attr, timed)
+        self.replace(module, attr, timed)
+
+    def replace(self, module, attr: str, value) -> None:
+        """Set a module attribute until :meth:`restore`."""
+        self._patches.append((module, attr, getattr(module, attr)))
+        setattr(module, attr, value)
 
     def restore(self) -> None:
         for module, attr, original in reversed(self._patches):
@@ -186,72 +190,66 @@ class Phases:
 
 
 # (phase, label, depth): depth 0 adds up to the wall time with "other"; deeper rows are parts
-# of the row above them.
+# of the row above them. In the order report_registered_model (training.assess) calls them.
 REPORT_PHASES = (
     ("assess", "assess_registered_model (evaluation run)", 0),
-    ("assess.load", "load the model from the registry", 1),
-    ("assess.tables", "read the cohort tables", 1),
+    ("assess.tables", "read the cohort (read_cohort)", 1),
+    ("assess.load", "load the model and its card (load_registered)", 1),
     ("assess.landmarks", "build the landmark rows", 1),
-    ("assess.baselines", "load the 2 baselines", 1),
+    ("assess.baselines", "load the 2 baselines (load_logged)", 1),
     ("assess.evaluate", "evaluate(): metrics with bootstrap CIs", 1),
     ("assess.other", "predictions + MLflow evaluation run (remainder)", 1),
-    ("reload", "load the same model version again", 0),
-    ("mlflow", "model card + learning curve from MLflow", 0),
-    ("tables", "read the cohort tables again", 0),
-    ("landmarks", "build the landmark rows again (for the SHAP sample)", 0),
+    ("mlflow", "learning curve of the training run from MLflow", 0),
     ("build", "build_model_report", 0),
-    ("build.shap", "SHAP values (shap.TreeExplainer)", 1),
+    ("build.shap", "SHAP values (compute_shap: TreeSHAP + additive part)", 1),
     ("build.direction", "direction check (Spearman per predictor)", 1),
     ("build.shap_figures", "SHAP figures (bar, beeswarm, dependence)", 1),
-    ("build.other", "other sections: performance/subgroup/curve figures, HTML", 1),
-    ("write", "write the HTML file", 0),
+    ("build.other", "other sections: cards, performance figures, TRIPOD, HTML", 1),
+    ("write", "write the HTML file (write_atomically)", 0),
 )
 
 
 def _timed_report(uri: str, cohort: Path, out: Path, settings, config, sample_rows: int | None):
-    """``report_registered_model`` with phase timings; (wall s, phases, captured, SHAP rows)."""
-    import mlflow
+    """``report_registered_model`` with phase timings; (wall s, phases, SHAP rows).
 
-    import features.landmarks
-    import model.registry
+    ``sample_rows``: explain that many rows instead of ``reports.model_report.SAMPLE_ROWS``
+    (the sample the report draws, ``training.assess.sample_rows``, and the cap
+    ``build_model_report`` applies are both raised, for this call only).
+    """
+    import reports.explanations
     import reports.model_report
     import training.assess
 
     phases = Phases()
     phases.wrap(training.assess, "assess_registered_model", "assess")
-    phases.wrap(training.assess, "load_pipeline", "assess.load")
-    phases.wrap(training.assess, "load_cohort_tables", "assess.tables")
+    phases.wrap(training.assess, "read_cohort", "assess.tables")
+    phases.wrap(training.assess, "load_registered", "assess.load")
     phases.wrap(training.assess, "build_landmark_dataset", "assess.landmarks")
+    phases.wrap(training.assess, "load_logged", "assess.baselines")
     phases.wrap(training.assess, "evaluate", "assess.evaluate")
-    phases.wrap(mlflow.sklearn, "load_model", "assess.baselines", unless=("assess.load", "reload"))
-    phases.wrap(model.registry, "load_pipeline", "reload")
-    phases.wrap(mlflow.artifacts, "load_dict", "mlflow")
-    phases.wrap(mlflow.artifacts, "download_artifacts", "mlflow")
-    phases.wrap(features.landmarks, "load_cohort_tables", "tables")
-    phases.wrap(features.landmarks, "build_landmark_dataset", "landmarks")
-    phases.wrap(reports.model_report, "build_model_report", "build")
+    phases.wrap(training.assess, "logged_learning_curve", "mlflow")
+    phases.wrap(training.assess, "build_model_report", "build")
     phases.wrap(reports.model_report, "compute_shap", "build.shap")
     phases.wrap(reports.model_report, "direction_check", "build.direction")
-    phases.wrap(reports.model_report, "_shap_figures", "build.shap_figures")
-    phases.wrap(reports.model_report, "write_atomically", "write")
-    saved = reports.model_report.SAMPLE_ROWS
-    kwargs = {}
+    phases.wrap(reports.explanations, "shap_figures", "build.shap_figures")
+    phases.wrap(training.assess, "write_atomically", "write")
     if sample_rows is not None:  # the alternative: every row, for this call only
-        reports.model_report.SAMPLE_ROWS = sample_rows
-        kwargs["sample_size"] = sample_rows
+        phases.replace(
+            training.assess, "sample_rows", partial(training.assess.sample_rows, size=sample_rows)
+        )
+        phases.replace(reports.model_report, "SAMPLE_ROWS", sample_rows)
     try:
         start = time.perf_counter()
-        reports.model_report.report_registered_model(uri, cohort, out, settings, config, **kwargs)
+        training.assess.report_registered_model(uri, cohort, out, settings, config)
         wall = time.perf_counter() - start
     finally:
-        reports.model_report.SAMPLE_ROWS = saved
         phases.restore()
     s = phases.seconds
     s["assess.other"] = s["assess"] - sum(
         phases.get(k)
         for k in (
-            "assess.load",
             "assess.tables",
+            "assess.load",
             "assess.landmarks",
             "assess.baselines",
             "assess.evaluate",
@@ -339,10 +337,11 @@ def _print_full_report(results: dict, n_eval: int, ev_meta: dict) -> bool:
 
 def _sample_patients(cohort: Path, n: int, seed: int, landmarks):
     """``n`` distinct patients, each at one of its landmark rows: (label, record, patient)."""
-    from features.landmarks import build_landmark_dataset, load_cohort_tables, patient_record
+    from cohort.reader import read_cohort
+    from features.landmarks import build_landmark_dataset, patient_record
     from features.patient import parse_patient
 
-    tables = load_cohort_tables(cohort)
+    tables = read_cohort(cohort, with_true_risk=False).tables
     ds = build_landmark_dataset(tables, landmarks)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(ds))
@@ -371,23 +370,34 @@ def _shap_waterfall_factory(runtime):
 
     from features import display
     from features.patient import to_raw
-    from features.transformers import transform_rows
     from reports.patient import WATERFALL_TOP
 
-    explainer = shap.TreeExplainer(runtime.model.xgb_)
-    names = list(runtime.features.get_feature_names_out())
+    model = runtime.model
+    explainer = shap.TreeExplainer(model.trees_)
+    names = list(model.feature_names_)
     labels = [display.label(n) for n in names]
-    a, b = runtime.model.calibration_
+    a, b = model.calibration_
+    linear = model.additive_  # the additive part the trees boost from (None: trees alone)
+    shift = 0.0
+    if linear is not None:
+        # The trees start from the additive part's log-odds (xgboost's base_margin), which
+        # replaces xgboost's base_score; shap's expected value includes base_score: take it out.
+        row = np.full((1, len(names)), np.nan)
+        margins = [
+            model.trees_.inplace_predict(row, predict_type="margin", base_margin=offset)[0]
+            for offset in (None, np.zeros(1))
+        ]
+        shift = linear.intercept_ - float(margins[0] - margins[1])
 
     def run(patient) -> tuple[bytes, dict[str, float]]:
-        x = transform_rows(runtime.features, to_raw(patient))
+        x = model.transform(to_raw(patient))
         e = explainer(x)
         values = np.asarray(e.values, dtype=float)[0]
-        linear = getattr(runtime.model, "linear_", None)
-        if linear is not None:  # the additive part the trees boost from: exact, added per predictor
+        base = float(np.ravel(e.base_values)[0]) + shift
+        if linear is not None:  # its exact terms, added per predictor, as model.explain does
             values = values + linear.contributions(x)[0]
         values = b * values
-        base = a + b * float(np.ravel(e.base_values)[0])
+        base = a + b * base
         plt.figure()
         shap.plots.waterfall(
             shap.Explanation(values=values, base_values=base, data=x[0], feature_names=labels),
@@ -436,7 +446,7 @@ def _per_patient_library(runtime, patients) -> dict:
         "ours": t_ours,
         "alt": t_alt,
         "worst_diff": worst,
-        "refits": len(getattr(runtime.model, "bootstrap_", [])),
+        "refits": len(runtime.model.refits_),
         "sizes": sizes,
         "load": (before, after),
     }
@@ -734,11 +744,11 @@ def main(argv: list[str] | None = None) -> int:
         _generate(eval_dir, args.eval_patients, args.seed + 1, args.workers)
         settings = _setup_champion(root, train_dir, args.seed)
 
-        from features.landmarks import build_landmark_dataset, load_cohort_tables
+        from cohort.reader import read_cohort
+        from features.landmarks import build_landmark_dataset
 
-        eval_rows = len(
-            build_landmark_dataset(load_cohort_tables(eval_dir), report_config.landmarks)
-        )
+        eval_tables = read_cohort(eval_dir, with_true_risk=False).tables
+        eval_rows = len(build_landmark_dataset(eval_tables, report_config.landmarks))
         print(f"  evaluation cohort: {eval_rows:,} landmark rows", flush=True)
 
         # 1. the full reviewers' report

@@ -15,10 +15,14 @@ temporary store, and the output says so). Everything is deleted afterwards.
 Two servers then run side by side, on 127.0.0.1 only, on free ports:
 
 * ours: exactly what ``icans serve`` runs (``serving.launch.server_command`` with
-  ``serving.launch.server_environment``): ``bentoml serve serving.service:IcansRisk`` with the
-  workers configured on the service; the audit log goes into the temporary directory;
+  ``serving.launch.server_environment`` of the temporary store's settings): ``bentoml serve
+  serving.service:IcansRisk`` with the workers configured on the service; the audit log goes
+  into the temporary directory;
 * mlflow: ``mlflow models serve -m models:/icans-risk/<version> --env-manager local`` with its
   default number of uvicorn workers (``MLFLOW_MODELS_WORKERS`` is removed from its environment).
+  The registered model is a pickled :class:`model.risk_model.RiskModel`, so mlflow's scoring
+  server must import this project's modules: it is started from the repository root (its
+  uvicorn puts its working directory first on ``sys.path``) with the root on ``PYTHONPATH``.
 
 Each is ready when ``GET /readyz`` (ours) or ``GET /ping`` (mlflow) answers 200, within 120 s.
 
@@ -30,12 +34,13 @@ flight, keep-alive connections, bodies serialised beforehand), cycling through ~
 * ours: ``POST /v1/risk`` with the patient's JSON (``features.landmarks.patient_record``) and the
   answer includes the exact TreeSHAP explanation, the warnings and an audit-log line;
 * mlflow: ``POST /invocations`` with the same patient's raw-layout row
-  (``build_landmark_dataset``) as ``dataframe_split`` (NaN -> null), probability only (mlflow
-  cannot explain).
+  (``build_landmark_dataset``) as ``dataframe_split`` (NaN -> null), answered with the model's
+  ``predict_proba`` (probability only; mlflow cannot explain).
 
 Every response must be 200, and for a handful of patients both servers must return the same
-probability (to 1e-6); otherwise a warning is printed. Latency is per request (client side);
-requests/s is counted requests over the wall time of the counted part.
+probability (to 1e-6); otherwise a warning is printed (for a failed request: its status and
+message, and the last line of the stack trace mlflow sends with its errors). Latency is per
+request (client side); requests/s is counted requests over the wall time of the counted part.
 
 Targets: our throughput at concurrency 16 >= 5x mlflow's; our p99 at concurrency 1 <= 25 ms.
 
@@ -99,9 +104,7 @@ def _setup_model(root: Path, n_patients: int, seed: int, workers: int):
     _, seconds = generate_timed(cohort, n_patients, seed, workers)
     print(f"  generated {n_patients:,} patients in {seconds:.1f} s", flush=True)
 
-    settings = Settings(
-        tracking_uri=store_uri(root), artifacts_dir=root / "artifacts", cohort_dir=cohort
-    )
+    settings = Settings(tracking_uri=store_uri(root), artifacts_dir=root / "artifacts")
     config = TrainConfig(
         seed=seed, cv_folds=2, bootstrap_samples=20, learning_curve_sizes=(13,), gates=loose_gates()
     )
@@ -120,11 +123,12 @@ class Payloads:
 
 def _payloads(cohort: Path, n_distinct: int, seed: int) -> Payloads:
     """The same (patient, landmark) pairs as endpoint JSON and as raw-layout rows."""
-    from features.landmarks import build_landmark_dataset, load_cohort_tables, patient_record
+    from cohort.reader import read_cohort
+    from features.landmarks import build_landmark_dataset, patient_record
     from features.layout import RAW_COLUMNS
     from features.patient import PatientObservation, to_raw
 
-    tables = load_cohort_tables(cohort)
+    tables = read_cohort(cohort, with_true_risk=False).tables
     ds = build_landmark_dataset(tables)
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(len(ds), size=min(n_distinct, len(ds)), replace=False))
@@ -165,6 +169,7 @@ class Server:
     ready_path: str
     log_path: Path
     workers: str
+    cwd: Path | None = None  # None: this process's working directory
     proc: subprocess.Popen | None = None
     ready_s: float = float("nan")
     started: float = float("nan")
@@ -182,6 +187,7 @@ class Server:
         self.proc = subprocess.Popen(
             self.command,
             env=self.env,
+            cwd=self.cwd,
             stdout=self.log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -314,11 +320,11 @@ def _mlflow_default_workers() -> str:
 
 
 def _servers(root: Path, settings, version: str) -> tuple[Server, Server]:
-    from serving.launch import server_command, server_environment
+    from serving.launch import PROJECT_ROOT, server_command, server_environment
     from serving.service import IcansRisk
 
     port = _free_port()
-    env = server_environment(settings, settings.model_uri)
+    env = server_environment(settings)
     ours = Server(
         "ours (bentoml)",
         server_command(HOST, port),
@@ -339,6 +345,13 @@ def _servers(root: Path, settings, version: str) -> tuple[Server, Server]:
     mlflow_env["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
     mlflow_env.pop("MLFLOW_MODELS_WORKERS", None)  # its default, not whatever the shell says
     mlflow_env["PATH"] = f"{bin_dir}{os.pathsep}{mlflow_env.get('PATH', '')}"  # its uvicorn
+    # The logged model is a pickled model.risk_model.RiskModel: the scoring server must import
+    # this project's modules. Its uvicorn puts its working directory first on sys.path, so it
+    # runs from the project root (not from wherever this script was started, which may hold
+    # other 'model' or 'features' packages), with the root on PYTHONPATH too.
+    mlflow_env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(PROJECT_ROOT), mlflow_env.get("PYTHONPATH", "")) if p
+    )
     mlflow = Server(
         "mlflow models serve",
         [
@@ -359,6 +372,7 @@ def _servers(root: Path, settings, version: str) -> tuple[Server, Server]:
         "/ping",
         root / "mlflow.log",
         _mlflow_default_workers(),
+        cwd=PROJECT_ROOT,
     )
     return ours, mlflow
 
@@ -440,6 +454,20 @@ async def _load(
     return LoadResult(name, concurrency, n, lat, wall, statuses, errors)
 
 
+def _failure(response) -> str:
+    """What a non-200 answer says: its status and message; for mlflow's JSON errors also the
+    last line of the stack trace it sends (the exception raised while predicting)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return f"{response.status_code} {response.text[:200]}"
+    message = str(body.get("message", body))[:200]
+    trace = str(body.get("stack_trace") or "").strip().splitlines()
+    return f"{response.status_code} {message}" + (f" [{trace[-1][:200]}]" if trace else "")
+
+
 def _compare_probabilities(ours: Server, mlflow: Server, payloads: Payloads, k: int, headers):
     """Probability of ours vs mlflow for the first ``k`` patients; (count, worst diff, details)."""
     import httpx
@@ -452,10 +480,7 @@ def _compare_probabilities(ours: Server, mlflow: Server, payloads: Payloads, k: 
                 mlflow.base + "/invocations", content=payloads.mlflow[i], headers=JSON_HEADERS
             )
             if a.status_code != 200 or b.status_code != 200:
-                bad.append(
-                    f"{payloads.labels[i]}: status ours {a.status_code}, mlflow "
-                    f"{b.status_code}: {a.text[:200]} | {b.text[:200]}"
-                )
+                bad.append(f"{payloads.labels[i]}: ours {_failure(a)} | mlflow {_failure(b)}")
                 continue
             p_ours = float(a.json()["probability"])
             pred = b.json()["predictions"][0]
@@ -592,7 +617,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"  {server.name}: ready in {server.ready_s:.1f} s on {server.base} "
                     f"(workers: {server.workers}; {len(server.descendants())} processes below it)"
                 )
-                print(f"    command: {' '.join(server.command)}")
+                where = f" (from {server.cwd})" if server.cwd else ""
+                print(f"    command: {' '.join(server.command)}{where}")
             print(
                 f"    ours: ICANS_MODEL_URI={ours.env['ICANS_MODEL_URI']}, audit log "
                 f"{ours.env['ICANS_AUDIT_LOG']}"

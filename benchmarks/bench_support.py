@@ -182,8 +182,8 @@ def store_uri(root: Path) -> str:
 def tracking_store(root: Path, settings, experiments: Iterable[str]):
     """The MLflow client for ``settings``, with ``experiments`` created up front.
 
-    Their artefacts go under ``root``: MLflow's default artefact root (``./mlruns``) would
-    write into the working directory.
+    Their artefacts go under ``root`` whatever the store: MLflow's own default artefact root
+    (``./mlruns``) would write into the working directory.
     """
     from model.registry import use_tracking
 

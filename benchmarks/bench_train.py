@@ -7,21 +7,26 @@ Run from the repository root::
 
 Two cohorts are generated first (Parquet with the generator's true risk, real-world case mix;
 not timed) into a temporary directory. Each is then trained with the real ``train`` and the
-default :class:`training.config.TrainConfig` (grouped 3-fold cross-validation over the default
-grid, recalibration when needed, baselines, evaluation with 200 patient-level bootstrap
-samples, learning curve, MLflow logging and registration) against a temporary sqlite MLflow
-store; everything is deleted afterwards. The only departure from a plain ``icans train`` is
-that the MLflow experiment is created up front with its artefact location inside the temporary
-directory (MLflow's default, ``./mlruns``, would write into the working directory).
+default :class:`training.config.TrainConfig` against a temporary sqlite MLflow store:
+``RiskModel.fit`` (training copies with a course series missing, grouped 3-fold
+cross-validation over the default search space, the final fit, recalibration when needed, 20
+uncertainty refits), then the baselines, evaluation with 200 patient-level bootstrap samples,
+learning curve, MLflow logging, registration and the logged reviewers' report. Everything is
+deleted afterwards. The only departure from a plain ``icans train`` is that the MLflow
+experiment is created up front with its artefact location inside the temporary directory.
 
 1. Quality: a cohort of 6,667 patients (5,000 training patients with the default 25% test
-   split). Per landmark: model AUROC, true-risk AUROC, gap (with its paired-bootstrap 95% CI),
-   calibration slope; overall slope; logistic and m-EASIX AUROC. Targets: AUROC within 0.02 of
-   the true risk at every landmark; overall calibration slope 0.9-1.1; AUROC above both
-   baselines.
+   split). The chosen hyper-parameters (``result.model.hyperparameters_``) and recalibration
+   (``result.model.recalibration_``); per landmark: model AUROC, true-risk AUROC, gap (with its
+   paired-bootstrap 95% CI), calibration slope; overall slope; logistic and m-EASIX AUROC.
+   Targets: AUROC within 0.02 of the true risk at every landmark; overall calibration slope
+   0.9-1.1; AUROC above both baselines. With ``--patients-external`` (default 20,000) the
+   registered version is also evaluated on an independent cohort (another seed) exactly as
+   ``icans evaluate`` does (``training.assess.assess_registered_model``), judged the same way.
 2. Time: a cohort of 10,000 patients. Wall time of ``train`` (target: under 180 s on 2 cores),
-   with the phase timings ``train`` reports (``result.timings``) and the time between the
-   progress steps it announces.
+   with the phase timings ``train`` reports (``result.timings``: ``model_fit_s`` holds tuning,
+   fit, recalibration and refits; then baselines, evaluation, learning curve, report, total)
+   and the time between the progress steps it announces.
 
 Timings are only meaningful on an otherwise idle machine: xgboost runs ``n_threads`` (default 2)
 OpenMP threads, and on a 2-core machine shared with another busy process those threads wait
@@ -73,7 +78,7 @@ class StepClock:
         self.marks.append((name, time.perf_counter()))
 
     def durations(self, end: float) -> list[tuple[str, float]]:
-        out = [("(start: manifest, MLflow run, parameters)", self.marks[0][1] - self.start)]
+        out = [("(before the first announced step)", self.marks[0][1] - self.start)]
         ends = [t for _, t in self.marks[1:]] + [end]
         out += [(name, stop - t) for (name, t), stop in zip(self.marks, ends, strict=True)]
         return out
@@ -116,12 +121,13 @@ def describe_fit(result, n_patients: int) -> None:
         f"{ev.meta['n_rows']:,} rows, {ev.meta['n_events']:,} events "
         f"({ev.meta['n_boot']} bootstrap samples)"
     )
+    calibration = result.model.recalibration_
     print(
-        f"  chosen parameters {result.params}; recalibrated: "
-        f"{result.calibration['recalibrated']} (a={result.calibration['intercept']:.3f}, "
-        f"b={result.calibration['slope']:.3f}; out-of-fold slope before "
-        f"{result.calibration['oof_slope_before']:.3f}, intercept before "
-        f"{result.calibration['oof_intercept_before']:.3f})"
+        f"  chosen parameters {result.model.hyperparameters_}; recalibrated: "
+        f"{calibration['recalibrated']} (a={calibration['intercept']:.3f}, "
+        f"b={calibration['slope']:.3f}; out-of-fold slope before "
+        f"{calibration['oof_slope_before']:.3f}, intercept before "
+        f"{calibration['oof_intercept_before']:.3f})"
     )
 
 
@@ -211,14 +217,15 @@ def report_time(result, seconds: float, steps, n_patients: int, load: tuple) -> 
         f"Time: train() on {n_patients:,} patients ({ev.meta['n_patients']:,} held out, "
         f"{len(result.test):,} test rows)"
     )
-    print(f"{'phase (result.timings)':<44} {'seconds':>8}")
-    print("-" * 53)
+    width = max(44, *(len(name) for name, _ in steps))
+    print(f"{'phase (result.timings)':<{width}} {'seconds':>8}")
+    print("-" * (width + 9))
     for name, value in result.timings.items():
-        print(f"{name:<44} {value:>8.1f}")
-    print(f"{'between announced steps':<44} {'seconds':>8}")
-    print("-" * 53)
+        print(f"{name:<{width}} {value:>8.1f}")
+    print(f"{'between announced steps':<{width}} {'seconds':>8}")
+    print("-" * (width + 9))
     for name, value in steps:
-        print(f"{name:<44} {value:>8.1f}")
+        print(f"{name:<{width}} {value:>8.1f}")
     print(
         f"load average (1 min) before {load[0]:.2f}, after {load[1]:.2f} on {os.cpu_count()} CPU(s)"
     )
