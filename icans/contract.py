@@ -199,6 +199,7 @@ PREDICTION_DAY = FieldSpec(
     table="",
 )
 
+
 def _cells(subset: str) -> FieldSpec:
     """CD4+ or CD8+ CAR-T cells per uL on sampled days (one flow cytometry assay measures both,
     so a row of ``measurements`` may lack one of them)."""
