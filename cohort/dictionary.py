@@ -9,7 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from cohort.schema import TABLES, _fields
-from icans.contract import BASELINE, COURSE, PATIENT_ID_MAX_LENGTH, PREDICTION_DAY, FieldSpec
+from icans.contract import (
+    ADULT_AGE_YEARS,
+    ADULT_ONLY_DISEASES,
+    BASELINE,
+    COURSE,
+    PATIENT_ID_MAX_LENGTH,
+    PREDICTION_DAY,
+    SUPPORTED_TARGETS,
+    FieldSpec,
+)
 
 DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "data-dictionary.md"
 
@@ -70,6 +79,18 @@ def render() -> str:
         if table in ("daily", "measurements"):
             lines += ["", "Each (`patient_id`, `day`) at most once."]
     lines += [
+        "",
+        "## Supported products",
+        "",
+        "A patient whose CAR target is not given for the disease, or a child with a disease",
+        "without paediatric CAR-T practice, is refused by the endpoint and by the cohort reader",
+        "alike (both costimulatory domains are accepted for every target).",
+        "",
+        "| CAR target | diseases |",
+        "|---|---|",
+        *(f"| `{t}` | {', '.join(d)} |" for t, d in SUPPORTED_TARGETS.items()),
+        "",
+        f"Adults only (age at least {ADULT_AGE_YEARS}): {', '.join(ADULT_ONLY_DISEASES)}.",
         "",
         "## One patient at the endpoint (`POST /v1/risk`)",
         "",

@@ -5,7 +5,8 @@ The schema of each table is derived from the contract's field specifications
 so training and serving cannot drift apart. Tables: ``patients`` (one row per patient, baseline
 fields), ``daily`` (one row per patient and observed day: CRS and ICANS grades),
 ``measurements`` (one row per CAR-T blood sample) and ``outcomes`` (one row per patient).
-Columns outside the contract are allowed and left alone.
+Columns outside the contract are allowed and left alone. A patient whose product, disease and
+age fall outside the supported combinations is refused, as the endpoint refuses it.
 
 Each violation becomes an :class:`~icans.errors.InvalidInputError` naming the patient and row,
 the field, the value and the rule; all of them are raised together as one
@@ -21,7 +22,17 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from icans.contract import BASELINE, COURSE, HORIZON_DAYS, OUTCOMES, FieldSpec
+from icans.contract import (
+    ADULT_AGE_YEARS,
+    ADULT_ONLY_DISEASES,
+    BASELINE,
+    COURSE,
+    HORIZON_DAYS,
+    OUTCOMES,
+    SUPPORTED_TARGETS,
+    FieldSpec,
+    combination_errors,
+)
 from icans.errors import InvalidCohortError, InvalidInputError
 
 TABLES = ("patients", "daily", "measurements", "outcomes")
@@ -87,7 +98,29 @@ def validate_table(name: str, frame: pd.DataFrame) -> pd.DataFrame:
         raise InvalidCohortError(
             _errors(exc, frame, list(SCHEMAS[name].unique or [])), table=name
         ) from None
+    if name == "patients" and (errors := _unsupported(out)):
+        raise InvalidCohortError(errors, table=name)
     return out.astype({c: t for c, t in _CAST[name].items() if c in out.columns})
+
+
+def _unsupported(patients: pd.DataFrame) -> list[InvalidInputError]:
+    """Patients whose product, disease and age fall outside the supported combinations, by the
+    contract's own rule (:func:`icans.contract.combination_errors`), one row at a time only
+    where the quick test finds a candidate."""
+    pairs = {(t, d) for t, diseases in SUPPORTED_TARGETS.items() for d in diseases}
+    key = pd.Series(list(zip(patients["car_target"], patients["disease"], strict=True)))
+    suspect = ~key.isin(pairs).to_numpy() | (
+        patients["disease"].isin(ADULT_ONLY_DISEASES).to_numpy()
+        & (patients["age_years"] < ADULT_AGE_YEARS).to_numpy()
+    )
+    out = []
+    for label in patients.index[suspect]:
+        row = patients.loc[label]
+        for field, value, rule in combination_errors(
+            row["car_target"], row["disease"], row["age_years"]
+        ):
+            out.append(InvalidInputError(field, value, rule, where=_where(patients, label)))
+    return out
 
 
 def validate_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:

@@ -11,7 +11,8 @@ the contract's field specifications give (:mod:`icans.contract`):
   ICANS grade); a day with no observation is NaN.
 
 Days after L are always NaN in a valid row; :func:`mask_after_prediction_day` enforces it again
-inside the pipeline (the boundary validators reject such data before it gets here).
+inside the pipeline (the boundary validators reject such data before it gets here), and
+:func:`check_prediction_day` refuses a row with no valid L.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from icans.contract import BASELINE, COURSE, HORIZON_DAYS, PREDICTION_DAY
+from icans.errors import InvalidInputError
 
 N_DAYS = HORIZON_DAYS + 1  # days 0..28
 
@@ -60,15 +62,26 @@ def series(raw: np.ndarray, name: str) -> np.ndarray:
     return raw[:, SERIES_SLICE[name]]
 
 
-def mask_after_prediction_day(raw: np.ndarray) -> np.ndarray:
-    """A copy of ``raw`` with every course value dated after day_since_infusion set to NaN.
+def check_prediction_day(raw: np.ndarray) -> None:
+    """Refuse rows whose prediction day is missing, fractional or outside 0-28: such a row
+    cannot be placed in time, so nothing in it could be told apart from the future."""
+    day = col(raw, PREDICTION_DAY.name)
+    bad = ~((day >= PREDICTION_DAY.low) & (day <= PREDICTION_DAY.high) & (day % 1 == 0))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InvalidInputError(
+            PREDICTION_DAY.name,
+            float(day[row]),
+            f"{PREDICTION_DAY.rule()} on every row ({int(bad.sum())} row(s) without one)",
+            where=f"row {row}",
+        )
 
-    A row whose prediction day is missing cannot be placed in time: all its course values are
-    masked (nothing may be read when "today" is unknown).
-    """
+
+def mask_after_prediction_day(raw: np.ndarray) -> np.ndarray:
+    """A copy of ``raw`` with every course value dated after day_since_infusion set to NaN."""
     out = np.array(raw, dtype=float, copy=True)
     day = col(out, PREDICTION_DAY.name)
-    future = ~(np.arange(N_DAYS)[None, :] <= day[:, None])  # NaN day: every day is "future"
+    future = ~(np.arange(N_DAYS)[None, :] <= day[:, None])  # a NaN day masks every day
     for name in COURSE_SERIES:
         block = series(out, name)
         block[future] = np.nan

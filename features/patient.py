@@ -7,6 +7,8 @@ its position in a list), the value and the rule:
 * types, ranges and enumerations of the contract;
 * a course observation dated after ``day_since_infusion`` (never silently used);
 * a day given twice in one course list;
+* a product, disease and age outside the supported combinations
+  (:data:`icans.contract.SUPPORTED_TARGETS`);
 * negative cell counts; ICANS grades above 2 (grade >= 3 means the event has happened).
 """
 
@@ -32,6 +34,7 @@ from icans.contract import (
     PATIENT_ID_MAX_LENGTH,
     PREDICTION_DAY,
     FieldSpec,
+    combination_errors,
 )
 from icans.errors import InvalidInputError, InvalidPatientError
 
@@ -110,8 +113,14 @@ _ITEM_MODEL_NAMES = {
 
 class _PatientBase(_Strict):
     @model_validator(mode="after")
-    def _course_dates(self):
+    def _course_dates_and_product(self):
         errors = course_date_errors(self.model_dump())
+        errors += [
+            InvalidInputError(field, value, rule)
+            for field, value, rule in combination_errors(
+                self.car_target, self.disease, self.age_years
+            )
+        ]
         if errors:
             raise InvalidPatientError(errors)
         return self

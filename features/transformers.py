@@ -63,6 +63,7 @@ from features.layout import (
     CATEGORICAL_FIELDS,
     RAW_COLUMNS,
     as_raw,
+    check_prediction_day,
     col,
     mask_after_prediction_day,
     series,
@@ -129,7 +130,8 @@ class ObservationWindow(TransformerMixin, BaseEstimator):
     """Raw layout in, float matrix out, with every value dated after day L set to NaN.
 
     The boundary validators reject future-dated data; this step guarantees that even data that
-    reached the pipeline some other way can never be read (no leakage by construction).
+    reached the pipeline some other way can never be read (no leakage by construction), and
+    refuses, naming the row, a row whose prediction day is missing or not a day 0-28.
     """
 
     def fit(self, X, y=None):
@@ -138,7 +140,9 @@ class ObservationWindow(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         check_is_fitted(self, "n_features_in_")
-        return mask_after_prediction_day(as_raw(X))
+        raw = as_raw(X)
+        check_prediction_day(raw)
+        return mask_after_prediction_day(raw)
 
     def get_feature_names_out(self, input_features=None):
         return np.asarray(RAW_COLUMNS, dtype=object)

@@ -40,12 +40,14 @@ Out of scope (as in the consensus)
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from enum import Enum
 from typing import Any, TypeVar
 
 import numpy as np
 
 from icans.astct_rules import (
+    CANNULAS,
     CAPD_AGE_LIMIT_YEARS,
     CAPD_DELIRIUM_THRESHOLD,
     CAPD_MAX,
@@ -60,6 +62,7 @@ from icans.astct_rules import (
     MOTOR_GRADE,
     OXYGEN_DEVICES,
     SEIZURE_GRADE,
+    VASOPRESSORS,
     CerebralEdema,
     Consciousness,
     Hypotension,
@@ -79,6 +82,7 @@ _TEMPERATURE_RANGE_C = (25.0, 45.0)
 _FLOW_RANGE_L_PER_MIN = (0.0, 100.0)
 
 __all__ = [
+    "CANNULAS",
     "CAPD_AGE_LIMIT_YEARS",
     "CAPD_DELIRIUM_THRESHOLD",
     "CAPD_MAX",
@@ -93,6 +97,7 @@ __all__ = [
     "MOTOR_GRADE",
     "OXYGEN_DEVICES",
     "SEIZURE_GRADE",
+    "VASOPRESSORS",
     "CerebralEdema",
     "Consciousness",
     "Hypotension",
@@ -101,6 +106,7 @@ __all__ = [
     "Seizure",
     "capd_domain_grade",
     "classify_oxygen",
+    "classify_vasopressors",
     "crs_grade_codes",
     "grade_crs",
     "grade_icans",
@@ -358,7 +364,8 @@ def classify_oxygen(device: str, flow_l_per_min: float | None = None) -> Hypoxia
     Table 3 and footnotes: low-flow nasal cannula is oxygen at <= 6 L/min, and blow-by is also
     low flow; high-flow nasal cannula is oxygen at > 6 L/min; facemask, non-rebreather and
     Venturi masks count with high flow; CPAP, BiPAP, intubation and mechanical ventilation are
-    positive pressure.
+    positive pressure. The consensus defines the cannula's level by the flow, not by the name of
+    the device: a "high-flow" cannula running at 4 L/min is low flow.
 
     Parameters
     ----------
@@ -367,9 +374,9 @@ def classify_oxygen(device: str, flow_l_per_min: float | None = None) -> Hypoxia
         ``"blow_by"``, ``"high_flow_nasal_cannula"``, ``"facemask"``, ``"non_rebreather"``,
         ``"venturi"``, ``"cpap"``, ``"bipap"``, ``"mechanical_ventilation"``.
     flow_l_per_min : float, optional
-        Oxygen flow, L/min (0-100). Required for ``"nasal_cannula"`` (> 6 L/min is high flow,
-        so the level cannot be known without it); must be None or 0 for ``"none"``; checked but
-        not used for the other devices (their level is fixed by the device).
+        Oxygen flow, L/min (0-100). Required for either cannula (:data:`CANNULAS`: > 6 L/min is
+        high flow, so the level cannot be known without it); must be None or 0 for ``"none"``;
+        checked but not used for the other devices (their level is fixed by the device).
 
     Returns
     -------
@@ -378,7 +385,7 @@ def classify_oxygen(device: str, flow_l_per_min: float | None = None) -> Hypoxia
     Raises
     ------
     InvalidInputError
-        Unknown device, a flow that is not a number 0-100, a missing nasal-cannula flow, or a
+        Unknown device, a flow that is not a number 0-100, a missing cannula flow, or a
         positive flow with device ``"none"``.
     """
     if not isinstance(device, str) or device not in OXYGEN_DEVICES:
@@ -389,14 +396,57 @@ def classify_oxygen(device: str, flow_l_per_min: float | None = None) -> Hypoxia
         flow = _check_number(flow_l_per_min, "flow_l_per_min", _FLOW_RANGE_L_PER_MIN, "L/min")
     if device == "none" and flow:
         raise InvalidInputError("flow_l_per_min", flow_l_per_min, "None or 0 when device is 'none'")
-    if device == "nasal_cannula":
+    if device in CANNULAS:
         if flow is None:
             raise InvalidInputError(
                 "flow_l_per_min",
                 None,
-                f"a number 0-100 L/min for 'nasal_cannula' (> {LOW_FLOW_MAX_L_PER_MIN:g} L/min "
-                "is high flow)",
+                f"a number 0-100 L/min for {device!r} (> {LOW_FLOW_MAX_L_PER_MIN:g} L/min is "
+                "high flow)",
             )
         if flow > LOW_FLOW_MAX_L_PER_MIN:
             return Hypoxia.HIGH_FLOW
     return OXYGEN_DEVICES[device]
+
+
+def classify_vasopressors(hypotension: bool, vasopressors: Iterable[str] = ()) -> Hypotension:
+    """Hypotension level (ASTCT CRS parameter) implied by the vasopressors a patient requires.
+
+    Lee DW, Santomasso BD, Locke FL, et al., Biol Blood Marrow Transplant 2019;25(4):625-638,
+    Table 3: grade 2 "hypotension not requiring vasopressors"; grade 3 "requiring a vasopressor
+    with or without vasopressin"; grade 4 "requiring multiple vasopressors (excluding
+    vasopressin)". So vasopressin plus one other agent is one vasopressor (grade 3), vasopressin
+    alone is one vasopressor (grade 3), and two agents other than vasopressin are multiple
+    (grade 4). An agent named twice counts once.
+
+    Parameters
+    ----------
+    hypotension : bool
+        Whether the patient is hypotensive (with or without vasopressors).
+    vasopressors : iterable of str
+        Agents running, each one of :data:`VASOPRESSORS`.
+
+    Raises
+    ------
+    InvalidInputError
+        ``hypotension`` not a bool, an unknown agent, or vasopressors without hypotension.
+    """
+    hypotension = _check_bool(hypotension, "hypotension")
+    if isinstance(vasopressors, str):
+        raise InvalidInputError("vasopressors", vasopressors, "a list of agent names")
+    agents = set()
+    for i, agent in enumerate(vasopressors):
+        if agent not in VASOPRESSORS:
+            allowed = ", ".join(repr(v) for v in VASOPRESSORS)
+            raise InvalidInputError(f"vasopressors[{i}]", agent, f"one of {allowed}")
+        agents.add(agent)
+    if agents and not hypotension:
+        raise InvalidInputError(
+            "hypotension", False, "True when vasopressors are given (they treat hypotension)"
+        )
+    others = agents - {"vasopressin"}
+    if len(others) >= 2:
+        return Hypotension.MULTIPLE_VASOPRESSORS
+    if agents:
+        return Hypotension.ONE_VASOPRESSOR
+    return Hypotension.NO_VASOPRESSOR if hypotension else Hypotension.NONE

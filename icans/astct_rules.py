@@ -136,14 +136,15 @@ _CAPD_GRADE = _table(
 )
 assert _ICE_GRADE.size == ICE_MAX + 2 and _CAPD_GRADE.size == CAPD_MAX + 2
 
-#: Oxygen delivery device -> hypoxia level. ``nasal_cannula`` is upgraded to high flow when the
-#: flow exceeds :data:`LOW_FLOW_MAX_L_PER_MIN` (see :func:`classify_oxygen`).
+#: Oxygen delivery device -> hypoxia level. For a nasal cannula, whatever it is called, the
+#: consensus defines the level by the flow (<= :data:`LOW_FLOW_MAX_L_PER_MIN` L/min low flow,
+#: above it high flow): its entry here is the level at low flow (see :func:`classify_oxygen`).
 OXYGEN_DEVICES: Mapping[str, Hypoxia] = MappingProxyType(
     {
         "none": Hypoxia.NONE,
         "nasal_cannula": Hypoxia.LOW_FLOW,
         "blow_by": Hypoxia.LOW_FLOW,
-        "high_flow_nasal_cannula": Hypoxia.HIGH_FLOW,
+        "high_flow_nasal_cannula": Hypoxia.LOW_FLOW,
         "facemask": Hypoxia.HIGH_FLOW,
         "non_rebreather": Hypoxia.HIGH_FLOW,
         "venturi": Hypoxia.HIGH_FLOW,
@@ -151,6 +152,22 @@ OXYGEN_DEVICES: Mapping[str, Hypoxia] = MappingProxyType(
         "bipap": Hypoxia.POSITIVE_PRESSURE,
         "mechanical_ventilation": Hypoxia.POSITIVE_PRESSURE,
     }
+)
+#: Devices whose level the flow decides (Lee et al. 2019, Table 3: "low-flow nasal cannula" is
+#: oxygen delivered at <= 6 L/min, "high-flow nasal cannula" at > 6 L/min).
+CANNULAS = ("nasal_cannula", "high_flow_nasal_cannula")
+
+#: Vasopressors counted for the CRS hypotension level. Lee et al. 2019, Table 3: grade 3
+#: "requiring a vasopressor with or without vasopressin", grade 4 "requiring multiple
+#: vasopressors (excluding vasopressin)": vasopressin counts as a vasopressor only when it is the
+#: only one.
+VASOPRESSORS = (
+    "norepinephrine",
+    "epinephrine",
+    "phenylephrine",
+    "dopamine",
+    "angiotensin_ii",
+    "vasopressin",
 )
 
 

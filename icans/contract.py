@@ -42,6 +42,23 @@ DISEASE_GROUPS = {
     "T-ALL": "t_all",
 }
 
+# The products the service supports, by the diseases they are given for (CAR target -> diseases),
+# and the diseases with no paediatric CAR-T practice: CD19 products in B-cell lymphomas, CLL and
+# B-ALL; CD19-CD22 in B-ALL and LBCL; BCMA in myeloma; CLL1, CD123 and CD7 in AML; CD123 in
+# BPDCN; CD7 in T-ALL (icans-facts sections 2.1-2.2: the pivotal trials and the myeloid and
+# T-cell series). A patient outside these is outside what the model has learnt: refused, by the
+# endpoint and by the cohort reader alike (combination_errors).
+SUPPORTED_TARGETS: dict[str, tuple[str, ...]] = {
+    "CD19": ("LBCL", "PMBCL", "MCL", "FL", "CLL", "B-ALL"),
+    "CD19-CD22": ("B-ALL", "LBCL"),
+    "BCMA": ("MM",),
+    "CLL1": ("AML",),
+    "CD123": ("AML", "BPDCN"),
+    "CD7": ("T-ALL", "AML"),
+}
+ADULT_ONLY_DISEASES = ("MM", "CLL", "MCL", "FL")
+ADULT_AGE_YEARS = 18
+
 HORIZON_DAYS = 28  # the target is assessed through day 28
 MAX_ICANS_GRADE_BEFORE_EVENT = 2  # a patient at grade >= 3 has already had the event
 
@@ -107,6 +124,31 @@ class FieldSpec:
             return str(value)
         shown = self.fmt.format(value) if self.fmt else significant(value)
         return f"{shown}{self.unit}" if self.unit == "%" else f"{shown} {self.unit}".rstrip()
+
+
+def combination_errors(car_target: str, disease: str, age_years: float) -> list[tuple]:
+    """(field, value, rule) for each way a patient's product, disease and age fall outside
+    :data:`SUPPORTED_TARGETS` and :data:`ADULT_ONLY_DISEASES`; empty when supported."""
+    out = []
+    diseases = SUPPORTED_TARGETS.get(car_target, ())
+    if disease not in diseases:
+        out.append(
+            (
+                "car_target",
+                car_target,
+                f"a product supported for {disease}: "
+                + (", ".join(t for t, d in SUPPORTED_TARGETS.items() if disease in d) or "none"),
+            )
+        )
+    if disease in ADULT_ONLY_DISEASES and age_years < ADULT_AGE_YEARS:
+        out.append(
+            (
+                "age_years",
+                age_years,
+                f"at least {ADULT_AGE_YEARS} for {disease} (no paediatric CAR-T indication)",
+            )
+        )
+    return out
 
 
 def significant(x: float, digits: int = 3) -> str:

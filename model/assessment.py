@@ -16,8 +16,9 @@ import numpy as np
 from scipy.special import expit
 
 from features.checks import input_warnings
-from features.layout import RAW_COLUMNS
+from features.layout import COLUMN_INDEX, RAW_COLUMNS
 from features.patient import missing_inputs, to_raw
+from icans.contract import PREDICTION_DAY
 from icans.errors import UnknownCategoryWarning
 from model.explain import RiskExplainer
 from model.risk_model import RiskModel
@@ -45,7 +46,9 @@ class Assessor:
         self.model = model
         model.use_threads(1)
         self.explainer = RiskExplainer(model, nthread=1)
-        self.assess_rows(np.full((1, len(RAW_COLUMNS)), np.nan))
+        empty = np.full((1, len(RAW_COLUMNS)), np.nan)  # day 0, nothing else known
+        empty[0, COLUMN_INDEX[PREDICTION_DAY.name]] = 0
+        self.assess_rows(empty)
 
     def assess_rows(self, raw: np.ndarray):
         """Predictor rows, probabilities, intervals and explanation of raw rows."""

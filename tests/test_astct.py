@@ -31,6 +31,7 @@ from icans.astct import (
     Seizure,
     capd_domain_grade,
     classify_oxygen,
+    classify_vasopressors,
     crs_grade_codes,
     grade_crs,
     grade_icans,
@@ -301,7 +302,10 @@ OXYGEN_GOLDEN: list[tuple[str, float | None, Hypoxia]] = [
     ("nasal_cannula", 15, OX.HIGH_FLOW),
     ("blow_by", None, OX.LOW_FLOW),
     ("blow_by", 4, OX.LOW_FLOW),
-    ("high_flow_nasal_cannula", None, OX.HIGH_FLOW),
+    # the level of any cannula is set by the flow, not by the device's name
+    ("high_flow_nasal_cannula", 4, OX.LOW_FLOW),
+    ("high_flow_nasal_cannula", 6, OX.LOW_FLOW),
+    ("high_flow_nasal_cannula", 6.5, OX.HIGH_FLOW),
     ("high_flow_nasal_cannula", 40, OX.HIGH_FLOW),
     ("facemask", None, OX.HIGH_FLOW),
     ("facemask", 8, OX.HIGH_FLOW),
@@ -320,6 +324,59 @@ def test_classify_oxygen_golden(device: str, flow: float | None, expected: Hypox
 
 def test_classify_oxygen_covers_every_device() -> None:
     assert {d for d, _, _ in OXYGEN_GOLDEN} == set(OXYGEN_DEVICES)
+
+
+# ------------------------------------------------------------------------------------------
+# classify_vasopressors (Table 3: "a vasopressor with or without vasopressin"; "multiple
+# vasopressors (excluding vasopressin)")
+# ------------------------------------------------------------------------------------------
+
+HY = Hypotension
+VASOPRESSOR_GOLDEN: list[tuple[bool, tuple[str, ...], Hypotension]] = [
+    (False, (), HY.NONE),
+    (True, (), HY.NO_VASOPRESSOR),
+    (True, ("norepinephrine",), HY.ONE_VASOPRESSOR),
+    (True, ("vasopressin",), HY.ONE_VASOPRESSOR),
+    (True, ("norepinephrine", "vasopressin"), HY.ONE_VASOPRESSOR),  # the exception: grade 3
+    (True, ("vasopressin", "phenylephrine"), HY.ONE_VASOPRESSOR),
+    (True, ("norepinephrine", "norepinephrine"), HY.ONE_VASOPRESSOR),  # one agent, twice
+    (True, ("norepinephrine", "epinephrine"), HY.MULTIPLE_VASOPRESSORS),
+    (True, ("norepinephrine", "epinephrine", "vasopressin"), HY.MULTIPLE_VASOPRESSORS),
+    (True, ("dopamine", "angiotensin_ii"), HY.MULTIPLE_VASOPRESSORS),
+]
+
+
+@pytest.mark.parametrize(("hypotensive", "agents", "expected"), VASOPRESSOR_GOLDEN)
+def test_classify_vasopressors_golden(
+    hypotensive: bool, agents: tuple[str, ...], expected: Hypotension
+) -> None:
+    assert classify_vasopressors(hypotensive, agents) is expected
+    assert classify_vasopressors(hypotensive, list(reversed(agents))) is expected
+
+
+def test_classify_vasopressors_feeds_grade_crs() -> None:
+    # fever + norepinephrine with vasopressin = grade 3; + a second catecholamine = grade 4
+    pair = classify_vasopressors(True, ["norepinephrine", "vasopressin"])
+    assert grade_crs(temperature_c=38.4, hypotension=pair) == 3
+    multiple = classify_vasopressors(True, ["norepinephrine", "epinephrine"])
+    assert grade_crs(temperature_c=38.4, hypotension=multiple) == 4
+
+
+@pytest.mark.parametrize(
+    ("hypotensive", "agents", "field", "value"),
+    [
+        (True, ["ecmo"], "vasopressors[0]", "ecmo"),
+        (True, ["vasopressin", "Norepinephrine"], "vasopressors[1]", "Norepinephrine"),
+        (True, "norepinephrine", "vasopressors", "norepinephrine"),
+        (False, ["norepinephrine"], "hypotension", False),
+        ("yes", [], "hypotension", "yes"),
+    ],
+)
+def test_classify_vasopressors_rejects(hypotensive, agents, field, value) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        classify_vasopressors(hypotensive, agents)
+    assert info.value.field == field
+    assert repr(value) in str(info.value)
 
 
 def test_classify_oxygen_feeds_grade_crs() -> None:
@@ -620,6 +677,7 @@ OXYGEN_ERRORS: list[tuple[Any, Any, str, Any]] = [
     (None, None, "device", None),
     (OX.LOW_FLOW, None, "device", OX.LOW_FLOW),
     ("nasal_cannula", None, "flow_l_per_min", None),  # flow decides low vs high
+    ("high_flow_nasal_cannula", None, "flow_l_per_min", None),
     ("nasal_cannula", -1, "flow_l_per_min", -1),
     ("nasal_cannula", True, "flow_l_per_min", True),
     ("nasal_cannula", "6", "flow_l_per_min", "6"),

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from cohort.schema import validate_table
 from features.patient import parse_patient
-from icans.contract import BASELINE, COURSE, FIELDS
+from icans.contract import BASELINE, CAR_TARGETS, COURSE, DISEASES, FIELDS
 from icans.errors import InvalidCohortError, InvalidPatientError
 
 PATIENT = {
@@ -170,3 +170,36 @@ def test_the_rules_are_the_published_ones():
     assert by_table("icans_grade_by_day", 4)  # a cohort's course goes on after the event
     assert by_request("prior_lines", 3.0) and not by_request("prior_lines", 2.5)
     assert not by_request("car_target", "CD20") and not by_table("car_target", "CD20")
+
+
+def by_both(car_target: str, disease: str, age: float) -> tuple[bool, bool]:
+    record = {**PATIENT, "car_target": car_target, "disease": disease, "age_years": age}
+    try:
+        parse_patient(record | {"day_since_infusion": 0})
+        request = True
+    except InvalidPatientError:
+        request = False
+    try:
+        validate_table("patients", pd.DataFrame([{"patient_id": "P1", **record}]))
+        table = True
+    except InvalidCohortError:
+        table = False
+    return request, table
+
+
+@pytest.mark.parametrize("car_target", CAR_TARGETS)
+def test_product_disease_and_age_combinations_are_judged_alike(car_target):
+    for disease in DISEASES:
+        for age in (8.0, 17.5, 18.0, 40.0):
+            request, table = by_both(car_target, disease, age)
+            assert request == table, (car_target, disease, age)
+
+
+def test_combinations_that_do_not_exist_are_refused():
+    """Products by disease as published (icans-facts 2.1-2.2); no child gets myeloma CAR-T."""
+    assert by_both("CD19", "AML", 40) == (False, False)  # no CD19 CAR-T for AML
+    assert by_both("BCMA", "B-ALL", 40) == (False, False)  # BCMA is a myeloma target
+    assert by_both("BCMA", "MM", 10) == (False, False)  # a child with myeloma
+    assert by_both("CD19", "B-ALL", 8) == (True, True)  # tisa-cel is for children's B-ALL
+    assert by_both("CLL1", "AML", 11) == (True, True)  # the paediatric CLL1 series
+    assert by_both("CD7", "T-ALL", 30) == (True, True)

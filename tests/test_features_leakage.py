@@ -27,13 +27,13 @@ from features.layout import (
 from features.patient import parse_patient, to_raw
 from features.transformers import KNOWN_INCREASING, build_feature_pipeline, transform_rows
 from icans.contract import (
-    CAR_TARGETS,
+    ADULT_ONLY_DISEASES,
     COSTIMULATORY_DOMAINS,
-    DISEASES,
     HORIZON_DAYS,
     LYMPHODEPLETION_REGIMENS,
+    SUPPORTED_TARGETS,
 )
-from icans.errors import InvalidPatientError
+from icans.errors import InvalidInputError, InvalidPatientError
 
 pytestmark = [
     # A category absent from the small training cohort is encoded as all-zero with a warning;
@@ -109,6 +109,9 @@ GRADE_KEY = {
 }
 
 
+SUPPORTED_PAIRS = [(t, d) for t, diseases in SUPPORTED_TARGETS.items() for d in diseases]
+
+
 def optional(strategy: st.SearchStrategy) -> st.SearchStrategy:
     return st.none() | strategy
 
@@ -117,10 +120,12 @@ def optional(strategy: st.SearchStrategy) -> st.SearchStrategy:
 def patients(draw: st.DrawFn, max_day: int = MAX_L) -> dict:
     """A valid request within the contract, observed up to L = day_since_infusion."""
     day = draw(st.integers(0, max_day))
+    target, disease = draw(st.sampled_from(SUPPORTED_PAIRS))  # a product given for the disease
+    adult = disease in ADULT_ONLY_DISEASES
     record: dict = {
-        "age_years": draw(st.floats(0, 100, allow_nan=False)),
-        "disease": draw(st.sampled_from(DISEASES)),
-        "car_target": draw(st.sampled_from(CAR_TARGETS)),
+        "age_years": draw(st.floats(18 if adult else 0, 100, allow_nan=False)),
+        "disease": disease,
+        "car_target": target,
         "costimulatory_domain": draw(st.sampled_from(COSTIMULATORY_DOMAINS)),
         "dose_cells_per_kg": draw(st.floats(1e4, 1e9, allow_nan=False)),
         "marrow_blasts_pct": draw(st.floats(0, 100, allow_nan=False)),
@@ -334,3 +339,17 @@ def test_the_raw_layout_is_the_one_every_logged_model_reads():
         "icans_grade_d00",
     ]
     assert RAW_COLUMNS[-1] == "icans_grade_d28"
+
+
+@pytest.mark.parametrize("day", [np.nan, -1.0, 29.0, 2.5])
+def test_a_row_without_a_valid_prediction_day_is_refused(fitted, day):
+    """Without a prediction day nothing in the row can be told apart from the future: the
+    pipeline refuses it, naming the field and the row (batch and single-row paths alike)."""
+    raw = fitted.raw[:5].copy()
+    raw[3, DSI] = day
+    for run in (fitted.pipeline.transform, lambda r: transform_rows(fitted.pipeline, r)):
+        with pytest.raises(InvalidInputError) as info:
+            run(raw)
+        assert info.value.field == "day_since_infusion"
+        assert info.value.where == "row 3"
+        assert "0 to 28" in info.value.expected
