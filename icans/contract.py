@@ -27,6 +27,9 @@ DISEASES = ("LBCL", "PMBCL", "B-ALL", "MCL", "FL", "CLL", "MM", "AML", "T-ALL", 
 CAR_TARGETS = ("CD19", "CD19-CD22", "BCMA", "CLL1", "CD123", "CD7")
 COSTIMULATORY_DOMAINS = ("CD28", "4-1BB")
 LYMPHODEPLETION_REGIMENS = ("flu_cy", "bendamustine", "other")
+DEATH_CAUSES = ("icans", "infection", "crs", "progression", "other")
+# Anti-inflammatory potency: dexamethasone 0.75 mg ~ methylprednisolone 4 mg.
+METHYLPREDNISOLONE_TO_DEXAMETHASONE = 0.1875
 
 # Disease groups used as a predictor (fewer levels than diseases, each with enough patients).
 DISEASE_GROUPS = {
@@ -209,9 +212,11 @@ BASELINE: tuple[FieldSpec, ...] = (
         "number",
         "marrow blasts",
         "%",
-        note="before lymphodepletion",
+        note="before lymphodepletion; measured in the leukaemias (B-ALL, T-ALL, AML, BPDCN), "
+        "empty for lymphoma, CLL and myeloma (see marrow_involvement)",
         low=0,
         high=100,
+        required=False,
     ),
     FieldSpec("cns_involvement", "boolean", "CNS involvement"),
     FieldSpec("prior_lines", "integer", "prior lines of therapy", low=0, high=30, required=False),
@@ -228,6 +233,15 @@ BASELINE: tuple[FieldSpec, ...] = (
         "lymphodepletion",
         values=LYMPHODEPLETION_REGIMENS,
         required=False,
+    ),
+    FieldSpec(
+        "marrow_involvement",
+        "boolean",
+        "marrow involvement",
+        note="marrow involved by the disease before lymphodepletion (biopsy); how marrow "
+        "disease is measured in lymphoma, CLL and myeloma",
+        required=False,
+        optional_column=True,
     ),
 )
 
@@ -294,6 +308,37 @@ COURSE: tuple[FieldSpec, ...] = (
         layout="icans_grade",
         request_high=MAX_ICANS_GRADE_BEFORE_EVENT,
     ),
+    FieldSpec(
+        "dexamethasone_mg_by_day",
+        "day_list",
+        "corticosteroid",
+        "mg",
+        note="corticosteroid given that day as dexamethasone-equivalent mg (methylprednisolone "
+        f"mg x {METHYLPREDNISOLONE_TO_DEXAMETHASONE}); 0 on a day without; prophylaxis included",
+        low=0,
+        high=2_000,
+        required=False,
+        table="daily",
+        column="dexamethasone_mg",
+        value_key="mg",
+        layout="dexamethasone_mg",
+        optional_column=True,
+    ),
+    FieldSpec(
+        "tocilizumab_doses_by_day",
+        "day_list",
+        "tocilizumab",
+        "doses",
+        note="tocilizumab doses given that day (at most 3 in 24 h, label); 0 on a day without",
+        low=0,
+        high=3,
+        required=False,
+        table="daily",
+        column="tocilizumab_doses",
+        value_key="doses",
+        layout="tocilizumab_doses",
+        optional_column=True,
+    ),
 )
 
 # What happened by day 28: columns of the ``outcomes`` table (never inputs of the model).
@@ -350,7 +395,29 @@ OUTCOMES: tuple[FieldSpec, ...] = (
         "steroid_refractory_icans",
         "boolean",
         "steroid-refractory ICANS",
-        note="grade >= 2 not improved 72 h after dexamethasone started",
+        note="ICANS not improved 72 h after corticosteroid treatment started (icans.steroids)",
+        required=False,
+        table="outcomes",
+        optional_column=True,
+    ),
+    FieldSpec(
+        "death_day",
+        "integer",
+        "death day",
+        note="day of death from any cause by day 28; empty if alive at day 28",
+        low=0,
+        high=HORIZON_DAYS,
+        required=False,
+        table="outcomes",
+        optional_column=True,
+    ),
+    FieldSpec(
+        "death_cause",
+        "category",
+        "cause of death",
+        note="principal cause of a death by day 28; a death from another cause before the "
+        "event makes the patient a non-event (competing risk)",
+        values=DEATH_CAUSES,
         required=False,
         table="outcomes",
         optional_column=True,
