@@ -30,7 +30,7 @@ _TYPE = {
 }
 _TABLE_ROLE = {
     "patients": "one row per patient: the baseline fields known before infusion",
-    "daily": "one row per patient and observed day: the day's ASTCT grades",
+    "daily": "one row per patient and observed day: the day's ASTCT grades and treatment",
     "measurements": "one row per CAR-T blood sample",
     "outcomes": "one row per patient: what happened by day 28, never an input of the model",
 }
@@ -41,7 +41,7 @@ def _cell(text: str) -> str:
 
 
 def _row(column: str, spec: FieldSpec, required: str) -> str:
-    kind = "whole number" if spec.value_key == "grade" else _TYPE.get(spec.kind, "number")
+    kind = "whole number" if spec.whole else _TYPE.get(spec.kind, "number")
     return (
         f"| `{column}` | {kind} | {spec.unit or '-'} | {_cell(spec.rule())} | {required} | "
         f"{_cell(spec.label)} | {_cell(spec.note) or '-'} |"
@@ -55,6 +55,7 @@ HEADER = (
 
 
 def render() -> str:
+    _keys = ", ".join(f"`{k}`" for k in dict.fromkeys(spec.value_key for spec in COURSE))
     lines = [
         "# Data dictionary",
         "",
@@ -94,10 +95,13 @@ def render() -> str:
         "",
         "## One patient at the endpoint (`POST /v1/risk`)",
         "",
-        'The same fields, by name. A course field is a list of `{"day": d, "grade": g}` or',
-        '`{"day": d, "value": v}` with each day at most once and no day after',
+        'The same fields, by name. A course field is a list of `{"day": d, <key>: v}`, the key',
+        f"named in its type below ({_keys}), with each day at most once and no day after",
         "`day_since_infusion`. Optional fields may be left out: they are treated as missing,",
-        "never as 0, and listed in the response's `missing_inputs`.",
+        "never as 0, and listed in the response's `missing_inputs`. A patient who has already",
+        "met the outcome is refused: ICANS grade 3 or more, or ICANS that did not improve on",
+        "corticosteroids (steroid-refractory, judged by `icans.steroids` on the grades and",
+        "doses sent).",
         "",
         "| field | type | unit | allowed values | required | label | notes |",
         "|---|---|---|---|---|---|---|",

@@ -3,9 +3,11 @@
 The schema of each table is derived from the contract's field specifications
 (:mod:`icans.contract`): the same ranges, enumerations and required fields the endpoint checks,
 so training and serving cannot drift apart. Tables: ``patients`` (one row per patient, baseline
-fields), ``daily`` (one row per patient and observed day: CRS and ICANS grades),
+fields), ``daily`` (one row per patient and observed day: CRS and ICANS grades, and, when the
+cohort records them, corticosteroid mg and tocilizumab doses),
 ``measurements`` (one row per CAR-T blood sample) and ``outcomes`` (one row per patient).
-Columns outside the contract are allowed and left alone. A patient whose product, disease and
+Columns outside the contract are allowed and left alone; an optional column (``optional_column``
+in the contract) may be absent, and is checked when present. A patient whose product, disease and
 age fall outside the supported combinations is refused, as the endpoint refuses it.
 
 Each violation becomes an :class:`~icans.errors.InvalidInputError` naming the patient and row,
@@ -55,7 +57,7 @@ def _column(spec: FieldSpec, nullable: bool) -> pa.Column:
         check = [
             pa.Check.in_range(spec.low, spec.high, include_min=not spec.low_open, error=spec.rule())
         ]
-        if spec.kind == "integer" or spec.value_key == "grade":
+        if spec.whole:
             check.append(_whole(spec))
     return pa.Column(float, check, nullable=nullable, coerce=True)
 
@@ -84,7 +86,7 @@ _CAST = {
     name: {
         spec.table_column: bool if spec.kind == "boolean" else np.int64
         for spec, nullable in _fields(name)
-        if not nullable and (spec.kind in ("integer", "boolean") or spec.value_key == "grade")
+        if not nullable and (spec.whole or spec.kind == "boolean")
     }
     for name in TABLES
 }

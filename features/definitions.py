@@ -139,3 +139,34 @@ def mean_log_deviation(block: np.ndarray, reference: np.ndarray) -> np.ndarray:
     n = (~np.isnan(dev)).sum(axis=1)
     total = np.nansum(dev, axis=1)
     return np.divide(total, n, out=np.full(len(block), np.nan), where=n > 0)
+
+
+def sum_to_date(block: np.ndarray) -> np.ndarray:
+    """Sum of the values observed up to the prediction day; NaN if nothing was observed.
+
+    For tocilizumab: the doses given so far (a day recorded as 0 counts as observed)."""
+    observed = (~np.isnan(block)).any(axis=1)
+    return np.where(observed, np.nansum(block, axis=1), np.nan)
+
+
+# Prophylactic corticosteroids are given on the first days after infusion, before any ICANS:
+# dexamethasone 10 mg on days 0, 1 and 2 (ZUMA-1 cohort 6, Oluwole et al., Br J Haematol
+# 2021;194:690).
+PROPHYLAXIS_LAST_DAY = 2
+
+
+def dose_before_onset(
+    doses: np.ndarray, grades: np.ndarray, last_day: int = PROPHYLAXIS_LAST_DAY
+) -> np.ndarray:
+    """1 if a dose (> 0) was given on a day 0..``last_day`` with no grade >= 1 recorded on that
+    day or before (the grade 0 or not recorded); 0 if the doses of some of those days were
+    recorded and none was such a dose; NaN if no dose was recorded on those days.
+
+    For corticosteroids and ICANS grades: prophylaxis, given before (below or without) ICANS,
+    as opposed to treatment of ICANS (:mod:`icans.steroids`). Only days up to the prediction
+    day count (later days are NaN in the blocks)."""
+    given = doses[:, : last_day + 1]
+    onset = np.logical_or.accumulate(grades[:, : last_day + 1] >= 1, axis=1)  # NaN: no onset
+    before_onset = (given > 0) & ~onset
+    recorded = (~np.isnan(given)).any(axis=1)
+    return np.where(before_onset.any(axis=1), 1.0, np.where(recorded, 0.0, np.nan))

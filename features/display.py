@@ -35,6 +35,10 @@ DERIVED: dict[str, tuple[str, str]] = {
     "icans_max_grade_to_date": ("worst ICANS grade so far", "{:.0f}"),
     "days_since_icans_onset": ("days since ICANS onset", "{:.0f}"),
     "days_since_icans_grade2": ("days since ICANS reached grade 2", "{:.0f}"),
+    "steroid_mg_today": ("corticosteroid, latest dose (dexamethasone-equivalent)", "{:.4g} mg"),
+    "days_since_steroid_start": ("days since corticosteroids started for ICANS", "{:.0f}"),
+    "prophylactic_steroid": ("prophylactic corticosteroid (day 0-2, before ICANS)", "yesno"),
+    "tocilizumab_doses_to_date": ("tocilizumab doses so far", "{:.0f}"),
 }
 
 

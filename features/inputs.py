@@ -16,12 +16,15 @@ from icans.contract import LAB_FIELDS
 
 _CD4 = "cd4_car_t_cells_per_ul"
 _CD8 = "cd8_car_t_cells_per_ul"
+_ICANS = "icans_grade_by_day"
+_STEROIDS = "dexamethasone_mg_by_day"
 
 # predictor -> ((input field, direction of the predictor as the input rises), ...)
 PREDICTOR_INPUTS: dict[str, tuple[tuple[str, int], ...]] = {
     "age_years": (("age_years", 1),),
     "log10_dose_cells_per_kg": (("dose_cells_per_kg", 1),),
     "marrow_blasts_pct": (("marrow_blasts_pct", 1),),
+    "marrow_involvement": (("marrow_involvement", 1),),
     "cns_involvement": (("cns_involvement", 1),),
     "neuro_comorbidity": (("neuro_comorbidity", 1),),
     "flu_cy_lymphodepletion": (("lymphodepletion=flu_cy", 1),),
@@ -46,10 +49,17 @@ PREDICTOR_INPUTS: dict[str, tuple[tuple[str, int], ...]] = {
         ("ferritin_ng_per_ml", 1),
         ("platelets_10e9_per_l", -1),
     ),
-    "icans_grade_today": (("icans_grade_by_day", 1),),
-    "icans_max_grade_to_date": (("icans_grade_by_day", 1),),
-    "days_since_icans_onset": (("icans_grade_by_day", 0),),
-    "days_since_icans_grade2": (("icans_grade_by_day", 0),),
+    "icans_grade_today": ((_ICANS, 1),),
+    "icans_max_grade_to_date": ((_ICANS, 1),),
+    "days_since_icans_onset": ((_ICANS, 0),),
+    "days_since_icans_grade2": ((_ICANS, 0),),
+    "steroid_mg_today": ((_STEROIDS, 1),),
+    # the start is the first day with ICANS and a treatment dose: earlier ICANS or an earlier
+    # dose may move it either way
+    "days_since_steroid_start": ((_STEROIDS, 0), (_ICANS, 0)),
+    # a dose on day 0-2 makes it 1; ICANS before the dose makes it treatment instead
+    "prophylactic_steroid": ((_STEROIDS, 1), (_ICANS, -1)),
+    "tocilizumab_doses_to_date": (("tocilizumab_doses_by_day", 1),),
 }
 
 

@@ -1,7 +1,7 @@
 """Landmark dataset: one row per (patient, landmark day) for patients still event-free.
 
 For landmark day L the row holds what was observable up to and including day L (baseline, CRS
-and ICANS grades on days 0..L, CAR-T samples dated <= L), in the raw layout of
+and ICANS grades and treatment on days 0..L, CAR-T samples dated <= L), in the raw layout of
 :mod:`features.layout`; the label is the target event on days L+1..28; the generator's true risk
 is attached for evaluation only (never a predictor); ``patient_id`` is kept for grouped splits.
 """
@@ -17,6 +17,7 @@ from cohort.reader import TRUE_RISK
 from cohort.schema import validate_tables
 from features.layout import (
     BASELINE_FIELDS,
+    BASELINE_INDEX,
     CATEGORY_CODE,
     COLUMN_INDEX,
     N_DAYS,
@@ -63,21 +64,24 @@ class LandmarkDataset:
 def _day_blocks(
     patient_index: pd.Index, frame: pd.DataFrame, columns: dict[str, str]
 ) -> dict[str, np.ndarray]:
-    """Scatter a long (patient_id, day, value) table into patients x 29-day blocks."""
+    """Scatter a long (patient_id, day, value) table into patients x 29-day blocks; a column
+    the table lacks (an optional one) is a series never observed (NaN)."""
     rows = patient_index.get_indexer(frame["patient_id"])
     days = frame["day"].to_numpy(np.int64)
     keep = rows >= 0
     blocks = {}
     for series_name, column in columns.items():
         block = np.full((len(patient_index), N_DAYS), np.nan)
-        block[rows[keep], days[keep]] = frame[column].to_numpy(float)[keep]
+        if column in frame.columns:
+            block[rows[keep], days[keep]] = frame[column].to_numpy(float)[keep]
         blocks[series_name] = block
     return blocks
 
 
 def baseline_matrix(patients: pd.DataFrame) -> np.ndarray:
-    """Baseline fields of a patients table in layout order (categoricals as codes, booleans as
-    0/1); a column the table lacks is missing (NaN) for every patient."""
+    """Baseline fields of a patients table in the contract's order (:data:`BASELINE_FIELDS`,
+    placed in a raw row by ``BASELINE_INDEX``; categoricals as codes, booleans as 0/1); a
+    column the table lacks is missing (NaN) for every patient."""
     out = np.full((len(patients), len(BASELINE_FIELDS)), np.nan)
     for j, field in enumerate(BASELINE_FIELDS):
         if field not in patients.columns:
@@ -122,7 +126,7 @@ def build_landmark_dataset(
         at_risk = np.isnan(event_day) | (event_day > landmark)
         n = int(at_risk.sum())
         raw = np.full((n, len(RAW_COLUMNS)), np.nan)
-        raw[:, : len(BASELINE_FIELDS)] = base[at_risk]
+        raw[:, BASELINE_INDEX] = base[at_risk]
         raw[:, COLUMN_INDEX[PREDICTION_DAY.name]] = landmark
         for name, block in blocks.items():
             raw[:, SERIES_SLICE[name]] = np.where(future <= landmark, block[at_risk], np.nan)
@@ -159,8 +163,10 @@ def patient_record(tables: dict[str, pd.DataFrame], patient_id: str, day: int) -
         if spec.table_column in p.index and not pd.isna(p[spec.table_column]):
             record[spec.name] = cast[spec.kind](p[spec.table_column])
     for spec in COURSE:
+        if spec.table_column not in tables[spec.table].columns:
+            continue  # an optional column this cohort does not have: not given
         rows = tables[spec.table].query("patient_id == @patient_id and day <= @day")
-        value = int if spec.value_key == "grade" else float
+        value = int if spec.whole else float
         record[spec.name] = [
             {"day": int(d), spec.value_key: value(v)}
             for d, v in zip(rows["day"], rows[spec.table_column], strict=True)

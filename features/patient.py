@@ -9,7 +9,10 @@ its position in a list), the value and the rule:
 * a day given twice in one course list;
 * a product, disease and age outside the supported combinations
   (:data:`icans.contract.SUPPORTED_TARGETS`);
-* negative cell counts; ICANS grades above 2 (grade >= 3 means the event has happened).
+* negative cell counts; ICANS grades above 2 (grade >= 3 means the event has happened);
+* a patient who has already met the other half of the outcome: ICANS that did not improve
+  on corticosteroids (steroid-refractory by :func:`icans.steroids.refractory_day`, judged on
+  the grades and doses sent, on or before ``day_since_infusion``).
 """
 
 from __future__ import annotations
@@ -27,16 +30,25 @@ from pydantic import (
     model_validator,
 )
 
-from features.layout import CATEGORY_CODE, COLUMN_INDEX, COURSE_SERIES, NUMERIC_FIELDS, RAW_COLUMNS
+from features.layout import (
+    CATEGORY_CODE,
+    COLUMN_INDEX,
+    COURSE_SERIES,
+    N_DAYS,
+    NUMERIC_FIELDS,
+    RAW_COLUMNS,
+)
 from icans.contract import (
     BASELINE,
     COURSE,
+    FIELDS,
     PATIENT_ID_MAX_LENGTH,
     PREDICTION_DAY,
     FieldSpec,
     combination_errors,
 )
 from icans.errors import InvalidInputError, InvalidPatientError
+from icans.steroids import RESPONSE_DAYS, TREATMENT_MG, refractory_day, steroid_start_day
 
 
 def _whole(value: Any) -> Any:
@@ -67,7 +79,7 @@ def _bounds(spec: FieldSpec, high: float | None = None) -> dict[str, Any]:
     """pydantic's constraints for a number of the contract (``high`` overrides the bound)."""
     low = {"gt": spec.low} if spec.low_open else {"ge": spec.low}
     out = low | {"le": spec.high if high is None else high}
-    real = spec.kind == "number" or spec.value_key == "value"
+    real = spec.kind in ("number", "day_list") and not spec.whole
     return out | ({"allow_inf_nan": False} if real else {})
 
 
@@ -86,8 +98,9 @@ def _scalar(spec: FieldSpec) -> tuple[Any, Any]:
 
 
 def _day_list(spec: FieldSpec) -> tuple[Any, Any]:
-    """``list[{day, grade}]`` or ``list[{day, value}]`` with the contract's range of the value."""
-    value_type = Whole if spec.value_key == "grade" else float
+    """``list[{day, <value_key>}]`` (grade, value, mg or doses) with the contract's range of the
+    value: a whole number for grades and doses, a finite number otherwise."""
+    value_type = Whole if spec.whole else float
     item = create_model(
         _ITEM_MODEL_NAMES[spec.name],
         __base__=_Strict,
@@ -108,13 +121,15 @@ _ITEM_MODEL_NAMES = {
     "cd4_car_t_cells_per_ul": "Cd4CellsOnDay",
     "cd8_car_t_cells_per_ul": "Cd8CellsOnDay",
     "icans_grade_by_day": "IcansGradeOnDay",
+    "dexamethasone_mg_by_day": "DexamethasoneMgOnDay",
+    "tocilizumab_doses_by_day": "TocilizumabDosesOnDay",
 }
 
 
 class _PatientBase(_Strict):
     @model_validator(mode="after")
     def _course_dates_and_product(self):
-        errors = course_date_errors(self.model_dump())
+        errors = course_errors(self.model_dump())
         errors += [
             InvalidInputError(field, value, rule)
             for field, value, rule in combination_errors(
@@ -152,8 +167,7 @@ def course_date_errors(data: Any) -> list[InvalidInputError]:
     """
     if not isinstance(data, dict):
         return []
-    day = _whole(data.get("day_since_infusion"))
-    prediction_day = day if isinstance(day, int) and not isinstance(day, bool) else None
+    prediction_day = _prediction_day(data)
     errors = []
     for name in COURSE_SERIES.values():
         items = data.get(name)
@@ -180,6 +194,76 @@ def course_date_errors(data: Any) -> list[InvalidInputError]:
     return errors
 
 
+def course_errors(data: Any) -> list[InvalidInputError]:
+    """Every error of the course as a whole, in raw input: dates (:func:`course_date_errors`)
+    and an outcome already met (:func:`outcome_errors`)."""
+    return course_date_errors(data) + outcome_errors(data)
+
+
+_GRADES = FIELDS[COURSE_SERIES["icans_grade"]]
+_STEROIDS = FIELDS[COURSE_SERIES["dexamethasone_mg"]]
+
+
+def _prediction_day(data: dict) -> int | None:
+    day = _whole(data.get(PREDICTION_DAY.name))
+    return day if isinstance(day, int) and not isinstance(day, bool) else None
+
+
+def _valid_course(data: dict, spec: FieldSpec, last_day: int) -> dict[int, tuple[int, float]]:
+    """day -> (position in the list, value) of the observations of ``spec`` that are valid
+    and dated 0..``last_day``; anything else is reported by its own rule, not judged here."""
+    items = data.get(spec.name)
+    high = spec.high if spec.request_high is None else spec.request_high
+    out: dict[int, tuple[int, float]] = {}
+    for i, obs in enumerate(items if isinstance(items, list) else []):
+        if not isinstance(obs, dict):
+            continue
+        d, v = _whole(obs.get("day")), obs.get(spec.value_key)
+        if not isinstance(d, int) or isinstance(d, bool) or not 0 <= d <= last_day:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not spec.low <= v <= high:
+            continue
+        out.setdefault(d, (i, float(v)))
+    return out
+
+
+def outcome_errors(data: Any) -> list[InvalidInputError]:
+    """A patient who has already met the outcome: ICANS that did not improve on corticosteroids.
+
+    Judged by the one definition (:func:`icans.steroids.refractory_day`) on the ICANS grades
+    and corticosteroid doses sent, dated up to ``day_since_infusion``: the risk of an event
+    that has happened is not a prediction. (Severe ICANS, grade >= 3, is refused by the grade's
+    own bound.) The error names the ICANS grade on the judgement day.
+    """
+    if not isinstance(data, dict) or (day := _prediction_day(data)) is None:
+        return []
+    grades = _valid_course(data, _GRADES, min(day, N_DAYS - 1))
+    doses = _valid_course(data, _STEROIDS, min(day, N_DAYS - 1))
+    if not grades or not doses:
+        return []
+    grade, mg = np.full((1, N_DAYS), np.nan), np.full((1, N_DAYS), np.nan)
+    for d, (_, v) in grades.items():
+        grade[0, d] = v
+    for d, (_, v) in doses.items():
+        mg[0, d] = v
+    judged = refractory_day(grade, mg)[0]
+    if np.isnan(judged):
+        return []
+    start, judged = int(steroid_start_day(grade, mg)[0]), int(judged)
+    position, value = grades[judged]
+    return [
+        InvalidInputError(
+            f"{_GRADES.name}[{position}].{_GRADES.value_key}",
+            int(value),
+            f"a patient who has not met the outcome: corticosteroids for ICANS started on day "
+            f"{start} (grade {grade[0, start]:g}, {mg[0, start]:g} mg dexamethasone-equivalent, "
+            f"at least {TREATMENT_MG:g} mg) and the grade {RESPONSE_DAYS} days later, on day "
+            f"{judged}, is not lower: that is steroid-refractory ICANS, the outcome itself "
+            "(icans.steroids); the risk is estimated only before it",
+        )
+    ]
+
+
 def parse_patient(data: Any) -> PatientObservation:
     """Validate a JSON-like dict (or pass through a model); every error in one exception."""
     if isinstance(data, PatientObservation):
@@ -198,8 +282,8 @@ def errors_from_pydantic(
     """Our errors from pydantic's error dicts (also FastAPI's, whose locations start with
     ``loc_prefix``, e.g. ``("body",)``), plus the course-date errors pydantic could not reach."""
     out, dates_checked = _from_pydantic(errors, loc_prefix)
-    if not dates_checked:  # field errors stopped the model validator: check dates here
-        out += course_date_errors(data)
+    if not dates_checked:  # field errors stopped the model validator: check the course here
+        out += course_errors(data)
     return out
 
 

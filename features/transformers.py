@@ -23,6 +23,7 @@ disease_group=<G>                  indicator per disease group seen            b
 age_years                          age at infusion                             baseline
 log10_dose_cells_per_kg            log10 of CAR+ cells/kg                      baseline
 marrow_blasts_pct                  marrow blasts before lymphodepletion        baseline
+marrow_involvement                 1 if marrow involved (NaN unknown)          baseline
 cns_involvement                    1 if CNS disease                            baseline
 neuro_comorbidity                  1 if neurologic comorbidity (NaN unknown)   baseline
 flu_cy_lymphodepletion             1 if fludarabine/cyclophosphamide           baseline
@@ -46,7 +47,19 @@ icans_grade_today                  ICANS grade on day L (or latest), 0-2       d
 icans_max_grade_to_date            worst ICANS grade on days 0..L, 0-2         day L
 days_since_icans_onset             L - first day ICANS >= 1 (NaN: none yet)    day L
 days_since_icans_grade2            L - first day ICANS >= 2 (NaN: none yet)    day L
+steroid_mg_today                   latest corticosteroid dose on days 0..L,    day L
+                                   dexamethasone-equivalent mg
+days_since_steroid_start           L - steroid start for ICANS (grade >= 1,    day L
+                                   >= 20 mg: icans.steroids; NaN: none yet)
+prophylactic_steroid               1 if a dose on day 0-2 before any ICANS     day min(2, L)
+                                   grade >= 1, 0 if none (NaN: not recorded)
+tocilizumab_doses_to_date          tocilizumab doses on days 0..L              day L
 =================================  ==========================================  ==============
+
+A fitted model computes the predictors it was fitted with: each step records them at fit
+(:mod:`features.steps`) and :class:`ClinicalFeatures` keeps its fitted steps, so a model logged
+before a predictor or a step was added (``marrow_involvement``, the treatment step) answers
+exactly as it did.
 """
 
 from __future__ import annotations
@@ -68,6 +81,8 @@ from features.layout import (
     mask_after_prediction_day,
     series,
 )
+from features.steps import Stateless
+from features.treatment import TreatmentFeatures
 from icans.contract import DISEASE_GROUPS, DISEASES, LAB_FIELDS
 from icans.errors import UnknownCategoryWarning
 
@@ -87,8 +102,10 @@ KNOWN_INCREASING = (
 # Further published directions, used as monotone constraints too (fewer ways to overfit):
 # LDH (Gauthier, OR 3.96/log10), CRP and ferritin (Greenbaum 2021 EASIX-FC), m-EASIX (Pennisi
 # 2021) and EASIX (Korell 2022), neurologic comorbidity and Cy/Flu (Gust 2017), CNS disease
-# (weak, CNSL series), CD8+ expansion (ZUMA-1 peak expansion), ICANS already present.
-# Platelets lower the risk (Pennisi 2021; Hay 2017).
+# (weak, CNSL series), CD8+ expansion (ZUMA-1 peak expansion), ICANS already present, marrow
+# involvement (Gust 2017: marrow disease, multivariable, in ALL, NHL and CLL).
+# Platelets lower the risk (Pennisi 2021; Hay 2017). Treatment has no published direction
+# (features.treatment): none of its predictors is constrained.
 PUBLISHED_INCREASING = (
     "ldh_u_per_l",
     "crp_mg_per_l",
@@ -102,28 +119,9 @@ PUBLISHED_INCREASING = (
     "icans_grade_today",
     "icans_max_grade_to_date",
     "lab_inflammation_index",
+    "marrow_involvement",
 )
 PUBLISHED_DECREASING = ("platelets_10e9_per_l",)
-
-
-class _Stateless(TransformerMixin, BaseEstimator):
-    """A feature step with nothing to learn: fit only records the input width."""
-
-    names: tuple[str, ...] = ()
-
-    def fit(self, X, y=None):
-        self.n_features_in_ = np.asarray(X).shape[1]
-        return self
-
-    def get_feature_names_out(self, input_features=None):
-        return np.asarray(self.names, dtype=object)
-
-    def transform(self, X):
-        check_is_fitted(self, "n_features_in_")
-        return np.column_stack(self._compute(np.asarray(X, dtype=float)))
-
-    def _compute(self, raw: np.ndarray) -> list[np.ndarray]:
-        raise NotImplementedError
 
 
 class ObservationWindow(TransformerMixin, BaseEstimator):
@@ -148,18 +146,24 @@ class ObservationWindow(TransformerMixin, BaseEstimator):
         return np.asarray(RAW_COLUMNS, dtype=object)
 
 
-class BaselineFeatures(_Stateless):
-    """Fields known before infusion, in clinical units (dose on a log10 scale)."""
+class BaselineFeatures(Stateless):
+    """Fields known before infusion, in clinical units (dose on a log10 scale).
+
+    Marrow disease is measured as blasts in the leukaemias and as involvement (yes/no) in
+    lymphoma, CLL and myeloma; both enter as they are, each missing where not measured.
+    """
 
     names = (
         "age_years",
         "log10_dose_cells_per_kg",
         "marrow_blasts_pct",
+        "marrow_involvement",
         "cns_involvement",
         "neuro_comorbidity",
         "flu_cy_lymphodepletion",
         *LAB_FIELDS,
     )
+    first_names = tuple(n for n in names if n != "marrow_involvement")  # added in generation 2
 
     def _compute(self, raw):
         dose = col(raw, "dose_cells_per_kg")
@@ -170,6 +174,7 @@ class BaselineFeatures(_Stateless):
             col(raw, "age_years"),
             log_dose,
             col(raw, "marrow_blasts_pct"),
+            col(raw, "marrow_involvement"),
             col(raw, "cns_involvement"),
             col(raw, "neuro_comorbidity"),
             flu_cy,
@@ -177,7 +182,7 @@ class BaselineFeatures(_Stateless):
         ]
 
 
-class LabScores(_Stateless):
+class LabScores(Stateless):
     """Pre-infusion endothelial scores: m-EASIX (Pennisi 2021) and EASIX (Korell 2022)."""
 
     names = ("m_easix", "easix")
@@ -190,7 +195,7 @@ class LabScores(_Stateless):
         ]
 
 
-class CrsFeatures(_Stateless):
+class CrsFeatures(Stateless):
     """CRS so far (ASTCT 2019 grades): today, worst to date, days since onset."""
 
     names = ("crs_grade_today", "crs_max_grade_to_date", "days_since_crs_onset")
@@ -204,7 +209,7 @@ class CrsFeatures(_Stateless):
         ]
 
 
-class ExpansionFeatures(_Stateless):
+class ExpansionFeatures(Stateless):
     """CAR-T expansion so far: CD4+/CD8+ AUC (trapezoid), their ratio and the CD4+ peak."""
 
     names = (
@@ -220,7 +225,7 @@ class ExpansionFeatures(_Stateless):
         return [auc4, auc8, d.ratio(auc4, auc8), d.max_to_date(cd4)]
 
 
-class IcansFeatures(_Stateless):
+class IcansFeatures(Stateless):
     """ICANS so far (grades 0-2: a patient at grade >= 3 has had the event).
 
     ``days_since_icans_grade2`` dates the first grade-2 day, when ASTCT/ASCO management starts
@@ -249,7 +254,7 @@ class IcansFeatures(_Stateless):
         ]
 
 
-class LandmarkDay(_Stateless):
+class LandmarkDay(Stateless):
     """The prediction day itself (risk after day L changes with L)."""
 
     names = ("landmark_day",)
@@ -515,7 +520,10 @@ class TrainingRanges(TransformerMixin, BaseEstimator):
 
 class ClinicalFeatures(TransformerMixin, BaseEstimator):
     """Concatenates the domain feature steps (like FeatureUnion, without its per-call joblib
-    overhead, which dominated a single-patient request: ~0.45 ms of ~0.65 ms)."""
+    overhead, which dominated a single-patient request: ~0.45 ms of ~0.65 ms).
+
+    The default steps are chosen at fit and kept in ``steps_``: a pickled fitted instance runs
+    the steps it was fitted with, never steps added to the default list later."""
 
     def __init__(self, steps: list[tuple[str, TransformerMixin]] | None = None):
         self.steps = steps
@@ -533,6 +541,7 @@ class ClinicalFeatures(TransformerMixin, BaseEstimator):
             ("icans", IcansFeatures()),
             ("expansion_level", ExpansionLevel()),
             ("inflammation", InflammationIndex()),
+            ("treatment", TreatmentFeatures()),
         ]
 
     def fit(self, X, y=None):

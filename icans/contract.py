@@ -94,7 +94,7 @@ class FieldSpec:
     column: str = ""  # column in ``table``; the field's name when empty
     optional_column: bool = False  # the table may lack the column altogether
     # day lists only
-    value_key: str = ""  # "grade" or "value"
+    value_key: str = ""  # "grade", "value", "mg" or "doses"
     layout: str = ""  # series name in the raw layout (the names of models already logged)
     column_nullable: bool = False  # a row of the table may leave this column empty
     request_high: float | None = None  # a stricter upper bound at the endpoint
@@ -103,6 +103,12 @@ class FieldSpec:
     def table_column(self) -> str:
         return self.column or self.name
 
+    @property
+    def whole(self) -> bool:
+        """Whether values are whole numbers: an integer field, or a day list of grades or of
+        doses counted (``value_key`` "grade" or "doses"); mg and cell counts are real numbers."""
+        return self.kind == "integer" or self.value_key in ("grade", "doses")
+
     def rule(self, high: float | None = None) -> str:
         """The allowed values in words: 'a number from 0 to 100', 'one of CD28, 4-1BB'."""
         high = self.high if high is None else high
@@ -110,9 +116,7 @@ class FieldSpec:
             return "one of " + ", ".join(self.values)
         if self.kind == "boolean":
             return "true or false"
-        noun = (
-            "a whole number" if self.kind == "integer" or self.value_key == "grade" else "a number"
-        )
+        noun = "a whole number" if self.whole else "a number"
         if self.low_open:
             return f"{noun} above {_n(self.low)} and at most {_n(high)}"
         return f"{noun} from {_n(self.low)} to {_n(high)}"

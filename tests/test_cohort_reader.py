@@ -29,7 +29,10 @@ def test_reader_returns_the_contract_columns_only(cohort):
     # the generator writes hidden classes, latent curves and findings; none of it comes through
     written = pd.read_parquet(cohort / "daily.parquet").columns
     assert "latent_icans_level" in written and "ice_score" in written
-    assert list(tables["daily"].columns) == ["patient_id", "day", "crs_grade", "icans_grade"]
+    # the treatment columns are optional: a cohort that does not record them has none
+    daily = list(tables["daily"].columns)
+    assert daily[:4] == ["patient_id", "day", "crs_grade", "icans_grade"]
+    assert set(daily[4:]) <= {"dexamethasone_mg", "tocilizumab_doses"}
     assert list(tables["measurements"].columns) == [
         "patient_id",
         "day",
@@ -92,4 +95,17 @@ def test_the_data_dictionary_states_the_published_rules():
     assert "| `icans_grade` | whole number | - | a whole number from 0 to 4 | yes |" in text
     assert (
         "| `icans_grade_by_day` | list of `{day, grade}` | - | a whole number from 0 to 2 |" in text
+    )
+    # the treatment course: mg real, doses counted (at most 3 in 24 h); both optional columns
+    assert (
+        "| `dexamethasone_mg` | number | mg | a number from 0 to 2,000 | no (optional column) |"
+        in text
+    )
+    assert (
+        "| `tocilizumab_doses` | whole number | doses | a whole number from 0 to 3 | "
+        "no (optional column) |" in text
+    )
+    assert "| `tocilizumab_doses_by_day` | list of `{day, doses}` | doses |" in text
+    assert (
+        "| `marrow_blasts_pct` | number | % | a number from 0 to 100 | no (may be empty) |" in text
     )

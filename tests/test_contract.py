@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cohort.schema import validate_table
+from cohort.schema import _fields, validate_table
 from features.patient import parse_patient
 from icans.contract import BASELINE, CAR_TARGETS, COURSE, DISEASES, FIELDS
 from icans.errors import InvalidCohortError, InvalidPatientError
@@ -43,8 +43,16 @@ PATIENT = {
     "car_target": "CD19",
     "costimulatory_domain": "CD28",
     "lymphodepletion": "flu_cy",
+    "marrow_involvement": False,
 }
-DAILY = {"patient_id": "P1", "day": 0, "crs_grade": 0, "icans_grade": 0}
+DAILY = {
+    "patient_id": "P1",
+    "day": 0,
+    "crs_grade": 0,
+    "icans_grade": 0,
+    "dexamethasone_mg": 0.0,
+    "tocilizumab_doses": 0,
+}
 MEASUREMENT = {
     "patient_id": "P1",
     "day": 0,
@@ -170,6 +178,41 @@ def test_the_rules_are_the_published_ones():
     assert by_table("icans_grade_by_day", 4)  # a cohort's course goes on after the event
     assert by_request("prior_lines", 3.0) and not by_request("prior_lines", 2.5)
     assert not by_request("car_target", "CD20") and not by_table("car_target", "CD20")
+    # treatment: mg are real numbers (methylprednisolone 1 g = 187.5 mg dexamethasone), doses
+    # are counted (at most 3 in 24 h, tocilizumab label)
+    for judge in (by_request, by_table):
+        assert judge("dexamethasone_mg_by_day", 187.5) and judge("dexamethasone_mg_by_day", 0)
+        assert not judge("dexamethasone_mg_by_day", -10) and not judge(
+            "dexamethasone_mg_by_day", 2001
+        )
+        assert judge("tocilizumab_doses_by_day", 3) and judge("tocilizumab_doses_by_day", 1.0)
+        assert not judge("tocilizumab_doses_by_day", 1.5) and not judge(
+            "tocilizumab_doses_by_day", 4
+        )
+        # marrow blasts are measured in the leukaemias only: may be missing
+        assert judge("marrow_blasts_pct", None) and judge("marrow_involvement", None)
+        assert judge("marrow_involvement", True) and not judge("marrow_involvement", "yes")
+
+
+OPTIONAL_COLUMNS = [
+    (f, t) for t in ("patients", "daily", "outcomes") for f, _ in _fields(t) if f.optional_column
+]
+
+
+@pytest.mark.parametrize(("spec", "table"), OPTIONAL_COLUMNS, ids=lambda x: getattr(x, "name", x))
+def test_an_optional_column_may_be_absent_and_the_field_left_out(spec, table):
+    """A cohort without an optional column is read, as a request without the field is."""
+    rows = {
+        "patients": {"patient_id": "P1", **PATIENT},
+        "daily": DAILY,
+        "outcomes": {"patient_id": "P1", "severe_or_refractory_icans": False, "event_day": None},
+    }
+    frame = pd.DataFrame([rows[table]]).drop(columns=[spec.table_column], errors="ignore")
+    validate_table(table, frame)  # does not raise
+    if table != "outcomes":  # outcomes are never sent to the endpoint
+        record = {**PATIENT, "day_since_infusion": 0}
+        record.pop(spec.name, None)
+        assert spec.name not in parse_patient(record).model_fields_set
 
 
 def by_both(car_target: str, disease: str, age: float) -> tuple[bool, bool]:

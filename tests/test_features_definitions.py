@@ -153,3 +153,62 @@ def test_icans_features_from_the_grades_observed_up_to_the_landmark(grades, land
     )
     window = ObservationWindow().fit(raw)
     np.testing.assert_array_equal(step.fit(raw).transform(window.transform(raw))[0], expected)
+
+
+@pytest.mark.parametrize(
+    ("doses", "expected", "why"),
+    [
+        ({1: 1.0, 2: 2.0}, 3.0, "1 + 2 doses"),
+        ({0: 0.0, 1: 0.0}, 0.0, "recorded days without a dose: 0, not missing"),
+        ({}, np.nan, "nothing recorded: missing, never 0"),
+    ],
+)
+def test_tocilizumab_doses_to_date(doses, expected, why):
+    np.testing.assert_array_equal(d.sum_to_date(_block(doses)), [expected], err_msg=why)
+
+
+@pytest.mark.parametrize(
+    ("mg", "grades", "expected", "why"),
+    [
+        ({0: 10.0, 1: 10.0, 2: 10.0}, {}, 1.0, "dexamethasone 10 mg d0-2 (ZUMA-1 cohort 6)"),
+        ({0: 10.0}, {0: 0, 4: 2}, 1.0, "a dose on day 0 at grade 0; ICANS later"),
+        ({1: 10.0}, {0: 1}, 0.0, "ICANS (grade 1) on day 0 came first: treatment"),
+        ({2: 20.0}, {2: 1}, 0.0, "ICANS the same day: treatment"),
+        ({0: 0.0, 1: 0.0, 2: 0.0, 3: 10.0}, {}, 0.0, "a first dose on day 3 is not prophylaxis"),
+        ({3: 10.0}, {}, np.nan, "days 0-2 not recorded: missing"),
+    ],
+)
+def test_prophylactic_dose(mg, grades, expected, why):
+    got = d.dose_before_onset(_block(mg), _block(grades))
+    np.testing.assert_array_equal(got, [expected], err_msg=why)
+
+
+@pytest.mark.parametrize(
+    ("mg", "grades", "landmark", "expected"),
+    [
+        # prophylaxis d0-2, ICANS grade 1 on day 3 treated with 20 mg; toci 1 dose on day 1
+        ({0: 10.0, 1: 10.0, 2: 10.0, 3: 20.0}, {3: 1}, 5, (20.0, 2.0, 1.0, 1.0)),
+        ({0: 10.0, 1: 10.0, 2: 10.0, 3: 20.0}, {3: 1}, 3, (20.0, 0.0, 1.0, 1.0)),
+        ({0: 10.0, 1: 10.0, 2: 10.0, 3: 20.0}, {3: 1}, 2, (10.0, np.nan, 1.0, 1.0)),
+        # 10 mg with grade 1 on day 4 is below treatment: no start
+        ({0: 0.0, 4: 10.0}, {4: 1}, 6, (10.0, np.nan, 0.0, 1.0)),
+        ({}, {}, 6, (np.nan, np.nan, np.nan, 1.0)),
+    ],
+)
+def test_treatment_features_from_the_course_up_to_the_landmark(mg, grades, landmark, expected):
+    """Latest corticosteroid dose, days since steroids started for ICANS, prophylaxis and
+    tocilizumab doses so far, through the pipeline's own step and its observation window."""
+    from features.layout import COLUMN_INDEX, RAW_COLUMNS, SERIES_SLICE
+    from features.transformers import ObservationWindow
+    from features.treatment import TreatmentFeatures
+
+    raw = np.full((1, len(RAW_COLUMNS)), np.nan)
+    raw[0, COLUMN_INDEX["day_since_infusion"]] = landmark
+    for day, value in mg.items():
+        raw[0, SERIES_SLICE["dexamethasone_mg"].start + day] = value
+    for day, grade in grades.items():
+        raw[0, SERIES_SLICE["icans_grade"].start + day] = grade
+    raw[0, SERIES_SLICE["tocilizumab_doses"].start + 1] = 1
+    step = TreatmentFeatures()
+    window = ObservationWindow().fit(raw)
+    np.testing.assert_array_equal(step.fit(raw).transform(window.transform(raw))[0], expected)

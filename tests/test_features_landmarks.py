@@ -99,6 +99,11 @@ def test_feature_names_cover_every_named_predictor(fitted):
         "easix",
         "landmark_day",
         "age_years",
+        "marrow_involvement",
+        "steroid_mg_today",
+        "days_since_steroid_start",
+        "prophylactic_steroid",
+        "tocilizumab_doses_to_date",
     ):
         assert required in names, required
     assert len(names) == fitted[1].shape[1]
@@ -189,3 +194,18 @@ def test_lab_inflammation_index_follows_the_published_directions(dataset, fitted
     for lab in step.labs:
         no_labs[:, COLUMN_INDEX[lab]] = np.nan
     assert np.isnan(pipe.transform(no_labs)[:, names.index("lab_inflammation_index")]).all()
+
+
+def test_every_predictor_has_a_label_and_its_inputs(fitted):
+    """Each predictor the pipeline makes is shown with a clinical label and traced to the
+    contract fields it is computed from (reports compare its direction with theirs)."""
+    from features import display
+    from features.inputs import predictor_inputs
+    from icans.contract import FIELDS
+
+    for name in fitted[0].get_feature_names_out():
+        if "=" in name:
+            continue
+        assert name in FIELDS or name in display.DERIVED, name
+        for field, direction in predictor_inputs(name):
+            assert field.split("=")[0] in FIELDS and direction in (-1, 0, 1), (name, field)

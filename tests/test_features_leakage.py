@@ -13,22 +13,26 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from features.landmarks import LandmarkDataset, build_landmark_dataset
 from features.layout import (
     COLUMN_INDEX,
     COURSE_SERIES,
+    GENERATIONS,
     N_DAYS,
     RAW_COLUMNS,
     SERIES_SLICE,
+    WIDTHS,
 )
-from features.patient import parse_patient, to_raw
+from features.patient import outcome_errors, parse_patient, to_raw
 from features.transformers import KNOWN_INCREASING, build_feature_pipeline, transform_rows
 from icans.contract import (
     ADULT_ONLY_DISEASES,
+    BASELINE,
     COSTIMULATORY_DOMAINS,
+    COURSE,
     HORIZON_DAYS,
     LYMPHODEPLETION_REGIMENS,
     SUPPORTED_TARGETS,
@@ -70,9 +74,15 @@ def _full_course_blocks(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFra
         "icans_grade": ("daily", "icans_grade"),
         "cd4_cells_per_ul": ("measurements", "cd4_car_t_cells_per_ul"),
         "cd8_cells_per_ul": ("measurements", "cd8_car_t_cells_per_ul"),
+        "dexamethasone_mg": ("daily", "dexamethasone_mg"),
+        "tocilizumab_doses": ("daily", "tocilizumab_doses"),
     }
     out = {}
     for series, (table, column) in sources.items():
+        if column not in tables[table].columns:  # an optional column the cohort lacks
+            ids = tables["patients"]["patient_id"]
+            out[series] = pd.DataFrame(np.nan, index=pd.Index(ids), columns=days)
+            continue
         # pivot (not pivot_table): a duplicated (patient, day) must fail loudly, not be averaged
         wide = tables[table].pivot(index="patient_id", columns="day", values=column)  # noqa: PD010
         out[series] = wide.reindex(columns=days).astype(float)
@@ -106,6 +116,12 @@ GRADE_KEY = {
     "icans_grade_by_day": ("grade", st.integers(0, 2)),
     "cd4_car_t_cells_per_ul": ("value", st.floats(0, 5000, allow_nan=False)),
     "cd8_car_t_cells_per_ul": ("value", st.floats(0, 5000, allow_nan=False)),
+    # prophylaxis-sized doses (below the 20 mg of treatment) and treatment doses
+    "dexamethasone_mg_by_day": (
+        "mg",
+        st.sampled_from([0.0, 10.0, 20.0]) | st.floats(0, 2_000, allow_nan=False),
+    ),
+    "tocilizumab_doses_by_day": ("doses", st.integers(0, 3)),
 }
 
 
@@ -130,6 +146,7 @@ def patients(draw: st.DrawFn, max_day: int = MAX_L) -> dict:
         "dose_cells_per_kg": draw(st.floats(1e4, 1e9, allow_nan=False)),
         "marrow_blasts_pct": draw(st.floats(0, 100, allow_nan=False)),
         "cns_involvement": draw(st.booleans()),
+        "marrow_involvement": draw(optional(st.booleans())),
         "weight_kg": draw(optional(st.floats(1, 300, allow_nan=False))),
         "prior_lines": draw(optional(st.integers(0, 30))),
         "neuro_comorbidity": draw(optional(st.booleans())),
@@ -144,6 +161,7 @@ def patients(draw: st.DrawFn, max_day: int = MAX_L) -> dict:
     for field, (key, values) in GRADE_KEY.items():
         days = draw(st.lists(st.integers(0, day), unique=True, max_size=day + 1))
         record[field] = [{"day": d, key: draw(values)} for d in days]  # any order
+    assume(not outcome_errors(record))  # not yet steroid-refractory: a valid request
     return {k: v for k, v in record.items() if v is not None}
 
 
@@ -308,6 +326,88 @@ def test_full_course_rows_really_hold_the_future(fitted):
 
 
 # --------------------------------------------------------------------------------------------
+# (g) the treatment predictors read the course up to L, and do read it
+# --------------------------------------------------------------------------------------------
+
+TREATED = {
+    "age_years": 58.0,
+    "disease": "LBCL",
+    "car_target": "CD19",
+    "costimulatory_domain": "CD28",
+    "dose_cells_per_kg": 2.0e6,
+    "cns_involvement": False,
+    "marrow_involvement": True,
+    "day_since_infusion": 5,
+    # ICANS grade 1 from day 3, when dexamethasone 20 mg starts (a treatment start); judged on
+    # day 6, after L: not refractory yet
+    "icans_grade_by_day": [{"day": 1, "grade": 0}, {"day": 3, "grade": 1}, {"day": 4, "grade": 1}],
+    "dexamethasone_mg_by_day": [
+        {"day": 0, "mg": 10.0},
+        {"day": 1, "mg": 10.0},
+        {"day": 2, "mg": 10.0},
+        {"day": 3, "mg": 20.0},
+        {"day": 4, "mg": 20.0},
+    ],
+    "tocilizumab_doses_by_day": [{"day": 1, "doses": 1}, {"day": 2, "doses": 2}],
+}
+
+
+def treatment_features(fitted: Fitted, raw: np.ndarray) -> dict[str, float]:
+    names = list(fitted.pipeline.get_feature_names_out())
+    x = fitted.pipeline.transform(raw)[0]
+    wanted = (
+        "marrow_involvement",
+        "steroid_mg_today",
+        "days_since_steroid_start",
+        "prophylactic_steroid",
+        "tocilizumab_doses_to_date",
+    )
+    return {name: float(x[names.index(name)]) for name in wanted}
+
+
+def test_treatment_predictors_read_the_course_up_to_the_prediction_day(fitted):
+    raw = raw_of(TREATED)
+    # by hand: latest dose 20 mg (day 4), started on day 3 (L - 3 = 2), 10 mg on day 0 before
+    # any ICANS (prophylaxis), 1 + 2 tocilizumab doses
+    expected = {
+        "marrow_involvement": 1.0,
+        "steroid_mg_today": 20.0,
+        "days_since_steroid_start": 2.0,
+        "prophylactic_steroid": 1.0,
+        "tocilizumab_doses_to_date": 3.0,
+    }
+    assert treatment_features(fitted, raw) == expected
+    # a future that would change every one of them changes none
+    future = [(s, d) for s in ("dexamethasone_mg", "tocilizumab_doses") for d in range(6, 29)]
+    future += [("icans_grade", d) for d in range(6, 29)]
+    assert treatment_features(fitted, write(raw, future, [3.0] * len(future))) == expected
+    # while the same values on day L do change them (the test can fail)
+    today = [("dexamethasone_mg", 5), ("tocilizumab_doses", 5)]
+    changed = treatment_features(fitted, write(raw, today, [3.0, 3.0]))
+    assert changed["steroid_mg_today"] == 3.0 and changed["tocilizumab_doses_to_date"] == 6.0
+
+
+def test_prophylaxis_is_a_dose_before_any_icans_on_days_zero_to_two(fitted):
+    none_early = [{"day": d, "mg": 0.0} for d in range(3)] + [{"day": 3, "mg": 20.0}]
+    on_day_3 = {**TREATED, "dexamethasone_mg_by_day": none_early}
+    assert treatment_features(fitted, raw_of(on_day_3))["prophylactic_steroid"] == 0.0
+    days_0_2_not_recorded = {**TREATED, "dexamethasone_mg_by_day": none_early[3:]}
+    assert np.isnan(
+        treatment_features(fitted, raw_of(days_0_2_not_recorded))["prophylactic_steroid"]
+    )
+    after_icans = {
+        **TREATED,
+        "icans_grade_by_day": [{"day": 0, "grade": 1}],
+        "dexamethasone_mg_by_day": [{"day": 1, "mg": 10.0}],
+    }
+    assert treatment_features(fitted, raw_of(after_icans))["prophylactic_steroid"] == 0.0
+    untreated = {**TREATED, "dexamethasone_mg_by_day": [], "icans_grade_by_day": []}
+    features = treatment_features(fitted, raw_of(untreated))
+    assert np.isnan(features["prophylactic_steroid"])  # not recorded: missing, never 0
+    assert np.isnan(features["days_since_steroid_start"])
+
+
+# --------------------------------------------------------------------------------------------
 # Feature names
 # --------------------------------------------------------------------------------------------
 
@@ -320,9 +420,12 @@ def test_known_increasing_predictors_are_features(fitted):
 
 
 def test_the_raw_layout_is_the_one_every_logged_model_reads():
-    """Models already registered read rows in this exact layout (their signature names it):
-    16 baseline fields, the prediction day, then 4 course series of 29 days, in this order."""
-    assert len(RAW_COLUMNS) == 16 + 1 + 4 * 29
+    """Models already registered read rows in this exact layout (their signature names it).
+    Generation 1: 16 baseline fields, the prediction day, then 4 course series of 29 days, in
+    this order (tests/fixtures/legacy-v1); generation 2 appends marrow involvement, then the
+    corticosteroid and tocilizumab series, so no column of generation 1 moved."""
+    assert len(RAW_COLUMNS) == 16 + 1 + 4 * 29 + 1 + 2 * 29
+    assert WIDTHS == (133, 192)
     assert RAW_COLUMNS[:3] == ("age_years", "weight_kg", "dose_cells_per_kg")
     assert RAW_COLUMNS[12:17] == (
         "disease",
@@ -338,7 +441,20 @@ def test_the_raw_layout_is_the_one_every_logged_model_reads():
         "cd8_cells_per_ul_d00",
         "icans_grade_d00",
     ]
-    assert RAW_COLUMNS[-1] == "icans_grade_d28"
+    assert RAW_COLUMNS[132] == "icans_grade_d28"
+    assert RAW_COLUMNS[133] == "marrow_involvement"
+    assert RAW_COLUMNS[134] == "dexamethasone_mg_d00"
+    assert RAW_COLUMNS[134 + 29] == "tocilizumab_doses_d00"
+    assert RAW_COLUMNS[-1] == "tocilizumab_doses_d28"
+
+
+def test_the_layout_covers_the_contract_and_later_fields_are_optional():
+    """Adding a field to the contract must be a decision about the layout (a generation in
+    features.layout.GENERATIONS), and a row of an earlier generation can only be read as the
+    same patient if every field added later may be missing."""
+    assert GENERATIONS[-1] == (len(BASELINE), len(COURSE))
+    first_baseline, first_course = GENERATIONS[0]
+    assert all(not f.required for f in (*BASELINE[first_baseline:], *COURSE[first_course:]))
 
 
 @pytest.mark.parametrize("day", [np.nan, -1.0, 29.0, 2.5])

@@ -222,6 +222,40 @@ INVALID_CASES = [
         ["integer"],
         id="nan-grade",
     ),
+    pytest.param(
+        record(dexamethasone_mg_by_day=[{"day": 1, "mg": float("nan")}]),
+        "dexamethasone_mg_by_day[0].mg",
+        float("nan"),
+        ["finite"],
+        id="nan-steroid-mg",
+    ),
+    pytest.param(
+        record(tocilizumab_doses_by_day=[{"day": 1, "doses": 1.5}]),
+        "tocilizumab_doses_by_day[0].doses",
+        1.5,
+        ["integer"],
+        id="half-a-tocilizumab-dose",
+    ),
+    pytest.param(
+        record(tocilizumab_doses_by_day=[{"day": 1, "doses": 4}]),
+        "tocilizumab_doses_by_day[0].doses",
+        4,
+        ["less than or equal to 3"],
+        id="four-tocilizumab-doses-a-day",
+    ),
+    pytest.param(
+        # ICANS grade 1 on day 2, dexamethasone 20 mg that day (treatment), grade still 1 on
+        # day 5 (72 h later): not improved, steroid-refractory, the outcome already met
+        record(
+            day_since_infusion=5,
+            icans_grade_by_day=[{"day": 2, "grade": 1}, {"day": 5, "grade": 1}],
+            dexamethasone_mg_by_day=[{"day": 2, "mg": 20.0}],
+        ),
+        "icans_grade_by_day[1].grade",
+        1,
+        ["steroid-refractory", "started on day 2", "on day 5", "not lower"],
+        id="already-steroid-refractory",
+    ),
 ]
 
 
@@ -402,8 +436,27 @@ def test_to_raw_places_values_in_their_columns():
     assert at("cd8_cells_per_ul_d03") == 7.9
     assert at("icans_grade_d04") == 1.0
     # omitted optional fields are NaN, never 0
-    for name in ("weight_kg", "prior_lines", "lymphodepletion"):
+    for name in ("weight_kg", "prior_lines", "lymphodepletion", "marrow_involvement"):
         assert np.isnan(at(name)), name
+    for series in ("dexamethasone_mg", "tocilizumab_doses"):
+        assert np.isnan(row[SERIES_SLICE[series]]).all()
+
+
+def test_to_raw_places_the_treatment_course_and_marrow_involvement():
+    row = to_raw(
+        parse_patient(
+            record(
+                marrow_involvement=True,
+                dexamethasone_mg_by_day=[{"day": 0, "mg": 10.0}, {"day": 4, "mg": 187.5}],
+                tocilizumab_doses_by_day=[{"day": 3, "doses": 2.0}],
+            )
+        )
+    )[0]
+    assert row[COLUMN_INDEX["marrow_involvement"]] == 1.0
+    assert row[COLUMN_INDEX["dexamethasone_mg_d00"]] == 10.0
+    assert row[COLUMN_INDEX["dexamethasone_mg_d04"]] == 187.5
+    assert np.isnan(row[COLUMN_INDEX["dexamethasone_mg_d01"]])
+    assert row[COLUMN_INDEX["tocilizumab_doses_d03"]] == 2.0
 
 
 def test_to_raw_other_categories_use_their_codes():
@@ -502,5 +555,93 @@ def test_missing_inputs_empty_series_after_day_zero():
 
 
 def test_missing_inputs_complete_record_lists_nothing():
-    full = record(weight_kg=80.0, prior_lines=2, lymphodepletion="flu_cy")
+    full = record(
+        weight_kg=80.0,
+        prior_lines=2,
+        lymphodepletion="flu_cy",
+        marrow_involvement=False,
+        dexamethasone_mg_by_day=[{"day": d, "mg": 0.0} for d in range(6)],
+        tocilizumab_doses_by_day=[{"day": 2, "doses": 1}],
+    )
     assert missing_inputs(parse_patient(full)) == []
+
+
+def test_missing_inputs_lists_the_treatment_course_and_marrow_involvement():
+    missing = missing_inputs(parse_patient(record()))
+    for field in ("marrow_involvement", "dexamethasone_mg_by_day", "tocilizumab_doses_by_day"):
+        assert field in missing
+
+
+# --------------------------------------------------------------------------------------------
+# A patient who has already met the outcome (steroid-refractory ICANS) is refused
+# --------------------------------------------------------------------------------------------
+
+# Hand-worked against the stated rule (treatment: >= 20 mg dexamethasone-equivalent on a day
+# with ICANS grade >= 1; refractory when the grade 3 days later is not lower), each accepted.
+NOT_YET_REFRACTORY = [
+    pytest.param([(2, 2), (5, 1)], [(2, 40.0)], 5, id="grade-2-start-improved-to-1"),
+    pytest.param(
+        [(1, 1), (4, 1)], [(0, 10.0), (1, 10.0), (2, 10.0)], 5, id="prophylaxis-is-no-start"
+    ),
+    pytest.param([(2, 1), (4, 1)], [(2, 20.0)], 4, id="judgement-day-not-reached"),
+    pytest.param([(2, 1), (6, 1)], [(2, 20.0)], 6, id="judgement-day-not-graded"),
+    pytest.param([(2, 0), (5, 0)], [(2, 20.0)], 5, id="steroids-without-icans"),
+    pytest.param([(2, 1), (5, 1)], [], 5, id="no-steroid-course-sent"),
+]
+
+
+@pytest.mark.parametrize(("grades", "doses", "day"), NOT_YET_REFRACTORY)
+def test_a_patient_not_yet_refractory_is_accepted(grades, doses, day):
+    parse_patient(
+        record(
+            day_since_infusion=day,
+            icans_grade_by_day=[{"day": d, "grade": g} for d, g in grades],
+            dexamethasone_mg_by_day=[{"day": d, "mg": mg} for d, mg in doses],
+        )
+    )
+
+
+def test_refractoriness_is_judged_on_the_course_in_any_order_with_a_worse_grade():
+    """Grade 1 at the start (day 3, methylprednisolone 1 g = 187.5 mg dexamethasone) and grade
+    2 on day 6: worse, refractory; the lists may come in any order."""
+    exc = rejected(
+        record(
+            day_since_infusion=7,
+            crs_grade_by_day=[],
+            icans_grade_by_day=[
+                {"day": 6, "grade": 2},
+                {"day": 7, "grade": 2},
+                {"day": 3, "grade": 1},
+            ],
+            dexamethasone_mg_by_day=[{"day": 4, "mg": 187.5}, {"day": 3, "mg": 187.5}],
+        )
+    )
+    err = error_for(exc, "icans_grade_by_day[0].grade")
+    assert err.value == 2 and "steroid-refractory" in err.expected
+    assert len(exc.errors) == 1
+
+
+def test_refractoriness_is_reported_with_every_other_error():
+    """The course is judged even when other fields are invalid, so all errors come at once."""
+    exc = rejected(
+        record(
+            age_years=130,
+            car_target="BCMA",  # not a product for LBCL
+            day_since_infusion=5,
+            cd4_car_t_cells_per_ul=[{"day": 6, "value": 1.0}],
+            icans_grade_by_day=[{"day": 2, "grade": 1}, {"day": 5, "grade": 1}],
+            dexamethasone_mg_by_day=[{"day": 2, "mg": 20.0}],
+        )
+    )
+    for field in ("age_years", "cd4_car_t_cells_per_ul[0].day", "icans_grade_by_day[1].grade"):
+        error_for(exc, field)
+    exc = rejected(  # and with the product error of the model validator
+        record(
+            car_target="BCMA",
+            day_since_infusion=5,
+            icans_grade_by_day=[{"day": 2, "grade": 1}, {"day": 5, "grade": 1}],
+            dexamethasone_mg_by_day=[{"day": 2, "mg": 20.0}],
+        )
+    )
+    error_for(exc, "car_target")
+    error_for(exc, "icans_grade_by_day[1].grade")

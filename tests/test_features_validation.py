@@ -228,3 +228,62 @@ def test_valid_tables_build_landmark_rows(tables):
     assert (ds.landmark_day == 0).sum() == len(tables["patients"])
     n = len(ds)
     assert len(ds.label) == len(ds.patient_id) == len(ds.true_risk) == len(ds.subgroups) == n
+
+
+# --------------------------------------------------------------------------------------------
+# The treatment course and marrow involvement: optional columns, checked when present
+# --------------------------------------------------------------------------------------------
+
+
+def with_treatment(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The tables with a treatment course written in by hand: 10 mg dexamethasone on days 0-2,
+    none later; one tocilizumab dose on day 1; marrow involved in every other patient."""
+    out = copies(tables)
+    d = out["daily"]
+    d["dexamethasone_mg"] = np.where(d["day"] <= 2, 10.0, 0.0)
+    d["tocilizumab_doses"] = (d["day"] == 1).astype(float)  # as read from a CSV
+    out["patients"]["marrow_involvement"] = np.arange(len(out["patients"])) % 2 == 0
+    return out
+
+
+def test_treatment_columns_reach_the_landmark_rows_up_to_the_landmark(tables):
+    from features.layout import COLUMN_INDEX
+
+    treated = with_treatment(tables)
+    validate_table("daily", treated["daily"])  # does not raise
+    ds = build_landmark_dataset(treated, (0, 3))
+    at = {name: ds.raw[:, COLUMN_INDEX[name]] for name in RAW_COLUMNS}
+    on_day_3 = ds.landmark_day == 3
+    recorded = ~np.isnan(at["dexamethasone_mg_d01"][on_day_3])
+    assert recorded.mean() > 0.9  # patients with a daily row on day 1
+    assert (at["dexamethasone_mg_d01"][on_day_3][recorded] == 10.0).all()
+    assert (at["tocilizumab_doses_d01"][on_day_3][recorded] == 1.0).all()
+    assert np.isnan(at["dexamethasone_mg_d01"][~on_day_3]).all()  # day 1 is after landmark 0
+    assert set(np.unique(at["marrow_involvement"])) == {0.0, 1.0}
+
+
+def test_treatment_values_outside_the_contract_are_listed(tables):
+    daily = with_treatment(tables)["daily"]
+    daily.loc[[4, 40], "tocilizumab_doses"] = 1.5
+    daily.loc[[9], "tocilizumab_doses"] = 4
+    daily.loc[[12], "dexamethasone_mg"] = -5.0
+    with pytest.raises(InvalidCohortError) as info:
+        validate_table("daily", daily)
+    by_row = {(e.field, e.where): e for e in info.value.errors}
+
+    def error(field: str, row: int) -> InvalidInputError:
+        return by_row[(field, f"patient {pid(daily, row)} (row {row})")]
+
+    for row in (4, 40):
+        err = error("tocilizumab_doses", row)
+        assert err.value == 1.5 and "whole number" in err.expected
+        assert_message(err, 1.5)
+    assert "from 0 to 3" in error("tocilizumab_doses", 9).expected
+    assert error("dexamethasone_mg", 12).value == -5.0
+
+
+def test_marrow_blasts_may_be_empty_where_not_measured(tables):
+    patients = copies(tables)["patients"]
+    patients.loc[[0, 1], "marrow_blasts_pct"] = np.nan
+    out = validate_table("patients", patients)
+    assert out["marrow_blasts_pct"].isna().sum() >= 2

@@ -16,8 +16,11 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
+import yaml
 
+from features.layout import COLUMN_INDEX, RAW_COLUMNS, SERIES_SLICE, WIDTHS
 from icans.config import load_settings
 from model.assessment import Assessor
 from model.explain import RiskExplainer
@@ -82,3 +85,33 @@ def test_the_endpoint_path_serves_it(registered, expected):
     _, probability, interval, _ = assessor.assess_rows(expected["raw"][:3])
     np.testing.assert_array_equal(probability, expected["probability"][:3])
     np.testing.assert_array_equal(interval, np.array(expected["interval"][:3]))
+
+
+def test_its_signature_names_the_first_generation_of_the_layout():
+    """The logged signature and input example name the columns of layout generation 1, in the
+    order that still opens today's layout: a row written for it is a valid row now."""
+    mlmodel = yaml.safe_load((FIXTURE / "model" / "MLmodel").read_text())
+    signed = [c["name"] for c in json.loads(mlmodel["signature"]["inputs"])]
+    example = json.loads((FIXTURE / "model" / "input_example.json").read_text())
+    assert signed == example["columns"] == list(RAW_COLUMNS[: WIDTHS[0]])
+
+
+def test_rows_of_every_layout_generation_answer_the_same(registered, expected):
+    """The old model reads its own 133-column rows, the same rows in today's layout (the later
+    columns missing), a table of its signature's columns, and rows that also carry the fields
+    added since (marrow involvement, corticosteroid and tocilizumab courses), which it was not
+    fitted on and must not read: the same probabilities every time."""
+    model = registered[0].model
+    old = expected["raw"]
+    assert old.shape[1] == WIDTHS[0] < len(RAW_COLUMNS)
+    now = np.full((len(old), len(RAW_COLUMNS)), np.nan)
+    now[:, : WIDTHS[0]] = old
+    treated = now.copy()
+    treated[:, COLUMN_INDEX["marrow_involvement"]] = 1.0
+    treated[:, SERIES_SLICE["dexamethasone_mg"]] = 40.0
+    treated[:, SERIES_SLICE["tocilizumab_doses"]] = 2.0
+    table = pd.DataFrame(old, columns=list(RAW_COLUMNS[: WIDTHS[0]])).iloc[:, ::-1]
+    for rows in (now, treated, table):
+        np.testing.assert_array_equal(model.predict_proba(rows)[:, 1], expected["probability"])
+    assert not {"marrow_involvement", "steroid_mg_today"} & set(model.feature_names_)
+    assert model.transform(treated).shape[1] == len(expected["feature_names"])

@@ -25,7 +25,7 @@ from support import shared_asgi_app
 from cohort.reader import read_cohort
 from features.landmarks import patient_record
 from features.patient import parse_patient, to_raw
-from icans.contract import CAR_TARGETS, DISEASES, LAB_FIELDS
+from icans.contract import BASELINE, CAR_TARGETS, COURSE, DISEASES, LAB_FIELDS
 from serving.audit import canonical_input_sha256
 from serving.schemas import MAX_BATCH, MAX_BODY_BYTES
 
@@ -142,6 +142,40 @@ def without_request_id(result: dict) -> dict:
     return {k: v for k, v in result.items() if k != "request_id"}
 
 
+def left_out(record: dict) -> list[str]:
+    """Optional fields a request leaves out or sends empty (after day 0), in contract order."""
+    return [
+        f.name
+        for f in (*BASELINE, *COURSE)
+        if not f.required
+        and (record.get(f.name) is None or record.get(f.name) == [])
+        and (f.kind != "day_list" or record["day_since_infusion"] > 0)
+    ]
+
+
+def treated(record: dict) -> dict:
+    """The request with a treatment course that does not make it refractory: dexamethasone
+    10 mg on days 0-2 (prophylaxis), a tocilizumab dose on day 1, marrow not involved."""
+    day = record["day_since_infusion"]
+    return fresh(
+        record,
+        marrow_involvement=False,
+        dexamethasone_mg_by_day=[{"day": d, "mg": 10.0 if d <= 2 else 0.0} for d in range(day + 1)],
+        tocilizumab_doses_by_day=[{"day": d, "doses": int(d == 1)} for d in range(day + 1)],
+    )
+
+
+def refractory(record: dict) -> dict:
+    """The request (day 3) with ICANS grade 1 from day 0, when dexamethasone 20 mg a day was
+    started, still grade 1 on day 3 (72 h later): steroid-refractory ICANS, the outcome."""
+    assert record["day_since_infusion"] == 3
+    return fresh(
+        treated(record),
+        icans_grade_by_day=[{"day": d, "grade": 1} for d in range(4)],
+        dexamethasone_mg_by_day=[{"day": d, "mg": 20.0} for d in range(4)],
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # POST /v1/risk: the response contract
 # --------------------------------------------------------------------------------------------
@@ -162,7 +196,8 @@ def test_risk_response_contract(client, trained, body):
     assert all(isinstance(d, str) and d for d in r["drivers"])
     assert isinstance(r["warnings"], list)
     assert all(isinstance(w, str) for w in r["warnings"])
-    assert r["missing_inputs"] == []  # a complete request
+    # exactly the optional inputs the request leaves out (those the cohort does not record)
+    assert r["missing_inputs"] == left_out(body)
     assert isinstance(r["request_id"], str) and r["request_id"]
     assert "SYNTHETIC" in r["disclaimer"]
 
@@ -383,7 +418,6 @@ def test_unknown_enum_lists_allowed_values(client, body, field, allowed):
         "car_target",
         "costimulatory_domain",
         "dose_cells_per_kg",
-        "marrow_blasts_pct",
         "cns_involvement",
         "day_since_infusion",
     ],
@@ -437,6 +471,58 @@ def test_icans_grade_three_is_rejected(client, body):
     e = error_for(errors, "icans_grade_by_day[1].grade")
     assert e["value"] == 3
     assert "less than or equal to 2" in e["expected"]
+
+
+def test_a_patient_already_steroid_refractory_is_refused(client, body):
+    errors = invalid(client.post("/v1/risk", json=refractory(body)))
+    assert len(errors) == 1, errors
+    e = error_for(errors, "icans_grade_by_day[3].grade")
+    assert e["value"] == 1
+    for words in ("steroid-refractory", "started on day 0", "on day 3", "not lower"):
+        assert words in e["expected"], e
+
+
+def test_steroid_refractoriness_comes_with_every_other_error(client, body):
+    record = fresh(refractory(body), age_years=-1, car_target="BCMA")
+    record, k = _append("cd4_car_t_cells_per_ul", {"day": DAY + 1, "value": 1.0})(record)
+    errors = invalid(client.post("/v1/risk", json=record))
+    fields = {e["field"] for e in errors}
+    assert {
+        "age_years",
+        f"cd4_car_t_cells_per_ul[{k}].day",
+        "icans_grade_by_day[3].grade",
+    } <= fields, fields
+    # and with the model validator's product error (the fields themselves valid)
+    errors = invalid(client.post("/v1/risk", json=fresh(refractory(body), car_target="BCMA")))
+    assert {"car_target", "icans_grade_by_day[3].grade"} <= {e["field"] for e in errors}
+
+
+def test_batch_names_the_refractory_patient(client, body):
+    errors = invalid(client.post("/v1/risk/batch", json={"patients": [body, refractory(body)]}))
+    assert [e["field"] for e in errors] == ["patients[1].icans_grade_by_day[3].grade"]
+
+
+def test_treatment_course_is_accepted_and_explained(client, body):
+    """A treated patient who is not refractory (prophylaxis, a tocilizumab dose) is answered;
+    the treatment inputs are no longer missing and every treatment predictor is explained."""
+    r = client.post("/v1/risk", json=treated(body))
+    assert r.status_code == 200, r.text
+    result = r.json()
+    for field in ("marrow_involvement", "dexamethasone_mg_by_day", "tocilizumab_doses_by_day"):
+        assert field not in result["missing_inputs"]
+    shown = {c["feature"]: c for c in result["contributions"]}
+    assert shown["prophylactic_steroid"]["value_text"] == "yes"
+    assert shown["tocilizumab_doses_to_date"]["value"] == 1.0
+    assert shown["steroid_mg_today"]["value_text"] == "0 mg"  # day 3: none that day
+    assert shown["days_since_steroid_start"]["value_text"] == "none so far"
+
+
+def test_a_fractional_tocilizumab_dose_is_refused(client, body):
+    record = fresh(body, tocilizumab_doses_by_day=[{"day": 1, "doses": 0.5}])
+    e = error_for(
+        invalid(client.post("/v1/risk", json=record)), "tocilizumab_doses_by_day[0].doses"
+    )
+    assert e["value"] == 0.5 and "integer" in e["expected"]
 
 
 def test_crs_grade_five_is_rejected(client, body):
@@ -581,7 +667,8 @@ def test_omitted_optional_labs_are_warned_about_and_listed(client, body):
     r = client.post("/v1/risk", json=record)
     assert r.status_code == 200, r.text
     result = r.json()
-    assert set(result["missing_inputs"]) == {"crp_mg_per_l", "ferritin_ng_per_ml", "prior_lines"}
+    omitted = set(result["missing_inputs"]) - set(left_out(body))
+    assert omitted == {"crp_mg_per_l", "ferritin_ng_per_ml", "prior_lines"}
     for field in result["missing_inputs"]:
         assert any(field in w for w in result["warnings"]), (field, result["warnings"])
 

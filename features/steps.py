@@ -1,0 +1,52 @@
+"""The base of the feature steps that learn nothing: a transformer from raw rows to predictors.
+
+A fitted step computes the predictors it was fitted with, and no others. That matters because
+fitted steps are pickled inside every logged model while their code is not: when a predictor is
+added to a step's ``names`` (``marrow_involvement`` to the baseline step, say), a model fitted
+before still answers with the predictors its trees and its additive part were fitted on. Each
+step records its predictors at fit (``names_``); steps pickled before they did so computed
+``first_names`` (the step's predictors in layout generation 1, :mod:`features.layout`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+
+class Stateless(TransformerMixin, BaseEstimator):
+    """A feature step with nothing to learn: fit records the input width and the predictors.
+
+    Subclasses set ``names`` (the predictors, in order) and ``_compute`` (one array per name, in
+    that order, from the masked raw rows); a step whose predictors changed since generation 1 of
+    the layout also sets ``first_names``.
+    """
+
+    names: tuple[str, ...] = ()
+    first_names: tuple[str, ...] | None = None  # None: the same as ``names``
+
+    def fit(self, X, y=None):
+        self.n_features_in_ = np.asarray(X).shape[1]
+        self.names_ = tuple(self.names)
+        return self
+
+    def fitted_names(self) -> tuple[str, ...]:
+        """The predictors this step computes: those it was fitted with (``names`` if unfitted)."""
+        if hasattr(self, "names_"):
+            return self.names_
+        if hasattr(self, "n_features_in_") and self.first_names is not None:
+            return self.first_names  # pickled before steps recorded their predictors
+        return self.names
+
+    def get_feature_names_out(self, input_features=None):
+        return np.asarray(self.fitted_names(), dtype=object)
+
+    def transform(self, X):
+        check_is_fitted(self, "n_features_in_")
+        names = self.fitted_names()
+        values = dict(zip(self.names, self._compute(np.asarray(X, dtype=float)), strict=True))
+        return np.column_stack([values[name] for name in names])
+
+    def _compute(self, raw: np.ndarray) -> list[np.ndarray]:
+        raise NotImplementedError

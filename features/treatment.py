@@ -1,0 +1,53 @@
+"""Treatment so far: corticosteroids and tocilizumab, read up to the prediction day.
+
+Treatment is recorded, not assumed to act in one direction. Corticosteroids are given to treat
+ICANS (so a dose marks ICANS that needed treatment) and as prophylaxis or early treatment,
+which lowered severe neurotoxicity in ZUMA-1 (grade >= 3 neurologic events 13% with
+dexamethasone 10 mg on days 0-2 in cohort 6, Oluwole, Br J Haematol 2021;194:690; 17% with
+earlier steroids in cohort 4, Topp, Br J Haematol 2021;195:388; 28% in cohorts 1-2).
+Tocilizumab marks CRS that needed treatment, and prophylactic tocilizumab raised severe
+neurotoxicity (ZUMA-1 cohort 3: 41%; Santomasso, Gust and Perna, Blood 2023, How I treat,
+Table 1). None of these predictors therefore carries a monotone constraint.
+
+Steroid treatment of ICANS is dated by the one definition of :mod:`icans.steroids` (a day with
+ICANS grade >= 1 and at least 20 mg dexamethasone-equivalent); steroid-refractoriness is judged
+3 days after that start, so the days since it tell the model where the patient stands in that
+window.
+"""
+
+from __future__ import annotations
+
+from features import definitions as d
+from features.layout import col, series
+from features.steps import Stateless
+from icans.steroids import steroid_start_day
+
+
+class TreatmentFeatures(Stateless):
+    """Corticosteroid (dexamethasone-equivalent mg) and tocilizumab given up to day L.
+
+    * ``steroid_mg_today``: the latest recorded corticosteroid dose on or before day L (mg);
+    * ``days_since_steroid_start``: L minus the day steroids were started for ICANS
+      (:func:`icans.steroids.steroid_start_day`), NaN if not started by day L;
+    * ``prophylactic_steroid``: 1 if corticosteroid was given on day 0-2 before any ICANS grade
+      >= 1 (:func:`features.definitions.dose_before_onset`), 0 if those days were recorded
+      without, NaN if not recorded;
+    * ``tocilizumab_doses_to_date``: tocilizumab doses on days 0..L (NaN if not recorded).
+    """
+
+    names = (
+        "steroid_mg_today",
+        "days_since_steroid_start",
+        "prophylactic_steroid",
+        "tocilizumab_doses_to_date",
+    )
+
+    def _compute(self, raw):
+        mg = series(raw, "dexamethasone_mg")
+        grade = series(raw, "icans_grade")
+        return [
+            d.latest_value(mg),
+            col(raw, "day_since_infusion") - steroid_start_day(grade, mg),
+            d.dose_before_onset(mg, grade),
+            d.sum_to_date(series(raw, "tocilizumab_doses")),
+        ]
