@@ -117,7 +117,10 @@ def cohort_generate(
         int, typer.Option(help="Random seed; same seed and options give byte-identical files.")
     ] = 7,
     case_mix: Annotated[
-        str, typer.Option(help="Case-mix preset: real-world, myeloid-centre or paediatric-all.")
+        str,
+        typer.Option(
+            help="Case-mix preset: real-world, myeloid-centre, seed-series or paediatric-all."
+        ),
     ] = "real-world",
     fmt: Annotated[str, typer.Option("--format", help="Table format: parquet or csv.")] = "parquet",
     true_risk: Annotated[

@@ -18,34 +18,30 @@ console = Console() if sys.stdout.isatty() else Console(width=130)
 def print_summary(s: Any) -> None:
     """A generated cohort's realism summary (:func:`data.synthetic.summary.summarise`)."""
     console.print(f"[bold]{s.metadata.describe()}[/] (SYNTHETIC data, not patients)")
-    t = Table(title="ICANS by product family (% of patients; published = grade >= 3 range)")
-    cols = {
-        "patients": "n",
-        "any_icans": "any",
-        "grade_3_plus": "gr>=3",
-        "published_grade_3_plus": "published",
-        "within_range": "in range",
-        "steroid_refractory": "SR",
-        "target": "target",
-        "grade_1_share_of_icans": "gr1 share",
-        "icans_death": "death",
-        "any_crs": "CRS",
-    }
-    t.add_column("family")
-    for header in cols.values():
-        t.add_column(header, justify="right")
-    for fam, row in s.by_family.iterrows():
-        t.add_row(fam, *[_fmt(row[c]) for c in cols])
+    t = Table(title="Realism against published ranges (data/synthetic/targets.py)")
+    for c in ("metric", "family", "n", "value", "published", "in range", "source"):
+        t.add_column(c, justify="left" if c in ("metric", "family", "source") else "right")
+    for _, row in s.realism.iterrows():
+        share = row["high"] <= 1.0
+        shown = (lambda v: f"{v:.1%}") if share else (lambda v: f"{v:g}")
+        t.add_row(
+            row["metric"],
+            row["group"],
+            f"{row['patients']:,}",
+            shown(row["value"]),
+            f"{shown(row['low'])}-{shown(row['high'])}",
+            "yes" if row["within"] else "[red]NO[/]",
+            row["source"],
+        )
     console.print(t)
     console.print(
         "ICANS max grade distribution: "
         + ", ".join(f"{g}: {v:.1%}" for g, v in s.grade_distribution.items())
     )
-    for name, row in s.onset.iterrows():
-        console.print(
-            f"Onset ({name}): median day {row['median_onset_day']:.0f}; new onset "
-            f"after day 14 in {row['new_onset_after_day_14']:.2%} of patients"
-        )
+    console.print(
+        "Patients like the source papers': "
+        + "; ".join(f"{k.strip()}: {v:,}" for k, v in s.seed_phenotypes.items())
+    )
     if s.true_risk_auroc is not None:
         t = Table(title="True risk by landmark day (event after the landmark, through day 28)")
         for c in ["landmark day", "at risk", "events after", "mean true risk", "AUROC"]:
@@ -59,16 +55,6 @@ def print_summary(s: Any) -> None:
                 f"{row['auroc']:.3f}",
             )
         console.print(t)
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else "NO"
-    if isinstance(v, (float, np.floating)):
-        return f"{v:.1%}"
-    if isinstance(v, (int, np.integer)):
-        return f"{v:,}"
-    return str(v)
 
 
 def print_evaluation(ev: Any, title: str, synthetic: bool = True) -> None:

@@ -13,17 +13,26 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from data.synthetic.parameters import MYELOID_OR_T_FAMILIES, PUBLISHED_SEVERE_ICANS_RANGE
-from data.synthetic.summary import landmark_labels
+from data.synthetic.parameters import MYELOID_OR_T_FAMILIES, GeneratorParameters
+from data.synthetic.summary import landmark_labels, realism_table, seed_phenotypes
+
+# Metrics a centre starting steroids at grade 1 moves outside the published (grade-2) ranges.
+EARLY_STEROID_DEPARTURES = ("duration_median", "steroids")
 
 
-@pytest.mark.parametrize("family", ["CD19-CD28", "CD19-4-1BB", "BCMA"])
-def test_grade_3_plus_icans_by_family_within_published_range(real_world, family):
-    # Han 2024 meta-analysis (CD28 ~26%, 4-1BB ~6%), ZUMA-1 28%, ELIANA 13%, BCMA <= ~5%.
-    df = real_world.patients_outcomes
-    rate = df.loc[df["product_family"] == family, "severe_icans"].mean()
-    low, high, _ = PUBLISHED_SEVERE_ICANS_RANGE[family]
-    assert low <= rate <= high, f"{family}: {rate:.3f} outside {low}-{high}"
+@pytest.mark.parametrize("cohort", ["real_world", "myeloid_centre"])
+def test_realism_table_within_published_ranges(cohort, request):
+    """Every published target of a family with enough patients for a stable rate (2,000 of the
+    20,000) lies in its range, except the departures the data card explains for the centre that
+    starts steroids at grade 1 (shorter ICANS, more steroid use)."""
+    df = request.getfixturevalue(cohort).patients_outcomes
+    table = realism_table(df)
+    table = table[table["patients"] >= 2000]
+    if cohort == "myeloid_centre":
+        table = table[~table["metric"].isin(EARLY_STEROID_DEPARTURES)]
+    outside = table[~table["within"]]
+    assert outside.empty, outside.drop(columns="source").to_string()
+    assert len(table) >= (15 if cohort == "real_world" else 5)
 
 
 def test_cd28_carries_two_to_five_times_the_4_1bb_risk(real_world):
@@ -38,10 +47,70 @@ def test_myeloid_and_t_cell_targets_rare_and_mostly_grade_1(myeloid_centre, fami
     # CLL1 phase I 0/10 CRES; CD7 phase II 5/55 ICANS, all grade 1.
     df = myeloid_centre.patients_outcomes
     fam = df[df["product_family"] == family]
-    assert fam["severe_icans"].mean() <= PUBLISHED_SEVERE_ICANS_RANGE[family][1]
+    assert fam["severe_icans"].mean() <= 0.03
     icans = fam[fam["icans_max_grade"] >= 1]
     assert len(icans) / len(fam) < 0.2  # rare
     assert (icans["icans_max_grade"] == 1).mean() > 0.5  # mostly grade 1
+
+
+def test_the_patients_of_the_source_papers_exist(myeloid_centre, real_world):
+    """Grade 1-2 steroid-refractory ICANS (Meng 2025) at a centre starting steroids at grade 1,
+    and severe ICANS starting late without CRS (Katsin 2024)."""
+    meng = seed_phenotypes(myeloid_centre.patients_outcomes)
+    assert meng["grade 1-2 steroid-refractory (Meng 2025)"] >= 50
+    df = real_world.patients_outcomes
+    late = (df["icans_max_grade"] >= 3) & (df["icans_onset_day"] >= 12) & (df["crs_max_grade"] == 0)
+    assert late.sum() >= 5
+
+
+def test_products_stay_inside_their_labels(real_world, myeloid_centre):
+    """Doses within each product's label (total cells for flat doses, per kg with caps), no
+    CD28 product for a child, no tisa-cel after 25, no myeloma or CLL in children."""
+    for cohort in (real_world, myeloid_centre):
+        df = cohort.tables["patients"]
+        products = GeneratorParameters().baseline.products
+        for name, frame in df.groupby("product"):
+            prod = products[name]
+            total = frame["dose_cells_per_kg"] * frame["weight_kg"]
+            per_kg = frame["dose_cells_per_kg"]
+            if prod.rule == "flat":
+                assert total.between(prod.low * 0.98, prod.high * 1.02).all(), name
+            elif prod.rule == "per_kg":
+                assert (per_kg <= prod.high + 1e3).all() and (total <= prod.cap_total * 1.01).all()
+            assert frame["age_years"].between(prod.min_age, prod.max_age).all(), name
+            assert frame["disease"].isin(prod.diseases).all(), name
+        children = df[df["age_years"] < 18]
+        assert not (
+            children["costimulatory_domain"].eq("CD28") & children["car_target"].eq("CD19")
+        ).any()
+        assert not children["disease"].isin(["MM", "CLL", "MCL", "FL"]).any()
+
+
+def test_marrow_disease_measured_as_each_disease_is(real_world):
+    df = real_world.tables["patients"]
+    leukaemia = df["disease"].isin(["B-ALL", "AML", "T-ALL", "BPDCN"])
+    assert df.loc[leukaemia, "marrow_blasts_pct"].notna().all()
+    assert df.loc[~leukaemia, "marrow_blasts_pct"].isna().all()
+    assert df.loc[leukaemia, "marrow_involvement"].isna().all()
+
+
+def test_labs_differ_by_disease(real_world):
+    """Myeloma has the highest creatinine, the leukaemias the lowest platelets (directions in
+    the data card)."""
+    df = real_world.tables["patients"]
+    med = df.groupby("disease")[["creatinine_mg_per_dl", "platelets_10e9_per_l"]].median()
+    adults = df[df["age_years"] >= 18].groupby("disease")["creatinine_mg_per_dl"].median()
+    assert adults.idxmax() == "MM"
+    assert med.loc["B-ALL", "platelets_10e9_per_l"] < med.loc["LBCL", "platelets_10e9_per_l"]
+
+
+def test_competing_deaths_are_non_events(real_world):
+    df = real_world.patients_outcomes
+    other = df["death_cause"].notna() & (df["death_cause"] != "icans")
+    assert 0.005 <= other.mean() <= 0.04
+    dead_first = other & df["severe_or_refractory_icans"]
+    assert (df.loc[dead_first, "event_day"] < df.loc[dead_first, "death_day"]).all()
+    assert set(df.loc[other, "death_cause"]) <= {"infection", "crs", "progression"}
 
 
 def test_severe_icans_mostly_preceded_by_crs(real_world):
@@ -49,23 +118,6 @@ def test_severe_icans_mostly_preceded_by_crs(real_world):
     sev = real_world.patients_outcomes.query("severe_icans")
     preceded = sev["crs_onset_day"].notna() & (sev["crs_onset_day"] <= sev["icans_onset_day"])
     assert preceded.mean() >= 0.85
-
-
-def test_onset_timing_cd19_lymphoma(real_world):
-    # Median onset day 5 (Strati 2020) to 9 (Amidi 2022); new onset after day 14 in 0.7%
-    # (9-centre real-world cohort, Blood Adv 2024).
-    df = real_world.patients_outcomes
-    lymphoma = df[(df["car_target"] == "CD19") & df["disease"].isin(["LBCL", "PMBCL", "MCL", "FL"])]
-    assert 5 <= lymphoma["icans_onset_day"].median() <= 9
-    assert (lymphoma["icans_onset_day"] > 14).mean() < 0.01
-
-
-def test_icans_death_is_rare(real_world):
-    # Fatal ICANS ~1-2% in CD28 products, < 1% in 4-1BB (brexu-cel RW 2%; 9-centre NRM 1.1%).
-    df = real_world.patients_outcomes
-    by = df.groupby("product_family")["died_of_icans"].mean()
-    assert 0.003 <= by["CD19-CD28"] <= 0.03
-    assert by["CD19-4-1BB"] < 0.01
 
 
 def _landmark_frame(cohort, landmark: int) -> pd.DataFrame:
@@ -90,17 +142,19 @@ def _positive_adjusted_effects(frame: pd.DataFrame, design: dict[str, pd.Series]
 def test_direction_of_every_named_effect(real_world):
     """Every named effect raises the risk (CD19 products, 20,000 patients).
 
-    Named effects (issue and fact sheet): CRS grade, marrow blasts, dose, CD4+ expansion, LDH,
+    Named effects (issue and fact sheet): CRS grade, marrow disease, CD4+ expansion, LDH,
     neurologic comorbidity, CD28 over 4-1BB. Baseline factors are judged by their total
     adjusted effect at day 0; CRS grade and CD4+ expansion at day 7, adjusted for the baseline
-    factors except dose, which acts through expansion in the generator (so adjusting for the
-    measured expansion removes it, as it should).
+    factors. Dose is not among them: CD19 doses are fixed by label (axi-cel) or have no
+    dose-expansion relation (tisa-cel, ELIANA), so CD19 patients carry no dose signal.
     """
     x = _landmark_frame(real_world, 0)
     x = x[(x["car_target"] == "CD19") & x["ldh_u_per_l"].notna()]
     baseline = {
-        "marrow_blasts_pct": lambda f: f["marrow_blasts_pct"] / 25,
-        "log10_dose": lambda f: np.log10(f["dose_cells_per_kg"]),
+        "marrow_burden": lambda f: (
+            f["marrow_blasts_pct"].fillna(0) / 25
+            + f["marrow_involvement"].astype("Float64").fillna(0).astype(float)
+        ),
         "log_ldh": lambda f: np.log(f["ldh_u_per_l"]),
         "neuro_comorbidity": lambda f: f["neuro_comorbidity"].astype(float),
         "cd28": lambda f: (f["costimulatory_domain"] == "CD28").astype(float),
@@ -110,7 +164,7 @@ def test_direction_of_every_named_effect(real_world):
 
     x = _landmark_frame(real_world, 7)
     x = x[(x["car_target"] == "CD19") & x["cd4_peak_to_date"].notna() & x["ldh_u_per_l"].notna()]
-    design = {k: fn(x) for k, fn in baseline.items() if k != "log10_dose"}
+    design = {k: fn(x) for k, fn in baseline.items()}
     design |= {
         "crs_max_to_date": x["crs_max_to_date"],
         "log_cd4_peak": np.log(x["cd4_peak_to_date"]),
@@ -120,12 +174,10 @@ def test_direction_of_every_named_effect(real_world):
 
 
 def test_baseline_effects_raise_day_0_risk(real_world):
-    """Unadjusted: higher blasts, dose, LDH and neuro comorbidity give a higher event rate."""
+    """Unadjusted: higher blasts, LDH and neuro comorbidity give a higher event rate."""
     x = _landmark_frame(real_world, 0)
-    cd19_41bb = x[x["product_family"] == "CD19-4-1BB"]  # the family with the widest doses
     for column, frame in (
         ("marrow_blasts_pct", x[x["disease"] == "B-ALL"]),
-        ("dose_cells_per_kg", cd19_41bb),
         ("ldh_u_per_l", x),
     ):
         low, high = frame[column].quantile([1 / 3, 2 / 3])

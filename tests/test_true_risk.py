@@ -7,62 +7,71 @@ import dataclasses
 
 import numpy as np
 import pytest
+from scipy.special import expit
 
-from data.synthetic.parameters import GeneratorParameters, iter_parameters
-from data.synthetic.process import DEX_NONE, drive_grid, finding_tables
+from data.synthetic.filter_step import filter_day
+from data.synthetic.kinetics import latent_grid, per_family
+from data.synthetic.parameters import CASE_MIXES, GeneratorParameters, iter_parameters
+from data.synthetic.process import (
+    crs_transition_probs,
+    drive_grid,
+    finding_tables,
+    icans_kernel,
+    kernel_tables,
+)
 from data.synthetic.simulate import continue_icans
+from data.synthetic.treatment import NONE, ON_STEROIDS, refractory_today
 from data.synthetic.true_risk import ForwardFilter, backward_table
+from icans.steroids import refractory_day, steroid_start_day
 
 PARAMS = GeneratorParameters()
+GRID = latent_grid(PARAMS)
+START = CASE_MIXES["real-world"].steroid_start_grade
 
 
 def _filter_at(block, landmark: int) -> ForwardFilter:
-    filt = ForwardFilter(block.baseline, block.course, _grid(), PARAMS)
+    filt = ForwardFilter(block.baseline, block.course, GRID, PARAMS)
     while filt.day < landmark:
         filt.step()
     return filt
 
 
-def _grid():
-    from data.synthetic.process import latent_grid
-
-    return latent_grid(PARAMS)
-
-
-def _event_free(block, landmark: int) -> np.ndarray:
+def _event_free_alive(block, landmark: int) -> np.ndarray:
     day = block.outcomes["event_day"].fillna(-1).to_numpy()
-    return (day < 0) | (day > landmark)
+    return ((day < 0) | (day > landmark)) & block.course.alive[:, landmark]
 
 
 @pytest.mark.parametrize("landmark", [0, 3, 7])
 def test_exact_risk_matches_monte_carlo_continuation(real_world, landmark):
     """Draw (hidden class, latent level) from the exact posterior at the landmark, simulate the
-    rest of the course with the generator's own step function and count events: the estimate
-    must agree with the closed form within 4 Monte-Carlo SEs for a low-, mid- and high-risk
-    patient. This checks the backward table against the simulator independently of the filter.
-    """
+    rest of the course with the generator's own step function (treatment and competing deaths
+    included) and count events: the estimate must agree with the closed form within 4
+    Monte-Carlo SEs for a low-, mid- and high-risk patient. This checks the backward table
+    against the simulator independently of the filter."""
     block = real_world.blocks[0]
     filt = _filter_at(block, landmark)
-    exact = filt.risk(backward_table(PARAMS))
-    candidates = np.flatnonzero(_event_free(block, landmark))
+    exact = filt.risk(backward_table(PARAMS, GRID, START))
+    candidates = np.flatnonzero(_event_free_alive(block, landmark))
     order = candidates[np.argsort(exact[candidates])]
     rng = np.random.default_rng(landmark)
-    tables = finding_tables(PARAMS)
+    findings, kernels = finding_tables(PARAMS), kernel_tables(PARAMS, GRID.shifts)
     n_sim = 20_000
     for i in (order[len(order) // 10], order[len(order) // 2], order[-1]):
         post = filt.alpha[i].ravel()
         draw = rng.choice(post.size, size=n_sim, p=post / post.sum())
         cls, level = np.divmod(draw, filt.alpha.shape[2])
-        dex = np.full(n_sim, block.course.dex_state[i, landmark])
         event = continue_icans(
             rng,
             level,
-            dex,
+            np.full(n_sim, block.course.steroid_state[i, landmark]),
             landmark,
             filt.drive[i, cls],
             np.full(n_sim, filt.fam[i]),
+            filt.class_k[cls],
             np.full(n_sim, block.course.child[i]),
-            tables,
+            findings,
+            kernels,
+            START,
             PARAMS,
         )
         se = max(np.sqrt(exact[i] * (1 - exact[i]) / n_sim), 1e-4)
@@ -73,12 +82,20 @@ def test_true_risk_uses_nothing_after_the_landmark(real_world):
     """Scrambling every observation dated after day L leaves the true risk at L unchanged."""
     landmark = 5
     block = real_world.blocks[0]
-    before = _filter_at(block, landmark).risk(backward_table(PARAMS))
+    table = backward_table(PARAMS, GRID, START)
+    before = _filter_at(block, landmark).risk(table)
     scrambled = copy.copy(block)
     course = dataclasses.replace(block.course)
     rng = np.random.default_rng(0)
     later = slice(landmark + 1, None)
-    for name in ("crs_state", "icans_grade", "cognition", "dex_state"):
+    for name in (
+        "crs_state",
+        "icans_grade",
+        "cognition",
+        "steroid_state",
+        "steroid_mg",
+        "tocilizumab",
+    ):
         arr = getattr(course, name).copy()
         arr[:, later] = rng.permutation(arr[:, later], axis=0)
         setattr(course, name, arr)
@@ -88,24 +105,102 @@ def test_true_risk_uses_nothing_after_the_landmark(real_world):
         arr[:, sampled_later] = rng.lognormal(3, 2, (len(arr), sampled_later.sum()))
         setattr(course, name, arr)
     scrambled.course = course
-    after = _filter_at(scrambled, landmark).risk(backward_table(PARAMS))
+    after = _filter_at(scrambled, landmark).risk(table)
     np.testing.assert_array_equal(before, after)
 
 
-def test_true_risk_rows_only_while_event_free(real_world):
+def test_true_risk_rows_only_while_alive_and_event_free(real_world):
     tr = real_world.tables["true_risk"].merge(real_world.tables["outcomes"], on="patient_id")
     assert (tr["event_day"].isna() | (tr["event_day"] > tr["landmark_day"])).all()
+    assert (tr["death_day"].isna() | (tr["death_day"] > tr["landmark_day"])).all()
     assert tr["true_risk"].between(0, 1).all()
 
 
 def test_backward_table_is_a_probability_and_falls_with_the_drive():
-    table = backward_table(PARAMS)  # P(no event after day t)
-    assert np.all((table >= 0) & (table <= 1 + 1e-12))
-    assert np.allclose(table[..., PARAMS.horizon_days, :, :], 1.0)
+    table = backward_table(PARAMS, GRID, START)  # P(no event after day t)
+    assert np.all((table >= 0) & (table <= 1 + 1e-6))
+    assert table.shape[3] == len(drive_grid(PARAMS))
     # More drive never makes an event-free course more likely (level 0, no steroids, day 0).
-    no_event = table[:, :, :, 0, 0, DEX_NONE]
-    assert np.all(np.diff(no_event, axis=-1) <= 1e-12)
-    assert table.shape[2] == len(drive_grid(PARAMS))
+    no_event = table[:, :, :, :, 0, 0, NONE]
+    assert np.all(np.diff(no_event, axis=-1) <= 1e-6)
+
+
+def test_compiled_filter_step_evaluates_the_process_kernels():
+    """One compiled day equals the numpy kernels of the process module for random states."""
+    rng = np.random.default_rng(3)
+    n, c = 40, GRID.n_classes
+    kernels = kernel_tables(PARAMS, GRID.shifts)
+    fam = rng.integers(0, 7, n)
+    drive = np.round(rng.uniform(-8, 3, (n, c)) / 0.05) * 0.05
+    intensity = rng.normal(0, 1.5, (n, c))
+    alpha = rng.random((n, c, 5))
+    alpha /= alpha.sum(axis=(1, 2), keepdims=True)
+    lik = rng.random((n, 5))
+    crs_prev = rng.integers(0, 6, n)
+    # possible transitions: stay, or one grade up from pre-onset or grades 1-3
+    crs_cur = np.where((crs_prev <= 3) & (rng.random(n) < 0.5), crs_prev + 1, crs_prev)
+    toci = rng.random(n) < 0.5
+    steroids = rng.random(n) < 0.5
+    day = 6
+    k = GRID.class_k()
+    ic = PARAMS.icans
+    compiled = alpha.copy()
+    filter_day(
+        compiled,
+        lik,
+        np.ones(n, bool),
+        crs_prev,
+        crs_cur,
+        toci,
+        steroids,
+        fam,
+        k,
+        day,
+        drive + ic.onset_offset,
+        expit(drive + ic.entry_severity_offset),
+        np.exp(drive),
+        np.exp(-ic.drive_weight_on_recovery * drive),
+        per_family(PARAMS.crs.onset_logit)[fam][:, None] + intensity,
+        np.exp(intensity),
+        np.exp(-0.5 * intensity),
+        ic.entry_severe_share,
+        kernels.icans_timing,
+        kernels.icans_progress,
+        kernels.icans_recover,
+        kernels.crs_timing,
+        kernels.crs_escalate,
+        kernels.crs_improve,
+    )
+    kernel = icans_kernel(drive, day, fam[:, None], k[None, :], steroids[:, None], kernels, PARAMS)
+    crs = crs_transition_probs(
+        crs_prev[:, None], day, fam[:, None], k[None, :], intensity, toci[:, None], kernels, PARAMS
+    )
+    expected = np.einsum("ncs,ncst->nct", alpha, kernel) * lik[:, None, :]
+    expected *= crs[np.arange(n), :, crs_cur][..., None]
+    expected /= expected.sum(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(compiled, expected, rtol=1e-10, atol=1e-14)
+
+
+def test_generator_event_rule_is_the_contract_refractoriness_rule(real_world):
+    """The steroid state machine the true risk is built on calls the same days refractory as
+    icans.steroids on the generated grades and doses (for starts at grade 1-2)."""
+    for block in real_world.blocks:
+        c = block.course
+        grade = np.where(c.alive, c.icans_grade, np.nan)
+        mg = np.where(c.alive, c.steroid_mg, np.nan)
+        by_rule = refractory_day(grade, mg)
+        days = np.arange(1, grade.shape[1])
+        machine = (
+            refractory_today(c.steroid_state[:, days - 1], c.icans_grade[:, days])
+            & (c.alive[:, days])
+        )
+        first = np.where(machine.any(axis=1), days[machine.argmax(axis=1)], np.nan)
+        start = steroid_start_day(grade, mg)
+        rows = np.flatnonzero(~np.isnan(start))
+        start_grade = grade[rows, start[rows].astype(int)]
+        keep = rows[start_grade <= 2]  # a severe start has had the event already
+        np.testing.assert_array_equal(by_rule[keep], first[keep])
+        assert np.isfinite(by_rule).sum() > 100
 
 
 def test_every_parameter_has_a_source():
@@ -121,3 +216,8 @@ def test_parameter_fingerprint_changes_with_any_value():
     )
     assert changed.fingerprint() != PARAMS.fingerprint()
     assert GeneratorParameters().fingerprint() == PARAMS.fingerprint()
+
+
+def test_on_steroid_states_are_the_treated_ones():
+    assert not ON_STEROIDS[NONE]
+    assert ON_STEROIDS.sum() == 8

@@ -1,7 +1,11 @@
 """Draw the fields known before infusion (the data contract's baseline) and the hidden classes.
 
-Labs are drawn as noisy readouts of the hidden inflammation class ``r`` and of tumour burden,
-so a missing lab simply carries no information (no imputation is needed for the true risk).
+Products are chosen within their labels (diseases, ages) and dosed by their label's rule
+(per kg with a cap, flat, or by weight band); marrow disease is measured the way each disease is
+(blasts in the leukaemias, involvement otherwise); CNS involvement follows population rates by
+disease unless a case mix enriches it by design. Labs are drawn as noisy readouts of the hidden
+inflammation class ``r``, tumour burden and the disease, so a missing lab simply carries no
+information (no imputation is needed for the true risk).
 """
 
 from __future__ import annotations
@@ -10,16 +14,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtr
 from scipy.stats import norm
 
+from data.synthetic.kinetics import LatentGrid, tumour_burden
 from data.synthetic.parameters import (
     FAMILIES,
     MYELOID_OR_T_FAMILIES,
     CaseMix,
     GeneratorParameters,
+    Product,
 )
-from data.synthetic.process import LatentGrid, per_family
-from icans.contract import LAB_FIELDS
+from icans.contract import DISEASE_GROUPS, LAB_FIELDS
 
 LYMPHOMA = ("LBCL", "PMBCL", "MCL", "FL", "CLL")
 _FAMILY_TARGET = {
@@ -35,43 +41,56 @@ _FAMILY_TARGET = {
 
 @dataclass(frozen=True)
 class Baseline:
-    """Baseline table (contract names) plus the hidden values the process needs."""
+    """Baseline table (contract names plus generator-only columns) and the hidden values."""
 
     table: pd.DataFrame
     family: np.ndarray  # family code per patient
-    u_index: np.ndarray
-    r_index: np.ndarray
+    latent_class: np.ndarray  # joint hidden class index (see LatentGrid)
+    prophylaxis: np.ndarray  # bool: prophylactic dexamethasone on days 0-2
+    burden: np.ndarray  # marrow tumour burden on the blast scale (0-1)
+    disease_group: np.ndarray  # code of the disease group (process.disease_group_codes)
 
 
 def lab_log_likelihood(
     lab: str,
     value: np.ndarray,
     r: np.ndarray,
-    blasts: np.ndarray,
+    burden: np.ndarray,
     child: np.ndarray,
+    group: np.ndarray,
     params: GeneratorParameters,
 ) -> np.ndarray:
     """log density of log(lab) under its truncated normal given ``r``; 0 where missing."""
     b = params.baseline
-    mean = lab_log_mean(lab, r, blasts, child, params)
+    mean = lab_log_mean(lab, r, burden, child, group, params)
     sd = b.lab_log_sd[lab]
     low, high = (np.log(v) for v in b.lab_plausible_range[lab])
     x = np.log(value)
-    mass = norm.cdf((high - mean) / sd) - norm.cdf((low - mean) / sd)
-    ll = norm.logpdf(x, mean, sd) - np.log(mass)
+    mass = ndtr((high - mean) / sd) - ndtr((low - mean) / sd)
+    ll = -0.5 * ((x - mean) / sd) ** 2 - np.log(sd * np.sqrt(2 * np.pi)) - np.log(mass)
     return np.where(np.isnan(x), 0.0, ll)
 
 
 def lab_log_mean(
-    lab: str, r: np.ndarray, blasts: np.ndarray, child: np.ndarray, params: GeneratorParameters
+    lab: str,
+    r: np.ndarray,
+    burden: np.ndarray,
+    child: np.ndarray,
+    group: np.ndarray,
+    params: GeneratorParameters,
 ) -> np.ndarray:
-    """Mean of log(lab) given inflammation ``r`` and marrow blasts (%)."""
+    """Mean of log(lab) given inflammation ``r``, tumour burden and the disease group."""
     b = params.baseline
-    mean = np.log(b.lab_median[lab]) + b.lab_r_loading[lab] * r
-    mean = mean + b.lab_blasts_loading[lab] * np.asarray(blasts) / 100.0
+    shifts = b.lab_disease_log_shift[lab]
+    group_shift = np.array([shifts.get(g, 0.0) for g in _GROUPS])[np.asarray(group)]
+    mean = np.log(b.lab_median[lab]) + group_shift + b.lab_r_loading[lab] * r
+    mean = mean + b.lab_burden_loading[lab] * np.asarray(burden)
     if lab == "creatinine_mg_per_dl":
         mean = mean + np.log(b.child_creatinine_factor) * np.asarray(child, dtype=float)
     return mean
+
+
+_GROUPS = sorted(set(DISEASE_GROUPS.values()))
 
 
 def _categorical(
@@ -79,6 +98,73 @@ def _categorical(
 ) -> np.ndarray:
     p = np.asarray(probs, dtype=float)
     return np.asarray(labels, dtype=object)[rng.choice(len(labels), size=n, p=p / p.sum())]
+
+
+def _allowed(product: Product, disease: np.ndarray, age: np.ndarray) -> np.ndarray:
+    return np.isin(disease, product.diseases) & (age >= product.min_age) & (age <= product.max_age)
+
+
+def _choose_products(
+    rng: np.random.Generator,
+    disease: np.ndarray,
+    age: np.ndarray,
+    case_mix: CaseMix,
+    params: GeneratorParameters,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Family then product of each patient, inside the products' labels.
+
+    The case mix's family shares apply among the families with a product licensed (or trialled)
+    for the patient's disease and age; e.g. a child with B-ALL never receives a CD28 product
+    (brexu-cel is for adults), an adult over 25 never tisa-cel.
+    """
+    products = params.baseline.products
+    n = len(disease)
+    shares = np.zeros((n, len(FAMILIES)))
+    for d, by_family in case_mix.family_by_disease.items():
+        for f, share in by_family.items():
+            shares[disease == d, FAMILIES.index(f)] = share
+    feasible = np.zeros_like(shares, dtype=bool)
+    for prod in products.values():
+        feasible[:, FAMILIES.index(prod.family)] |= _allowed(prod, disease, age)
+    weights = shares * feasible
+    fallback = weights.sum(axis=1) == 0  # the mix's families are all outside the labels
+    weights[fallback] = feasible[fallback]
+    cum = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
+    fam = np.minimum((rng.random(n)[:, None] > cum).sum(axis=1), len(FAMILIES) - 1)
+    names = list(products)
+    pw = np.zeros((n, len(names)))
+    for j, name in enumerate(names):
+        prod = products[name]
+        ok = _allowed(prod, disease, age) & (fam == FAMILIES.index(prod.family))
+        pw[ok, j] = prod.weight
+    cum = np.cumsum(pw / pw.sum(axis=1, keepdims=True), axis=1)
+    pick = np.minimum((rng.random(n)[:, None] > cum).sum(axis=1), len(names) - 1)
+    return fam, np.asarray(names, dtype=object)[pick]
+
+
+def _dose(
+    rng: np.random.Generator, product: np.ndarray, weight: np.ndarray, params: GeneratorParameters
+) -> np.ndarray:
+    """CAR+ cells per kg by each product's label rule."""
+    dose = np.empty(len(product))
+    z = rng.normal(size=len(product))
+    for name, prod in params.baseline.products.items():
+        rows = product == name
+        if not rows.any():
+            continue
+        w, zz = weight[rows], z[rows]
+        per_kg = np.clip(prod.median * 10 ** (prod.log10_sd * zz), prod.low, prod.high)
+        if prod.rule == "flat":
+            value = per_kg / w
+        elif prod.rule == "weight_band":
+            flat = np.clip(
+                prod.flat_median * 10 ** (prod.log10_sd * zz), prod.flat_low, prod.flat_high
+            )
+            value = np.where(w <= prod.band_kg, per_kg, flat / w)
+        else:
+            value = np.minimum(per_kg, prod.cap_total / w)
+        dose[rows] = value
+    return np.round(dose, -3)
 
 
 def sample_baseline(
@@ -93,43 +179,35 @@ def sample_baseline(
     b = params.baseline
     disease = _categorical(
         rng, list(case_mix.disease_share), list(case_mix.disease_share.values()), n
-    )
-    family = np.empty(n, dtype=object)
-    for d, shares in case_mix.family_by_disease.items():
-        rows = disease == d
-        family[rows] = _categorical(rng, list(shares), list(shares.values()), int(rows.sum()))
-    fam = np.array([FAMILIES.index(f) for f in family])
-
-    car_target = np.array([_FAMILY_TARGET[f] for f in family], dtype=object)
-    costim = np.where(np.isin(family, ["CD19-CD28"]), "CD28", "4-1BB").astype(object)
-    myeloid = np.isin(family, MYELOID_OR_T_FAMILIES)
-    costim[myeloid & (rng.random(n) < case_mix.myeloid_cd28_share)] = "CD28"
+    ).astype(str)
 
     # Age: a paediatric share per disease drawn uniformly over the paediatric range.
     paed = rng.random(n) < np.array([case_mix.paediatric_share.get(d, 0.0) for d in disease])
     mean_sd = np.array([b.adult_age_mean_sd[d] for d in disease], dtype=float)
     adult_age = np.clip(rng.normal(mean_sd[:, 0], mean_sd[:, 1]), *b.adult_age_range)
-    age = np.where(paed, rng.uniform(*b.paediatric_age_range, size=n), adult_age)
-    age = np.round(age, 1)
+    age = np.round(np.where(paed, rng.uniform(*b.paediatric_age_range, size=n), adult_age), 1)
     child = age < 12
-
     median_weight = np.minimum(9.0 + 2.8 * age, b.adult_weight_median_kg)
     weight = np.round(median_weight * np.exp(rng.normal(0, b.weight_log_sd, n)), 1)
 
-    dose = per_family(b.dose_median_cells_per_kg)[fam] * 10 ** (
-        rng.normal(0, 1, n) * per_family(b.dose_log10_sd)[fam]
-    )
-    capped = family == "CD19-CD28"
-    dose = np.where(capped, np.minimum(dose, b.dose_cap_total_cells / weight), dose)
-    dose = np.round(dose, -3)
+    fam, product = _choose_products(rng, disease, age, case_mix, params)
+    family = np.asarray(FAMILIES, dtype=object)[fam]
+    car_target = np.array([_FAMILY_TARGET[f] for f in family], dtype=object)
+    costim = np.where(family == "CD19-CD28", "CD28", "4-1BB").astype(object)
+    myeloid = np.isin(family, MYELOID_OR_T_FAMILIES)
+    costim[myeloid & (rng.random(n) < case_mix.myeloid_cd28_share)] = "CD28"
+    dose = _dose(rng, product, weight, params)
 
-    involved = rng.random(n) < np.array([b.marrow_involvement_probability[d] for d in disease])
-    ab = np.array([b.marrow_blasts_beta[d] for d in disease], dtype=float)
-    blasts = np.where(involved, np.round(100 * rng.beta(ab[:, 0], ab[:, 1]), 1), 0.0)
+    leukaemia = np.isin(disease, b.leukaemias)
+    ab = np.array([b.marrow_blasts_beta.get(d, (1.0, 1.0)) for d in disease], dtype=float)
+    blasts = np.where(leukaemia, np.round(100 * rng.beta(ab[:, 0], ab[:, 1]), 1), np.nan)
+    p_inv = np.array([b.marrow_involvement_probability.get(d, 0.0) for d in disease])
+    involved = (rng.random(n) < p_inv).astype(float)
+    involved[leukaemia | (rng.random(n) < b.marrow_involvement_missing)] = np.nan
+    burden = tumour_burden(blasts, involved, params)
 
-    p_cns = np.array([b.cns_probability[d] for d in disease])
-    odds = p_cns / (1 - p_cns) * case_mix.cns_odds_multiplier
-    cns = rng.random(n) < odds / (1 + odds)
+    p_cns = case_mix.cns_probability or b.cns_probability
+    cns = rng.random(n) < np.array([p_cns[d] for d in disease])
 
     prior_lines = 1 + rng.poisson(case_mix.prior_lines_mean, n)
     p_neuro = np.where(
@@ -140,33 +218,47 @@ def sample_baseline(
     ld = _categorical(rng, list(b.lymphodepletion_share), list(b.lymphodepletion_share.values()), n)
     benda_ok = (family == "CD19-4-1BB") & np.isin(disease, LYMPHOMA)
     ld[(ld == "bendamustine") & ~benda_ok] = "flu_cy"
+    prophylaxis = rng.random(n) < np.array([case_mix.prophylaxis_share[f] for f in family])
 
-    u_index = rng.choice(len(grid.u_values), size=n, p=grid.u_prior)
-    r_index = rng.choice(len(grid.r_values), size=n, p=grid.r_prior)
-    r = grid.r_values[r_index]
+    latent = grid.draw(rng, n)
+    r = grid.class_r()[latent]
+    group = np.array([_GROUPS.index(DISEASE_GROUPS[d]) for d in disease], dtype=np.int64)
 
     table = pd.DataFrame(
         {
             "patient_id": [f"P{i:07d}" for i in range(first_id, first_id + n)],
             "age_years": age,
             "weight_kg": weight,
-            "disease": disease.astype(str),
+            "disease": disease,
             "car_target": car_target.astype(str),
             "costimulatory_domain": costim.astype(str),
             "product_family": family.astype(str),
+            "product": product.astype(str),
             "dose_cells_per_kg": dose,
             "marrow_blasts_pct": blasts,
+            "marrow_involvement": pd.array(
+                np.where(np.isnan(involved), False, involved == 1), dtype="boolean"
+            ),
             "cns_involvement": cns,
             "prior_lines": prior_lines.astype(np.int64),
             "neuro_comorbidity": neuro,
             "lymphodepletion": ld.astype(str),
         }
     )
+    table.loc[np.isnan(involved), "marrow_involvement"] = pd.NA
     for lab in LAB_FIELDS:
         # Truncated normal on the log scale, drawn by inverse CDF within the plausible range.
-        mean, sd = lab_log_mean(lab, r, blasts, child, params), b.lab_log_sd[lab]
+        mean = lab_log_mean(lab, r, burden, child, group, params)
+        sd = b.lab_log_sd[lab]
         low, high = (norm.cdf((np.log(v) - mean) / sd) for v in b.lab_plausible_range[lab])
         value = np.exp(mean + sd * norm.ppf(low + (high - low) * rng.random(n)))
         value[rng.random(n) < b.lab_missing_probability[lab]] = np.nan
         table[lab] = value
-    return Baseline(table=table, family=fam, u_index=u_index, r_index=r_index)
+    return Baseline(
+        table=table,
+        family=fam,
+        latent_class=latent,
+        prophylaxis=prophylaxis,
+        burden=burden,
+        disease_group=group,
+    )

@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 
 from data.synthetic.baseline import Baseline, sample_baseline
+from data.synthetic.kinetics import latent_grid
 from data.synthetic.outcomes import derive_outcomes
 from data.synthetic.parameters import CaseMix, GeneratorParameters
-from data.synthetic.process import finding_tables, latent_grid
+from data.synthetic.process import finding_tables, kernel_tables
 from data.synthetic.simulate import Course, simulate_course
 from data.synthetic.true_risk import true_risk_table
 
@@ -40,17 +41,19 @@ def generate_block(
     """Draw ``n`` patients (``n <= BLOCK_SIZE``) of block number ``block``."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, block]))
     grid = latent_grid(params)
-    tables = finding_tables(params)
     base = sample_baseline(rng, n, block * BLOCK_SIZE, case_mix, grid, params)
-    course = simulate_course(rng, base, grid, tables, params)
-    outcomes = derive_outcomes(
-        course,
-        base.table["patient_id"],
-        params.icans.steroid_response_days,
-        params.icans.dexamethasone_start_grade,
+    course = simulate_course(
+        rng,
+        base,
+        grid,
+        finding_tables(params),
+        kernel_tables(params, grid.shifts),
+        case_mix.steroid_start_grade,
+        params,
     )
+    outcomes = derive_outcomes(course, base.table["patient_id"])
     risk = None
     if with_true_risk:
         event_day = outcomes["event_day"].fillna(-1).to_numpy(np.int64)
-        risk = true_risk_table(base, course, event_day, grid, params)
+        risk = true_risk_table(base, course, event_day, grid, params, case_mix.steroid_start_grade)
     return Block(base, course, outcomes, risk)

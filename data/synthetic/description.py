@@ -17,26 +17,32 @@ import numpy as np
 from data.synthetic.parameters import GeneratorParameters
 from icans.contract import LAB_FIELDS
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 DATA_CARD = "data/synthetic/README.md"
 
 ASSUMPTIONS = (
     "Patients are drawn from a finite hidden-Markov process, so the generator knows each "
     "patient's true risk exactly.",
-    "Two hidden classes per patient: CAR-T expansion propensity and inflammation.",
-    "Pre-infusion labs (LDH, CRP, ferritin, platelets) are noisy readouts of inflammation and "
-    "tumour burden; creatinine carries no signal; labs are missing completely at random.",
-    "CD4+ CAR-T expansion follows a gamma-variate curve whose peak grows with dose (power "
-    "0.35), marrow blasts and the expansion class; the size of its effect on ICANS is an "
-    "ASSUMPTION.",
+    "Four hidden classes per patient: CAR-T expansion magnitude, inflammation, expansion timing "
+    "(early, on time, late) and composition (typical or CD4-dominant).",
+    "Products are dosed by their labels (per kg with caps, flat, weight bands) and given only "
+    "inside their diseases and ages; marrow disease is blasts in the leukaemias and "
+    "involvement otherwise; CNS involvement follows population rates by disease.",
+    "Pre-infusion labs (LDH, CRP, ferritin, platelets, creatinine) are noisy readouts of "
+    "inflammation, tumour burden and the disease; labs are missing completely at random.",
+    "CD4+ CAR-T expansion follows a gamma-variate curve peaking on the patient's own day; its "
+    "effect on ICANS follows the evidence per product (strong for CD28 products, weak for "
+    "tisa-cel) and a CD4-dominant expansion doubles the odds (ASSUMPTION, bounded).",
     "CRS does not cause ICANS directly: both share the hidden inflammation class.",
-    "ICANS is a daily Markov chain on a latent severity; its log-odds drive adds the product "
-    "family, marrow blasts, neurologic comorbidity, CNS involvement, Cy/Flu, age, expansion "
-    "and inflammation.",
-    "The ASTCT grade is derived from the drawn findings (ICE/CAPD, consciousness, seizure, "
-    "motor, cerebral oedema), never drawn directly.",
-    "Dexamethasone starts at the first grade >= 2; steroid-refractory is an operational "
-    "definition (not lower 72 h later). Tocilizumab and non-ICANS deaths are not modelled.",
+    "ICANS is a daily Markov chain on a latent severity; the ASTCT grade is derived from drawn "
+    "findings (ICE/CAPD, consciousness, seizure, motor, cerebral oedema), never drawn directly.",
+    "Treatment follows the centre's rules from the observed grades: tocilizumab for CRS grade "
+    ">= 2 or persisting grade 1 (fever masked afterwards), corticosteroids from the centre's "
+    "start grade (1 or 2), high dose at grade >= 3 or when refractory, optional prophylaxis.",
+    "Steroid-refractory: not improved 72 h after the corticosteroid start (icans.steroids).",
+    "Deaths from other causes (infection, CRS, progression) at a daily hazard per product "
+    "family; a death before the event is a non-event (cumulative incidence with competing "
+    "deaths).",
 )
 
 
@@ -46,46 +52,54 @@ def _effect(field: str, value: float, basis: str) -> dict:
 
 def declared_effects(p: GeneratorParameters) -> list[dict]:
     """The direction of every effect the generator builds into the target, per input field."""
-    ic, ex, crs, base = p.icans, p.expansion, p.crs, p.baseline
+    ic, ex, crs, base, tr = p.icans, p.expansion, p.crs, p.baseline, p.treatment
     infl = ic.inflammation_effect
+    strongest = max(ic.expansion_effect.values())
+    burden = ic.marrow_burden_per_25pct + ex.burden_effect * strongest
     out = [
         _effect(
             "marrow_blasts_pct",
-            ic.marrow_blasts_per_25pct + ex.blasts_effect_per_100pct * ic.expansion_effect,
-            f"icans.marrow_blasts_per_25pct = {ic.marrow_blasts_per_25pct}; "
-            f"expansion.blasts_effect_per_100pct = {ex.blasts_effect_per_100pct}",
+            burden,
+            f"icans.marrow_burden_per_25pct = {ic.marrow_burden_per_25pct}; "
+            f"expansion.burden_effect = {ex.burden_effect}",
+        ),
+        _effect(
+            "marrow_involvement",
+            burden,
+            f"an involved marrow carries the burden of {base.involvement_burden:.0%} blasts",
         ),
         _effect(
             "dose_cells_per_kg",
-            ex.dose_exponent * ic.expansion_effect,
-            f"expansion.dose_exponent = {ex.dose_exponent} x icans.expansion_effect = "
-            f"{ic.expansion_effect}",
+            max(ex.dose_exponent.values()) * strongest,
+            f"expansion.dose_exponent {ex.dose_exponent} x icans.expansion_effect "
+            f"{ic.expansion_effect} (none for CD19-4-1BB: ELIANA)",
         ),
-    ]
-    for field in ("cd4_car_t_cells_per_ul", "cd8_car_t_cells_per_ul"):
-        out.append(
-            _effect(
-                field,
-                ic.expansion_effect,
-                f"icans.expansion_effect = {ic.expansion_effect} (expansion above the "
-                "product's typical peak)",
-            )
-        )
-    out.append(
+        _effect(
+            "cd4_car_t_cells_per_ul",
+            strongest + ic.cd4_dominance_effect,
+            f"icans.expansion_effect = {ic.expansion_effect} (expansion above the product's "
+            f"typical peak); icans.cd4_dominance_effect = {ic.cd4_dominance_effect}",
+        ),
+        _effect(
+            "cd8_car_t_cells_per_ul",
+            strongest,
+            f"icans.expansion_effect = {ic.expansion_effect}; for given CD4+ counts, more "
+            "CD8+ cells mean a less CD4-dominant expansion (lower risk)",
+        ),
         _effect(
             "crs_grade_by_day",
             crs.r_effect * infl,
             f"shared inflammation class: crs.r_effect = {crs.r_effect}, "
             f"icans.inflammation_effect = {infl} (no direct CRS -> ICANS path)",
-        )
-    )
+        ),
+    ]
     for lab in LAB_FIELDS:
         out.append(
             _effect(
                 lab,
-                base.lab_r_loading[lab] * infl + base.lab_blasts_loading[lab],
+                base.lab_r_loading[lab] * infl + base.lab_burden_loading[lab],
                 f"lab readout: baseline.lab_r_loading = {base.lab_r_loading[lab]}, "
-                f"lab_blasts_loading = {base.lab_blasts_loading[lab]}",
+                f"lab_burden_loading = {base.lab_burden_loading[lab]}",
             )
         )
     cd28, bb = ic.drive_intercept["CD19-CD28"], ic.drive_intercept["CD19-4-1BB"]
@@ -96,7 +110,9 @@ def declared_effects(p: GeneratorParameters) -> list[dict]:
             f"icans.neuro_comorbidity = {ic.neuro_comorbidity}",
         ),
         _effect(
-            "cns_involvement", ic.cns_involvement, f"icans.cns_involvement = {ic.cns_involvement}"
+            "cns_involvement",
+            max(ic.cns_involvement.values()),
+            f"icans.cns_involvement by disease group = {ic.cns_involvement}",
         ),
         _effect("lymphodepletion=flu_cy", ic.flu_cy, f"icans.flu_cy = {ic.flu_cy}"),
         _effect("age_years", ic.age_per_10y, f"icans.age_per_10y = {ic.age_per_10y}"),
@@ -115,6 +131,19 @@ def declared_effects(p: GeneratorParameters) -> list[dict]:
             1,
             "structural: the event needs the latent ICANS level to progress; ICANS already "
             "present means it has started (icans.progress_offset)",
+        ),
+        _effect(
+            "dexamethasone_mg_by_day",
+            min(tr.prophylaxis_drive_effect, ic.steroid_progress_effect),
+            f"protective: prophylaxis (treatment.prophylaxis_drive_effect = "
+            f"{tr.prophylaxis_drive_effect}) and treatment (icans.steroid_progress_effect = "
+            f"{ic.steroid_progress_effect}); a treated patient already has ICANS, so in data "
+            "the association is positive",
+        ),
+        _effect(
+            "tocilizumab_doses_by_day",
+            0,
+            "none on ICANS (it marks CRS, whose link to ICANS is the shared inflammation)",
         ),
     ]
     return out

@@ -17,9 +17,12 @@ import json
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any
 
+from icans.contract import DISEASES
+
 # Product families used for parameters and for the realism table.
 FAMILIES = ("CD19-CD28", "CD19-4-1BB", "CD19-CD22", "BCMA", "CLL1", "CD123", "CD7")
 MYELOID_OR_T_FAMILIES = ("CLL1", "CD123", "CD7")
+
 
 GUST_2017 = "Gust J et al., Cancer Discov 2017;7(12):1404, Table 1"
 HAN_2024 = "Han MW et al., Front Neurol 2024;15:1392831 (meta-analysis, 3,184 patients)"
@@ -43,22 +46,28 @@ def fam(**values: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class CaseMix:
-    """Who is treated: disease shares, products per disease and centre-level modifiers."""
+    """Who is treated and how a centre manages toxicity: disease shares, products per disease,
+    the centre's steroid and tocilizumab policy, and any deliberate enrichment."""
 
     name: str
     description: str
     disease_share: dict[str, float]
-    # Probability of each product family within a disease.
+    # Probability of each product family within a disease (before the products' age limits).
     family_by_disease: dict[str, dict[str, float]]
     # Share of CD28 (vs 4-1BB) costimulation among experimental myeloid/T-cell products.
     myeloid_cd28_share: float
-    # Multiplies the odds of CNS involvement of every disease.
-    cns_odds_multiplier: float
     # Mean of the Poisson part of prior lines (prior_lines = 1 + Poisson(mean)).
     prior_lines_mean: float
     # Share of children/young people (age drawn from the paediatric range) per disease.
     paediatric_share: dict[str, float]
+    # ICANS grade at which the centre starts dexamethasone (2: ASTCT/ASCO; 1: early treatment).
+    steroid_start_grade: int
+    # Share of patients given prophylactic dexamethasone (10 mg on days 0-2), per family.
+    prophylaxis_share: dict[str, float]
     source: str
+    # CNS involvement probability per disease replacing the population values (an enrichment by
+    # design, e.g. a centre that treats patients with CNS disease); empty = population values.
+    cns_probability: dict[str, float] = field(default_factory=dict)
 
 
 _CD19_LYMPHOMA_PRODUCTS = {
@@ -66,8 +75,18 @@ _CD19_LYMPHOMA_PRODUCTS = {
     "PMBCL": {"CD19-CD28": 0.70, "CD19-4-1BB": 0.30},
     "MCL": {"CD19-CD28": 0.85, "CD19-4-1BB": 0.15},
     "FL": {"CD19-CD28": 0.50, "CD19-4-1BB": 0.50},
-    "CLL": {"CD19-CD28": 0.20, "CD19-4-1BB": 0.80},
+    "CLL": {"CD19-4-1BB": 1.0},
 }
+# Axi-cel label: "consider prophylactic corticosteroid"; 11/22 US centres use it (ASH survey,
+# icans-facts-2 section 1). Cilta-cel label: avoid prophylactic steroids.
+_US_PROPHYLAXIS = fam(
+    CD19_CD28=0.5, CD19_41BB=0.0, CD19_CD22=0.0, BCMA=0.0, CLL1=0.0, CD123=0.0, CD7=0.0
+)
+_NO_PROPHYLAXIS = {f: 0.0 for f in FAMILIES}
+_MYELOID_SOURCE = (
+    "the myeloid targets' ICANS rates come from the product-family parameters (CLL1 0/10, CD7 "
+    "5/55 grade 1), never from the outcome-selected seed series"
+)
 
 CASE_MIXES: dict[str, CaseMix] = {
     "real-world": CaseMix(
@@ -94,20 +113,23 @@ CASE_MIXES: dict[str, CaseMix] = {
             "BPDCN": {"CD123": 1.0},
         },
         myeloid_cd28_share=0.3,
-        cns_odds_multiplier=1.0,
         prior_lines_mean=2.0,
         paediatric_share={"B-ALL": 0.45, "AML": 0.2, "T-ALL": 0.4},
+        steroid_start_grade=2,
+        prophylaxis_share=_US_PROPHYLAXIS,
         source=(
             "ASSUMPTION: shares chosen to resemble commercial practice (CD19 lymphoma dominant; "
             "axi-cel/brexu-cel vs tisa-cel/liso-cel split as in the real-world series of "
-            f"{HAN_2024})"
+            f"{HAN_2024}); steroids from grade 2 (ASCO 2021); prophylaxis with axi-cel at half "
+            "of centres (ASH survey, 11/22)"
         ),
     ),
     "myeloid-centre": CaseMix(
         name="myeloid-centre",
         description=(
             "An academic centre running experimental myeloid/T-cell CAR-T (AML with CLL1/CD123, "
-            "T-ALL with CD7), resembling the source series; many patients with CNS involvement."
+            "T-ALL with CD7) besides CD19 and BCMA products, treating ICANS with steroids from "
+            "grade 1. CNS involvement at population rates."
         ),
         disease_share={
             "AML": 0.50,
@@ -126,13 +148,50 @@ CASE_MIXES: dict[str, CaseMix] = {
             "BPDCN": {"CD123": 1.0},
         },
         myeloid_cd28_share=0.4,
-        cns_odds_multiplier=8.0,
         prior_lines_mean=5.5,
         paediatric_share={"B-ALL": 0.3, "AML": 0.15, "T-ALL": 0.3},
+        steroid_start_grade=1,
+        prophylaxis_share=_NO_PROPHYLAXIS,
         source=(
-            f"Disease mix, heavy pre-treatment (median 7 prior lines) and CNS involvement (9/13) "
-            f"from {MENG_2025}; that series was selected ON the outcome, so its ICANS rate is "
-            "NOT used: ICANS rates come from the product-family parameters"
+            f"Disease mix and heavy pre-treatment (median 7 prior lines) from {MENG_2025}; "
+            "ASSUMPTION: steroids from grade 1 (early treatment as in that centre's practice of "
+            f"intrathecal therapy within 12 h of onset); {_MYELOID_SOURCE}"
+        ),
+    ),
+    "seed-series": CaseMix(
+        name="seed-series",
+        description=(
+            "Patients like those of the seed series: AML-heavy with CLL1/CD123/CD7 targets, "
+            "heavily pre-treated, most with CNS involvement, steroids from grade 1. The CNS "
+            "enrichment is by design (not a population rate); ICANS rates are the published "
+            "per-product ones."
+        ),
+        disease_share={
+            "AML": 0.54,
+            "B-ALL": 0.23,
+            "MM": 0.08,
+            "LBCL": 0.08,
+            "BPDCN": 0.04,
+            "T-ALL": 0.03,
+        },
+        family_by_disease={
+            "AML": {"CLL1": 0.75, "CD123": 0.15, "CD7": 0.10},
+            "B-ALL": {"CD19-4-1BB": 0.6, "CD19-CD22": 0.4},
+            "T-ALL": {"CD7": 1.0},
+            "MM": {"BCMA": 1.0},
+            "LBCL": {"CD19-CD28": 0.5, "CD19-4-1BB": 0.5},
+            "BPDCN": {"CD123": 1.0},
+        },
+        myeloid_cd28_share=0.4,
+        prior_lines_mean=6.0,
+        paediatric_share={"B-ALL": 0.2, "AML": 0.1, "T-ALL": 0.2},
+        steroid_start_grade=1,
+        prophylaxis_share=_NO_PROPHYLAXIS,
+        cns_probability={d: 0.7 for d in DISEASES},
+        source=(
+            f"Diseases (7 AML, 3 ALL, 1 MM, 1 lymphoma, 1 BPDCN of 13), targets, 7 prior lines "
+            f"and CNS involvement in 9/13 from {MENG_2025}; that series was selected ON the "
+            f"outcome, so the CNS enrichment is a design choice and {_MYELOID_SOURCE}"
         ),
     ),
     "paediatric-all": CaseMix(
@@ -141,15 +200,110 @@ CASE_MIXES: dict[str, CaseMix] = {
         disease_share={"B-ALL": 1.0},
         family_by_disease={"B-ALL": {"CD19-4-1BB": 0.75, "CD19-CD22": 0.25}},
         myeloid_cd28_share=0.0,
-        cns_odds_multiplier=1.5,
         prior_lines_mean=2.5,
         paediatric_share={"B-ALL": 1.0},
+        steroid_start_grade=2,
+        prophylaxis_share=_NO_PROPHYLAXIS,
         source=(
             "ASSUMPTION: ELIANA-like population (tisa-cel, ages 3-25) plus the NCI CD19/CD22 "
             "programme (Blood Adv 2023;7(18):5566)"
         ),
     ),
 }
+
+
+@dataclass(frozen=True)
+class Product:
+    """A CAR-T product's label: family, diseases, ages and dosing rule.
+
+    ``rule``: ``per_kg`` (cells/kg, capped at ``cap_total`` cells), ``flat`` (total cells,
+    whatever the weight) or ``weight_band`` (per kg up to ``band_kg``, flat above). The dose
+    given is log10-normal around ``median`` with ``log10_sd``, kept inside ``[low, high]``.
+    """
+
+    family: str
+    diseases: tuple[str, ...]
+    min_age: float
+    max_age: float
+    rule: str
+    median: float
+    low: float
+    high: float
+    log10_sd: float
+    cap_total: float = float("inf")
+    # weight_band only: the flat part above band_kg
+    band_kg: float = 0.0
+    flat_median: float = 0.0
+    flat_low: float = 0.0
+    flat_high: float = 0.0
+    weight: float = 1.0  # relative share among a family's products allowed for a patient
+
+
+PRODUCTS: dict[str, Product] = {
+    "axi-cel": Product(
+        "CD19-CD28",
+        ("LBCL", "PMBCL", "FL"),
+        18,
+        100,
+        "per_kg",
+        2e6,
+        1.6e6,
+        2.2e6,
+        0.03,
+        cap_total=2e8,
+    ),
+    "brexu-cel MCL": Product(
+        "CD19-CD28", ("MCL",), 18, 100, "per_kg", 2e6, 1.6e6, 2.2e6, 0.03, cap_total=2e8
+    ),
+    "brexu-cel ALL": Product(
+        "CD19-CD28", ("B-ALL",), 18, 100, "per_kg", 1e6, 0.8e6, 1.1e6, 0.03, cap_total=1e8
+    ),
+    "tisa-cel ALL": Product(
+        "CD19-4-1BB",
+        ("B-ALL",),
+        0,
+        25,
+        "weight_band",
+        2.5e6,
+        0.2e6,
+        5e6,
+        0.25,
+        band_kg=50,
+        flat_median=0.9e8,
+        flat_low=0.1e8,
+        flat_high=2.5e8,
+    ),
+    "tisa-cel NHL": Product("CD19-4-1BB", ("LBCL", "FL"), 18, 100, "flat", 2.5e8, 0.6e8, 6e8, 0.2),
+    "liso-cel": Product(
+        "CD19-4-1BB",
+        ("LBCL", "PMBCL", "MCL", "FL", "CLL"),
+        18,
+        100,
+        "flat",
+        1e8,
+        0.5e8,
+        1.1e8,
+        0.05,
+    ),
+    "CD19-CD22 (NCI)": Product(
+        "CD19-CD22", ("B-ALL", "LBCL"), 0, 100, "per_kg", 1e6, 3e5, 3e6, 0.15
+    ),
+    "ide-cel": Product("BCMA", ("MM",), 18, 100, "flat", 4e8, 3e8, 5.1e8, 0.05),
+    "cilta-cel": Product(
+        "BCMA", ("MM",), 18, 100, "per_kg", 0.75e6, 0.5e6, 1e6, 0.06, cap_total=1e8
+    ),
+    "CLL1 (phase I)": Product("CLL1", ("AML",), 0, 100, "per_kg", 1.5e6, 1e6, 2e6, 0.08),
+    "CD123 (phase I)": Product("CD123", ("AML", "BPDCN"), 0, 100, "per_kg", 1e6, 3e5, 1e7, 0.3),
+    "CD7 (phase I/II)": Product("CD7", ("T-ALL", "AML"), 0, 100, "per_kg", 1e6, 5e5, 5e6, 0.2),
+}
+PRODUCTS_SOURCE = (
+    "Labels (icans-facts-2 section 1): axi-cel and brexu-cel MCL 2e6/kg (max 2e8), brexu-cel "
+    "adult B-ALL 1e6/kg (max 1e8), adults only; tisa-cel B-ALL <= 25 y: <= 50 kg 0.2-5.0e6/kg, "
+    "> 50 kg 0.1-2.5e8 (medians 2.0e6/kg and 0.9e8 in CIBMTR-tisa), NHL 0.6-6.0e8 flat; "
+    "liso-cel 50-110e6; ide-cel 300-510e6; cilta-cel 0.5-1.0e6/kg (max 1e8); CLL1 1-2e6/kg; "
+    "CD123 dose levels 0.3-10e6/kg; CD7 0.5-5e6/kg. ASSUMPTION: the NCI CD19-CD22 dose (1e6/kg) "
+    "and the spreads around label targets"
+)
 
 
 @dataclass(frozen=True)
@@ -178,54 +332,44 @@ class BaselineParameters:
     )
     adult_weight_median_kg: float = P(75.0, "ASSUMPTION: adult population median")
     weight_log_sd: float = P(0.18, "ASSUMPTION: ~18% coefficient of variation")
+    products: dict[str, Product] = P(PRODUCTS, PRODUCTS_SOURCE)
+    leukaemias: tuple[str, ...] = P(
+        ("B-ALL", "AML", "T-ALL", "BPDCN"),
+        "Marrow disease is measured as blasts in the leukaemias (and BPDCN); as involvement "
+        "(biopsy) in lymphoma, CLL and myeloma",
+    )
     marrow_involvement_probability: dict[str, float] = P(
-        {
-            "LBCL": 0.15,
-            "PMBCL": 0.10,
-            "MCL": 0.5,
-            "FL": 0.3,
-            "CLL": 0.8,
-            "B-ALL": 1.0,
-            "MM": 1.0,
-            "AML": 1.0,
-            "T-ALL": 1.0,
-            "BPDCN": 0.6,
-        },
-        "ASSUMPTION: leukaemias always sampled; lymphoma marrow involvement is a minority "
+        {"LBCL": 0.15, "PMBCL": 0.10, "MCL": 0.5, "FL": 0.3, "CLL": 0.8, "MM": 0.95},
+        "ASSUMPTION: lymphoma marrow involvement is a minority, CLL and myeloma mostly involved "
         f"({KATSIN_2024} describes marrow involvement in PMBCL)",
     )
-    # Beta(a, b) on the 0-1 scale for the marrow blast percentage when involved.
+    marrow_involvement_missing: float = P(0.10, "ASSUMPTION: biopsy not reported")
+    involvement_burden: float = P(
+        0.25,
+        "ASSUMPTION: a marrow involved by lymphoma, CLL or myeloma carries the tumour burden of "
+        "25% leukaemic blasts (Gust 2017 pooled ALL, CLL and NHL marrow disease)",
+    )
+    # Beta(a, b) on the 0-1 scale for the marrow blast percentage of the leukaemias.
     marrow_blasts_beta: dict[str, tuple[float, float]] = P(
-        {
-            "LBCL": (1.2, 8.0),
-            "PMBCL": (1.2, 8.0),
-            "MCL": (1.3, 5.0),
-            "FL": (1.2, 8.0),
-            "CLL": (2.0, 3.0),
-            "B-ALL": (0.8, 1.3),
-            "MM": (1.0, 30.0),
-            "AML": (1.5, 2.6),
-            "T-ALL": (0.9, 2.2),
-            "BPDCN": (1.2, 4.0),
-        },
-        f"Leukaemia medians near the 33% (5-78%) of {MENG_2025}; lymphoma low; MM near 0 "
-        "because the field counts blasts, not plasma cells (ASSUMPTION for the shapes)",
+        {"B-ALL": (0.8, 1.3), "AML": (1.5, 2.6), "T-ALL": (0.9, 2.2), "BPDCN": (1.2, 4.0)},
+        f"Leukaemia medians near the 33% (5-78%) of {MENG_2025} (ASSUMPTION for the shapes)",
     )
     cns_probability: dict[str, float] = P(
         {
-            "LBCL": 0.05,
-            "PMBCL": 0.03,
-            "MCL": 0.05,
-            "FL": 0.01,
-            "CLL": 0.01,
-            "B-ALL": 0.15,
-            "MM": 0.01,
-            "AML": 0.08,
-            "T-ALL": 0.20,
-            "BPDCN": 0.15,
+            "LBCL": 0.02,
+            "PMBCL": 0.01,
+            "MCL": 0.02,
+            "FL": 0.005,
+            "CLL": 0.005,
+            "B-ALL": 0.094,
+            "MM": 0.007,
+            "AML": 0.03,
+            "T-ALL": 0.10,
+            "BPDCN": 0.10,
         },
-        "ASSUMPTION: plausible prevalence of current or prior CNS disease; the case-mix "
-        "multiplier raises it for the myeloid centre",
+        "Population sources (icans-facts-2 section 2): B-ALL prior CNS 9.4% (CIBMTR-tisa); LBCL "
+        "CNS lymphoma 1.0% plus CNS history (axi-cel RW); myeloma 0.7% (Mayo); AML 2.9% at "
+        "relapse. ASSUMPTION: MCL 2%, FL/CLL 0.5%, T-ALL and BPDCN 10%",
     )
     neuro_comorbidity_probability_adult: float = P(
         0.30, f"ASSUMPTION below the 44% (58/133, broad definition) of {GUST_2017}"
@@ -236,36 +380,8 @@ class BaselineParameters:
         "ASSUMPTION: fludarabine/cyclophosphamide is standard; bendamustine only with "
         "CD19 4-1BB lymphoma products",
     )
-    # Dose: log10-normal per family, median in CAR+ cells/kg.
-    dose_median_cells_per_kg: dict[str, float] = P(
-        fam(
-            CD19_CD28=2.0e6,
-            CD19_41BB=2.0e6,
-            CD19_CD22=1.0e6,
-            BCMA=2.5e6,
-            CLL1=1.5e6,
-            CD123=1.5e6,
-            CD7=1.0e6,
-        ),
-        "Label doses: axi-cel 2e6/kg, tisa-cel/liso-cel flat doses (~1-5e6/kg), ide-cel "
-        "~5e6/kg and cilta-cel 0.75e6/kg; CLL1 phase I 1-2e6/kg; median 2.0e6/kg in "
-        f"{MENG_2025}",
-    )
-    dose_log10_sd: dict[str, float] = P(
-        fam(
-            CD19_CD28=0.08,
-            CD19_41BB=0.30,
-            CD19_CD22=0.25,
-            BCMA=0.40,
-            CLL1=0.20,
-            CD123=0.20,
-            CD7=0.20,
-        ),
-        "ASSUMPTION: fixed-per-kg products vary little; flat-dose products vary with weight",
-    )
-    dose_cap_total_cells: float = P(2.0e8, "axi-cel label: at most 2e8 CAR+ cells in total")
-    # Labs are noisy readouts of the latent inflammation class r and of tumour burden:
-    # log(lab) = log(median) + r_loading * r + blasts_loading * blasts/100 + N(0, sd)
+    # Labs are noisy readouts of the latent inflammation class r, of tumour burden and of the
+    # disease: log(lab) = log(median) + disease shift + r_loading * r + burden_loading * burden
     lab_median: dict[str, float] = P(
         {
             "ldh_u_per_l": 240.0,
@@ -274,7 +390,25 @@ class BaselineParameters:
             "platelets_10e9_per_l": 150.0,
             "creatinine_mg_per_dl": 0.85,
         },
-        "ASSUMPTION: typical pre-lymphodepletion values in relapsed/refractory disease",
+        "ASSUMPTION: typical pre-lymphodepletion values in relapsed/refractory lymphoma",
+    )
+    lab_disease_log_shift: dict[str, dict[str, float]] = P(
+        {
+            "ldh_u_per_l": {"b_all": 0.25, "myeloid": 0.25, "t_all": 0.35, "myeloma": -0.15},
+            "crp_mg_per_l": {"b_all": -0.2, "myeloid": 0.2, "myeloma": -0.4},
+            "ferritin_ng_per_ml": {"b_all": 0.5, "myeloid": 0.9, "t_all": 0.4, "myeloma": 0.1},
+            "platelets_10e9_per_l": {
+                "b_all": -0.6,
+                "myeloid": -0.9,
+                "t_all": -0.4,
+                "myeloma": -0.3,
+            },
+            "creatinine_mg_per_dl": {"myeloma": 0.3},
+        },
+        "ASSUMPTION (directions from the diseases, sizes not sourced): leukaemias lower "
+        "platelets (marrow failure) and raise ferritin (transfusions, most in AML); myeloma "
+        "raises creatinine (myeloma kidney); aggressive lymphoma and T-ALL raise LDH; log-scale "
+        "shifts from the lymphoma medians",
     )
     lab_r_loading: dict[str, float] = P(
         {
@@ -288,7 +422,7 @@ class BaselineParameters:
         "(EASIX-FC: CRP and ferritin) and Gauthier (LDH); strengths are ASSUMPTIONS tuned so "
         "m-EASIX alone discriminates modestly (AUROC ~0.6-0.7)",
     )
-    lab_blasts_loading: dict[str, float] = P(
+    lab_burden_loading: dict[str, float] = P(
         {
             "ldh_u_per_l": 0.8,
             "crp_mg_per_l": 0.2,
@@ -334,16 +468,34 @@ class BaselineParameters:
 
 @dataclass(frozen=True)
 class LatentParameters:
-    """The two hidden patient classes: CAR-T expansion propensity u and inflammation r."""
+    """The hidden patient classes: expansion magnitude u, inflammation r, expansion timing k
+    and CAR-T composition c. Discrete, so that the true risk is exact."""
 
-    expansion_classes: int = P(7, "Design: discrete so that the true risk is exact")
+    expansion_classes: int = P(5, "Design: discrete so that the true risk is exact")
     inflammation_classes: int = P(5, "Design: discrete so that the true risk is exact")
-    class_span_sd: float = P(2.1, "Design: classes span +/-2.1 SD of a standard normal")
+    class_span_sd: float = P(2.0, "Design: classes span +/-2 SD of a standard normal")
+    timing_shift_days: tuple[float, ...] = P(
+        (-3.0, 0.0, 5.0),
+        "Expansion early, on time or late relative to the product's typical peak: tisa-cel "
+        "Tmax 9.9 d (range 5.7-28) in responders, cilta-cel 12.7 d (8.7-330) (icans-facts-2 "
+        f"section 3); the late class holds the day-14 peak of {KATSIN_2024}",
+    )
+    timing_prior: tuple[float, ...] = P(
+        (0.25, 0.55, 0.20), "ASSUMPTION: about a fifth of patients expand late"
+    )
+    cd4_dominant_prior: float = P(
+        0.08,
+        "ASSUMPTION: a minority expand with CD4+ cells dominating (product CD4:CD8 median 1.44, "
+        f"Galli 2023; 85% CD4+ product and blood CD4:CD8 of 89 in {KATSIN_2024})",
+    )
 
 
 @dataclass(frozen=True)
 class ExpansionParameters:
-    """CD4+/CD8+ CAR-T cells in blood: a gamma-variate curve per patient, measured with noise."""
+    """CD4+/CD8+ CAR-T cells in blood: a gamma-variate curve per patient, measured with noise.
+
+    Peak size (class u), peak day (class k) and composition (class c) vary between patients.
+    """
 
     cd4_peak_median_cells_per_ul: dict[str, float] = P(
         fam(
@@ -355,33 +507,52 @@ class ExpansionParameters:
             CD123=10.0,
             CD7=30.0,
         ),
-        f"ASSUMPTION anchored to the peak of 77.7 CAR-T cells/uL (CD4-dominant) in "
-        f"{KATSIN_2024}; CD28 products expand faster and higher than 4-1BB",
+        "Axi-cel real-world median peak 16 CAR+ cells/uL (Blood Adv 2021;5:2523); ASSUMPTION "
+        f"for the others, anchored to the 77.7 cells/uL peak of {KATSIN_2024}; CD28 products "
+        "expand higher than 4-1BB",
     )
     peak_day: dict[str, float] = P(
         fam(
             CD19_CD28=8.0,
             CD19_41BB=10.0,
             CD19_CD22=10.0,
-            BCMA=11.0,
+            BCMA=12.0,
             CLL1=12.0,
             CD123=12.0,
             CD7=11.0,
         ),
-        "ASSUMPTION: expansion peaks in the second week (peak at day 14 in the case report; "
-        "CAR-T peak within 2 weeks in the CLL1 trial)",
+        "Typical peak day: tisa-cel Tmax ~10 d (label), liso-cel 10 d, cilta-cel 12.7 d; CLL1 "
+        "peak within 2 weeks; ASSUMPTION: CD28 products peak earlier (day 8)",
     )
     shape: dict[str, float] = P(
         fam(CD19_CD28=3.0, CD19_41BB=2.0, CD19_CD22=2.0, BCMA=2.0, CLL1=2.5, CD123=2.5, CD7=2.5),
         "ASSUMPTION: gamma-variate sharpness; 4-1BB products persist longer",
     )
-    dose_exponent: float = P(0.35, "ASSUMPTION: peak grows as dose^0.35")
-    blasts_effect_per_100pct: float = P(0.8, "ASSUMPTION: antigen load drives expansion")
-    log_sd_between_patients: float = P(1.0, "ASSUMPTION: peaks span ~2 orders of magnitude")
+    dose_exponent: dict[str, float] = P(
+        fam(
+            CD19_CD28=0.35,
+            CD19_41BB=0.0,
+            CD19_CD22=0.35,
+            BCMA=0.35,
+            CLL1=0.35,
+            CD123=0.35,
+            CD7=0.35,
+        ),
+        "Peak grows as dose^exponent. ELIANA (tisa-cel): no dose-expansion relation "
+        "(r^2 < 0.001), so 0 for CD19-4-1BB; ASSUMPTION 0.35 elsewhere (Gust 2017 dose effect)",
+    )
+    burden_effect: float = P(0.8, "ASSUMPTION: antigen load (tumour burden) drives expansion")
+    log_sd_between_patients: float = P(
+        1.1, "Label Cmax CVs of 155-408% give a log-SD of ~1.1-1.7 (icans-facts-2 section 3)"
+    )
     cd8_to_cd4_log_ratio_mean: dict[str, float] = P(
         fam(CD19_CD28=0.4, CD19_41BB=0.0, CD19_CD22=0.4, BCMA=0.4, CLL1=0.4, CD123=0.4, CD7=0.4),
-        "ASSUMPTION: CD8-leaning expansion except defined 1:1 products; the case report's "
-        "CD4:CD8 of 89 sits in the tail",
+        "ASSUMPTION: CD8-leaning expansion except defined 1:1 products (liso-cel)",
+    )
+    cd4_dominant_log_ratio_mean: float = P(
+        -3.0,
+        f"ASSUMPTION: CD4:CD8 ~20 in a CD4-dominant expansion; the 89 of {KATSIN_2024} sits "
+        "within two SD",
     )
     cd8_to_cd4_log_ratio_sd: float = P(0.8, "ASSUMPTION")
     measurement_log_sd: float = P(0.25, "ASSUMPTION: ~25% flow-cytometry CV")
@@ -410,20 +581,97 @@ class CrsParameters:
     u_effect: float = P(0.5, "ASSUMPTION: expansion drives CRS (Hay 2017: dose, burden)")
     escalate_logit: dict[str, float] = P(
         fam(
-            CD19_CD28=-2.4,
-            CD19_41BB=-2.5,
-            CD19_CD22=-2.5,
-            BCMA=-3.2,
-            CLL1=-1.6,
-            CD123=-2.0,
-            CD7=-2.6,
+            CD19_CD28=-1.3,
+            CD19_41BB=-2.0,
+            CD19_CD22=-2.0,
+            BCMA=-1.8,
+            CLL1=0.4,
+            CD123=-1.5,
+            CD7=-1.7,
         ),
         "Tuned to grade>=3 CRS: axi-cel ~10%, liso-cel 2%, ide-cel/cilta-cel 4-5%, CLL1 6/10 "
         "high grade, CD7 11% (facts: product and myeloid tables)",
     )
-    escalate_grade_step: float = P(0.7, "ASSUMPTION: each grade is harder to exceed")
+    escalate_grade_step: float = P(1.5, "ASSUMPTION: each grade is harder to exceed")
     improve_logit: float = P(-1.2, "Tuned to median CRS duration ~7 days (axi-cel label)")
     late_decline_per_day: float = P(0.35, "ASSUMPTION: CRS subsides after the expansion peak")
+
+
+@dataclass(frozen=True)
+class TreatmentParameters:
+    """Tocilizumab for CRS and corticosteroids for ICANS, given by rule from the observed grades.
+
+    The rules are the centre's (case mix: steroid start grade, prophylaxis); the doses are
+    written to the course in dexamethasone-equivalent mg (:mod:`icans.steroids`)."""
+
+    tocilizumab_start_grade: int = P(
+        2, "Tocilizumab for CRS grade >= 2 (ASTCT/ASCO management; ELIANA 48% of CRS patients)"
+    )
+    tocilizumab_fever_days: int = P(
+        4,
+        "ASSUMPTION: tocilizumab also for grade 1 CRS on its fourth day of fever (ASCO 2021 "
+        "allows it for persistent fever; CARTITUDE-1 gave it to 69% with mostly grade 1-2 CRS)",
+    )
+    tocilizumab_max_doses: int = P(4, "KYMRIAH label: at most 4 doses in total")
+    tocilizumab_improve_effect: float = P(
+        1.0, "ASSUMPTION: tocilizumab speeds CRS resolution (log-odds of improving)"
+    )
+    fever_masked_probability: float = P(
+        0.9,
+        "ASSUMPTION: after tocilizumab most patients are afebrile; ASTCT then grades CRS by "
+        "hypotension and hypoxia alone (fever no longer required)",
+    )
+    prophylaxis_mg: float = P(10.0, "ZUMA-1 cohort 6 (Oluwole BJH 2021): dexamethasone 10 mg d0-2")
+    prophylaxis_days: int = P(3, "Days 0-2 (Oluwole BJH 2021)")
+    prophylaxis_drive_effect: float = P(
+        -0.6,
+        "Prophylaxis lowers the ICANS drive: ZUMA-1 grade>=3 NE 13% (cohort 6) vs 28% "
+        "(cohorts 1-2), OR ~0.4, part of it from earlier treatment; ASSUMPTION -0.6 "
+        "(switch: 0), bounded by -1.0",
+    )
+    standard_mg: float = P(40.0, "ASCO 2021: dexamethasone 10 mg every 6 h for ICANS grade 2")
+    taper_mg: float = P(20.0, "ASSUMPTION: after a response, 10 mg every 12 h until grade 0")
+    high_dose_mg: float = P(
+        187.5,
+        "Methylprednisolone 1 g (KYMRIAH label, grade 4 or not improving) = 187.5 mg "
+        "dexamethasone-equivalent",
+    )
+
+
+@dataclass(frozen=True)
+class DeathParameters:
+    """Deaths by day 28: from ICANS (after the event) and from other causes (competing)."""
+
+    nrm_28_day: dict[str, float] = P(
+        fam(
+            CD19_CD28=0.02,
+            CD19_41BB=0.02,
+            CD19_CD22=0.025,
+            BCMA=0.025,
+            CLL1=0.04,
+            CD123=0.04,
+            CD7=0.03,
+        ),
+        "Non-ICANS deaths by day 28: ~1-2% CD19 LBCL (DESCAR-T <d28 0.9%, ELIANA 2.7% <= 30 d, "
+        "KYM-PI 2.6%), ~2-3% ALL/MCL/MM (icans-facts-2 section 6); ASSUMPTION 3-4% for the "
+        "myeloid and T-cell products (CLL1 phase I: 2/10 infection deaths, all with aplasia)",
+    )
+    cause_share: dict[str, float] = P(
+        {"infection": 0.6, "crs": 0.2, "progression": 0.2},
+        "Infection ~50-56%, CRS/HLH ~10-20% of early NRM (Cordas dos Santos 2024; DESCAR-T); "
+        "a death is labelled CRS only on a day of CRS grade >= 3 (otherwise infection or "
+        "progression)",
+    )
+    icans_death_per_grade_4_day: float = P(
+        0.02,
+        "Tuned to fatal ICANS ~1-2% in CD28 products, <1% in 4-1BB (facts: ICANS mortality; "
+        "brexu-cel grade 5 2%)",
+    )
+    icans_death_per_diffuse_edema_day: float = P(
+        0.3,
+        "Diffuse cerebral oedema is mostly fatal (case fatality > 50%: JCAR015, axi-cel RW 1 "
+        "death in 274; icans-facts-2 section 8), ASSUMPTION per day",
+    )
 
 
 @dataclass(frozen=True)
@@ -433,10 +681,10 @@ class IcansParameters:
     drive_intercept: dict[str, float] = P(
         fam(
             CD19_CD28=-2.35,
-            CD19_41BB=-4.05,
-            CD19_CD22=-4.1,
+            CD19_41BB=-4.15,
+            CD19_CD22=-4.6,
             BCMA=-5.1,
-            CLL1=-6.0,
+            CLL1=-6.3,
             CD123=-6.0,
             CD7=-6.0,
         ),
@@ -445,20 +693,36 @@ class IcansParameters:
         "5/55 all grade 1)",
     )
     drive_quantum: float = P(0.05, "Design: drive rounded to 0.05 log-odds so risk is exact")
-    marrow_blasts_per_25pct: float = P(
+    marrow_burden_per_25pct: float = P(
         0.40,
         f"{GUST_2017}: marrow disease 25.8% vs 0.6% (gr3-5 vs gr0); total OR per +25% "
         "blasts ~1.5-2 including the path through expansion",
     )
     neuro_comorbidity: float = P(0.69, f"{GUST_2017}: 28% vs ~15%, OR ~2")
-    cns_involvement: float = P(0.26, "Weak/uncertain (Gust NS; CNSL series): OR ~1.3, ASSUMPTION")
+    cns_involvement: dict[str, float] = P(
+        {"b_cell_lymphoma": 0.1, "b_all": 1.1, "myeloma": 0.3, "myeloid": 0.7, "t_all": 0.7},
+        "Lymphoma: no consistent effect (SCNSL/PCNSL meta 'no increased signal', OR ~1.1); "
+        "B-ALL: CNS burden matters (China n=48 22.9% gr3-4; Boren 4/5 high burden) OR ~3 "
+        "(icans-facts-2 section 2 suggests 1.0-1.3 low and 3-5 high burden); myeloma OR ~1.35 "
+        "(BCMA in CNS-MM gr3 10%); ASSUMPTION OR ~2 for myeloid and T-cell leukaemia",
+    )
     flu_cy: float = P(0.30, f"{GUST_2017}: Cy/Flu 22% vs 17% grade 3-5")
-    age_per_10y: float = P(0.10, f"Weak: {GAUTHIER} OR 1.32/10 y (p=0.06); Gust no trend")
-    expansion_effect: float = P(
-        1.00,
-        "Peak expansion higher in grade>=3 neurotoxicity (ZUMA-1; Santomasso 2018); CD4 "
-        "AUC association (Baur 2023, unverified): effect size is an ASSUMPTION; with the dose "
-        "exponent it gives OR ~2.2 per log10 dose",
+    age_per_10y: float = P(
+        0.10, f"Weak: {GAUTHIER} OR 1.32/10 y (p=0.06); CIBMTR DLBCL HR 1.03/yr; Gust no trend"
+    )
+    expansion_effect: dict[str, float] = P(
+        fam(CD19_CD28=1.0, CD19_41BB=0.3, CD19_CD22=0.6, BCMA=0.6, CLL1=0.6, CD123=0.6, CD7=0.6),
+        "Per product family, following the evidence: peak expansion higher with grade>=3 "
+        "neurotoxicity after axi-cel (ZUMA-1) and 19-28z (Santomasso 2018) and in brexu/axi-cel "
+        "(Blood Adv 2024, n=236): 1.0; JULIET (tisa-cel): expansion linked to CRS, not to "
+        "neurological events: 0.3; cilta-cel neurotoxicity with high expansion (Cohen 2022): "
+        "0.6; ASSUMPTION 0.6 for the others",
+    )
+    cd4_dominance_effect: float = P(
+        0.7,
+        f"ASSUMPTION (Baur 2023 via {KATSIN_2024}: ICANS severity correlated with CD4+ AUC, no "
+        "effect size): a CD4-dominant expansion doubles the odds (OR 2.0), bounded at OR 3; "
+        "0 turns it off",
     )
     inflammation_effect: float = P(
         1.25,
@@ -466,9 +730,10 @@ class IcansParameters:
         "CRS preceded all grade>=3 neurotoxicity; ELIANA 32% vs 7% by CRS grade 4)",
     )
     onset_day: dict[str, float] = P(
-        fam(CD19_CD28=7.5, CD19_41BB=8.0, CD19_CD22=8.0, BCMA=9.0, CLL1=10.0, CD123=10.0, CD7=10.0),
-        "Median onset day 5 (axi-cel, Strati 2020), 7 (brexu-cel), 8 (cilta-cel), 9 (Amidi "
-        f"2022), 11 (3-20) in the myeloid-heavy {MENG_2025}",
+        fam(CD19_CD28=6.5, CD19_41BB=7.5, CD19_CD22=7.5, BCMA=8.0, CLL1=11.0, CD123=11.0, CD7=10.0),
+        "Median onset day 5 (axi-cel, Strati 2020), 6-8 (tisa-cel label/RW), 7 (brexu-cel, "
+        "TRANSCEND CLL), 8 (cilta-cel), 11 (3-20) in the myeloid-heavy "
+        f"{MENG_2025}; the patient's expansion timing class shifts it",
     )
     onset_width_days: float = P(2.6, f"New onset after day 14 ~0.7% ({RW_9_CENTRE})")
     onset_offset: float = P(0.0, "Design: onset hazard logit = drive + offset + timing")
@@ -485,7 +750,13 @@ class IcansParameters:
         "become grade>=3 (64%/28% axi-cel; 17%/6% tisa-cel)",
     )
     recover_offset: tuple[float, float, float, float] = P(
-        (-1.9, -1.9, -2.2, -2.2), "ASSUMPTION tuned to median ICANS duration 6-8 days"
+        (-2.5, -2.3, -2.4, -2.4), "ASSUMPTION tuned with the family offsets to ICANS duration"
+    )
+    recover_family_offset: dict[str, float] = P(
+        fam(CD19_CD28=0.0, CD19_41BB=-1.3, CD19_CD22=-1.3, BCMA=0.0, CLL1=0.0, CD123=0.0, CD7=0.0),
+        "Median ICANS duration by product: axi-cel 6 d (Strati 2020), brexu-cel 8 d, tisa-cel "
+        "RW 6.5-7 d, TRANSCEND CLL 7 d, ide-cel 5 d (KarMMa), cilta-cel 2 d (icans-facts-2 "
+        "section 7); ASSUMPTION like BCMA for the myeloid and T-cell products",
     )
     progress_family_offset: dict[str, float] = P(
         fam(CD19_CD28=0.0, CD19_41BB=0.0, CD19_CD22=0.0, BCMA=0.0, CLL1=-2.0, CD123=-2.0, CD7=-2.0),
@@ -493,22 +764,13 @@ class IcansParameters:
         "CD7 phase II 5/55, all grade 1): progression is damped for these families",
     )
     drive_weight_on_recovery: float = P(0.5, "ASSUMPTION")
-    late_decline_per_day: float = P(0.25, "ASSUMPTION: neuro-inflammation wanes after the peak")
-    dexamethasone_progress_effect: float = P(
+    late_decline_per_day: float = P(0.15, "ASSUMPTION: neuro-inflammation wanes after the peak")
+    steroid_progress_effect: float = P(
         -2.0,
-        "ASSUMPTION: dexamethasone (started at grade 2) slows progression; early steroid "
-        "cohorts of ZUMA-1 had fewer grade>=3 events (28% -> 13-17%)",
+        "ASSUMPTION: corticosteroids slow progression; early steroid cohorts of ZUMA-1 had "
+        "fewer grade>=3 events (28% -> 13-17%)",
     )
-    dexamethasone_recover_effect: float = P(2.5, "ASSUMPTION: dexamethasone speeds recovery")
-    dexamethasone_start_grade: int = P(
-        2, "ASSUMPTION consistent with ASTCT/ASCO management: steroids from grade 2 ICANS"
-    )
-    steroid_response_days: int = P(3, "Operational definition: response judged after 72 h")
-    death_probability_per_critical_day: float = P(
-        0.10,
-        "Tuned to fatal ICANS ~1-2% in CD28 products, <1% in 4-1BB; ~5-10% of "
-        "steroid-refractory cases (facts: ICANS mortality)",
-    )
+    steroid_recover_effect: float = P(2.0, "ASSUMPTION: corticosteroids speed recovery")
 
 
 @dataclass(frozen=True)
@@ -569,7 +831,7 @@ class FindingsParameters:
         "ASSUMPTION: none | deep focal weakness",
     )
     cerebral_edema: tuple[tuple[float, ...], ...] = P(
-        ((1.0, 0, 0), (1.0, 0, 0), (0.995, 0.005, 0), (0.94, 0.05, 0.01), (0.75, 0.15, 0.1)),
+        ((1.0, 0, 0), (1.0, 0, 0), (0.995, 0.005, 0), (0.94, 0.05, 0.01), (0.78, 0.16, 0.06)),
         "ASSUMPTION: none | focal | diffuse or raised ICP (ELIANA: no cerebral oedema)",
     )
 
@@ -583,6 +845,8 @@ class GeneratorParameters:
     expansion: ExpansionParameters = field(default_factory=ExpansionParameters)
     crs: CrsParameters = field(default_factory=CrsParameters)
     icans: IcansParameters = field(default_factory=IcansParameters)
+    treatment: TreatmentParameters = field(default_factory=TreatmentParameters)
+    death: DeathParameters = field(default_factory=DeathParameters)
     findings: FindingsParameters = field(default_factory=FindingsParameters)
     horizon_days: int = P(28, "Target defined through day 28 (data contract)")
     landmark_days: tuple[int, ...] = P(tuple(range(15)), "Issue: true risk for days 0-14")
@@ -605,15 +869,3 @@ def iter_parameters(obj: Any = None, prefix: str = "") -> list[tuple[str, Any, s
         else:
             rows.append((name, value, f.metadata.get("source", "")))
     return rows
-
-
-# Published ranges the realism tests and `icans cohort summary` compare against.
-PUBLISHED_SEVERE_ICANS_RANGE: dict[str, tuple[float, float, str]] = {
-    "CD19-CD28": (0.25, 0.35, "axi-cel 26.4% pooled, 28% ZUMA-1, 31-33% real world; brexu-cel 30%"),
-    "CD19-4-1BB": (0.05, 0.13, "tisa-cel 6.1% pooled, 13% ELIANA; liso-cel 10%; obe-cel 7.1%"),
-    "CD19-CD22": (0.03, 0.15, "ASSUMPTION: 4-1BB-like (NCI CD19/CD22 programme)"),
-    "BCMA": (0.0, 0.05, "ide-cel ~3%, cilta-cel ~2%; CD19 vs BCMA OR 4.6"),
-    "CLL1": (0.0, 0.03, "CLL1 phase I: 0/10 CRES; paediatric 0/8"),
-    "CD123": (0.0, 0.03, "No quantitative data; treated like other myeloid targets"),
-    "CD7": (0.0, 0.03, "CD7 phase II: 5/55 ICANS, all grade 1"),
-}

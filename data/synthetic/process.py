@@ -2,20 +2,22 @@
 
 The cohort is a finite hidden-Markov process so that the true risk can be computed exactly:
 
-* two hidden patient classes, CAR-T expansion propensity ``u`` (7 levels) and inflammation
-  ``r`` (5 levels), each a discretised standard normal;
-* CAR-T expansion: a gamma-variate CD4+ curve whose peak depends on product, dose, marrow
-  blasts and ``u``; CD8+ = CD4+ x a patient ratio; both measured with log-normal noise;
-* CRS: a daily Markov chain (pre-onset, grade 1-4, resolved) driven by ``u`` and ``r``;
+* hidden patient classes (:mod:`data.synthetic.kinetics`): expansion magnitude ``u``,
+  inflammation ``r``, expansion timing ``k`` and composition ``c``;
+* CRS: a daily Markov chain (pre-onset, grade 1-4, resolved) driven by ``u`` and ``r``, sped up
+  by tocilizumab (:mod:`data.synthetic.treatment`);
 * ICANS: a daily Markov chain on a latent severity 0-4 whose hazards depend on a *drive*
-  (log-odds, rounded to ``drive_quantum``) built from the baseline fields, expansion and ``r``;
-  each day the findings (ICE or CAPD, consciousness, seizure, motor, oedema) are drawn given
-  the latent level and the ASTCT grade is derived from them (:mod:`icans.astct`);
-* dexamethasone starts the first day the derived grade reaches 2; the response is judged
-  72 h later.
+  (log-odds, rounded to ``drive_quantum``) built from the baseline fields, expansion,
+  composition and ``r``, with onset timed by the patient's expansion; each day the findings
+  (ICE or CAPD, consciousness, seizure, motor, oedema) are drawn given the latent level and the
+  ASTCT grade is derived from them (:mod:`icans.astct`); corticosteroids slow progression and
+  speed recovery;
+* deaths from other causes: a daily hazard per product family, independent of the hidden
+  classes (so surviving to a day says nothing about them).
 
-Every function here is used by :mod:`data.synthetic.simulate` (to draw courses) and by
-:mod:`data.synthetic.true_risk` (to compute probabilities), so the two cannot disagree.
+The daily hazards are written as a patient-and-class factor (``exp(drive)``, ``exp(intensity)``)
+times a factor of product, timing class and day (:class:`KernelTables`), so the simulation, the
+backward table and the compiled forward filter evaluate the same numbers.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import expit
-from scipy.stats import norm
 
+from data.synthetic.kinetics import per_family
 from data.synthetic.parameters import FAMILIES, GeneratorParameters
 from icans.astct import (
     CAPD_AGE_LIMIT_YEARS,
@@ -36,11 +38,9 @@ from icans.astct import (
     capd_domain_grade,
     ice_domain_grade,
 )
+from icans.contract import DISEASE_GROUPS
 
 N_LEVELS = 5  # ICANS latent severity 0 (none) .. 4 (critical)
-# Dexamethasone states at the end of a day.
-DEX_NONE, DEX_DAY0, DEX_DAY1, DEX_DAY2, DEX_RESPONDED = range(5)
-N_DEX = 5
 # CRS chain states.
 CRS_PRE, CRS_RESOLVED = 0, 5
 N_CRS = 6
@@ -53,91 +53,77 @@ ICE_BAND_GRADE = ice_domain_grade(np.array([band[0] for band in ICE_BAND_VALUES]
 CAPD_BAND_GRADE = capd_domain_grade(np.array([band[0] for band in CAPD_BAND_VALUES]))
 
 
-def per_family(values: dict[str, float]) -> np.ndarray:
-    """A per-family parameter as an array indexed by family code."""
-    return np.array([values[f] for f in FAMILIES], dtype=float)
-
-
 @dataclass(frozen=True)
-class LatentGrid:
-    """Values and prior probabilities of the hidden classes (discretised standard normals)."""
+class KernelTables:
+    """The product-, timing-class- and day-dependent factors of the daily hazards.
 
-    u_values: np.ndarray
-    u_prior: np.ndarray
-    r_values: np.ndarray
-    r_prior: np.ndarray
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.u_values) * len(self.r_values)
-
-    def class_u(self) -> np.ndarray:
-        """u value of each joint class (u-major order)."""
-        return np.repeat(self.u_values, len(self.r_values))
-
-    def class_r(self) -> np.ndarray:
-        return np.tile(self.r_values, len(self.u_values))
-
-    def class_log_prior(self) -> np.ndarray:
-        return np.log(np.outer(self.u_prior, self.r_prior).ravel())
-
-
-def latent_grid(params: GeneratorParameters) -> LatentGrid:
-    """Equally spaced points over +/- ``class_span_sd``, each with its normal-bin probability."""
-
-    def discretise(k: int) -> tuple[np.ndarray, np.ndarray]:
-        values = np.linspace(-params.latent.class_span_sd, params.latent.class_span_sd, k)
-        edges = np.concatenate([[-np.inf], (values[1:] + values[:-1]) / 2, [np.inf]])
-        return values, np.diff(norm.cdf(edges))
-
-    u, pu = discretise(params.latent.expansion_classes)
-    r, pr = discretise(params.latent.inflammation_classes)
-    return LatentGrid(u, pu, r, pr)
-
-
-# --- CAR-T expansion -------------------------------------------------------------------------
-
-
-def expansion_log_peak(
-    fam: np.ndarray,
-    dose: np.ndarray,
-    blasts: np.ndarray,
-    u: np.ndarray,
-    params: GeneratorParameters,
-) -> np.ndarray:
-    """Natural log of the latent CD4+ CAR-T peak (cells/uL).
-
-    ``log peak = log median(family) + dose_exponent * log(dose / 2e6)
-    + blasts_effect * blasts/100 + sd * u``. ASSUMPTION (see parameters): dose and tumour
-    burden raise expansion (Hay 2017; Gust 2017), CD28 products expand higher.
+    Indexed ``[family, timing class, day]`` (days 0..horizon), then level or grade, then
+    on-treatment (0/1) where it matters.
     """
-    p = params.expansion
-    return (
-        np.log(per_family(p.cd4_peak_median_cells_per_ul))[fam]
-        + p.dose_exponent * np.log(dose / 2e6)
-        + p.blasts_effect_per_100pct * blasts / 100.0
-        + p.log_sd_between_patients * u
+
+    icans_timing: np.ndarray  # (F, K, T) log-odds added to the onset hazard; -inf on day 0
+    icans_progress: np.ndarray  # (F, K, T, 5, 2) factor of exp(drive); 0 from level 4
+    icans_recover: np.ndarray  # (F, K, T, 5, 2) factor of exp(-w * drive); 0 from level 0
+    crs_timing: np.ndarray  # (F, T) log-odds added to CRS onset; -inf when no onset allowed
+    crs_escalate: np.ndarray  # (F, K, T, 5) factor of exp(intensity), by grade; 0 at grade 4
+    crs_improve: np.ndarray  # (F, K, T, 2) factor of exp(-intensity / 2), by tocilizumab
+    death_hazard: np.ndarray  # (F, T) daily probability of death from another cause
+
+
+def kernel_tables(params: GeneratorParameters, shifts: np.ndarray) -> KernelTables:
+    """Every product/timing/day factor, for the timing shifts ``shifts`` (days)."""
+    ic, crs, ex = params.icans, params.crs, params.expansion
+    days = np.arange(params.horizon_days + 1, dtype=float)
+    f_ = np.arange(len(FAMILIES))[:, None, None]
+    shift = np.asarray(shifts, dtype=float)[None, :, None]
+    t = days[None, None, :]
+    onset_day = per_family(ic.onset_day)[f_] + shift
+    timing = -0.5 * ((t - onset_day) / ic.onset_width_days) ** 2
+    icans_timing = np.where(t >= 1, timing, -np.inf)
+    decline = ic.late_decline_per_day * np.maximum(0.0, t - onset_day - 3.0)
+    on = np.array([0.0, 1.0])
+    progress = np.zeros((*icans_timing.shape, N_LEVELS, 2))
+    recover = np.zeros_like(progress)
+    fam_progress = per_family(ic.progress_family_offset)[f_]
+    fam_recover = per_family(ic.recover_family_offset)[f_]
+    for level in range(1, N_LEVELS):
+        if level < N_LEVELS - 1:
+            progress[..., level, :] = np.exp(
+                (ic.progress_offset[level - 1] + fam_progress - decline)[..., None]
+                + ic.steroid_progress_effect * on
+            )
+        recover[..., level, :] = np.exp(
+            (ic.recover_offset[level - 1] + fam_recover + decline)[..., None]
+            + ic.steroid_recover_effect * on
+        )
+    crs_t = days[None, :]
+    crs_onset = -0.5 * ((crs_t - per_family(crs.onset_day)[:, None]) / crs.onset_width_days) ** 2
+    crs_timing = np.where((crs_t >= 1) & (crs_t <= crs.last_onset_day), crs_onset, -np.inf)
+    after_peak = np.maximum(0.0, t - (per_family(ex.peak_day)[f_] + shift))
+    grade = np.arange(N_LEVELS)
+    escalate = np.exp(
+        per_family(crs.escalate_logit)[f_][..., None]
+        - crs.escalate_grade_step * (grade - 1)
+        - crs.late_decline_per_day * after_peak[..., None]
     )
-
-
-def expansion_deviation(
-    fam: np.ndarray, log_peak: np.ndarray, params: GeneratorParameters
-) -> np.ndarray:
-    """How far a patient's expansion sits above its family's typical peak (log scale)."""
-    return log_peak - np.log(per_family(params.expansion.cd4_peak_median_cells_per_ul))[fam]
-
-
-def expansion_shape(fam: np.ndarray, days: np.ndarray, params: GeneratorParameters) -> np.ndarray:
-    """Gamma-variate curve g(t) = (t/tp)^a exp(a(1 - t/tp)), 1 at the peak day, 0 at day 0.
-
-    Returns an array of shape ``fam.shape + days.shape``.
-    """
-    tp = per_family(params.expansion.peak_day)[fam][..., None]
-    a = per_family(params.expansion.shape)[fam][..., None]
-    x = np.asarray(days, dtype=float) / tp
-    with np.errstate(divide="ignore"):
-        log_g = a * (np.log(x) + 1.0 - x)
-    return np.where(x > 0, np.exp(log_g), 0.0)
+    escalate[..., 0] = 0.0
+    escalate[..., 4] = 0.0
+    improve = np.exp(
+        (crs.improve_logit + crs.late_decline_per_day * after_peak)[..., None]
+        + params.treatment.tocilizumab_improve_effect * on
+    )
+    nrm = per_family(params.death.nrm_28_day)
+    daily = 1.0 - (1.0 - nrm) ** (1.0 / params.horizon_days)
+    death = np.where(days[None, :] >= 1, daily[:, None], 0.0)
+    return KernelTables(
+        icans_timing,
+        progress,
+        recover,
+        crs_timing,
+        escalate,
+        improve,
+        death,
+    )
 
 
 # --- CRS -------------------------------------------------------------------------------------
@@ -151,37 +137,41 @@ def crs_intensity(
 
 
 def crs_transition_probs(
-    state: np.ndarray, day: int, fam: np.ndarray, intensity: np.ndarray, params: GeneratorParameters
+    state: np.ndarray,
+    day: int,
+    fam: np.ndarray,
+    k: np.ndarray,
+    intensity: np.ndarray,
+    tocilizumab: np.ndarray,
+    tables: KernelTables,
+    params: GeneratorParameters,
 ) -> np.ndarray:
-    """P(CRS state on ``day`` | state on ``day - 1``), shape ``state.shape + (6,)``.
+    """P(CRS state on ``day`` | state on ``day - 1``), shape ``broadcast + (6,)``.
 
     States: 0 pre-onset, 1-4 ASTCT grade, 5 resolved. Onset only between day 1 and
-    ``last_onset_day``; onset enters grade 1; each day a grade may rise by one, fall by one
-    (grade 1 -> resolved) or stay. ASSUMPTION shapes tuned to product CRS incidence, severity
-    and ~7-day duration (see parameters).
+    ``last_onset_day``, into grade 1; each day a grade may rise by one, fall by one (grade 1 ->
+    resolved) or stay. After tocilizumab (given from grade 2) CRS improves faster and an
+    improving grade 2 resolves: the fever is masked, so grade 1 (fever alone) cannot follow.
+    ASSUMPTION shapes tuned to product CRS incidence, severity and ~7-day duration.
     """
-    p = params.crs
-    state = np.asarray(state)
-    out = np.zeros((*np.broadcast_shapes(state.shape, intensity.shape), N_CRS))
-    timing = -0.5 * ((day - per_family(p.onset_day)[fam]) / p.onset_width_days) ** 2
-    onset = expit(per_family(p.onset_logit)[fam] + intensity + timing)
-    if day < 1 or day > p.last_onset_day:
-        onset = np.zeros_like(onset)
-    after_peak = np.maximum(0.0, day - per_family(params.expansion.peak_day)[fam])
-    grade = np.clip(state, 1, 4)
-    esc = np.exp(
-        per_family(p.escalate_logit)[fam]
-        + intensity
-        - p.escalate_grade_step * (grade - 1)
-        - p.late_decline_per_day * after_peak
+    state, intensity = np.asarray(state), np.asarray(intensity)
+    toci = np.asarray(tocilizumab, dtype=bool)
+    shape = np.broadcast_shapes(
+        state.shape, intensity.shape, np.shape(fam), np.shape(k), toci.shape
     )
-    esc = np.where(grade == 4, 0.0, esc)
-    imp = np.exp(p.improve_logit - 0.5 * intensity + p.late_decline_per_day * after_peak)
+    state, toci = np.broadcast_to(state, shape), np.broadcast_to(toci, shape)
+    out = np.zeros((*shape, N_CRS))
+    onset = np.broadcast_to(
+        expit(per_family(params.crs.onset_logit)[fam] + intensity + tables.crs_timing[fam, day]),
+        shape,
+    )
+    grade = np.clip(state, 1, 4)
+    esc = np.exp(intensity) * tables.crs_escalate[fam, k, day, grade]
+    imp = np.exp(-0.5 * intensity) * tables.crs_improve[fam, k, day, toci.astype(int)]
     total = 1.0 + esc + imp
     pre = state == CRS_PRE
     resolved = state == CRS_RESOLVED
     active = ~(pre | resolved)
-    onset = np.broadcast_to(onset, out.shape[:-1])
     out[..., CRS_PRE] = np.where(pre, 1.0 - onset, 0.0)
     out[..., 1] = np.where(pre, onset, 0.0)
     out[..., CRS_RESOLVED] = np.where(resolved, 1.0, 0.0)
@@ -191,7 +181,10 @@ def crs_transition_probs(
         out[..., g] += np.where(here, stay, 0.0)
         if g < 4:
             out[..., g + 1] += np.where(here, up, 0.0)
-        out[..., g - 1 if g > 1 else CRS_RESOLVED] += np.where(here, down, 0.0)
+        resolves = here & ((g == 1) | ((g == 2) & toci))
+        out[..., CRS_RESOLVED] += np.where(resolves, down, 0.0)
+        if g > 1:
+            out[..., g - 1] += np.where(here & ~resolves, down, 0.0)
     return out
 
 
@@ -204,31 +197,55 @@ def crs_grade_of_state(state: np.ndarray) -> np.ndarray:
 
 
 def icans_drive(
-    fam, blasts, neuro, cns, flu_cy, age, expansion_dev, r, params: GeneratorParameters
+    fam,
+    burden,
+    neuro,
+    cns,
+    disease,
+    flu_cy,
+    age,
+    expansion_dev,
+    r,
+    cd4_dominant,
+    prophylaxis,
+    params: GeneratorParameters,
 ) -> np.ndarray:
     """ICANS drive (log-odds), rounded to ``drive_quantum``.
 
-    Sum of the product-family intercept and the effects of marrow blasts (Gust 2017), neuro
-    comorbidity (Gust 2017), CNS involvement (weak), Cy/Flu lymphodepletion (Gust 2017), age
-    (Gauthier, weak), CAR-T expansion above the family's typical peak (ZUMA-1, Santomasso 2018)
-    and inflammation ``r`` (shared with CRS). Rounding makes the drive take finitely many values
-    so the backward table in :mod:`data.synthetic.true_risk` is exact.
+    Sum of the product-family intercept and the effects of marrow tumour burden (Gust 2017),
+    neuro comorbidity (Gust 2017), CNS involvement by disease group (strong in B-ALL, none
+    consistent in lymphoma), Cy/Flu lymphodepletion (Gust 2017), age (Gauthier, weak), CAR-T
+    expansion above the family's typical peak (by family: ZUMA-1 yes, JULIET no), a
+    CD4-dominant expansion (ASSUMPTION, Baur 2023), inflammation ``r`` (shared with CRS) and
+    prophylactic dexamethasone (ZUMA-1 cohort 6). Rounding makes the drive take finitely many
+    values so the backward table in :mod:`data.synthetic.true_risk` is exact.
     """
     p = params.icans
+    groups = sorted(set(DISEASE_GROUPS.values()))
+    cns_effect = np.array([p.cns_involvement[g] for g in groups])[np.asarray(disease)]
     drive = (
         per_family(p.drive_intercept)[fam]
-        + p.marrow_blasts_per_25pct * blasts / 25.0
+        + p.marrow_burden_per_25pct * burden / 0.25
         + p.neuro_comorbidity * neuro
-        + p.cns_involvement * cns
+        + cns_effect * cns
         + p.flu_cy * flu_cy
         + p.age_per_10y * (age - 50.0) / 10.0
-        + p.expansion_effect * expansion_dev
+        + per_family(p.expansion_effect)[fam] * expansion_dev
         + p.inflammation_effect * r
+        + p.cd4_dominance_effect * cd4_dominant
+        + params.treatment.prophylaxis_drive_effect * prophylaxis
     )
     return quantise_drive(drive, params)
 
 
-DRIVE_MIN, DRIVE_MAX = -14.0, 8.0
+def disease_group_codes(disease: np.ndarray) -> np.ndarray:
+    """Index of each disease's group in the sorted group names (for :func:`icans_drive`)."""
+    groups = sorted(set(DISEASE_GROUPS.values()))
+    lookup = {d: groups.index(g) for d, g in DISEASE_GROUPS.items()}
+    return np.array([lookup[d] for d in np.asarray(disease)], dtype=np.int64)
+
+
+DRIVE_MIN, DRIVE_MAX = -12.0, 6.0
 
 
 def drive_grid(params: GeneratorParameters) -> np.ndarray:
@@ -246,56 +263,48 @@ def drive_index(drive: np.ndarray, params: GeneratorParameters) -> np.ndarray:
 
 
 def icans_kernel(
-    drive: np.ndarray, day: int, fam: np.ndarray, on_dex: np.ndarray, params: GeneratorParameters
+    drive: np.ndarray,
+    day: int,
+    fam: np.ndarray,
+    k: np.ndarray,
+    on_steroids: np.ndarray,
+    tables: KernelTables,
+    params: GeneratorParameters,
 ) -> np.ndarray:
-    """P(latent level on ``day`` | level on ``day - 1``): shape ``drive.shape + (5, 5)``.
+    """P(latent level on ``day`` | level on ``day - 1``): shape ``broadcast + (5, 5)``.
 
-    From level 0 the onset hazard is ``expit(drive + offset + timing(day))`` with a Gaussian
-    timing bump at the family's median onset day (new onset after day 14 is rare: 9-centre
-    real-world cohort, Blood Adv 2024); onset enters level 1, or level 2-3 with a probability
-    that grows with the drive. From levels 1-3 the patient may
+    From level 0 the onset hazard is ``expit(drive + offset + timing)`` with a Gaussian timing
+    bump at the family's median onset day shifted by the patient's expansion timing (new onset
+    after day 14 is rare: 9-centre real-world cohort, Blood Adv 2024); onset enters level 1, or
+    level 2-3 with a probability that grows with the drive. From levels 1-3 the patient may
     progress by one level, recover by one level or stay (multinomial logit); level 4 may only
-    recover. Dexamethasone lowers progression and speeds recovery. ASSUMPTION shapes tuned to
-    the incidence, severity and timing anchors in the parameters.
+    recover. Corticosteroids lower progression and speed recovery. ASSUMPTION shapes tuned to
+    the incidence, severity, timing and duration anchors in the parameters.
     """
     p = params.icans
     drive = np.asarray(drive, dtype=float)
-    on_dex = np.broadcast_to(np.asarray(on_dex, dtype=bool), drive.shape)
-    onset_day = per_family(p.onset_day)[fam]
-    timing = -0.5 * ((day - onset_day) / p.onset_width_days) ** 2
-    decline = p.late_decline_per_day * np.maximum(0.0, day - onset_day - 3.0)
-    k = np.zeros((*drive.shape, N_LEVELS, N_LEVELS))
-    onset = expit(drive + p.onset_offset + timing) if day >= 1 else np.zeros_like(drive)
-    k[..., 0, 0] = 1.0 - onset
+    s = np.asarray(on_steroids, dtype=bool).astype(int)
+    shape = np.broadcast_shapes(drive.shape, np.shape(fam), np.shape(k), s.shape)
+    drive = np.broadcast_to(drive, shape)
+    k_out = np.zeros((*shape, N_LEVELS, N_LEVELS))
+    onset = expit(drive + p.onset_offset + tables.icans_timing[fam, k, day])
+    onset = np.broadcast_to(onset, shape)
     higher = expit(drive + p.entry_severity_offset)
-    k[..., 0, 1] = onset * (1.0 - higher)
-    k[..., 0, 2] = onset * higher * (1.0 - p.entry_severe_share)
-    k[..., 0, 3] = onset * higher * p.entry_severe_share
-    dex = on_dex.astype(float)
-    family_offset = per_family(p.progress_family_offset)[fam]
+    k_out[..., 0, 0] = 1.0 - onset
+    k_out[..., 0, 1] = onset * (1.0 - higher)
+    k_out[..., 0, 2] = onset * higher * (1.0 - p.entry_severe_share)
+    k_out[..., 0, 3] = onset * higher * p.entry_severe_share
+    up_factor = np.exp(drive)
+    down_factor = np.exp(-p.drive_weight_on_recovery * drive)
     for level in range(1, N_LEVELS):
-        rec = np.exp(
-            p.recover_offset[level - 1]
-            - p.drive_weight_on_recovery * drive
-            + decline
-            + p.dexamethasone_recover_effect * dex
-        )
-        if level < N_LEVELS - 1:
-            prog = np.exp(
-                drive
-                + p.progress_offset[level - 1]
-                + family_offset
-                - decline
-                + p.dexamethasone_progress_effect * dex
-            )
-        else:
-            prog = np.zeros_like(drive)
+        prog = up_factor * tables.icans_progress[fam, k, day, level, s]
+        rec = down_factor * tables.icans_recover[fam, k, day, level, s]
         total = 1.0 + prog + rec
-        k[..., level, level] = 1.0 / total
-        k[..., level, level - 1] = rec / total
+        k_out[..., level, level] = 1.0 / total
+        k_out[..., level, level - 1] = rec / total
         if level < N_LEVELS - 1:
-            k[..., level, level + 1] = prog / total
-    return k
+            k_out[..., level, level + 1] = prog / total
+    return k_out
 
 
 def is_child(age_years: np.ndarray) -> np.ndarray:
@@ -400,12 +409,3 @@ def findings_likelihood(
             * tables.edema[:, edema[rows]].T
         )
     return out
-
-
-def next_dex_state(dex: np.ndarray, grade: np.ndarray, start_grade: int) -> np.ndarray:
-    """Dexamethasone state at the end of a day given the state before and today's grade."""
-    return np.select(
-        [dex == DEX_NONE, dex == DEX_DAY0, dex == DEX_DAY1, dex == DEX_DAY2],
-        [np.where(grade >= start_grade, DEX_DAY0, DEX_NONE), DEX_DAY1, DEX_DAY2, DEX_RESPONDED],
-        DEX_RESPONDED,
-    )

@@ -1,9 +1,11 @@
 """Draw each patient's daily course from day 0 to the horizon (day 28).
 
-Every probability comes from :mod:`data.synthetic.process`; this module only draws from them.
-ICANS grades are never drawn: the findings are drawn and the grade is derived from them with
-the ASTCT rules of :mod:`icans.astct`. CRS organ support is drawn consistent with the CRS chain's
-grade and re-graded with the same library, which the generator checks.
+Every probability comes from :mod:`data.synthetic.process` (and treatment from
+:mod:`data.synthetic.treatment`); this module only draws from them. ICANS grades are never drawn:
+the findings are drawn and the grade is derived from them with the ASTCT rules of
+:mod:`icans.astct`. CRS organ support is drawn consistent with the CRS chain's grade and
+re-graded with the same library (fever masked after tocilizumab, as ASTCT allows), which the
+generator checks. A patient who dies on day d is observed last on day d - 1.
 """
 
 from __future__ import annotations
@@ -13,31 +15,39 @@ from dataclasses import dataclass
 import numpy as np
 
 from data.synthetic.baseline import Baseline
-from data.synthetic.parameters import GeneratorParameters
-from data.synthetic.process import (
-    CRS_PRE,
-    DEX_DAY2,
-    DEX_NONE,
-    N_LEVELS,
-    FindingTables,
+from data.synthetic.kinetics import (
     LatentGrid,
-    crs_grade_of_state,
-    crs_intensity,
-    crs_transition_probs,
     expansion_deviation,
     expansion_log_peak,
     expansion_shape,
+    ratio_mean,
+)
+from data.synthetic.parameters import GeneratorParameters
+from data.synthetic.process import (
+    CRS_PRE,
+    FindingTables,
+    KernelTables,
+    crs_grade_of_state,
+    crs_intensity,
+    crs_transition_probs,
     icans_drive,
     icans_kernel,
     is_child,
-    next_dex_state,
-    per_family,
+)
+from data.synthetic.treatment import (
+    ON_STEROIDS,
+    next_steroid_state,
+    refractory_today,
+    steroid_mg,
+    tocilizumab_doses,
 )
 from icans.astct import capd_domain_grade, crs_grade_codes, icans_grade_codes, ice_domain_grade
+from icans.contract import DEATH_CAUSES
 
 ICE_BAND_LOW, ICE_BAND_SIZE = np.array([10, 7, 3, 0]), np.array([1, 3, 4, 3])
 CAPD_BAND_LOW, CAPD_BAND_SIZE = np.array([0, 1, 9]), np.array([1, 8, 24])
 NOT_OBSERVED = -2  # findings code on days after death
+DIFFUSE_EDEMA = 2  # CerebralEdema code of diffuse oedema
 
 
 def draw_categorical(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
@@ -91,21 +101,23 @@ def draw_findings(
 def icans_step(
     rng: np.random.Generator,
     level: np.ndarray,
-    dex: np.ndarray,
+    steroids: np.ndarray,
     day: int,
     drive: np.ndarray,
     fam: np.ndarray,
+    k: np.ndarray,
     child: np.ndarray,
-    tables: FindingTables,
+    findings: FindingTables,
+    kernels: KernelTables,
+    start_grade: int,
     params: GeneratorParameters,
 ) -> tuple[np.ndarray, Findings, np.ndarray, np.ndarray]:
-    """Advance the ICANS chain by one day: new level, findings, derived grade, dex state."""
-    kernel = icans_kernel(drive, day, fam, dex != DEX_NONE, params)
+    """Advance the ICANS chain by one day: new level, findings, derived grade, steroid state."""
+    kernel = icans_kernel(drive, day, fam, k, ON_STEROIDS[steroids], kernels, params)
     level = draw_categorical(rng, kernel[np.arange(len(level)), level])
-    findings = draw_findings(rng, level, child, tables)
-    grade = findings.grade(child)
-    dex = next_dex_state(dex, grade, params.icans.dexamethasone_start_grade)
-    return level, findings, grade, dex
+    drawn = draw_findings(rng, level, child, findings)
+    grade = drawn.grade(child)
+    return level, drawn, grade, next_steroid_state(steroids, grade, start_grade)
 
 
 @dataclass
@@ -117,6 +129,7 @@ class Course:
     temperature_c: np.ndarray
     hypotension: np.ndarray
     hypoxia: np.ndarray
+    tocilizumab: np.ndarray  # doses given each day
     icans_level: np.ndarray
     cognition: np.ndarray
     consciousness: np.ndarray
@@ -124,8 +137,10 @@ class Course:
     motor: np.ndarray
     edema: np.ndarray
     icans_grade: np.ndarray  # -1 after death
-    dex_state: np.ndarray
-    died_of_icans_day: np.ndarray  # -1 if alive at the horizon
+    steroid_state: np.ndarray
+    steroid_mg: np.ndarray
+    death_day: np.ndarray  # -1 if alive at the horizon
+    death_cause: np.ndarray  # index into icans.contract.DEATH_CAUSES, -1 if alive
     cd4_latent: np.ndarray
     cd8_latent: np.ndarray
     cd4_measured: np.ndarray  # (patients, sampling days), NaN = missed
@@ -133,33 +148,43 @@ class Course:
     sampling_days: tuple[int, ...]
     drive: np.ndarray
     child: np.ndarray
+    timing: np.ndarray  # timing class index per patient
+
+    @property
+    def alive(self) -> np.ndarray:
+        """(patients, days): observed that day (a patient who dies on day d is seen last on
+        day d - 1)."""
+        days = np.arange(self.icans_grade.shape[1])
+        return (self.death_day[:, None] < 0) | (days[None, :] < self.death_day[:, None])
 
 
 def simulate_course(
     rng: np.random.Generator,
     base: Baseline,
     grid: LatentGrid,
-    tables: FindingTables,
+    findings: FindingTables,
+    kernels: KernelTables,
+    start_grade: int,
     params: GeneratorParameters,
 ) -> Course:
-    """Draw the daily course of every patient in ``base``."""
+    """Draw the daily course of every patient in ``base`` under a centre's steroid policy."""
     t = base.table
     n, horizon = len(t), params.horizon_days
     days = np.arange(horizon + 1)
     fam = base.family
-    u = grid.u_values[base.u_index]
-    r = grid.r_values[base.r_index]
+    u = grid.class_u()[base.latent_class]
+    r = grid.class_r()[base.latent_class]
+    k = grid.class_k()[base.latent_class]
+    c = grid.class_c()[base.latent_class]
+    shift = grid.shifts[k]
     dose = t["dose_cells_per_kg"].to_numpy(float)
-    blasts = t["marrow_blasts_pct"].to_numpy(float)
     child = is_child(t["age_years"].to_numpy(float))
 
-    log_peak = expansion_log_peak(fam, dose, blasts, u, params)
+    log_peak = expansion_log_peak(fam, dose, base.burden, u, params)
     dev = expansion_deviation(fam, log_peak, params)
     e = params.expansion
-    cd4 = np.exp(log_peak)[:, None] * expansion_shape(fam, days, params)
-    ratio = per_family(e.cd8_to_cd4_log_ratio_mean)[fam] + e.cd8_to_cd4_log_ratio_sd * rng.normal(
-        size=n
-    )
+    cd4 = np.exp(log_peak)[:, None] * expansion_shape(fam, shift, days, params)
+    ratio = ratio_mean(fam, c, params) + e.cd8_to_cd4_log_ratio_sd * rng.normal(size=n)
     cd8 = cd4 * np.exp(ratio)[:, None]
     sd = np.array(e.sampling_days)
     missed = (rng.random((n, len(sd))) < e.missed_sample_probability) & (sd > 0)
@@ -167,66 +192,92 @@ def simulate_course(
     cd4_m = np.where(missed, np.nan, cd4[:, sd] * np.exp(noise4))
     cd8_m = np.where(missed, np.nan, cd8[:, sd] * np.exp(noise8))
 
-    # CRS chain and the organ support that goes with each grade.
-    intensity = crs_intensity(r, dev, params)
-    crs = np.zeros((n, horizon + 1), dtype=np.int64)
-    crs[:, 0] = CRS_PRE
-    for day in days[1:]:
-        probs = crs_transition_probs(crs[:, day - 1], int(day), fam, intensity, params)
-        crs[:, day] = draw_categorical(rng, probs)
-    crs_grade = crs_grade_of_state(crs)
-    temperature, hypotension, hypoxia = _draw_crs_support(rng, crs_grade)
-
-    # ICANS chain, findings, derived grades, dexamethasone and death.
     drive = icans_drive(
         fam,
-        blasts,
+        base.burden,
         t["neuro_comorbidity"].to_numpy(float),
         t["cns_involvement"].to_numpy(float),
+        base.disease_group,
         (t["lymphodepletion"] == "flu_cy").to_numpy(float),
         t["age_years"].to_numpy(float),
         dev,
         r,
+        c,
+        base.prophylaxis.astype(float),
         params,
     )
+    intensity = crs_intensity(r, dev, params)
     shape = (n, horizon + 1)
+    crs = np.full(shape, CRS_PRE, dtype=np.int64)
+    toci = np.zeros(shape, dtype=np.int64)
     level = np.zeros(shape, dtype=np.int64)
     codes = {
-        k: np.zeros(shape, dtype=np.int64)
-        for k in ("consciousness", "seizure", "motor", "edema", "grade", "dex")
+        key: np.zeros(shape, dtype=np.int64)
+        for key in ("consciousness", "seizure", "motor", "edema", "grade", "steroids")
     }
     cognition = np.where(child, 0, 10)[:, None] * np.ones(shape, dtype=np.int64)
+    mg = np.zeros(shape)
+    mg[:, 0] = steroid_mg(
+        codes["steroids"][:, 0], codes["grade"][:, 0], 0, base.prophylaxis, params
+    )
     death_day = np.full(n, -1)
+    death_cause = np.full(n, -1)
+    fever_run = np.zeros(n, dtype=np.int64)  # consecutive days of CRS grade 1 up to today
     for day in days[1:]:
-        alive = death_day < 0
-        lv, f, g, dx = icans_step(
+        _draw_deaths(
             rng,
-            level[:, day - 1],
-            codes["dex"][:, day - 1],
+            day,
+            codes["grade"][:, day - 1],
+            codes["edema"][:, day - 1],
+            crs_grade_of_state(crs[:, day - 1]),
+            fam,
+            death_day,
+            death_cause,
+            kernels,
+            params,
+        )
+        gone = death_day >= 0
+        given = toci[:, :day].sum(axis=1)
+        probs = crs_transition_probs(
+            crs[:, day - 1], int(day), fam, k, intensity, given > 0, kernels, params
+        )
+        crs[:, day] = np.where(gone, crs[:, day - 1], draw_categorical(rng, probs))
+        grade_today = crs_grade_of_state(crs[:, day])
+        fever_run = np.where(grade_today == 1, fever_run + 1, 0)
+        toci[:, day] = np.where(gone, 0, tocilizumab_doses(grade_today, fever_run, given, params))
+        lv, f, g, st = icans_step(
+            rng,
+            np.where(gone, 0, level[:, day - 1]),
+            codes["steroids"][:, day - 1],
             int(day),
             drive,
             fam,
+            k,
             child,
-            tables,
+            findings,
+            kernels,
+            start_grade,
             params,
         )
-        level[:, day], codes["grade"][:, day], codes["dex"][:, day] = lv, g, dx
+        level[:, day], codes["grade"][:, day], codes["steroids"][:, day] = lv, g, st
         cognition[:, day] = f.cognition
-        for k in ("consciousness", "seizure", "motor", "edema"):
-            codes[k][:, day] = getattr(f, k)
-        dies = alive & (g == 4) & (rng.random(n) < params.icans.death_probability_per_critical_day)
-        death_day[dies] = day
-        gone = ~alive
-        for arr in (cognition, *codes.values()):
+        for key in ("consciousness", "seizure", "motor", "edema"):
+            codes[key][:, day] = getattr(f, key)
+        mg[:, day] = np.where(gone, 0.0, steroid_mg(st, g, int(day), base.prophylaxis, params))
+        for arr in (cognition, *codes.values(), level):
             arr[gone, day] = NOT_OBSERVED
-        level[gone, day] = NOT_OBSERVED
         codes["grade"][gone, day] = -1
+        codes["steroids"][gone, day] = codes["steroids"][gone, day - 1]
+    crs_grade = crs_grade_of_state(crs)
+    masked = np.cumsum(toci, axis=1) - toci > 0  # tocilizumab given on an earlier day
+    temperature, hypotension, hypoxia = _draw_crs_support(rng, crs_grade, masked, params)
     return Course(
         crs_state=crs,
         crs_grade=crs_grade,
         temperature_c=temperature,
         hypotension=hypotension,
         hypoxia=hypoxia,
+        tocilizumab=toci,
         icans_level=level,
         cognition=cognition,
         consciousness=codes["consciousness"],
@@ -234,8 +285,10 @@ def simulate_course(
         motor=codes["motor"],
         edema=codes["edema"],
         icans_grade=codes["grade"],
-        dex_state=codes["dex"],
-        died_of_icans_day=death_day,
+        steroid_state=codes["steroids"],
+        steroid_mg=mg,
+        death_day=death_day,
+        death_cause=death_cause,
         cd4_latent=cd4,
         cd8_latent=cd8,
         cd4_measured=cd4_m,
@@ -243,19 +296,50 @@ def simulate_course(
         sampling_days=tuple(e.sampling_days),
         drive=drive,
         child=child,
+        timing=k,
     )
 
 
+def _draw_deaths(
+    rng, day, grade, edema, crs_grade, fam, death_day, death_cause, kernels, params
+) -> None:
+    """Deaths at the start of ``day`` (nothing is observed on it), from what was seen the day
+    before: from ICANS (grade 4, diffuse oedema), else from another cause at the product's
+    daily hazard; the cause is CRS only after a day of CRS grade >= 3 (otherwise infection), or
+    progression, in the parameters' shares."""
+    d = params.death
+    n = len(grade)
+    alive = death_day < 0
+    p_icans = 1 - (1 - d.icans_death_per_grade_4_day * (grade == 4)) * (
+        1 - d.icans_death_per_diffuse_edema_day * (edema == DIFFUSE_EDEMA)
+    )
+    icans = alive & (rng.random(n) < p_icans)
+    other = alive & ~icans & (rng.random(n) < kernels.death_hazard[fam, day])
+    causes = list(d.cause_share)
+    share = np.array(list(d.cause_share.values()))
+    drawn = np.asarray(causes)[rng.choice(len(causes), size=n, p=share / share.sum())]
+    drawn = np.where((drawn == "crs") & (crs_grade < 3), "infection", drawn)
+    death_day[icans | other] = day
+    death_cause[icans] = DEATH_CAUSES.index("icans")
+    death_cause[other] = [DEATH_CAUSES.index(x) for x in drawn[other]]
+
+
 def _draw_crs_support(
-    rng: np.random.Generator, grade: np.ndarray
+    rng: np.random.Generator, grade: np.ndarray, masked: np.ndarray, params: GeneratorParameters
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Temperature, hypotension and hypoxia codes whose ASTCT CRS grade equals ``grade``.
 
     The grade's level is carried by hypotension, hypoxia or both (ASSUMPTION: 45/25/30%); the
-    other organ sits at a random lower level. Re-grading with :func:`icans.astct.crs_grade_codes`
-    must give back the chain's grade.
+    other organ sits at a random lower level. After tocilizumab (``masked``) a patient at grade
+    >= 2 is mostly afebrile, and ASTCT grades by organ support alone. Re-grading with
+    :func:`icans.astct.crs_grade_codes` must give back the chain's grade.
     """
-    fever = grade >= 1
+    afebrile = (
+        masked
+        & (grade >= 2)
+        & (rng.random(grade.shape) < params.treatment.fever_masked_probability)
+    )
+    fever = (grade >= 1) & ~afebrile
     temperature = np.where(
         fever,
         np.minimum(38.0 + rng.exponential(0.8, grade.shape), 41.5),
@@ -266,7 +350,7 @@ def _draw_crs_support(
     lower = (rng.random(grade.shape) * level).astype(np.int64)
     hypotension = np.where(driver == 1, lower, level)
     hypoxia = np.where(driver == 0, lower, level)
-    derived = crs_grade_codes(fever, hypotension, hypoxia)
+    derived = crs_grade_codes(fever, hypotension, hypoxia, fever_masked=masked)
     if not np.array_equal(derived, grade):
         raise AssertionError("CRS organ support does not re-grade to the chain's grade")
     return temperature, hypotension, hypoxia
@@ -275,26 +359,45 @@ def _draw_crs_support(
 def continue_icans(
     rng: np.random.Generator,
     level: np.ndarray,
-    dex: np.ndarray,
+    steroids: np.ndarray,
     from_day: int,
     drive: np.ndarray,
     fam: np.ndarray,
+    k: np.ndarray,
     child: np.ndarray,
-    tables: FindingTables,
+    findings: FindingTables,
+    kernels: KernelTables,
+    start_grade: int,
     params: GeneratorParameters,
 ) -> np.ndarray:
     """Monte-Carlo continuation: does the target event happen after ``from_day``?
 
-    Starts from latent ``level`` and dexamethasone state ``dex`` at the end of ``from_day`` and
-    draws the rest of the course with :func:`icans_step`. Used to check the exact true risk.
+    Starts from latent ``level`` and steroid state at the end of ``from_day`` and draws the rest
+    of the course with :func:`icans_step`, with deaths from other causes at the start of a day
+    (after which nothing happens). Used to check the exact true risk.
     """
-    event = np.zeros(len(level), dtype=bool)
-    start = params.icans.dexamethasone_start_grade
+    n = len(level)
+    event = np.zeros(n, dtype=bool)
+    dead = np.zeros(n, dtype=bool)
     for day in range(from_day + 1, params.horizon_days + 1):
-        judged = dex == DEX_DAY2  # today is 72 h after the first dose
-        level, _, grade, dex = icans_step(rng, level, dex, day, drive, fam, child, tables, params)
-        event |= (grade >= 3) | (judged & (grade >= start))
+        dead |= rng.random(n) < kernels.death_hazard[fam, day]
+        before = steroids
+        level, _, grade, steroids = icans_step(
+            rng,
+            level,
+            steroids,
+            day,
+            drive,
+            fam,
+            k,
+            child,
+            findings,
+            kernels,
+            start_grade,
+            params,
+        )
+        event |= ~dead & ((grade >= 3) | refractory_today(before, grade))
     return event
 
 
-__all__ = ["N_LEVELS", "Course", "continue_icans", "draw_findings", "icans_step", "simulate_course"]
+__all__ = ["Course", "continue_icans", "draw_findings", "icans_step", "simulate_course"]

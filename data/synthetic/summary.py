@@ -1,5 +1,5 @@
-"""Summaries of a generated cohort: incidence by product family against the published ranges,
-grade distribution, onset days, and how well the true risk discriminates at landmark days."""
+"""Summaries of a generated cohort: the realism table against published ranges, the grade
+distribution, and how well the true risk discriminates at landmark days."""
 
 from __future__ import annotations
 
@@ -12,15 +12,18 @@ from sklearn.metrics import roc_auc_score
 
 from cohort.reader import CohortMetadata, read_metadata
 from cohort.store import read_manifest, read_table
-from data.synthetic.parameters import FAMILIES, PUBLISHED_SEVERE_ICANS_RANGE
+from data.synthetic.parameters import FAMILIES
+from data.synthetic.targets import TARGETS
+
+MIN_PATIENTS = 200  # a family with fewer patients is not compared (too noisy)
 
 
 @dataclass
 class CohortSummary:
     metadata: CohortMetadata
-    by_family: pd.DataFrame
+    realism: pd.DataFrame
     grade_distribution: pd.Series
-    onset: pd.DataFrame
+    seed_phenotypes: pd.Series
     true_risk_auroc: pd.DataFrame | None
 
 
@@ -31,54 +34,85 @@ def landmark_labels(true_risk: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataF
     return m
 
 
+def metric_values(df: pd.DataFrame) -> dict[str, float]:
+    """Every metric of :mod:`data.synthetic.targets` for one group of patients (one row each,
+    the patients and outcomes tables merged)."""
+    icans = df["icans_max_grade"] >= 1
+    onset = df["icans_onset_day"].astype(float)
+    duration = df["icans_resolution_day"].astype(float) - onset
+    other_death = df["death_cause"].notna() & (df["death_cause"] != "icans")
+    return {
+        "icans_any": icans.mean(),
+        "icans_3plus": df["severe_icans"].mean(),
+        "crs_any": (df["crs_max_grade"] >= 1).mean(),
+        "crs_3plus": (df["crs_max_grade"] >= 3).mean(),
+        "onset_median": onset[icans].median(),
+        "duration_median": duration[icans].median(),
+        "tocilizumab": (df["tocilizumab_doses"] > 0).mean(),
+        "steroids": df["dexamethasone_start_day"].notna().mean(),
+        "nrm": other_death.mean(),
+        "icans_death": df["died_of_icans"].mean(),
+        "onset_after_14": (onset > 14).mean(),
+    }
+
+
+def realism_table(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per published target whose group has at least :data:`MIN_PATIENTS` patients:
+    the cohort's value, the range, whether it is inside, and the source."""
+    groups = {"all": df} | {f: g for f, g in df.groupby("product_family") if f in FAMILIES}
+    values = {name: metric_values(g) for name, g in groups.items() if len(g) >= MIN_PATIENTS}
+    rows = []
+    for t in TARGETS:
+        if t.family not in values:
+            continue
+        value = values[t.family][t.metric]
+        rows.append(
+            {
+                "metric": t.metric,
+                "group": t.family,
+                "patients": len(groups[t.family]),
+                "value": value,
+                "low": t.low,
+                "high": t.high,
+                "within": bool(t.low <= value <= t.high),
+                "source": t.source,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def seed_phenotypes(df: pd.DataFrame) -> pd.Series:
+    """Counts of the patients the source papers describe, which the cohort must contain."""
+    refractory_low_grade = df["steroid_refractory_icans"] & (df["icans_max_grade"] <= 2)
+    late_without_crs = (
+        (df["icans_max_grade"] >= 4)
+        & (df["icans_onset_day"].astype(float) >= 12)
+        & (df["crs_max_grade"] == 0)
+    )
+    myeloid_cns = df["car_target"].isin(["CLL1", "CD7", "CD123"]) & df["cns_involvement"]
+    return pd.Series(
+        {
+            "patients": len(df),
+            "grade 1-2 steroid-refractory (Meng 2025)": int(refractory_low_grade.sum()),
+            "grade >= 4, onset day >= 12, no CRS (Katsin 2024)": int(late_without_crs.sum()),
+            "myeloid target with CNS involvement": int(myeloid_cns.sum()),
+            "  of whom severe or refractory": int(
+                (myeloid_cns & df["severe_or_refractory_icans"]).sum()
+            ),
+        }
+    )
+
+
 def summarise(cohort_dir: Path) -> CohortSummary:
     manifest = read_manifest(cohort_dir)
     patients = read_table(
-        cohort_dir, "patients", ["patient_id", "product_family", "disease", "car_target"]
+        cohort_dir,
+        "patients",
+        ["patient_id", "product_family", "disease", "car_target", "cns_involvement"],
     )
     outcomes = read_table(cohort_dir, "outcomes")
     df = patients.merge(outcomes, on="patient_id")
-    g = df.groupby("product_family")
-    by_family = pd.DataFrame(
-        {
-            "patients": g.size(),
-            "any_icans": g["icans_max_grade"].apply(lambda x: (x >= 1).mean()),
-            "grade_3_plus": g["severe_icans"].mean(),
-            "steroid_refractory": g["steroid_refractory_icans"].mean(),
-            "target": g["severe_or_refractory_icans"].mean(),
-            "grade_1_share_of_icans": g["icans_max_grade"].apply(
-                lambda x: (x == 1).sum() / max((x >= 1).sum(), 1)
-            ),
-            "icans_death": g["died_of_icans"].mean(),
-            "any_crs": g["crs_max_grade"].apply(lambda x: (x >= 1).mean()),
-        }
-    ).reindex([f for f in FAMILIES if f in g.groups])
-    published = pd.DataFrame(PUBLISHED_SEVERE_ICANS_RANGE, index=["low", "high", "source"]).T
-    by_family["published_grade_3_plus"] = [
-        f"{published.loc[f, 'low']:.0%}-{published.loc[f, 'high']:.0%}" for f in by_family.index
-    ]
-    by_family["within_range"] = [
-        published.loc[f, "low"] <= v <= published.loc[f, "high"]
-        for f, v in by_family["grade_3_plus"].items()
-    ]
-
     grade_distribution = df["icans_max_grade"].value_counts(normalize=True).sort_index()
-    cd19_lymphoma = df[
-        (df["car_target"] == "CD19") & df["disease"].isin(["LBCL", "PMBCL", "MCL", "FL"])
-    ]
-    onset = pd.DataFrame(
-        {
-            "median_onset_day": [
-                df["icans_onset_day"].median(),
-                cd19_lymphoma["icans_onset_day"].median(),
-            ],
-            "new_onset_after_day_14": [
-                (df["icans_onset_day"] > 14).mean(),
-                (cd19_lymphoma["icans_onset_day"] > 14).mean(),
-            ],
-        },
-        index=["all", "CD19 lymphoma"],
-    )
 
     auroc = None
     if "true_risk" in manifest["tables"]:
@@ -97,5 +131,9 @@ def summarise(cohort_dir: Path) -> CohortSummary:
             )
         auroc = pd.DataFrame(rows).set_index("landmark_day")
     return CohortSummary(
-        read_metadata(cohort_dir, manifest), by_family, grade_distribution, onset, auroc
+        read_metadata(cohort_dir, manifest),
+        realism_table(df),
+        grade_distribution,
+        seed_phenotypes(df),
+        auroc,
     )

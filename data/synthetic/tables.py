@@ -4,7 +4,8 @@ Tables (one file each in the cohort directory):
 
 ``patients``      one row per patient: the baseline fields known before infusion.
 ``daily``         one row per patient and day 0-28 (until death): CRS grade and organ support,
-                  ICANS findings and derived ASTCT grade, dexamethasone; ``latent_*`` columns
+                  tocilizumab doses, ICANS findings and derived ASTCT grade, corticosteroid
+                  (dexamethasone-equivalent mg); ``latent_*`` columns
                   are the generator's hidden truth (never observable, never a predictor).
 ``measurements``  one row per CAR-T blood sample: CD4+ and CD8+ CAR-T cells per uL.
 ``outcomes``      one row per patient: the outcome columns of the contract.
@@ -32,10 +33,11 @@ def block_tables(block: Block) -> dict[str, pd.DataFrame]:
     ids = base.table["patient_id"].to_numpy()
     n, width = course.icans_grade.shape
     patients = base.table.copy()
-    patients["latent_expansion_class"] = base.u_index.astype(np.int64)
-    patients["latent_inflammation_class"] = base.r_index.astype(np.int64)
+    patients["latent_class"] = base.latent_class.astype(np.int64)
+    patients["latent_expansion_timing_class"] = course.timing.astype(np.int64)
+    patients["prophylactic_dexamethasone"] = base.prophylaxis
 
-    alive = course.icans_grade >= 0
+    alive = course.alive
     pid = np.repeat(ids, width).reshape(n, width)[alive]
     day = np.tile(np.arange(width), (n, 1))[alive]
     child = np.repeat(course.child, width).reshape(n, width)[alive]
@@ -61,7 +63,8 @@ def block_tables(block: Block) -> dict[str, pd.DataFrame]:
             "motor_finding": _category(course.motor[alive], MotorFinding),
             "cerebral_edema": _category(course.edema[alive], CerebralEdema),
             "icans_grade": course.icans_grade[alive].astype(np.int64),
-            "dexamethasone": course.dex_state[alive] != 0,
+            "dexamethasone_mg": course.steroid_mg[alive],
+            "tocilizumab_doses": course.tocilizumab[alive].astype(np.int64),
             "latent_icans_level": course.icans_level[alive].astype(np.int64),
             "latent_cd4_car_t_cells_per_ul": course.cd4_latent[alive],
             "latent_cd8_car_t_cells_per_ul": course.cd8_latent[alive],
@@ -70,9 +73,9 @@ def block_tables(block: Block) -> dict[str, pd.DataFrame]:
 
     sampling = np.asarray(course.sampling_days, dtype=np.int64)
     measured = ~np.isnan(course.cd4_measured)
-    # A sample dated after death is not taken.
-    death = course.died_of_icans_day
-    measured &= (death[:, None] < 0) | (sampling[None, :] <= death[:, None])
+    # A sample dated on or after the day of death is not taken.
+    death = course.death_day
+    measured &= (death[:, None] < 0) | (sampling[None, :] < death[:, None])
     k = measured.shape[1]
     measurements = pd.DataFrame(
         {

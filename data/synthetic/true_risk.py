@@ -3,100 +3,119 @@
 Because the process is a finite hidden-Markov model (see :mod:`data.synthetic.process`), the
 probability is computed in closed form, not estimated:
 
-1. **Backward table** (once per parameter set): ``B[family, instrument, drive, L, level, dex]``
-   = P(no event on days L+1..28 | latent ICANS level and dexamethasone state at the end of L).
-   The drive takes finitely many values (it is rounded), so the table is exact.
-2. **Forward filter** (per patient): the joint posterior of the hidden class (u, r) and the
-   latent ICANS level at the end of each day, given the labs, the CD4+/CD8+ measurements, the
-   CRS course and the ICANS findings observed so far.
-3. ``true_risk(L) = 1 - sum posterior(class, level) * B[..., L, level, observed dex state]``.
+1. **Backward table** (once per parameter set and steroid policy):
+   ``B[family, instrument, timing class, drive, L, level, steroid state]`` = P(no event on days
+   L+1..28 | latent ICANS level and steroid state at the end of L). The drive takes finitely
+   many values (it is rounded), so the table is exact. A death from another cause (at the
+   start of a day, before anything is observed) ends the course without an event: the target
+   is the cumulative incidence with competing deaths.
+2. **Forward filter** (per patient): the joint posterior of the hidden class (u, r, k, c) and
+   the latent ICANS level at the end of each day, given the labs, the CD4+/CD8+ measurements,
+   the CRS course (with tocilizumab) and the ICANS findings (with corticosteroids) observed so
+   far. Surviving to L says nothing about the classes: the competing hazard does not depend on
+   them. The daily step is compiled (:mod:`data.synthetic.filter_step`).
+3. ``true_risk(L) = 1 - sum posterior(class, level) * B[..., L, level, observed steroid state]``.
 
-Everything observable up to and including day L enters: labs before lymphodepletion, CAR-T
-measurements dated <= L, the daily CRS grade and the daily ICANS findings (ICE/CAPD,
-consciousness, seizure, motor, oedema). Nothing after day L does. Being exact, it has no
-Monte-Carlo standard error; ``continue_icans`` in :mod:`data.synthetic.simulate` gives the
-Monte-Carlo check.
+Everything observable up to and including day L enters; nothing after day L does. Being exact,
+it has no Monte-Carlo standard error; ``continue_icans`` in :mod:`data.synthetic.simulate` gives
+the Monte-Carlo check.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
+from scipy.special import expit
 
 from data.synthetic.baseline import Baseline, lab_log_likelihood
-from data.synthetic.parameters import FAMILIES, GeneratorParameters
-from data.synthetic.process import (
-    DEX_DAY2,
-    DEX_NONE,
-    N_DEX,
-    N_LEVELS,
-    FindingTables,
+from data.synthetic.filter_step import filter_day, no_event_probability
+from data.synthetic.kinetics import (
     LatentGrid,
-    crs_intensity,
-    crs_transition_probs,
-    drive_grid,
-    drive_index,
     expansion_deviation,
     expansion_log_peak,
     expansion_shape,
+    per_family,
+    ratio_mean,
+)
+from data.synthetic.parameters import FAMILIES, GeneratorParameters
+from data.synthetic.process import (
+    N_LEVELS,
+    FindingTables,
+    KernelTables,
+    crs_intensity,
+    drive_grid,
+    drive_index,
     finding_tables,
     findings_likelihood,
     icans_drive,
     icans_kernel,
-    next_dex_state,
-    per_family,
+    kernel_tables,
 )
 from data.synthetic.simulate import Course
+from data.synthetic.treatment import (
+    N_STEROID_STATES,
+    ON_STEROIDS,
+    next_steroid_state,
+    refractory_today,
+)
 from icans.contract import LAB_FIELDS
 
-_TABLES: dict[str, np.ndarray] = {}
+_TABLES: dict[tuple, np.ndarray] = {}
 
 
-def backward_table(params: GeneratorParameters) -> np.ndarray:
-    """P(no event after day t | level, dex) for every family, instrument, drive and day t.
+def backward_table(params: GeneratorParameters, grid: LatentGrid, start_grade: int) -> np.ndarray:
+    """P(no event after day t | level, steroid state) for every family, instrument, timing
+    class, drive and landmark day t, under a centre that starts steroids at ``start_grade``.
 
-    Shape ``(families, 2, drives, horizon + 1, levels, dex states)``. The event on day t+1 is a
-    derived grade >= 3, or a grade >= 2 on the 72 h judgement day (dex state DAY2 the day before).
+    Shape ``(families, 2, timing classes, drives, landmarks, levels, steroid states)``, float32.
+    The event on day t+1 is a derived grade >= 3, or the steroid judgement day finding the grade
+    not lower than at the start.
     """
-    key = params.fingerprint()
+    key = (params.fingerprint(), start_grade, tuple(grid.shifts))
     if key not in _TABLES:
-        _TABLES.clear()  # one parameter set at a time; the table is ~35 MB
-        _TABLES[key] = _build_backward_table(params)
+        _TABLES.clear()  # one parameter set at a time (~45 MB)
+        _TABLES[key] = _build_backward_table(params, grid, start_grade)
     return _TABLES[key]
 
 
-def _build_backward_table(params: GeneratorParameters) -> np.ndarray:
+def _build_backward_table(
+    params: GeneratorParameters, grid: LatentGrid, start_grade: int
+) -> np.ndarray:
     horizon = params.horizon_days
+    stored = max(params.landmark_days) + 1
     drives = drive_grid(params)
-    n_f = len(FAMILIES)
-    fam = np.repeat(np.arange(n_f), len(drives)).reshape(n_f, len(drives))
-    drv = np.broadcast_to(drives, fam.shape)
+    n_f, n_k = len(FAMILIES), len(grid.shifts)
+    fam = np.arange(n_f)[:, None, None]
+    k = np.arange(n_k)[None, :, None]
+    drv = drives[None, None, :]
+    kernels = kernel_tables(params, grid.shifts)
     tables = finding_tables(params)
-    start = params.icans.dexamethasone_start_grade
-    out = np.empty((n_f, 2, len(drives), horizon + 1, N_LEVELS, N_DEX))
+    out = np.empty((n_f, 2, n_k, len(drives), stored, N_LEVELS, N_STEROID_STATES), np.float32)
+    states = np.arange(N_STEROID_STATES)
     for inst in (0, 1):
         cdf = tables.grade_cdf(inst)
-        p_low = cdf[:, start - 1]  # no dex trigger, no event
-        p_mid = cdf[:, 2] - cdf[:, start - 1]  # grade 2: starts dex, event only on judgement
-        beta = np.ones((n_f, len(drives), N_LEVELS, N_DEX))
-        out[:, inst, :, horizon] = beta
+        p_grade = np.diff(cdf[:, :3], axis=1, prepend=0.0)  # P(grade = 0, 1, 2 | level)
+        beta = np.ones((n_f, n_k, len(drives), N_LEVELS, N_STEROID_STATES))
         for t in range(horizon - 1, -1, -1):
-            kernels = [
-                icans_kernel(drv, t + 1, fam, np.full(fam.shape, on), params)
+            day = t + 1
+            alive = 1.0 - kernels.death_hazard[:, day][:, None, None, None]
+            kernel = [
+                icans_kernel(drv, day, fam, k, np.full((1, 1, 1), on), kernels, params)
                 for on in (False, True)
             ]
             new = np.empty_like(beta)
-            for d in range(N_DEX):
-                nxt_low = int(next_dex_state(np.array(d), np.array(0), start))
-                nxt_mid = int(next_dex_state(np.array(d), np.array(start), start))
-                value = p_low * beta[..., nxt_low]
-                if d != DEX_DAY2:
-                    value = value + p_mid * beta[..., nxt_mid]
-                k = kernels[d != DEX_NONE]
-                new[..., d] = np.einsum("fdst,fdt->fds", k, value)
+            for s in states:
+                value = np.zeros(beta.shape[:-1])
+                for g in range(3):
+                    if refractory_today(np.array(s), np.array(g)):
+                        continue
+                    nxt = int(next_steroid_state(np.array(s), np.array(g), start_grade))
+                    value += p_grade[:, g] * beta[..., nxt]
+                moved = np.einsum("fkdst,fkdt->fkds", kernel[int(ON_STEROIDS[s])], value)
+                new[..., s] = 1.0 - alive + alive * moved
             beta = new
-            out[:, inst, :, t] = beta
+            if t < stored:
+                out[:, inst, :, :, t] = beta
     return out
 
 
@@ -110,69 +129,111 @@ class ForwardFilter:
         self.params, self.course, self.grid = params, course, grid
         self.fam = base.family
         n = len(t)
-        u_c, r_c = grid.class_u(), grid.class_r()
+        u_c, r_c = grid.class_u()[None, :], grid.class_r()[None, :]
+        self.class_k = grid.class_k()
+        c_c = grid.class_c()[None, :]
+        shift_c = grid.shifts[self.class_k][None, :]
         dose = t["dose_cells_per_kg"].to_numpy(float)[:, None]
-        blasts = t["marrow_blasts_pct"].to_numpy(float)[:, None]
+        burden = base.burden[:, None]
         fam2 = self.fam[:, None]
-        self.log_peak = expansion_log_peak(fam2, dose, blasts, u_c[None, :], params)
+        self.log_peak = expansion_log_peak(fam2, dose, burden, u_c, params)
         dev = expansion_deviation(fam2, self.log_peak, params)
-        self.intensity = crs_intensity(r_c[None, :], dev, params)
+        self.intensity = crs_intensity(r_c, dev, params)
         self.drive = icans_drive(
             fam2,
-            blasts,
+            burden,
             t["neuro_comorbidity"].to_numpy(float)[:, None],
             t["cns_involvement"].to_numpy(float)[:, None],
+            base.disease_group[:, None],
             (t["lymphodepletion"] == "flu_cy").to_numpy(float)[:, None],
             t["age_years"].to_numpy(float)[:, None],
             dev,
-            r_c[None, :],
+            r_c,
+            c_c,
+            base.prophylaxis.astype(float)[:, None],
             params,
         )
+        self.shift = np.broadcast_to(shift_c, self.drive.shape)
         self.tables: FindingTables = finding_tables(params)
-        log_w = np.broadcast_to(grid.class_log_prior(), (n, grid.n_classes)).copy()
-        child = course.child
-        for lab in LAB_FIELDS:
-            value = t[lab].to_numpy(float)[:, None]
-            log_w += lab_log_likelihood(lab, value, r_c[None, :], blasts, child[:, None], params)
+        self.kernels: KernelTables = kernel_tables(params, grid.shifts)
+        child = course.child[:, None]
+        group = base.disease_group[:, None]
+        r_index = np.indices(grid.shape)[1].ravel()  # labs depend on the class through r only
+        lab_ll = sum(
+            lab_log_likelihood(
+                lab,
+                t[lab].to_numpy(float)[:, None],
+                grid.r_values[None, :],
+                burden,
+                child,
+                group,
+                params,
+            )
+            for lab in LAB_FIELDS
+        )
+        log_w = grid.class_log_prior()[None, :] + lab_ll[:, r_index]
         alpha = np.zeros((n, grid.n_classes, N_LEVELS))
         alpha[..., 0] = np.exp(log_w - log_w.max(axis=1, keepdims=True))
         self.alpha = alpha / alpha.sum(axis=(1, 2), keepdims=True)
-        # CD8/CD4 log-ratio: Gaussian random effect, integrated out sequentially (conjugate).
+        # CD8/CD4 log-ratio: Gaussian random effect around the composition class's mean,
+        # integrated out sequentially (conjugate).
         e = params.expansion
-        self.rho_mean = np.broadcast_to(
-            per_family(e.cd8_to_cd4_log_ratio_mean)[self.fam][:, None], (n, grid.n_classes)
-        ).copy()
+        self.rho_mean = np.broadcast_to(ratio_mean(fam2, c_c, params), (n, grid.n_classes)).copy()
         self.rho_var = np.full((n, 1), e.cd8_to_cd4_log_ratio_sd**2)
+        ic = params.icans
+        self.onset_base = self.drive + ic.onset_offset
+        self.higher = expit(self.drive + ic.entry_severity_offset)
+        self.e_up = np.exp(self.drive)
+        self.e_down = np.exp(-ic.drive_weight_on_recovery * self.drive)
+        self.crs_base = per_family(params.crs.onset_logit)[fam2] + self.intensity
+        self.crs_up = np.exp(self.intensity)
+        self.crs_down = np.exp(-0.5 * self.intensity)
         self.day = 0
 
     def step(self) -> None:
         """Fold in day ``self.day + 1``: transition, CRS, measurements and ICANS findings."""
         c, p = self.course, self.params
         day = self.day + 1
-        n = len(self.fam)
-        rows = np.arange(n)
-        on_dex = c.dex_state[:, day - 1] != DEX_NONE
-        kernel = icans_kernel(self.drive, day, self.fam[:, None], on_dex[:, None], p)
-        alpha = np.einsum("ncs,ncst->nct", self.alpha, kernel)
-        lik = findings_likelihood(
-            self.tables,
-            c.child,
-            c.cognition[:, day],
-            c.consciousness[:, day],
-            c.seizure[:, day],
-            c.motor[:, day],
-            c.edema[:, day],
+        observed = c.alive[:, day]
+        codes = {
+            name: np.where(observed, getattr(c, name)[:, day], 0)
+            for name in ("consciousness", "seizure", "motor", "edema")
+        }
+        cognition = np.where(observed, c.cognition[:, day], 10)
+        lik = findings_likelihood(self.tables, c.child, cognition, **codes)
+        toci_before = c.tocilizumab[:, :day].sum(axis=1) > 0
+        kt = self.kernels
+        filter_day(
+            self.alpha,
+            lik,
+            observed,
+            c.crs_state[:, day - 1],
+            c.crs_state[:, day],
+            toci_before,
+            ON_STEROIDS[c.steroid_state[:, day - 1]],
+            self.fam,
+            self.class_k,
+            day,
+            self.onset_base,
+            self.higher,
+            self.e_up,
+            self.e_down,
+            self.crs_base,
+            self.crs_up,
+            self.crs_down,
+            p.icans.entry_severe_share,
+            kt.icans_timing,
+            kt.icans_progress,
+            kt.icans_recover,
+            kt.crs_timing,
+            kt.crs_escalate,
+            kt.crs_improve,
         )
-        alpha *= lik[:, None, :]
-        crs_p = crs_transition_probs(
-            c.crs_state[:, day - 1][:, None], day, self.fam[:, None], self.intensity, p
-        )
-        alpha *= crs_p[rows, :, c.crs_state[:, day]][..., None]
         sampling = list(p.expansion.sampling_days)
         if day in sampling:
-            alpha *= self._measurement_likelihood(sampling.index(day), day)[..., None]
-        total = alpha.sum(axis=(1, 2), keepdims=True)
-        self.alpha = np.divide(alpha, total, out=np.zeros_like(alpha), where=total > 0)
+            self.alpha *= self._measurement_likelihood(sampling.index(day), day)[..., None]
+            total = self.alpha.sum(axis=(1, 2), keepdims=True)
+            np.divide(self.alpha, total, out=self.alpha, where=total > 0)
         self.day = day
 
     def _measurement_likelihood(self, k: int, day: int) -> np.ndarray:
@@ -181,11 +242,12 @@ class ForwardFilter:
         c = self.course
         m4, m8 = c.cd4_measured[:, k], c.cd8_measured[:, k]
         have = ~np.isnan(m4)
-        log_curve = self.log_peak + np.log(expansion_shape(self.fam, np.array([day]), self.params))
+        shape = expansion_shape(self.fam[:, None], self.shift, np.array([day]), self.params)
+        log_curve = self.log_peak + np.log(shape[..., 0])
         s2 = e.measurement_log_sd**2
-        ll4 = norm.logpdf(np.log(m4)[:, None], log_curve, np.sqrt(s2))
+        ll4 = _log_normal_pdf(np.log(m4)[:, None] - log_curve, s2)
         resid = np.log(m8)[:, None] - log_curve
-        ll8 = norm.logpdf(resid, self.rho_mean, np.sqrt(self.rho_var + s2))
+        ll8 = _log_normal_pdf(resid - self.rho_mean, self.rho_var + s2)
         gain = self.rho_var / (self.rho_var + s2)
         upd_mean = self.rho_mean + gain * (resid - self.rho_mean)
         self.rho_mean = np.where(have[:, None], upd_mean, self.rho_mean)
@@ -196,11 +258,18 @@ class ForwardFilter:
     def risk(self, table: np.ndarray) -> np.ndarray:
         """True risk after the current day for every patient (meaningful if event-free)."""
         day = self.day
-        dex = self.course.dex_state[:, day]
+        steroids = self.course.steroid_state[:, day]
         inst = self.course.child.astype(int)
         idx = drive_index(self.drive, self.params)
-        beta = table[self.fam[:, None], inst[:, None], idx, day, :, dex[:, None]]
-        return np.clip(1.0 - np.einsum("ncs,ncs->n", self.alpha, beta), 0.0, 1.0)
+        no_event = no_event_probability(
+            self.alpha, table[:, :, :, :, day], self.fam, inst, self.class_k, idx, steroids
+        )
+        return np.clip(1.0 - no_event, 0.0, 1.0)
+
+
+def _log_normal_pdf(deviation: np.ndarray, variance: np.ndarray | float) -> np.ndarray:
+    """log density of a centred normal with ``variance`` at ``deviation``."""
+    return -0.5 * (deviation**2 / variance + np.log(2 * np.pi * variance))
 
 
 def true_risk_table(
@@ -209,16 +278,17 @@ def true_risk_table(
     event_day: np.ndarray,
     grid: LatentGrid,
     params: GeneratorParameters,
+    start_grade: int,
 ) -> pd.DataFrame:
-    """Rows (patient_id, landmark_day, true_risk) for patients event-free at L."""
-    table = backward_table(params)
+    """Rows (patient_id, landmark_day, true_risk) for patients alive and event-free at L."""
+    table = backward_table(params, grid, start_grade)
     filt = ForwardFilter(base, course, grid, params)
     ids = base.table["patient_id"].to_numpy()
     frames = []
     for landmark in params.landmark_days:
         while filt.day < landmark:
             filt.step()
-        at_risk = (event_day < 0) | (event_day > landmark)
+        at_risk = ((event_day < 0) | (event_day > landmark)) & course.alive[:, landmark]
         risk = filt.risk(table)[at_risk]
         frames.append(
             pd.DataFrame(

@@ -1,0 +1,51 @@
+"""The patients of the two source papers, in the synthetic world: their true risk responds to
+what a clinician sees (Katsin 2024: a late, rising, CD4-dominant expansion; Meng 2025: grade 1
+ICANS not improving on steroids)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from data.synthetic.parameters import GeneratorParameters
+from data.synthetic.profiles import KATSIN, MENG, PROFILES, profile_true_risk
+
+
+
+def test_a_cd4_dominant_expansion_raises_the_risk():
+    """Same patient on day 10, CD8+ counts as high as CD4+ (no CD4 dominance): lower risk."""
+    balanced = dataclasses.replace(KATSIN, cd8=dict(KATSIN.cd4))
+    dominant = profile_true_risk(KATSIN, (10,))[10]
+    assert dominant > 1.3 * profile_true_risk(balanced, (10,))[10]
+
+
+def test_the_cd4_dominance_assumption_has_a_switch():
+    params = GeneratorParameters()
+    off = dataclasses.replace(
+        params, icans=dataclasses.replace(params.icans, cd4_dominance_effect=0)
+    )
+    assert profile_true_risk(KATSIN, (10,), off)[10] < profile_true_risk(KATSIN, (10,), params)[10]
+
+
+def test_a_late_rising_expansion_keeps_the_risk_up():
+    """On day 10 a still-rising expansion (peak ahead) leaves more risk than the same counts
+    already falling from an early peak."""
+    early = dataclasses.replace(
+        KATSIN, cd4={3: 30.0, 7: 20.0, 10: 8.0}, cd8={3: 0.4, 7: 0.3, 10: 0.1}
+    )
+    assert profile_true_risk(KATSIN, (10,))[10] > 2 * profile_true_risk(early, (10,))[10]
+
+
+def test_grade_1_icans_not_improving_on_steroids_raises_the_risk():
+    risk = profile_true_risk(MENG, (10, 13))
+    assert risk[13] > 20 * risk[10]
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("day", [0, 5, 10, 13])
+def test_profiles_are_valid_requests(profile, day):
+    from features.patient import parse_patient
+
+    patient = parse_patient(profile.request(day))
+    assert patient.day_since_infusion == day
