@@ -33,7 +33,14 @@ def print_summary(s: Any) -> None:
             "yes" if row["within"] else "[red]NO[/]",
             row["source"],
         )
-    console.print(t)
+    if s.realism.empty:
+        from data.synthetic.summary import MIN_PATIENTS
+
+        console.print(
+            f"Realism: no product family has the {MIN_PATIENTS} patients a stable rate needs."
+        )
+    else:
+        console.print(t)
     console.print(
         "ICANS max grade distribution: "
         + ", ".join(f"{g}: {v:.1%}" for g, v in s.grade_distribution.items())

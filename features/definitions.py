@@ -170,3 +170,69 @@ def dose_before_onset(
     before_onset = (given > 0) & ~onset
     recorded = (~np.isnan(given)).any(axis=1)
     return np.where(before_onset.any(axis=1), 1.0, np.where(recorded, 0.0, np.nan))
+
+
+def latest_two_samples(block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Days and values of the latest and the previous positive sample on days 1..L per row
+    (NaN where a row has fewer)."""
+    values = np.where(block[:, 1:] > 0, block[:, 1:], np.nan)
+    days = np.where(np.isnan(values), -1.0, _days(block.shape[1])[1:])
+    order = np.argsort(days, axis=1)
+    rows = np.arange(len(block))[:, None]
+    top = order[:, -2:]  # previous, latest
+    picked_days = days[rows, top]
+    picked = values[rows, top]
+    picked_days = np.where(picked_days < 0, np.nan, picked_days)
+    return picked_days[:, 1], picked[:, 1], picked_days[:, 0], picked[:, 0]
+
+
+def log_slope_latest(block: np.ndarray) -> np.ndarray:
+    """Change in log count per day between the two latest positive samples on days 1..L; NaN
+    with fewer than two. Positive while the expansion is still rising (a late expansion: the
+    Katsin case peaked on day 14), negative once it falls."""
+    day1, value1, day0, value0 = latest_two_samples(block)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (np.log(value1) - np.log(value0)) / (day1 - day0)
+
+
+def latest_log_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """log(numerator / denominator) on the latest day (1..L) both were measured above 0; NaN
+    if never. For CD4+/CD8+ CAR-T cells: the current composition of the expansion (CD4:CD8 of
+    89 in the Katsin case)."""
+    both = (numerator[:, 1:] > 0) & (denominator[:, 1:] > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_ratio = np.where(both, np.log(numerator[:, 1:] / denominator[:, 1:]), np.nan)
+    return latest_value(log_ratio)
+
+
+def days_since_max(block: np.ndarray, prediction_day: np.ndarray) -> np.ndarray:
+    """Days from the highest sample on days 1..L to the prediction day; NaN if none. 0 when the
+    latest sample is the highest so far (the peak may still be ahead)."""
+    values = block[:, 1:]
+    observed = ~np.isnan(values)
+    filled = np.where(observed, values, -np.inf)
+    # the latest of equal maxima: search the reversed days
+    last_max = values.shape[1] - 1 - np.argmax(filled[:, ::-1], axis=1)
+    return np.where(observed.any(axis=1), prediction_day - (last_max + 1), np.nan)
+
+
+def value_on_day(block: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """The value of each row on its own ``day`` (NaN where ``day`` is NaN or not observed)."""
+    known = ~np.isnan(day)
+    index = np.where(known, day, 0).astype(int)
+    value = block[np.arange(len(block)), np.clip(index, 0, block.shape[1] - 1)]
+    return np.where(known, value, np.nan)
+
+
+def log_slope_since_first(block: np.ndarray) -> np.ndarray:
+    """Change in log count per day from the first to the latest positive sample on days 1..L;
+    NaN with fewer than two. Over the whole expansion so far it separates an early from a late
+    peak better than the two latest samples (each count carries ~25% measurement noise)."""
+    values = np.where(block[:, 1:] > 0, block[:, 1:], np.nan)
+    observed = ~np.isnan(values)
+    first = np.argmax(observed, axis=1)
+    last = values.shape[1] - 1 - np.argmax(observed[:, ::-1], axis=1)
+    rows = np.arange(len(block))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slope = (np.log(values[rows, last]) - np.log(values[rows, first])) / (last - first)
+    return np.where(observed.sum(axis=1) >= 2, slope, np.nan)

@@ -39,6 +39,13 @@ DERIVED: dict[str, tuple[str, str]] = {
     "days_since_steroid_start": ("days since corticosteroids started for ICANS", "{:.0f}"),
     "prophylactic_steroid": ("prophylactic corticosteroid (day 0-2, before ICANS)", "yesno"),
     "tocilizumab_doses_to_date": ("tocilizumab doses so far", "{:.0f}"),
+    "icans_grade_at_steroid_start": ("ICANS grade when corticosteroids started", "{:.0f}"),
+    "cd4_log_slope_latest": ("CD4+ CAR-T trend (latest samples)", "{:+.2f} log/day"),
+    "days_since_cd4_peak": ("days since the CD4+ CAR-T peak so far", "{:.0f}"),
+    "cd4_cd8_latest_log_ratio": ("CD4:CD8 of the latest sample", "{:+.2f} log"),
+    "cd4_slope_vs_product": ("CD4+ CAR-T trend vs the product's usual", "{:+.2f} log/day"),
+    "cd4_rise_vs_product": ("CD4+ CAR-T rise so far vs the product's usual", "{:+.2f} log/day"),
+    "cd4_latest_vs_product": ("latest CD4+ CAR-T count vs the product's usual", "{:+.2f} log"),
 }
 
 

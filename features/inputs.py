@@ -60,6 +60,13 @@ PREDICTOR_INPUTS: dict[str, tuple[tuple[str, int], ...]] = {
     # a dose on day 0-2 makes it 1; ICANS before the dose makes it treatment instead
     "prophylactic_steroid": ((_STEROIDS, 1), (_ICANS, -1)),
     "tocilizumab_doses_to_date": (("tocilizumab_doses_by_day", 1),),
+    "icans_grade_at_steroid_start": ((_ICANS, 1), (_STEROIDS, 0)),
+    "cd4_log_slope_latest": ((_CD4, 0),),
+    "days_since_cd4_peak": ((_CD4, 0),),
+    "cd4_cd8_latest_log_ratio": ((_CD4, 1), (_CD8, -1)),
+    "cd4_slope_vs_product": ((_CD4, 0),),
+    "cd4_rise_vs_product": ((_CD4, 0),),
+    "cd4_latest_vs_product": ((_CD4, 1),),
 }
 
 

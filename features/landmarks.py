@@ -100,7 +100,9 @@ def build_landmark_dataset(
     validate: bool = True,
 ) -> LandmarkDataset:
     """Landmark rows from cohort tables (``patients``, ``daily``, ``measurements``,
-    ``outcomes`` and optionally ``true_risk``)."""
+    ``outcomes`` and optionally ``true_risk``): one row per landmark day L and patient still
+    at risk on it (no event by L, and alive on L: a patient who died of any cause is never
+    scored after death)."""
     bad = [d for d in landmarks if not isinstance(d, (int, np.integer)) or not 0 <= d <= 27]
     if bad or not landmarks:
         raise InvalidInputError("landmarks", list(landmarks), "whole days from 0 to 27")
@@ -115,6 +117,12 @@ def build_landmark_dataset(
         blocks |= _day_blocks(index, tables[table], columns)
     outcomes = tables["outcomes"].set_index("patient_id").reindex(index)
     event_day = outcomes["event_day"].to_numpy(float)  # NaN = no event by day 28
+    # NaN = alive at day 28 (or not recorded); a patient who dies on day d is seen last on d - 1
+    death_day = (
+        pd.to_numeric(outcomes["death_day"], errors="coerce").to_numpy(float)
+        if "death_day" in outcomes.columns
+        else np.full(len(index), np.nan)
+    )
     risk = tables.get(TRUE_RISK)
     risk_lookup = (
         risk.set_index(["patient_id", "landmark_day"])["true_risk"] if risk is not None else None
@@ -123,7 +131,8 @@ def build_landmark_dataset(
     parts, labels, ids, days, risks, rows_idx = [], [], [], [], [], []
     future = np.arange(N_DAYS)[None, :]
     for landmark in sorted(set(int(d) for d in landmarks)):
-        at_risk = np.isnan(event_day) | (event_day > landmark)
+        alive = np.isnan(death_day) | (death_day > landmark)
+        at_risk = (np.isnan(event_day) | (event_day > landmark)) & alive
         n = int(at_risk.sum())
         raw = np.full((n, len(RAW_COLUMNS)), np.nan)
         raw[:, BASELINE_INDEX] = base[at_risk]

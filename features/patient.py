@@ -346,15 +346,21 @@ def to_raw(patient) -> np.ndarray:
     return row[None, :]
 
 
-OPTIONAL_BASELINE = tuple(spec.name for spec in BASELINE if not spec.required)
+OPTIONAL_BASELINE = tuple(spec for spec in BASELINE if not spec.required)
 
 
 def missing_inputs(patient) -> list[str]:
     """Optional inputs the request left out (the model treats them as missing, never as 0).
 
-    A course list counts as left out only after day 0: on the day of infusion there is no
-    course yet."""
-    missing = [f for f in OPTIONAL_BASELINE if getattr(patient, f) is None]
+    A field measured only in some diseases (marrow blasts in the leukaemias, marrow involvement
+    in the others) is not missing for the rest. A course list counts as left out only after day
+    0: on the day of infusion there is no course yet."""
+    missing = [
+        spec.name
+        for spec in OPTIONAL_BASELINE
+        if getattr(patient, spec.name) is None
+        and (not spec.diseases or patient.disease in spec.diseases)
+    ]
     if patient.day_since_infusion > 0:
         missing += [spec.name for spec in COURSE if not getattr(patient, spec.name)]
     return missing

@@ -54,6 +54,16 @@ days_since_steroid_start           L - steroid start for ICANS (grade >= 1,    d
 prophylactic_steroid               1 if a dose on day 0-2 before any ICANS     day min(2, L)
                                    grade >= 1, 0 if none (NaN: not recorded)
 tocilizumab_doses_to_date          tocilizumab doses on days 0..L              day L
+icans_grade_at_steroid_start       ICANS grade on the steroid start day        day L
+cd4_log_slope_latest               log CD4+ change/day, two latest samples     day L
+days_since_cd4_peak                L - day of the highest CD4+ sample          day L
+cd4_cd8_latest_log_ratio           log CD4+/CD8+ of the latest paired sample   day L
+cd4_slope_vs_product               that slope minus the product's median       day L
+                                   slope ending on the same day (training)
+cd4_rise_vs_product                log CD4+ change/day first to latest sample  day L
+                                   minus the product's median that day
+cd4_latest_vs_product              latest log CD4+ minus the product's median  day L
+                                   log count that day (training medians)
 =================================  ==========================================  ==============
 
 A fitted model computes the predictors it was fitted with: each step records them at fit
@@ -72,6 +82,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from features import definitions as d
+from features.kinetics import (
+    ExpansionShape,
+    ExpansionTiming,
+    product_day_medians,
+    product_group,
+    reference_for,
+)
 from features.layout import (
     CATEGORICAL_FIELDS,
     RAW_COLUMNS,
@@ -263,14 +280,6 @@ class LandmarkDay(Stateless):
         return [col(raw, "day_since_infusion")]
 
 
-def _product_group(raw: np.ndarray) -> np.ndarray:
-    """One code per (CAR target, costimulatory domain) pair; -1 where either is missing."""
-    target, costim = col(raw, "car_target"), col(raw, "costimulatory_domain")
-    known = ~(np.isnan(target) | np.isnan(costim))
-    n_costim = len(CATEGORICAL_FIELDS["costimulatory_domain"])
-    return np.where(known, np.nan_to_num(target) * n_costim + np.nan_to_num(costim), -1.0)
-
-
 class ExpansionLevel(TransformerMixin, BaseEstimator):
     """CD4+ CAR-T level so far: the latest sample, and the level relative to the product.
 
@@ -308,34 +317,16 @@ class ExpansionLevel(TransformerMixin, BaseEstimator):
         with np.errstate(divide="ignore", invalid="ignore"):
             logs = np.log(np.maximum(block, d.LOG_COUNT_FLOOR_CELLS_PER_UL))
         logs = np.where(np.isnan(block), np.nan, logs)
-        group = _product_group(raw)
-        self.pooled_ = self._medians(logs)
-        self.groups_ = np.unique(group[group >= 0])
-        self.reference_ = np.array(
-            [self._medians(logs[group == g], fallback=self.pooled_) for g in self.groups_]
-        ).reshape(len(self.groups_), block.shape[1])
+        self.groups_, self.reference_, self.pooled_ = product_day_medians(
+            logs, product_group(raw), self.min_samples
+        )
         return self
-
-    def _medians(self, logs: np.ndarray, fallback: np.ndarray | None = None) -> np.ndarray:
-        counts = (~np.isnan(logs)).sum(axis=0)
-        out = np.full(logs.shape[1], np.nan)
-        enough = counts >= self.min_samples
-        if enough.any():
-            out[enough] = np.nanmedian(logs[:, enough], axis=0)
-        if fallback is not None:
-            out = np.where(enough, out, fallback)
-        return out
 
     def transform(self, X):
         check_is_fitted(self, "reference_")
         raw = np.asarray(X, dtype=float)
         block = series(raw, "cd4_cells_per_ul")
-        group = _product_group(raw)
-        reference = np.broadcast_to(self.pooled_, block.shape)
-        if len(self.groups_):
-            pos = np.clip(np.searchsorted(self.groups_, group), 0, len(self.groups_) - 1)
-            seen = self.groups_[pos] == group
-            reference = np.where(seen[:, None], self.reference_[pos], self.pooled_)
+        reference = reference_for(product_group(raw), self.groups_, self.reference_, self.pooled_)
         return np.column_stack(
             [d.latest_sample_after_day0(block), d.mean_log_deviation(block, reference)]
         )
@@ -542,6 +533,8 @@ class ClinicalFeatures(TransformerMixin, BaseEstimator):
             ("expansion_level", ExpansionLevel()),
             ("inflammation", InflammationIndex()),
             ("treatment", TreatmentFeatures()),
+            ("expansion_shape", ExpansionShape()),
+            ("expansion_timing", ExpansionTiming()),
         ]
 
     def fit(self, X, y=None):

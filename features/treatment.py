@@ -29,6 +29,8 @@ class TreatmentFeatures(Stateless):
     * ``steroid_mg_today``: the latest recorded corticosteroid dose on or before day L (mg);
     * ``days_since_steroid_start``: L minus the day steroids were started for ICANS
       (:func:`icans.steroids.steroid_start_day`), NaN if not started by day L;
+    * ``icans_grade_at_steroid_start``: the ICANS grade on that day, the grade the response is
+      judged against 72 h later (NaN if not started);
     * ``prophylactic_steroid``: 1 if corticosteroid was given on day 0-2 before any ICANS grade
       >= 1 (:func:`features.definitions.dose_before_onset`), 0 if those days were recorded
       without, NaN if not recorded;
@@ -38,6 +40,7 @@ class TreatmentFeatures(Stateless):
     names = (
         "steroid_mg_today",
         "days_since_steroid_start",
+        "icans_grade_at_steroid_start",
         "prophylactic_steroid",
         "tocilizumab_doses_to_date",
     )
@@ -45,9 +48,11 @@ class TreatmentFeatures(Stateless):
     def _compute(self, raw):
         mg = series(raw, "dexamethasone_mg")
         grade = series(raw, "icans_grade")
+        start = steroid_start_day(grade, mg)
         return [
             d.latest_value(mg),
-            col(raw, "day_since_infusion") - steroid_start_day(grade, mg),
+            col(raw, "day_since_infusion") - start,
+            d.value_on_day(grade, start),
             d.dose_before_onset(mg, grade),
             d.sum_to_date(series(raw, "tocilizumab_doses")),
         ]

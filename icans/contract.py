@@ -27,6 +27,8 @@ DISEASES = ("LBCL", "PMBCL", "B-ALL", "MCL", "FL", "CLL", "MM", "AML", "T-ALL", 
 CAR_TARGETS = ("CD19", "CD19-CD22", "BCMA", "CLL1", "CD123", "CD7")
 COSTIMULATORY_DOMAINS = ("CD28", "4-1BB")
 LYMPHODEPLETION_REGIMENS = ("flu_cy", "bendamustine", "other")
+# Marrow disease is counted as blasts in these; as involvement (biopsy) in the others.
+LEUKAEMIAS = ("B-ALL", "AML", "T-ALL", "BPDCN")
 DEATH_CAUSES = ("icans", "infection", "crs", "progression", "other")
 # Anti-inflammatory potency: dexamethasone 0.75 mg ~ methylprednisolone 4 mg.
 METHYLPREDNISOLONE_TO_DEXAMETHASONE = 0.1875
@@ -93,6 +95,8 @@ class FieldSpec:
     table: str = "patients"
     column: str = ""  # column in ``table``; the field's name when empty
     optional_column: bool = False  # the table may lack the column altogether
+    # measured only in these diseases (empty: in every disease); elsewhere it is not missing
+    diseases: tuple[str, ...] = ()
     # day lists only
     value_key: str = ""  # "grade", "value", "mg" or "doses"
     layout: str = ""  # series name in the raw layout (the names of models already logged)
@@ -221,6 +225,7 @@ BASELINE: tuple[FieldSpec, ...] = (
         low=0,
         high=100,
         required=False,
+        diseases=LEUKAEMIAS,
     ),
     FieldSpec("cns_involvement", "boolean", "CNS involvement"),
     FieldSpec("prior_lines", "integer", "prior lines of therapy", low=0, high=30, required=False),
@@ -246,6 +251,7 @@ BASELINE: tuple[FieldSpec, ...] = (
         "disease is measured in lymphoma, CLL and myeloma",
         required=False,
         optional_column=True,
+        diseases=tuple(d for d in DISEASES if d not in LEUKAEMIAS),
     ),
 )
 

@@ -27,10 +27,17 @@ from features.transformers import (
 )
 from model.linear_offset import LinearOffset
 
-# The published directions (features.transformers) constrain both parts. The CD4:CD8 AUC ratio
-# is constrained too: CD4-dominant expansion does not lower the risk (Baur 2023; Katsin 2024),
-# which keeps "more CD4+ expansion never lowers the risk" true when CD4 samples rise.
-MONOTONE_INCREASING = (*KNOWN_INCREASING, *PUBLISHED_INCREASING, "cd4_cd8_auc_ratio")
+# The published directions (features.transformers) constrain both parts. The CD4:CD8 ratios
+# (AUC and latest sample) are constrained too: CD4-dominant expansion does not lower the risk
+# (Baur 2023; Katsin 2024), and with the latest CD4+ count against the product's usual this keeps
+# "more CD4+ expansion never lowers the risk" true when CD4 samples rise.
+MONOTONE_INCREASING = (
+    *KNOWN_INCREASING,
+    *PUBLISHED_INCREASING,
+    "cd4_cd8_auc_ratio",
+    "cd4_cd8_latest_log_ratio",
+    "cd4_latest_vs_product",
+)
 MONOTONE_DECREASING = PUBLISHED_DECREASING
 # Right-skewed predictors enter the additive part (and the logistic baseline) as log1p.
 SKEWED = (
@@ -46,6 +53,7 @@ SKEWED = (
     "cd4_cd8_auc_ratio",
     "cd4_peak_to_date_cells_per_ul",
     "cd4_latest_cells_per_ul",
+    "steroid_mg_today",
 )
 LANDMARK_FEATURE = LandmarkDay.names[0]  # the additive part's coefficients vary with it
 TREE_PARAMETERS = ("max_depth", "learning_rate", "min_child_weight", "n_estimators")

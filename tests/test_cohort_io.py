@@ -19,6 +19,7 @@ from cohort.store import MANIFEST, read_manifest, read_table
 from data.synthetic.chunk import BLOCK_SIZE
 from data.synthetic.cohort import CohortSpec, generate_cohort
 from data.synthetic.parameters import CASE_MIXES
+from icans.contract import SUPPORTED_TARGETS
 from icans.errors import CohortNotFoundError, InvalidInputError
 
 TABLE_NAMES = ("patients", "daily", "measurements", "outcomes", "true_risk")
@@ -55,14 +56,6 @@ TRUE_RISK_COLUMNS = ["patient_id", "landmark_day", "true_risk"]
 
 # The CAR target each disease may receive, and the target each product family carries.
 LYMPHOMA = ("LBCL", "PMBCL", "MCL", "FL", "CLL")
-TARGETS_BY_DISEASE = {
-    **{d: {"CD19"} for d in LYMPHOMA},
-    "B-ALL": {"CD19", "CD19-CD22"},
-    "MM": {"BCMA"},
-    "AML": {"CLL1", "CD123"},
-    "T-ALL": {"CD7"},
-    "BPDCN": {"CD123"},
-}
 TARGET_BY_FAMILY = {
     "CD19-CD28": "CD19",
     "CD19-4-1BB": "CD19",
@@ -91,15 +84,16 @@ def leftovers(out: Path) -> list[str]:
 def as_comparable(frame: pd.DataFrame) -> pd.DataFrame:
     """Numeric columns as float64 (nullable Int64 and CSV's float-with-NaN compare equal)."""
     out = frame.copy()
+    truth = {True: 1.0, False: 0.0, "True": 1.0, "False": 0.0, "true": 1.0, "false": 0.0}
     for column in out.columns:
-        if pd.api.types.is_numeric_dtype(out[column]) and not pd.api.types.is_bool_dtype(
-            out[column]
-        ):
-            out[column] = out[column].astype("float64")
-        elif pd.api.types.is_bool_dtype(out[column]):
-            out[column] = out[column].astype(bool)
+        values = out[column]
+        if pd.api.types.is_bool_dtype(values) or set(values.dropna().unique()) <= set(truth):
+            # booleans, nullable booleans and CSV's text booleans with empty cells
+            out[column] = values.astype(object).map(truth).astype("float64")
+        elif pd.api.types.is_numeric_dtype(values):
+            out[column] = values.astype("float64")
         else:
-            out[column] = out[column].astype(str)
+            out[column] = values.astype(str)
     return out
 
 
@@ -412,7 +406,7 @@ def test_case_mix_preset_targets_match_disease(case_mix: str, tmp_path: Path) ->
     assert len(p) == 300
     assert set(p["disease"]) <= set(CASE_MIXES[case_mix].disease_share)
     for disease, target in zip(p["disease"], p["car_target"], strict=True):
-        assert target in TARGETS_BY_DISEASE[disease], (disease, target)
+        assert disease in SUPPORTED_TARGETS[target], (disease, target)  # the contract's list
     for family, target in zip(p["product_family"], p["car_target"], strict=True):
         assert TARGET_BY_FAMILY[family] == target, (family, target)
     assert (p.loc[p["product_family"] == "CD19-CD28", "costimulatory_domain"] == "CD28").all()
@@ -480,7 +474,8 @@ def test_no_daily_rows_after_death(daily: pd.DataFrame) -> None:
 def test_daily_rows_cover_day_0_to_last_day_without_gaps(
     tables: dict[str, pd.DataFrame], daily: pd.DataFrame
 ) -> None:
-    last = daily["death_day"].fillna(28).astype("int64")
+    # a patient who dies on day d is observed last on day d - 1
+    last = (daily["death_day"] - 1).fillna(28).astype("int64")
     per_patient = daily.assign(last=last).groupby("patient_id")
     assert (per_patient["day"].min() == 0).all()
     assert (per_patient["day"].max() == per_patient["last"].first()).all()
@@ -533,12 +528,16 @@ def test_no_true_risk_row_at_or_after_event(tables: dict[str, pd.DataFrame]) -> 
     assert (with_event["landmark_day"] < with_event["event_day"]).all()
 
 
-def test_every_event_free_patient_has_a_true_risk_row(tables: dict[str, pd.DataFrame]) -> None:
+def test_every_living_event_free_patient_has_a_true_risk_row(
+    tables: dict[str, pd.DataFrame],
+) -> None:
     risk, outcomes = tables["true_risk"], tables["outcomes"]
     assert not risk.duplicated(["patient_id", "landmark_day"]).any()
     event_day = outcomes["event_day"].astype("float64").to_numpy()
+    death_day = outcomes["death_day"].astype("float64").to_numpy()
     for landmark, rows in risk.groupby("landmark_day"):
-        at_risk = np.isnan(event_day) | (event_day > landmark)
+        alive = np.isnan(death_day) | (death_day > landmark)
+        at_risk = (np.isnan(event_day) | (event_day > landmark)) & alive
         assert set(rows["patient_id"]) == set(outcomes.loc[at_risk, "patient_id"]), landmark
 
 

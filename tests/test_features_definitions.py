@@ -187,17 +187,21 @@ def test_prophylactic_dose(mg, grades, expected, why):
     ("mg", "grades", "landmark", "expected"),
     [
         # prophylaxis d0-2, ICANS grade 1 on day 3 treated with 20 mg; toci 1 dose on day 1
-        ({0: 10.0, 1: 10.0, 2: 10.0, 3: 20.0}, {3: 1}, 5, (20.0, 2.0, 1.0, 1.0)),
-        ({0: 10.0, 1: 10.0, 2: 10.0, 3: 20.0}, {3: 1}, 3, (20.0, 0.0, 1.0, 1.0)),
-        ({0: 10.0, 1: 10.0, 2: 10.0, 3: 20.0}, {3: 1}, 2, (10.0, np.nan, 1.0, 1.0)),
+        # (latest mg, days since start, grade at start, prophylaxis, tocilizumab doses)
+        ({0: 10.0, 1: 10.0, 2: 10.0, 3: 20.0}, {3: 1}, 5, (20.0, 2.0, 1.0, 1.0, 1.0)),
+        ({0: 10.0, 1: 10.0, 2: 10.0, 3: 20.0}, {3: 1}, 3, (20.0, 0.0, 1.0, 1.0, 1.0)),
+        ({0: 10.0, 1: 10.0, 2: 10.0, 3: 20.0}, {3: 1}, 2, (10.0, np.nan, np.nan, 1.0, 1.0)),
+        # started at grade 2 on day 5 (40 mg), grade 1 on day 6
+        ({5: 40.0, 6: 40.0}, {5: 2, 6: 1}, 6, (40.0, 1.0, 2.0, np.nan, 1.0)),
         # 10 mg with grade 1 on day 4 is below treatment: no start
-        ({0: 0.0, 4: 10.0}, {4: 1}, 6, (10.0, np.nan, 0.0, 1.0)),
-        ({}, {}, 6, (np.nan, np.nan, np.nan, 1.0)),
+        ({0: 0.0, 4: 10.0}, {4: 1}, 6, (10.0, np.nan, np.nan, 0.0, 1.0)),
+        ({}, {}, 6, (np.nan, np.nan, np.nan, np.nan, 1.0)),
     ],
 )
 def test_treatment_features_from_the_course_up_to_the_landmark(mg, grades, landmark, expected):
-    """Latest corticosteroid dose, days since steroids started for ICANS, prophylaxis and
-    tocilizumab doses so far, through the pipeline's own step and its observation window."""
+    """Latest corticosteroid dose, days since steroids started for ICANS, the grade then,
+    prophylaxis and tocilizumab doses so far, through the pipeline's own step and its
+    observation window."""
     from features.layout import COLUMN_INDEX, RAW_COLUMNS, SERIES_SLICE
     from features.transformers import ObservationWindow
     from features.treatment import TreatmentFeatures
@@ -212,3 +216,42 @@ def test_treatment_features_from_the_course_up_to_the_landmark(mg, grades, landm
     step = TreatmentFeatures()
     window = ObservationWindow().fit(raw)
     np.testing.assert_array_equal(step.fit(raw).transform(window.transform(raw))[0], expected)
+
+
+@pytest.mark.parametrize(
+    ("cd4", "cd8", "landmark", "expected", "why"),
+    [
+        # Katsin-like: CD4 rising 1 -> 8 -> 30 on days 3, 7, 10, CD8 0.05 -> 0.15 -> 0.4
+        (
+            {0: 0.0, 3: 1.0, 7: 8.0, 10: 30.0},
+            {0: 0.0, 3: 0.05, 7: 0.15, 10: 0.4},
+            10,
+            (np.log(30 / 8) / 3, 0.0, np.log(30 / 0.4)),
+            "rising: positive slope, peak is the latest sample, CD4:CD8 75",
+        ),
+        (
+            {3: 30.0, 7: 20.0, 10: 8.0},
+            {3: 30.0, 7: 20.0, 10: 8.0},
+            10,
+            (np.log(8 / 20) / 3, 7.0, 0.0),
+            "falling from a day-3 peak, balanced composition",
+        ),
+        ({3: 5.0}, {3: 5.0}, 7, (np.nan, 4.0, 0.0), "one sample: no slope yet"),
+        ({}, {}, 7, (np.nan, np.nan, np.nan), "no sample: all missing"),
+        ({3: 5.0, 7: 9.0}, {3: 5.0, 7: 3.0}, 5, (np.nan, 2.0, 0.0), "day 7 is after L=5"),
+    ],
+)
+def test_expansion_shape(cd4, cd8, landmark, expected, why):
+    """Trend, days since peak and composition, through the pipeline's own step and window."""
+    from features.kinetics import ExpansionShape
+    from features.layout import COLUMN_INDEX, RAW_COLUMNS, SERIES_SLICE
+    from features.transformers import ObservationWindow
+
+    raw = np.full((1, len(RAW_COLUMNS)), np.nan)
+    raw[0, COLUMN_INDEX["day_since_infusion"]] = landmark
+    for name, values in (("cd4_cells_per_ul", cd4), ("cd8_cells_per_ul", cd8)):
+        for day, value in values.items():
+            raw[0, SERIES_SLICE[name].start + day] = value
+    window = ObservationWindow().fit(raw)
+    got = ExpansionShape().fit(raw).transform(window.transform(raw))[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-12, err_msg=why)

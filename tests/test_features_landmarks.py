@@ -32,11 +32,16 @@ def fitted(dataset):
     return pipe, pipe.fit_transform(dataset.raw)
 
 
-def test_one_row_per_event_free_patient_and_landmark(tables, dataset):
-    event_day = tables["outcomes"].set_index("patient_id")["event_day"]
+def test_one_row_per_living_event_free_patient_and_landmark(tables, dataset):
+    outcomes = tables["outcomes"].set_index("patient_id")
+    event_day, death_day = outcomes["event_day"], outcomes["death_day"]
+    assert death_day.notna().any()  # the cohort has deaths to leave out
     for landmark in DEFAULT_LANDMARKS:
         ids = dataset.patient_id[dataset.landmark_day == landmark]
-        expected = event_day[event_day.isna() | (event_day > landmark)].index
+        at_risk = (event_day.isna() | (event_day > landmark)) & (
+            death_day.isna() | (death_day > landmark)
+        )
+        expected = event_day[at_risk].index
         assert sorted(ids) == sorted(expected)
         assert len(set(ids)) == len(ids)
 

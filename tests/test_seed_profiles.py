@@ -10,7 +10,7 @@ import pytest
 
 from data.synthetic.parameters import GeneratorParameters
 from data.synthetic.profiles import KATSIN, MENG, PROFILES, profile_true_risk
-
+from features.patient import parse_patient
 
 
 def test_a_cd4_dominant_expansion_raises_the_risk():
@@ -45,7 +45,5 @@ def test_grade_1_icans_not_improving_on_steroids_raises_the_risk():
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
 @pytest.mark.parametrize("day", [0, 5, 10, 13])
 def test_profiles_are_valid_requests(profile, day):
-    from features.patient import parse_patient
-
     patient = parse_patient(profile.request(day))
     assert patient.day_since_infusion == day

@@ -143,13 +143,15 @@ def without_request_id(result: dict) -> dict:
 
 
 def left_out(record: dict) -> list[str]:
-    """Optional fields a request leaves out or sends empty (after day 0), in contract order."""
+    """Optional fields a request leaves out or sends empty (after day 0), in contract order;
+    a field measured only in other diseases (marrow blasts in lymphoma) is not left out."""
     return [
         f.name
         for f in (*BASELINE, *COURSE)
         if not f.required
         and (record.get(f.name) is None or record.get(f.name) == [])
         and (f.kind != "day_list" or record["day_since_infusion"] > 0)
+        and (not f.diseases or record["disease"] in f.diseases)  # measured in this disease
     ]
 
 

@@ -149,6 +149,7 @@ def test_cli_train_then_evaluate(cohort, tmp_path, monkeypatch):
         "[train]\ncv_folds = 2\nbootstrap_samples = 20\nlearning_curve_sizes = [13]\n"
         "[train.search]\nmax_depth = [3]\nlearning_rate = [0.1]\n"
         "[train.gates]\nmax_auroc_gap_to_true_risk = 0.06\nmin_test_events = 10\n"
+        "calibration_slope_min = 0.7\ncalibration_slope_max = 1.3\n"  # as tests.support.FAST
     )
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}/mlflow.db")
     runner = CliRunner()

@@ -21,6 +21,7 @@ from features.layout import COLUMN_INDEX, SERIES_SLICE
 from features.transformers import build_feature_pipeline
 from icans.contract import LAB_FIELDS
 from icans.errors import InvalidInputError
+from model.augment import MISSING_GROUPS
 from model.baselines import LogisticBaseline, MEasixBaseline
 from model.boosting import SearchSpace, tune
 from model.risk_model import RiskModel
@@ -259,7 +260,7 @@ def test_fit_does_everything_the_shipped_model_needs(split):
     small = train.subset(sample_patients(train.patient_id, 600, seed=4))
     m = _model(uncertainty_refits=3, n_jobs=1).fit(small.raw, small.label, small.patient_id)
     assert m.augmentation_["observed_rows"] == len(small)
-    assert m.augmentation_["copies"] == 3 * round(0.10 * len(small))
+    assert m.augmentation_["copies"] == len(MISSING_GROUPS) * round(0.10 * len(small))
     assert len(m.refits_) == 3
     assert set(m.recalibration_) >= {"recalibrated", "oof_slope_before", "slope"}
     interval = m.probability_interval(small.raw[:50])

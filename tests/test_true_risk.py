@@ -26,7 +26,7 @@ from icans.steroids import refractory_day, steroid_start_day
 
 PARAMS = GeneratorParameters()
 GRID = latent_grid(PARAMS)
-START = CASE_MIXES["real-world"].steroid_start_grade
+START = CASE_MIXES["real-world"].steroid_start_grade  # patients without prophylaxis
 
 
 def _filter_at(block, landmark: int) -> ForwardFilter:
@@ -50,7 +50,7 @@ def test_exact_risk_matches_monte_carlo_continuation(real_world, landmark):
     against the simulator independently of the filter."""
     block = real_world.blocks[0]
     filt = _filter_at(block, landmark)
-    exact = filt.risk(backward_table(PARAMS, GRID, START))
+    exact = filt.risk()
     candidates = np.flatnonzero(_event_free_alive(block, landmark))
     order = candidates[np.argsort(exact[candidates])]
     rng = np.random.default_rng(landmark)
@@ -71,7 +71,7 @@ def test_exact_risk_matches_monte_carlo_continuation(real_world, landmark):
             np.full(n_sim, block.course.child[i]),
             findings,
             kernels,
-            START,
+            block.baseline.steroid_start_grade[i],
             PARAMS,
         )
         se = max(np.sqrt(exact[i] * (1 - exact[i]) / n_sim), 1e-4)
@@ -82,8 +82,7 @@ def test_true_risk_uses_nothing_after_the_landmark(real_world):
     """Scrambling every observation dated after day L leaves the true risk at L unchanged."""
     landmark = 5
     block = real_world.blocks[0]
-    table = backward_table(PARAMS, GRID, START)
-    before = _filter_at(block, landmark).risk(table)
+    before = _filter_at(block, landmark).risk()
     scrambled = copy.copy(block)
     course = dataclasses.replace(block.course)
     rng = np.random.default_rng(0)
@@ -105,7 +104,7 @@ def test_true_risk_uses_nothing_after_the_landmark(real_world):
         arr[:, sampled_later] = rng.lognormal(3, 2, (len(arr), sampled_later.sum()))
         setattr(course, name, arr)
     scrambled.course = course
-    after = _filter_at(scrambled, landmark).risk(table)
+    after = _filter_at(scrambled, landmark).risk()
     np.testing.assert_array_equal(before, after)
 
 

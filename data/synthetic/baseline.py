@@ -25,7 +25,9 @@ from data.synthetic.parameters import (
     GeneratorParameters,
     Product,
 )
-from icans.contract import DISEASE_GROUPS, LAB_FIELDS
+from data.synthetic.process import DISEASE_GROUP_NAMES, disease_group_codes
+from data.synthetic.treatment import steroid_start_grades
+from icans.contract import LAB_FIELDS, LEUKAEMIAS
 
 LYMPHOMA = ("LBCL", "PMBCL", "MCL", "FL", "CLL")
 _FAMILY_TARGET = {
@@ -48,7 +50,8 @@ class Baseline:
     latent_class: np.ndarray  # joint hidden class index (see LatentGrid)
     prophylaxis: np.ndarray  # bool: prophylactic dexamethasone on days 0-2
     burden: np.ndarray  # marrow tumour burden on the blast scale (0-1)
-    disease_group: np.ndarray  # code of the disease group (process.disease_group_codes)
+    disease_group: np.ndarray  # position in process.DISEASE_GROUP_NAMES
+    steroid_start_grade: np.ndarray  # ICANS grade at which steroids start (treatment rule)
 
 
 def lab_log_likelihood(
@@ -82,15 +85,12 @@ def lab_log_mean(
     """Mean of log(lab) given inflammation ``r``, tumour burden and the disease group."""
     b = params.baseline
     shifts = b.lab_disease_log_shift[lab]
-    group_shift = np.array([shifts.get(g, 0.0) for g in _GROUPS])[np.asarray(group)]
+    group_shift = np.array([shifts.get(g, 0.0) for g in DISEASE_GROUP_NAMES])[np.asarray(group)]
     mean = np.log(b.lab_median[lab]) + group_shift + b.lab_r_loading[lab] * r
     mean = mean + b.lab_burden_loading[lab] * np.asarray(burden)
     if lab == "creatinine_mg_per_dl":
         mean = mean + np.log(b.child_creatinine_factor) * np.asarray(child, dtype=float)
     return mean
-
-
-_GROUPS = sorted(set(DISEASE_GROUPS.values()))
 
 
 def _categorical(
@@ -198,7 +198,7 @@ def sample_baseline(
     costim[myeloid & (rng.random(n) < case_mix.myeloid_cd28_share)] = "CD28"
     dose = _dose(rng, product, weight, params)
 
-    leukaemia = np.isin(disease, b.leukaemias)
+    leukaemia = np.isin(disease, LEUKAEMIAS)
     ab = np.array([b.marrow_blasts_beta.get(d, (1.0, 1.0)) for d in disease], dtype=float)
     blasts = np.where(leukaemia, np.round(100 * rng.beta(ab[:, 0], ab[:, 1]), 1), np.nan)
     p_inv = np.array([b.marrow_involvement_probability.get(d, 0.0) for d in disease])
@@ -222,7 +222,7 @@ def sample_baseline(
 
     latent = grid.draw(rng, n)
     r = grid.class_r()[latent]
-    group = np.array([_GROUPS.index(DISEASE_GROUPS[d]) for d in disease], dtype=np.int64)
+    group = disease_group_codes(disease)
 
     table = pd.DataFrame(
         {
@@ -261,4 +261,5 @@ def sample_baseline(
         prophylaxis=prophylaxis,
         burden=burden,
         disease_group=group,
+        steroid_start_grade=steroid_start_grades(prophylaxis, case_mix.steroid_start_grade),
     )

@@ -48,12 +48,11 @@ def generate_block(
         grid,
         finding_tables(params),
         kernel_tables(params, grid.shifts),
-        case_mix.steroid_start_grade,
         params,
     )
     outcomes = derive_outcomes(course, base.table["patient_id"])
     risk = None
     if with_true_risk:
         event_day = outcomes["event_day"].fillna(-1).to_numpy(np.int64)
-        risk = true_risk_table(base, course, event_day, grid, params, case_mix.steroid_start_grade)
+        risk = true_risk_table(base, course, event_day, grid, params)
     return Block(base, course, outcomes, risk)

@@ -333,11 +333,6 @@ class BaselineParameters:
     adult_weight_median_kg: float = P(75.0, "ASSUMPTION: adult population median")
     weight_log_sd: float = P(0.18, "ASSUMPTION: ~18% coefficient of variation")
     products: dict[str, Product] = P(PRODUCTS, PRODUCTS_SOURCE)
-    leukaemias: tuple[str, ...] = P(
-        ("B-ALL", "AML", "T-ALL", "BPDCN"),
-        "Marrow disease is measured as blasts in the leukaemias (and BPDCN); as involvement "
-        "(biopsy) in lymphoma, CLL and myeloma",
-    )
     marrow_involvement_probability: dict[str, float] = P(
         {"LBCL": 0.15, "PMBCL": 0.10, "MCL": 0.5, "FL": 0.3, "CLL": 0.8, "MM": 0.95},
         "ASSUMPTION: lymphoma marrow involvement is a minority, CLL and myeloma mostly involved "

@@ -41,6 +41,7 @@ from icans.astct import (
 from icans.contract import DISEASE_GROUPS
 
 N_LEVELS = 5  # ICANS latent severity 0 (none) .. 4 (critical)
+DISEASE_GROUP_NAMES = tuple(sorted(set(DISEASE_GROUPS.values())))  # coded by position
 # CRS chain states.
 CRS_PRE, CRS_RESOLVED = 0, 5
 N_CRS = 6
@@ -221,8 +222,7 @@ def icans_drive(
     values so the backward table in :mod:`data.synthetic.true_risk` is exact.
     """
     p = params.icans
-    groups = sorted(set(DISEASE_GROUPS.values()))
-    cns_effect = np.array([p.cns_involvement[g] for g in groups])[np.asarray(disease)]
+    cns_effect = np.array([p.cns_involvement[g] for g in DISEASE_GROUP_NAMES])[np.asarray(disease)]
     drive = (
         per_family(p.drive_intercept)[fam]
         + p.marrow_burden_per_25pct * burden / 0.25
@@ -239,9 +239,8 @@ def icans_drive(
 
 
 def disease_group_codes(disease: np.ndarray) -> np.ndarray:
-    """Index of each disease's group in the sorted group names (for :func:`icans_drive`)."""
-    groups = sorted(set(DISEASE_GROUPS.values()))
-    lookup = {d: groups.index(g) for d, g in DISEASE_GROUPS.items()}
+    """Index of each disease's group in :data:`DISEASE_GROUP_NAMES`."""
+    lookup = {d: DISEASE_GROUP_NAMES.index(g) for d, g in DISEASE_GROUPS.items()}
     return np.array([lookup[d] for d in np.asarray(disease)], dtype=np.int64)
 
 

@@ -27,8 +27,8 @@ from data.synthetic.kinetics import latent_grid, tumour_burden
 from data.synthetic.parameters import CASE_MIXES, FAMILIES, GeneratorParameters
 from data.synthetic.process import CRS_PRE, CRS_RESOLVED, disease_group_codes, is_child
 from data.synthetic.simulate import Course
-from data.synthetic.treatment import NONE, next_steroid_state, steroid_mg
-from data.synthetic.true_risk import ForwardFilter, backward_table
+from data.synthetic.treatment import NONE, next_steroid_state, steroid_mg, steroid_start_grades
+from data.synthetic.true_risk import ForwardFilter
 
 # Findings that give each ICANS grade in an adult: ICE score, everything else normal.
 _ICE_FOR_GRADE = {0: 10, 1: 8, 2: 5}
@@ -47,9 +47,14 @@ class Profile:
     cd8: dict[int, float]
     guessed: tuple[str, ...] = field(default_factory=tuple)
 
+    @property
+    def start_grade(self) -> int:
+        """The ICANS grade at which the profile's centre starts steroids (no prophylaxis)."""
+        return int(steroid_start_grades(False, CASE_MIXES[self.case_mix].steroid_start_grade))
+
     def steroid_doses(self, params: GeneratorParameters) -> dict[int, float]:
-        """Corticosteroid mg by day, by the case mix's steroid rule on the profile's grades."""
-        start = CASE_MIXES[self.case_mix].steroid_start_grade
+        """Corticosteroid mg by day, by the centre's steroid rule on the profile's grades."""
+        start = self.start_grade
         state, out = np.array(NONE), {}
         for day in sorted(self.icans_grade):
             grade = np.array(self.icans_grade[day])
@@ -170,7 +175,7 @@ def _course(profile: Profile, params: GeneratorParameters) -> Course:
     crs_state = np.where(crs_grade > 0, crs_grade, CRS_PRE)
     started = np.maximum.accumulate(crs_grade > 0, axis=1)
     crs_state = np.where(started & (crs_grade == 0), CRS_RESOLVED, crs_state)
-    start = CASE_MIXES[profile.case_mix].steroid_start_grade
+    start = profile.start_grade
     steroids = np.zeros((1, width), dtype=np.int64)
     for d in range(1, width):
         steroids[0, d] = next_steroid_state(steroids[0, d - 1], icans[0, d], start)
@@ -195,7 +200,7 @@ def _course(profile: Profile, params: GeneratorParameters) -> Course:
         edema=zeros,
         icans_grade=icans,
         steroid_state=steroids,
-        steroid_mg=zeros.astype(float),
+        steroid_mg=daily(profile.steroid_doses(params), 0.0),
         death_day=np.array([-1]),
         death_cause=np.array([-1]),
         cd4_latent=zeros.astype(float),
@@ -222,20 +227,20 @@ def _baseline(profile: Profile, params: GeneratorParameters) -> Baseline:
         prophylaxis=np.array([False]),
         burden=tumour_burden(blasts, involved.astype(float), params),
         disease_group=disease_group_codes(np.array([b["disease"]])),
+        steroid_start_grade=np.array([profile.start_grade]),
     )
 
 
 def profile_true_risk(
     profile: Profile, days: tuple[int, ...], params: GeneratorParameters | None = None
 ) -> dict[int, float]:
-    """The exact true risk of the profile on each landmark day, under its case mix's policy."""
+    """The exact true risk of the profile on each landmark day, under its centre's rules."""
     params = params or GeneratorParameters()
     grid = latent_grid(params)
-    table = backward_table(params, grid, CASE_MIXES[profile.case_mix].steroid_start_grade)
     filt = ForwardFilter(_baseline(profile, params), _course(profile, params), grid, params)
     out = {}
     for day in sorted(days):
         while filt.day < day:
             filt.step()
-        out[day] = float(filt.risk(table)[0])
+        out[day] = float(filt.risk()[0])
     return out

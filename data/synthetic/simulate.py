@@ -109,7 +109,7 @@ def icans_step(
     child: np.ndarray,
     findings: FindingTables,
     kernels: KernelTables,
-    start_grade: int,
+    start_grade: np.ndarray | int,
     params: GeneratorParameters,
 ) -> tuple[np.ndarray, Findings, np.ndarray, np.ndarray]:
     """Advance the ICANS chain by one day: new level, findings, derived grade, steroid state."""
@@ -164,10 +164,10 @@ def simulate_course(
     grid: LatentGrid,
     findings: FindingTables,
     kernels: KernelTables,
-    start_grade: int,
     params: GeneratorParameters,
 ) -> Course:
-    """Draw the daily course of every patient in ``base`` under a centre's steroid policy."""
+    """Draw the daily course of every patient in ``base`` (each under its steroid rule)."""
+    start_grade = base.steroid_start_grade
     t = base.table
     n, horizon = len(t), params.horizon_days
     days = np.arange(horizon + 1)
@@ -367,7 +367,7 @@ def continue_icans(
     child: np.ndarray,
     findings: FindingTables,
     kernels: KernelTables,
-    start_grade: int,
+    start_grade: np.ndarray | int,
     params: GeneratorParameters,
 ) -> np.ndarray:
     """Monte-Carlo continuation: does the target event happen after ``from_day``?

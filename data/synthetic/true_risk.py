@@ -73,7 +73,8 @@ def backward_table(params: GeneratorParameters, grid: LatentGrid, start_grade: i
     """
     key = (params.fingerprint(), start_grade, tuple(grid.shifts))
     if key not in _TABLES:
-        _TABLES.clear()  # one parameter set at a time (~45 MB)
+        for old in [k for k in _TABLES if k[0] != key[0]]:
+            del _TABLES[old]  # one parameter set at a time (~45 MB per steroid rule)
         _TABLES[key] = _build_backward_table(params, grid, start_grade)
     return _TABLES[key]
 
@@ -128,6 +129,7 @@ class ForwardFilter:
         t = base.table
         self.params, self.course, self.grid = params, course, grid
         self.fam = base.family
+        self.start_grade = base.steroid_start_grade
         n = len(t)
         u_c, r_c = grid.class_u()[None, :], grid.class_r()[None, :]
         self.class_k = grid.class_k()
@@ -255,15 +257,26 @@ class ForwardFilter:
         ll = np.where(have[:, None], ll4 + ll8, 0.0)
         return np.exp(ll - ll.max(axis=1, keepdims=True))
 
-    def risk(self, table: np.ndarray) -> np.ndarray:
-        """True risk after the current day for every patient (meaningful if event-free)."""
+    def risk(self) -> np.ndarray:
+        """True risk after the current day for every patient (meaningful if event-free), each
+        under the steroid rule of its centre (:func:`backward_table` per start grade)."""
         day = self.day
         steroids = self.course.steroid_state[:, day]
         inst = self.course.child.astype(int)
         idx = drive_index(self.drive, self.params)
-        no_event = no_event_probability(
-            self.alpha, table[:, :, :, :, day], self.fam, inst, self.class_k, idx, steroids
-        )
+        no_event = np.empty(len(self.fam))
+        for grade in np.unique(self.start_grade):
+            rows = self.start_grade == grade
+            table = backward_table(self.params, self.grid, int(grade))[:, :, :, :, day]
+            no_event[rows] = no_event_probability(
+                self.alpha[rows],
+                table,
+                self.fam[rows],
+                inst[rows],
+                self.class_k,
+                idx[rows],
+                steroids[rows],
+            )
         return np.clip(1.0 - no_event, 0.0, 1.0)
 
 
@@ -278,10 +291,8 @@ def true_risk_table(
     event_day: np.ndarray,
     grid: LatentGrid,
     params: GeneratorParameters,
-    start_grade: int,
 ) -> pd.DataFrame:
     """Rows (patient_id, landmark_day, true_risk) for patients alive and event-free at L."""
-    table = backward_table(params, grid, start_grade)
     filt = ForwardFilter(base, course, grid, params)
     ids = base.table["patient_id"].to_numpy()
     frames = []
@@ -289,7 +300,7 @@ def true_risk_table(
         while filt.day < landmark:
             filt.step()
         at_risk = ((event_day < 0) | (event_day > landmark)) & course.alive[:, landmark]
-        risk = filt.risk(table)[at_risk]
+        risk = filt.risk()[at_risk]
         frames.append(
             pd.DataFrame(
                 {
