@@ -130,6 +130,10 @@ class ForwardFilter:
         self.params, self.course, self.grid = params, course, grid
         self.fam = base.family
         self.start_grade = base.steroid_start_grade
+        # one backward table per steroid rule in this chunk, looked up once
+        self.backward = {
+            int(g): backward_table(params, grid, int(g)) for g in np.unique(self.start_grade)
+        }
         n = len(t)
         u_c, r_c = grid.class_u()[None, :], grid.class_r()[None, :]
         self.class_k = grid.class_k()
@@ -265,12 +269,11 @@ class ForwardFilter:
         inst = self.course.child.astype(int)
         idx = drive_index(self.drive, self.params)
         no_event = np.empty(len(self.fam))
-        for grade in np.unique(self.start_grade):
+        for grade, table in self.backward.items():
             rows = self.start_grade == grade
-            table = backward_table(self.params, self.grid, int(grade))[:, :, :, :, day]
             no_event[rows] = no_event_probability(
                 self.alpha[rows],
-                table,
+                table[:, :, :, :, day],
                 self.fam[rows],
                 inst[rows],
                 self.class_k,
