@@ -1,9 +1,13 @@
 """Warnings about one patient's inputs, against what the fitted pipeline saw in training.
 
-Three kinds, each a plain sentence for the clinical app:
+Four kinds, each a plain sentence for the clinical app:
 
 * a predictor outside its central 99% training range (the model has seen few such patients);
 * a category never seen in training (encoded as none of the seen categories);
+* a category seen in training with fewer than :data:`MIN_CATEGORY_EVENTS` patients who had the
+  outcome: what the model says about it rests on few outcomes (a CAR target given to 92
+  patients in the real-world mix, none of whom had the outcome, says little about the one
+  patient who will);
 * an optional input that was not given (treated as missing, never as 0).
 """
 
@@ -14,14 +18,40 @@ from sklearn.pipeline import Pipeline
 
 from features import display
 from features.layout import COURSE_SERIES
+from features.transformers import CATEGORY_VOCABULARY, category_codes
 
 COURSE_FIELDS = set(COURSE_SERIES.values())
+MIN_CATEGORY_EVENTS = 10
+
+Support = dict[str, dict[str, tuple[int, int]]]
+
+
+def category_support(raw: np.ndarray, y: np.ndarray, groups: np.ndarray) -> Support:
+    """Per category field (CAR target, costimulatory domain, disease group) and value: the
+    training patients with it and those among them with the outcome (a patient has it when
+    any of its landmark rows has ``y = 1``)."""
+    patients, first = np.unique(groups, return_index=True)
+    event = np.zeros(len(patients), dtype=bool)
+    np.logical_or.at(event, np.searchsorted(patients, groups), np.asarray(y) == 1)
+    out: Support = {}
+    for field, codes in category_codes(np.asarray(raw, dtype=float)[first]).items():
+        out[field] = {
+            value: (int((codes == c).sum()), int(event[codes == c].sum()))
+            for c, value in enumerate(CATEGORY_VOCABULARY[field])
+            if (codes == c).any()
+        }
+    return out
 
 
 def input_warnings(
-    feature_pipeline: Pipeline, raw: np.ndarray, features: np.ndarray, missing: list[str]
+    feature_pipeline: Pipeline,
+    raw: np.ndarray,
+    features: np.ndarray,
+    missing: list[str],
+    support: Support | None = None,
 ) -> list[str]:
-    """Warnings for one row (``raw`` and its ``features``, both 2-D with one row)."""
+    """Warnings for one row (``raw`` and its ``features``, both 2-D with one row); ``support``
+    from :func:`category_support` (None: a model fitted before it was recorded)."""
     out = []
     categories = dict(feature_pipeline.named_steps["features"].steps_)["categories"]
     for field, value in categories.unseen(raw):
@@ -29,6 +59,19 @@ def input_warnings(
             f"{field} {value!r} was not seen in training: the model uses the other "
             "predictors only for it"
         )
+    for field, codes in category_codes(np.asarray(raw, dtype=float)).items():
+        if support is None or np.isnan(codes[0]):
+            continue
+        value = CATEGORY_VOCABULARY[field][int(codes[0])]
+        if value not in support.get(field, {}):
+            continue  # unseen: warned above
+        patients, events = support[field][value]
+        if events < MIN_CATEGORY_EVENTS:
+            out.append(
+                f"{display.label(field + '=' + value)}: {patients:,} training patients, "
+                f"{events} with the outcome (fewer than {MIN_CATEGORY_EVENTS}): what the model "
+                "says about it rests on few outcomes and is less reliable"
+            )
     ranges = feature_pipeline.named_steps["ranges"]
     names = feature_pipeline.get_feature_names_out()
     x = features[0]

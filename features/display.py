@@ -40,12 +40,21 @@ DERIVED: dict[str, tuple[str, str]] = {
     "prophylactic_steroid": ("prophylactic corticosteroid (day 0-2, before ICANS)", "yesno"),
     "tocilizumab_doses_to_date": ("tocilizumab doses so far", "{:.0f}"),
     "icans_grade_at_steroid_start": ("ICANS grade when corticosteroids started", "{:.0f}"),
+    "icans_unimproved_on_steroids": (
+        "ICANS not improved on corticosteroids (72-h response pending)",
+        "yesno",
+    ),
     "cd4_log_slope_latest": ("CD4+ CAR-T trend (latest samples)", "{:+.2f} log/day"),
     "days_since_cd4_peak": ("days since the CD4+ CAR-T peak so far", "{:.0f}"),
     "cd4_cd8_latest_log_ratio": ("CD4:CD8 of the latest sample", "{:+.2f} log"),
     "cd4_slope_vs_product": ("CD4+ CAR-T trend vs the product's usual", "{:+.2f} log/day"),
     "cd4_rise_vs_product": ("CD4+ CAR-T rise so far vs the product's usual", "{:+.2f} log/day"),
     "cd4_latest_vs_product": ("latest CD4+ CAR-T count vs the product's usual", "{:+.2f} log"),
+    "expansion_delay_days": (
+        "CAR-T expansion peak vs the product's usual (fitted curve)",
+        "{:+.1f} days",
+    ),
+    "days_to_expansion_peak": ("days to the CAR-T expansion peak (fitted curve)", "{:+.1f}"),
 }
 
 

@@ -61,12 +61,17 @@ PREDICTOR_INPUTS: dict[str, tuple[tuple[str, int], ...]] = {
     "prophylactic_steroid": ((_STEROIDS, 1), (_ICANS, -1)),
     "tocilizumab_doses_to_date": (("tocilizumab_doses_by_day", 1),),
     "icans_grade_at_steroid_start": ((_ICANS, 1), (_STEROIDS, 0)),
+    # a higher grade today keeps it unimproved; the start (steroids) moves the window
+    "icans_unimproved_on_steroids": ((_ICANS, 0), (_STEROIDS, 0)),
     "cd4_log_slope_latest": ((_CD4, 0),),
     "days_since_cd4_peak": ((_CD4, 0),),
     "cd4_cd8_latest_log_ratio": ((_CD4, 1), (_CD8, -1)),
     "cd4_slope_vs_product": ((_CD4, 0),),
     "cd4_rise_vs_product": ((_CD4, 0),),
     "cd4_latest_vs_product": ((_CD4, 1),),
+    # the fitted peak moves with the shape of both curves, not with their level
+    "expansion_delay_days": ((_CD4, 0), (_CD8, 0)),
+    "days_to_expansion_peak": ((_CD4, 0), (_CD8, 0)),
 }
 
 

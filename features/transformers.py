@@ -55,6 +55,8 @@ prophylactic_steroid               1 if a dose on day 0-2 before any ICANS     d
                                    grade >= 1, 0 if none (NaN: not recorded)
 tocilizumab_doses_to_date          tocilizumab doses on days 0..L              day L
 icans_grade_at_steroid_start       ICANS grade on the steroid start day        day L
+icans_unimproved_on_steroids       1 if within 3 days of the steroid start     day L
+                                   and the grade is not lower than then
 cd4_log_slope_latest               log CD4+ change/day, two latest samples     day L
 days_since_cd4_peak                L - day of the highest CD4+ sample          day L
 cd4_cd8_latest_log_ratio           log CD4+/CD8+ of the latest paired sample   day L
@@ -64,6 +66,9 @@ cd4_rise_vs_product                log CD4+ change/day first to latest sample  d
                                    minus the product's median that day
 cd4_latest_vs_product              latest log CD4+ minus the product's median  day L
                                    log count that day (training medians)
+expansion_delay_days               fitted peak day of the CD4+/CD8+ curve      day L
+                                   minus the product's usual (training fit)
+days_to_expansion_peak             fitted peak day minus L                     day L
 =================================  ==========================================  ==============
 
 A fitted model computes the predictors it was fitted with: each step records them at fit
@@ -82,6 +87,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from features import definitions as d
+from features.expansion_curve import ExpansionCurve
 from features.kinetics import (
     ExpansionShape,
     ExpansionTiming,
@@ -120,7 +126,8 @@ KNOWN_INCREASING = (
 # LDH (Gauthier, OR 3.96/log10), CRP and ferritin (Greenbaum 2021 EASIX-FC), m-EASIX (Pennisi
 # 2021) and EASIX (Korell 2022), neurologic comorbidity and Cy/Flu (Gust 2017), CNS disease
 # (weak, CNSL series), CD8+ expansion (ZUMA-1 peak expansion), ICANS already present, marrow
-# involvement (Gust 2017: marrow disease, multivariable, in ALL, NHL and CLL).
+# involvement (Gust 2017: marrow disease, multivariable, in ALL, NHL and CLL), ICANS not
+# improving on steroids (the outcome's definition: features.treatment).
 # Platelets lower the risk (Pennisi 2021; Hay 2017). Treatment has no published direction
 # (features.treatment): none of its predictors is constrained.
 PUBLISHED_INCREASING = (
@@ -137,6 +144,7 @@ PUBLISHED_INCREASING = (
     "icans_max_grade_to_date",
     "lab_inflammation_index",
     "marrow_involvement",
+    "icans_unimproved_on_steroids",  # the refractoriness definition itself (icans.steroids)
 )
 PUBLISHED_DECREASING = ("platelets_10e9_per_l",)
 
@@ -401,14 +409,14 @@ DISEASE_GROUP_NAMES = tuple(sorted(set(DISEASE_GROUPS.values())))
 _GROUP_CODE_OF_DISEASE = np.array(
     [DISEASE_GROUP_NAMES.index(DISEASE_GROUPS[x]) for x in DISEASES], dtype=float
 )
-_VOCABULARY = {
+CATEGORY_VOCABULARY = {
     "car_target": CATEGORICAL_FIELDS["car_target"],
     "costimulatory_domain": CATEGORICAL_FIELDS["costimulatory_domain"],
     "disease_group": DISEASE_GROUP_NAMES,
 }
 
 
-def _category_codes(raw: np.ndarray) -> dict[str, np.ndarray]:
+def category_codes(raw: np.ndarray) -> dict[str, np.ndarray]:
     """Codes (positions in each vocabulary, NaN if missing) of the encoded categorical fields."""
     disease = col(raw, "disease")
     known = ~np.isnan(disease)
@@ -435,10 +443,10 @@ class CategoryIndicators(TransformerMixin, BaseEstimator):
         self.n_features_in_ = raw.shape[1]
         self.codes_ = {
             field: np.unique(codes[~np.isnan(codes)])
-            for field, codes in _category_codes(raw).items()
+            for field, codes in category_codes(raw).items()
         }
         self.categories_ = {
-            field: tuple(_VOCABULARY[field][int(c)] for c in codes)
+            field: tuple(CATEGORY_VOCABULARY[field][int(c)] for c in codes)
             for field, codes in self.codes_.items()
         }
         return self
@@ -447,10 +455,10 @@ class CategoryIndicators(TransformerMixin, BaseEstimator):
         """(field, value) pairs in ``raw`` that training never saw."""
         check_is_fitted(self, "codes_")
         out = []
-        for field, codes in _category_codes(np.asarray(raw, dtype=float)).items():
+        for field, codes in category_codes(np.asarray(raw, dtype=float)).items():
             present = np.unique(codes[~np.isnan(codes)])
             for c in np.setdiff1d(present, self.codes_[field]):
-                out.append((field, _VOCABULARY[field][int(c)]))
+                out.append((field, CATEGORY_VOCABULARY[field][int(c)]))
         return out
 
     def transform(self, X):
@@ -465,7 +473,7 @@ class CategoryIndicators(TransformerMixin, BaseEstimator):
             )
         blocks = [
             (codes[:, None] == self.codes_[field][None, :]).astype(float)
-            for field, codes in _category_codes(raw).items()
+            for field, codes in category_codes(raw).items()
         ]
         return np.hstack(blocks)
 
@@ -535,6 +543,7 @@ class ClinicalFeatures(TransformerMixin, BaseEstimator):
             ("treatment", TreatmentFeatures()),
             ("expansion_shape", ExpansionShape()),
             ("expansion_timing", ExpansionTiming()),
+            ("expansion_curve", ExpansionCurve()),
         ]
 
     def fit(self, X, y=None):

@@ -17,10 +17,12 @@ window.
 
 from __future__ import annotations
 
+import numpy as np
+
 from features import definitions as d
 from features.layout import col, series
 from features.steps import Stateless
-from icans.steroids import steroid_start_day
+from icans.steroids import RESPONSE_DAYS, steroid_start_day
 
 
 class TreatmentFeatures(Stateless):
@@ -34,7 +36,14 @@ class TreatmentFeatures(Stateless):
     * ``prophylactic_steroid``: 1 if corticosteroid was given on day 0-2 before any ICANS grade
       >= 1 (:func:`features.definitions.dose_before_onset`), 0 if those days were recorded
       without, NaN if not recorded;
-    * ``tocilizumab_doses_to_date``: tocilizumab doses on days 0..L (NaN if not recorded).
+    * ``tocilizumab_doses_to_date``: tocilizumab doses on days 0..L (NaN if not recorded);
+    * ``icans_unimproved_on_steroids``: 1 while the response to steroids is being judged (fewer
+      than :data:`icans.steroids.RESPONSE_DAYS` days since the start) and today's ICANS grade
+      is not lower than at the start: the patient meets the refractoriness definition if
+      nothing changes by the judgement day. 0 otherwise, NaN if no ICANS grade was recorded.
+      The definition is the outcome's own (:mod:`icans.steroids`), whatever the grade at which
+      a centre starts steroids, so a model trained where steroids start at grade 2 reads a
+      grade 1 start (Meng 2025) the same way.
     """
 
     names = (
@@ -43,16 +52,21 @@ class TreatmentFeatures(Stateless):
         "icans_grade_at_steroid_start",
         "prophylactic_steroid",
         "tocilizumab_doses_to_date",
+        "icans_unimproved_on_steroids",
     )
 
     def _compute(self, raw):
         mg = series(raw, "dexamethasone_mg")
         grade = series(raw, "icans_grade")
         start = steroid_start_day(grade, mg)
+        since = col(raw, "day_since_infusion") - start
+        today = d.latest_value(grade)
+        unimproved = (since < RESPONSE_DAYS) & (today >= d.value_on_day(grade, start))
         return [
             d.latest_value(mg),
-            col(raw, "day_since_infusion") - start,
+            since,
             d.value_on_day(grade, start),
             d.dose_before_onset(mg, grade),
             d.sum_to_date(series(raw, "tocilizumab_doses")),
+            np.where(np.isnan(today), np.nan, unimproved.astype(float)),
         ]

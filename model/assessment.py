@@ -75,7 +75,11 @@ class Assessor:
                     contributions=explanation.ranked(i),
                     drivers=explanation.drivers(i),
                     warnings=input_warnings(
-                        self.model.features_, raw[i : i + 1], x[i : i + 1], missing
+                        self.model.features_,
+                        raw[i : i + 1],
+                        x[i : i + 1],
+                        missing,
+                        getattr(self.model, "category_support_", None),  # None: fitted before
                     ),
                     missing_inputs=missing,
                     landmark_day=patient.day_since_infusion,

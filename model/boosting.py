@@ -56,6 +56,9 @@ SKEWED = (
     "steroid_mg_today",
 )
 LANDMARK_FEATURE = LandmarkDay.names[0]  # the additive part's coefficients vary with it
+# ... and the product's and disease's have their own once ICANS has begun (model.linear_offset)
+ICANS_STATE_FEATURE = "icans_max_grade_to_date"
+ICANS_STATE_TERMS = ("car_target=", "costimulatory_domain=", "disease_group=")
 TREE_PARAMETERS = ("max_depth", "learning_rate", "min_child_weight", "n_estimators")
 
 
@@ -101,7 +104,8 @@ def additive(names: tuple[str, ...], params: dict) -> LinearOffset | None:
     """An unfitted additive part for these predictors (None when ``params["linear_offset"]`` is
     false), its coefficients varying with the landmark day by a polynomial of
     ``params["day_degree"]`` (smoothed towards one coefficient for every day by
-    ``params["day_smoothing"]``)."""
+    ``params["day_smoothing"]``) and, with ``params["icans_state_shifts"]``, the product and
+    disease coefficients taking a value of their own once ICANS has begun."""
     if not params["linear_offset"]:
         return None
     return LinearOffset(
@@ -112,6 +116,11 @@ def additive(names: tuple[str, ...], params: dict) -> LinearOffset | None:
         day_feature=LANDMARK_FEATURE,
         day_degree=params["day_degree"],
         day_smoothing=params["day_smoothing"],
+        **(
+            {"state_feature": ICANS_STATE_FEATURE, "state_terms": ICANS_STATE_TERMS}
+            if params.get("icans_state_shifts")  # absent in models fitted before them
+            else {}
+        ),
     )
 
 

@@ -30,6 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
 from evaluation.metrics import PreparedScores, bootstrap_weights
+from features.checks import category_support
 from features.layout import as_raw
 from features.transformers import build_feature_pipeline, transform_rows
 from icans.errors import InvalidInputError
@@ -58,9 +59,10 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         When the out-of-fold calibration slope or intercept is outside these, recalibrate.
     uncertainty_refits : int
         Patient-bootstrap refits for the 95% interval of each probability (0: no intervals).
-    linear_offset, day_degree, day_smoothing
+    linear_offset, day_degree, day_smoothing, icans_state_shifts
         The additive part (:mod:`model.linear_offset`): whether there is one, the degree of its
-        coefficients' polynomial in the landmark day, and the smoothing of that polynomial.
+        coefficients' polynomial in the landmark day, the smoothing of that polynomial, and
+        whether the product and disease coefficients take their own value once ICANS has begun.
     subsample, colsample_bytree
         xgboost's row and column sampling per tree.
     random_state, n_jobs
@@ -79,6 +81,7 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         linear_offset: bool = True,
         day_degree: int = 2,
         day_smoothing: float = 10.0,
+        icans_state_shifts: bool = True,
         subsample: float = 0.8,
         colsample_bytree: float = 0.8,
         random_state: int = 7,
@@ -94,6 +97,7 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         self.linear_offset = linear_offset
         self.day_degree = day_degree
         self.day_smoothing = day_smoothing
+        self.icans_state_shifts = icans_state_shifts
         self.subsample = subsample
         self.colsample_bytree = colsample_bytree
         self.random_state = random_state
@@ -114,6 +118,7 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         seed, jobs = self.random_state, self.n_jobs
         self.features_ = build_feature_pipeline().fit(raw)  # categories, ranges: observed rows
         self.feature_names_ = tuple(self.features_.get_feature_names_out())
+        self.category_support_ = category_support(raw, y, groups)  # for the warnings
         observed = len(raw)
         raw, index = with_missing_series(raw, self.missing_series_fraction, seed)
         y, groups = y[index], groups[index]
@@ -132,6 +137,7 @@ class RiskModel(ClassifierMixin, BaseEstimator):
             "linear_offset": self.linear_offset,
             "day_degree": self.day_degree,
             "day_smoothing": self.day_smoothing,
+            "icans_state_shifts": self.icans_state_shifts,
         }
         if self.hyperparameters is None:
             search = self.search or SearchSpace()

@@ -11,7 +11,8 @@ What the page shows, and why:
 * the plain-language top drivers, then a waterfall of every predictor's exact TreeSHAP
   contribution in clinical units ("CRS grade today 3: +0.80 log-odds"), from the model's base
   log-odds to the patient's log-odds, with the table that adds up to the stated probability;
-* the warnings (inputs outside the training range, unseen categories, missing inputs);
+* the warnings (inputs outside the training range, unseen categories or ones with few
+  training outcomes, missing inputs);
 * the inputs as received, so a reader can check what the estimate was made from;
 * the caveats: contributions explain the model, not the patient's biology (they are not causal;
   Lundberg & Lee, NeurIPS 2017), and what the model learnt from: the assumptions of a synthetic

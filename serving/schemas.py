@@ -55,7 +55,8 @@ class RiskResponse(BaseModel):
     contributions: list[Contribution] = Field(description="Largest absolute first.")
     drivers: list[str] = Field(description="Plain-language top drivers.")
     warnings: list[str] = Field(
-        description="Inputs outside the training range, unseen categories, missing inputs."
+        description="Inputs outside the training range, unseen categories, categories with few "
+        "training outcomes, missing inputs."
     )
     missing_inputs: list[str]
     request_id: str

@@ -187,21 +187,26 @@ def test_prophylactic_dose(mg, grades, expected, why):
     ("mg", "grades", "landmark", "expected"),
     [
         # prophylaxis d0-2, ICANS grade 1 on day 3 treated with 20 mg; toci 1 dose on day 1
-        # (latest mg, days since start, grade at start, prophylaxis, tocilizumab doses)
-        ({0: 10.0, 1: 10.0, 2: 10.0, 3: 20.0}, {3: 1}, 5, (20.0, 2.0, 1.0, 1.0, 1.0)),
-        ({0: 10.0, 1: 10.0, 2: 10.0, 3: 20.0}, {3: 1}, 3, (20.0, 0.0, 1.0, 1.0, 1.0)),
-        ({0: 10.0, 1: 10.0, 2: 10.0, 3: 20.0}, {3: 1}, 2, (10.0, np.nan, np.nan, 1.0, 1.0)),
-        # started at grade 2 on day 5 (40 mg), grade 1 on day 6
-        ({5: 40.0, 6: 40.0}, {5: 2, 6: 1}, 6, (40.0, 1.0, 2.0, np.nan, 1.0)),
+        # (latest mg, days since start, grade at start, prophylaxis, tocilizumab doses,
+        # unimproved on steroids with the 72-h judgement pending)
+        ({0: 10.0, 1: 10.0, 2: 10.0, 3: 20.0}, {3: 1}, 5, (20.0, 2.0, 1.0, 1.0, 1.0, 1.0)),
+        ({0: 10.0, 1: 10.0, 2: 10.0, 3: 20.0}, {3: 1}, 3, (20.0, 0.0, 1.0, 1.0, 1.0, 1.0)),
+        ({0: 10.0, 1: 10.0, 2: 10.0, 3: 20.0}, {3: 1}, 2, (10.0, np.nan, np.nan, 1.0, 1.0, np.nan)),
+        # the judgement day (start + 3) has come: no longer pending
+        ({3: 20.0}, {3: 1, 6: 1}, 6, (20.0, 3.0, 1.0, np.nan, 1.0, 0.0)),
+        # started at grade 2 on day 5 (40 mg), grade 1 on day 6: improved
+        ({5: 40.0, 6: 40.0}, {5: 2, 6: 1}, 6, (40.0, 1.0, 2.0, np.nan, 1.0, 0.0)),
+        # started at grade 2 on day 5, still grade 2 on day 7: unimproved, judged on day 8
+        ({5: 40.0, 7: 40.0}, {5: 2, 7: 2}, 7, (40.0, 2.0, 2.0, np.nan, 1.0, 1.0)),
         # 10 mg with grade 1 on day 4 is below treatment: no start
-        ({0: 0.0, 4: 10.0}, {4: 1}, 6, (10.0, np.nan, np.nan, 0.0, 1.0)),
-        ({}, {}, 6, (np.nan, np.nan, np.nan, np.nan, 1.0)),
+        ({0: 0.0, 4: 10.0}, {4: 1}, 6, (10.0, np.nan, np.nan, 0.0, 1.0, 0.0)),
+        ({}, {}, 6, (np.nan, np.nan, np.nan, np.nan, 1.0, np.nan)),
     ],
 )
 def test_treatment_features_from_the_course_up_to_the_landmark(mg, grades, landmark, expected):
     """Latest corticosteroid dose, days since steroids started for ICANS, the grade then,
-    prophylaxis and tocilizumab doses so far, through the pipeline's own step and its
-    observation window."""
+    prophylaxis, tocilizumab doses so far and ICANS unimproved on steroids, through the
+    pipeline's own step and its observation window."""
     from features.layout import COLUMN_INDEX, RAW_COLUMNS, SERIES_SLICE
     from features.transformers import ObservationWindow
     from features.treatment import TreatmentFeatures

@@ -167,3 +167,46 @@ def test_a_model_pickled_before_the_day_terms_still_predicts_the_same():
     stale.__dict__.update(old)
     revived = pickle.loads(pickle.dumps(stale))
     np.testing.assert_allclose(revived.decision_function(X), lin.decision_function(X), atol=1e-12)
+
+
+def test_a_binary_predictor_is_centred_not_scaled():
+    """Gelman (2008): a rare category divided by its SD would have its penalty weakened ~100x
+    per unit of log-odds. A binary column's z is its centred value; a continuous one's is
+    divided by its SD."""
+    rng = np.random.default_rng(3)
+    rare = (rng.random(5000) < 0.01).astype(float)
+    X = np.column_stack([rng.choice(DAYS, 5000), rng.normal(2, 3, 5000), rare, rare * 0])
+    y = (rng.random(5000) < 0.2).astype(float)
+    fitted = LinearOffset(NAMES).fit(X, y)
+    z, _ = fitted._design(X)
+    np.testing.assert_allclose(z[:, 2], rare - rare.mean())
+    np.testing.assert_allclose(z[:, 1], (X[:, 1] - X[:, 1].mean()) / X[:, 1].std())
+
+
+def test_a_category_without_outcomes_after_the_state_has_no_effect_there():
+    """Category A: 3% of rows, strongly protective before the state, never seen in the state.
+    Its in-state coefficient has no data and shrinks to 0; before the state it keeps its
+    learned (negative) day coefficients; the other predictors are unaffected by the split."""
+    rng = np.random.default_rng(4)
+    n = 20_000
+    day = rng.choice(DAYS, n)
+    a = (rng.random(n) < 0.03).astype(float)
+    state = np.where(a == 1, 0.0, (rng.random(n) < 0.3).astype(float))
+    eta = -2.0 - 2.5 * a + 2.0 * state
+    y = (rng.random(n) < expit(eta)).astype(float)
+    names = ("landmark_day", "icans_max_grade_to_date", "car_target=A", "noise")
+    X = np.column_stack([day, state, a, rng.normal(size=n)])
+    kw = dict(day_feature="landmark_day", day_degree=2, increasing=("icans_max_grade_to_date",))
+    split = LinearOffset(
+        names, state_feature="icans_max_grade_to_date", state_terms=("car_target=",), **kw
+    ).fit(X, y)
+    probe = np.array([[5.0, 0.0, 1.0, 0.0], [5.0, 1.0, 1.0, 0.0]])  # A before / in the state
+    beta, _ = split.coefficients(probe)
+    assert beta[0, 2] < -1.5  # log-odds per unit (binary: not scaled), truth -2.5
+    assert abs(beta[1, 2]) < 0.05
+    # the contributions still add up to the decision function
+    np.testing.assert_allclose(
+        split.contributions(probe).sum(axis=1) + split.intercept_, split.decision_function(probe)
+    )
+    with pytest.raises(ValueError, match="state_feature"):
+        LinearOffset(names, state_feature="absent", state_terms=("car_target=",))

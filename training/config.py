@@ -64,6 +64,11 @@ class TrainConfig(BaseModel):
         description="Penalty on the differences between neighbouring day coefficients of one "
         "predictor (pulls towards one coefficient for every day; 0: none).",
     )
+    icans_state_shifts: bool = Field(
+        True,
+        description="Let the additive part's product and disease coefficients shift once ICANS "
+        "has begun (what sets how often ICANS begins need not set how it goes).",
+    )
     subsample: float = 0.8
     colsample_bytree: float = 0.8
     recalibrate_if_slope_outside: tuple[float, float] = (0.95, 1.05)

@@ -56,6 +56,7 @@ def risk_model(config: TrainConfig) -> RiskModel:
         linear_offset=config.linear_offset,
         day_degree=config.day_degree,
         day_smoothing=config.day_smoothing,
+        icans_state_shifts=config.icans_state_shifts,
         subsample=config.subsample,
         colsample_bytree=config.colsample_bytree,
         random_state=config.seed,
