@@ -36,7 +36,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 cohort_app = typer.Typer(
-    help="Generate and summarise synthetic CAR-T cohorts.", no_args_is_help=True
+    help="Generate synthetic CAR-T cohorts; validate and import a centre's own.",
+    no_args_is_help=True,
 )
 app.add_typer(cohort_app, name="cohort")
 
@@ -159,6 +160,66 @@ def cohort_summary(
     from data.synthetic.summary import summarise
 
     print_summary(summarise(cohort_dir))
+
+
+CohortSource = Annotated[
+    Path,
+    typer.Argument(
+        help="A directory with patients, daily, measurements and outcomes as .csv or .parquet "
+        "(docs/import-format.md)."
+    ),
+]
+
+
+@cohort_app.command("template")
+@user_errors
+def cohort_template(
+    out: Annotated[Path, typer.Argument(help="Directory for the four empty CSV files.")],
+    overwrite: Annotated[bool, typer.Option(help="Replace existing template files.")] = False,
+) -> None:
+    """Write empty CSV templates (headers only) of the import format."""
+    from cohort.importer import write_templates
+
+    for path in write_templates(out, overwrite=overwrite):
+        console.print(f"wrote {path}")
+    console.print("Fill them in as docs/import-format.md says, then: icans cohort validate DIR")
+
+
+@cohort_app.command("validate")
+@user_errors
+def cohort_validate(source: CohortSource) -> None:
+    """Check a centre's cohort files; list every problem (file, row, patient, field, rule)."""
+    from cohort.importer import validate_source
+
+    checked, tables = validate_source(source)
+    for name, columns in checked.ignored_columns().items():
+        console.print(
+            f"note: {checked.files[name].name}: columns not in the contract, ignored: "
+            + ", ".join(columns)
+        )
+    console.print(
+        f"{source}: valid ({len(tables['patients']):,} patients, {len(tables['daily']):,} "
+        f"course days, {len(tables['measurements']):,} measurements)."
+    )
+
+
+@cohort_app.command("import")
+@user_errors
+def cohort_import(
+    source: CohortSource,
+    out: Annotated[Path, typer.Option("--out", help="The cohort directory to create.")],
+    provenance: Annotated[
+        str, typer.Option(help="Where the data came from: real (patients) or synthetic.")
+    ] = "real",
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace an existing non-empty directory.")
+    ] = False,
+) -> None:
+    """Validate a centre's cohort files and convert them once into a cohort directory."""
+    from cohort.importer import import_cohort
+
+    meta = import_cohort(source, out, provenance=provenance, overwrite=overwrite)
+    console.print(f"Imported {meta.describe()} to {out}.")
 
 
 @app.command("train")

@@ -178,6 +178,11 @@ def _where(frame: pd.DataFrame, label) -> str:
     return f"row {label}"
 
 
+def _plain(value):
+    """A numpy scalar as the Python value it holds (so a message shows 20, not np.int64(20))."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _errors(
     exc: SchemaErrors, frame: pd.DataFrame, unique_keys: list[str]
 ) -> list[InvalidInputError]:
@@ -185,7 +190,7 @@ def _errors(
     cases = exc.failure_cases
     dup = cases["check"].astype(str) == "multiple_fields_uniqueness"
     for label in cases.loc[dup, "index"].dropna().unique():  # one error per duplicated row
-        value = tuple(frame.loc[label, c] for c in unique_keys) if unique_keys else label
+        value = tuple(_plain(frame.loc[label, c]) for c in unique_keys) if unique_keys else label
         out.append(
             InvalidInputError(
                 "+".join(unique_keys) or "row",

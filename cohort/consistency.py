@@ -1,0 +1,324 @@
+"""Checks across a cohort's tables: every row belongs to a patient, and the outcome columns say
+what the daily course shows.
+
+The table schemas (:mod:`cohort.schema`) check each value alone; a real cohort can still be
+wrong as a whole: course rows for a patient nobody listed, a patient without an outcome row,
+``severe_icans`` false beside a grade-3 day, an ``event_day`` after the day the course already
+meets the target, course rows after the patient's death. Each such contradiction becomes an
+:class:`~icans.errors.InvalidInputError` naming the table, the patient and row, the field, the
+value and the rule, and all are reported together.
+
+The rules are the contract's own definitions, the ones the generator derives its outcome
+columns by (:mod:`data.synthetic.outcomes`), so every generated cohort passes them:
+
+* ``severe_icans``: the worst ICANS grade by day 28 is >= 3 (ASTCT 2019; grade 5 is death from
+  ICANS);
+* ``steroid_refractory_icans``: :func:`icans.steroids.refractory_day` on the grades and
+  corticosteroid doses;
+* ``severe_or_refractory_icans``: either; ``event_day``: the first day either is met;
+* ``icans_onset_day``: the first day with grade >= 1;
+* nothing is observed after ``death_day``, and an event can only precede a death.
+
+The checks read values as validated or straight from the files (an unreadable value counts
+as not recorded), so a cohort's value errors and its contradictions are reported together.
+
+Course days may be missing (not every day of a real course is charted), so a rule is broken
+only by what was observed: a grade 3 that was recorded, a grade 1 recorded on the stated event
+day, a refractory judgement whose judgement day and the day before the steroid start were
+recorded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from icans.contract import FIELDS, HORIZON_DAYS
+from icans.errors import InvalidInputError
+from icans.steroids import RESPONSE_DAYS, refractory_day, steroid_start_day
+
+N_DAYS = HORIZON_DAYS + 1
+
+
+def _where(table: str, frame: pd.DataFrame, pos: int) -> str:
+    return f"{table}: patient {frame['patient_id'].iloc[pos]} (row {frame.index[pos]})"
+
+
+def _course(daily: pd.DataFrame, column: str, patients: pd.Index) -> np.ndarray | None:
+    """Patients x days matrix of one daily column (NaN where not recorded); None if absent."""
+    if column not in daily.columns:
+        return None
+    out = np.full((len(patients), N_DAYS), np.nan)
+    rows = patients.get_indexer(daily["patient_id"])
+    day = numeric(daily["day"])
+    value = numeric(daily[column])
+    ok = (rows >= 0) & (day >= 0) & (day < N_DAYS) & (day % 1 == 0)
+    out[rows[ok], day[ok].astype(int)] = value[ok]
+    return out
+
+
+_WORDS = {"true": 1.0, "false": 0.0}
+
+
+def numeric(values: pd.Series) -> np.ndarray:
+    """Numbers of a column as floats, whether validated or as read from a file: booleans and
+    the words true/false become 1/0, anything unreadable NaN (the table schema reports it)."""
+    if values.dtype == object:
+        values = values.map(lambda v: _WORDS.get(v.strip().lower(), v) if isinstance(v, str) else v)
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+
+
+def _first(mask: np.ndarray) -> np.ndarray:
+    return np.where(mask.any(axis=1), mask.argmax(axis=1), np.nan)
+
+
+def referential_errors(tables: dict[str, pd.DataFrame]) -> list[InvalidInputError]:
+    """Rows of a patient the patients table does not list; patients without an outcome row."""
+    known = set(tables["patients"]["patient_id"].astype(str))
+    with_outcome = set(tables["outcomes"]["patient_id"].astype(str))
+    checks = [
+        (name, known, "a patient listed in the patients table")
+        for name in ("daily", "measurements", "outcomes")
+    ] + [("patients", with_outcome, "a patient with a row in the outcomes table")]
+    out = []
+    for name, allowed, rule in checks:
+        ids = tables[name]["patient_id"]
+        for pos in np.flatnonzero(~ids.astype(str).isin(allowed).to_numpy()):
+            where = f"{name}: row {tables[name].index[pos]}"
+            out.append(InvalidInputError("patient_id", ids.iloc[pos], rule, where=where))
+    return out
+
+
+def outcome_errors(tables: dict[str, pd.DataFrame]) -> list[InvalidInputError]:
+    """The outcome columns against each other and against the observed course."""
+    outcomes, daily = tables["outcomes"], tables["daily"]
+    ids = pd.Index(outcomes["patient_id"].astype(str))
+    daily = daily.assign(patient_id=daily["patient_id"].astype(str))
+    grade = _course(daily, "icans_grade", ids)
+    mg = _course(daily, "dexamethasone_mg", ids)
+    observed_max = np.nanmax(np.where(np.isnan(grade), -1, grade), axis=1)
+    first_severe = _first(grade >= 3)
+    first_any = _first(grade >= 1)
+    refractory, judged = (
+        _refractory(grade, mg) if mg is not None else (np.full(len(ids), np.nan), None)
+    )
+    expected_event = np.fmin(first_severe, refractory)
+    last_day = _last_recorded([daily, tables["measurements"]], ids)
+
+    def column(name: str) -> np.ndarray | None:
+        if name not in outcomes.columns:
+            return None
+        return numeric(outcomes[name])
+
+    target, event_day = column("severe_or_refractory_icans"), column("event_day")
+    severe, refr = column("severe_icans"), column("steroid_refractory_icans")
+    max_grade, onset = column("icans_max_grade"), column("icans_onset_day")
+    death = column("death_day")
+    cause = outcomes["death_cause"] if "death_cause" in outcomes.columns else None
+
+    out: list[InvalidInputError] = []
+
+    def broken(mask: np.ndarray, field: str, values: np.ndarray | None, rule) -> None:
+        for i in np.flatnonzero(mask):
+            value = None if values is None else _plain(values[i], FIELDS[field].kind)
+            text = rule(i) if callable(rule) else rule
+            out.append(InvalidInputError(field, value, text, where=_where("outcomes", outcomes, i)))
+
+    def day_text(x: float) -> str:
+        return f"day {int(x)}"
+
+    if max_grade is not None:
+        broken(
+            max_grade < observed_max,
+            "icans_max_grade",
+            max_grade,
+            lambda i: f"at least the worst grade in the course ({int(observed_max[i])})",
+        )
+    if severe is not None:
+        broken(
+            (severe == 0) & (observed_max >= 3),
+            "severe_icans",
+            severe,
+            lambda i: (
+                f"true: the course shows ICANS grade {int(observed_max[i])} "
+                f"(first on {day_text(first_severe[i])}); severe is a worst grade >= 3"
+            ),
+        )
+        if max_grade is not None:
+            broken(
+                ~np.isnan(severe) & ~np.isnan(max_grade) & ((severe == 1) != (max_grade >= 3)),
+                "severe_icans",
+                severe,
+                lambda i: (
+                    f"{'true' if max_grade[i] >= 3 else 'false'}, as icans_max_grade is "
+                    f"{int(max_grade[i])} (severe is a worst grade >= 3)"
+                ),
+            )
+    if refr is not None and mg is not None:
+        broken(
+            (refr == 0) & ~np.isnan(refractory),
+            "steroid_refractory_icans",
+            refr,
+            lambda i: (
+                "true: ICANS was not lower on the judgement day "
+                f"({day_text(refractory[i])}) than when corticosteroids started (icans.steroids)"
+            ),
+        )
+    if target is not None:
+        broken(
+            (target == 0) & ~np.isnan(expected_event),
+            "severe_or_refractory_icans",
+            target,
+            lambda i: f"true: the course meets the target on {day_text(expected_event[i])}",
+        )
+        for name, part in (("severe_icans", severe), ("steroid_refractory_icans", refr)):
+            if part is not None:
+                broken(
+                    (target == 0) & (part == 1),
+                    "severe_or_refractory_icans",
+                    target,
+                    f"true when {name} is true (the target is severe or refractory ICANS)",
+                )
+        if severe is not None and refr is not None:
+            broken(
+                (target == 1) & (severe == 0) & (refr == 0),
+                "severe_or_refractory_icans",
+                target,
+                "false when severe_icans and steroid_refractory_icans are both false",
+            )
+    if event_day is not None and target is not None:
+        broken(
+            (target == 0) & ~np.isnan(event_day),
+            "event_day",
+            event_day,
+            "empty when severe_or_refractory_icans is false",
+        )
+        broken(
+            (target == 1) & np.isnan(event_day),
+            "event_day",
+            event_day,
+            "the first day the target was met, when severe_or_refractory_icans is true",
+        )
+        broken(
+            event_day > expected_event,
+            "event_day",
+            event_day,
+            lambda i: (
+                f"at most {day_text(expected_event[i])}: the course already meets the "
+                "target that day (its first grade >= 3 or refractory judgement)"
+            ),
+        )
+        on_day = _on_day(grade, event_day)
+        # a day below grade 3 can still be the refractory judgement day: ruled out only when
+        # the cohort says the ICANS was not refractory, or the judgement was made on the
+        # recorded course (and fell on another day, or there was none)
+        ruled_out = np.zeros(len(ids), dtype=bool) if judged is None else judged.copy()
+        if refr is not None:
+            ruled_out |= refr == 0
+        broken(
+            (event_day < np.nan_to_num(expected_event, nan=np.inf)) & (on_day < 3) & ruled_out,
+            "event_day",
+            event_day,
+            lambda i: (
+                f"a day the target was met; the course records ICANS grade "
+                f"{int(on_day[i])} that day and no refractory judgement"
+            ),
+        )
+    if onset is not None:
+        broken(
+            onset > first_any,
+            "icans_onset_day",
+            onset,
+            lambda i: f"at most {day_text(first_any[i])}, the first day with ICANS grade >= 1",
+        )
+        broken(
+            np.isnan(onset) & ~np.isnan(first_any),
+            "icans_onset_day",
+            onset,
+            lambda i: f"{day_text(first_any[i])}, the first day with ICANS grade >= 1",
+        )
+        broken(
+            _on_day(grade, onset) == 0,
+            "icans_onset_day",
+            onset,
+            "a day with ICANS grade >= 1; the course records grade 0 that day",
+        )
+    if death is not None:
+        broken(
+            last_day > death,
+            "death_day",
+            death,
+            lambda i: (
+                f"not before the last day with a course row or a measurement "
+                f"({day_text(last_day[i])}): nothing is observed after a death"
+            ),
+        )
+        if event_day is not None:
+            broken(
+                event_day > death,
+                "event_day",
+                event_day,
+                lambda i: f"at most the death day ({day_text(death[i])})",
+            )
+        if cause is not None:
+            has_cause = cause.notna().to_numpy()
+            broken(
+                np.isnan(death) & has_cause,
+                "death_cause",
+                cause.to_numpy(),
+                "empty when death_day is empty",
+            )
+            broken(
+                ~np.isnan(death) & ~has_cause,
+                "death_cause",
+                cause.to_numpy(),
+                "a cause when death_day is given",
+            )
+    return out
+
+
+def _refractory(grade: np.ndarray, mg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`icans.steroids.refractory_day` where the start it judges from is known to be the
+    start: on day 0, or with the day before it recorded (grade and dose); a start on an
+    uncharted day would make a later day look like the start and misjudge the response. Also
+    returns where the judgement was made either way (known start, judgement day recorded)."""
+    day = refractory_day(grade, mg)
+    start = steroid_start_day(grade, mg)
+    before = _on_day(grade, start - 1) + _on_day(mg, start - 1)  # NaN if either is missing
+    known = (start == 0) | ~np.isnan(before)
+    judged = known & ~np.isnan(_on_day(grade, start + RESPONSE_DAYS))
+    return np.where(known, day, np.nan), judged
+
+
+def _on_day(matrix: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Each row's value on its own day (NaN where the day is missing or not recorded)."""
+    ok = ~np.isnan(day) & (day >= 0) & (day < matrix.shape[1])
+    at = np.where(ok, day, 0).astype(int)
+    return np.where(ok, matrix[np.arange(len(matrix)), at], np.nan)
+
+
+def _last_recorded(frames: list[pd.DataFrame], ids: pd.Index) -> np.ndarray:
+    """Each patient's last day with a course row or a measurement (NaN if none)."""
+    both = pd.concat(
+        [pd.DataFrame({"patient_id": f["patient_id"].astype(str), "day": f["day"]}) for f in frames]
+    )
+    last = pd.Series(numeric(both["day"]), index=both.index).groupby(both["patient_id"]).max()
+    return last.reindex(ids).to_numpy(dtype=float)
+
+
+def _plain(value, kind: str):
+    """A cell as the file would show it: empty as None, booleans as true/false, whole numbers
+    without a fraction."""
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if kind == "boolean":
+        return bool(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def cohort_errors(tables: dict[str, pd.DataFrame]) -> list[InvalidInputError]:
+    """Every cross-table problem of schema-valid tables, referential first."""
+    errors = referential_errors(tables)
+    return errors + outcome_errors(tables)

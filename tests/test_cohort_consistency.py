@@ -1,0 +1,126 @@
+"""Outcome columns against the recorded course (``cohort.consistency``), one rule per case:
+a contradiction is reported naming the field; a course with uncharted days is judged only by
+what was recorded."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from cohort.consistency import cohort_errors
+
+QUIET = {
+    "severe_or_refractory_icans": False,
+    "event_day": None,
+    "icans_max_grade": 0,
+    "icans_onset_day": None,
+    "severe_icans": False,
+    "steroid_refractory_icans": False,
+    "death_day": None,
+    "death_cause": None,
+}
+
+
+def tables(grades: dict[int, int], mg: dict[int, float] | None = None, **outcome) -> dict:
+    """One patient P1 charted on the days of ``grades`` (ICANS grade; CRS 0)."""
+    days = sorted(grades)
+    daily = pd.DataFrame(
+        {
+            "patient_id": "P1",
+            "day": days,
+            "crs_grade": 0,
+            "icans_grade": [grades[d] for d in days],
+        }
+    )
+    if mg is not None:
+        daily["dexamethasone_mg"] = [mg.get(d, 0.0) for d in days]
+    out = pd.DataFrame([{"patient_id": "P1", **QUIET, **outcome}])
+    return {
+        "patients": pd.DataFrame({"patient_id": ["P1"]}),
+        "daily": daily,
+        "measurements": pd.DataFrame({"patient_id": ["P1"], "day": [7]}),
+        "outcomes": out,
+    }
+
+
+def fields(t: dict) -> set[str]:
+    return {e.field for e in cohort_errors(t)}
+
+
+COURSE = {d: 0 for d in range(0, 29)}
+SEVERE = COURSE | {5: 1, 6: 3, 7: 2, 8: 1}  # grade 3 on day 6
+SEVERE_OUT = dict(
+    severe_or_refractory_icans=True,
+    event_day=6,
+    icans_max_grade=3,
+    icans_onset_day=5,
+    severe_icans=True,
+)
+
+
+def test_a_consistent_severe_course_passes():
+    assert cohort_errors(tables(SEVERE, **SEVERE_OUT)) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"severe_icans": False}, "severe_icans"),
+        ({"icans_max_grade": 2}, "icans_max_grade"),
+        ({"severe_or_refractory_icans": False, "event_day": None}, "severe_or_refractory_icans"),
+        ({"event_day": 9}, "event_day"),  # after the first grade 3
+        ({"event_day": 5}, "event_day"),  # grade 1 recorded that day, no judgement
+        ({"event_day": None}, "event_day"),
+        ({"icans_onset_day": 6}, "icans_onset_day"),
+        ({"icans_onset_day": None}, "icans_onset_day"),
+        ({"death_day": 20, "death_cause": "infection"}, "death_day"),  # charted to day 28
+        ({"death_cause": "infection"}, "death_cause"),
+    ],
+)
+def test_each_contradiction_is_named(change, field):
+    assert field in fields(tables(SEVERE, **(SEVERE_OUT | change)))
+
+
+def test_an_event_on_an_uncharted_day_before_the_first_recorded_grade_3_is_accepted():
+    course = {d: g for d, g in SEVERE.items() if d != 6} | {7: 3}  # day 6 not charted
+    assert cohort_errors(tables(course, **SEVERE_OUT)) == []
+
+
+REFRACTORY = COURSE | {4: 1, 5: 2, 6: 2, 7: 2, 8: 2, 9: 1}
+DEX = {5: 20.0, 6: 20.0, 7: 20.0, 8: 20.0, 9: 20.0}  # start day 5 (grade 2), judged day 8
+REFRACTORY_OUT = dict(
+    severe_or_refractory_icans=True,
+    event_day=8,
+    icans_max_grade=2,
+    icans_onset_day=4,
+    steroid_refractory_icans=True,
+)
+
+
+def test_a_grade_2_not_improved_72_h_after_steroids_is_refractory():
+    assert cohort_errors(tables(REFRACTORY, DEX, **REFRACTORY_OUT)) == []
+    quiet = REFRACTORY_OUT | {
+        "severe_or_refractory_icans": False,
+        "event_day": None,
+        "steroid_refractory_icans": False,
+    }
+    assert "severe_or_refractory_icans" in fields(tables(REFRACTORY, DEX, **quiet))
+    assert "steroid_refractory_icans" in fields(
+        tables(REFRACTORY, DEX, **REFRACTORY_OUT | {"steroid_refractory_icans": False})
+    )
+
+
+def test_a_judgement_from_an_uncharted_start_is_not_made():
+    """The day before the recorded start (day 5) is not charted: the real start may have been
+    day 4, judged on day 7; the outcome saying refractory on day 7 cannot be contradicted."""
+    course = {d: g for d, g in REFRACTORY.items() if d != 4}
+    out = REFRACTORY_OUT | {"event_day": 7}
+    assert cohort_errors(tables(course, DEX | {4: 20.0}, **out)) == []
+
+
+def test_rows_of_unknown_patients_and_patients_without_outcomes():
+    t = tables(COURSE)
+    t["daily"] = pd.concat([t["daily"], pd.DataFrame({"patient_id": ["X"], "day": [1]})])
+    t["patients"] = pd.DataFrame({"patient_id": ["P1", "P2"]})
+    errors = cohort_errors(t)
+    assert {(e.field, e.value) for e in errors} >= {("patient_id", "X"), ("patient_id", "P2")}
