@@ -17,14 +17,14 @@ from pathlib import Path
 import pandas as pd
 
 from cohort.store import read_manifest, read_table, table_columns
-from icans.contract import BASELINE, COURSE, OUTCOMES
+from icans.contract import BASELINE, COURSE, OUTCOMES, RECORD
 
 TRUE_RISK = "true_risk"
 
 
 def _contract_columns(table: str) -> list[str]:
     keys = ["patient_id", "day"] if table in ("daily", "measurements") else ["patient_id"]
-    fields = {"patients": BASELINE, "outcomes": OUTCOMES}.get(table) or [
+    fields = {"patients": BASELINE + RECORD, "outcomes": OUTCOMES}.get(table) or [
         f for f in COURSE if f.table == table
     ]
     return keys + list(dict.fromkeys(f.table_column for f in fields))

@@ -31,6 +31,7 @@ from icans.contract import (
     COURSE,
     HORIZON_DAYS,
     OUTCOMES,
+    RECORD,
     SUPPORTED_TARGETS,
     FieldSpec,
     combination_errors,
@@ -66,7 +67,8 @@ def _fields(name: str) -> list[tuple[FieldSpec, bool]]:
     """The contract's fields stored in table ``name``, each with whether a cell may be empty."""
     if name in ("daily", "measurements"):
         return [(_DAY, False)] + [(f, f.column_nullable) for f in COURSE if f.table == name]
-    return [(f, not f.required) for f in {"patients": BASELINE, "outcomes": OUTCOMES}[name]]
+    fields = {"patients": BASELINE + RECORD, "outcomes": OUTCOMES}[name]
+    return [(f, not f.required) for f in fields]
 
 
 def _table_schema(name: str) -> pa.DataFrameSchema:

@@ -1,8 +1,10 @@
 """Honest evaluation on held-out patients: per landmark day and overall, with bootstrap CIs.
 
-The same rows are scored by the model, the baselines and the generator's true risk, so the gap
-between the model and the best possible (the true risk) is measured with a paired bootstrap:
-every replicate re-weights the same patients for every predictor.
+The same rows are scored by the model, the baselines, the generator's true risk (when the
+cohort has one) and the registry's current champion (when there is one), so the gap between the
+model and the best possible (the true risk), and between the model and the champion it would
+replace, are measured with a paired bootstrap: every replicate re-weights the same patients for
+every predictor.
 """
 
 from __future__ import annotations
@@ -24,10 +26,14 @@ from features.landmarks import LandmarkDataset
 
 TRUE_RISK = "true_risk"
 MODEL = "model"
+CHAMPION = "champion"  # the registry's current champion, scored on the same rows
+# predictors other predictors are compared with, pairwise on the same bootstrap replicates
+REFERENCES = {TRUE_RISK: None, CHAMPION: (MODEL,)}  # reference -> who is compared (None: all)
 
 
 def subgroup_masks(ds: LandmarkDataset) -> dict[str, np.ndarray]:
-    """Subgroups of the model card: CAR target, costimulation, disease, age < 12, CNS."""
+    """Subgroups of the model card: CAR target, costimulation, disease, age < 12, sex (where
+    recorded), CNS."""
     s = ds.subgroups
     out: dict[str, np.ndarray] = {}
     for column in ("car_target", "costimulatory_domain", "disease"):
@@ -37,6 +43,9 @@ def subgroup_masks(ds: LandmarkDataset) -> dict[str, np.ndarray]:
     if "age_years" in s.columns:
         child = (s["age_years"] < 12).to_numpy()
         out["age<12 (CAPD)"], out["age>=12 (ICE)"] = child, ~child
+    if "sex" in s.columns:
+        for value in sorted(s["sex"].dropna().unique()):
+            out[f"sex={value}"] = (s["sex"] == value).to_numpy()
     if "cns_involvement" in s.columns:
         cns = s["cns_involvement"].astype(bool).to_numpy()
         out["cns_involvement=yes"], out["cns_involvement=no"] = cns, ~cns
@@ -115,16 +124,18 @@ def evaluate(
                     "n_events": int(y[mask].sum()),
                 }
             )
-        if name != TRUE_RISK and TRUE_RISK in preds:
+        for ref, compared in REFERENCES.items():
+            if ref not in preds or name in (ref, TRUE_RISK) or (compared and name not in compared):
+                continue
             for metric in ("auroc", "brier"):
-                gap = reps[(s, name)][metric] - reps[(s, TRUE_RISK)][metric]
+                gap = reps[(s, name)][metric] - reps[(s, ref)][metric]
                 lo, hi = _ci(gap)
                 rows.append(
                     {
                         "subset": s,
                         "predictor": name,
-                        "metric": f"{metric}_gap_to_true_risk",
-                        "estimate": est[metric] - point[(s, TRUE_RISK)][metric],
+                        "metric": f"{metric}_gap_to_{ref}",
+                        "estimate": est[metric] - point[(s, ref)][metric],
                         "ci_low": lo,
                         "ci_high": hi,
                         "n_rows": int(mask.sum()),

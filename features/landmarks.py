@@ -29,7 +29,15 @@ from icans.errors import InvalidInputError
 
 DEFAULT_LANDMARKS = (0, 1, 3, 5, 7, 10, 14)
 # Baseline descriptors carried beside the rows for subgroup metrics (never predictors).
-SUBGROUP_COLUMNS = ("car_target", "costimulatory_domain", "disease", "age_years", "cns_involvement")
+SUBGROUP_COLUMNS = (
+    "car_target",
+    "costimulatory_domain",
+    "disease",
+    "age_years",
+    "cns_involvement",
+    "sex",
+    "infusion_order",  # not a subgroup: the temporal split orders patients by it
+)
 
 
 @dataclass

@@ -255,6 +255,33 @@ BASELINE: tuple[FieldSpec, ...] = (
     ),
 )
 
+# About the patient's record, not inputs of the model or the endpoint: for auditing a model by
+# subgroup and for splitting a real cohort in time (patients table, optional columns).
+SEXES = ("female", "male")
+RECORD: tuple[FieldSpec, ...] = (
+    FieldSpec(
+        "sex",
+        "category",
+        "sex",
+        note="for the subgroup audit only, not a model input: no effect of sex on ICANS is "
+        "published (after axi-cel, n=214, no sex difference in grade >= 3 CRS or ICANS)",
+        values=SEXES,
+        required=False,
+        optional_column=True,
+    ),
+    FieldSpec(
+        "infusion_order",
+        "number",
+        "infusion order",
+        note="any number that orders infusions in time (a date as YYYYMMDD, days since a centre "
+        "epoch, a running number); used by the temporal split, never a model input",
+        low=0,
+        high=1e12,
+        required=False,
+        optional_column=True,
+    ),
+)
+
 PREDICTION_DAY = FieldSpec(
     "day_since_infusion",
     "integer",

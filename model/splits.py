@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from icans.errors import InvalidInputError
+
 
 def _patients(patient_id: np.ndarray, seed: int) -> np.ndarray:
     unique = np.unique(patient_id)
@@ -35,6 +37,29 @@ def grouped_split(
     rest = ~held
     assert not set(patient_id[held]) & set(patient_id[rest])
     return rest, held
+
+
+def temporal_split(
+    patient_id: np.ndarray, order: np.ndarray, fraction: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks (rest, held_out): the ``fraction`` of patients infused last held out.
+
+    ``order`` (per row, the patient's ``infusion_order``) sorts the patients in time; ties are
+    broken by patient id. Real practice drifts (products, steroid policy, grading habits), so
+    a model must be shown to work on later patients than those it learnt from."""
+    order = np.asarray(order, dtype=float)
+    if np.isnan(order).any():
+        missing = np.unique(patient_id[np.isnan(order)])
+        raise InvalidInputError(
+            "infusion_order",
+            f"missing for {len(missing)} patient(s), e.g. {missing[0]}",
+            "a value for every patient (the temporal split orders patients by it)",
+        )
+    unique, first = np.unique(patient_id, return_index=True)
+    ranked = unique[np.lexsort((unique, order[first]))]
+    n_out = max(1, round(fraction * len(unique)))
+    held = np.isin(np.searchsorted(unique, patient_id), np.searchsorted(unique, ranked[-n_out:]))
+    return ~held, held
 
 
 def grouped_folds(patient_id: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -62,7 +62,11 @@ def model_card(model, ev: Evaluation, gate, cohort: CohortMetadata) -> dict:
             "logistic_auroc": ev.value("logistic", "auroc"),
             "m_easix_auroc": ev.value("m_easix", "auroc"),
         },
-        "gate": {"passed": gate.passed, "reasons": list(gate.reasons), "checks": gate.checks},
+        "gate": gate.record() | {"checks": gate.checks},
+        "champion_comparison": {
+            "champion_version": ev.meta.get("champion_version"),
+            "auroc_difference": ev.value(MODEL, "auroc_gap_to_champion"),
+        },
         "hyperparameters": model.hyperparameters_,
         "calibration": model.recalibration_,
         "augmentation": model.augmentation_,
@@ -221,6 +225,16 @@ def _quantitative(card: dict, m) -> list[str]:
         gates = "passed"
     else:
         gates = "not passed: " + "; ".join(gate.get("reasons", []))
+    if gate.get("not_applied"):
+        gates += " (not applied: " + "; ".join(gate["not_applied"].values()) + ")"
+    champion = card.get("champion_comparison", {})
+    versus = (
+        f"Against the champion it would replace (version {champion['champion_version']}), on "
+        f"the same held-out patients: AUROC difference "
+        f"{metric_cell(m, 'overall', MODEL, 'auroc_gap_to_champion')}."
+        if champion.get("champion_version")
+        else "No champion to compare with at training."
+    )
     return [
         f"AUROC, all landmarks: model {metric_cell(m, 'overall', MODEL, 'auroc')}; "
         f"true risk {metric_cell(m, 'overall', TRUE_RISK, 'auroc')}; gap "
@@ -234,6 +248,7 @@ def _quantitative(card: dict, m) -> list[str]:
         "At training (held-out patients of the training cohort): AUROC "
         f"{h.num(hm.get('auroc'))} vs true risk {h.num(hm.get('true_risk_auroc'))}.",
         f"Quality gates at training: {gates}.",
+        versus,
         "Per landmark, subgroup and training size: see the sections below.",
     ]
 

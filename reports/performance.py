@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from evaluation.evaluate import MODEL, TRUE_RISK, Evaluation, ordered_subsets
+from evaluation.evaluate import CHAMPION, MODEL, TRUE_RISK, Evaluation, ordered_subsets
 from reports import html as h
 from reports import plots
 
@@ -15,6 +15,7 @@ PREDICTOR_LABELS = {
     TRUE_RISK: "true risk (ceiling)",
     "logistic": "penalised logistic (baseline)",
     "m_easix": "m-EASIX alone (baseline)",
+    CHAMPION: "current champion (same patients)",
 }
 METRICS = (  # (metric, column header)
     ("auroc", "AUROC"),
@@ -25,6 +26,7 @@ METRICS = (  # (metric, column header)
     ("ici", "ICI"),
     ("auroc_gap_to_true_risk", "AUROC gap to true risk"),
     ("brier_gap_to_true_risk", "Brier gap to true risk"),
+    ("auroc_gap_to_champion", "AUROC vs champion"),
 )
 
 
@@ -63,9 +65,10 @@ def performance_section(ev: Evaluation, note: str = plots.NOTE) -> str:
     parts = [
         h.p(
             "Every predictor is scored on the same landmark rows. Cells are estimate (95% "
-            "patient-level bootstrap CI); the gaps are model minus true risk, from a paired "
-            "bootstrap. The true risk is the best any model can do from the observable data "
-            "(in expectation: on rows it was trained on, a model can appear to beat it)."
+            "patient-level bootstrap CI); the gaps are model minus true risk and model minus "
+            "the registry's current champion (when there is one), from a paired bootstrap. "
+            "The true risk is the best any model can do from the observable data (in "
+            "expectation: on rows it was trained on, a model can appear to beat it)."
         )
     ]
     for s in ordered_subsets(ev.metrics["subset"].unique()):

@@ -18,13 +18,14 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from evaluation.evaluate import MODEL, TRUE_RISK, Evaluation
+from evaluation.evaluate import CHAMPION, MODEL, TRUE_RISK, Evaluation
 
 COLORS = {
     MODEL: "#1f77b4",
     TRUE_RISK: "#2ca02c",
     "logistic": "#ff7f0e",
     "m_easix": "#9467bd",
+    CHAMPION: "#8c564b",
     "treat all": "#7f7f7f",
     "treat none": "#000000",
 }
@@ -43,6 +44,7 @@ def _label(name: str) -> str:
         TRUE_RISK: "true risk (ceiling)",
         "logistic": "penalised logistic",
         "m_easix": "m-EASIX alone",
+        CHAMPION: "current champion",
     }.get(name, name)
 
 

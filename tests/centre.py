@@ -13,6 +13,7 @@ here imports ``data.synthetic``, ``icans`` or ``cohort``.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import random
 from pathlib import Path
@@ -49,6 +50,11 @@ def _patient(rng: random.Random, pid: str) -> tuple[dict, list[dict], list[dict]
         "car_target": target,
         "costimulatory_domain": costim,
         "lymphodepletion": "flu_cy",
+        "sex": rng.choice(["female", "male"]),
+        # infusion date as YYYYMMDD, about one infusion every two days from January 2021
+        "infusion_order": int(
+            (dt.date(2021, 1, 1) + dt.timedelta(days=2 * int(pid[-4:]))).strftime("%Y%m%d")
+        ),
     }
     # CRS: onset day 1-4, peak grade 1-3, lasts 3-7 days
     crs = [0] * 29

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -36,6 +37,15 @@ class GateConfig(BaseModel):
         0.01, ge=0, description="AUROC margin for non-inferiority; 0 means 'must beat'."
     )
     min_test_events: int = Field(20, description="Fewer held-out events cannot judge a model.")
+    calibration_intercept_max_abs: float = Field(
+        0.2, ge=0, description="Held-out calibration intercept (log-odds), at most this far from 0."
+    )
+    champion_margin: float = Field(
+        0.02,
+        ge=0,
+        description="Champion-challenger: the lower 95% bound of the AUROC difference from the "
+        "current champion (same held-out patients, paired bootstrap) must be above -margin.",
+    )
 
 
 class TrainConfig(BaseModel):
@@ -44,6 +54,11 @@ class TrainConfig(BaseModel):
     landmarks: tuple[int, ...] = DEFAULT_LANDMARKS
     seed: int = 7
     test_fraction: float = Field(0.25, gt=0, lt=1, description="Patients held out for testing.")
+    split: Literal["patients", "temporal"] = Field(
+        "patients",
+        description="How held-out patients are chosen: at random ('patients'), or the latest "
+        "infused ('temporal', by the cohort's infusion_order).",
+    )
     cv_folds: int = Field(3, ge=2, le=10)
     search: SearchSpace = SearchSpace()
     linear_offset: bool = Field(

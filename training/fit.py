@@ -1,11 +1,13 @@
 """Fit and judge a risk model on a cohort's landmark rows, without recording anything.
 
-1. split patients (never rows) into training and held-out test;
+1. split patients (never rows) into training and held-out test: at random, or in time (the
+   latest infused held out, ``split = "temporal"``);
 2. fit the risk model (:class:`model.risk_model.RiskModel`: training copies, tuning,
    recalibration and refits all happen in its ``fit``) and the baselines on the training
    patients;
-3. score model, baselines and the generator's true risk (when the cohort has one) on the same
-   held-out rows, with patient-level bootstrap CIs; subgroups; decision curve; quality gates;
+3. score model, baselines, the generator's true risk (when the cohort has one) and the current
+   champion (when there is one) on the same held-out rows, with patient-level bootstrap CIs;
+   subgroups; decision curve; quality gates;
 4. the learning curve: the same estimator refitted on growing subsets of the training patients.
 
 :func:`training.train.train` records the result in MLflow; tests and benchmarks call
@@ -18,14 +20,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 from sklearn.frozen import FrozenEstimator
 
-from evaluation.evaluate import MODEL, Evaluation, evaluate
+from evaluation.evaluate import CHAMPION, MODEL, Evaluation, evaluate
 from features.landmarks import LandmarkDataset
 from model.baselines import LogisticBaseline, MEasixBaseline
 from model.risk_model import RiskModel
-from model.splits import grouped_split
+from model.splits import grouped_split, temporal_split
 from training.config import TrainConfig
 from training.gates import GateResult, check_gates
 from training.learning_curve import learning_curve
@@ -77,13 +80,31 @@ def fit_baselines(model: RiskModel, train: LandmarkDataset, config: TrainConfig)
     }
 
 
+@dataclass(frozen=True)
+class Champion:
+    """The registry's current champion to compare a candidate with (``model`` None: there is
+    none, or it could not be loaded, and ``note`` says which)."""
+
+    model: RiskModel | None = None
+    version: str | None = None
+    note: str = "the registry has no champion yet"
+
+
 def fit_and_evaluate(
-    ds: LandmarkDataset, config: TrainConfig, step: Callable[[str], None] = lambda _: None
+    ds: LandmarkDataset,
+    config: TrainConfig,
+    step: Callable[[str], None] = lambda _: None,
+    champion: Champion = Champion(),
 ) -> FitResult:
-    """Everything except MLflow: split, fit the model and the baselines, evaluate, gate."""
+    """Everything except MLflow: split, fit the model and the baselines, evaluate (with the
+    champion on the same held-out rows, if there is one), gate."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    rest, held = grouped_split(ds.patient_id, config.test_fraction, config.seed)
+    if config.split == "temporal":
+        order = ds.subgroups.get("infusion_order", pd.Series(np.nan, index=ds.subgroups.index))
+        rest, held = temporal_split(ds.patient_id, order.to_numpy(float), config.test_fraction)
+    else:
+        rest, held = grouped_split(ds.patient_id, config.test_fraction, config.seed)
     train, test = ds.subset(rest), ds.subset(held)
 
     step("risk model: tuning, fit, calibration, uncertainty refits")
@@ -99,8 +120,13 @@ def fit_and_evaluate(
     t2 = time.perf_counter()
     preds = {MODEL: model.predict_proba(test.raw)[:, 1]}
     preds |= {name: b.predict_proba(test.raw)[:, 1] for name, b in baselines.items()}
+    if champion.model is not None:
+        preds[CHAMPION] = champion.model.predict_proba(test.raw)[:, 1]
     ev = evaluate(test, preds, config.bootstrap_samples, config.seed, config.decision_thresholds)
-    gate = check_gates(ev, config.gates)
+    ev.meta["champion_version"] = champion.version
+    ev.meta["split"] = config.split
+    has_true_risk = bool(np.isfinite(ds.true_risk).any())
+    gate = check_gates(ev, config.gates, has_true_risk, champion.note)
     timings["evaluation_s"] = time.perf_counter() - t2
 
     step("learning curve")

@@ -5,9 +5,10 @@ model (:func:`training.fit.fit_and_evaluate`), then records everything in one ML
 configuration and the cohort's provenance as parameters and tags, every metric, the evaluation
 tables and figures, the model with its signature and the baselines beside it, the model card,
 and the reviewers' report of the registered version. The version is registered as
-``icans-risk``; ``champion`` moves to it only when it passes the quality gates (otherwise the
-version is tagged with why). A failure at any step marks the run FAILED and leaves no version
-behind.
+``icans-risk``; ``champion`` moves to it only when it passes the quality gates, including not
+being worse than the current champion on the same held-out patients (otherwise the version is
+tagged with why; ``gates.json`` in the run says which gates applied and why any did not). A
+failure at any step marks the run FAILED and leaves no version behind.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from cohort.reader import CohortMetadata, read_cohort
 from evaluation.evaluate import MODEL, TRUE_RISK
 from features.landmarks import build_landmark_dataset
 from icans.config import Settings, intended_use
+from icans.errors import ModelNotFoundError
 from model.registry import (
     MODEL_CARD,
+    load_registered,
     log_model,
     metric_key,
     registering,
@@ -39,7 +42,7 @@ from reports.model_card import model_card
 from reports.model_report import build_model_report, sample_rows
 from reports.registry_io import log_report
 from training.config import TrainConfig
-from training.fit import FitResult, fit_and_evaluate
+from training.fit import Champion, FitResult, fit_and_evaluate
 
 
 @dataclass
@@ -70,7 +73,9 @@ def train(
         mlflow.log_params(_flat_params(config, meta))
         step("landmark rows")
         ds = build_landmark_dataset(cohort.tables, config.landmarks)
-        fit = fit_and_evaluate(ds, config, step)
+        champion = current_champion(settings)
+        mlflow.set_tags({"champion_compared": champion.version or "none"})
+        fit = fit_and_evaluate(ds, config, step, champion)
         ev, gate, model = fit.evaluation, fit.gate, fit.model
 
         step("recording")
@@ -97,6 +102,7 @@ def train(
             "run_id": run.info.run_id,
         }
         mlflow.log_dict(card, MODEL_CARD)
+        mlflow.log_dict(gate.record(), "gates.json")
         tags = {
             "gate": "passed" if gate.passed else "rejected",
             "gate_reasons": gate.summary(),
@@ -127,6 +133,20 @@ def train(
         promoted=gate.passed,
         cohort=meta,
     )
+
+
+def current_champion(settings: Settings) -> Champion:
+    """The version the ``champion`` alias points at, loaded to be compared with the candidate
+    on the same held-out patients; none (with the reason) if there is none or it cannot be
+    loaded (a version from before the risk model was one estimator, say)."""
+    uri = f"models:/{settings.model_name}@{settings.model_alias}"
+    try:
+        registered = load_registered(uri, settings)
+    except ModelNotFoundError as exc:
+        if "no registered model answers" in str(exc):
+            return Champion()
+        return Champion(note=f"the champion could not be loaded ({exc})")
+    return Champion(registered.model, registered.ref.version)
 
 
 def cohort_tags(meta: CohortMetadata) -> dict[str, str]:

@@ -246,6 +246,10 @@ def sample_baseline(
         }
     )
     table.loc[np.isnan(involved), "marrow_involvement"] = pd.NA
+    # Record fields, no causal effect: a child stream, so every other draw is as before.
+    record_rng = rng.spawn(1)[0]
+    table["sex"] = np.where(record_rng.random(n) < b.female_share, "female", "male")
+    table["infusion_order"] = np.arange(first_id, first_id + n, dtype=np.int64)
     for lab in LAB_FIELDS:
         # Truncated normal on the log scale, drawn by inverse CDF within the plausible range.
         mean = lab_log_mean(lab, r, burden, child, group, params)

@@ -332,6 +332,12 @@ class BaselineParameters:
     )
     adult_weight_median_kg: float = P(75.0, "ASSUMPTION: adult population median")
     weight_log_sd: float = P(0.18, "ASSUMPTION: ~18% coefficient of variation")
+    female_share: float = P(
+        0.41,
+        "Female share ~41% (CIBMTR tisa-cel registry); recorded only: no effect of sex on ICANS "
+        "is published (axi-cel n=214, no sex difference in grade >= 3 CRS or ICANS), so none "
+        "in this world",
+    )
     products: dict[str, Product] = P(PRODUCTS, PRODUCTS_SOURCE)
     marrow_involvement_probability: dict[str, float] = P(
         {"LBCL": 0.15, "PMBCL": 0.10, "MCL": 0.5, "FL": 0.3, "CLL": 0.8, "MM": 0.95},

@@ -1,0 +1,101 @@
+"""Training on a centre's imported cohort, with a real sqlite MLflow store: gates that depend on
+what the data can show (no true risk), a temporal split, and champion-challenger against the
+registry's champion on the same held-out patients."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from centre import write_centre
+from support import FAST
+
+from cohort.importer import import_cohort
+from icans.config import load_settings
+from icans.errors import InvalidInputError
+from model.registry import use_tracking
+from training.train import train
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+# A centre has a few hundred patients: the default gates, the test's speed settings.
+SMALL = FAST.model_copy(update={"gates": type(FAST.gates)(), "split": "temporal"})
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("real-store")
+    return load_settings(tracking_uri=f"sqlite:///{root}/mlflow.db", artifacts_dir=root / "art")
+
+
+@pytest.fixture(scope="module")
+def centre_a(tmp_path_factory):
+    root = tmp_path_factory.mktemp("centre-a")
+    import_cohort(write_centre(root / "files", n=600, seed=11, prefix="A"), root / "cohort")
+    return root / "cohort"
+
+
+@pytest.fixture(scope="module")
+def first_run(centre_a, store):
+    return train(centre_a, SMALL, store)
+
+
+def test_a_real_cohort_trains_and_the_gate_record_says_what_applied(first_run, store):
+    gate = first_run.gate
+    assert "auroc_near_true_risk" not in gate.checks
+    assert "no true risk" in gate.not_applied["auroc_near_true_risk"]
+    assert "no champion" in gate.not_applied["not_worse_than_champion"]
+    assert {"enough_test_events", "calibration_slope", "calibration_intercept"} <= set(gate.checks)
+    # promoted exactly when every gate that applied passed, and a refusal says why
+    assert first_run.promoted == all(gate.checks.values())
+    assert len(gate.reasons) == sum(not ok for ok in gate.checks.values())
+    client = use_tracking(store)
+    run = client.get_run(first_run.run_id)
+    assert run.data.tags["provenance"] == "real"
+    assert run.data.tags["synthetic_data"] == "false"
+    path = mlflow.artifacts.download_artifacts(f"runs:/{first_run.run_id}/gates.json")
+    record = json.loads(Path(path).read_text())
+    assert record["not_applied"] == gate.not_applied and record["applied"] == gate.checks
+
+
+def test_the_temporal_split_holds_out_the_latest_infusions(first_run, centre_a):
+    patients = pd.read_parquet(centre_a / "patients.parquet").set_index("patient_id")
+    held = np.unique(first_run.test.patient_id)
+    order = patients["infusion_order"]
+    assert order.loc[held].min() > order.drop(held).max()
+    assert len(held) == round(SMALL.test_fraction * len(patients))
+
+
+def test_a_temporal_split_needs_the_infusion_order(tmp_path, store):
+    files = write_centre(tmp_path / "files", n=200, seed=5, prefix="N")
+    patients = files / "patients.csv"
+    pd.read_csv(patients).drop(columns="infusion_order").to_csv(patients, index=False)
+    import_cohort(files, tmp_path / "cohort")
+    with pytest.raises(InvalidInputError, match="infusion_order"):
+        train(tmp_path / "cohort", SMALL, store)
+
+
+def test_a_second_centre_is_compared_with_the_champion_on_the_same_patients(
+    first_run, store, tmp_path
+):
+    client = use_tracking(store)
+    client.set_registered_model_alias(store.model_name, store.model_alias, first_run.model_version)
+    files = write_centre(tmp_path / "files", n=500, seed=23, prefix="B")
+    import_cohort(files, tmp_path / "cohort")
+    second = train(tmp_path / "cohort", SMALL, store)
+    assert "not_worse_than_champion" in second.gate.checks
+    gap = second.evaluation.metrics.query(
+        "subset == 'overall' and predictor == 'model' and metric == 'auroc_gap_to_champion'"
+    ).iloc[0]
+    model_auroc = second.evaluation.value("model", "auroc")
+    champion_auroc = second.evaluation.value("champion", "auroc")
+    assert gap["estimate"] == pytest.approx(model_auroc - champion_auroc)
+    assert gap["ci_low"] <= gap["estimate"] <= gap["ci_high"]
+    passed = gap["ci_low"] >= -SMALL.gates.champion_margin
+    assert second.gate.checks["not_worse_than_champion"] == passed
+    tags = client.get_run(second.run_id).data.tags
+    assert tags["champion_compared"] == first_run.model_version
