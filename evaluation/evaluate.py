@@ -41,8 +41,12 @@ def subgroup_masks(ds: LandmarkDataset) -> dict[str, np.ndarray]:
             for value in sorted(s[column].dropna().unique()):
                 out[f"{column}={value}"] = (s[column] == value).to_numpy()
     if "age_years" in s.columns:
-        child = (s["age_years"] < 12).to_numpy()
+        age = s["age_years"].to_numpy(dtype=float)
+        child = age < 12
         out["age<12 (CAPD)"], out["age>=12 (ICE)"] = child, ~child
+        out["age 12-17"] = (age >= 12) & (age < 18)
+        out["age 18-64"] = (age >= 18) & (age < 65)
+        out["age>=65"] = age >= 65
     if "sex" in s.columns:
         for value in sorted(s["sex"].dropna().unique()):
             out[f"sex={value}"] = (s["sex"] == value).to_numpy()
@@ -175,20 +179,27 @@ def evaluate(
         for name, p in preds.items():
             if mask.sum() == 0:
                 continue
-            m = PreparedScores(y[mask], p[mask]).metrics()
-            sub_rows.append(
-                {
-                    "subgroup": group,
-                    "predictor": name,
-                    "n_rows": int(mask.sum()),
-                    "n_patients": len(np.unique(ds.patient_id[mask])),
-                    "n_events": int(y[mask].sum()),
-                    "auroc": m["auroc"],
-                    "brier": m["brier"],
-                    "observed_rate": float(y[mask].mean()),
-                    "mean_predicted": float(p[mask].mean()),
-                }
-            )
+            scores = PreparedScores(y[mask], p[mask])
+            m = scores.metrics()
+            row = {
+                "subgroup": group,
+                "predictor": name,
+                "n_rows": int(mask.sum()),
+                "n_patients": len(np.unique(ds.patient_id[mask])),
+                "n_events": int(y[mask].sum()),
+                "auroc": m["auroc"],
+                "brier": m["brier"],
+                "calibration_intercept": m["calibration_intercept"],
+                "calibration_slope": m["calibration_slope"],
+                "observed_rate": float(y[mask].mean()),
+                "mean_predicted": float(p[mask].mean()),
+                "too_small": too_small(y[mask]),
+            }
+            if name == MODEL:  # intervals for the model (the same patient replicates)
+                draws = scores.metrics_batch(weights[:, mask])
+                for metric in ("auroc", "calibration_intercept", "calibration_slope"):
+                    row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = _ci(draws[metric])
+            sub_rows.append(row)
     table = pd.DataFrame(
         {"patient_id": ds.patient_id, "landmark_day": ds.landmark_day, "label": ds.label, **preds}
     )
@@ -206,6 +217,17 @@ def evaluate(
             "rows_without_true_risk": missing_truth,
         },
     )
+
+
+MIN_SUBGROUP_EVENTS = 10  # fewer events (or non-events) than this: too small to judge
+
+
+def too_small(y: np.ndarray) -> bool:
+    """A subgroup with fewer than :data:`MIN_SUBGROUP_EVENTS` rows with and without the event:
+    its AUROC and calibration intervals are too wide to judge the model there (a common rule
+    of thumb; Riley et al., BMJ 2020, ask for far more to estimate calibration)."""
+    events = int(np.sum(y))
+    return events < MIN_SUBGROUP_EVENTS or len(y) - events < MIN_SUBGROUP_EVENTS
 
 
 def _ci(draws: np.ndarray) -> tuple[float, float]:

@@ -6,7 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from evaluation.evaluate import CHAMPION, MODEL, TRUE_RISK, Evaluation, ordered_subsets
+from evaluation.evaluate import (
+    CHAMPION,
+    MIN_SUBGROUP_EVENTS,
+    MODEL,
+    TRUE_RISK,
+    Evaluation,
+    ordered_subsets,
+)
 from reports import html as h
 from reports import plots
 
@@ -96,8 +103,18 @@ def performance_section(ev: Evaluation, note: str = plots.NOTE) -> str:
     return "".join(parts)
 
 
+def _with_ci(r, metric: str) -> str:
+    """'estimate (low to high)' for the model's rows, the estimate alone for the others."""
+    text = h.num(getattr(r, metric))
+    low, high = getattr(r, f"{metric}_ci_low", np.nan), getattr(r, f"{metric}_ci_high", np.nan)
+    if text != "-" and np.isfinite(low) and np.isfinite(high):
+        text += f" ({low:.3f} to {high:.3f})"
+    return text
+
+
 def subgroups_section(ev: Evaluation) -> str:
-    """One row per subgroup and predictor; a note where events are too few to trust."""
+    """One row per subgroup and predictor, the model's with 95% intervals; subgroups too small
+    to judge (:func:`evaluation.evaluate.too_small`) are flagged."""
     sub = ev.subgroups
     if sub.empty:
         return h.p("No subgroup could be formed from the evaluated rows.")
@@ -108,17 +125,21 @@ def subgroups_section(ev: Evaluation) -> str:
             f"{r.n_patients:,}",
             f"{r.n_rows:,}",
             f"{r.n_events:,}",
-            h.num(r.auroc),
-            h.num(r.brier),
+            _with_ci(r, "auroc"),
+            _with_ci(r, "calibration_intercept"),
+            _with_ci(r, "calibration_slope"),
             h.num(r.observed_rate),
             h.num(r.mean_predicted),
-            "few events: unreliable" if r.n_events < 10 else "",
+            "too small to judge" if getattr(r, "too_small", r.n_events < 10) else "",
         )
         for r in sub.itertuples()
     ]
     return h.p(
-        "Subgroups of the model card: CAR target, costimulatory domain, disease, age < 12 "
-        "(CAPD) vs >= 12 (ICE), CNS involvement. AUROC is blank where a subgroup has no event."
+        "Subgroups: CAR target, costimulatory domain, disease, age (< 12, CAPD, vs >= 12, ICE; "
+        "12-17, 18-64, >= 65), sex where recorded, CNS involvement. The model's rows carry 95% "
+        "patient-level bootstrap intervals. A subgroup with fewer than "
+        f"{MIN_SUBGROUP_EVENTS} rows with or without the event is flagged too small to judge; "
+        "AUROC is blank where a subgroup has no event."
     ) + h.table(
         [
             "subgroup",
@@ -127,7 +148,8 @@ def subgroups_section(ev: Evaluation) -> str:
             "rows",
             "events",
             "AUROC",
-            "Brier",
+            "calibration intercept",
+            "calibration slope",
             "observed rate",
             "mean predicted",
             "note",

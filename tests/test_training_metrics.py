@@ -257,3 +257,35 @@ def test_batched_bootstrap_metrics_equal_one_replicate_at_a_time():
         one = scores.metrics(w)
         for metric, value in one.items():
             assert batch[metric][b] == pytest.approx(value, rel=1e-9, abs=1e-12), metric
+
+
+def test_subgroups_carry_model_intervals_sex_age_bands_and_a_too_small_flag():
+    """400 patients, one row each: sex and age recorded; a subgroup of 15 patients (age 12-17)
+    is flagged too small; the model's AUROC interval brackets its estimate."""
+    import pandas as pd
+
+    from evaluation.evaluate import MODEL, evaluate
+    from features.landmarks import LandmarkDataset
+
+    rng = np.random.default_rng(0)
+    n = 400
+    age = np.r_[rng.uniform(12, 17.9, 15), rng.uniform(18, 64.9, 300), rng.uniform(65, 80, 85)]
+    p = rng.uniform(0.05, 0.6, n)
+    y = (rng.random(n) < p).astype(int)
+    sex = rng.choice(["female", "male"], n)
+    ds = LandmarkDataset(
+        np.zeros((n, 1)),
+        y,
+        np.array([f"P{i}" for i in range(n)]),
+        np.zeros(n, dtype=int),
+        np.full(n, np.nan),
+        pd.DataFrame({"age_years": age, "sex": sex}),
+    )
+    ev = evaluate(ds, {MODEL: p}, 50, 0, np.array([0.05, 0.4, 0.05]))
+    sub = ev.subgroups.set_index("subgroup")
+    assert {"sex=female", "sex=male", "age 12-17", "age 18-64", "age>=65"} <= set(sub.index)
+    assert sub.loc["age 12-17", "too_small"] and not sub.loc["age 18-64", "too_small"]
+    assert sub.loc["sex=female", "n_patients"] == (sex == "female").sum()
+    adult = sub.loc["age 18-64"]
+    assert adult["auroc_ci_low"] <= adult["auroc"] <= adult["auroc_ci_high"]
+    assert adult["n_patients"] + sub.loc["age>=65", "n_patients"] + 15 == n
