@@ -242,6 +242,11 @@ def train_cmd(
         cfg = cfg.model_copy(update={"seed": seed})
     with _progress() as bar:
         result = train(cohort, cfg, settings, step=_stepper(bar))
+    _print_run(result, settings, "Trained")
+
+
+def _print_run(result, settings: Settings, verb: str) -> None:
+    """A training or updating run: held-out metrics, the version and whether it was promoted."""
     print_evaluation(result.evaluation, "Held-out patients", result.cohort.synthetic)
     console.print(
         f"MLflow run {result.run_id}; registered {settings.model_name} version "
@@ -253,8 +258,35 @@ def train_cmd(
         )
     )
     console.print(
-        f"Trained in {result.timings['total_s']:.0f} s (tracking store {settings.tracking_uri})."
+        f"{verb} in {result.timings['total_s']:.0f} s (tracking store {settings.tracking_uri})."
     )
+
+
+@app.command("recalibrate")
+@user_errors
+def recalibrate_cmd(
+    cohort: Annotated[Path, typer.Option(help="The local cohort to recalibrate on.")],
+    model: ModelUri = None,
+    method: Annotated[
+        str,
+        typer.Option(
+            help="intercept (match the local event rate) or intercept_and_slope (also the "
+            "spread of the log-odds)."
+        ),
+    ] = "intercept",
+    config: ConfigFile = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Recalibrate a registered model on a local cohort; register it as a new version with its
+    parent, through the same gates (and against the champion) as a trained one."""
+    from training.config import load_train_config
+    from training.train import Update, train
+
+    settings = load_settings(config, tracking_uri=tracking_uri)
+    update = Update(model or settings.model_uri, method)
+    with _progress() as bar:
+        result = train(cohort, load_train_config(config), settings, _stepper(bar), update)
+    _print_run(result, settings, "Recalibrated")
 
 
 @app.command("evaluate")

@@ -123,6 +123,14 @@ def _details(card: dict, n_features: int) -> list[str]:
             f"{card['uncertainty_refits']} refits on patient-level bootstrap resamples of the "
             "training data (estimation uncertainty only)."
         )
+    lineage, local = card.get("lineage"), calib.get("local_update")
+    if lineage and local:
+        details.append(
+            f"Lineage: version {lineage['parent_version']} recalibrated on the training cohort "
+            f"below ({local['method'].replace('_', ' ')}: intercept {h.num(local['intercept'])}, "
+            f"slope {h.num(local['slope'])}, from {local['rows']:,} rows with "
+            f"{local['events']:,} events); its predictors and trees are the parent's."
+        )
     if card.get("run_id"):
         details.append(f"MLflow run: {card['run_id']}")
     if card.get("model_uri"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 import re
 import uuid
 
@@ -268,8 +269,10 @@ class IcansRisk:
             trained_at=self.runtime.trained_at,
             run_id=ref.run_id,
             cohort_fingerprint=card.get("cohort_fingerprint", ""),
-            headline_metrics={
-                k: float(v) for k, v in card.get("headline_metrics", {}).items() if v is not None
+            headline_metrics={  # a metric that could not be computed (NaN) is left out
+                k: float(v)
+                for k, v in card.get("headline_metrics", {}).items()
+                if v is not None and math.isfinite(float(v))
             },
             gate=card.get("gate", {}),
             feature_names=card.get("feature_names", []),

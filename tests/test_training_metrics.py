@@ -289,3 +289,22 @@ def test_subgroups_carry_model_intervals_sex_age_bands_and_a_too_small_flag():
     adult = sub.loc["age 18-64"]
     assert adult["auroc_ci_low"] <= adult["auroc"] <= adult["auroc_ci_high"]
     assert adult["n_patients"] + sub.loc["age>=65", "n_patients"] + 15 == n
+
+
+def test_log_odds_recalibration_recovers_the_local_intercept_and_slope():
+    """Outcomes drawn from expit(-0.5 + 0.7 * lp): logistic recalibration recovers (-0.5, 0.7);
+    the intercept-only update matches the event rate; an inverted ranking is refused."""
+    from icans.errors import InvalidInputError
+    from model.updating import LogOddsRecalibration
+
+    rng = np.random.default_rng(4)
+    lp = rng.normal(-1.5, 1.2, 200_000)
+    y = (rng.random(len(lp)) < expit(-0.5 + 0.7 * lp)).astype(int)
+    both = LogOddsRecalibration("intercept_and_slope").fit(lp, y)
+    assert both.intercept_ == pytest.approx(-0.5, abs=0.03)
+    assert both.slope_ == pytest.approx(0.7, abs=0.02)
+    shift = LogOddsRecalibration("intercept").fit(lp, y)
+    assert shift.slope_ == 1.0
+    assert expit(shift.intercept_ + lp).mean() == pytest.approx(y.mean(), abs=1e-9)
+    with pytest.raises(InvalidInputError, match="inverted"):
+        LogOddsRecalibration("intercept_and_slope").fit(-lp, y)

@@ -99,3 +99,70 @@ def test_a_second_centre_is_compared_with_the_champion_on_the_same_patients(
     assert second.gate.checks["not_worse_than_champion"] == passed
     tags = client.get_run(second.run_id).data.tags
     assert tags["champion_compared"] == first_run.model_version
+
+
+def test_the_endpoint_serves_a_champion_trained_on_real_data(first_run, store, centre_a):
+    """Whichever candidate is champion, the service answers for it: /v1/model says the data
+    were real (no synthetic flag, no true-risk metric), /v1/risk explains a patient."""
+    from fastapi.testclient import TestClient
+    from support import shared_asgi_app
+
+    from cohort.reader import read_cohort
+    from features.landmarks import patient_record
+
+    client = use_tracking(store)
+    client.set_registered_model_alias(store.model_name, store.model_alias, first_run.model_version)
+    tables = read_cohort(centre_a).tables
+    pid = tables["patients"]["patient_id"].iloc[0]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", store.tracking_uri)
+        mp.setenv("ICANS_AUDIT_LOG", str(store.artifacts_dir / "audit.jsonl"))
+        mp.delenv("ICANS_API_TOKEN", raising=False)
+        mp.delenv("ICANS_MODEL_URI", raising=False)
+        with TestClient(shared_asgi_app(), raise_server_exceptions=False) as http:
+            info = http.get("/v1/model")
+            risk = http.post("/v1/risk", json=patient_record(tables, pid, 0))
+    assert info.status_code == 200, info.text
+    body = info.json()
+    assert body["version"] == first_run.model_version
+    assert body["synthetic_data"] is False
+    assert body["training_data"]["provenance"] == "real"
+    assert "true_risk_auroc" not in body["headline_metrics"]  # not computable: left out
+    assert "not_applied" in body["gate"]
+    assert risk.status_code == 200, risk.text
+    result = risk.json()
+    assert 0 < result["probability"] < 1 and result["contributions"]
+
+
+def test_recalibration_on_a_second_centre_registers_a_child_version(first_run, store, tmp_path):
+    """The parent's calibration composed with the local intercept: on the local training
+    patients the mean predicted risk equals the event rate (the intercept's score equation);
+    the new version names its parent and passes through the same gates."""
+    from features.landmarks import build_landmark_dataset
+    from training.train import Update
+
+    files = write_centre(tmp_path / "files", n=500, seed=29, prefix="R")
+    import_cohort(files, tmp_path / "cohort")
+    uri = f"models:/{store.model_name}/{first_run.model_version}"
+    result = train(tmp_path / "cohort", SMALL, store, update=Update(uri, "intercept"))
+    assert result.model_version != first_run.model_version
+    tags = use_tracking(store).get_model_version(store.model_name, result.model_version).tags
+    assert tags["parent_version"] == first_run.model_version
+    assert tags["update_method"] == "intercept"
+    assert {"calibration_slope", "calibration_intercept"} <= set(result.gate.checks)
+    assert result.learning_curve.empty
+    ds = build_landmark_dataset(read_cohort_tables(tmp_path / "cohort"), SMALL.landmarks)
+    train_rows = ~np.isin(ds.patient_id, np.unique(result.test.patient_id))
+    p = result.model.predict_proba(ds.raw[train_rows])[:, 1]
+    assert p.mean() == pytest.approx(ds.label[train_rows].mean(), abs=1e-6)
+    parent = first_run.model
+    assert result.model.calibration_[1] == pytest.approx(parent.calibration_[1])  # slope kept
+    bad = Update(uri, "everything")
+    with pytest.raises(InvalidInputError, match="method"):
+        train(tmp_path / "cohort", SMALL, store, update=bad)
+
+
+def read_cohort_tables(path):
+    from cohort.reader import read_cohort
+
+    return read_cohort(path).tables

@@ -95,9 +95,14 @@ def fit_and_evaluate(
     config: TrainConfig,
     step: Callable[[str], None] = lambda _: None,
     champion: Champion = Champion(),
+    update: Callable[[LandmarkDataset], RiskModel] | None = None,
 ) -> FitResult:
     """Everything except MLflow: split, fit the model and the baselines, evaluate (with the
-    champion on the same held-out rows, if there is one), gate."""
+    champion on the same held-out rows, if there is one), gate.
+
+    ``update``: instead of fitting a new model, make the candidate from the training rows this
+    way (an existing model recalibrated on them, :func:`model.updating.recalibrated`); it is
+    judged exactly as a new one, and has no learning curve."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if config.split == "temporal":
@@ -107,8 +112,12 @@ def fit_and_evaluate(
         rest, held = grouped_split(ds.patient_id, config.test_fraction, config.seed)
     train, test = ds.subset(rest), ds.subset(held)
 
-    step("risk model: tuning, fit, calibration, uncertainty refits")
-    model = risk_model(config).fit(train.raw, train.label, train.patient_id)
+    if update is None:
+        step("risk model: tuning, fit, calibration, uncertainty refits")
+        model = risk_model(config).fit(train.raw, train.label, train.patient_id)
+    else:
+        step("updating the model on the training patients")
+        model = update(train)
     timings["model_fit_s"] = time.perf_counter() - t0
 
     step("baselines")
@@ -131,8 +140,12 @@ def fit_and_evaluate(
 
     step("learning curve")
     t3 = time.perf_counter()
-    curve = learning_curve(
-        model, train, test, config.learning_curve_sizes, config.learning_curve_repeats
+    curve = (
+        learning_curve(
+            model, train, test, config.learning_curve_sizes, config.learning_curve_repeats
+        )
+        if update is None
+        else pd.DataFrame()
     )
     timings["learning_curve_s"] = time.perf_counter() - t3
     return FitResult(model, baselines, ev, gate, curve, test, timings)

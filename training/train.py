@@ -9,6 +9,10 @@ and the reviewers' report of the registered version. The version is registered a
 being worse than the current champion on the same held-out patients (otherwise the version is
 tagged with why; ``gates.json`` in the run says which gates applied and why any did not). A
 failure at any step marks the run FAILED and leaves no version behind.
+
+``icans recalibrate`` runs the same flow with an :class:`Update`: the candidate is a registered
+model recalibrated on the cohort's training patients, judged on its held-out patients by the
+same gates (and against the champion), and registered as a new version tagged with its parent.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from cohort.reader import CohortMetadata, read_cohort
 from evaluation.evaluate import MODEL, TRUE_RISK
 from features.landmarks import build_landmark_dataset
 from icans.config import Settings, intended_use
-from icans.errors import ModelNotFoundError
+from icans.errors import InvalidInputError, ModelNotFoundError
 from model.registry import (
     MODEL_CARD,
     load_registered,
@@ -37,6 +41,7 @@ from model.registry import (
     use_experiment,
     use_tracking,
 )
+from model.updating import UPDATE_METHODS, recalibrated
 from reports import plots
 from reports.model_card import model_card
 from reports.model_report import build_model_report, sample_rows
@@ -55,27 +60,55 @@ class TrainResult(FitResult):
     cohort: CohortMetadata | None = None
 
 
+@dataclass(frozen=True)
+class Update:
+    """Instead of training anew: recalibrate a registered model on the cohort
+    (:mod:`model.updating`); the new version records its parent (lineage)."""
+
+    model_uri: str
+    method: str
+
+
 def train(
     cohort_dir: Path,
     config: TrainConfig,
     settings: Settings,
     step: Callable[[str], None] = lambda _: None,
+    update: Update | None = None,
 ) -> TrainResult:
-    """Train on a cohort directory and record the run; see the module docstring."""
+    """Train on a cohort directory (or, with ``update``, recalibrate a registered model on it)
+    and record the run; see the module docstring."""
     started = time.perf_counter()
     step("reading the cohort")
     cohort = read_cohort(cohort_dir)
     meta = cohort.metadata
     client = use_tracking(settings)
     use_experiment(config.experiment, settings, client)
-    with mlflow.start_run(run_name=f"train-{meta.fingerprint}") as run:
-        mlflow.set_tags(cohort_tags(meta) | {"intended_use": intended_use(meta.synthetic)})
+    lineage, make = {}, None
+    if update is not None:
+        if update.method not in UPDATE_METHODS:
+            raise InvalidInputError("method", update.method, f"one of {', '.join(UPDATE_METHODS)}")
+        parent = load_registered(update.model_uri, settings)
+        lineage = {
+            "parent_version": parent.ref.version,
+            "parent_run_id": parent.ref.run_id,
+            "update_method": update.method,
+        }
+
+        def make(rows):
+            return recalibrated(parent.model, rows.raw, rows.label, update.method)
+
+    name = f"{'recalibrate' if update else 'train'}-{meta.fingerprint}"
+    with mlflow.start_run(run_name=name) as run:
+        mlflow.set_tags(
+            cohort_tags(meta) | lineage | {"intended_use": intended_use(meta.synthetic)}
+        )
         mlflow.log_params(_flat_params(config, meta))
         step("landmark rows")
         ds = build_landmark_dataset(cohort.tables, config.landmarks)
         champion = current_champion(settings)
         mlflow.set_tags({"champion_compared": champion.version or "none"})
-        fit = fit_and_evaluate(ds, config, step, champion)
+        fit = fit_and_evaluate(ds, config, step, champion, make)
         ev, gate, model = fit.evaluation, fit.gate, fit.model
 
         step("recording")
@@ -101,6 +134,8 @@ def train(
             "model_name": settings.model_name,
             "run_id": run.info.run_id,
         }
+        if lineage:
+            card["lineage"] = lineage
         mlflow.log_dict(card, MODEL_CARD)
         mlflow.log_dict(gate.record(), "gates.json")
         tags = {
@@ -112,7 +147,7 @@ def train(
             "auroc": f"{ev.value(MODEL, 'auroc'):.4f}",
             "true_risk_auroc": f"{ev.value(TRUE_RISK, 'auroc'):.4f}",
             "calibration_slope": f"{ev.value(MODEL, 'calibration_slope'):.4f}",
-        }
+        } | lineage
         description = f"{intended_use(meta.synthetic)} Gate: {gate.summary()}"
         with registering(info.model_uri, settings.model_name, client, description, tags) as version:
             step("report")
