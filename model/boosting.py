@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import xgboost as xgb
 from pydantic import BaseModel, ConfigDict
+from scipy.special import log_expit
 from sklearn.model_selection import ParameterGrid
 from xgboost import XGBClassifier
 
@@ -72,6 +73,9 @@ class SearchSpace(BaseModel):
     min_child_weight: tuple[float, ...] = (5.0,)
     max_trees: int = 600
     early_stopping_rounds: int = 30
+    # the additive part alone (no trees) competes too: on a small cohort trees often add
+    # nothing but variance, and the sign-constrained additive model is then the better model
+    additive_alone: bool = True
 
 
 def trees(
@@ -169,7 +173,9 @@ def tune(
     n_jobs: int,
 ) -> tuple[dict, list[dict], np.ndarray]:
     """Grid search with grouped folds; each fold's number of trees comes from early stopping on
-    that fold's held-out patients.
+    that fold's held-out patients. With ``search.additive_alone`` (and an additive part), the
+    additive part without trees is one more candidate (``n_estimators`` 0), judged by the same
+    held-out log loss.
 
     ``params`` holds the settings that are not searched (``subsample``, ``colsample_bytree``,
     ``linear_offset``, ``day_degree``, ``day_smoothing``). Returns the chosen parameters (the
@@ -236,11 +242,23 @@ def tune(
             }
         )
         oof.append(out)
+    if search.additive_alone and all(off is not None for off, _ in offsets):
+        alone, losses = np.full(len(y), np.nan), []
+        for (_, valid), (_, off_valid) in zip(folds, offsets, strict=True):
+            alone[valid] = off_valid
+            losses.append(_logloss(y[valid], off_valid))
+        results.append(dict(grid[0]) | {"n_estimators": 0, "cv_logloss": float(np.mean(losses))})
+        oof.append(alone)
     best = min(
         range(len(results)), key=lambda i: np.nan_to_num(results[i]["cv_logloss"], nan=np.inf)
     )
     chosen = {k: results[best][k] for k in TREE_PARAMETERS}
     return chosen | params, results, oof[best]
+
+
+def _logloss(y: np.ndarray, margin: np.ndarray) -> float:
+    """Mean log loss of log-odds ``margin`` (xgboost's ``logloss``, the early-stopping score)."""
+    return float(-np.mean(y * log_expit(margin) + (1 - y) * log_expit(-margin)))
 
 
 def cross_margins(

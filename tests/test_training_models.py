@@ -23,7 +23,7 @@ from icans.contract import LAB_FIELDS
 from icans.errors import InvalidInputError
 from model.augment import MISSING_GROUPS
 from model.baselines import LogisticBaseline, MEasixBaseline
-from model.boosting import SearchSpace, tune
+from model.boosting import SearchSpace, additive, tune
 from model.risk_model import RiskModel
 from model.splits import grouped_folds, grouped_split, sample_patients
 from training.config import GateConfig
@@ -346,13 +346,15 @@ def test_tune_returns_the_lowest_cv_log_loss_and_out_of_fold_margins(split):
     )
     params, results, oof = tune(x, y, folds, names, search, fixed, random_state=0, n_jobs=1)
 
-    assert len(results) == 4
+    # four tree candidates and the additive part alone (no trees)
+    assert len(results) == 5
+    assert [r["n_estimators"] for r in results].count(0) == 1 and results[-1]["n_estimators"] == 0
     best = min(results, key=lambda r: r["cv_logloss"])
     for key in ("max_depth", "learning_rate", "min_child_weight", "n_estimators"):
         assert params[key] == best[key], key
     assert params["subsample"] == 0.8 and params["colsample_bytree"] == 0.8
-    assert isinstance(params["n_estimators"], int) and params["n_estimators"] >= 1
-    assert all(isinstance(r["n_estimators"], int) and r["n_estimators"] >= 1 for r in results)
+    assert isinstance(params["n_estimators"], int) and params["n_estimators"] >= 0
+    assert all(isinstance(r["n_estimators"], int) and r["n_estimators"] >= 1 for r in results[:4])
 
     assert oof.shape == (len(y),)
     assert np.all(np.isfinite(oof))
@@ -360,6 +362,15 @@ def test_tune_returns_the_lowest_cv_log_loss_and_out_of_fold_margins(split):
     p = np.clip(1 / (1 + np.exp(-oof)), 1e-7, 1 - 1e-7)
     fold_losses = [-np.mean(y[v] * np.log(p[v]) + (1 - y[v]) * np.log(1 - p[v])) for _, v in folds]
     assert np.mean(fold_losses) == pytest.approx(best["cv_logloss"], rel=1e-4)
+    # the additive part alone: its loss is that of each fold's additive part on its held-out rows
+    alone = tune(x, y, folds, names, search.model_copy(update={"max_depth": (2,)}), fixed, 0, 1)
+
+    fold_alone = []
+    for train_rows, valid in folds:
+        linear = additive(names, fixed).fit(x[train_rows], y[train_rows])
+        q = 1 / (1 + np.exp(-linear.decision_function(x[valid])))
+        fold_alone.append(-np.mean(y[valid] * np.log(q) + (1 - y[valid]) * np.log(1 - q)))
+    assert alone[1][-1]["cv_logloss"] == pytest.approx(np.mean(fold_alone), rel=1e-9)
 
 
 # --- quality gates on a real evaluation ---------------------------------------------------
