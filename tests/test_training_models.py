@@ -271,6 +271,29 @@ def test_fit_does_everything_the_shipped_model_needs(split):
     assert np.all((p > 0) & (p < 1))
 
 
+def test_the_additive_part_alone_is_a_complete_model(split):
+    """No trees (the champion a small cohort may choose): the probabilities are the additive
+    part's, recalibrated; intervals come from the refits; the explanation adds up exactly."""
+    from model.assessment import Assessor
+
+    train, test = split
+    small = train.subset(sample_patients(train.patient_id, 400, seed=5))
+    m = _model(hyperparameters=PARAMS | {"n_estimators": 0}, uncertainty_refits=3, n_jobs=1)
+    m.fit(small.raw, small.label, small.patient_id)
+    x = m.transform(test.raw[:40])
+    a, b = m.calibration_
+    np.testing.assert_allclose(
+        m.log_odds(x), a + b * m.additive_.decision_function(x), rtol=0, atol=1e-5
+    )
+    assert m.interval(x).shape == (40, 2)
+    _, _, _, explanation = Assessor(m).assess_rows(test.raw[:40])
+    for i in range(40):
+        total = explanation.base_log_odds[i] + sum(
+            c["shap_log_odds"] for c in explanation.ranked(i)
+        )
+        assert total == pytest.approx(explanation.log_odds[i], abs=1e-9)
+
+
 def test_fit_refuses_labels_of_one_kind(split):
     train, _ = split
     with pytest.raises(InvalidInputError, match="label"):

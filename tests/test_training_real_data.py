@@ -20,7 +20,7 @@ from icans.errors import InvalidInputError
 from model.registry import use_tracking
 from training.train import train
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
 
 # A centre has a few hundred patients: the default gates, the test's speed settings.
 SMALL = FAST.model_copy(update={"gates": type(FAST.gates)(), "split": "temporal"})
@@ -166,3 +166,44 @@ def read_cohort_tables(path):
     from cohort.reader import read_cohort
 
     return read_cohort(path).tables
+
+
+def test_another_centre_is_evaluated_with_its_provenance(first_run, store, tmp_path):
+    """External validation from the command line: discrimination, calibration and the
+    cohort's provenance, recorded as a run."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    files = write_centre(tmp_path / "files", n=300, seed=31, prefix="E")
+    import_cohort(files, tmp_path / "cohort")
+    uri = f"models:/{store.model_name}/{first_run.model_version}"
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            uri,
+            "--cohort",
+            str(tmp_path / "cohort"),
+            "--tracking-uri",
+            store.tracking_uri,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "real" in result.output and "AUROC" in result.output
+    assert "Recorded as MLflow run" in result.output
+
+
+def test_a_centre_of_150_patients_trains_and_is_refused_for_its_events(store, tmp_path):
+    """The low end of a centre's size: training works; with fewer held-out events than the
+    gate asks, promotion is refused for that reason."""
+    files = write_centre(tmp_path / "files", n=150, seed=37, prefix="S")
+    import_cohort(files, tmp_path / "cohort")
+    result = train(tmp_path / "cohort", SMALL, store)
+    events = result.evaluation.meta["n_events"]
+    assert result.gate.checks["enough_test_events"] == (events >= SMALL.gates.min_test_events)
+    if events < SMALL.gates.min_test_events:
+        assert not result.promoted
+        assert any(f"only {events} held-out events" in r for r in result.gate.reasons)
+    assert events == 0 or np.isfinite(result.evaluation.value("model", "auroc"))
