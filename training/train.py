@@ -26,6 +26,8 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from cohort.reader import CohortMetadata, read_cohort
 from evaluation.evaluate import MODEL, TRUE_RISK
@@ -106,7 +108,7 @@ def train(
         mlflow.log_params(_flat_params(config, meta))
         step("landmark rows")
         ds = build_landmark_dataset(cohort.tables, config.landmarks)
-        champion = current_champion(settings)
+        champion = current_champion(settings, client)
         mlflow.set_tags({"champion_compared": champion.version or "none"})
         fit = fit_and_evaluate(ds, config, step, champion, make)
         ev, gate, model = fit.evaluation, fit.gate, fit.model
@@ -170,16 +172,18 @@ def train(
     )
 
 
-def current_champion(settings: Settings) -> Champion:
+def current_champion(settings: Settings, client: MlflowClient) -> Champion:
     """The version the ``champion`` alias points at, loaded to be compared with the candidate
-    on the same held-out patients; none (with the reason) if there is none or it cannot be
-    loaded (a version from before the risk model was one estimator, say)."""
+    on the same held-out patients; none (with the reason) if the alias is not set or the
+    version cannot be loaded (one from before the risk model was one estimator, say)."""
+    try:
+        client.get_model_version_by_alias(settings.model_name, settings.model_alias)
+    except MlflowException:
+        return Champion()  # no registered model, or no champion among its versions
     uri = f"models:/{settings.model_name}@{settings.model_alias}"
     try:
         registered = load_registered(uri, settings)
     except ModelNotFoundError as exc:
-        if "no registered model answers" in str(exc):
-            return Champion()
         return Champion(note=f"the champion could not be loaded ({exc})")
     return Champion(registered.model, registered.ref.version)
 
