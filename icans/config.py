@@ -56,6 +56,11 @@ class Settings(BaseModel):
     api_token: SecretStr | None = Field(None, description="Bearer token for /v1 (optional).")
     serve_host: str = Field("127.0.0.1", description="Interface the service binds.")
     serve_port: int = Field(3000, ge=1, le=65535, description="TCP port of the service.")
+    allow_unauthenticated_network: bool = Field(
+        False,
+        description="Let 'icans serve' listen on a non-loopback interface without api_token: "
+        "only behind a gateway that authenticates every call. Off: it refuses and says why.",
+    )
 
     @model_validator(mode="after")
     def _derived_defaults(self) -> Settings:

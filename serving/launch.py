@@ -1,18 +1,22 @@
 """Start the BentoML server for a registered model (``icans serve``).
 
-The model is loaded once here first: with no registered model, or an unreadable one, the
-command refuses to start and says what to run, instead of starting workers that would fail.
+It refuses to listen on a non-loopback address without authentication
+(:func:`check_exposure`). The model is loaded once here first: with no registered model, or an
+unreadable one, the command refuses to start and says what to run, instead of starting workers
+that would fail.
 The tracking URI is made absolute because BentoML workers run in their own processes.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 from icans.config import Settings
+from icans.errors import InvalidInputError
 from model.registry import load_registered
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +56,33 @@ def server_command(host: str, port: int) -> list[str]:
     ]
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name other than localhost may resolve to anything
+        return False
+
+
+def check_exposure(settings: Settings) -> None:
+    """Refuse to serve to the network without authentication: every route would answer anyone
+    who can reach the port. Loopback is fine; otherwise ``api_token`` (ICANS_API_TOKEN) must be
+    set, or ``allow_unauthenticated_network`` (ICANS_ALLOW_UNAUTHENTICATED_NETWORK=true) must
+    say that a gateway in front authenticates every call."""
+    host = settings.serve_host
+    if is_loopback(host) or settings.api_token or settings.allow_unauthenticated_network:
+        return
+    raise InvalidInputError(
+        "serve_host",
+        host,
+        "a loopback address (127.0.0.1) when no authentication is configured: set "
+        "ICANS_API_TOKEN, or ICANS_ALLOW_UNAUTHENTICATED_NETWORK=true if a gateway in front "
+        "authenticates every call (otherwise anyone reaching the port gets every route)",
+    )
+
+
 def serve(settings: Settings) -> int:
     """Check the model loads, then run ``bentoml serve`` on ``settings.serve_host`` and
     ``settings.serve_port`` until it stops; returns its exit code."""
@@ -59,6 +90,7 @@ def serve(settings: Settings) -> int:
         update={"tracking_uri": absolute_tracking_uri(settings.tracking_uri)}
     )
     host, port = settings.serve_host, settings.serve_port
+    check_exposure(settings)  # before anything starts
     loaded = load_registered(settings.model_uri, settings)  # ModelNotFoundError: no start
     print(
         f"Serving {loaded.ref.name} version {loaded.ref.version} on http://{host}:{port} "

@@ -206,3 +206,45 @@ def test_unknown_case_mix_lists_valid_presets(tmp_path: Path) -> None:
 def test_summary_error_says_how_to_create_a_cohort(tmp_path: Path) -> None:
     result, _ = _invoke_bad("summary-not-a-cohort", tmp_path)
     assert "icans cohort generate --out DIR" in flat(result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("10.1.2.3", False),
+        ("icans.example.org", False),
+    ],
+)
+def test_loopback_hosts(host, loopback):
+    from serving.launch import is_loopback
+
+    assert is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize(
+    ("env", "refused"),
+    [
+        ({}, True),
+        ({"ICANS_API_TOKEN": "a-long-enough-test-token-0123456789"}, False),
+        ({"ICANS_ALLOW_UNAUTHENTICATED_NETWORK": "true"}, False),
+    ],
+)
+def test_serve_refuses_the_network_without_authentication(tmp_path, monkeypatch, env, refused):
+    """On 0.0.0.0 without a token the service does not start and says why; with a token (or
+    the explicit setting) it goes on to load the model (none here: 'icans train')."""
+    monkeypatch.delenv("ICANS_API_TOKEN", raising=False)
+    monkeypatch.delenv("ICANS_ALLOW_UNAUTHENTICATED_NETWORK", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    store = f"sqlite:///{tmp_path}/empty.db"
+    result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0", "--tracking-uri", store])
+    assert result.exit_code == 2
+    if refused:
+        assert "loopback" in result.output and "ICANS_API_TOKEN" in result.output
+    else:
+        assert "icans train" in result.output and "loopback" not in result.output
