@@ -191,6 +191,10 @@ def _errors(
     out: list[InvalidInputError] = []
     cases = exc.failure_cases
     dup = cases["check"].astype(str) == "multiple_fields_uniqueness"
+    if not set(unique_keys) <= set(frame.columns):
+        dup[:] = False  # a key column is missing: reported as such, no duplicates to name
+        cases = cases[cases["check"].astype(str) != "multiple_fields_uniqueness"]
+        dup = dup.loc[cases.index]
     for label in cases.loc[dup, "index"].dropna().unique():  # one error per duplicated row
         value = tuple(_plain(frame.loc[label, c]) for c in unique_keys) if unique_keys else label
         out.append(

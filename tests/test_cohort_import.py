@@ -175,3 +175,14 @@ def test_cli_validate_lists_problems_and_exits_2(centre, tmp_path):
     assert "patients.csv: patient" in result.output and "car_target='CD99'" in result.output
     missing = runner.invoke(app, ["cohort", "validate", str(tmp_path / "nowhere")])
     assert missing.exit_code == 2 and "an existing directory" in missing.output
+
+
+def test_a_file_missing_a_required_column_is_reported_not_a_crash(centre, tmp_path):
+    src = tmp_path / "no-grades"
+    shutil.copytree(centre, src)
+    daily = pd.read_csv(src / "daily.csv", dtype={"patient_id": str})
+    daily.drop(columns=["icans_grade", "day"]).to_csv(src / "daily.csv", index=False)
+    with pytest.raises(InvalidCohortError) as caught:
+        validate_source(src)
+    missing = {e.value for e in caught.value.errors if "column present" in e.expected}
+    assert {"icans_grade", "day"} <= missing
