@@ -35,7 +35,7 @@ import pandas as pd
 
 from icans.contract import FIELDS, HORIZON_DAYS
 from icans.errors import InvalidInputError
-from icans.steroids import RESPONSE_DAYS, refractory_day, steroid_start_day
+from icans.steroids import RESPONSE_DAYS, first_day, refractory_day, steroid_start_day
 
 N_DAYS = HORIZON_DAYS + 1
 
@@ -68,10 +68,6 @@ def numeric(values: pd.Series) -> np.ndarray:
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
 
 
-def _first(mask: np.ndarray) -> np.ndarray:
-    return np.where(mask.any(axis=1), mask.argmax(axis=1), np.nan)
-
-
 def referential_errors(tables: dict[str, pd.DataFrame]) -> list[InvalidInputError]:
     """Rows of a patient the patients table does not list; patients without an outcome row."""
     known = set(tables["patients"]["patient_id"].astype(str))
@@ -97,8 +93,8 @@ def outcome_errors(tables: dict[str, pd.DataFrame]) -> list[InvalidInputError]:
     grade = _course(daily, "icans_grade", ids)
     mg = _course(daily, "dexamethasone_mg", ids)
     observed_max = np.nanmax(np.where(np.isnan(grade), -1, grade), axis=1)
-    first_severe = _first(grade >= 3)
-    first_any = _first(grade >= 1)
+    first_severe = first_day(grade >= 3)
+    first_any = first_day(grade >= 1)
     refractory, judged = (
         _refractory(grade, mg) if mg is not None else (np.full(len(ids), np.nan), None)
     )

@@ -30,7 +30,7 @@ TREATMENT_MG = 20.0
 RESPONSE_DAYS = 3
 
 
-def _first_day(mask: np.ndarray) -> np.ndarray:
+def first_day(mask: np.ndarray) -> np.ndarray:
     """First column where ``mask`` holds, NaN where it never does."""
     mask = np.asarray(mask, dtype=bool)
     first = mask.argmax(axis=1).astype(float)
@@ -53,7 +53,7 @@ def steroid_start_day(icans_grade: np.ndarray, dexamethasone_mg: np.ndarray) -> 
     """
     grade = np.asarray(icans_grade, dtype=float)
     mg = np.asarray(dexamethasone_mg, dtype=float)
-    return _first_day((grade >= 1) & (mg >= TREATMENT_MG))
+    return first_day((grade >= 1) & (mg >= TREATMENT_MG))
 
 
 def refractory_day(icans_grade: np.ndarray, dexamethasone_mg: np.ndarray) -> np.ndarray:
