@@ -56,6 +56,27 @@ class Settings(BaseModel):
     api_token: SecretStr | None = Field(None, description="Bearer token for /v1 (optional).")
     serve_host: str = Field("127.0.0.1", description="Interface the service binds.")
     serve_port: int = Field(3000, ge=1, le=65535, description="TCP port of the service.")
+    public_url: str = Field(
+        "",
+        description="The service's URL as clients call it (behind a proxy: the proxy's): the "
+        "audience of CDS clients' JWTs and the base of card links; default "
+        "http://<serve_host>:<serve_port>.",
+    )
+    cds_clients: Path | None = Field(
+        None,
+        description="TOML file of the CDS clients trusted to call /cds-services (issuer, key "
+        "set or allow-listed jku, FHIR servers the service may fetch from). Without it every "
+        "CDS Hooks call is refused.",
+    )
+    cds_warning_at: float = Field(
+        0.10, gt=0, lt=1, description="Risk at or above which a CDS card is a 'warning'."
+    )
+    cds_critical_at: float = Field(
+        0.25, gt=0, lt=1, description="Risk at or above which a CDS card is 'critical'."
+    )
+    cds_page_ttl_s: int = Field(
+        3600, ge=60, le=7 * 86400, description="How long a card's explanation page stays."
+    )
     allow_unauthenticated_network: bool = Field(
         False,
         description="Let 'icans serve' listen on a non-loopback interface without api_token: "
@@ -69,12 +90,25 @@ class Settings(BaseModel):
             object.__setattr__(self, "model_uri", f"models:/{self.model_name}@{self.model_alias}")
         if self.audit_log == Path(""):
             object.__setattr__(self, "audit_log", self.artifacts_dir / "audit.jsonl")
+        if not self.public_url:
+            object.__setattr__(self, "public_url", f"http://{self.serve_host}:{self.serve_port}")
+        object.__setattr__(self, "public_url", self.public_url.rstrip("/"))
+        if self.cds_warning_at >= self.cds_critical_at:
+            raise ValueError(
+                f"cds_warning_at ({self.cds_warning_at}) must be below cds_critical_at "
+                f"({self.cds_critical_at})"
+            )
         return self
 
     @property
     def cohort_dir(self) -> Path:
         """Where ``icans cohort generate`` writes by default."""
         return self.artifacts_dir / "cohort"
+
+    @property
+    def cds_explanations_dir(self) -> Path:
+        """What the CDS cards' explanation links are rendered from, until they expire."""
+        return self.artifacts_dir / "cds-explanations"
 
     @property
     def demo_cohort_dir(self) -> Path:
@@ -106,5 +140,5 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         return Settings(**values)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"])
+        field = ".".join(str(x) for x in err["loc"]) or "settings"
         raise InvalidInputError(field, err.get("input"), err["msg"]) from exc

@@ -47,17 +47,24 @@ def logged_learning_curve(run_id: str) -> pd.DataFrame | None:
             return None
 
 
+def logged_report(run_id: str) -> str | None:
+    """The reviewers' report (with its model card) a training run logged, or None."""
+    try:
+        return mlflow.artifacts.load_text(f"runs:/{run_id}/{REPORT_DIR}/{REPORT_FILE}")
+    except (MlflowException, OSError):
+        return None
+
+
 def write_logged_report(model_uri: str, out: Path, settings: Settings) -> Path:
     """Write the report the version's training run logged (its held-out patients) to ``out``.
 
     This is the honest default of ``icans report``: evaluated on patients the model never saw.
     Raises ModelNotFoundError when the run has none."""
     ref = resolve(model_uri, use_tracking(settings))
-    try:
-        page = mlflow.artifacts.load_text(f"runs:/{ref.run_id}/{REPORT_DIR}/{REPORT_FILE}")
-    except (MlflowException, OSError) as exc:
+    page = logged_report(ref.run_id)
+    if page is None:
         raise ModelNotFoundError(
             f"the training run of {model_uri!r} (version {ref.version}) logged no report; "
             "evaluate it on a cohort instead: 'icans report --cohort DIR'"
-        ) from exc
+        )
     return write_atomically(page, out)

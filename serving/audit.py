@@ -1,7 +1,10 @@
-"""Audit trail: one JSON line per prediction, with no identifier in it.
+"""Audit trail: one JSON line per prediction or card feedback, with no identifier in it.
 
-Each line holds the time (UTC), the request id, the model name and version, the SHA-256 of the
-canonical input and the probability. The canonical input is the validated patient as JSON with
+A prediction line holds the time (UTC), the request id, the model name and version, the SHA-256
+of the canonical input, the probability and, for a CDS Hooks card, the card's id. A feedback
+line (``"event": "feedback"``) holds the card's id, the outcome (accepted or overridden), the
+coded override reason and how many suggestions were accepted: never the clinician's free-text
+comment. The canonical input is the validated patient as JSON with
 sorted keys and WITHOUT ``patient_id``, so neither the raw identifier nor anything derived
 from it is written; a clinical app that keeps its own copy of a request can recompute the hash
 to prove which input produced which answer.
@@ -40,20 +43,35 @@ class AuditLog:
         model_version: str,
         patient: PatientObservation,
         probability: float,
+        card: str | None = None,
     ) -> None:
-        line = (
-            json.dumps(
-                {
-                    "time": datetime.now(UTC).isoformat(),
-                    "request_id": request_id,
-                    "model_name": model_name,
-                    "model_version": model_version,
-                    "input_sha256": canonical_input_sha256(patient),
-                    "probability": probability,
-                }
-            )
-            + "\n"
+        entry = {
+            "time": datetime.now(UTC).isoformat(),
+            "request_id": request_id,
+            "model_name": model_name,
+            "model_version": model_version,
+            "input_sha256": canonical_input_sha256(patient),
+            "probability": probability,
+        }
+        self._write(entry | ({"card": card} if card else {}))
+
+    def feedback(
+        self, card: str, outcome: str, override_reason: str | None, accepted_suggestions: int
+    ) -> None:
+        """A clinician's response to a CDS card (accepted or overridden)."""
+        self._write(
+            {
+                "time": datetime.now(UTC).isoformat(),
+                "event": "feedback",
+                "card": card,
+                "outcome": outcome,
+                "override_reason": override_reason,
+                "accepted_suggestions": accepted_suggestions,
+            }
         )
+
+    def _write(self, entry: dict) -> None:
+        line = json.dumps(entry) + "\n"
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
             try:

@@ -22,17 +22,21 @@ this order, each refusal naming its reason:
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
+import tomllib
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import jwt
 
-from icans.errors import IcansError
+from icans.errors import IcansError, InvalidInputError
 
 ALGORITHMS = ("RS384", "ES384")
+_KEY_TYPE = {"RS384": "RSA", "ES384": "EC"}
 MAX_LIFETIME_S = 300
 REQUIRED_CLAIMS = ("iss", "sub", "aud", "exp", "iat", "jti")
 
@@ -49,6 +53,60 @@ class TrustedIssuer:
     iss: str
     jwks: dict | None = None
     jku_allowed: tuple[str, ...] = ()
+    fhir_servers: tuple[str, ...] = ()  # fhirServer URLs the service may fetch from for it
+
+
+def load_clients(path: Path) -> list[TrustedIssuer]:
+    """The trusted CDS clients of a TOML file (``ICANS_CDS_CLIENTS``)::
+
+        [[client]]
+        iss = "https://ehr.example.org"             # the JWT's iss
+        jwks_file = "ehr-jwks.json"                 # its public keys (relative to this file)
+        jku = ["https://ehr.example.org/jwks"]      # and/or key-set URLs its tokens may name
+        fhir_servers = ["https://ehr.example.org/fhir"]  # where the service may fetch data
+
+    Every problem is an :class:`InvalidInputError` naming the client and the field.
+    """
+    path = Path(path)
+    try:
+        table = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise InvalidInputError("cds_clients", str(path), "an existing TOML file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInputError("cds_clients", str(path), f"valid TOML ({exc})") from None
+    out = []
+    for i, client in enumerate(table.get("client", [])):
+        where = f"{path} client[{i}]"
+        iss = client.get("iss")
+        if not isinstance(iss, str) or not iss:
+            raise InvalidInputError("iss", iss, "the issuer's identifier (a string)", where)
+        jwks = None
+        if "jwks_file" in client:
+            key_file = path.parent / client["jwks_file"]
+            try:
+                jwks = json.loads(key_file.read_text())
+                jwt.PyJWKSet.from_dict(jwks)
+            except (OSError, ValueError, jwt.PyJWTError) as exc:
+                raise InvalidInputError(
+                    "jwks_file", str(key_file), f"a readable JWKS file ({exc})", where
+                ) from None
+        lists = {k: client.get(k, []) for k in ("jku", "fhir_servers")}
+        for name, urls in lists.items():
+            if not isinstance(urls, list) or not all(
+                isinstance(u, str) and u.startswith(("https://", "http://")) for u in urls
+            ):
+                raise InvalidInputError(name, urls, "a list of http(s) URLs", where)
+        if jwks is None and not lists["jku"]:
+            raise InvalidInputError("jwks_file", None, "a key set (jwks_file) or jku URLs", where)
+        out.append(
+            TrustedIssuer(
+                iss,
+                jwks,
+                tuple(lists["jku"]),
+                tuple(u.rstrip("/") for u in lists["fhir_servers"]),
+            )
+        )
+    return out
 
 
 def fetch_jwks(url: str, timeout_s: float = 3.0) -> dict:
@@ -75,6 +133,33 @@ class ReplayCache:
             return True
 
 
+class SqliteReplayCache:
+    """``jti`` values seen, shared by every worker process of a server through one sqlite
+    file: a token replayed to another worker is refused too (the primary key makes the
+    first use atomic across processes)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as con:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("CREATE TABLE IF NOT EXISTS jti (key TEXT PRIMARY KEY, expires REAL)")
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=10, isolation_level=None)
+
+    def first_use(self, key: str, expires: float, now: float) -> bool:
+        con = self._connect()
+        try:
+            con.execute("DELETE FROM jti WHERE expires < ?", (now,))
+            con.execute("INSERT INTO jti (key, expires) VALUES (?, ?)", (key, expires))
+            return True
+        except sqlite3.IntegrityError:
+            return False
+        finally:
+            con.close()
+
+
 class ClientVerifier:
     """Verifies CDS clients' JWTs against the trusted issuers, for one service URL."""
 
@@ -85,17 +170,22 @@ class ClientVerifier:
         leeway_s: float = 30.0,
         fetch: Callable[[str], dict] = fetch_jwks,
         clock: Callable[[], float] = time.time,
+        replays: ReplayCache | SqliteReplayCache | None = None,
     ):
         self.issuers = {i.iss: i for i in issuers}
         self.audience = audience
         self.leeway_s = leeway_s
         self.fetch = fetch
         self.clock = clock
-        self.replays = ReplayCache()
+        self.replays = replays or ReplayCache()
         self._fetched: dict[str, jwt.PyJWKSet] = {}
 
-    def verify(self, token: str) -> dict:
-        """The verified claims of ``token``; :class:`ClientAuthError` naming the reason."""
+    def verify(self, token: str, audience: str | None = None) -> dict:
+        """The verified claims of ``token``; :class:`ClientAuthError` naming the reason.
+        ``audience``: the URL called, when it is not the verifier's own (CDS Hooks: the
+        endpoint the client calls)."""
+        if not self.issuers:
+            raise ClientAuthError("no CDS clients are configured (ICANS_CDS_CLIENTS)")
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
@@ -110,16 +200,25 @@ class ClientVerifier:
         if issuer is None:
             raise ClientAuthError(f"issuer {unverified.get('iss')!r} is not allowed")
         key = self._key(issuer, header)
+        if key.key_type != _KEY_TYPE[alg]:  # PyJWT would raise TypeError, not a PyJWTError
+            raise ClientAuthError(
+                f"token refused: alg {alg} with a {key.key_type} key (kid {header.get('kid')!r})"
+            )
         try:
             claims = jwt.decode(
                 token,
                 key.key,
                 algorithms=[alg],
-                audience=self.audience,
+                audience=audience or self.audience,
                 issuer=issuer.iss,
                 leeway=self.leeway_s,
                 options={"require": list(REQUIRED_CLAIMS)},
             )
+        except jwt.InvalidAudienceError:
+            raise ClientAuthError(
+                f"token refused: aud {unverified.get('aud')!r} is not the URL called "
+                f"({audience or self.audience!r})"
+            ) from None
         except jwt.PyJWTError as exc:
             raise ClientAuthError(f"token refused: {exc}") from None
         if claims["exp"] - claims["iat"] > MAX_LIFETIME_S:

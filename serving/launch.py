@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,10 @@ def server_environment(settings: Settings) -> dict[str, str]:
     env["MLFLOW_TRACKING_URI"] = absolute_tracking_uri(settings.tracking_uri)
     env["ICANS_MODEL_URI"] = settings.model_uri
     env["ICANS_AUDIT_LOG"] = str(Path(settings.audit_log).resolve())
+    env["ICANS_ARTIFACTS_DIR"] = str(Path(settings.artifacts_dir).resolve())
+    env["ICANS_PUBLIC_URL"] = settings.public_url
+    if settings.cds_clients is not None:
+        env["ICANS_CDS_CLIENTS"] = str(Path(settings.cds_clients).resolve())
     return env
 
 
@@ -64,6 +69,22 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:  # a host name other than localhost may resolve to anything
         return False
+
+
+def listening_host(argv: list[str] | None = None) -> str | None:
+    """The address of the socket a BentoML worker serves on (it is handed the socket as
+    ``--fd N``), or None outside a worker. Lets the service check its exposure when started
+    by ``bentoml serve`` directly (a container), not only by ``icans serve``."""
+    argv = sys.argv if argv is None else argv
+    try:
+        fd = int(argv[argv.index("--fd") + 1])
+    except (ValueError, IndexError):
+        return None
+    try:
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            return str(sock.getsockname()[0])
+    except OSError:
+        return None
 
 
 def check_exposure(settings: Settings) -> None:

@@ -1,32 +1,49 @@
 """The BentoML prediction service: ``bentoml serve serving.service:IcansRisk``.
 
 The versioned JSON API is a FastAPI app mounted at ``/v1`` (full control over 4xx bodies,
-authentication and limits); BentoML runs it and provides ``/livez`` and ``/readyz``. The model
-is loaded from the MLflow registry when a worker starts; if that fails the worker does not
-start, so the service is never half ready. Nothing clinical lives here: features, model and
-explanations are imported from ``features``, ``model`` and ``reports``; nothing from
-``training``.
+authentication and limits), with the FHIR RiskAssessment endpoint; the CDS Hooks service
+answers under ``/cds-services`` (:mod:`serving.cds_app`). BentoML runs both and provides
+``/livez`` and ``/readyz``. The model is loaded from the MLflow registry when a worker starts;
+if that fails, or the worker listens on a network address without authentication, the worker
+does not start, so the service is never half ready nor open by accident. Nothing clinical
+lives here: features, model and explanations are imported from ``features``, ``model`` and
+``reports``; nothing from ``training``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
+import json
 import logging
 import math
 import re
 import uuid
+from datetime import datetime
 
 import bentoml
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from features.patient import PatientObservation, errors_from_pydantic
+from features.patient import PatientObservation, errors_from_pydantic, parse_patient
 from icans.config import INTENDED_USE, load_settings
 from icans.errors import InvalidInputError
 from reports.patient import build_patient_report, waterfall_png
+from reports.registry_io import logged_report
+from serving import cds_hooks
 from serving.audit import AuditLog
+from serving.body_limit import bounded
+from serving.cds_app import ERRORS as CDS_ERRORS
+from serving.cds_app import cds, cds_error
+from serving.client_auth import ClientVerifier, SqliteReplayCache, load_clients
+from serving.fhir_fetch import FhirFetchError, FhirServer
+from serving.fhir_input import map_patient, read_bundle
+from serving.fhir_output import operation_outcome, outcome_message, risk_assessment
+from serving.fhir_resources import FhirInputError, MappedPatient, NotApplicable
+from serving.launch import check_exposure, listening_host
 from serving.runtime import Assessment, ModelRuntime
 from serving.schemas import (
     MAX_BATCH,
@@ -42,6 +59,8 @@ from serving.schemas import (
 )
 
 log = logging.getLogger("icans.serving")
+FHIR_JSON = "application/fhir+json"
+MAX_FHIR_BODY_BYTES = 4 * 1024 * 1024  # one patient's Bundle with a 28-day course
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 413, 422)}
 
@@ -73,11 +92,9 @@ def _error(
 
 
 class Guard:
-    """Pure ASGI middleware: bearer token (when configured) and request-size limits.
-
-    The token comparison is constant-time (``hmac.compare_digest``). Bodies are counted as they
-    arrive, so a missing or false Content-Length cannot get round the limit.
-    """
+    """Pure ASGI middleware: bearer token (when configured) and request-size limits
+    (:func:`serving.body_limit.bounded`). The token comparison is constant-time
+    (``hmac.compare_digest``)."""
 
     def __init__(self, inner):
         self.inner = inner
@@ -98,27 +115,21 @@ class Guard:
                     request,
                 )
                 return await response(scope, receive, send)
-        limit = MAX_BATCH_BODY_BYTES if scope["path"].endswith("/batch") else MAX_BODY_BYTES
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            response = _error(
-                413,
-                "payload_too_large",
-                f"request body of {declared} bytes exceeds {limit} bytes",
-                request,
-            )
-            return await response(scope, receive, send)
-        seen = 0
-
-        async def counted_receive():
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise HTTPException(413, f"request body exceeds {limit} bytes")
-            return message
-
-        return await self.inner(scope, counted_receive, send)
+        limit = (
+            MAX_BATCH_BODY_BYTES
+            if scope["path"].endswith("/batch")
+            else MAX_FHIR_BODY_BYTES
+            if scope["path"].endswith("/fhir/risk-assessment")
+            else MAX_BODY_BYTES
+        )
+        return await bounded(
+            self.inner,
+            scope,
+            receive,
+            send,
+            limit,
+            lambda message: _error(413, "payload_too_large", message, request),
+        )
 
 
 app.add_middleware(Guard)
@@ -212,16 +223,56 @@ def _response(a: Assessment, runtime: ModelRuntime, rid: str) -> RiskResponse:
     )
 
 
+def _fhir(status: int, body: dict, rid: str) -> JSONResponse:
+    return JSONResponse(
+        body, status_code=status, media_type=FHIR_JSON, headers={"X-Request-ID": rid}
+    )
+
+
+_FHIR_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {FHIR_JSON: {"schema": {"type": "object"}}, "application/json": {}},
+        "description": "A FHIR R4 Bundle holding one patient's resources (docs/fhir-mapping.md).",
+    }
+}
+_FHIR_RESPONSES = {
+    200: {"content": {FHIR_JSON: {}}, "description": "A FHIR R4 RiskAssessment."},
+    400: {"content": {FHIR_JSON: {}}, "description": "OperationOutcome: unreadable FHIR."},
+    422: {"content": {FHIR_JSON: {}}, "description": "OperationOutcome: no estimate."},
+    401: {"model": ErrorResponse},
+    413: {"model": ErrorResponse},
+}
+
+
 @bentoml.service(name="icans_risk", workers=2, traffic={"timeout": 30, "max_concurrency": 256})
 @bentoml.asgi_app(app, path="/v1")
+@bentoml.asgi_app(cds, path="/")
 class IcansRisk:
-    """Loads the registered model once per worker; refuses to start without one."""
+    """Loads the registered model once per worker; refuses to start without one, or on a
+    network address without authentication."""
 
     def __init__(self) -> None:
         settings = load_settings()
+        host = listening_host()  # None in process (tests); the socket BentoML handed us
+        if host is not None:
+            check_exposure(settings.model_copy(update={"serve_host": host}))
+        self.settings = settings
         self.runtime = ModelRuntime.load(settings.model_uri, settings)
         self.audit = AuditLog(settings.audit_log)
         app.state.api_token = settings.api_token.get_secret_value() if settings.api_token else None
+        clients = load_clients(settings.cds_clients) if settings.cds_clients else []
+        self.fhir_servers = {c.iss: c.fhir_servers for c in clients}
+        cds.state.public_url = settings.public_url
+        cds.state.verifier = ClientVerifier(
+            clients,
+            audience=settings.public_url,
+            replays=SqliteReplayCache(settings.artifacts_dir / "cds-jti.sqlite"),
+        )
+        self.explanations = cds_hooks.ExplanationStore(
+            settings.cds_explanations_dir, settings.cds_page_ttl_s
+        )
+        self.model_card_page = logged_report(self.runtime.ref.run_id)
         waterfall_png([], 0.0, 0.0)  # loads matplotlib and its fonts now, not on a request
         log.info("serving %s version %s", self.runtime.ref.name, self.runtime.ref.version)
 
@@ -279,4 +330,195 @@ class IcansRisk:
             intended_use=self.runtime.intended_use,
             synthetic_data=self.runtime.synthetic,
             training_data=card.get("training_data", {}),
+        )
+
+    # -- FHIR ----------------------------------------------------------------------------------
+
+    @app.post(
+        "/fhir/risk-assessment",
+        response_class=JSONResponse,
+        responses=_FHIR_RESPONSES,
+        openapi_extra=_FHIR_BODY,
+    )
+    async def fhir_risk_assessment(self, request: Request, at: str | None = None):
+        """The risk as a FHIR R4 RiskAssessment, from a Bundle of one patient's resources
+        (docs/fhir-mapping.md). ``at``: the prediction time (a dateTime with a time zone;
+        default now); nothing dated after it is used. Errors are OperationOutcomes naming the
+        resource and element. Same numbers as /risk for the same patient."""
+        rid = _request_id(request)
+        body = await request.body()
+        return await run_in_threadpool(self._fhir_assess, body, at, rid)
+
+    def _fhir_assess(self, body: bytes, at_text: str | None, rid: str) -> JSONResponse:
+        try:
+            bundle = json.loads(body)
+        except ValueError as exc:
+            return _fhir(
+                400, outcome_message(f"the body is not valid JSON ({exc})", "structure"), rid
+            )
+        try:
+            at = datetime.fromisoformat(at_text) if at_text else datetime.now().astimezone()
+        except ValueError:
+            at = None
+        if at is None or at.tzinfo is None:
+            return _fhir(
+                400,
+                outcome_message(
+                    f"at={at_text!r}: a dateTime with a time zone (2026-03-07T10:00:00+01:00)",
+                    "value",
+                ),
+                rid,
+            )
+        try:
+            mapped = read_bundle(bundle, at)
+            patient = mapped.to_patient()
+        except FhirInputError as exc:
+            return _fhir(exc.status, operation_outcome(exc.issues), rid)
+        except NotApplicable as exc:
+            return _fhir(422, outcome_message(f"no estimate: {exc}", "not-supported"), rid)
+        a = self.runtime.assess([patient])[0]
+        ident = self.runtime.identity()
+        self.audit.record(rid, ident["name"], ident["version"], patient, a.probability)
+        return _fhir(200, risk_assessment(mapped, a, ident, self.runtime.intended_use), rid)
+
+    # -- CDS Hooks -----------------------------------------------------------------------------
+
+    @cds.get("/cds-services", responses=CDS_ERRORS)
+    def cds_discovery(self) -> dict:
+        """CDS Hooks discovery: the patient-view service and its prefetch templates."""
+        return cds_hooks.discovery()
+
+    @cds.post("/cds-services/{service_id}", responses=CDS_ERRORS)
+    def cds_call(self, service_id: str, body: cds_hooks.CdsRequest, request: Request):
+        """A patient-view call: one card with the risk, or none for a patient outside the
+        service; 412 when the data it needs is neither prefetched nor fetchable."""
+        if service_id != cds_hooks.SERVICE_ID:
+            return cds_error(404, "not_found", f"no CDS service {service_id!r}")
+        if body.hook != cds_hooks.HOOK:
+            return cds_error(
+                400, "invalid_input", f"hook {body.hook!r}: this service answers {cds_hooks.HOOK!r}"
+            )
+        client = request.state.client
+        try:
+            resources = cds_hooks.gather(body, self._fetcher(body, client["iss"]))
+            mapped = map_patient(resources, datetime.now().astimezone())
+        except cds_hooks.PrefetchUnavailable as exc:
+            return cds_error(412, "precondition_failed", str(exc))
+        except FhirFetchError as exc:
+            return cds_error(412, "precondition_failed", f"fhirServer: {exc}")
+        except FhirInputError as exc:
+            return cds_error(400, "invalid_fhir", "; ".join(str(i) for i in exc.issues[:20]))
+        except NotApplicable:
+            return {"cards": []}
+        if mapped.patient_reference != f"Patient/{body.context.patientId}":
+            return cds_error(
+                400,
+                "invalid_fhir",
+                f"the Patient read ({mapped.patient_reference}) is not context.patientId "
+                f"({body.context.patientId})",
+            )
+        return {"cards": [self._card(mapped, request)]}
+
+    def _fetcher(self, body: cds_hooks.CdsRequest, issuer: str):
+        """How to read a prefetch key from the client's FHIR server; None without a server
+        and token. A server not allow-listed for this client is refused when a key would be
+        fetched from it (a call with everything prefetched does not need it)."""
+        server, auth = body.fhirServer, body.fhirAuthorization
+        if not server or auth is None:
+            return None
+        if server.rstrip("/") in self.fhir_servers.get(issuer, ()):
+            return FhirServer(server, auth.access_token).get
+
+        def refuse(_url: str):
+            raise cds_hooks.PrefetchUnavailable(
+                f"fhirServer {server!r} is not allow-listed for {issuer!r} (fhir_servers in "
+                "the CDS clients file)"
+            )
+
+        return refuse
+
+    def _card(self, mapped: MappedPatient, request: Request) -> dict:
+        ident = self.runtime.identity()
+        base = f"{self.settings.public_url}/cds-services/{cds_hooks.SERVICE_ID}"
+        try:
+            patient = mapped.to_patient()
+        except FhirInputError as exc:
+            return cds_hooks.info_card(
+                "ICANS risk not estimated: the record does not allow it (see details)",
+                "\n".join(f"- {i}" for i in exc.issues),
+                ident,
+                f"{base}/model-card",
+            )
+        a = self.runtime.assess([patient])[0]
+        record = {
+            "patient": patient.model_dump(mode="json", exclude={"patient_id"}),
+            "warnings": mapped.warnings,
+            "model_version": ident["version"],
+        }
+        links = {
+            "model_card": f"{base}/model-card",
+            "explanation": f"{base}/explanations/{self.explanations.put(record)}",
+        }
+        card = cds_hooks.risk_card(
+            mapped,
+            a,
+            ident,
+            self.runtime.intended_use,
+            (self.settings.cds_warning_at, self.settings.cds_critical_at),
+            links,
+            self.runtime.synthetic,
+        )
+        self.audit.record(
+            _request_id(request),
+            ident["name"],
+            ident["version"],
+            patient,
+            a.probability,
+            card=card["uuid"],
+        )
+        return card
+
+    @cds.post("/cds-services/{service_id}/feedback", responses=CDS_ERRORS)
+    def cds_feedback(self, service_id: str, body: cds_hooks.Feedback):
+        """Accepted and overridden cards, recorded in the audit log without identifiers or
+        free text (the card's id, the outcome, the coded override reason)."""
+        if service_id != cds_hooks.SERVICE_ID:
+            return cds_error(404, "not_found", f"no CDS service {service_id!r}")
+        for entry in body.feedback:
+            reason = (entry.overrideReason.reason or {}) if entry.overrideReason else {}
+            self.audit.feedback(
+                card=entry.card,
+                outcome=entry.outcome,
+                override_reason=f"{reason.get('system', '')}|{reason.get('code', '')}"
+                if reason
+                else None,
+                accepted_suggestions=len(entry.acceptedSuggestions),
+            )
+        return JSONResponse({}, status_code=200)
+
+    @cds.get("/cds-services/{service_id}/model-card", response_class=HTMLResponse)
+    def cds_model_card(self, service_id: str) -> HTMLResponse:
+        """The model card (the version's reviewers' report), linked from every card."""
+        if service_id != cds_hooks.SERVICE_ID or self.model_card_page is None:
+            return HTMLResponse("<p>No model card for this service.</p>", status_code=404)
+        return HTMLResponse(self.model_card_page, headers={"Cache-Control": "no-store"})
+
+    @cds.get("/cds-services/{service_id}/explanations/{page_id}", response_class=HTMLResponse)
+    def cds_explanation(self, service_id: str, page_id: str) -> HTMLResponse:
+        """A card's explanation page, while it lasts (``cds_page_ttl_s``): the same page as
+        /v1/report, with the mapping's warnings, rendered now from the stored record."""
+        record = self.explanations.get(page_id) if service_id == cds_hooks.SERVICE_ID else None
+        ident = self.runtime.identity()
+        if record is None or record["model_version"] != ident["version"]:
+            return HTMLResponse(
+                "<p>This explanation has expired (or the model has changed); open the chart "
+                "again.</p>",
+                status_code=404,
+            )
+        patient = parse_patient(record["patient"])
+        a = self.runtime.assess([patient])[0]
+        shown = dataclasses.replace(a, warnings=record["warnings"] + a.warnings)
+        page = build_patient_report(patient, shown, ident, request_id=None)
+        return HTMLResponse(
+            page, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
         )

@@ -7,42 +7,21 @@ import http.server
 import json
 import threading
 import time
-import uuid
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fhir_fixtures import EC_KEY, ISSUER, JWKS, RSA_KEY, client_token, unsigned_or_hmac_token
 
 from serving.client_auth import ClientAuthError, ClientVerifier, TrustedIssuer
 
 AUD = "https://icans.example.org/cds-services/icans-risk"
-ISS = "https://ehr.example.org"
-
-RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-EC_KEY = ec.generate_private_key(ec.SECP384R1())
+ISS = ISSUER
 OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def jwk(key, kid: str) -> dict:
-    algorithm = RSAAlgorithm if isinstance(key, rsa.RSAPrivateKey) else ECAlgorithm
-    return algorithm.to_jwk(key.public_key(), as_dict=True) | {"kid": kid}
-
-
-JWKS = {"keys": [jwk(RSA_KEY, "rsa-1"), jwk(EC_KEY, "ec-1")]}
-
-
 def token(key=RSA_KEY, alg="RS384", kid="rsa-1", headers=None, **claims) -> str:
-    now = int(time.time())
-    body = {
-        "iss": ISS,
-        "sub": "client-1",
-        "aud": AUD,
-        "iat": now,
-        "exp": now + 240,
-        "jti": uuid.uuid4().hex,
-    } | claims
-    return jwt.encode(body, key, algorithm=alg, headers={"kid": kid} | (headers or {}))
+    return client_token(claims.pop("aud", AUD), key, alg, kid, headers, **claims)
 
 
 @pytest.fixture
@@ -51,7 +30,7 @@ def verifier():
 
 
 def test_rs384_and_es384_tokens_are_accepted(verifier):
-    assert verifier.verify(token())["sub"] == "client-1"
+    assert verifier.verify(token())["sub"] == "ehr-client"
     assert verifier.verify(token(EC_KEY, "ES384", "ec-1"))["iss"] == ISS
 
 
@@ -59,14 +38,15 @@ def test_rs384_and_es384_tokens_are_accepted(verifier):
     ("make", "reason"),
     [
         (lambda: token(exp=int(time.time()) - 120, iat=int(time.time()) - 200), "expired"),
-        (lambda: token(aud="https://elsewhere.example.org"), "(?i)audience"),
+        (lambda: token(aud="https://elsewhere.example.org"), "is not the URL called"),
         (lambda: token(iss="https://unknown.example.org"), "not allowed"),
         (lambda: token(kid="nope"), "no single key"),
         (lambda: token(OTHER_KEY), "Signature"),
+        (lambda: token(EC_KEY, "ES384", kid="rsa-1"), "ES384 with a RSA key"),
         (lambda: token(exp=int(time.time()) + 3600), "lifetime"),
         (lambda: token(iat=int(time.time()) + 600, exp=int(time.time()) + 700), "iat"),
-        (lambda: jwt.encode({"iss": ISS, "aud": AUD}, "s" * 32, algorithm="HS256"), "HS256"),
-        (lambda: jwt.encode({"iss": ISS, "aud": AUD}, None, algorithm="none"), "'none'"),
+        (lambda: unsigned_or_hmac_token(AUD, "HS256"), "HS256"),
+        (lambda: unsigned_or_hmac_token(AUD, "none"), "'none'"),
         (lambda: "not.a.jwt", "not a valid JWT"),
     ],
 )
@@ -144,3 +124,62 @@ def test_jku_is_used_only_when_allow_listed(jwks_server):
     broken = ClientVerifier([TrustedIssuer(ISS, jku_allowed=(f"{jwks_server}/gone",))], AUD)
     with pytest.raises(ClientAuthError, match="could not be read"):
         broken.verify(token(headers={"jku": f"{jwks_server}/gone"}))
+
+
+def test_a_replay_is_refused_across_processes_sharing_the_sqlite_cache(tmp_path):
+    """Each worker process opens its own connection to the same file (as two caches here)."""
+    from serving.client_auth import SqliteReplayCache
+
+    a, b = SqliteReplayCache(tmp_path / "jti.sqlite"), SqliteReplayCache(tmp_path / "jti.sqlite")
+    now = time.time()
+    assert a.first_use("iss|1", now + 60, now)
+    assert not b.first_use("iss|1", now + 60, now)
+    assert b.first_use("iss|2", now + 60, now)
+    assert a.first_use("iss|1", now + 200, now + 120)  # expired entries are forgotten
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ('[[client]]\njwks_file = "keys.json"\n', "iss"),
+        ('[[client]]\niss = "https://a"\n', "jwks_file"),
+        ('[[client]]\niss = "https://a"\njwks_file = "missing.json"\n', "jwks_file"),
+        ('[[client]]\niss = "https://a"\njku = ["ftp://x"]\n', "jku"),
+        (
+            '[[client]]\niss = "https://a"\njwks_file = "keys.json"\nfhir_servers = "x"\n',
+            "fhir_servers",
+        ),
+        ("[[client]\n", "cds_clients"),
+    ],
+)
+def test_a_bad_clients_file_names_the_client_and_field(tmp_path, text, field):
+    from icans.errors import InvalidInputError
+    from serving.client_auth import load_clients
+
+    (tmp_path / "keys.json").write_text(json.dumps(JWKS))
+    (tmp_path / "clients.toml").write_text(text)
+    with pytest.raises(InvalidInputError) as err:
+        load_clients(tmp_path / "clients.toml")
+    assert err.value.field == field
+
+
+def test_a_clients_file_is_read(tmp_path):
+    from serving.client_auth import load_clients
+
+    (tmp_path / "keys.json").write_text(json.dumps(JWKS))
+    (tmp_path / "clients.toml").write_text(
+        '[[client]]\niss = "https://ehr.example.org"\njwks_file = "keys.json"\n'
+        'fhir_servers = ["https://ehr.example.org/fhir/"]\n'
+    )
+    (client,) = load_clients(tmp_path / "clients.toml")
+    assert client.fhir_servers == ("https://ehr.example.org/fhir",)
+    verifier = ClientVerifier([client], AUD)
+    assert verifier.verify(token())["iss"] == ISS
+
+
+def test_card_thresholds_must_be_ordered():
+    from icans.config import load_settings
+    from icans.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="cds_warning_at"):
+        load_settings(cds_warning_at=0.3, cds_critical_at=0.2)

@@ -1,35 +1,57 @@
 """A real ``bentoml serve`` process on 127.0.0.1, called over HTTP, then stopped.
 
 Also: the endpoint's probabilities equal ``icans evaluate``'s for the same patients and model
-version, the server logs carry no patient identifier, and ``icans serve`` refuses to start
-without a registered model.
+version, the server logs carry no patient identifier, ``icans serve`` refuses to start
+without a registered model, and ``bentoml serve`` itself (a container's command) refuses a
+network address without authentication. The CDS Hooks service is called with JWTs signed here
+(each bad one refused with 401, a replay refused whichever of the two workers gets it) and
+with data fetched from a FHIR fixture server; the FHIR RiskAssessment equals ``/v1/risk``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
+from fhir_fixtures import (
+    FixtureFhirServer,
+    client_token,
+    example_bundle,
+    infused_days_ago,
+    prefetch_of,
+    unsigned_or_hmac_token,
+    write_clients_file,
+)
 from support import FAST
 from typer.testing import CliRunner
 
 from cli.main import app as cli
 from cohort.reader import read_cohort
 from features.landmarks import patient_record
-from serving.launch import server_command, server_environment
+from serving.launch import listening_host, server_command, server_environment
 from training.assess import assess_registered_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
 
 SECRET_ID = "PATIENT-SECRET-4711"
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _free_port() -> int:
@@ -44,11 +66,23 @@ def model(champion):
 
 
 @pytest.fixture(scope="module")
-def server(model, tmp_path_factory):
+def fhir_server():
+    server = FixtureFhirServer(infused_days_ago(5), FHIR_TOKEN)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def server(model, tmp_path_factory, fhir_server):
     _, settings, _ = model
     port = _free_port()
     logs = tmp_path_factory.mktemp("logs") / "server.log"
-    env = server_environment(settings)
+    clients = write_clients_file(tmp_path_factory.mktemp("cds"), [fhir_server.base])
+    env = server_environment(
+        settings.model_copy(
+            update={"public_url": f"http://127.0.0.1:{port}", "cds_clients": clients}
+        )
+    )
     with logs.open("w") as out:
         proc = subprocess.Popen(
             server_command("127.0.0.1", port),
@@ -73,11 +107,7 @@ def server(model, tmp_path_factory):
             pytest.fail(f"server not ready in 120 s:\n{logs.read_text()[-3000:]}")
         yield base, logs
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        _stop(proc)
 
 
 def test_real_server_answers_over_http(server, model):
@@ -175,3 +205,124 @@ def test_bentoml_build_produces_a_bento(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "bentoml" / "bentos" / "icans_risk").is_dir()
+
+
+# --------------------------------------------------------------------------------------------
+# FHIR and CDS Hooks over real HTTP
+# --------------------------------------------------------------------------------------------
+
+FHIR_TOKEN = "fhir-token-for-the-real-server"
+SERVICE = "/cds-services/icans-risk"
+
+
+def _hook(prefetch=None, **extra) -> dict:
+    body = {
+        "hook": "patient-view",
+        "hookInstance": "0b4a3a8e-5f38-4f5e-9f0a-5b8f2d6c1a11",
+        "context": {"userId": "Practitioner/1", "patientId": "example"},
+    }
+    return body | ({"prefetch": prefetch} if prefetch is not None else {}) | extra
+
+
+def test_real_server_fhir_risk_assessment_equals_v1_risk(server):
+    from fhir.resources.R4B.riskassessment import RiskAssessment
+
+    from serving.fhir_input import read_bundle
+
+    base, _ = server
+    at = "2026-03-07T10:00:00+01:00"
+    response = httpx.post(
+        f"{base}/v1/fhir/risk-assessment",
+        params={"at": at},
+        content=json.dumps(example_bundle()),
+        headers={"Content-Type": "application/fhir+json"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    RiskAssessment.model_validate(response.json())
+    data = read_bundle(example_bundle(), datetime.fromisoformat(at)).data
+    risk = httpx.post(f"{base}/v1/risk", json=data, timeout=30).json()
+    assert response.json()["prediction"][0]["probabilityDecimal"] == risk["probability"]
+
+
+def test_real_server_cds_hooks_with_jwts(server, fhir_server):
+    base, logs = server
+    url = base + SERVICE
+    body = _hook(prefetch_of(infused_days_ago(5)))
+    good = client_token(url)
+    r = httpx.post(url, json=body, headers={"Authorization": f"Bearer {good}"}, timeout=30)
+    assert r.status_code == 200, r.text
+    (card,) = r.json()["cards"]
+    assert len(card["summary"]) < 140
+    page = httpx.get(card["links"][0]["url"], timeout=10)  # a browser: no token
+    assert page.status_code == 200 and "ICANS" in page.text
+    # The same token again, several times: whichever worker answers, it is a replay.
+    for _ in range(4):
+        again = httpx.post(url, json=body, headers={"Authorization": f"Bearer {good}"}, timeout=30)
+        assert again.status_code == 401 and "replay" in again.json()["message"]
+    now = int(time.time())
+    bad = {
+        "expired": client_token(url, iat=now - 400, exp=now - 100),
+        "wrong audience": client_token(base + "/cds-services"),
+        "HS256": unsigned_or_hmac_token(url, "HS256"),
+        "none": unsigned_or_hmac_token(url, "none"),
+    }
+    for name, token in bad.items():
+        refused = httpx.post(
+            url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        assert refused.status_code == 401, (name, refused.text)
+    # Nothing prefetched: read from the FHIR server with the client's access token.
+    auth = {
+        "access_token": FHIR_TOKEN,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/*.read",
+        "subject": "icans-risk",
+    }
+    fetched = httpx.post(
+        url,
+        json=_hook(fhirServer=fhir_server.base, fhirAuthorization=auth),
+        headers={"Authorization": f"Bearer {client_token(url)}"},
+        timeout=30,
+    )
+    assert fetched.status_code == 200, fetched.text
+    assert (
+        fetched.json()["cards"][0]["summary"].split(" on ")[0] == card["summary"].split(" on ")[0]
+    )
+    assert any(p.startswith("/fhir/Patient/example") for p in fhir_server.requests)
+    assert "PATIENT" not in logs.read_text().upper().replace("PATIENT-VIEW", "")
+
+
+def test_listening_host_reads_the_socket_bentoml_hands_a_worker():
+    with socket.socket() as sock:
+        sock.bind(("0.0.0.0", 0))
+        assert listening_host(["worker", "--fd", str(sock.fileno())]) == "0.0.0.0"
+    assert listening_host(["pytest"]) is None
+
+
+def test_bentoml_serve_on_the_network_without_authentication_refuses(model, tmp_path):
+    """The container path: ``bentoml serve --host 0.0.0.0`` directly, no ``icans serve``."""
+    _, settings, _ = model
+    env = server_environment(settings)
+    env.pop("ICANS_API_TOKEN", None)
+    env.pop("ICANS_ALLOW_UNAUTHENTICATED_NETWORK", None)
+    port = _free_port()
+    logs = tmp_path / "server.log"
+    with logs.open("w") as out:
+        proc = subprocess.Popen(
+            server_command("0.0.0.0", port),
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and "ICANS_API_TOKEN" not in logs.read_text():
+            time.sleep(0.5)
+        assert "a loopback address" in logs.read_text()
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{port}/v1/model", timeout=3)
+    finally:
+        _stop(proc)

@@ -4,7 +4,7 @@ The schema is loaded from the running in-process service (BentoML's ASGI app, ``
 ``schemathesis.openapi.from_asgi``), and schemathesis generates valid and invalid requests for
 every operation: none may cause a server error, and every response must match the documented
 status codes, content types and schemas. The run is bounded: at most 50 examples per operation,
-three operations, no example database, derandomized.
+four operations, no example database, derandomized.
 
 The operations are driven with ``operation.as_strategy()`` and ``hypothesis.given`` rather than
 ``schemathesis.pytest.from_fixture(...).parametrize()``: with pytest 9.2 the lazy fixture mode of
@@ -30,7 +30,12 @@ from support import shared_asgi_app
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 EXAMPLES_PER_OPERATION = 50
-OPERATIONS = {("POST", "/risk"), ("POST", "/risk/batch"), ("GET", "/model")}
+OPERATIONS = {
+    ("POST", "/risk"),
+    ("POST", "/risk/batch"),
+    ("GET", "/model"),
+    ("POST", "/fhir/risk-assessment"),
+}
 # Every check, documented status codes included (a malformed body's 400 is documented).
 CHECKS = [
     not_a_server_error,

@@ -1,0 +1,304 @@
+"""FHIR R4 resources -> the contract's patient (``serving.fhir_input``), without a model.
+
+The documented example Bundle is checked against values worked out by hand from its resources
+(unit conversions, days since infusion, the worst grade of a day, steroid equivalents), and
+against the FHIR R4B models of ``fhir.resources``; then each rule of the mapping on its own:
+windows in time, units, statuses, the one-patient rule and the errors that name the resource
+and element.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timedelta
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+from fhir_fixtures import EXAMPLE_AT, ROOT, example_bundle, shifted
+
+from features.patient import parse_patient
+from serving import fhir_codes
+from serving.fhir_input import read_bundle
+from serving.fhir_resources import FhirInputError, NotApplicable, parse_when
+
+# What the example Bundle says, worked out by hand (docs/fhir-mapping.md, "The example").
+EXPECTED = {
+    "age_years": 61.46,  # born 1964-09-15, infused 2026-03-02: 22,448 days / 365.25
+    "weight_kg": 80.0,
+    "dose_cells_per_kg": 2.0e6,  # 1.6e8 CAR+ cells / 80 kg
+    "ldh_u_per_l": 410.0,
+    "crp_mg_per_l": 45.0,  # 4.5 mg/dL; the day -1 value (9.0 mg/dL) is after lymphodepletion
+    "ferritin_ng_per_ml": 850.0,  # ug/L = ng/mL
+    "platelets_10e9_per_l": 142.0,  # 10*3/uL = 10*9/L
+    "creatinine_mg_per_dl": 97.3 / 88.42,  # umol/L
+    "prior_lines": 2,
+    "marrow_involvement": False,
+    "cns_involvement": False,  # a refuted Condition
+    "disease": "LBCL",
+    "car_target": "CD19",  # axi-cel
+    "costimulatory_domain": "CD28",
+    "lymphodepletion": "flu_cy",
+    "day_since_infusion": 5,
+    "crs_grade_by_day": [
+        {"day": 1, "grade": 1},
+        {"day": 2, "grade": 2},
+        {"day": 3, "grade": 2},
+        {"day": 4, "grade": 1},
+        {"day": 5, "grade": 1},
+    ],
+    # day 5: grade 0 at 07:30 and 1 at 09:00 -> 1; the grade 2 at 20:00 is after 10:00
+    "icans_grade_by_day": [{"day": 3, "grade": 0}, {"day": 4, "grade": 1}, {"day": 5, "grade": 1}],
+    "cd4_car_t_cells_per_ul": [{"day": 3, "value": 12.0}, {"day": 5, "value": 48.0}],
+    "cd8_car_t_cells_per_ul": [{"day": 3, "value": 30.0}, {"day": 5, "value": 95.0}],
+    # day 5: dexamethasone 10 mg + methylprednisolone 40 mg x 0.1875 = 17.5 mg
+    "dexamethasone_mg_by_day": [{"day": d, "mg": m} for d, m in enumerate([0, 0, 0, 0, 10, 17.5])],
+    "tocilizumab_doses_by_day": [{"day": d, "doses": n} for d, n in enumerate([0, 0, 1, 1, 0, 0])],
+}
+
+
+def mapped(bundle=None, at=EXAMPLE_AT):
+    return read_bundle(example_bundle() if bundle is None else bundle, at)
+
+
+def entry(bundle: dict, rid: str) -> dict:
+    return next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == rid)
+
+
+def without(bundle: dict, *ids: str) -> dict:
+    return bundle | {"entry": [e for e in bundle["entry"] if e["resource"]["id"] not in ids]}
+
+
+def test_the_example_maps_to_the_values_worked_out_by_hand():
+    m = mapped()
+    assert set(m.data) == set(EXPECTED)
+    for name, want in EXPECTED.items():
+        if isinstance(want, float):
+            assert m.data[name] == pytest.approx(want), name
+        else:
+            assert m.data[name] == want, name
+    assert m.patient_reference == "Patient/example"
+    parse_patient(m.data)  # a valid request of the contract
+
+
+def test_the_example_is_valid_fhir_r4():
+    Bundle.model_validate(example_bundle())  # fhir.resources, R4B (R4 + backported fixes)
+
+
+def test_resources_not_used_are_listed_with_the_reason_and_left_out_of_the_basis():
+    m = mapped()
+    assert any("Observation/crp-day-1" in w and "baseline window" in w for w in m.warnings)
+    assert any(
+        "Observation/icans-d5-evening" in w and "after the prediction" in w for w in m.warnings
+    )
+    assert "Observation/crp-day-1" not in m.basis
+    assert "Observation/icans-d5-evening" not in m.basis
+    assert {
+        "Patient/example",
+        "MedicationAdministration/car-t-infusion",
+        "Observation/crp",
+        "MedicationAdministration/methylprednisolone-d5",
+    } <= set(m.basis)
+
+
+@pytest.mark.parametrize("day", range(0, 6))
+def test_a_record_read_at_a_time_equals_the_record_cut_at_that_time(day):
+    """No leakage: mapping the whole record at day D 12:00 gives exactly what mapping only the
+    resources dated up to then gives."""
+    at = datetime.fromisoformat("2026-03-02T12:00:00+01:00") + timedelta(days=day)
+    full = example_bundle()
+    cut = full | {"entry": [e for e in full["entry"] if not _after(e["resource"], at)]}
+    a, b = mapped(full, at), mapped(cut, at)
+    assert a.data == b.data
+    assert a.data["day_since_infusion"] == day
+    for name in ("crs_grade_by_day", "icans_grade_by_day", "cd4_car_t_cells_per_ul"):
+        assert all(obs["day"] <= day for obs in a.data.get(name, []))
+
+
+def _after(resource: dict, at: datetime) -> bool:
+    for key in ("effectiveDateTime", "recordedDate"):
+        if key in resource:
+            return parse_when(resource[key]).after(at)
+    return False
+
+
+@pytest.mark.parametrize(
+    ("rid", "quantity", "field", "want"),
+    [
+        ("ldh", {"value": 6.0, "code": "ukat/L"}, "ldh_u_per_l", 360.0),
+        ("ldh", {"value": 250, "code": "[IU]/L"}, "ldh_u_per_l", 250.0),
+        ("crp", {"value": 12, "code": "mg/L"}, "crp_mg_per_l", 12.0),
+        ("creatinine", {"value": 0.9, "code": "mg/dL"}, "creatinine_mg_per_dl", 0.9),
+        ("creatinine", {"value": 176.84, "code": "umol/L"}, "creatinine_mg_per_dl", 2.0),
+        ("platelets", {"value": 95, "code": "10*9/L"}, "platelets_10e9_per_l", 95.0),
+        ("weight", {"value": 176.3698, "code": "[lb_av]"}, "weight_kg", 80.0),
+        ("weight", {"value": 72500, "code": "g"}, "weight_kg", 72.5),
+        ("ferritin", {"value": 1200, "unit": "ng/mL"}, "ferritin_ng_per_ml", 1200.0),
+    ],
+)
+def test_units_are_converted_to_the_contract_units(rid, quantity, field, want):
+    bundle = example_bundle()
+    entry(bundle, rid)["valueQuantity"] = quantity
+    assert mapped(bundle).data[field] == pytest.approx(want, rel=1e-4)
+
+
+def test_an_observation_in_an_unknown_unit_is_listed_and_treated_as_missing():
+    bundle = example_bundle()
+    entry(bundle, "ldh")["valueQuantity"] = {"value": 4.1, "code": "mmol/L"}
+    m = mapped(bundle)
+    assert "ldh_u_per_l" not in m.data
+    assert any("Observation/ldh" in w and "'mmol/L'" in w for w in m.warnings)
+    assert parse_patient(m.data).ldh_u_per_l is None  # missing, never guessed
+
+
+def test_a_total_dose_needs_the_weight_and_a_per_kg_dose_does_not():
+    bundle = without(example_bundle(), "weight")
+    with pytest.raises(FhirInputError, match="weight") as err:
+        mapped(bundle)
+    assert err.value.issues[0].resource == "MedicationAdministration/car-t-infusion"
+    entry(bundle, "car-t-infusion")["dosage"]["dose"] = {"value": 1.5, "code": "10*6{cells}/kg"}
+    assert mapped(bundle).data["dose_cells_per_kg"] == pytest.approx(1.5e6)
+
+
+def test_a_product_may_be_coded_by_target_and_domain():
+    bundle = example_bundle()
+    entry(bundle, "car-t-infusion")["medicationCodeableConcept"] = {
+        "coding": [
+            {"system": fhir_codes.CAR_TARGET, "code": "CD7"},
+            {"system": fhir_codes.COSTIMULATORY_DOMAIN, "code": "4-1BB"},
+        ]
+    }
+    m = mapped(bundle)
+    assert (m.data["car_target"], m.data["costimulatory_domain"]) == ("CD7", "4-1BB")
+
+
+def test_codes_that_disagree_about_the_product_are_an_error():
+    bundle = example_bundle()
+    entry(bundle, "car-t-infusion")["medicationCodeableConcept"]["coding"].append(
+        {"system": fhir_codes.CAR_TARGET, "code": "BCMA"}
+    )
+    with pytest.raises(FhirInputError, match="all agreeing"):
+        mapped(bundle)
+
+
+@pytest.mark.parametrize(
+    ("rid", "element", "value", "expression"),
+    [
+        ("crp", "valueQuantity", {"value": "4.5", "code": "mg/dL"}, "valueQuantity.value"),
+        ("crs-d2", "valueInteger", "2", "valueInteger"),
+        ("crs-d2", "effectiveDateTime", "2026-03-04T07:00:00", "effectiveDateTime"),
+        ("crs-d2", "effectiveDateTime", "2026-03", "effectiveDateTime"),
+        ("crs-d2", "subject", {"display": "no reference"}, "subject.reference"),
+        ("example", "birthDate", "1964", "birthDate"),
+    ],
+)
+def test_malformed_fhir_is_an_error_naming_the_resource_and_element(
+    rid, element, value, expression
+):
+    bundle = example_bundle()
+    entry(bundle, rid)[element] = value
+    with pytest.raises(FhirInputError) as err:
+        mapped(bundle)
+    assert err.value.status == 400
+    issue = err.value.issues[0]
+    where = next(i for i, e in enumerate(bundle["entry"]) if e["resource"]["id"] == rid)
+    assert issue.expression == f"Bundle.entry[{where}].resource.{expression}"
+    assert issue.resource.endswith(f"/{rid}")
+
+
+def test_a_bundle_for_two_patients_is_refused():
+    bundle = example_bundle()
+    other = copy.deepcopy(entry(bundle, "example")) | {"id": "someone-else"}
+    bundle["entry"].append({"resource": other})
+    with pytest.raises(FhirInputError, match="exactly one Patient"):
+        mapped(bundle)
+    bundle = example_bundle()
+    entry(bundle, "crp")["subject"] = {"reference": "Patient/someone-else"}
+    with pytest.raises(FhirInputError, match="one patient") as err:
+        mapped(bundle)
+    assert err.value.issues[0].resource == "Observation/crp"
+
+
+@pytest.mark.parametrize(
+    ("bundle", "message"),
+    [
+        ([], "a FHIR resource"),
+        ({"resourceType": "Bundle", "entry": [{"fullUrl": "x"}]}, "entry\\[0\\]"),
+        ({"resourceType": "Bundle", "entry": "nope"}, "a list"),
+    ],
+)
+def test_what_is_not_a_bundle_is_an_error(bundle, message):
+    with pytest.raises(FhirInputError, match=message):
+        mapped(bundle)
+
+
+def test_outside_days_0_to_28_or_without_an_infusion_there_is_no_estimate():
+    with pytest.raises(NotApplicable, match="before the CAR-T infusion"):
+        mapped(at=EXAMPLE_AT - timedelta(days=6))
+    with pytest.raises(NotApplicable, match="before the CAR-T infusion"):
+        mapped(at=datetime.fromisoformat("2026-03-02T09:00:00+01:00"))  # day 0, before 10:30
+    with pytest.raises(NotApplicable, match="day 29"):
+        mapped(at=EXAMPLE_AT + timedelta(days=24))
+    with pytest.raises(NotApplicable, match="no CAR-T infusion"):
+        mapped(without(example_bundle(), "car-t-infusion"))
+
+
+def test_a_missing_required_input_names_what_to_record():
+    m = mapped(without(example_bundle(), "cns"))
+    with pytest.raises(FhirInputError) as err:
+        m.to_patient()
+    assert err.value.status == 422
+    (issue,) = err.value.issues
+    assert issue.expression == "cns_involvement"
+    assert "urn:icans-risk:condition|cns-involvement" in issue.rule
+
+
+def test_a_contract_error_names_the_resource_it_came_from():
+    bundle = example_bundle()
+    entry(bundle, "icans-d4")["valueInteger"] = 3  # severe ICANS: the event has happened
+    with pytest.raises(FhirInputError) as err:
+        mapped(bundle).to_patient()
+    assert err.value.status == 422
+    assert [i.resource for i in err.value.issues] == ["Observation/icans-d4"]
+
+
+def test_statuses_and_verification_decide_what_is_used():
+    bundle = example_bundle()
+    entry(bundle, "crp")["status"] = "entered-in-error"
+    entry(bundle, "cns")["verificationStatus"]["coding"][0]["code"] = "confirmed"
+    entry(bundle, "dexamethasone-d4")["status"] = "not-done"
+    m = mapped(bundle)
+    assert "crp_mg_per_l" not in m.data
+    assert m.data["cns_involvement"] is True
+    assert m.data["dexamethasone_mg_by_day"][4] == {"day": 4, "mg": 0.0}
+
+
+def test_the_same_record_a_year_later_maps_to_the_same_patient():
+    later = shifted(example_bundle(), 365)
+    assert mapped(later, EXAMPLE_AT + timedelta(days=365)).data == mapped().data
+
+
+def test_the_mapping_document_holds_the_current_code_tables():
+    doc = (ROOT / "docs" / "fhir-mapping.md").read_text()
+    assert fhir_codes.render_tables() in doc, (
+        "docs/fhir-mapping.md is stale: paste serving.fhir_codes.render_tables()"
+    )
+
+
+def test_a_resource_given_twice_counts_once_and_two_contents_for_one_id_are_an_error():
+    bundle = example_bundle()
+    toci = next(e for e in bundle["entry"] if e["resource"]["id"] == "tocilizumab-d2")
+    bundle["entry"].append(copy.deepcopy(toci))  # e.g. in two search pages
+    assert mapped(bundle).data["tocilizumab_doses_by_day"][2] == {"day": 2, "doses": 1}
+    changed = copy.deepcopy(toci)
+    changed["resource"]["effectiveDateTime"] = "2026-03-05T14:00:00+01:00"
+    bundle["entry"].append(changed)
+    with pytest.raises(FhirInputError, match="one content per resource id"):
+        mapped(bundle)
+
+
+def test_a_corticosteroid_without_a_dose_leaves_that_day_unknown():
+    bundle = example_bundle()
+    del entry(bundle, "dexamethasone-d4")["dosage"]
+    m = mapped(bundle)
+    assert [d["day"] for d in m.data["dexamethasone_mg_by_day"]] == [0, 1, 2, 3, 5]
+    assert any("dexamethasone-d4" in w and "not known" in w for w in m.warnings)
