@@ -1,8 +1,10 @@
 """One patient's assessment: probability, its interval, exact contributions, warnings.
 
 Per request: validated patients -> raw layout rows -> the model's own feature steps ->
-calibrated log-odds (the same code ``icans evaluate`` runs through ``predict_proba``), the
-bootstrap interval and the exact contributions -> warnings. No DataFrame is built on this path.
+calibrated log-odds, the bootstrap interval and the exact contributions, from the model compiled
+once (:class:`model.compiled.CompiledModel`: bit for bit the log-odds ``icans evaluate`` gets
+through ``predict_proba``, in one vectorised pass) -> warnings. No DataFrame is built on this
+path.
 The endpoint, ``icans explain`` and the patient's page all call :meth:`Assessor.assess`, so the
 JSON, the page and the audit log always agree.
 """
@@ -20,7 +22,8 @@ from features.layout import COLUMN_INDEX, RAW_COLUMNS
 from features.patient import missing_inputs, to_raw
 from icans.contract import PREDICTION_DAY
 from icans.errors import UnknownCategoryWarning
-from model.explain import RiskExplainer
+from model.compiled import CompiledModel
+from model.explain import Explanation
 from model.risk_model import RiskModel
 
 
@@ -38,14 +41,16 @@ class Assessment:
 
 
 class Assessor:
-    """A fitted model made ready for requests of one or a few patients: xgboost on one thread
-    (threads only add overhead on one row; a service's workers use the cores), the explainer
-    built once, and one warm-up prediction so the first request is as fast as the others."""
+    """A fitted model made ready for requests of one or a few patients: compiled once
+    (:class:`model.compiled.CompiledModel`), xgboost on one thread where it is still called
+    (threads only add overhead on one row; a service's workers use the cores), and one warm-up
+    prediction so the first request is as fast as the others."""
 
     def __init__(self, model: RiskModel):
         self.model = model
         model.use_threads(1)
-        self.explainer = RiskExplainer(model, nthread=1)
+        self.compiled = CompiledModel(model)
+        self.feature_names = list(model.feature_names_)
         empty = np.full((1, len(RAW_COLUMNS)), np.nan)  # day 0, nothing else known
         empty[0, COLUMN_INDEX[PREDICTION_DAY.name]] = 0
         self.assess_rows(empty)
@@ -53,8 +58,12 @@ class Assessor:
     def assess_rows(self, raw: np.ndarray):
         """Predictor rows, probabilities, intervals and explanation of raw rows."""
         x = self.model.transform(raw)
-        probability = expit(self.model.log_odds(x))
-        return x, probability, self.model.interval(x), self.explainer.explain_features(x)
+        probability = expit(self.compiled.log_odds(x))
+        contributions, base = self.compiled.explain(x)
+        explanation = Explanation(
+            self.feature_names, x, contributions, base, base + contributions.sum(axis=1)
+        )
+        return x, probability, self.compiled.interval(x), explanation
 
     def assess(self, patients: list) -> list[Assessment]:
         """Validated patients (:class:`features.patient.PatientObservation`) -> assessments."""
