@@ -58,12 +58,11 @@ class Assessor:
     def assess_rows(self, raw: np.ndarray):
         """Predictor rows, probabilities, intervals and explanation of raw rows."""
         x = self.model.transform(raw)
-        probability = expit(self.compiled.log_odds(x))
-        contributions, base = self.compiled.explain(x)
+        log_odds, interval, contributions, base = self.compiled.assess(x)
         explanation = Explanation(
             self.feature_names, x, contributions, base, base + contributions.sum(axis=1)
         )
-        return x, probability, self.compiled.interval(x), explanation
+        return x, expit(log_odds), interval, explanation
 
     def assess(self, patients: list) -> list[Assessment]:
         """Validated patients (:class:`features.patient.PatientObservation`) -> assessments."""

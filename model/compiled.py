@@ -215,10 +215,11 @@ class TreeShapTable:
             slot_feature, tables = np.zeros((0, width), int), []
         self.path_nodes = np.asarray(path_nodes, dtype=np.intp)  # leaves x width
         self.path_dirs = np.asarray(path_dirs, dtype=bool)
-        self.used = np.asarray(path_slots) < width  # padding positions are not on the path
-        # slot -> which path positions belong to it (leaves x width slots x width positions)
         slots = np.asarray(path_slots)
-        self.slot_of = np.stack([slots == s for s in range(width)], axis=1)
+        # each path position's slot as a bit (0 for padding): a slot is followed unless one of
+        # its positions is not, so the pattern is every bit but those of failed positions
+        self.bits = np.where(slots < width, 2 ** np.minimum(slots, width - 1), 0)
+        self.all_bits = 2**width - 1
         self.table = (  # leaves x 2**width patterns x width slots
             np.stack(tables) if tables else np.zeros((0, 2**width, width))
         )
@@ -227,7 +228,6 @@ class TreeShapTable:
         flat = np.asarray(slot_feature, dtype=np.intp).reshape(-1)
         self.order = np.argsort(flat, kind="stable")
         self.features, self.starts = np.unique(flat[self.order], return_index=True)
-        self.powers = 2 ** np.arange(width)
         self.trees = trees
 
     def contributions(self, x32: np.ndarray) -> np.ndarray:
@@ -237,11 +237,9 @@ class TreeShapTable:
         flat = self.path_nodes.ravel()
         value = x32[:, t.feature[flat]]
         left = np.where(np.isnan(value), t.default_left[flat], value < t.threshold[flat])
-        follows = (left == self.path_dirs.ravel()) | ~self.used.ravel()
-        follows = follows.reshape(rows, *self.path_nodes.shape)  # rows x leaves x positions
-        # a slot is followed when every position of it is: all over positions in the slot
-        on = np.all(follows[:, :, None, :] | ~self.slot_of[None], axis=3)
-        pattern = (on * self.powers).sum(axis=2)  # rows x leaves
+        failed = np.where(left == self.path_dirs.ravel(), 0, self.bits.ravel())
+        failed = np.bitwise_or.reduce(failed.reshape(rows, *self.path_nodes.shape), axis=2)
+        pattern = self.all_bits & ~failed  # rows x leaves
         phi = self.table[np.arange(self.table.shape[0])[None, :], pattern]  # rows x leaves x w
         out = np.zeros((rows, self.n_features))
         if len(self.order):
@@ -302,6 +300,7 @@ class CompiledModel:
         self.model = model
         self.calibration = model.calibration_
         self.main = CompiledTrees([model.trees_])
+        self.main_columns = [np.arange(len(self.main.roots))]
         self.shap = TreeShapTable(self.main, len(model.feature_names_))
         refits = model.refits_
         self.exact = model.additive_ is not None and all(a is not None for a, _ in refits)
@@ -317,7 +316,7 @@ class CompiledModel:
         if not self.exact:
             return self.model.log_odds(x)
         offset = self.model.additive_.decision_function(x)[None]
-        return self._calibrated(self.main, offset, x.astype(np.float32), [slice(None)])[0]
+        return self._calibrated(self.main, offset, x.astype(np.float32), self.main_columns)[0]
 
     def interval(self, x: np.ndarray, level: float = 0.95) -> np.ndarray | None:
         """:meth:`RiskModel.interval` in one pass over every refit."""
@@ -334,23 +333,51 @@ class CompiledModel:
 
     def _calibrated(self, trees: CompiledTrees, offsets, x32, columns) -> np.ndarray:
         """``a + b * margin`` per fit (fits x rows): each fit's leaves added to its starting
-        margin in float32, in tree order, as xgboost does."""
+        margin in float32, in tree order, as xgboost does (one accumulation for all fits when
+        they have as many trees, as refits of fixed hyper-parameters do)."""
         values = trees.threshold[trees.leaves(x32)]  # rows x trees, float32
-        margin = np.empty(offsets.shape, dtype=np.float32)
-        for k, cols in enumerate(columns):
-            acc = np.column_stack([offsets[k].astype(np.float32), values[:, cols]])
-            margin[k] = np.add.accumulate(acc, axis=1, dtype=np.float32)[:, -1]
+        start = offsets.astype(np.float32)[:, :, None]  # fits x rows x 1
+        if len({len(c) for c in columns}) == 1:
+            per_fit = np.stack([values[:, c] for c in columns])  # fits x rows x trees
+            acc = np.concatenate([start, per_fit], axis=2)
+            margin = np.add.accumulate(acc, axis=2, dtype=np.float32)[:, :, -1]
+        else:
+            margin = np.stack(
+                [
+                    np.add.accumulate(
+                        np.column_stack([start[k, :, 0], values[:, c]]), axis=1, dtype=np.float32
+                    )[:, -1]
+                    for k, c in enumerate(columns)
+                ]
+            )
         a, b = self.calibration
         return a + b * margin.astype(np.float64)
 
-    def explain(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def assess(self, x: np.ndarray):
+        """(calibrated log-odds, interval, contributions, base log-odds) of predictor rows:
+        :meth:`log_odds`, :meth:`interval` and :meth:`explain` sharing the additive part's
+        contributions (its log-odds are their total, as :meth:`LinearOffset.decision_function`
+        computes them)."""
+        linear = self.model.additive_
+        additive = None if linear is None else linear.contributions(x)
+        if self.exact:
+            offset = linear.total(additive)[None]
+            log_odds = self._calibrated(self.main, offset, x.astype(np.float32), self.main_columns)[
+                0
+            ]
+        else:
+            log_odds = self.model.log_odds(x)
+        contributions, base = self.explain(x, additive)
+        return log_odds, self.interval(x), contributions, base
+
+    def explain(self, x: np.ndarray, additive=None) -> tuple[np.ndarray, np.ndarray]:
         """(contributions rows x predictors, base log-odds per row), calibrated: exact, and
         they add up to the calibrated log-odds up to xgboost's float32 sums."""
         linear = self.model.additive_
         trees = self.shap.contributions(x.astype(np.float32))
         base = np.full(len(x), self.shap.base)
         if linear is not None:
-            trees = trees + linear.contributions(x)
+            trees = trees + (linear.contributions(x) if additive is None else additive)
             base = base + linear.intercept_
         else:
             base = base + float(self.main.base_score_margin[0])

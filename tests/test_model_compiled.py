@@ -179,3 +179,12 @@ def test_a_model_without_an_additive_part_is_explained_and_left_to_xgboost_for_s
     theirs = RiskExplainer(fitted).explain_features(x)
     assert np.abs(base - theirs.base_log_odds).max() < 1e-5
     assert np.abs(contributions - theirs.contributions).max() < 1e-5
+
+
+def test_assess_is_log_odds_interval_and_explain_together(compiled, rows):
+    log_odds, interval, contributions, base = compiled.assess(rows[:300])
+    np.testing.assert_array_equal(log_odds, compiled.log_odds(rows[:300]))
+    np.testing.assert_array_equal(interval, compiled.interval(rows[:300]))
+    alone, alone_base = compiled.explain(rows[:300])
+    np.testing.assert_array_equal(contributions, alone)
+    np.testing.assert_array_equal(base, alone_base)
