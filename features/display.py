@@ -87,3 +87,17 @@ def value_text(feature: str, value: float) -> str:
     if fmt == "dose":
         return f"{10**value:.2g} cells/kg"
     return fmt.format(value)
+
+
+def input_text(field: str, patient) -> str:
+    """An input as the clinician entered it: a value in clinical units, or for a course
+    series its latest value and day ('2 on day 5, 4 days recorded'); 'not given' when absent."""
+    value = getattr(patient, field)
+    spec = FIELDS[field]
+    if spec.kind != "day_list":
+        return spec.text(value) if field != "day_since_infusion" else f"{value}"
+    if not value:
+        return "not given"
+    last = max(value, key=lambda obs: obs.day)
+    shown = spec.text(getattr(last, spec.value_key))
+    return f"{shown} on day {last.day}, {len(value)} day{'s' if len(value) > 1 else ''} recorded"

@@ -7,10 +7,13 @@ relation has no fixed direction (days since CRS onset, say). A category indicato
 ``field=value`` comes from that field, and rises when the field takes that value.
 
 Reports use it to compare what the model learnt with what a cohort's generator declares about
-its inputs (:func:`expected_direction`).
+its inputs (:func:`expected_direction`); explanations use it to give contributions per input
+the clinician entered (:func:`by_input`).
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from icans.contract import LAB_FIELDS
 
@@ -104,3 +107,32 @@ def expected_direction(predictor: str, effects: dict[str, int]) -> int | None:
     if not signs:
         return 0
     return signs.pop() if len(signs) == 1 else None
+
+
+def input_fields(predictor: str) -> tuple[str, ...]:
+    """The contract fields a predictor is computed from (an indicator: its field)."""
+    return tuple(dict.fromkeys(f.split("=")[0] for f, _ in predictor_inputs(predictor)))
+
+
+def by_input(feature_names, contributions: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Contributions per input the clinician entered (rows x inputs), from those per predictor.
+
+    The rule: a predictor computed from one input (a lab, the CRS grades, a category's
+    indicators) gives that input its whole contribution, so the indicators of one category
+    add up to one contribution of the field; a predictor computed from several inputs (m-EASIX
+    from LDH, CRP and platelets; the CD4:CD8 ratio; days since corticosteroids started for
+    ICANS) shares its contribution equally among them. Each predictor's contribution goes
+    somewhere once, so the inputs' contributions add up to the same log-odds as the
+    predictors'. Inputs are in the order they first appear among the predictors.
+    """
+    parts: dict[str, list[tuple[int, float]]] = {}
+    for j, name in enumerate(feature_names):
+        inputs = input_fields(name)
+        for field in inputs:
+            parts.setdefault(field, []).append((j, 1.0 / len(inputs)))
+    c = np.asarray(contributions, dtype=float)
+    out = np.zeros((len(c), len(parts)))
+    for k, terms in enumerate(parts.values()):
+        for j, w in terms:  # added one by one: the same bits for a row alone or in a batch
+            out[:, k] += c[:, j] * w
+    return list(parts), out

@@ -12,7 +12,7 @@ JSON, the page and the audit log always agree.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import expit
@@ -33,11 +33,12 @@ class Assessment:
     interval: tuple[float, float] | None  # 95% bootstrap interval of the probability
     log_odds: float
     base_log_odds: float
-    contributions: list[dict]
+    contributions: list[dict]  # per predictor, largest absolute first
     drivers: list[str]
     warnings: list[str]
     missing_inputs: list[str]
     landmark_day: int
+    input_contributions: list[dict] = field(default_factory=list)  # per input entered
 
 
 class Assessor:
@@ -81,6 +82,7 @@ class Assessor:
                     log_odds=float(explanation.log_odds[i]),
                     base_log_odds=float(explanation.base_log_odds[i]),
                     contributions=explanation.ranked(i),
+                    input_contributions=explanation.by_input(i, patient),
                     drivers=explanation.drivers(i),
                     warnings=input_warnings(
                         self.model.features_,

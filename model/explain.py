@@ -24,6 +24,8 @@ import numpy as np
 import xgboost as xgb
 
 from features import display
+from features.inputs import by_input
+from icans.contract import FIELDS
 from model.risk_model import RiskModel
 
 
@@ -53,6 +55,24 @@ class Explanation:
                 }
             )
         return out
+
+    def by_input(self, i: int, patient) -> list[dict]:
+        """Row i's contributions per input the clinician entered
+        (:func:`features.inputs.by_input`), largest absolute first; ``patient`` gives each
+        input's value as entered. They add up to the same log-odds as the predictors'."""
+        if not hasattr(self, "_inputs"):
+            self._inputs = by_input(self.feature_names, self.contributions)
+        fields, values = self._inputs
+        order = np.argsort(-np.abs(values[i]), kind="stable")
+        return [
+            {
+                "input": fields[k],
+                "label": FIELDS[fields[k]].label,
+                "value_text": display.input_text(fields[k], patient),
+                "shap_log_odds": float(values[i, k]),
+            }
+            for k in order
+        ]
 
     def drivers(self, i: int, top: int = 3) -> list[str]:
         """Plain-language top drivers: 'CRS grade today 3: raises the risk (+0.80 log-odds)'."""

@@ -104,10 +104,11 @@ def waterfall_png(
     """
     shown = list(contributions[:WATERFALL_TOP])
     rest = list(contributions[WATERFALL_TOP:])
-    labels = [f"{describe(c)}" for c in shown]
+    per_input = bool(shown) and "input" in shown[0]
+    labels = [f"{c['label']} ({c['value_text']})" if per_input else describe(c) for c in shown]
     values = [c["shap_log_odds"] for c in shown]
     if rest:
-        labels.append(f"{len(rest)} other predictors")
+        labels.append(f"{len(rest)} other {'inputs' if per_input else 'predictors'}")
         values.append(float(sum(c["shap_log_odds"] for c in rest)))
     n = len(values)
     fig = Figure(figsize=(8.5, 1.3 + 0.36 * (n + 2)))
@@ -183,35 +184,53 @@ def _risk_section(a: Assessment, model: dict, request_id: str | None) -> str:
 
 
 def _waterfall_section(a: Assessment, synthetic: bool) -> str:
-    png = waterfall_png(a.contributions, a.base_log_odds, a.log_odds, synthetic=synthetic)
-    rows = [
-        f'<tr class="base"><td>base log-odds (average training patient)</td><td></td>'
-        f'<td class="num">{a.base_log_odds:+.3f}</td><td class="num">{a.base_log_odds:+.3f}</td>'
-        "</tr>"
-    ]
-    running = a.base_log_odds
-    for c in a.contributions:
-        running += c["shap_log_odds"]
-        rows.append(
-            f'<tr data-shap="{c["shap_log_odds"]!r}"><td>{h.e(c["label"])}</td>'
-            f"<td>{h.e(c['value_text'])}</td>"
-            f'<td class="num">{c["shap_log_odds"]:+.3f}</td><td class="num">{running:+.3f}</td>'
-            "</tr>"
-        )
-    table = (
-        '<table class="contributions"><thead><tr><th>predictor</th><th>value</th>'
-        "<th>contribution (log-odds)</th><th>running total</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>"
+    """The waterfall by input entered (the per-input view), then both tables: by input and
+    by predictor (the detail); each adds up to the log-odds."""
+    png = waterfall_png(a.input_contributions, a.base_log_odds, a.log_odds, synthetic=synthetic)
+    by_input = _running_table(
+        "inputs",
+        "input",
+        [(c["label"], c["value_text"], c["shap_log_odds"]) for c in a.input_contributions],
+        a.base_log_odds,
+    )
+    by_predictor = _running_table(
+        "contributions",
+        "predictor",
+        [(c["label"], c["value_text"], c["shap_log_odds"]) for c in a.contributions],
+        a.base_log_odds,
     )
     return (
         h.p(
-            "Each bar is one predictor's exact TreeSHAP contribution to this patient's log-odds, "
-            "starting from the model's average over the training data (base). Base plus all "
-            f"contributions gives the log-odds {a.log_odds:+.3f}; the probability is "
+            "Each bar is one input you entered: the exact TreeSHAP contributions of the "
+            "predictors computed from it, summed (a category's indicators together; a "
+            "predictor computed from several inputs, such as m-EASIX, shared equally among "
+            "them). They start from the model's average over the training data (base); base "
+            f"plus all contributions gives the log-odds {a.log_odds:+.3f}; the probability is "
             f"1 / (1 + exp(-log-odds)) = {_percent(a.probability)}."
         )
         + h.img(png, "Waterfall of the contributions to this patient's log-odds")
-        + table
+        + by_input
+        + h.p("The same, per predictor the model computed from the inputs:")
+        + by_predictor
+    )
+
+
+def _running_table(cls: str, what: str, rows: list[tuple], base: float) -> str:
+    out = [
+        f'<tr class="base"><td>base log-odds (average training patient)</td><td></td>'
+        f'<td class="num">{base:+.3f}</td><td class="num">{base:+.3f}</td></tr>'
+    ]
+    running = base
+    for label, text, shap in rows:
+        running += shap
+        out.append(
+            f'<tr data-shap="{shap!r}"><td>{h.e(label)}</td><td>{h.e(text)}</td>'
+            f'<td class="num">{shap:+.3f}</td><td class="num">{running:+.3f}</td></tr>'
+        )
+    return (
+        f'<table class="{cls}"><thead><tr><th>{what}</th><th>value</th>'
+        "<th>contribution (log-odds)</th><th>running total</th></tr></thead>"
+        f"<tbody>{''.join(out)}</tbody></table>"
     )
 
 

@@ -26,6 +26,16 @@ class Contribution(BaseModel):
     shap_log_odds: float = Field(description="Exact TreeSHAP contribution, log-odds.")
 
 
+class InputContribution(BaseModel):
+    input: str = Field(description="The contract field the clinician entered, e.g. crp_mg_per_l.")
+    label: str = Field(description="Plain name for display.")
+    value_text: str = Field(description="The input as entered, in clinical units.")
+    shap_log_odds: float = Field(
+        description="The contributions of the predictors computed from this input, summed "
+        "(a predictor of several inputs shared equally among them), log-odds."
+    )
+
+
 class ProbabilityInterval(BaseModel):
     low: float = Field(ge=0, le=1)
     high: float = Field(ge=0, le=1)
@@ -52,7 +62,13 @@ class RiskResponse(BaseModel):
     model_version: str
     base_log_odds: float = Field(description="Expected log-odds over the training data.")
     log_odds: float = Field(description="base_log_odds + sum of contributions.")
-    contributions: list[Contribution] = Field(description="Largest absolute first.")
+    contributions: list[Contribution] = Field(
+        description="Per predictor, largest absolute first."
+    )
+    input_contributions: list[InputContribution] = Field(
+        description="Per input entered (categories summed, derived predictors attributed to "
+        "their inputs), largest absolute first; they add up to the same log-odds."
+    )
     drivers: list[str] = Field(description="Plain-language top drivers.")
     warnings: list[str] = Field(
         description="Inputs outside the training range, unseen categories, categories with few "

@@ -53,6 +53,7 @@ from serving.schemas import (
     BatchResponse,
     Contribution,
     ErrorResponse,
+    InputContribution,
     ModelInfo,
     ProbabilityInterval,
     RiskResponse,
@@ -215,6 +216,7 @@ def _response(a: Assessment, runtime: ModelRuntime, rid: str) -> RiskResponse:
         contributions=[
             Contribution(**{k: c[k] for k in Contribution.model_fields}) for c in a.contributions
         ],
+        input_contributions=[InputContribution(**c) for c in a.input_contributions],
         drivers=a.drivers,
         warnings=a.warnings,
         missing_inputs=a.missing_inputs,

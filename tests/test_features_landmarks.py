@@ -214,3 +214,23 @@ def test_every_predictor_has_a_label_and_its_inputs(fitted):
         assert name in FIELDS or name in display.DERIVED, name
         for field, direction in predictor_inputs(name):
             assert field.split("=")[0] in FIELDS and direction in (-1, 0, 1), (name, field)
+
+
+def test_contributions_by_input_sum_categories_and_share_multi_input_predictors():
+    """Worked by hand: the CAR target's two indicators make one input; m-EASIX (LDH, CRP,
+    platelets) gives each a third; the total is kept."""
+    from features.inputs import by_input
+
+    names = ["car_target=CD19", "car_target=BCMA", "m_easix", "ldh_u_per_l", "landmark_day"]
+    contributions = np.array([[0.5, -0.25, 0.3, 0.1, -0.2], [0.0, 0.0, -0.6, 0.0, 1.0]])
+    fields, values = by_input(names, contributions)
+    assert fields == [
+        "car_target",
+        "ldh_u_per_l",
+        "crp_mg_per_l",
+        "platelets_10e9_per_l",
+        "day_since_infusion",
+    ]
+    np.testing.assert_allclose(values[0], [0.25, 0.2, 0.1, 0.1, -0.2])
+    np.testing.assert_allclose(values[1], [0.0, -0.2, -0.2, -0.2, 1.0])
+    np.testing.assert_allclose(values.sum(axis=1), contributions.sum(axis=1))

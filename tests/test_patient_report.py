@@ -97,16 +97,38 @@ def test_headline_states_probability_interval_and_landmark(page, runtime):
     assert "req-1" in html
 
 
-def test_waterfall_table_adds_up_to_the_stated_probability(page):
+@pytest.mark.parametrize(
+    ("table", "n"), [("inputs", "input_contributions"), ("contributions", "contributions")]
+)
+def test_waterfall_tables_add_up_to_the_stated_probability(page, table, n):
+    """By input and by predictor, each table adds up to the page's log-odds and probability."""
     html, a = page
-    shap = [float(v) for v in re.findall(r'<tr data-shap="([^"]+)">', html)]
-    assert len(shap) == len(a.contributions)
+    body = re.search(rf'<table class="{table}">(.*?)</table>', html, re.S).group(1)
+    shap = [float(v) for v in re.findall(r'<tr data-shap="([^"]+)">', body)]
+    assert len(shap) == len(getattr(a, n))
     base = _attr(html, "data-base-log-odds")
     assert base + sum(shap) == pytest.approx(
         _attr(html, "data-log-odds"), abs=1e-6
     )  # float32 trees
     assert float(expit(base + sum(shap))) == pytest.approx(
         _attr(html, "data-probability"), abs=1e-6
+    )
+
+
+def test_inputs_group_the_predictors_of_one_field(page):
+    """One contribution per entered field: the CAR target's indicators are one input, and the
+    inputs' contributions add up to the predictors'."""
+    _, a = page
+    fields = [c["input"] for c in a.input_contributions]
+    assert len(fields) == len(set(fields))
+    assert "car_target" in fields and not any("=" in f for f in fields)
+    by_field = {c["input"]: c["shap_log_odds"] for c in a.input_contributions}
+    target = sum(
+        c["shap_log_odds"] for c in a.contributions if c["feature"].startswith("car_target=")
+    )
+    assert by_field["car_target"] == pytest.approx(target, abs=1e-12)
+    assert sum(by_field.values()) == pytest.approx(
+        sum(c["shap_log_odds"] for c in a.contributions), abs=1e-9
     )
 
 
