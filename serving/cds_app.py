@@ -105,7 +105,9 @@ async def _invalid(request: Request, exc: RequestValidationError) -> JSONRespons
 @cds.exception_handler(HTTPException)
 async def _http(request: Request, exc: HTTPException) -> JSONResponse:
     names = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
-    return cds_error(exc.status_code, names.get(exc.status_code, "http_error"), str(exc.detail))
+    return cds_error(
+        exc.status_code, names.get(exc.status_code, "http_error"), str(exc.detail), exc.headers
+    )
 
 
 @cds.exception_handler(Exception)

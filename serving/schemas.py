@@ -62,9 +62,7 @@ class RiskResponse(BaseModel):
     model_version: str
     base_log_odds: float = Field(description="Expected log-odds over the training data.")
     log_odds: float = Field(description="base_log_odds + sum of contributions.")
-    contributions: list[Contribution] = Field(
-        description="Per predictor, largest absolute first."
-    )
+    contributions: list[Contribution] = Field(description="Per predictor, largest absolute first.")
     input_contributions: list[InputContribution] = Field(
         description="Per input entered (categories summed, derived predictors attributed to "
         "their inputs), largest absolute first; they add up to the same log-odds."

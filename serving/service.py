@@ -64,6 +64,14 @@ FHIR_JSON = "application/fhir+json"
 MAX_FHIR_BODY_BYTES = 4 * 1024 * 1024  # one patient's Bundle with a 28-day course
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 413, 422)}
+# For an HTML route: its errors are JSON all the same (FastAPI would document them as HTML).
+JSON_ERRORS = {
+    status: {
+        "description": "Error (JSON)",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+    }
+    for status in ERRORS
+}
 
 app = FastAPI(
     title="ICANS risk service",
@@ -83,12 +91,17 @@ def _request_id(request: Request) -> str:
 
 
 def _error(
-    status: int, error: str, message: str, request: Request, errors: list | None = None
+    status: int,
+    error: str,
+    message: str,
+    request: Request,
+    errors: list | None = None,
+    headers: dict | None = None,
 ) -> JSONResponse:
     body = ErrorResponse(
         error=error, message=message, errors=errors or [], request_id=_request_id(request)
     )
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = dict(headers or {}) | ({"WWW-Authenticate": "Bearer"} if status == 401 else {})
     return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
 
 
@@ -190,8 +203,12 @@ async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         405: "method_not_allowed",
         413: "payload_too_large",
     }
-    return _error(
-        exc.status_code, names.get(exc.status_code, "http_error"), str(exc.detail), request
+    return _error(  # the exception's headers kept: a 405's Allow
+        exc.status_code,
+        names.get(exc.status_code, "http_error"),
+        str(exc.detail),
+        request,
+        headers=exc.headers,
     )
 
 
@@ -292,7 +309,7 @@ class IcansRisk:
     @app.post(
         "/report",
         response_class=HTMLResponse,
-        responses=ERRORS | {200: {"content": {"text/html": {}}, "description": "HTML page"}},
+        responses=JSON_ERRORS | {200: {"content": {"text/html": {}}, "description": "HTML page"}},
     )
     def report(self, patient: PatientObservation, request: Request) -> HTMLResponse:
         """The per-patient explanation as one self-contained HTML page (no JavaScript): the

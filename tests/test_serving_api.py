@@ -641,11 +641,22 @@ def test_unknown_route_is_404(client):
     assert client.get("/v1/risk/unknown").status_code == 404
 
 
-def test_wrong_method_is_405(client):
+def test_wrong_method_is_405_with_the_allowed_methods(client):
     response = client.get("/v1/risk")
     assert response.status_code == 405
     assert response.json()["error"] == "method_not_allowed"
-    assert client.put("/v1/model", json={}).status_code == 405
+    assert response.headers["allow"] == "POST"
+    put = client.put("/v1/model", json={})
+    assert put.status_code == 405 and put.headers["allow"] == "GET"
+
+
+def test_the_html_report_documents_and_returns_json_errors(client, body):
+    spec = client.get("/v1/openapi.json").json()["paths"]["/report"]["post"]["responses"]
+    assert list(spec["200"]["content"]) == ["text/html"]
+    assert list(spec["422"]["content"]) == ["application/json"]
+    bad = client.post("/v1/report", json=fresh(body, age_years=-1))
+    assert bad.status_code == 422
+    assert bad.headers["content-type"].startswith("application/json")
 
 
 # --------------------------------------------------------------------------------------------

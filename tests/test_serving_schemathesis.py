@@ -2,9 +2,12 @@
 
 The schema is loaded from the running in-process service (BentoML's ASGI app, ``/v1/openapi.json``,
 ``schemathesis.openapi.from_asgi``), and schemathesis generates valid and invalid requests for
-every operation: none may cause a server error, and every response must match the documented
-status codes, content types and schemas. The run is bounded: at most 50 examples per operation,
-four operations, no example database, derandomized.
+every operation: none may cause a server error, every response must match the documented
+status codes, content types, headers and schemas, invalid data must be rejected, and a method
+an operation does not allow must get a 405 with an ``Allow`` header. (Not "valid data accepted":
+the contract's cross-field rules, a product outside its diseases say, are not expressible in
+JSON Schema, so schema-valid requests can be rightly refused with 422.) The run is bounded: at
+most 50 examples per operation, five operations, no example database, derandomized.
 
 The operations are driven with ``operation.as_strategy()`` and ``hypothesis.given`` rather than
 ``schemathesis.pytest.from_fixture(...).parametrize()``: with pytest 9.2 the lazy fixture mode of
@@ -21,9 +24,14 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
+    allow_header_conformance,
     content_type_conformance,
+    missing_required_header,
+    negative_data_rejection,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 from support import shared_asgi_app
 
@@ -33,6 +41,7 @@ EXAMPLES_PER_OPERATION = 50
 OPERATIONS = {
     ("POST", "/risk"),
     ("POST", "/risk/batch"),
+    ("POST", "/report"),
     ("GET", "/model"),
     ("POST", "/fhir/risk-assessment"),
 }
@@ -42,6 +51,11 @@ CHECKS = [
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
+    response_headers_conformance,
+    negative_data_rejection,
+    missing_required_header,
+    unsupported_method,
+    allow_header_conformance,
 ]
 
 
