@@ -21,12 +21,13 @@ from starlette.exceptions import HTTPException
 
 from serving.body_limit import bounded
 from serving.client_auth import ClientAuthError
+from serving.metrics import RequestMetrics
 from serving.schemas import ErrorResponse
 
 log = logging.getLogger("icans.serving.cds")
 MAX_CDS_BODY_BYTES = 4 * 1024 * 1024  # prefetched resources of one patient
 PREFIX = "/cds-services"
-PUBLIC = re.compile(r"^/cds-services/[\w-]+/(model-card|explanations/[0-9a-f]{32})$")
+PUBLIC = re.compile(r"^/cds-services/[\w-]+/(model-card|explanation)$")
 ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 404, 412, 413, 422)}
 
 cds = FastAPI(
@@ -81,6 +82,7 @@ class CdsGuard:
 
 
 cds.add_middleware(CdsGuard)
+cds.add_middleware(RequestMetrics)  # outermost: refused calls are counted too
 
 
 @cds.exception_handler(RequestValidationError)

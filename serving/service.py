@@ -44,6 +44,7 @@ from serving.fhir_input import map_patient, read_bundle
 from serving.fhir_output import operation_outcome, outcome_message, risk_assessment
 from serving.fhir_resources import FhirInputError, MappedPatient, NotApplicable
 from serving.launch import check_exposure, listening_host
+from serving.metrics import RequestMetrics, metrics, record_prediction
 from serving.runtime import Assessment, ModelRuntime
 from serving.schemas import (
     MAX_BATCH,
@@ -147,6 +148,7 @@ class Guard:
 
 
 app.add_middleware(Guard)
+app.add_middleware(RequestMetrics, prefix="/v1")  # outermost: sees every call and status
 
 
 @app.exception_handler(RequestValidationError)
@@ -292,6 +294,7 @@ class IcansRisk:
             settings.cds_explanations_dir, settings.cds_page_ttl_s
         )
         self.model_card_page = logged_report(self.runtime.ref.run_id)
+        metrics()  # made now that BentoML has set up multiprocess collection
         waterfall_png([], 0.0, 0.0)  # loads matplotlib and its fonts now, not on a request
         log.info("serving %s version %s", self.runtime.ref.name, self.runtime.ref.version)
 
@@ -299,6 +302,7 @@ class IcansRisk:
         results = [_response(a, self.runtime, rid) for a in self.runtime.assess(patients)]
         for patient, r in zip(patients, results, strict=True):
             self.audit.record(rid, r.model_name, r.model_version, patient, r.probability)
+            record_prediction(r.model_name, r.model_version, "json", r.probability)
         return results
 
     @app.post("/risk", response_model=RiskResponse, responses=ERRORS)
@@ -319,6 +323,7 @@ class IcansRisk:
         assessment = self.runtime.assess([patient])[0]
         ident = self.runtime.identity()
         self.audit.record(rid, ident["name"], ident["version"], patient, assessment.probability)
+        record_prediction(ident["name"], ident["version"], "report", assessment.probability)
         page = build_patient_report(patient, assessment, ident, request_id=rid)
         return HTMLResponse(page, headers={"X-Request-ID": rid, "Cache-Control": "no-store"})
 
@@ -398,6 +403,7 @@ class IcansRisk:
         a = self.runtime.assess([patient])[0]
         ident = self.runtime.identity()
         self.audit.record(rid, ident["name"], ident["version"], patient, a.probability)
+        record_prediction(ident["name"], ident["version"], "fhir", a.probability)
         return _fhir(200, risk_assessment(mapped, a, ident, self.runtime.intended_use), rid)
 
     # -- CDS Hooks -----------------------------------------------------------------------------
@@ -476,7 +482,7 @@ class IcansRisk:
         }
         links = {
             "model_card": f"{base}/model-card",
-            "explanation": f"{base}/explanations/{self.explanations.put(record)}",
+            "explanation": f"{base}/explanation?id={self.explanations.put(record)}",
         }
         card = cds_hooks.risk_card(
             mapped,
@@ -495,6 +501,7 @@ class IcansRisk:
             a.probability,
             card=card["uuid"],
         )
+        record_prediction(ident["name"], ident["version"], "cds-hooks", a.probability)
         return card
 
     @cds.post("/cds-services/{service_id}/feedback", responses=CDS_ERRORS)
@@ -522,11 +529,12 @@ class IcansRisk:
             return HTMLResponse("<p>No model card for this service.</p>", status_code=404)
         return HTMLResponse(self.model_card_page, headers={"Cache-Control": "no-store"})
 
-    @cds.get("/cds-services/{service_id}/explanations/{page_id}", response_class=HTMLResponse)
-    def cds_explanation(self, service_id: str, page_id: str) -> HTMLResponse:
+    @cds.get("/cds-services/{service_id}/explanation", response_class=HTMLResponse)
+    def cds_explanation(self, service_id: str, id: str = "") -> HTMLResponse:
         """A card's explanation page, while it lasts (``cds_page_ttl_s``): the same page as
         /v1/report, with the mapping's warnings, rendered now from the stored record."""
-        record = self.explanations.get(page_id) if service_id == cds_hooks.SERVICE_ID else None
+        # the id is a query parameter, never part of the path: paths are metric labels
+        record = self.explanations.get(id) if service_id == cds_hooks.SERVICE_ID else None
         ident = self.runtime.identity()
         if record is None or record["model_version"] != ident["version"]:
             return HTMLResponse(

@@ -184,6 +184,35 @@ def test_server_logs_and_audit_never_hold_the_patient_id(server, model):
     assert text.count("\n") >= 2 and SECRET_ID not in text
 
 
+def test_real_server_metrics_count_calls_and_predictions_without_identifiers(server, model):
+    """Prometheus text on /metrics (no token): BentoML's series and ours, by route template,
+    status and model version; the patient's identifier and the inputs never appear."""
+    import re
+
+    base, _ = server
+    cohort, _, result = model
+    record = patient_record(read_cohort(cohort).tables, "P0000010", 5) | {"patient_id": SECRET_ID}
+    assert httpx.post(f"{base}/v1/risk", json=record, timeout=30).status_code == 200
+    assert httpx.get(f"{base}/v1/risk", timeout=30).status_code == 405
+    text = httpx.get(f"{base}/metrics", timeout=10).text
+    ours = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("icans_")
+    }
+    assert ours['icans_http_requests_total{endpoint="/v1/risk",method="POST",status="200"}'] >= 1
+    assert ours['icans_http_requests_total{endpoint="/v1/risk",method="GET",status="405"}'] >= 1
+    key = (
+        f'icans_predictions_total{{channel="json",model_name="icans-risk",'
+        f'model_version="{result.model_version}"}}'
+    )
+    assert ours[key] >= 1
+    assert any(k.startswith("icans_predicted_risk_bucket") for k in ours)
+    assert "bentoml_service_request_total" in text
+    assert SECRET_ID not in text
+    assert not re.search(r"[0-9a-f]{32}", text)  # no explanation link ids, no hashes
+
+
 def test_serve_refuses_to_start_without_a_registered_model(tmp_path):
     result = CliRunner().invoke(
         cli,
