@@ -8,6 +8,7 @@ pipeline derives (:mod:`features.transformers`) are described here.
 from __future__ import annotations
 
 import math
+from functools import cache
 
 from icans.contract import FIELDS
 
@@ -58,8 +59,10 @@ DERIVED: dict[str, tuple[str, str]] = {
 }
 
 
+@cache
 def label(feature: str) -> str:
-    """Plain name of a predictor ('car_target=CD19' -> 'CAR target CD19')."""
+    """Plain name of a predictor ('car_target=CD19' -> 'CAR target CD19'); cached: it depends
+    on the name only, and a response labels every predictor."""
     if "=" in feature:
         field, value = feature.split("=", 1)
         spec = FIELDS.get(field)
