@@ -36,10 +36,10 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
 
 from features.kinetics import product_group
 from features.layout import N_DAYS, col, series
+from features.steps import require_fitted
 
 _SERIES = ("cd4_cells_per_ul", "cd8_cells_per_ul")
 _DAYS = np.arange(N_DAYS, dtype=float)
@@ -150,7 +150,7 @@ class ExpansionCurve(TransformerMixin, BaseEstimator):
         return a, k
 
     def transform(self, X):
-        check_is_fitted(self, "shapes_")
+        require_fitted(self, "shapes_")
         raw = np.asarray(X, dtype=float)
         s = _centred_sums(raw)
         a, k0 = self._row_shape(raw)

@@ -13,6 +13,8 @@ the clinician entered (:func:`by_input`).
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 from icans.contract import LAB_FIELDS
@@ -125,14 +127,21 @@ def by_input(feature_names, contributions: np.ndarray) -> tuple[list[str], np.nd
     somewhere once, so the inputs' contributions add up to the same log-odds as the
     predictors'. Inputs are in the order they first appear among the predictors.
     """
-    parts: dict[str, list[tuple[int, float]]] = {}
-    for j, name in enumerate(feature_names):
-        inputs = input_fields(name)
-        for field in inputs:
-            parts.setdefault(field, []).append((j, 1.0 / len(inputs)))
+    parts = _parts(tuple(feature_names))
     c = np.asarray(contributions, dtype=float)
     out = np.zeros((len(c), len(parts)))
     for k, terms in enumerate(parts.values()):
         for j, w in terms:  # added one by one: the same bits for a row alone or in a batch
             out[:, k] += c[:, j] * w
     return list(parts), out
+
+
+@cache
+def _parts(feature_names: tuple[str, ...]) -> dict[str, list[tuple[int, float]]]:
+    """input -> [(predictor column, its share)], in order of first appearance."""
+    parts: dict[str, list[tuple[int, float]]] = {}
+    for j, name in enumerate(feature_names):
+        inputs = input_fields(name)
+        for field in inputs:
+            parts.setdefault(field, []).append((j, 1.0 / len(inputs)))
+    return parts

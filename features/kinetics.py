@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
 
 from features import definitions as d
 from features.layout import CATEGORICAL_FIELDS, N_DAYS, col, series
-from features.steps import Stateless
+from features.steps import Stateless, require_fitted
 
 
 def product_group(raw: np.ndarray) -> np.ndarray:
@@ -139,7 +138,7 @@ class ExpansionTiming(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
-        check_is_fitted(self, "groups_")
+        require_fitted(self, "groups_")
         raw = np.asarray(X, dtype=float)
         day, values = self._by_latest_day(raw)
         group = product_group(raw)

@@ -84,7 +84,6 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import check_is_fitted
 
 from features import definitions as d
 from features.expansion_curve import ExpansionCurve
@@ -104,7 +103,7 @@ from features.layout import (
     mask_after_prediction_day,
     series,
 )
-from features.steps import Stateless
+from features.steps import Stateless, require_fitted
 from features.treatment import TreatmentFeatures
 from icans.contract import DISEASE_GROUPS, DISEASES, LAB_FIELDS
 from icans.errors import UnknownCategoryWarning
@@ -162,7 +161,7 @@ class ObservationWindow(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
-        check_is_fitted(self, "n_features_in_")
+        require_fitted(self, "n_features_in_")
         raw = as_raw(X)
         check_prediction_day(raw)
         return mask_after_prediction_day(raw)
@@ -331,7 +330,7 @@ class ExpansionLevel(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
-        check_is_fitted(self, "reference_")
+        require_fitted(self, "reference_")
         raw = np.asarray(X, dtype=float)
         block = series(raw, "cd4_cells_per_ul")
         reference = reference_for(product_group(raw), self.groups_, self.reference_, self.pooled_)
@@ -391,7 +390,7 @@ class InflammationIndex(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
-        check_is_fitted(self, "weights_")
+        require_fitted(self, "weights_")
         logs = self._logs(np.asarray(X, dtype=float))
         z = np.nan_to_num((logs - self.mean_) / self.scale_)
         # column by column, not a matrix product: BLAS may sum a batch in another order than a
@@ -453,16 +452,16 @@ class CategoryIndicators(TransformerMixin, BaseEstimator):
 
     def unseen(self, raw: np.ndarray) -> list[tuple[str, str]]:
         """(field, value) pairs in ``raw`` that training never saw."""
-        check_is_fitted(self, "codes_")
+        require_fitted(self, "codes_")
         out = []
         for field, codes in category_codes(np.asarray(raw, dtype=float)).items():
-            present = np.unique(codes[~np.isnan(codes)])
-            for c in np.setdiff1d(present, self.codes_[field]):
+            present = set(codes[~np.isnan(codes)].tolist())  # a few rows: sets, not np.unique
+            for c in sorted(present - set(self.codes_[field].tolist())):
                 out.append((field, CATEGORY_VOCABULARY[field][int(c)]))
         return out
 
     def transform(self, X):
-        check_is_fitted(self, "codes_")
+        require_fitted(self, "codes_")
         raw = np.asarray(X, dtype=float)
         for field, value in self.unseen(raw):
             warnings.warn(
@@ -478,7 +477,7 @@ class CategoryIndicators(TransformerMixin, BaseEstimator):
         return np.hstack(blocks)
 
     def get_feature_names_out(self, input_features=None):
-        check_is_fitted(self, "categories_")
+        require_fitted(self, "categories_")
         return np.asarray(
             [f"{field}={k}" for field, known in self.categories_.items() for k in known],
             dtype=object,
@@ -510,7 +509,7 @@ class TrainingRanges(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
-        check_is_fitted(self, "lower_")
+        require_fitted(self, "lower_")
         return np.asarray(X, dtype=float)
 
     def get_feature_names_out(self, input_features=None):
@@ -552,11 +551,11 @@ class ClinicalFeatures(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
-        check_is_fitted(self, "steps_")
+        require_fitted(self, "steps_")
         return np.hstack([step.transform(X) for _, step in self.steps_])
 
     def get_feature_names_out(self, input_features=None):
-        check_is_fitted(self, "steps_")
+        require_fitted(self, "steps_")
         return np.concatenate([step.get_feature_names_out() for _, step in self.steps_])
 
 
