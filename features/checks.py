@@ -73,11 +73,11 @@ def input_warnings(
                 "says about it rests on few outcomes and is less reliable"
             )
     ranges = feature_pipeline.named_steps["ranges"]
-    names = feature_pipeline.get_feature_names_out()
     x = features[0]
     low = np.where(np.isnan(ranges.lower_), -np.inf, ranges.lower_)
     high = np.where(np.isnan(ranges.upper_), np.inf, ranges.upper_)
     outside = np.flatnonzero((x < low) | (x > high))
+    names = feature_pipeline.get_feature_names_out() if len(outside) else []
     for j in outside:
         name = names[j]
         if "=" in name:

@@ -8,7 +8,7 @@ pipeline derives (:mod:`features.transformers`) are described here.
 from __future__ import annotations
 
 import math
-from functools import cache
+from functools import cache, lru_cache
 
 from icans.contract import FIELDS
 
@@ -72,6 +72,7 @@ def label(feature: str) -> str:
     return DERIVED.get(feature, (feature.replace("_", " "), ""))[0]
 
 
+@lru_cache(maxsize=65_536)
 def value_text(feature: str, value: float) -> str:
     """The value in clinical units ('marrow blasts 45%'); 'not available' when missing."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
