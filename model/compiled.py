@@ -5,8 +5,9 @@ itself: the model's ``fit`` is the only place state is learned) and gives, for a
 of predictor rows, everything a request needs in a few numpy operations instead of one xgboost
 call per fit:
 
-* the log-odds and probability of the main fit, bit for bit those of ``predict_proba``: the
-  trees are walked level by level for all rows and all trees at once on xgboost's own float32
+* the log-odds and probability of the main fit, bit for bit those of ``predict_proba`` (for a
+  model with an additive part, the shipped kind; see :class:`CompiledModel`): the trees are
+  walked level by level for all rows and all trees at once on xgboost's own float32
   thresholds (missing values take each node's default direction), and the leaf values are
   summed onto the additive part's log-odds in float32, in tree order, as xgboost's predictor
   sums them;

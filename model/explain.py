@@ -8,9 +8,12 @@ contributions ``beta_j(L) * z_j`` (centred; its coefficients vary with the landm
 are added to the trees' per predictor. The risk model's
 recalibration is linear in the log-odds (``a + b * margin``), so the
 contributions are scaled by ``b`` and the base becomes ``a + b * expected``: they still add up
-exactly to the served log-odds. The request path and both reports use this code; the reports
-draw it with the ``shap`` package's plots (a test checks the trees' part against
-``shap.TreeExplainer``).
+exactly to the served log-odds. Both reports use :class:`RiskExplainer` and draw it with the
+``shap`` package's plots (a test checks the trees' part against ``shap.TreeExplainer``). The
+request path computes the same contributions from the compiled model
+(:mod:`model.compiled`: exact float64 TreeSHAP, within xgboost's float32 precision of these)
+and presents them with :class:`Explanation`: per predictor, and per input the clinician entered
+(:meth:`Explanation.by_input`).
 
 Contributions explain the model, not the patient's biology: they are not causal, and here they
 largely reproduce the assumptions built into the synthetic data.
