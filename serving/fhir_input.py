@@ -328,10 +328,15 @@ class _Mapping:
         else:
             age = (self.infusion_day - birth.day).days / 365.25
             self._set("age_years", round(age, 2), p)
-        deceased = p.resource.get("deceasedBoolean") is True or (
-            isinstance(p.resource.get("deceasedDateTime"), str)
-        )
-        if deceased:
+        died = p.resource.get("deceasedDateTime")
+        when = parse_when(died) if died is not None else None
+        if isinstance(when, str):
+            self.r.issue(p, "deceasedDateTime", died, when)
+        # a death dated after the prediction time is not known at it (no estimate is refused
+        # for what happened later)
+        if p.resource.get("deceasedBoolean") is True or (
+            isinstance(when, When) and not when.after(self.r.at)
+        ):
             raise NotApplicable("the patient has died")
         self.r.use(p)
 
@@ -572,26 +577,20 @@ class _Mapping:
                 continue
             mg[day] = mg.get(day, 0.0) + value * codes.STEROID_UNITS[unit] * steroid
             refs["dex"].setdefault(day, []).append(res.reference)
-        self.data["dexamethasone_mg_by_day"] = [
-            {"day": d, "mg": round(mg.get(d, 0.0), 6)}
-            for d in range(last_day + 1)
-            if d not in unknown
-        ]
-        self.data["tocilizumab_doses_by_day"] = [
-            {"day": d, "doses": doses.get(d, 0)} for d in range(last_day + 1)
-        ]
-        for name, key, by_day, items in (
-            ("dexamethasone_mg_by_day", "mg", refs["dex"], self.data["dexamethasone_mg_by_day"]),
-            (
-                "tocilizumab_doses_by_day",
-                "doses",
-                refs["toci"],
-                self.data["tocilizumab_doses_by_day"],
-            ),
-        ):
+        days = range(last_day + 1)
+        series = {
+            ("dexamethasone_mg_by_day", "mg", "dex"): [
+                {"day": d, "mg": round(mg.get(d, 0.0), 6)} for d in days if d not in unknown
+            ],
+            ("tocilizumab_doses_by_day", "doses", "toci"): [
+                {"day": d, "doses": doses.get(d, 0)} for d in days
+            ],
+        }
+        for (name, key, kind), items in series.items():
+            self.data[name] = items
             for i, item in enumerate(items):
-                if item["day"] in by_day:
-                    self.r.sources[f"{name}[{i}].{key}"] = ", ".join(by_day[item["day"]])
+                if item["day"] in refs[kind]:
+                    self.r.sources[f"{name}[{i}].{key}"] = ", ".join(refs[kind][item["day"]])
 
 
 def read_bundle(bundle: Any, at: datetime | None = None) -> MappedPatient:

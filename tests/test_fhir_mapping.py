@@ -242,6 +242,14 @@ def test_outside_days_0_to_28_or_without_an_infusion_there_is_no_estimate():
         mapped(without(example_bundle(), "car-t-infusion"))
 
 
+def test_a_death_is_known_only_from_its_date_on():
+    bundle = example_bundle()
+    entry(bundle, "example")["deceasedDateTime"] = "2026-03-20T08:00:00+01:00"  # day 18
+    assert mapped(bundle).data["day_since_infusion"] == 5  # not known on day 5
+    with pytest.raises(NotApplicable, match="died"):
+        mapped(bundle, at=EXAMPLE_AT + timedelta(days=14))
+
+
 def test_a_missing_required_input_names_what_to_record():
     m = mapped(without(example_bundle(), "cns"))
     with pytest.raises(FhirInputError) as err:
