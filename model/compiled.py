@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import json
 from itertools import combinations
-from math import comb, factorial
+from math import factorial
 
 import numpy as np
 import xgboost as xgb
 from scipy.special import expit
 
-from model.linear_offset import LinearOffset
+from model.linear_offset import LinearOffset, day_basis
 
 
 class CompiledTrees:
@@ -168,14 +168,9 @@ class StackedAdditive:
     def _day_basis(self, x: np.ndarray) -> np.ndarray:
         """:meth:`LinearOffset._day_basis` of every fit (fits x rows x degree + 1): each fit
         scales the day by the largest day it was fitted on."""
-        f = self.first
-        if not f.day_degree:
+        if not self.first.day_degree:
             return np.ones((len(self.max_day), len(x), 1))
-        day = np.clip(np.nan_to_num(x[:, self.day], nan=0.0)[None], 0.0, self.max_day[:, None])
-        scale = np.log1p(self.max_day)[:, None]
-        t = np.where(scale > 0, np.log1p(day) / np.where(scale > 0, scale, 1.0), 0.0)
-        d = f.day_degree
-        return np.stack([comb(d, k) * t**k * (1.0 - t) ** (d - k) for k in range(d + 1)], axis=2)
+        return day_basis(x[:, self.day][None], self.max_day[:, None], self.first.day_degree)
 
 
 class TreeShapTable:

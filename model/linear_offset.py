@@ -140,10 +140,7 @@ class LinearOffset:
         if not self.day_degree:
             return np.ones((len(X), 1))
         day = X[:, self.feature_names.index(self.day_feature)]
-        day = np.clip(np.nan_to_num(day, nan=0.0), 0.0, self.max_day_)
-        t = np.log1p(day) / np.log1p(self.max_day_) if self.max_day_ > 0 else np.zeros_like(day)
-        d = self.day_degree
-        return np.column_stack([comb(d, k) * t**k * (1.0 - t) ** (d - k) for k in range(d + 1)])
+        return day_basis(day, self.max_day_, self.day_degree)
 
     def _design(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Standardised values (rows x predictors) and standardised missing indicators (rows x
@@ -296,6 +293,19 @@ class LinearOffset:
         alone as inside a batch)."""
         terms = np.column_stack([np.full(len(contributions), self.intercept_), contributions])
         return np.cumsum(terms, axis=1)[:, -1]  # an accumulation: left to right, row by row
+
+
+def day_basis(day: np.ndarray, max_day, degree: int) -> np.ndarray:
+    """Bernstein basis of degree ``degree`` in ``t = log1p(day) / log1p(max_day)`` (the day
+    clipped to 0..``max_day``, missing as 0; ``t = 0`` when ``max_day`` is 0), along a new last
+    axis. ``max_day`` broadcasts against ``day``: one value per fit stacks several fits."""
+    max_day = np.asarray(max_day, dtype=float)
+    day = np.clip(np.nan_to_num(day, nan=0.0), 0.0, max_day)
+    scale = np.log1p(max_day)
+    t = np.where(scale > 0, np.log1p(day) / np.where(scale > 0, scale, 1.0), 0.0)
+    return np.stack(
+        [comb(degree, k) * t**k * (1.0 - t) ** (degree - k) for k in range(degree + 1)], axis=-1
+    )
 
 
 def bounded_newton(

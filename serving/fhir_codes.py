@@ -72,8 +72,10 @@ class ValueCode:
     until: str = "lymphodepletion"
 
 
-BASELINE_LAB_LOOKBACK_DAYS = 30  # baseline labs: within 30 days before lymphodepletion
-MARROW_LOOKBACK_DAYS = 60  # a marrow biopsy may precede the infusion by longer
+# ASSUMPTION (no published rule): a baseline lab counts within 30 days before
+# lymphodepletion, a marrow assessment within 60 (a biopsy may precede the infusion by longer).
+BASELINE_LAB_LOOKBACK_DAYS = 30
+MARROW_LOOKBACK_DAYS = 60
 
 QUANTITIES: tuple[QuantityCode, ...] = (
     QuantityCode(
@@ -179,8 +181,9 @@ TOCILIZUMAB: Coding = (RXNORM, "612865")
 LYMPHODEPLETION_CODES: dict[Coding, str] = {
     (LYMPHODEPLETION, r): r for r in LYMPHODEPLETION_REGIMENS
 }
-# Lymphodepletion usually runs on days -5 to -3 (flu/cy in the product labels): without a
-# dated lymphodepletion Procedure, baseline values are those on or before day -5.
+# Lymphodepletion starts about day -5 (icans-facts section 1.1-1.2: the pre-lymphodepletion
+# scores, CAR-HEMATOTOX and paediatric m-EASIX, are measured on day -5): without a dated
+# lymphodepletion Procedure, baseline values are those on or before day -5.
 DEFAULT_LYMPHODEPLETION_DAY = -5
 
 OUTCOME_CODING = {
