@@ -179,6 +179,10 @@ class ClientVerifier:
         self.clock = clock
         self.replays = replays or ReplayCache()
         self._fetched: dict[str, jwt.PyJWKSet] = {}
+        # the configured key sets parsed once, not on every call
+        self._configured = {
+            i.iss: jwt.PyJWKSet.from_dict(i.jwks) for i in issuers if i.jwks is not None
+        }
 
     def verify(self, token: str, audience: str | None = None) -> dict:
         """The verified claims of ``token``; :class:`ClientAuthError` naming the reason.
@@ -244,7 +248,7 @@ class ClientVerifier:
                     raise ClientAuthError(f"key set at {jku!r} could not be read ({exc})") from None
             keys = self._fetched[jku]
         elif issuer.jwks is not None:
-            keys = jwt.PyJWKSet.from_dict(issuer.jwks)
+            keys = self._configured[issuer.iss]
         else:
             raise ClientAuthError(f"no key set configured for {issuer.iss!r} and no jku")
         kid = header.get("kid")
