@@ -52,41 +52,78 @@ def input_warnings(
 ) -> list[str]:
     """Warnings for one row (``raw`` and its ``features``, both 2-D with one row); ``support``
     from :func:`category_support` (None: a model fitted before it was recorded)."""
-    out = []
+    return batch_warnings(feature_pipeline, raw, features, [missing], support)[0]
+
+
+def batch_warnings(
+    feature_pipeline: Pipeline,
+    raw: np.ndarray,
+    features: np.ndarray,
+    missing: list[list[str]],
+    support: Support | None = None,
+) -> list[list[str]]:
+    """:func:`input_warnings` of every row: the comparisons with training made once for all
+    rows, the sentences per row."""
     categories = dict(feature_pipeline.named_steps["features"].steps_)["categories"]
-    for field, value in categories.unseen(raw):
-        out.append(
-            f"{field} {value!r} was not seen in training: the model uses the other "
-            "predictors only for it"
-        )
-    for field, codes in category_codes(np.asarray(raw, dtype=float)).items():
-        if support is None or np.isnan(codes[0]):
+    seen = {field: set(codes.tolist()) for field, codes in categories.codes_.items()}
+    codes = {f: c.tolist() for f, c in category_codes(np.asarray(raw, dtype=float)).items()}
+    ranges = feature_pipeline.named_steps["ranges"]
+    low = np.where(np.isnan(ranges.lower_), -np.inf, ranges.lower_)
+    high = np.where(np.isnan(ranges.upper_), np.inf, ranges.upper_)
+    outside = (features < low) | (features > high)
+    names = feature_pipeline.get_feature_names_out() if outside.any() else []
+    return [
+        _category_warnings({f: c[i] for f, c in codes.items()}, seen, support)
+        + _range_warnings(names, features[i], np.flatnonzero(outside[i]), low, high)
+        + _missing_warnings(missing[i])
+        for i in range(len(raw))
+    ]
+
+
+def _category_warnings(codes: dict[str, float], seen: dict[str, set], support) -> list[str]:
+    """A category never seen in training, or seen with few outcomes."""
+    out, few = [], []
+    for field, code in codes.items():
+        if code != code:  # NaN: not given
             continue
-        value = CATEGORY_VOCABULARY[field][int(codes[0])]
-        if value not in support.get(field, {}):
-            continue  # unseen: warned above
+        value = CATEGORY_VOCABULARY[field][int(code)]
+        if code not in seen[field]:
+            out.append(
+                f"{field} {value!r} was not seen in training: the model uses the other "
+                "predictors only for it"
+            )
+            continue
+        if support is None or value not in support.get(field, {}):
+            continue
         patients, events = support[field][value]
         if events < MIN_CATEGORY_EVENTS:
-            out.append(
+            few.append(
                 f"{display.label(field + '=' + value)}: {patients:,} training patients, "
                 f"{events} with the outcome (fewer than {MIN_CATEGORY_EVENTS}): what the model "
                 "says about it rests on few outcomes and is less reliable"
             )
-    ranges = feature_pipeline.named_steps["ranges"]
-    x = features[0]
-    low = np.where(np.isnan(ranges.lower_), -np.inf, ranges.lower_)
-    high = np.where(np.isnan(ranges.upper_), np.inf, ranges.upper_)
-    outside = np.flatnonzero((x < low) | (x > high))
-    names = feature_pipeline.get_feature_names_out() if len(outside) else []
+    return out + few
+
+
+def _range_warnings(names, x: np.ndarray, outside: np.ndarray, low, high) -> list[str]:
+    """Predictors outside their central training range (indicators are covered by the
+    unseen-category warning)."""
+    out = []
     for j in outside:
         name = names[j]
         if "=" in name:
-            continue  # indicators: covered by the unseen-category warning
+            continue
         out.append(
             f"{display.label(name)} {display.value_text(name, x[j])} is outside the "
             f"training range ({display.value_text(name, low[j])} to "
             f"{display.value_text(name, high[j])}): the estimate is less reliable"
         )
+    return out
+
+
+def _missing_warnings(missing: list[str]) -> list[str]:
+    """Inputs not given."""
+    out = []
     for field in missing:
         if field in COURSE_FIELDS:
             out.append(

@@ -99,9 +99,16 @@ def input_text(field: str, patient) -> str:
     value = getattr(patient, field)
     spec = FIELDS[field]
     if spec.kind != "day_list":
-        return spec.text(value) if field != "day_since_infusion" else f"{value}"
+        return _field_text(field, value) if field != "day_since_infusion" else f"{value}"
     if not value:
         return "not given"
     last = max(value, key=lambda obs: obs.day)
     shown = spec.text(getattr(last, spec.value_key))
     return f"{shown} on day {last.day}, {len(value)} day{'s' if len(value) > 1 else ''} recorded"
+
+
+@lru_cache(maxsize=65_536, typed=True)
+def _field_text(field: str, value) -> str:
+    """:meth:`icans.contract.Field.text` of a single-valued field, cached: a page of patients
+    repeats the same products, doses and grades."""
+    return FIELDS[field].text(value)

@@ -35,11 +35,10 @@ all samples of both series at once, as a clinician reading the whole curve would
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
 
-from features.kinetics import product_group
+from features.kinetics import product_group, product_index
 from features.layout import N_DAYS, col, series
-from features.steps import require_fitted
+from features.steps import FeatureStep, require_fitted
 
 _SERIES = ("cd4_cells_per_ul", "cd8_cells_per_ul")
 _DAYS = np.arange(N_DAYS, dtype=float)
@@ -72,7 +71,7 @@ def _centred_sums(raw: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-class ExpansionCurve(TransformerMixin, BaseEstimator):
+class ExpansionCurve(FeatureStep):
     """Fitted peak day of the CD4+/CD8+ expansion, against the product's usual and day L.
 
     Parameters
@@ -139,15 +138,9 @@ class ExpansionCurve(TransformerMixin, BaseEstimator):
 
     def _row_shape(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each row's product ``a`` and usual ``k`` (the pooled shape for an unseen product)."""
-        group = product_group(raw)
-        a = np.full(len(raw), self.pooled_shape_[0])
-        k = np.full(len(raw), self.pooled_shape_[1])
-        if len(self.groups_):
-            pos = np.clip(np.searchsorted(self.groups_, group), 0, len(self.groups_) - 1)
-            seen = self.groups_[pos] == group
-            a = np.where(seen, self.shapes_[pos, 0], a)
-            k = np.where(seen, self.shapes_[pos, 1], k)
-        return a, k
+        index = product_index(product_group(raw), self.groups_)
+        shapes = np.vstack([self.shapes_, self.pooled_shape_[None]])[index]  # -1: pooled
+        return shapes[:, 0], shapes[:, 1]
 
     def transform(self, X):
         require_fitted(self, "shapes_")

@@ -127,13 +127,25 @@ def by_input(feature_names, contributions: np.ndarray) -> tuple[list[str], np.nd
     somewhere once, so the inputs' contributions add up to the same log-odds as the
     predictors'. Inputs are in the order they first appear among the predictors.
     """
-    parts = _parts(tuple(feature_names))
+    fields, rows, columns, shares = _terms(tuple(feature_names))
     c = np.asarray(contributions, dtype=float)
-    out = np.zeros((len(c), len(parts)))
-    for k, terms in enumerate(parts.values()):
-        for j, w in terms:  # added one by one: the same bits for a row alone or in a batch
-            out[:, k] += c[:, j] * w
-    return list(parts), out
+    out = np.zeros((len(c), len(fields)))
+    # one unbuffered accumulation: each input's terms are added one by one in predictor order,
+    # so a row gets the same bits alone or in a batch
+    np.add.at(out, (slice(None), columns), c[:, rows] * shares)
+    return list(fields), out
+
+
+@cache
+def _terms(feature_names: tuple[str, ...]):
+    """(inputs, then the predictor column, input column and share of every pair), the pairs
+    grouped by input in predictor order."""
+    parts = _parts(feature_names)
+    terms = [(j, k, w) for k, terms in enumerate(parts.values()) for j, w in terms]
+    rows = np.array([j for j, _, _ in terms], dtype=np.intp)
+    columns = np.array([k for _, k, _ in terms], dtype=np.intp)
+    shares = np.array([w for _, _, w in terms], dtype=float)
+    return tuple(parts), rows, columns, shares
 
 
 @cache

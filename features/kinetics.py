@@ -18,11 +18,10 @@ a falling expansion, nor the composition today.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
 
 from features import definitions as d
 from features.layout import CATEGORICAL_FIELDS, N_DAYS, col, series
-from features.steps import Stateless, require_fitted
+from features.steps import FeatureStep, Stateless, require_fitted
 
 
 def product_group(raw: np.ndarray) -> np.ndarray:
@@ -30,7 +29,7 @@ def product_group(raw: np.ndarray) -> np.ndarray:
     target, costim = col(raw, "car_target"), col(raw, "costimulatory_domain")
     known = ~(np.isnan(target) | np.isnan(costim))
     n_costim = len(CATEGORICAL_FIELDS["costimulatory_domain"])
-    return np.where(known, np.nan_to_num(target) * n_costim + np.nan_to_num(costim), -1.0)
+    return np.where(known, target * n_costim + costim, -1.0)
 
 
 class ExpansionShape(Stateless):
@@ -72,19 +71,22 @@ def product_day_medians(
     return groups, reference, pooled
 
 
-def reference_for(
-    group: np.ndarray, groups: np.ndarray, reference: np.ndarray, pooled: np.ndarray
-) -> np.ndarray:
-    """Each row's reference by day: its product group's, or the pooled one if unseen."""
-    out = np.broadcast_to(pooled, (len(group), len(pooled)))
-    if len(groups):
-        pos = np.clip(np.searchsorted(groups, group), 0, len(groups) - 1)
-        seen = groups[pos] == group
-        out = np.where(seen[:, None], reference[pos], pooled)
-    return out
+def product_index(group: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Each row's position in ``groups`` (the product groups seen in training, sorted); -1 for
+    a product not seen, or not known."""
+    if not len(groups):
+        return np.full(len(group), -1)
+    pos = np.minimum(np.searchsorted(groups, group), len(groups) - 1)
+    return np.where(groups[pos] == group, pos, -1)
 
 
-class ExpansionTiming(TransformerMixin, BaseEstimator):
+def reference_for(index: np.ndarray, reference: np.ndarray, pooled: np.ndarray) -> np.ndarray:
+    """Each row's reference by day: its product group's (``index`` from
+    :func:`product_index`), or the pooled one if unseen (index -1: the row after the groups)."""
+    return np.vstack([reference, pooled[None]])[index]
+
+
+class ExpansionTiming(FeatureStep):
     """Is this expansion early or late for its product? The trend and the level of the latest
     CD4+ samples against the same product's usual on the same day.
 
@@ -141,12 +143,12 @@ class ExpansionTiming(TransformerMixin, BaseEstimator):
         require_fitted(self, "groups_")
         raw = np.asarray(X, dtype=float)
         day, values = self._by_latest_day(raw)
-        group = product_group(raw)
-        at = np.where(np.isnan(day), 0, day).astype(int)[:, None]
+        index = product_index(product_group(raw), self.groups_)
+        at = np.where(np.isnan(day), 0, day).astype(int)
         out = []
         for value, (reference, pooled) in zip(values, self.references_, strict=True):
-            ref = np.take_along_axis(reference_for(group, self.groups_, reference, pooled), at, 1)
-            out.append(np.where(np.isnan(day), np.nan, value - ref[:, 0]))
+            ref = reference_for(index, reference, pooled)[np.arange(len(raw)), at]
+            out.append(np.where(np.isnan(day), np.nan, value - ref))
         return np.column_stack(out)
 
     def get_feature_names_out(self, input_features=None):

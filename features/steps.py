@@ -26,7 +26,22 @@ def require_fitted(step, attribute: str) -> None:
         )
 
 
-class Stateless(TransformerMixin, BaseEstimator):
+class FeatureStep(TransformerMixin, BaseEstimator):
+    """The base of every feature step: a scikit-learn transformer whose ``transform`` returns a
+    numpy array of predictors, as it computes it.
+
+    scikit-learn wraps the ``transform`` of every ``TransformerMixin`` subclass for its
+    ``set_output`` API (pandas or polars output), a wrapper that reads the global configuration
+    on each call: 16 calls for one patient's request. The feature pipeline only ever outputs
+    arrays, so its steps opt out (``auto_wrap_output_keys=None``, scikit-learn's documented
+    switch) and ``set_output`` is not offered on them.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(auto_wrap_output_keys=None, **kwargs)
+
+
+class Stateless(FeatureStep):
     """A feature step with nothing to learn: fit records the input width and the predictors.
 
     Subclasses set ``names`` (the predictors, in order) and ``_compute`` (one array per name, in

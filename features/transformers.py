@@ -82,7 +82,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from features import definitions as d
@@ -92,6 +92,7 @@ from features.kinetics import (
     ExpansionTiming,
     product_day_medians,
     product_group,
+    product_index,
     reference_for,
 )
 from features.layout import (
@@ -103,7 +104,7 @@ from features.layout import (
     mask_after_prediction_day,
     series,
 )
-from features.steps import Stateless, require_fitted
+from features.steps import FeatureStep, Stateless, require_fitted
 from features.treatment import TreatmentFeatures
 from icans.contract import DISEASE_GROUPS, DISEASES, LAB_FIELDS
 from icans.errors import UnknownCategoryWarning
@@ -148,7 +149,7 @@ PUBLISHED_INCREASING = (
 PUBLISHED_DECREASING = ("platelets_10e9_per_l",)
 
 
-class ObservationWindow(TransformerMixin, BaseEstimator):
+class ObservationWindow(FeatureStep):
     """Raw layout in, float matrix out, with every value dated after day L set to NaN.
 
     The boundary validators reject future-dated data; this step guarantees that even data that
@@ -287,7 +288,7 @@ class LandmarkDay(Stateless):
         return [col(raw, "day_since_infusion")]
 
 
-class ExpansionLevel(TransformerMixin, BaseEstimator):
+class ExpansionLevel(FeatureStep):
     """CD4+ CAR-T level so far: the latest sample, and the level relative to the product.
 
     * ``cd4_latest_cells_per_ul``: the latest CD4+ sample on days 1..L (NaN before the first).
@@ -333,7 +334,8 @@ class ExpansionLevel(TransformerMixin, BaseEstimator):
         require_fitted(self, "reference_")
         raw = np.asarray(X, dtype=float)
         block = series(raw, "cd4_cells_per_ul")
-        reference = reference_for(product_group(raw), self.groups_, self.reference_, self.pooled_)
+        index = product_index(product_group(raw), self.groups_)
+        reference = reference_for(index, self.reference_, self.pooled_)
         return np.column_stack(
             [d.latest_sample_after_day0(block), d.mean_log_deviation(block, reference)]
         )
@@ -342,7 +344,7 @@ class ExpansionLevel(TransformerMixin, BaseEstimator):
         return np.asarray(self.names, dtype=object)
 
 
-class InflammationIndex(TransformerMixin, BaseEstimator):
+class InflammationIndex(FeatureStep):
     """``lab_inflammation_index``: one weighted sum of the standardised log inflammation labs.
 
     LDH, CRP and ferritin rise and platelets fall with the systemic inflammation and endothelial
@@ -392,7 +394,8 @@ class InflammationIndex(TransformerMixin, BaseEstimator):
     def transform(self, X):
         require_fitted(self, "weights_")
         logs = self._logs(np.asarray(X, dtype=float))
-        z = np.nan_to_num((logs - self.mean_) / self.scale_)
+        z = (logs - self.mean_) / self.scale_
+        z = np.where(np.isnan(z), 0.0, z)  # a missing lab: its training mean
         # column by column, not a matrix product: BLAS may sum a batch in another order than a
         # single row, and the endpoint's one-row result must equal the batch's bit for bit
         index = np.zeros(len(z))
@@ -428,7 +431,7 @@ def category_codes(raw: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-class CategoryIndicators(TransformerMixin, BaseEstimator):
+class CategoryIndicators(FeatureStep):
     """Indicators for CAR target, costimulatory domain and disease group seen in training.
 
     Rule for a category never seen in training (e.g. a CAR target absent from the training
@@ -484,7 +487,7 @@ class CategoryIndicators(TransformerMixin, BaseEstimator):
         )
 
 
-class TrainingRanges(TransformerMixin, BaseEstimator):
+class TrainingRanges(FeatureStep):
     """Identity step that remembers each feature's central 99% training range.
 
     The endpoint and reports warn when a value falls outside it (the model has seen few or no
@@ -516,17 +519,17 @@ class TrainingRanges(TransformerMixin, BaseEstimator):
         return np.asarray(input_features, dtype=object)
 
 
-class ClinicalFeatures(TransformerMixin, BaseEstimator):
+class ClinicalFeatures(FeatureStep):
     """Concatenates the domain feature steps (like FeatureUnion, without its per-call joblib
     overhead, which dominated a single-patient request: ~0.45 ms of ~0.65 ms).
 
     The default steps are chosen at fit and kept in ``steps_``: a pickled fitted instance runs
     the steps it was fitted with, never steps added to the default list later."""
 
-    def __init__(self, steps: list[tuple[str, TransformerMixin]] | None = None):
+    def __init__(self, steps: list[tuple[str, FeatureStep]] | None = None):
         self.steps = steps
 
-    def _steps(self) -> list[tuple[str, TransformerMixin]]:
+    def _steps(self) -> list[tuple[str, FeatureStep]]:
         if self.steps is not None:
             return self.steps
         return [

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import expit
 
-from features.checks import input_warnings
+from features.checks import batch_warnings
 from features.layout import COLUMN_INDEX, RAW_COLUMNS
 from features.patient import missing_inputs, to_raw
 from icans.contract import PREDICTION_DAY
 from icans.errors import UnknownCategoryWarning
 from model.compiled import CompiledModel
-from model.explain import Explanation
+from model.explain import Explanation, driver_lines
 from model.risk_model import RiskModel
 
 
@@ -72,26 +72,28 @@ class Assessor:
             # unseen categories are reported in each assessment's warnings, not on stderr
             warnings.simplefilter("ignore", UnknownCategoryWarning)
             x, probability, interval, explanation = self.assess_rows(raw)
+        missing = [missing_inputs(p) for p in patients]
+        warned = batch_warnings(
+            self.model.features_,
+            raw,
+            x,
+            missing,
+            getattr(self.model, "category_support_", None),  # None: fitted before it was kept
+        )
         out = []
         for i, patient in enumerate(patients):
-            missing = missing_inputs(patient)
+            ranked = explanation.ranked(i)
             out.append(
                 Assessment(
                     probability=float(probability[i]),
                     interval=None if interval is None else tuple(map(float, interval[i])),
                     log_odds=float(explanation.log_odds[i]),
                     base_log_odds=float(explanation.base_log_odds[i]),
-                    contributions=explanation.ranked(i),
+                    contributions=ranked,
                     input_contributions=explanation.by_input(i, patient),
-                    drivers=explanation.drivers(i),
-                    warnings=input_warnings(
-                        self.model.features_,
-                        raw[i : i + 1],
-                        x[i : i + 1],
-                        missing,
-                        getattr(self.model, "category_support_", None),  # None: fitted before
-                    ),
-                    missing_inputs=missing,
+                    drivers=driver_lines(ranked),
+                    warnings=warned[i],
+                    missing_inputs=missing[i],
                     landmark_day=patient.day_since_infusion,
                 )
             )

@@ -34,7 +34,9 @@ import numpy as np
 import xgboost as xgb
 from scipy.special import expit
 
+from model import kernels
 from model.linear_offset import LinearOffset, day_basis
+from model.risk_model import central_interval
 
 
 class CompiledTrees:
@@ -78,19 +80,52 @@ class CompiledTrees:
         self.owner = np.asarray(owner, dtype=np.intp)  # which booster each tree belongs to
         self.depth = depth
         self.base_score_margin = np.asarray(base)  # per booster (the SHAP base without offset)
+        self._complete_layout()
 
-    def goes_left(self, x32: np.ndarray, nodes: np.ndarray) -> np.ndarray:
-        """Whether each row goes left at ``nodes`` (rows x k): ``x < threshold`` in float32, the
-        node's default direction when the value is missing."""
-        value = np.take_along_axis(x32, self.feature[nodes], axis=1)
-        return np.where(np.isnan(value), self.default_left[nodes], value < self.threshold[nodes])
+    def _complete_layout(self) -> None:
+        """Every tree laid out as a complete binary tree of depth ``depth`` (slot ``s`` has
+        children ``2s + 1`` and ``2s + 2``), so a walk computes child slots instead of
+        gathering them; below a leaf that ends early, every bottom slot names that leaf."""
+        width = 2 ** (self.depth + 1) - 1
+        n = len(self.roots)
+        self.slot_feature = np.zeros((n, width), dtype=np.intp)
+        self.slot_threshold = np.zeros((n, width), dtype=np.float32)
+        self.slot_default_left = np.ones((n, width), dtype=bool)
+        first_bottom = 2**self.depth - 1
+        self.bottom_leaf = np.zeros((n, first_bottom + 1), dtype=np.intp)  # node ids
+        for t, root in enumerate(self.roots):
+            todo = [(root, 0, 0)]
+            while todo:
+                node, slot, level = todo.pop()
+                if self.is_leaf[node]:
+                    span = 2 ** (self.depth - level)  # the bottom slots below this one
+                    first = (slot + 1) * span - 1 - first_bottom
+                    self.bottom_leaf[t, first : first + span] = node
+                    continue
+                self.slot_feature[t, slot] = self.feature[node]
+                self.slot_threshold[t, slot] = self.threshold[node]
+                self.slot_default_left[t, slot] = self.default_left[node]
+                todo += [(self.left[node], 2 * slot + 1, level + 1)]
+                todo += [(self.right[node], 2 * slot + 2, level + 1)]
+        # flat: tree t's slots start at t * width
+        self.slot_feature = self.slot_feature.ravel()
+        self.slot_threshold = self.slot_threshold.ravel()
+        self.slot_default_left = self.slot_default_left.ravel()
+        self.bottom_value = self.threshold[self.bottom_leaf]  # float32 leaf values
 
-    def leaves(self, x32: np.ndarray) -> np.ndarray:
-        """The leaf each row reaches in each tree (rows x trees)."""
-        nodes = np.broadcast_to(self.roots, (len(x32), len(self.roots))).copy()
-        for _ in range(self.depth):
-            nodes = np.where(self.goes_left(x32, nodes), self.left[nodes], self.right[nodes])
-        return nodes
+    def margins(self, x32: np.ndarray, start: np.ndarray) -> np.ndarray:
+        """Per booster and row, ``start`` (boosters x rows) plus the booster's leaf values, in
+        float32 and tree order as xgboost sums them (:func:`model.kernels.fit_margins`)."""
+        return kernels.fit_margins(
+            np.ascontiguousarray(x32, dtype=np.float32),
+            np.ascontiguousarray(start, dtype=np.float32),
+            self.owner,
+            self.slot_feature,
+            self.slot_threshold,
+            self.slot_default_left,
+            self.bottom_value,
+            self.depth,
+        )
 
 
 def _cat(parts: list, dtype) -> np.ndarray:
@@ -110,9 +145,11 @@ def _depth(lc: np.ndarray, rc: np.ndarray) -> int:
 
 
 class StackedAdditive:
-    """Several :class:`~model.linear_offset.LinearOffset` fits (the refits) evaluated at once:
-    the same arithmetic as :meth:`LinearOffset.decision_function`, with each fit's learned
-    arrays stacked along a first axis (a predictor a fit has no indicator for gets 0)."""
+    """Several :class:`~model.linear_offset.LinearOffset` fits (the main fit and its refits)
+    evaluated at once: the same arithmetic as :meth:`LinearOffset.contributions` and
+    :meth:`LinearOffset.total`, operation for operation and so bit for bit (tested), with each
+    fit's learned arrays stacked along a first axis (a predictor a fit has no indicator for
+    gets 0)."""
 
     def __init__(self, fits: list[LinearOffset]):
         first = fits[0]
@@ -137,33 +174,44 @@ class StackedAdditive:
         self.state_columns = first.state_columns_
         if any(not np.array_equal(f.state_columns_, self.state_columns) for f in fits):
             raise ValueError("refits with different in-state predictors are not stacked")
-        self.state_coef = stack("state_coef_") if len(self.state_columns) else None
+        self.state_pos = np.full(n, -1, dtype=np.intp)  # each predictor's in-state column
+        self.state_pos[self.state_columns] = np.arange(len(self.state_columns))
+        self.state_coef = (
+            stack("state_coef_").reshape(len(fits), -1)
+            if len(self.state_columns)
+            else np.zeros((len(fits), 1))  # unused: no predictor has a column
+        )
 
-    def decision_function(self, x: np.ndarray) -> np.ndarray:
-        """Log-odds of every fit (fits x rows)."""
-        f = self.first
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`LinearOffset.contributions` of every fit (fits x rows x predictors): the
+        logarithms and the day basis here, the rest in :func:`model.kernels.
+        additive_contributions`."""
         t = x.copy()
         t[:, self.logged] = np.log1p(np.clip(x[:, self.logged], 0, None))
-        missing = np.isnan(t)
-        t = np.where(missing[None], self.median[:, None], t[None])
-        z = (t - self.mean[:, None]) / self.scale[:, None]
-        zi = (
-            np.where(self.indicated[:, None], (missing[None] - self.ind_mean[:, None]), 0.0)
-            / self.ind_scale[:, None]
+        state = self.first._state(x)
+        return kernels.additive_contributions(
+            t,
+            np.ascontiguousarray(self._day_basis(x)),
+            state,
+            self.median,
+            self.mean,
+            self.scale,
+            self.indicated,
+            self.ind_mean,
+            self.ind_scale,
+            self.coef,
+            self.ind_coef,
+            self.state_pos,
+            self.state_coef,
+            self.term_mean,
         )
-        basis = self._day_basis(x)
-        beta = np.einsum("frk,fjk->frj", basis, self.coef)
-        gamma = np.einsum("frk,fjk->frj", basis, self.ind_coef)
-        if len(self.state_columns):
-            state = f._state(x)[None, :, None]
-            at = self.state_columns
-            beta[:, :, at] = (1.0 - state) * beta[:, :, at] + state * self.state_coef[:, None]
-            c = z * beta + zi * gamma
-            c[:, :, at] += state * (self.mean / self.scale)[:, None, at] * beta[:, :, at]
-        else:
-            c = z * beta + zi * gamma
-        c = c - self.term_mean[:, None]
-        return self.intercept[:, None] + c.sum(axis=2)
+
+    def total(self, contributions: np.ndarray) -> np.ndarray:
+        """:meth:`LinearOffset.total` of every fit (fits x rows): its intercept plus its
+        contributions, summed left to right."""
+        fits, rows, _ = contributions.shape
+        start = np.broadcast_to(self.intercept[:, None, None], (fits, rows, 1))
+        return np.cumsum(np.concatenate([start, contributions], axis=2), axis=2)[:, :, -1]
 
     def _day_basis(self, x: np.ndarray) -> np.ndarray:
         """:meth:`LinearOffset._day_basis` of every fit (fits x rows x degree + 1): each fit
@@ -180,68 +228,63 @@ class TreeShapTable:
     is ``v * prod_i (o_i if f_i present else c_i)``: ``o_i`` is 1 when the row follows every
     split on ``f_i`` along the path, else 0; ``c_i`` the product of the cover fractions of those
     splits. Its Shapley values are tabulated for each of the ``2**m`` patterns of ``o``.
+
+    ``trees`` (indices into ``compiled.roots``; default all) are the ones explained: one
+    booster's, when several are compiled together.
     """
 
-    def __init__(self, trees: CompiledTrees, n_features: int):
+    def __init__(self, compiled: CompiledTrees, n_features: int, trees=None):
         self.n_features = n_features
-        width = max(trees.depth, 1)
-        leaf_ids, path_nodes, path_dirs, path_slots, slot_feature, tables = [], [], [], [], [], []
+        width = max(compiled.depth, 1)
+        path_nodes, path_dirs, path_slots, slot_feature, tables = [], [], [], [], []
         self.base = 0.0
-        for root in trees.roots:
-            for leaf, path in _paths(trees, root):
-                value = float(trees.threshold[leaf])
-                feats = list(dict.fromkeys(trees.feature[n] for n, _ in path))
+        roots = compiled.roots if trees is None else compiled.roots[trees]
+        for root in roots:
+            for leaf, path in _paths(compiled, root):
+                value = float(compiled.threshold[leaf])
+                feats = list(dict.fromkeys(compiled.feature[n] for n, _ in path))
                 slot = {f: i for i, f in enumerate(feats)}
                 cover = np.ones(len(feats))
                 for node, went_left in path:
-                    child = trees.left[node] if went_left else trees.right[node]
-                    cover[slot[trees.feature[node]]] *= trees.cover[child] / trees.cover[node]
+                    child = compiled.left[node] if went_left else compiled.right[node]
+                    cover[slot[compiled.feature[node]]] *= (
+                        compiled.cover[child] / compiled.cover[node]
+                    )
                 self.base += value * float(np.prod(cover))
-                nodes = [n for n, _ in path] + [0] * (width - len(path))
-                dirs = [d for _, d in path] + [True] * (width - len(path))
-                slots = [slot[trees.feature[n]] for n, _ in path] + [width] * (width - len(path))
-                leaf_ids.append(leaf)
-                path_nodes.append(nodes)
-                path_dirs.append(dirs)
-                path_slots.append(slots)
-                slot_feature.append(feats + [0] * (width - len(feats)))
+                pad = width - len(path)
+                path_nodes.append([n for n, _ in path] + [0] * pad)
+                path_dirs.append([d for _, d in path] + [True] * pad)
+                path_slots.append([slot[compiled.feature[n]] for n, _ in path] + [width] * pad)
+                slot_feature.append(feats + [-1] * (width - len(feats)))
                 tables.append(_shapley_table(value, cover, width))
-        if not leaf_ids:  # a fit without trees (the additive part alone)
-            path_nodes, path_dirs, path_slots = (np.zeros((0, width), int),) * 3
-            slot_feature, tables = np.zeros((0, width), int), []
-        self.path_nodes = np.asarray(path_nodes, dtype=np.intp)  # leaves x width
-        self.path_dirs = np.asarray(path_dirs, dtype=bool)
-        slots = np.asarray(path_slots)
+        n_leaves = len(tables)
+        self.path_nodes = np.asarray(path_nodes, dtype=np.intp).reshape(n_leaves, width)
+        self.path_dirs = np.asarray(path_dirs, dtype=bool).reshape(n_leaves, width)
+        slots = np.asarray(path_slots, dtype=np.intp).reshape(n_leaves, width)
         # each path position's slot as a bit (0 for padding): a slot is followed unless one of
         # its positions is not, so the pattern is every bit but those of failed positions
         self.bits = np.where(slots < width, 2 ** np.minimum(slots, width - 1), 0)
-        self.all_bits = 2**width - 1
-        self.table = (  # leaves x 2**width patterns x width slots
-            np.stack(tables) if tables else np.zeros((0, 2**width, width))
-        )
-        # (leaf, slot) values are summed per predictor by reduceat over positions sorted by
-        # predictor: a sequential sum per row, so a row gets the same bits alone or in a batch
-        flat = np.asarray(slot_feature, dtype=np.intp).reshape(-1)
-        self.order = np.argsort(flat, kind="stable")
-        self.features, self.starts = np.unique(flat[self.order], return_index=True)
-        self.trees = trees
+        self.table = np.stack(tables) if tables else np.zeros((0, 2**width, width))
+        self.slot_feature = np.asarray(slot_feature, dtype=np.intp).reshape(n_leaves, width)
+        self.compiled = compiled
 
     def contributions(self, x32: np.ndarray) -> np.ndarray:
-        """Per row and predictor, the trees' exact SHAP values (float64)."""
-        t = self.trees
-        rows = len(x32)
-        flat = self.path_nodes.ravel()
-        value = x32[:, t.feature[flat]]
-        left = np.where(np.isnan(value), t.default_left[flat], value < t.threshold[flat])
-        failed = np.where(left == self.path_dirs.ravel(), 0, self.bits.ravel())
-        failed = np.bitwise_or.reduce(failed.reshape(rows, *self.path_nodes.shape), axis=2)
-        pattern = self.all_bits & ~failed  # rows x leaves
-        phi = self.table[np.arange(self.table.shape[0])[None, :], pattern]  # rows x leaves x w
-        out = np.zeros((rows, self.n_features))
-        if len(self.order):
-            summed = np.add.reduceat(phi.reshape(rows, -1)[:, self.order], self.starts, axis=1)
-            out[:, self.features] = summed
-        return out
+        """Per row and predictor, the trees' exact SHAP values (float64): each leaf's tabulated
+        values at the row's pattern, summed leaf by leaf
+        (:func:`model.kernels.tabulated_shap`)."""
+        t = self.compiled
+        return kernels.tabulated_shap(
+            np.ascontiguousarray(x32, dtype=np.float32),
+            self.path_nodes,
+            self.path_dirs,
+            self.bits,
+            t.feature,
+            t.threshold,
+            t.default_left,
+            self.table,
+            self.slot_feature,
+            self.n_features,
+        )
 
 
 def _paths(trees: CompiledTrees, root: int):
@@ -290,92 +333,59 @@ class CompiledModel:
     ``linear_offset=False``) xgboost starts from its internal base score and sums in another
     order (one or two float32 steps apart); those margins are left to xgboost
     (:meth:`RiskModel.log_odds`, :meth:`RiskModel.interval`), the contributions still compiled.
+    The main fit's trees and every refit's are walked in one pass (fit 0 is the main fit).
     """
 
     def __init__(self, model):
         self.model = model
         self.calibration = model.calibration_
-        self.main = CompiledTrees([model.trees_])
-        self.main_columns = [np.arange(len(self.main.roots))]
-        self.shap = TreeShapTable(self.main, len(model.feature_names_))
         refits = model.refits_
         self.exact = model.additive_ is not None and all(a is not None for a, _ in refits)
-        self.refit_trees = None
-        if refits and self.exact:
-            self.refit_trees = CompiledTrees([b for _, b in refits])
-            self.refit_additive = StackedAdditive([lin for lin, _ in refits])
-            owner = self.refit_trees.owner
-            self.refit_columns = [np.flatnonzero(owner == k) for k in range(len(refits))]
+        boosters = [model.trees_] + ([b for _, b in refits] if self.exact else [])
+        self.trees = CompiledTrees(boosters)
+        main = np.flatnonzero(self.trees.owner == 0)
+        self.shap = TreeShapTable(self.trees, len(model.feature_names_), main)
+        self.base_score_margin = float(self.trees.base_score_margin[0])
+        if self.exact:  # the main fit's additive part first, then the refits'
+            self.additive = StackedAdditive([model.additive_] + [lin for lin, _ in refits])
 
     def log_odds(self, x: np.ndarray) -> np.ndarray:
         """Calibrated log-odds, bit for bit :meth:`RiskModel.log_odds`."""
-        if not self.exact:
-            return self.model.log_odds(x)
-        offset = self.model.additive_.decision_function(x)[None]
-        return self._calibrated(self.main, offset, x.astype(np.float32), self.main_columns)[0]
+        return self.assess(x)[0]
 
     def interval(self, x: np.ndarray, level: float = 0.95) -> np.ndarray | None:
         """:meth:`RiskModel.interval` in one pass over every refit."""
-        if not self.model.refits_:
-            return None
-        if self.refit_trees is None:
-            return self.model.interval(x, level)
-        offsets = self.refit_additive.decision_function(x)
-        log_odds = self._calibrated(
-            self.refit_trees, offsets, x.astype(np.float32), self.refit_columns
-        )
-        tail = (1.0 - level) / 2.0
-        return np.quantile(expit(log_odds), [tail, 1.0 - tail], axis=0).T
+        return self.assess(x, level)[1]
 
-    def _calibrated(self, trees: CompiledTrees, offsets, x32, columns) -> np.ndarray:
-        """``a + b * margin`` per fit (fits x rows): each fit's leaves added to its starting
-        margin in float32, in tree order, as xgboost does (one accumulation for all fits when
-        they have as many trees, as refits of fixed hyper-parameters do)."""
-        values = trees.threshold[trees.leaves(x32)]  # rows x trees, float32
-        start = offsets.astype(np.float32)[:, :, None]  # fits x rows x 1
-        if len({len(c) for c in columns}) == 1:
-            per_fit = np.stack([values[:, c] for c in columns])  # fits x rows x trees
-            acc = np.concatenate([start, per_fit], axis=2)
-            margin = np.add.accumulate(acc, axis=2, dtype=np.float32)[:, :, -1]
-        else:
-            margin = np.stack(
-                [
-                    np.add.accumulate(
-                        np.column_stack([start[k, :, 0], values[:, c]]), axis=1, dtype=np.float32
-                    )[:, -1]
-                    for k, c in enumerate(columns)
-                ]
-            )
+    def assess(self, x: np.ndarray, level: float = 0.95):
+        """(calibrated log-odds, ``level`` interval or None, contributions, base log-odds) of
+        predictor rows: the additive parts of the main fit and the refits in one stacked pass,
+        their trees in one walk; the main fit's additive contributions are shared by its
+        log-odds (their total, as :meth:`LinearOffset.decision_function` computes it) and the
+        explanation."""
+        if not self.exact:
+            linear = self.model.additive_
+            additive = None if linear is None else linear.contributions(x)
+            log_odds, interval = self.model.log_odds(x), self.model.interval(x, level)
+            return (log_odds, interval, *self.explain(x, additive))
+        x32 = x.astype(np.float32)
+        additive = self.additive.contributions(x)  # fits x rows x predictors
         a, b = self.calibration
-        return a + b * margin.astype(np.float64)
+        margins = self.trees.margins(x32, self.additive.total(additive))
+        log_odds = a + b * margins.astype(np.float64)  # fits x rows
+        interval = central_interval(expit(log_odds[1:]), level) if len(log_odds) > 1 else None
+        return (log_odds[0], interval, *self.explain(x, additive[0], x32))
 
-    def assess(self, x: np.ndarray):
-        """(calibrated log-odds, interval, contributions, base log-odds) of predictor rows:
-        :meth:`log_odds`, :meth:`interval` and :meth:`explain` sharing the additive part's
-        contributions (its log-odds are their total, as :meth:`LinearOffset.decision_function`
-        computes them)."""
-        linear = self.model.additive_
-        additive = None if linear is None else linear.contributions(x)
-        if self.exact:
-            offset = linear.total(additive)[None]
-            log_odds = self._calibrated(self.main, offset, x.astype(np.float32), self.main_columns)[
-                0
-            ]
-        else:
-            log_odds = self.model.log_odds(x)
-        contributions, base = self.explain(x, additive)
-        return log_odds, self.interval(x), contributions, base
-
-    def explain(self, x: np.ndarray, additive=None) -> tuple[np.ndarray, np.ndarray]:
+    def explain(self, x: np.ndarray, additive=None, x32=None) -> tuple[np.ndarray, np.ndarray]:
         """(contributions rows x predictors, base log-odds per row), calibrated: exact, and
         they add up to the calibrated log-odds up to xgboost's float32 sums."""
         linear = self.model.additive_
-        trees = self.shap.contributions(x.astype(np.float32))
+        trees = self.shap.contributions(x.astype(np.float32) if x32 is None else x32)
         base = np.full(len(x), self.shap.base)
         if linear is not None:
             trees = trees + (linear.contributions(x) if additive is None else additive)
             base = base + linear.intercept_
         else:
-            base = base + float(self.main.base_score_margin[0])
+            base = base + self.base_score_margin
         a, b = self.calibration
         return b * trees, a + b * base

@@ -21,6 +21,7 @@ largely reproduce the assumptions built into the synthetic data.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,17 +45,21 @@ class Explanation:
 
     def ranked(self, i: int, top: int | None = None) -> list[dict]:
         """Row i's contributions, largest absolute first, with clinical labels and values."""
-        order = np.argsort(-np.abs(self.contributions[i]), kind="stable")
+        contributions = self.contributions[i]
+        order = np.argsort(-np.abs(contributions), kind="stable")[:top].tolist()
+        values, shap = self.feature_values[i].tolist(), contributions.tolist()
         out = []
-        for j in order[:top]:
-            name, value = self.feature_names[j], float(self.feature_values[i, j])
+        for j in order:
+            name, value = self.feature_names[j], values[j]
+            missing = value != value  # NaN: not available
             out.append(
                 {
                     "feature": name,
                     "label": display.label(name),
-                    "value": None if np.isnan(value) else value,
-                    "value_text": display.value_text(name, value),
-                    "shap_log_odds": float(self.contributions[i, j]),
+                    "value": None if missing else value,
+                    # math.nan is one object, so the cache finds a missing value's text
+                    "value_text": display.value_text(name, math.nan if missing else value),
+                    "shap_log_odds": shap[j],
                 }
             )
         return out
@@ -66,26 +71,33 @@ class Explanation:
         if not hasattr(self, "_inputs"):
             self._inputs = by_input(self.feature_names, self.contributions)
         fields, values = self._inputs
-        order = np.argsort(-np.abs(values[i]), kind="stable")
+        order = np.argsort(-np.abs(values[i]), kind="stable").tolist()
+        shap = values[i].tolist()
         return [
             {
                 "input": fields[k],
                 "label": FIELDS[fields[k]].label,
                 "value_text": display.input_text(fields[k], patient),
-                "shap_log_odds": float(values[i, k]),
+                "shap_log_odds": shap[k],
             }
             for k in order
         ]
 
     def drivers(self, i: int, top: int = 3) -> list[str]:
         """Plain-language top drivers: 'CRS grade today 3: raises the risk (+0.80 log-odds)'."""
-        lines = []
-        for c in self.ranked(i, top):
-            if abs(c["shap_log_odds"]) < 1e-3:
-                continue
-            verb = "raises" if c["shap_log_odds"] > 0 else "lowers"
-            lines.append(f"{describe(c)}: {verb} the risk ({c['shap_log_odds']:+.2f} log-odds)")
-        return lines
+        return driver_lines(self.ranked(i, top))
+
+
+def driver_lines(ranked: list[dict], top: int = 3) -> list[str]:
+    """The first ``top`` of ranked contributions (:meth:`Explanation.ranked`) in plain language;
+    contributions under 0.001 log-odds are left out."""
+    lines = []
+    for c in ranked[:top]:
+        if abs(c["shap_log_odds"]) < 1e-3:
+            continue
+        verb = "raises" if c["shap_log_odds"] > 0 else "lowers"
+        lines.append(f"{describe(c)}: {verb} the risk ({c['shap_log_odds']:+.2f} log-odds)")
+    return lines
 
 
 def describe(contribution: dict) -> str:

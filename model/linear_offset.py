@@ -118,7 +118,7 @@ class LinearOffset:
         if not self.state_terms:
             return np.zeros(len(X))
         value = np.asarray(X, dtype=float)[:, self.feature_names.index(self.state_feature)]
-        return (np.nan_to_num(value, nan=0.0) >= 1).astype(float)
+        return (value >= 1).astype(float)  # NaN compares False
 
     def _uncentred(self, z: np.ndarray) -> np.ndarray:
         """``z`` without the centring (``t / scale``): the in-state terms use it, so a category
@@ -300,7 +300,7 @@ def day_basis(day: np.ndarray, max_day, degree: int) -> np.ndarray:
     clipped to 0..``max_day``, missing as 0; ``t = 0`` when ``max_day`` is 0), along a new last
     axis. ``max_day`` broadcasts against ``day``: one value per fit stacks several fits."""
     max_day = np.asarray(max_day, dtype=float)
-    day = np.clip(np.nan_to_num(day, nan=0.0), 0.0, max_day)
+    day = np.clip(np.where(np.isnan(day), 0.0, day), 0.0, max_day)
     scale = np.log1p(max_day)
     t = np.where(scale > 0, np.log1p(day) / np.where(scale > 0, scale, 1.0), 0.0)
     return np.stack(

@@ -32,6 +32,7 @@ from sklearn.utils.validation import check_is_fitted
 from evaluation.metrics import PreparedScores, bootstrap_weights
 from features.checks import category_support
 from features.layout import as_raw
+from features.steps import require_fitted
 from features.transformers import build_feature_pipeline, transform_rows
 from icans.errors import InvalidInputError
 from model import boosting
@@ -208,7 +209,7 @@ class RiskModel(ClassifierMixin, BaseEstimator):
     def transform(self, X) -> np.ndarray:
         """The predictors of raw rows: the fitted feature pipeline's steps, run directly (the
         same steps and state as ``features_.transform``, without its per-call overhead)."""
-        check_is_fitted(self, "features_")
+        require_fitted(self, "features_")
         return transform_rows(self.features_, as_raw(X))
 
     def raw_log_odds(self, x: np.ndarray) -> np.ndarray:
@@ -237,8 +238,7 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         x = np.asarray(x, dtype=float)
         margins = np.stack([boosting.margin(b, lin, x) for lin, b in self.refits_]).astype(float)
         a, b = self.calibration_
-        tail = (1.0 - level) / 2.0
-        return np.quantile(expit(a + b * margins), [tail, 1.0 - tail], axis=0).T
+        return central_interval(expit(a + b * margins), level)
 
     def decision_function(self, X) -> np.ndarray:
         """Calibrated log-odds of the event for raw rows."""
@@ -260,3 +260,25 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         is fastest (the service's workers use the cores)."""
         for booster in [self.trees_, *(b for _, b in self.refits_)]:
             booster.set_param({"nthread": n})
+
+
+def central_interval(samples: np.ndarray, level: float) -> np.ndarray:
+    """Per column of ``samples`` (draws x rows), the central ``level`` interval (rows x 2).
+
+    The same numbers as ``np.quantile(samples, [tail, 1 - tail], axis=0).T`` with its default
+    linear interpolation, written out (sort, then numpy's own interpolation formula): it costs
+    a sort instead of ``np.quantile``'s 30 microseconds of set-up on every call, which a
+    single request pays."""
+    ordered = np.sort(samples, axis=0)
+    n = len(ordered)
+    tail = (1.0 - level) / 2.0
+    out = []
+    for q in (tail, 1.0 - tail):
+        position = (n - 1) * q
+        below = min(int(np.floor(position)), n - 1)
+        above = min(below + 1, n - 1)
+        t = position - below
+        a, b = ordered[below], ordered[above]
+        # numpy's _lerp: from the nearer end, so the result stays within [a, b]
+        out.append(b - (b - a) * (1.0 - t) if t >= 0.5 else a + (b - a) * t)
+    return np.column_stack(out)

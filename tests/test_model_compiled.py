@@ -22,7 +22,7 @@ from scipy.special import expit
 from cohort.reader import read_cohort
 from features.landmarks import build_landmark_dataset
 from features.layout import COLUMN_INDEX
-from model.compiled import CompiledModel, CompiledTrees, TreeShapTable
+from model.compiled import CompiledModel, CompiledTrees, StackedAdditive, TreeShapTable
 from model.explain import RiskExplainer
 from model.risk_model import RiskModel
 
@@ -59,6 +59,16 @@ def test_the_rows_cover_missing_values_and_every_category(rows, model):
 
 def test_log_odds_are_those_of_the_pipeline_bit_for_bit(compiled, model, rows):
     np.testing.assert_array_equal(compiled.log_odds(rows), model.log_odds(rows))
+
+
+def test_stacked_additive_parts_equal_each_fit_bit_for_bit(model, rows):
+    fits = [model.additive_] + [lin for lin, _ in model.refits_]
+    stacked = StackedAdditive(fits)
+    contributions = stacked.contributions(rows)
+    totals = stacked.total(contributions)
+    for k, lin in enumerate(fits):
+        np.testing.assert_array_equal(contributions[k], lin.contributions(rows))
+        np.testing.assert_array_equal(totals[k], lin.decision_function(rows))
 
 
 def test_probabilities_equal_predict_proba(compiled, model, champion):
