@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cli.output import console, print_evaluation, print_summary
-from icans.config import Settings, load_settings
+from icans.config import Settings, intended_use, load_settings
 from icans.errors import IcansError
 
 _DEFAULT = {name: field.default for name, field in Settings.model_fields.items()}
@@ -53,6 +54,27 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             # Plain text, never wrapped: one line per error in terminals, pipes and CI logs.
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(code=2) from None
+
+    return wrapper
+
+
+def sigterm_unwinds(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """For a command that writes: SIGTERM (a scheduler or ``kill`` stopping it) raises
+    ``SystemExit(143)`` in the command, so its clean-ups run as on Ctrl-C (a cohort's temporary
+    directory removed, the MLflow run ended as failed, a half-registered version deleted)
+    instead of the process vanishing. SIGKILL cannot be caught: what it leaves is closed by the
+    next run (:mod:`cohort.store`, :mod:`training.stale_runs`)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def stop(signum, frame):
+            raise SystemExit(128 + signum)
+
+        previous = signal.signal(signal.SIGTERM, stop)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
     return wrapper
 
@@ -106,6 +128,7 @@ HtmlOut = Annotated[
 
 @cohort_app.command("generate")
 @user_errors
+@sigterm_unwinds
 def cohort_generate(
     out: Annotated[
         Path | None,
@@ -205,6 +228,7 @@ def cohort_validate(source: CohortSource) -> None:
 
 @cohort_app.command("import")
 @user_errors
+@sigterm_unwinds
 def cohort_import(
     source: CohortSource,
     out: Annotated[Path, typer.Option("--out", help="The cohort directory to create.")],
@@ -224,6 +248,7 @@ def cohort_import(
 
 @app.command("train")
 @user_errors
+@sigterm_unwinds
 def train_cmd(
     cohort: Annotated[Path, typer.Option(help="Cohort directory to train on.")],
     config: ConfigFile = None,
@@ -260,10 +285,13 @@ def _print_run(result, settings: Settings, verb: str) -> None:
     console.print(
         f"{verb} in {result.timings['total_s']:.0f} s (tracking store {settings.tracking_uri})."
     )
+    for closed in result.closed_runs:  # left by training processes that died
+        console.print(f"[yellow]Closed a dead training run:[/] {closed.summary()}")
 
 
 @app.command("recalibrate")
 @user_errors
+@sigterm_unwinds
 def recalibrate_cmd(
     cohort: Annotated[Path, typer.Option(help="The local cohort to recalibrate on.")],
     model: ModelUri = None,
@@ -312,6 +340,45 @@ def evaluate_cmd(
         result.cohort.synthetic,
     )
     console.print(f"Recorded as MLflow run {result.run_id}.")
+
+
+@app.command("score")
+@user_errors
+@sigterm_unwinds
+def score_cmd(
+    cohort: Annotated[Path, typer.Option(help="Cohort directory (generated or imported).")],
+    out: Annotated[Path, typer.Option(help="Scores file, .parquet or .csv (written atomically).")],
+    model: ModelUri = None,
+    explain: Annotated[
+        bool, typer.Option(help="Also write each row's contributions per clinical input.")
+    ] = False,
+    chunk: Annotated[
+        int, typer.Option(help="Patients read and scored at a time (bounds the memory).")
+    ] = 5_000,
+    config: ConfigFile = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Score every landmark row of a cohort with a registered model (the endpoint's numbers)."""
+    from training.score import score_cohort
+
+    settings = load_settings(config, tracking_uri=tracking_uri, model_uri=model)
+    with _progress() as bar:
+        task = bar.add_task("scoring patients", total=None)
+        summary = score_cohort(
+            cohort,
+            settings.model_uri,
+            out,
+            settings,
+            explain=explain,
+            patients_per_chunk=chunk,
+            progress=lambda k: bar.advance(task, k),
+        )
+    console.print(
+        f"Scored {summary.rows:,} landmark rows of {summary.patients:,} patients with "
+        f"{summary.model_name} v{summary.model_version} into {summary.out} "
+        f"in {summary.seconds:.1f} s."
+    )
+    console.print(intended_use(summary.synthetic_model))
 
 
 @app.command("report")

@@ -11,6 +11,7 @@ it, comes as its own table; it is for evaluation only, never an input.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,17 +89,46 @@ def read_metadata(cohort_dir: Path, manifest: dict | None = None) -> CohortMetad
     )
 
 
+def _present_columns(cohort_dir: Path, manifest: dict) -> dict[str, list[str]]:
+    """Each observable table's contract columns that the cohort has (an optional column may be
+    absent; the schema says so if a required one is)."""
+    out = {}
+    for name, columns in OBSERVABLE_COLUMNS.items():
+        present = set(table_columns(cohort_dir, name, manifest))
+        out[name] = [c for c in columns if c in present]
+    return out
+
+
 def read_cohort(cohort_dir: Path, with_true_risk: bool = True) -> Cohort:
     """The observable tables (contract columns only) and, if present and wanted, the true risk.
 
     The tables are read as stored; :func:`cohort.schema.validate_tables` checks them."""
     manifest = read_manifest(cohort_dir)
-    tables = {}
-    for name, columns in OBSERVABLE_COLUMNS.items():
-        # an optional column may be absent; the schema says so if a required one is
-        present = set(table_columns(cohort_dir, name, manifest))
-        tables[name] = read_table(cohort_dir, name, [c for c in columns if c in present], manifest)
+    tables = {
+        name: read_table(cohort_dir, name, columns, manifest)
+        for name, columns in _present_columns(cohort_dir, manifest).items()
+    }
     metadata = read_metadata(cohort_dir, manifest)
     if with_true_risk and metadata.has_true_risk:
         tables[TRUE_RISK] = read_table(cohort_dir, TRUE_RISK, manifest=manifest)
     return Cohort(tables, metadata)
+
+
+
+def read_cohort_chunks(
+    cohort_dir: Path, patients_per_chunk: int
+) -> Iterator[dict[str, pd.DataFrame]]:
+    """The observable tables of :func:`read_cohort`, ``patients_per_chunk`` patients at a time
+    (in the patients table's order), for work whose memory must not grow with the cohort:
+    a Parquet cohort's chunk reads only its patients' rows; a CSV cohort's tables are read
+    whole once per chunk and filtered (import it to Parquet for large cohorts)."""
+    manifest = read_manifest(cohort_dir)
+    columns = _present_columns(cohort_dir, manifest)
+    patients = read_table(cohort_dir, "patients", columns.pop("patients"), manifest)
+    for start in range(0, len(patients), patients_per_chunk):
+        chunk = patients.iloc[start : start + patients_per_chunk].reset_index(drop=True)
+        ids = chunk["patient_id"].tolist()
+        yield {"patients": chunk} | {
+            name: read_table(cohort_dir, name, cols, manifest, ids).reset_index(drop=True)
+            for name, cols in columns.items()
+        }

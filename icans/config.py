@@ -77,6 +77,13 @@ class Settings(BaseModel):
     cds_page_ttl_s: int = Field(
         3600, ge=60, le=7 * 86400, description="How long a card's explanation page stays."
     )
+    stale_run_hours: float = Field(
+        24.0,
+        gt=0,
+        description="A training run of another host (or without an owner) still RUNNING after "
+        "this many hours is taken as dead and closed by the next 'icans train' "
+        "(training.stale_runs); runs of this host are checked by their process instead.",
+    )
     allow_unauthenticated_network: bool = Field(
         False,
         description="Let 'icans serve' listen on a non-loopback interface without api_token: "

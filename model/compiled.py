@@ -147,9 +147,9 @@ def _depth(lc: np.ndarray, rc: np.ndarray) -> int:
 class StackedAdditive:
     """Several :class:`~model.linear_offset.LinearOffset` fits (the main fit and its refits)
     evaluated at once: the same arithmetic as :meth:`LinearOffset.contributions` and
-    :meth:`LinearOffset.total`, operation for operation and so bit for bit (tested), with each
-    fit's learned arrays stacked along a first axis (a predictor a fit has no indicator for
-    gets 0)."""
+    :meth:`LinearOffset.decision_function`, operation for operation and so bit for bit
+    (tested), with each fit's learned arrays stacked along a first axis (a predictor a fit has
+    no indicator for gets 0)."""
 
     def __init__(self, fits: list[LinearOffset]):
         first = fits[0]
@@ -182,17 +182,16 @@ class StackedAdditive:
             else np.zeros((len(fits), 1))  # unused: no predictor has a column
         )
 
-    def contributions(self, x: np.ndarray) -> np.ndarray:
-        """:meth:`LinearOffset.contributions` of every fit (fits x rows x predictors): the
-        logarithms and the day basis here, the rest in :func:`model.kernels.
-        additive_contributions`."""
+    def evaluate(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the first fit's :meth:`LinearOffset.contributions`, rows x predictors; every fit's
+        :meth:`LinearOffset.decision_function`, fits x rows): the logarithms and the day basis
+        here, the rest in :func:`model.kernels.additive_parts`."""
         t = x.copy()
         t[:, self.logged] = np.log1p(np.clip(x[:, self.logged], 0, None))
-        state = self.first._state(x)
-        return kernels.additive_contributions(
+        return kernels.additive_parts(
             t,
             np.ascontiguousarray(self._day_basis(x)),
-            state,
+            self.first._state(x),
             self.median,
             self.mean,
             self.scale,
@@ -204,14 +203,8 @@ class StackedAdditive:
             self.state_pos,
             self.state_coef,
             self.term_mean,
+            self.intercept,
         )
-
-    def total(self, contributions: np.ndarray) -> np.ndarray:
-        """:meth:`LinearOffset.total` of every fit (fits x rows): its intercept plus its
-        contributions, summed left to right."""
-        fits, rows, _ = contributions.shape
-        start = np.broadcast_to(self.intercept[:, None, None], (fits, rows, 1))
-        return np.cumsum(np.concatenate([start, contributions], axis=2), axis=2)[:, :, -1]
 
     def _day_basis(self, x: np.ndarray) -> np.ndarray:
         """:meth:`LinearOffset._day_basis` of every fit (fits x rows x degree + 1): each fit
@@ -369,12 +362,11 @@ class CompiledModel:
             log_odds, interval = self.model.log_odds(x), self.model.interval(x, level)
             return (log_odds, interval, *self.explain(x, additive))
         x32 = x.astype(np.float32)
-        additive = self.additive.contributions(x)  # fits x rows x predictors
+        additive, totals = self.additive.evaluate(x)
         a, b = self.calibration
-        margins = self.trees.margins(x32, self.additive.total(additive))
-        log_odds = a + b * margins.astype(np.float64)  # fits x rows
+        log_odds = a + b * self.trees.margins(x32, totals).astype(np.float64)  # fits x rows
         interval = central_interval(expit(log_odds[1:]), level) if len(log_odds) > 1 else None
-        return (log_odds[0], interval, *self.explain(x, additive[0], x32))
+        return (log_odds[0], interval, *self.explain(x, additive, x32))
 
     def explain(self, x: np.ndarray, additive=None, x32=None) -> tuple[np.ndarray, np.ndarray]:
         """(contributions rows x predictors, base log-odds per row), calibrated: exact, and

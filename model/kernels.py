@@ -35,7 +35,7 @@ def _goes_left(value: float, threshold: float, default_left: bool) -> bool:
 
 
 @njit(cache=True, nogil=True)
-def additive_contributions(
+def additive_parts(
     t: np.ndarray,
     basis: np.ndarray,
     state: np.ndarray,
@@ -50,20 +50,25 @@ def additive_contributions(
     state_pos: np.ndarray,
     state_coef: np.ndarray,
     term_mean: np.ndarray,
-) -> np.ndarray:
-    """Per fit, row and predictor, the additive part's contribution (fits x rows x
-    predictors).
+    intercept: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The additive parts of every fit: (fit 0's contributions, rows x predictors; every fit's
+    log-odds, fits x rows, its intercept plus its contributions added left to right).
 
     ``t``: rows x predictors, the logged predictors already ``log1p``-transformed, NaN for
     missing. ``basis``: fits x rows x day basis functions. ``state``: 1.0 on rows in the state.
     The other arrays are the fits' learned ones stacked (fits x predictors [x basis]);
-    ``state_pos[j]`` is predictor j's column in ``state_coef``, -1 if it has none."""
+    ``state_pos[j]`` is predictor j's column in ``state_coef``, -1 if it has none. Only fit
+    0's contributions are kept: the others are needed only as totals, and a batch would
+    otherwise hold fits x rows x predictors of them."""
     n_fits, n_rows, n_basis = basis.shape
     n_features = t.shape[1]
-    out = np.empty((n_fits, n_rows, n_features))
+    first = np.empty((n_rows, n_features))
+    totals = np.empty((n_fits, n_rows))
     for f in range(n_fits):
         for r in range(n_rows):
             s = state[r]
+            total = intercept[f]
             for j in range(n_features):
                 v = t[r, j]
                 missing = np.isnan(v)
@@ -85,8 +90,12 @@ def additive_contributions(
                     c = c + s * (mean[f, j] / scale[f, j]) * beta
                 else:
                     c = z * beta + zi * gamma
-                out[f, r, j] = c - term_mean[f, j]
-    return out
+                c = c - term_mean[f, j]
+                total = total + c
+                if f == 0:
+                    first[r, j] = c
+            totals[f, r] = total
+    return first, totals
 
 
 @njit(cache=True, nogil=True)

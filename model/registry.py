@@ -51,17 +51,22 @@ def use_tracking(settings: Settings) -> MlflowClient:
     return MlflowClient(settings.tracking_uri, settings.tracking_uri)
 
 
-def use_experiment(name: str, settings: Settings, client: MlflowClient) -> None:
-    """Select (creating if needed) an experiment. With a sqlite store its artefacts go in
-    ``mlruns/`` beside the database file, not in whatever directory the process runs from."""
+def use_experiment(name: str, settings: Settings, client: MlflowClient) -> str:
+    """Select (creating if needed) an experiment and return its id. With a sqlite store its
+    artefacts go in ``mlruns/`` beside the database file, not in whatever directory the process
+    runs from. Two processes creating it at once (a shared tracking server) both get it."""
     if client.get_experiment_by_name(name) is None:
         location = None
         prefix = "sqlite:///"
         if settings.tracking_uri.startswith(prefix):
             db = Path(settings.tracking_uri[len(prefix) :]).resolve()
             location = (db.parent / "mlruns").as_uri()
-        client.create_experiment(name, artifact_location=location)
-    mlflow.set_experiment(name)
+        try:
+            client.create_experiment(name, artifact_location=location)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise  # anything but the other process having created it first
+    return mlflow.set_experiment(name).experiment_id
 
 
 def requirements() -> list[str]:

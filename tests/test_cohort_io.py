@@ -9,18 +9,25 @@ module.
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from cohort.store import MANIFEST, read_manifest, read_table
+from cohort.store import MANIFEST, read_manifest, read_table, remove_abandoned
 from data.synthetic.chunk import BLOCK_SIZE
 from data.synthetic.cohort import CohortSpec, generate_cohort
 from data.synthetic.parameters import CASE_MIXES
 from icans.contract import SUPPORTED_TARGETS
 from icans.errors import CohortNotFoundError, InvalidInputError
+
+ROOT = Path(__file__).resolve().parent.parent
 
 TABLE_NAMES = ("patients", "daily", "measurements", "outcomes", "true_risk")
 SMALL = 2_500
@@ -306,6 +313,60 @@ def test_failure_during_generation_leaves_nothing_behind(tmp_path: Path) -> None
     assert not out.exists()
     assert leftovers(out) == []
     assert list(tmp_path.iterdir()) == []
+
+
+def _start_generating(out: Path) -> subprocess.Popen:
+    """``icans cohort generate`` in its own process, returned once its hidden working
+    directory exists (it is writing)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "cohort", "generate", "--out", str(out), "--n", "40000"],
+        cwd=ROOT,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    while not list(out.parent.glob(f".{out.name}.tmp-*")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.05)
+    return proc
+
+
+def test_a_killed_generation_leaves_nothing_after_the_next_run(tmp_path: Path) -> None:
+    out = tmp_path / "cohort"
+    proc = _start_generating(out)
+    proc.kill()  # SIGKILL: no clean-up runs
+    assert proc.wait(60) == -signal.SIGKILL
+    assert len(leftovers(out)) == 1  # what a killed run leaves
+
+    # a writer still at work holds its directory: the next run leaves it alone
+    busy = _start_generating(tmp_path / "other")
+    generate_cohort(out, CohortSpec(n_patients=300, with_true_risk=False))
+    assert leftovers(out) == []
+    assert len(leftovers(tmp_path / "other")) == 1
+    busy.kill()
+    busy.wait(60)
+
+
+def test_a_replaced_cohort_whose_replacement_was_lost_is_put_back(tmp_path: Path) -> None:
+    out = tmp_path / "cohort"
+    generate_cohort(out, CohortSpec(n_patients=300, with_true_risk=False))
+    before = read_manifest(out)["fingerprint"]
+    out.rename(tmp_path / ".cohort.old-0a1b2c3d")  # killed between the two renames
+
+    assert remove_abandoned(tmp_path) == [tmp_path / ".cohort.old-0a1b2c3d"]
+    assert read_manifest(out)["fingerprint"] == before
+    assert leftovers(out) == []
+
+
+def test_sigterm_stops_a_generation_cleanly(tmp_path: Path) -> None:
+    out = tmp_path / "cohort"
+    proc = _start_generating(out)
+    proc.terminate()
+    code = proc.wait(60)
+    assert code == 128 + signal.SIGTERM, proc.stderr.read().decode()[-3000:]
+    assert leftovers(out) == []
+    assert not out.exists()
 
 
 def test_output_appears_only_when_complete(tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ and the reviewers' report of the registered version. The version is registered a
 ``icans-risk``; ``champion`` moves to it only when it passes the quality gates, including not
 being worse than the current champion on the same held-out patients (otherwise the version is
 tagged with why; ``gates.json`` in the run says which gates applied and why any did not). A
-failure at any step marks the run FAILED and leaves no version behind.
+failure at any step marks the run FAILED and leaves no version behind; a run whose process was
+killed outright is closed by the next training (:mod:`training.stale_runs`).
 
 ``icans recalibrate`` runs the same flow with an :class:`Update`: the candidate is a registered
 model recalibrated on the cohort's training patients, judged on its held-out patients by the
@@ -20,7 +21,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
@@ -50,6 +51,7 @@ from reports.model_report import build_model_report, sample_rows
 from reports.registry_io import log_report
 from training.config import TrainConfig
 from training.fit import Champion, FitResult, fit_and_evaluate
+from training.stale_runs import ClosedRun, close_stale_runs, owner_tags
 
 
 @dataclass
@@ -60,6 +62,7 @@ class TrainResult(FitResult):
     model_version: str | None = None
     promoted: bool = False
     cohort: CohortMetadata | None = None
+    closed_runs: list[ClosedRun] = field(default_factory=list)  # of processes that died
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,9 @@ def train(
     cohort = read_cohort(cohort_dir)
     meta = cohort.metadata
     client = use_tracking(settings)
-    use_experiment(config.experiment, settings, client)
+    experiment_id = use_experiment(config.experiment, settings, client)
+    step("closing runs of training processes that died")
+    closed = close_stale_runs(client, experiment_id, settings.model_name, settings.stale_run_hours)
     lineage, make = {}, None
     if update is not None:
         if update.method not in UPDATE_METHODS:
@@ -103,7 +108,10 @@ def train(
     name = f"{'recalibrate' if update else 'train'}-{meta.fingerprint}"
     with mlflow.start_run(run_name=name) as run:
         mlflow.set_tags(
-            cohort_tags(meta) | lineage | {"intended_use": intended_use(meta.synthetic)}
+            cohort_tags(meta)
+            | lineage
+            | owner_tags()
+            | {"intended_use": intended_use(meta.synthetic)}
         )
         mlflow.log_params(_flat_params(config, meta))
         step("landmark rows")
@@ -169,6 +177,7 @@ def train(
         model_version=version,
         promoted=gate.passed,
         cohort=meta,
+        closed_runs=closed,
     )
 
 
