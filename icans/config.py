@@ -77,6 +77,17 @@ class Settings(BaseModel):
     cds_page_ttl_s: int = Field(
         3600, ge=60, le=7 * 86400, description="How long a card's explanation page stays."
     )
+    prediction_log_dir: Path = Field(
+        Path(""),
+        description="Directory of the prediction log for monitoring (one JSON-lines file per "
+        "UTC day; no identifiers); default <artifacts_dir>/predictions.",
+    )
+    prediction_log_retention_days: int = Field(
+        400,
+        ge=1,
+        description="Days of prediction log kept: long enough to join outcomes known 28 days "
+        "after a prediction and to compare a year of case mix.",
+    )
     stale_run_hours: float = Field(
         24.0,
         gt=0,
@@ -95,6 +106,8 @@ class Settings(BaseModel):
         # frozen: derived defaults are filled in once, here
         if not self.model_uri:
             object.__setattr__(self, "model_uri", f"models:/{self.model_name}@{self.model_alias}")
+        if self.prediction_log_dir == Path(""):
+            object.__setattr__(self, "prediction_log_dir", self.artifacts_dir / "predictions")
         if self.audit_log == Path(""):
             object.__setattr__(self, "audit_log", self.artifacts_dir / "audit.jsonl")
         if not self.public_url:

@@ -38,6 +38,7 @@ def server_environment(settings: Settings) -> dict[str, str]:
     env["MLFLOW_TRACKING_URI"] = absolute_tracking_uri(settings.tracking_uri)
     env["ICANS_MODEL_URI"] = settings.model_uri
     env["ICANS_AUDIT_LOG"] = str(Path(settings.audit_log).resolve())
+    env["ICANS_PREDICTION_LOG_DIR"] = str(Path(settings.prediction_log_dir).resolve())
     env["ICANS_ARTIFACTS_DIR"] = str(Path(settings.artifacts_dir).resolve())
     env["ICANS_PUBLIC_URL"] = settings.public_url
     if settings.cds_clients is not None:

@@ -45,6 +45,7 @@ from serving.fhir_output import operation_outcome, outcome_message, risk_assessm
 from serving.fhir_resources import FhirInputError, MappedPatient, NotApplicable
 from serving.launch import check_exposure, listening_host
 from serving.metrics import RequestMetrics, metrics, record_prediction
+from serving.prediction_log import PredictionLog
 from serving.runtime import Assessment, ModelRuntime
 from serving.schemas import (
     MAX_BATCH,
@@ -281,6 +282,9 @@ class IcansRisk:
         self.settings = settings
         self.runtime = ModelRuntime.load(settings.model_uri, settings)
         self.audit = AuditLog(settings.audit_log)
+        self.predictions = PredictionLog(
+            settings.prediction_log_dir, settings.prediction_log_retention_days
+        )
         app.state.api_token = settings.api_token.get_secret_value() if settings.api_token else None
         clients = load_clients(settings.cds_clients) if settings.cds_clients else []
         self.fhir_servers = {c.iss: c.fhir_servers for c in clients}
@@ -298,11 +302,19 @@ class IcansRisk:
         waterfall_png([], 0.0, 0.0)  # loads matplotlib and its fonts now, not on a request
         log.info("serving %s version %s", self.runtime.ref.name, self.runtime.ref.version)
 
+    def _record(self, rid, ident, patient, assessment, channel: str, card=None) -> None:
+        """One prediction in the audit log, the prediction log and the metrics."""
+        name, version = ident["name"], ident["version"]
+        self.audit.record(rid, name, version, patient, assessment.probability, card=card)
+        self.predictions.record(rid, name, version, channel, assessment)
+        record_prediction(name, version, channel, assessment.probability)
+
     def _assess(self, patients: list[PatientObservation], rid: str) -> list[RiskResponse]:
-        results = [_response(a, self.runtime, rid) for a in self.runtime.assess(patients)]
-        for patient, r in zip(patients, results, strict=True):
-            self.audit.record(rid, r.model_name, r.model_version, patient, r.probability)
-            record_prediction(r.model_name, r.model_version, "json", r.probability)
+        assessments = self.runtime.assess(patients)
+        results = [_response(a, self.runtime, rid) for a in assessments]
+        ident = self.runtime.identity()
+        for patient, a in zip(patients, assessments, strict=True):
+            self._record(rid, ident, patient, a, "json")
         return results
 
     @app.post("/risk", response_model=RiskResponse, responses=ERRORS)
@@ -322,8 +334,7 @@ class IcansRisk:
         rid = _request_id(request)
         assessment = self.runtime.assess([patient])[0]
         ident = self.runtime.identity()
-        self.audit.record(rid, ident["name"], ident["version"], patient, assessment.probability)
-        record_prediction(ident["name"], ident["version"], "report", assessment.probability)
+        self._record(rid, ident, patient, assessment, "report")
         page = build_patient_report(patient, assessment, ident, request_id=rid)
         return HTMLResponse(page, headers={"X-Request-ID": rid, "Cache-Control": "no-store"})
 
@@ -402,8 +413,7 @@ class IcansRisk:
             return _fhir(422, outcome_message(f"no estimate: {exc}", "not-supported"), rid)
         a = self.runtime.assess([patient])[0]
         ident = self.runtime.identity()
-        self.audit.record(rid, ident["name"], ident["version"], patient, a.probability)
-        record_prediction(ident["name"], ident["version"], "fhir", a.probability)
+        self._record(rid, ident, patient, a, "fhir")
         return _fhir(200, risk_assessment(mapped, a, ident, self.runtime.intended_use), rid)
 
     # -- CDS Hooks -----------------------------------------------------------------------------
@@ -493,15 +503,7 @@ class IcansRisk:
             links,
             self.runtime.synthetic,
         )
-        self.audit.record(
-            _request_id(request),
-            ident["name"],
-            ident["version"],
-            patient,
-            a.probability,
-            card=card["uuid"],
-        )
-        record_prediction(ident["name"], ident["version"], "cds-hooks", a.probability)
+        self._record(_request_id(request), ident, patient, a, "cds-hooks", card=card["uuid"])
         return card
 
     @cds.post("/cds-services/{service_id}/feedback", responses=CDS_ERRORS)

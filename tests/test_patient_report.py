@@ -194,6 +194,7 @@ def client(champion, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", champion.settings.tracking_uri)
         mp.setenv("ICANS_AUDIT_LOG", str(tmp_path_factory.mktemp("audit") / "audit.jsonl"))
+        mp.setenv("ICANS_PREDICTION_LOG_DIR", str(tmp_path_factory.mktemp("predictions")))
         mp.delenv("ICANS_API_TOKEN", raising=False)
         mp.delenv("ICANS_MODEL_URI", raising=False)
         with TestClient(shared_asgi_app(), raise_server_exceptions=False) as c:

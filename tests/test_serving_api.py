@@ -14,7 +14,7 @@ import json
 import logging
 import math
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -74,6 +74,7 @@ def service_env(trained, store, audit_path):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}/mlflow.db")
         mp.setenv("ICANS_AUDIT_LOG", str(audit_path))
+        mp.setenv("ICANS_PREDICTION_LOG_DIR", str(audit_path.parent / "predictions"))
         mp.delenv("ICANS_API_TOKEN", raising=False)
         mp.delenv("ICANS_MODEL_URI", raising=False)
         yield mp
@@ -723,6 +724,29 @@ def test_each_prediction_appends_one_audit_line(client, body, audit_path):
     assert HEX64.match(line["input_sha256"])
     assert datetime.fromisoformat(line["time"]).tzinfo is not None
     assert "patient_id" not in line
+
+
+def test_each_prediction_appends_its_feature_row_to_the_prediction_log(client, body, audit_path):
+    from serving.prediction_log import read_prediction_log
+
+    today = datetime.now(UTC).date()
+    directory = audit_path.parent / "predictions"
+    before = len(read_prediction_log(directory, today, today))
+    record = fresh(body, patient_id="MRN-0042")
+    answer = client.post("/v1/risk", json=record, headers={"X-Request-ID": "log-1"}).json()
+    client.post("/v1/risk", json=fresh(body, age_years=-1))  # refused: not logged
+
+    frame = read_prediction_log(directory, today, today)
+    assert len(frame) == before + 1
+    line = frame.iloc[-1]
+    assert line["request_id"] == "log-1" and line["channel"] == "json"
+    assert line["model_version"] == answer["model_version"]
+    assert line["probability"] == answer["probability"]
+    for c in answer["contributions"]:  # the feature row is the predictors the answer explains
+        value = line[f"predictor.{c['feature']}"]
+        assert (value != value) if c["value"] is None else value == c["value"]
+    text = "".join(p.read_text() for p in directory.iterdir())
+    assert "MRN-0042" not in text and "patient_id" not in text
 
 
 def test_batch_appends_one_line_per_patient_and_rejections_none(client, body, audit_path):

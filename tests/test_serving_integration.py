@@ -182,6 +182,10 @@ def test_server_logs_and_audit_never_hold_the_patient_id(server, model):
     audit = settings.audit_log
     text = Path(audit).read_text()
     assert text.count("\n") >= 2 and SECRET_ID not in text
+    # the workers' prediction log (its directory passed to them by icans serve's environment)
+    predictions = "".join(p.read_text() for p in settings.prediction_log_dir.glob("*.jsonl"))
+    assert predictions.count("\n") >= 1 and SECRET_ID not in predictions
+    assert '"predictors":{' in predictions
 
 
 def test_real_server_metrics_count_calls_and_predictions_without_identifiers(server, model):

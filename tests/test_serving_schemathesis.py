@@ -73,6 +73,7 @@ def api_schema(store, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}/mlflow.db")
         mp.setenv("ICANS_AUDIT_LOG", str(audit))
+        mp.setenv("ICANS_PREDICTION_LOG_DIR", str(audit.parent / "predictions"))
         mp.delenv("ICANS_API_TOKEN", raising=False)
         mp.delenv("ICANS_MODEL_URI", raising=False)
         # Starts the app's lifespan (the service's __init__ loads the champion) and keeps it

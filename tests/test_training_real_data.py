@@ -117,6 +117,7 @@ def test_the_endpoint_serves_a_champion_trained_on_real_data(first_run, store, c
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", store.tracking_uri)
         mp.setenv("ICANS_AUDIT_LOG", str(store.artifacts_dir / "audit.jsonl"))
+        mp.setenv("ICANS_PREDICTION_LOG_DIR", str(store.artifacts_dir / "predictions"))
         mp.delenv("ICANS_API_TOKEN", raising=False)
         mp.delenv("ICANS_MODEL_URI", raising=False)
         with TestClient(shared_asgi_app(), raise_server_exceptions=False) as http:
