@@ -317,16 +317,18 @@ def test_failure_during_generation_leaves_nothing_behind(tmp_path: Path) -> None
 
 def _start_generating(out: Path) -> subprocess.Popen:
     """``icans cohort generate`` in its own process, returned once its hidden working
-    directory exists (it is writing)."""
+    directory holds a file: the first block is written, so the generator's numba functions
+    are compiled (a fresh clone compiles them on first use, and a signal that lands inside
+    that compilation is not seen by Python until it returns)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "cohort", "generate", "--out", str(out), "--n", "40000"],
+        [sys.executable, "-m", "cli.main", "cohort", "generate", "--out", str(out), "--n", "60000"],
         cwd=ROOT,
         env=os.environ | {"PYTHONPATH": str(ROOT)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 120
-    while not list(out.parent.glob(f".{out.name}.tmp-*")):
+    while not list(out.parent.glob(f".{out.name}.tmp-*/*")):
         assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
         time.sleep(0.05)
     return proc
@@ -362,9 +364,13 @@ def test_a_replaced_cohort_whose_replacement_was_lost_is_put_back(tmp_path: Path
 def test_sigterm_stops_a_generation_cleanly(tmp_path: Path) -> None:
     out = tmp_path / "cohort"
     proc = _start_generating(out)
+    sent = time.monotonic()
     proc.terminate()
     code = proc.wait(60)
-    assert code == 128 + signal.SIGTERM, proc.stderr.read().decode()[-3000:]
+    assert code == 128 + signal.SIGTERM, (
+        f"exit {code} {time.monotonic() - sent:.2f} s after SIGTERM; cohort written: "
+        f"{out.exists()}; stderr: {proc.stderr.read().decode()[-2000:]}"
+    )
     assert leftovers(out) == []
     assert not out.exists()
 
