@@ -318,8 +318,11 @@ class IcansRisk:
         return results
 
     @app.post("/risk", response_model=RiskResponse, responses=ERRORS)
-    def risk(self, patient: PatientObservation, request: Request) -> RiskResponse:
+    async def risk(self, patient: PatientObservation, request: Request) -> RiskResponse:
         """Risk for one patient on day_since_infusion, with its explanation."""
+        # computed on the event loop, not handed to a thread: a millisecond or two of CPU,
+        # which a thread hop (and its hand-back) would add to, and a worker's CPU is the
+        # limit either way (batches and pages, longer, still go to the threadpool)
         return self._assess([patient], _request_id(request))[0]
 
     @app.post(
