@@ -83,14 +83,11 @@ class Explanation:
             for k in order
         ]
 
-    def drivers(self, i: int, top: int = 3) -> list[str]:
-        """Plain-language top drivers: 'CRS grade today 3: raises the risk (+0.80 log-odds)'."""
-        return driver_lines(self.ranked(i, top))
-
 
 def driver_lines(ranked: list[dict], top: int = 3) -> list[str]:
-    """The first ``top`` of ranked contributions (:meth:`Explanation.ranked`) in plain language;
-    contributions under 0.001 log-odds are left out."""
+    """The first ``top`` of ranked contributions (:meth:`Explanation.ranked`) in plain language,
+    'CRS grade today 3: raises the risk (+0.80 log-odds)'; contributions under 0.001 log-odds
+    are left out."""
     lines = []
     for c in ranked[:top]:
         if abs(c["shap_log_odds"]) < 1e-3:
