@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     from model.registry import load_registered
 
     print(machine(), flush=True)
-    with scratch_dir("bench-assess", args.tmp_dir) as root:
+    with scratch_dir("assess", args.tmp_dir) as root:
         settings, version, cohort = _setup_model(root, args.patients, args.seed, 2)
         model = load_registered(settings.model_uri, settings).model
         tables = read_cohort(cohort).tables

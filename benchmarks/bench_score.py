@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("ignore")
     quiet_mlflow()
     print(machine(), flush=True)
-    with scratch_dir("bench-score", args.tmp_dir) as root:
+    with scratch_dir("score", args.tmp_dir) as root:
         settings, version, _ = _setup_model(root / "train", 3_000, args.seed, 2)
         cohort = root / "cohort"
         _, seconds = generate_timed(

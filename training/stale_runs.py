@@ -86,8 +86,10 @@ def close_stale_runs(
             continue
         deleted, kept = [], []
         query = f"name = '{model_name}' and run_id = '{run.info.run_id}'"
-        for mv in client.search_model_versions(query):
-            if str(mv.version) in _aliased(client, model_name):
+        versions = client.search_model_versions(query)
+        aliased = _aliased(client, model_name) if versions else set()
+        for mv in versions:
+            if str(mv.version) in aliased:
                 kept.append(str(mv.version))
             else:
                 client.delete_model_version(model_name, str(mv.version))
