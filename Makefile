@@ -3,7 +3,7 @@
 UV_VERSION := 0.13.8
 UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 
-.PHONY: setup browser run test lint bench bento
+.PHONY: setup browser postgres nginx run test lint bench bento
 
 setup:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
@@ -24,10 +24,34 @@ browser:
 	    apt-get install -y -qq --no-install-recommends chromium >/dev/null && \
 	  $(CHROMIUM) --version; }
 
+# Debian's PostgreSQL for the shared tracking server (training/tracking_server.py; its test
+# starts a real one). Installed once with apt (as root, or through sudo) only when no
+# /usr/lib/postgresql/*/bin/initdb exists; the cluster it creates is never used (the tracking
+# server initialises its own under artifacts/tracking-server/).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "Installing Debian's postgresql for the tracking server (apt-get)"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends postgresql >/dev/null && \
+	  ls /usr/lib/postgresql/*/bin/initdb; }
+
+# Debian's nginx, the load balancer in front of two replicas in tests/test_scale_out.py (the
+# test starts its own, with its own configuration, on 127.0.0.1). Installed once with apt.
+NGINX := /usr/sbin/nginx
+
+nginx:
+	@test -x $(NGINX) || { \
+	  echo "Installing Debian's nginx for the scale-out test (apt-get)"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends nginx >/dev/null && \
+	  $(NGINX) -v; }
+
 run: setup  ## the main job on embedded defaults
 	$(UV) run icans demo
 
-test: setup browser  ## the whole test suite (what CI runs)
+test: setup browser postgres nginx  ## the whole test suite (what CI runs)
 	$(UV) run pytest -n 2
 
 lint: setup

@@ -8,21 +8,20 @@ Defaults (paths, tracking store, model URI, host and port) come from the setting
 
 from __future__ import annotations
 
-import functools
 import json
-import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cli.guards import sigterm_unwinds, user_errors
+from cli.monitor import monitor_cmd
 from cli.output import console, print_evaluation, print_summary
+from cli.tracking import app as tracking_app
 from icans.config import Settings, intended_use, load_settings
-from icans.errors import IcansError
 
 _DEFAULT = {name: field.default for name, field in Settings.model_fields.items()}
 _CHAMPION = f"models:/{_DEFAULT['model_name']}@{_DEFAULT['model_alias']}"
@@ -41,42 +40,7 @@ cohort_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(cohort_app, name="cohort")
-
-
-def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Print a project error as one line (no traceback) and exit with code 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except IcansError as exc:
-            # Plain text, never wrapped: one line per error in terminals, pipes and CI logs.
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(code=2) from None
-
-    return wrapper
-
-
-def sigterm_unwinds(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """For a command that writes: SIGTERM (a scheduler or ``kill`` stopping it) raises
-    ``SystemExit(143)`` in the command, so its clean-ups run as on Ctrl-C (a cohort's temporary
-    directory removed, the MLflow run ended as failed, a half-registered version deleted)
-    instead of the process vanishing. SIGKILL cannot be caught: what it leaves is closed by the
-    next run (:mod:`cohort.store`, :mod:`training.stale_runs`)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        def stop(signum, frame):
-            raise SystemExit(128 + signum)
-
-        previous = signal.signal(signal.SIGTERM, stop)
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-
-    return wrapper
+app.add_typer(tracking_app, name="tracking")  # cli/tracking.py
 
 
 def _progress() -> Progress:
@@ -553,5 +517,6 @@ def write_example_request(cohort: Path, path: Path) -> Path:
     return path
 
 
+app.command("monitor")(user_errors(sigterm_unwinds(monitor_cmd)))  # cli/monitor.py
 if __name__ == "__main__":  # pragma: no cover
     app()

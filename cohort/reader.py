@@ -114,7 +114,6 @@ def read_cohort(cohort_dir: Path, with_true_risk: bool = True) -> Cohort:
     return Cohort(tables, metadata)
 
 
-
 def read_cohort_chunks(
     cohort_dir: Path, patients_per_chunk: int
 ) -> Iterator[dict[str, pd.DataFrame]]:

@@ -88,6 +88,50 @@ class Settings(BaseModel):
         description="Days of prediction log kept: long enough to join outcomes known 28 days "
         "after a prediction and to compare a year of case mix.",
     )
+    # icans monitor (monitoring.thresholds): crossing any of these exits with code 1
+    monitor_max_drifted_share: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="Largest share of the monitored inputs (clinical inputs and derived "
+        "predictors) whose distribution may drift from the model's training reference "
+        "(Evidently's per-column test) before icans monitor reports a case-mix shift.",
+    )
+    monitor_max_risk_psi: float = Field(
+        0.2,
+        gt=0,
+        description="Largest population stability index of the predicted risks against the "
+        "reference (0.1-0.25 is a moderate shift, above 0.25 a major one).",
+    )
+    monitor_min_estimated_auroc: float = Field(
+        0.75,
+        ge=0,
+        le=1,
+        description="Lowest AUROC estimated from the predicted risks alone (no outcomes; "
+        "assumes the model is calibrated on the traffic).",
+    )
+    monitor_min_auroc: float = Field(
+        0.75, ge=0, le=1, description="Lowest realised AUROC once outcomes are joined."
+    )
+    monitor_max_calibration_error: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="Largest integrated calibration index (mean |predicted - observed| risk, "
+        "smoothed) once outcomes are joined.",
+    )
+    monitor_min_predictions: int = Field(
+        100,
+        ge=1,
+        description="Fewest predictions of a model version in a window for its drift and "
+        "estimated AUROC to be judged against the thresholds (fewer: shown, not judged).",
+    )
+    monitor_min_events: int = Field(
+        10,
+        ge=1,
+        description="Fewest joined outcomes of each kind (events and non-events) for the "
+        "realised AUROC and calibration to be judged against the thresholds.",
+    )
     stale_run_hours: float = Field(
         24.0,
         gt=0,
@@ -95,10 +139,36 @@ class Settings(BaseModel):
         "this many hours is taken as dead and closed by the next 'icans train' "
         "(training.stale_runs); runs of this host are checked by their process instead.",
     )
+    model_poll_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="How often each service worker asks the registry which version its alias "
+        "names, and swaps to it (loaded and warmed up first) when it moved "
+        "(serving.rollout); 0: never, a promotion then needs a restart.",
+    )
     allow_unauthenticated_network: bool = Field(
         False,
         description="Let 'icans serve' listen on a non-loopback interface without api_token: "
         "only behind a gateway that authenticates every call. Off: it refuses and says why.",
+    )
+    tracking_server_port: int = Field(
+        5000,
+        ge=1,
+        le=65535,
+        description="TCP port of the local shared MLflow tracking server ('icans tracking "
+        "start'; 127.0.0.1 only).",
+    )
+    tracking_db_port: int = Field(
+        5433,
+        ge=1,
+        le=65535,
+        description="TCP port of that server's PostgreSQL backend store (127.0.0.1 only; 5433 "
+        "leaves a system PostgreSQL's 5432 alone).",
+    )
+    tracking_server_dir: Path = Field(
+        Path(""),
+        description="Directory of the local tracking server: PostgreSQL's data, the artefacts, "
+        "logs and pid files; default <artifacts_dir>/tracking-server.",
     )
 
     @model_validator(mode="after")
@@ -110,6 +180,8 @@ class Settings(BaseModel):
             object.__setattr__(self, "prediction_log_dir", self.artifacts_dir / "predictions")
         if self.audit_log == Path(""):
             object.__setattr__(self, "audit_log", self.artifacts_dir / "audit.jsonl")
+        if self.tracking_server_dir == Path(""):
+            object.__setattr__(self, "tracking_server_dir", self.artifacts_dir / "tracking-server")
         if not self.public_url:
             object.__setattr__(self, "public_url", f"http://{self.serve_host}:{self.serve_port}")
         object.__setattr__(self, "public_url", self.public_url.rstrip("/"))

@@ -125,6 +125,18 @@ def resolve(uri: str, client: MlflowClient) -> ModelRef:
     return ModelRef(name, str(mv.version), alias, mv.run_id)
 
 
+def alias_version(name: str, alias: str, settings: Settings) -> str:
+    """The version ``models:/<name>@<alias>`` names now: one registry call, nothing loaded (a
+    serving replica asks this on every poll, :mod:`serving.rollout`). ModelNotFoundError when
+    the alias is unset or the registry cannot be reached."""
+    try:
+        return str(use_tracking(settings).get_model_version_by_alias(name, alias).version)
+    except (MlflowException, OSError) as exc:
+        raise ModelNotFoundError(
+            f"models:/{name}@{alias} in {settings.tracking_uri}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
 def load_logged(artifact_uri: str):
     """The model logged at ``artifact_uri`` (``models:/name/version`` or ``runs:/id/path``).
 

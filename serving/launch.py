@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from icans.config import Settings
 from icans.errors import InvalidInputError
 from model.registry import load_registered
@@ -32,17 +34,22 @@ def absolute_tracking_uri(uri: str) -> str:
 
 
 def server_environment(settings: Settings) -> dict[str, str]:
-    """The workers' environment: they read the same settings (``ICANS_<FIELD>``), with paths
-    made absolute because BentoML may run them from another directory."""
+    """The workers' environment: every setting as ``ICANS_<FIELD>`` (so a value from
+    ``--config`` or the command line reaches them too), paths made absolute because BentoML
+    may run them from another directory, and the tracking store as ``MLFLOW_TRACKING_URI``."""
     env = dict(os.environ)
+    for name, value in settings.model_dump().items():
+        key = "ICANS_" + name.upper()
+        if value is None:
+            env.pop(key, None)
+        elif isinstance(value, Path):
+            env[key] = str(value.resolve())
+        elif isinstance(value, SecretStr):
+            env[key] = value.get_secret_value()
+        else:
+            env[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    del env["ICANS_TRACKING_URI"]  # MLflow's own variable, which load_settings also reads
     env["MLFLOW_TRACKING_URI"] = absolute_tracking_uri(settings.tracking_uri)
-    env["ICANS_MODEL_URI"] = settings.model_uri
-    env["ICANS_AUDIT_LOG"] = str(Path(settings.audit_log).resolve())
-    env["ICANS_PREDICTION_LOG_DIR"] = str(Path(settings.prediction_log_dir).resolve())
-    env["ICANS_ARTIFACTS_DIR"] = str(Path(settings.artifacts_dir).resolve())
-    env["ICANS_PUBLIC_URL"] = settings.public_url
-    if settings.cds_clients is not None:
-        env["ICANS_CDS_CLIENTS"] = str(Path(settings.cds_clients).resolve())
     return env
 
 

@@ -7,7 +7,9 @@
 * ``icans_predictions_total{model_name, model_version, channel}``: estimates made, by the model
   version that made them and the way they were asked for (``json``, ``fhir``, ``cds-hooks``,
   ``report``);
-* ``icans_predicted_risk{model_version}``: a histogram of the predicted probabilities.
+* ``icans_predicted_risk{model_version}``: a histogram of the predicted probabilities;
+* ``icans_model_rollouts_total{outcome}``: versions a worker swapped to (``swapped``) or could
+  not load and kept its old one (``failed``), :mod:`serving.rollout`.
 
 Labels come from fixed sets (route templates, methods, status codes, model versions, channels):
 no identifier, no input and no free text can reach a label, so the scraper never sees one.
@@ -51,6 +53,11 @@ def metrics():
             "Predicted probabilities, by model version.",
             ["model_version"],
             buckets=RISK_BUCKETS,
+        ),
+        "rollouts": prom.Counter(
+            "icans_model_rollouts",
+            "Roll-outs of a promoted version in a worker: swapped, or failed (old kept).",
+            ["outcome"],
         ),
     }
 

@@ -1,4 +1,7 @@
-"""The registered model a service worker answers with, loaded, checked and warmed up once.
+"""A registered model version a service worker answers with, loaded, checked and warmed up.
+
+One object per version: a roll-out (:mod:`serving.rollout`) builds the next one whole, then
+swaps it in, so everything a response says comes from one version.
 
 Everything clinical (features, model, explanations, warnings) is the model layer's
 (:class:`model.assessment.Assessor`); this module only ties a registered version to it.
@@ -10,6 +13,7 @@ from icans.config import Settings, intended_use
 from model.assessment import Assessment, Assessor
 from model.registry import RegisteredModel, load_registered
 from reports.provenance import trained_on_synthetic
+from reports.registry_io import logged_report
 
 
 class ModelRuntime:
@@ -23,7 +27,9 @@ class ModelRuntime:
         self.model = registered.model
         self.synthetic = trained_on_synthetic(registered.card)
         self.intended_use = intended_use(self.synthetic)  # every answer's disclaimer
-        self.assessor = Assessor(registered.model)
+        self.assessor = Assessor(registered.model)  # compiled, and one patient assessed
+        # the version's reviewers' report, linked from every CDS card (None if never logged)
+        self.model_card_page = logged_report(registered.ref.run_id)
 
     @classmethod
     def load(cls, model_uri: str, settings: Settings) -> ModelRuntime:

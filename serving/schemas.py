@@ -88,7 +88,11 @@ class BatchRequest(BaseModel):
 
 
 class BatchResponse(BaseModel):
-    results: list[RiskResponse] = Field(description="One per patient, in request order.")
+    results: list[RiskResponse] = Field(
+        description="One per patient, in request order; result i's request_id is "
+        "'<request_id>.<i>', the id its audit and prediction-log lines carry (the key an "
+        "outcome is joined on)."
+    )
     request_id: str
 
 
@@ -103,6 +107,31 @@ class ErrorResponse(BaseModel):
     message: str
     errors: list[ErrorDetail] = Field(default_factory=list)
     request_id: str
+
+
+class FailedRollout(BaseModel):
+    version: str | None = Field(
+        description="The version the alias names that could not be loaded (null: the "
+        "registry itself could not be asked)."
+    )
+    error: str
+    at: str = Field(description="UTC time of the failure.")
+
+
+class RolloutStatus(BaseModel):
+    """Which version this worker answers with, and whether it follows its alias
+    (:mod:`serving.rollout`)."""
+
+    model_name: str
+    model_version: str
+    follows_alias: str | None = Field(description="null: a fixed version, never swapped.")
+    poll_seconds: float | None = Field(description="null: the alias is not polled.")
+    last_checked: str | None = Field(description="UTC time of the last registry check.")
+    swaps: int = Field(description="Versions swapped in since the worker started.")
+    failed_rollout: FailedRollout | None = Field(
+        description="Set while the version the alias names could not be loaded: the worker "
+        "keeps answering with model_version."
+    )
 
 
 class ModelInfo(BaseModel):
@@ -121,4 +150,7 @@ class ModelInfo(BaseModel):
         default_factory=dict,
         description="Where the training data came from: provenance (synthetic or real), "
         "fingerprint, patients, and the generator's version and settings for a synthetic cohort.",
+    )
+    rollout: RolloutStatus | None = Field(
+        None, description="The answering worker's roll-out state (serving.rollout)."
     )

@@ -32,7 +32,6 @@ from features.patient import PatientObservation, errors_from_pydantic, parse_pat
 from icans.config import INTENDED_USE, load_settings
 from icans.errors import InvalidInputError
 from reports.patient import build_patient_report, waterfall_png
-from reports.registry_io import logged_report
 from serving import cds_hooks
 from serving.audit import AuditLog
 from serving.body_limit import bounded
@@ -46,6 +45,7 @@ from serving.fhir_resources import FhirInputError, MappedPatient, NotApplicable
 from serving.launch import check_exposure, listening_host
 from serving.metrics import RequestMetrics, metrics, record_prediction
 from serving.prediction_log import PredictionLog
+from serving.rollout import LiveModel, ReadinessDetail
 from serving.runtime import Assessment, ModelRuntime
 from serving.schemas import (
     MAX_BATCH,
@@ -222,6 +222,18 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return _error(500, "internal_error", f"internal error (request {rid})", request)
 
 
+def _log_with_bentoml() -> None:
+    """The service's own log lines (``icans.*``: which version answers, roll-outs, failures;
+    never a patient's data) through BentoML's handlers, at INFO, so they reach the server's
+    log in its format."""
+    ours = logging.getLogger("icans")
+    if not ours.handlers:
+        for handler in logging.getLogger("bentoml").handlers:
+            ours.addHandler(handler)
+        ours.setLevel(logging.INFO)
+        ours.propagate = False  # once, not again through the root logger
+
+
 def _response(a: Assessment, runtime: ModelRuntime, rid: str) -> RiskResponse:
     return RiskResponse(
         probability=a.probability,
@@ -280,7 +292,8 @@ class IcansRisk:
         if host is not None:
             check_exposure(settings.model_copy(update={"serve_host": host}))
         self.settings = settings
-        self.runtime = ModelRuntime.load(settings.model_uri, settings)
+        _log_with_bentoml()
+        self.live = LiveModel(ModelRuntime.load(settings.model_uri, settings), settings)
         self.audit = AuditLog(settings.audit_log)
         self.predictions = PredictionLog(
             settings.prediction_log_dir, settings.prediction_log_retention_days
@@ -297,10 +310,16 @@ class IcansRisk:
         self.explanations = cds_hooks.ExplanationStore(
             settings.cds_explanations_dir, settings.cds_page_ttl_s
         )
-        self.model_card_page = logged_report(self.runtime.ref.run_id)
         metrics()  # made now that BentoML has set up multiprocess collection
         waterfall_png([], 0.0, 0.0)  # loads matplotlib and its fonts now, not on a request
-        log.info("serving %s version %s", self.runtime.ref.name, self.runtime.ref.version)
+        ref = self.live.runtime.ref
+        log.info("serving %s version %s", ref.name, ref.version)
+        app.state.live = self.live  # for /readyz's detail (ReadinessDetail)
+        self.live.start()  # follows the alias from now on (model_poll_seconds)
+
+    @bentoml.on_shutdown
+    def _stop_following(self) -> None:
+        self.live.stop()
 
     def _record(self, rid, ident, patient, assessment, channel: str, card=None) -> None:
         """One prediction in the audit log, the prediction log and the metrics."""
@@ -309,13 +328,19 @@ class IcansRisk:
         self.predictions.record(rid, name, version, channel, assessment)
         record_prediction(name, version, channel, assessment.probability)
 
-    def _assess(self, patients: list[PatientObservation], rid: str) -> list[RiskResponse]:
-        assessments = self.runtime.assess(patients)
-        results = [_response(a, self.runtime, rid) for a in assessments]
-        ident = self.runtime.identity()
-        for patient, a in zip(patients, assessments, strict=True):
-            self._record(rid, ident, patient, a, "json")
-        return results
+    def _assess(
+        self, patients: list[PatientObservation], rid: str, batch: bool = False
+    ) -> list[RiskResponse]:
+        """Assess, answer and record. In a batch, patient ``i``'s result, audit line and
+        prediction-log line carry ``<request id>.<i>``: one id per prediction, the key an
+        outcome is later joined on (``icans monitor``)."""
+        runtime = self.live.runtime  # read once: one version answers the whole request
+        assessments = runtime.assess(patients)
+        ids = [f"{rid}.{i}" for i in range(len(patients))] if batch else [rid]
+        ident = runtime.identity()
+        for pid, patient, a in zip(ids, patients, assessments, strict=True):
+            self._record(pid, ident, patient, a, "json")
+        return [_response(a, runtime, pid) for pid, a in zip(ids, assessments, strict=True)]
 
     @app.post("/risk", response_model=RiskResponse, responses=ERRORS)
     async def risk(self, patient: PatientObservation, request: Request) -> RiskResponse:
@@ -335,8 +360,9 @@ class IcansRisk:
         probability with its uncertainty, the landmark day, a waterfall of contributions in
         clinical units, the top drivers, warnings and caveats. Same numbers as /risk."""
         rid = _request_id(request)
-        assessment = self.runtime.assess([patient])[0]
-        ident = self.runtime.identity()
+        runtime = self.live.runtime
+        assessment = runtime.assess([patient])[0]
+        ident = runtime.identity()
         self._record(rid, ident, patient, assessment, "report")
         page = build_patient_report(patient, assessment, ident, request_id=rid)
         return HTMLResponse(page, headers={"X-Request-ID": rid, "Cache-Control": "no-store"})
@@ -345,17 +371,18 @@ class IcansRisk:
     def risk_batch(self, body: BatchRequest, request: Request) -> BatchResponse:
         """Risk for up to 256 patients in one call; one result per patient, in order."""
         rid = _request_id(request)
-        return BatchResponse(results=self._assess(body.patients, rid), request_id=rid)
+        return BatchResponse(results=self._assess(body.patients, rid, batch=True), request_id=rid)
 
     @app.get("/model", response_model=ModelInfo, responses={401: {"model": ErrorResponse}})
     def model(self) -> ModelInfo:
         """Which model answers: name, version, training date, cohort, headline metrics."""
-        card, ref = self.runtime.card, self.runtime.ref
+        runtime = self.live.runtime
+        card, ref = runtime.card, runtime.ref
         return ModelInfo(
             name=ref.name,
             version=ref.version,
             alias=ref.alias,
-            trained_at=self.runtime.trained_at,
+            trained_at=runtime.trained_at,
             run_id=ref.run_id,
             cohort_fingerprint=card.get("cohort_fingerprint", ""),
             headline_metrics={  # a metric that could not be computed (NaN) is left out
@@ -365,9 +392,10 @@ class IcansRisk:
             },
             gate=card.get("gate", {}),
             feature_names=card.get("feature_names", []),
-            intended_use=self.runtime.intended_use,
-            synthetic_data=self.runtime.synthetic,
+            intended_use=runtime.intended_use,
+            synthetic_data=runtime.synthetic,
             training_data=card.get("training_data", {}),
+            rollout=self.live.status(),
         )
 
     # -- FHIR ----------------------------------------------------------------------------------
@@ -414,10 +442,11 @@ class IcansRisk:
             return _fhir(exc.status, operation_outcome(exc.issues), rid)
         except NotApplicable as exc:
             return _fhir(422, outcome_message(f"no estimate: {exc}", "not-supported"), rid)
-        a = self.runtime.assess([patient])[0]
-        ident = self.runtime.identity()
+        runtime = self.live.runtime
+        a = runtime.assess([patient])[0]
+        ident = runtime.identity()
         self._record(rid, ident, patient, a, "fhir")
-        return _fhir(200, risk_assessment(mapped, a, ident, self.runtime.intended_use), rid)
+        return _fhir(200, risk_assessment(mapped, a, ident, runtime.intended_use), rid)
 
     # -- CDS Hooks -----------------------------------------------------------------------------
 
@@ -476,7 +505,8 @@ class IcansRisk:
         return refuse
 
     def _card(self, mapped: MappedPatient, request: Request) -> dict:
-        ident = self.runtime.identity()
+        runtime = self.live.runtime
+        ident = runtime.identity()
         base = f"{self.settings.public_url}/cds-services/{cds_hooks.SERVICE_ID}"
         try:
             patient = mapped.to_patient()
@@ -487,7 +517,7 @@ class IcansRisk:
                 ident,
                 f"{base}/model-card",
             )
-        a = self.runtime.assess([patient])[0]
+        a = runtime.assess([patient])[0]
         record = {
             "patient": patient.model_dump(mode="json", exclude={"patient_id"}),
             "warnings": mapped.warnings,
@@ -501,10 +531,10 @@ class IcansRisk:
             mapped,
             a,
             ident,
-            self.runtime.intended_use,
+            runtime.intended_use,
             (self.settings.cds_warning_at, self.settings.cds_critical_at),
             links,
-            self.runtime.synthetic,
+            runtime.synthetic,
         )
         self._record(_request_id(request), ident, patient, a, "cds-hooks", card=card["uuid"])
         return card
@@ -530,9 +560,10 @@ class IcansRisk:
     @cds.get("/cds-services/{service_id}/model-card", response_class=HTMLResponse)
     def cds_model_card(self, service_id: str) -> HTMLResponse:
         """The model card (the version's reviewers' report), linked from every card."""
-        if service_id != cds_hooks.SERVICE_ID or self.model_card_page is None:
+        page = self.live.runtime.model_card_page
+        if service_id != cds_hooks.SERVICE_ID or page is None:
             return HTMLResponse("<p>No model card for this service.</p>", status_code=404)
-        return HTMLResponse(self.model_card_page, headers={"Cache-Control": "no-store"})
+        return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
     @cds.get("/cds-services/{service_id}/explanation", response_class=HTMLResponse)
     def cds_explanation(self, service_id: str, id: str = "") -> HTMLResponse:
@@ -540,7 +571,8 @@ class IcansRisk:
         /v1/report, with the mapping's warnings, rendered now from the stored record."""
         # the id is a query parameter, never part of the path: paths are metric labels
         record = self.explanations.get(id) if service_id == cds_hooks.SERVICE_ID else None
-        ident = self.runtime.identity()
+        runtime = self.live.runtime
+        ident = runtime.identity()
         if record is None or record["model_version"] != ident["version"]:
             return HTMLResponse(
                 "<p>This explanation has expired (or the model has changed); open the chart "
@@ -548,9 +580,13 @@ class IcansRisk:
                 status_code=404,
             )
         patient = parse_patient(record["patient"])
-        a = self.runtime.assess([patient])[0]
+        a = runtime.assess([patient])[0]
         shown = dataclasses.replace(a, warnings=record["warnings"] + a.warnings)
         page = build_patient_report(patient, shown, ident, request_id=None)
         return HTMLResponse(
             page, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
         )
+
+
+# /readyz answers with the worker's roll-out state (serving.rollout)
+IcansRisk.add_asgi_middleware(ReadinessDetail, live=lambda: getattr(app.state, "live", None))

@@ -277,11 +277,11 @@ def test_batch_results_in_order_and_identical_to_single_calls(client, tables, pa
     assert payload["request_id"] == "batch-1"
     results = payload["results"]
     assert len(results) == len(records)
-    for record, result in zip(records, results, strict=True):
+    for i, (record, result) in enumerate(zip(records, results, strict=True)):
         assert result["landmark_day"] == record["day_since_infusion"]
         single = client.post("/v1/risk", json=record).json()
         assert without_request_id(result) == without_request_id(single)
-        assert result["request_id"] == "batch-1"
+        assert result["request_id"] == f"batch-1.{i}"  # one id per prediction: outcomes join
 
 
 def test_batch_of_max_size_is_accepted(client, body):
@@ -347,6 +347,26 @@ def test_model_info(client, trained):
     assert m["gate"]["passed"] is True
     expected = list(trained.model.feature_names_)
     assert m["feature_names"] == expected
+    rollout = m["rollout"]
+    assert rollout["model_version"] == trained.model_version
+    assert rollout["follows_alias"] == "champion"
+    assert rollout["poll_seconds"] == 30.0  # the default
+    assert rollout["failed_rollout"] is None
+
+
+def test_readyz_names_the_version_the_worker_answers_with(client, trained):
+    """BentoML's readiness code, with the worker's roll-out state as its body; no token needed
+    (nor wanted: a load balancer's health check sends none)."""
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert body["status"] == "ready"
+    assert body["model_name"] == "icans-risk"
+    assert body["model_version"] == trained.model_version
+    assert body["follows_alias"] == "champion"
+    assert body["failed_rollout"] is None
+    assert client.get("/livez").status_code == 200
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 Reads the cohort through :mod:`cohort.reader`, builds its landmark rows, fits and judges the
 model (:func:`training.fit.fit_and_evaluate`), then records everything in one MLflow run: the
 configuration and the cohort's provenance as parameters and tags, every metric, the evaluation
-tables and figures, the model with its signature and the baselines beside it, the model card,
-and the reviewers' report of the registered version. The version is registered as
+tables and figures, the monitoring reference (:mod:`model.reference`), the model with its
+signature and the baselines beside it, the model card, and the reviewers' report of the
+registered version. The version is registered as
 ``icans-risk``; ``champion`` moves to it only when it passes the quality gates, including not
 being worse than the current champion on the same held-out patients (otherwise the version is
 tagged with why; ``gates.json`` in the run says which gates applied and why any did not). A
@@ -35,6 +36,7 @@ from evaluation.evaluate import MODEL, TRUE_RISK
 from features.landmarks import build_landmark_dataset
 from icans.config import Settings, intended_use
 from icans.errors import InvalidInputError, ModelNotFoundError
+from model.reference import log_reference
 from model.registry import (
     MODEL_CARD,
     load_registered,
@@ -136,6 +138,7 @@ def train(
             }
         )
         _log_evaluation(fit)
+        log_reference(fit.model, fit.test, config.seed)  # what icans monitor compares with
         example = fit.test.frame(slice(0, 3))
         info = log_model(model, "model", example)
         for name, baseline in fit.baselines.items():

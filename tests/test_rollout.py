@@ -1,0 +1,173 @@
+"""Promotions reach a running worker without a restart (:mod:`serving.rollout`).
+
+Against a real sqlite registry: a copy of the session's champion store, so the aliases moved
+here never reach the other tests. A new version is registered from the champion's own model
+(the swap is what is tested here; tests/test_scale_out.py promotes a different model under
+load through a load balancer), and a broken one from a run whose pickled model is unreadable.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from cohort.reader import read_cohort
+from features.landmarks import patient_record
+from features.patient import parse_patient
+from serving.rollout import LiveModel
+from serving.runtime import ModelRuntime
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+DAY = 3
+
+
+@pytest.fixture(scope="module")
+def patient(champion):
+    """One patient of the champion's cohort on day 3, validated as the service does."""
+    tables = read_cohort(champion.cohort).tables
+    return parse_patient(patient_record(tables, tables["patients"].patient_id.iloc[0], DAY))
+
+
+@pytest.fixture
+def store(champion, tmp_path):
+    """Settings on a copy of the champion's registry (its artefacts read where they are)."""
+    shutil.copy(champion.store / "mlflow.db", tmp_path / "mlflow.db")
+    settings = champion.settings.model_copy(
+        update={"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "model_poll_seconds": 0.2}
+    )
+    client = MlflowClient(settings.tracking_uri, settings.tracking_uri)
+    return settings, client
+
+
+def _register_copy(client: MlflowClient, name: str, version: str) -> str:
+    """A new version of the same logged model (as a re-registration would make)."""
+    mv = client.get_model_version(name, version)
+    return str(client.create_model_version(name, mv.source, run_id=mv.run_id).version)
+
+
+def _register_broken(client: MlflowClient, settings, tmp_path) -> str:
+    """A version whose pickled model cannot be read: its load fails."""
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "MLmodel").write_text(
+        "flavors:\n  sklearn:\n    pickled_model: model.pkl\n"
+        "    serialization_format: cloudpickle\n"
+    )
+    (tmp_path / "broken" / "model.pkl").write_bytes(b"not a pickle")
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    experiment = client.create_experiment("broken", artifact_location=(tmp_path / "a").as_uri())
+    with mlflow.start_run(experiment_id=experiment) as run:
+        mlflow.log_artifacts(str(tmp_path / "broken"), "model")
+    name = settings.model_name
+    return str(
+        client.create_model_version(name, f"runs:/{run.info.run_id}/model", run.info.run_id).version
+    )
+
+
+def test_a_promotion_is_swapped_in_whole_and_requests_in_flight_keep_their_version(store, patient):
+    settings, client = store
+    live = LiveModel(ModelRuntime.load(settings.model_uri, settings), settings)
+    first = live.runtime
+    assert live.follows == settings.model_alias
+    assert live.check() is False  # the alias has not moved
+    assert live.runtime is first
+
+    new = _register_copy(client, settings.model_name, first.ref.version)
+    assert new != first.ref.version
+    client.set_registered_model_alias(settings.model_name, settings.model_alias, new)
+    assert live.check() is True
+    swapped = live.runtime
+    assert swapped is not first
+    assert swapped.ref.version == new and swapped.identity()["version"] == new
+    # a request that read the old runtime before the swap answers wholly from it
+    assert first.ref.version != new and first.identity()["version"] == first.ref.version
+    a_old, a_new = first.assess([patient])[0], swapped.assess([patient])[0]
+    assert np.isfinite(a_new.probability)
+    assert a_new.probability == pytest.approx(a_old.probability, abs=1e-12)  # same model
+    status = live.status()
+    assert status["model_version"] == new
+    assert status["swaps"] == 1 and status["failed_rollout"] is None
+    assert status["last_checked"] is not None
+
+
+def test_a_version_that_fails_to_load_leaves_the_old_one_answering(store, tmp_path, caplog):
+    settings, client = store
+    loads = []
+
+    def load(uri, s):  # the real load, counted
+        loads.append(uri)
+        return ModelRuntime.load(uri, s)
+
+    live = LiveModel(ModelRuntime.load(settings.model_uri, settings), settings, load=load)
+    good = live.runtime.ref.version
+    broken = _register_broken(client, settings, tmp_path)
+    client.set_registered_model_alias(settings.model_name, settings.model_alias, broken)
+
+    with caplog.at_level(logging.ERROR, logger="icans.serving.rollout"):
+        assert live.check() is False
+        assert live.check() is False  # not retried within RETRY_FAILED_S, not logged twice
+    assert live.runtime.ref.version == good
+    assert len(loads) == 1
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert f"still answering with version {good}" in errors[0].getMessage()
+    assert f"version {broken} failed to load" in errors[0].getMessage()
+    failed = live.status()["failed_rollout"]
+    assert failed["version"] == broken and failed["error"]
+    assert live.status()["model_version"] == good
+
+    # the alias moved back: nothing to load, and the failure is no longer reported
+    client.set_registered_model_alias(settings.model_name, settings.model_alias, good)
+    assert live.check() is False
+    assert live.status()["failed_rollout"] is None
+    assert len(loads) == 1
+
+
+def test_an_unreachable_registry_is_reported_and_the_worker_keeps_answering(
+    store, patient, monkeypatch, caplog
+):
+    settings, _ = store
+    live = LiveModel(ModelRuntime.load(settings.model_uri, settings), settings)
+    version = live.runtime.ref.version
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    live.settings = settings.model_copy(update={"tracking_uri": "http://127.0.0.1:9"})
+    with caplog.at_level(logging.ERROR, logger="icans.serving.rollout"):
+        assert live.check() is False
+    failed = live.status()["failed_rollout"]
+    assert failed["version"] is None
+    assert "registry could not be asked" in failed["error"]
+    assert live.runtime.ref.version == version
+    assert live.runtime.assess([patient])[0].probability > 0
+
+
+def test_the_poller_follows_the_alias_on_its_own(store):
+    settings, client = store
+    live = LiveModel(ModelRuntime.load(settings.model_uri, settings), settings)
+    new = _register_copy(client, settings.model_name, live.runtime.ref.version)
+    live.start()
+    try:
+        client.set_registered_model_alias(settings.model_name, settings.model_alias, new)
+        for _ in range(200):  # polls every 0.2 s; loading takes about a second
+            if live.runtime.ref.version == new:
+                break
+            live._stop.wait(0.1)
+        assert live.runtime.ref.version == new
+    finally:
+        live.stop()
+    assert not live._thread.is_alive()
+
+
+def test_a_fixed_version_is_never_followed(store):
+    settings, _ = store
+    pinned = settings.model_copy(update={"model_uri": f"models:/{settings.model_name}/1"})
+    live = LiveModel(ModelRuntime.load(pinned.model_uri, pinned), pinned)
+    assert live.follows is None
+    assert live.check() is False
+    live.start()
+    assert live._thread is None
+    assert live.status()["poll_seconds"] is None
