@@ -45,7 +45,7 @@ from serving.fhir_resources import FhirInputError, MappedPatient, NotApplicable
 from serving.launch import check_exposure, listening_host
 from serving.metrics import RequestMetrics, metrics, record_prediction
 from serving.prediction_log import PredictionLog
-from serving.rollout import LiveModel, ReadinessDetail
+from serving.rollout import LiveModel, ReadinessDetail, settle_heap
 from serving.runtime import Assessment, ModelRuntime
 from serving.schemas import (
     MAX_BATCH,
@@ -315,6 +315,7 @@ class IcansRisk:
         ref = self.live.runtime.ref
         log.info("serving %s version %s", ref.name, ref.version)
         app.state.live = self.live  # for /readyz's detail (ReadinessDetail)
+        settle_heap()  # no full garbage collection of start-up objects during a request
         self.live.start()  # follows the alias from now on (model_poll_seconds)
 
     @bentoml.on_shutdown
