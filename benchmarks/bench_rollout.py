@@ -43,6 +43,7 @@ from cluster import (  # noqa: E402
     free_port,
     landmark_requests,
     probabilities,
+    recalibrated_version,
     roll_out_under_load,
 )
 from support import FAST  # noqa: E402  (the tests' fast configuration)
@@ -60,7 +61,6 @@ def main() -> int:
     from data.synthetic.cohort import CohortSpec, generate_cohort
     from icans.config import load_settings
     from training import tracking_server
-    from training.train import Update, train
 
     quiet_mlflow()
     print(machine(), f"load {os.getloadavg()[0]:.2f}", flush=True)
@@ -88,15 +88,7 @@ def main() -> int:
 
         ports = [free_port(), free_port()]
         replicas = [Replica(settings, p, scratch / f"replica-{p}.log") for p in ports]
-        shifted = scratch / "myeloid"
-        generate_cohort(shifted, CohortSpec(n_patients=1500, seed=21, case_mix="myeloid-centre"))
-        candidate = train(
-            shifted,
-            FAST,
-            settings.model_copy(update={"model_alias": "candidate"}),
-            update=Update(f"models:/{settings.model_name}/{old}", "intercept_and_slope"),
-        )
-        new = candidate.model_version
+        new = recalibrated_version(settings, old, scratch / "myeloid")
         patients = landmark_requests(cohort)
         expected = {v: probabilities(settings, v, patients) for v in (old, new)}
         print(f"registered version {new} (recalibrated on a myeloid-centre cohort)", flush=True)

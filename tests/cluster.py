@@ -6,7 +6,15 @@
   configuration is the README's scale-out layout: round robin over the replicas, keep-alive
   connections to them, a request retried on the next replica only when connecting to one fails
   (never after a replica has answered). Everything nginx writes stays in one directory;
-* :class:`Load`: threads posting patients to ``/v1/risk`` until stopped, keeping every answer.
+* :class:`Load`: threads posting patients to ``/v1/risk`` until stopped, keeping every answer;
+  :func:`roll_out_under_load` moves the alias while it runs, and :class:`RollOut` checks and
+  sums up the answers;
+* what a roll-out needs: requests (:func:`landmark_requests`), a second version whose numbers
+  differ (:func:`recalibrated_version`), and each version's own answers computed in process
+  (:func:`probabilities`).
+
+Used by ``tests/test_scale_out.py`` (on SQLite) and ``benchmarks/bench_rollout.py`` (the whole
+layout on the PostgreSQL tracking server).
 """
 
 from __future__ import annotations
@@ -64,6 +72,25 @@ def probabilities(settings, version: str, patients: list[dict]) -> list[float]:
     uri = f"models:/{settings.model_name}/{version}"
     runtime = ModelRuntime.load(uri, settings.model_copy(update={"model_uri": uri}))
     return [a.probability for a in runtime.assess([parse_patient(p) for p in patients])]
+
+
+def recalibrated_version(settings, old: str, directory: Path) -> str:
+    """A second version whose numbers differ from ``old``'s: ``old`` recalibrated (intercept
+    and slope) on a myeloid-centre cohort generated in ``directory``, registered under the
+    alias ``candidate`` (not promoted). Returns its version."""
+    from support import FAST
+
+    from data.synthetic.cohort import CohortSpec, generate_cohort
+    from training.train import Update, train
+
+    generate_cohort(directory, CohortSpec(n_patients=1500, seed=21, case_mix="myeloid-centre"))
+    result = train(
+        directory,
+        FAST,
+        settings.model_copy(update={"model_alias": "candidate"}),
+        update=Update(f"models:/{settings.model_name}/{old}", "intercept_and_slope"),
+    )
+    return result.model_version
 
 
 class Replica:

@@ -15,10 +15,6 @@ to a day of their own (times rewritten), so each batch is one window.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
 import time
 from datetime import date, timedelta
 
@@ -26,6 +22,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from cluster import Replica, free_port
 from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
@@ -33,7 +30,6 @@ from cli.main import app
 from cohort.reader import read_cohort
 from data.synthetic.cohort import CohortSpec, generate_cohort
 from features.landmarks import DEFAULT_LANDMARKS, build_landmark_dataset, patient_record
-from serving.launch import server_command, server_environment
 from serving.prediction_log import log_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
@@ -42,54 +38,19 @@ ROWS = 300  # predictions per window
 TRAINING_MIX, MYELOID = date(2026, 1, 1), date(2026, 1, 2)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(champion, tmp_path_factory):
     """One real server of the champion, logging predictions to a directory of its own."""
     root = tmp_path_factory.mktemp("monitor-serving")
-    port = _free_port()
     settings = champion.settings.model_copy(
-        update={
-            "prediction_log_dir": root / "predictions",
-            "audit_log": root / "audit.jsonl",
-            "public_url": f"http://127.0.0.1:{port}",
-        }
+        update={"prediction_log_dir": root / "predictions", "audit_log": root / "audit.jsonl"}
     )
-    logs = root / "server.log"
-    with logs.open("w") as out:
-        proc = subprocess.Popen(
-            server_command("127.0.0.1", port),
-            env=server_environment(settings),  # sets ICANS_PREDICTION_LOG_DIR
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
+    replica = Replica(settings, free_port(), root / "server.log")  # ICANS_PREDICTION_LOG_DIR
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited early:\n{logs.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail(f"server not ready in 120 s:\n{logs.read_text()[-3000:]}")
-        yield base, settings.prediction_log_dir, root
+        replica.ready()
+        yield replica.url, settings.prediction_log_dir, root
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        replica.stop()
 
 
 def send(base: str, cohort, seed: int, prefix: str) -> pd.DataFrame:

@@ -24,14 +24,12 @@ from cluster import (
     free_port,
     landmark_requests,
     probabilities,
+    recalibrated_version,
     roll_out_under_load,
 )
 from mlflow import MlflowClient
-from support import FAST
 
-from data.synthetic.cohort import CohortSpec, generate_cohort
 from icans.config import load_settings
-from training.train import Update, train
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
 
@@ -54,15 +52,7 @@ def test_a_promotion_rolls_out_under_load_with_no_failed_request(champion, tmp_p
     lb = None
     try:
         # meanwhile: the next version, registered but not yet promoted
-        shifted = tmp_path / "myeloid"
-        generate_cohort(shifted, CohortSpec(n_patients=1500, seed=21, case_mix="myeloid-centre"))
-        candidate = train(
-            shifted,
-            FAST,
-            settings.model_copy(update={"model_alias": "candidate"}),
-            update=Update(f"models:/{settings.model_name}/{old}", "intercept_and_slope"),
-        )
-        new = candidate.model_version
+        new = recalibrated_version(settings, old, tmp_path / "myeloid")
         assert new is not None and new != old
 
         patients = landmark_requests(champion.cohort)
