@@ -30,6 +30,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
+from scipy.special import expit
 
 from icans.config import Settings
 from icans.errors import ModelNotFoundError
@@ -55,7 +56,7 @@ def reference_frame(model, test, seed: int, max_rows: int = MAX_ROWS) -> pd.Data
     frame = pd.DataFrame(
         {
             "landmark_day": test.landmark_day[rows].astype(np.int64),
-            "probability": model.predict_proba(raw)[:, 1],
+            "probability": expit(model.log_odds(x)),  # predict_proba's, features made once
             "outcome": test.label[rows].astype(np.int64),
         }
     )

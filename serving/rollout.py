@@ -197,8 +197,10 @@ class ReadinessDetail:
         self.live = live
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] != "/readyz":  # every other request
+            return await self.inner(scope, receive, send)
         live = self.live()
-        if scope["type"] != "http" or scope["path"] != "/readyz" or live is None:
+        if live is None:  # not started yet: BentoML's own answer
             return await self.inner(scope, receive, send)
         start: dict = {}
 

@@ -47,7 +47,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _stop_group(proc: subprocess.Popen, timeout: float = 30) -> None:
+def stop_group(proc: subprocess.Popen, timeout: float = 30) -> None:
     try:
         os.killpg(proc.pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -93,6 +93,24 @@ def recalibrated_version(settings, old: str, directory: Path) -> str:
     return result.model_version
 
 
+def wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180) -> dict:
+    """Wait until the service at ``url`` (started as ``proc``, writing ``log``) answers
+    ``/readyz`` with 200; its body. RuntimeError with the log's tail if the process exits or
+    the time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url} exited:\n{log.read_text()[-3000:]}")
+        try:
+            response = httpx.get(url + "/readyz", timeout=2)
+            if response.status_code == 200:
+                return response.json()
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} not ready in {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+
+
 class Replica:
     """One replica of the service on its own port, started now; :meth:`ready` waits for it."""
 
@@ -111,21 +129,10 @@ class Replica:
 
     def ready(self, timeout: float = 180) -> dict:
         """Wait for ``/readyz``; its body (the version answering)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"replica {self.port} exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                response = httpx.get(self.url + "/readyz", timeout=2)
-                if response.status_code == 200:
-                    return response.json()
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"replica {self.port} not ready:\n{self.log.read_text()[-3000:]}")
+        return wait_ready(self.url, self.proc, self.log, timeout)
 
     def stop(self) -> None:
-        _stop_group(self.proc)
+        stop_group(self.proc)
 
 
 @dataclass
@@ -247,7 +254,7 @@ class Nginx:
         return path.read_text()[-2000:] if path.exists() else ""
 
     def stop(self) -> None:
-        _stop_group(self.proc, timeout=15)  # TERM: nginx's fast shutdown
+        stop_group(self.proc, timeout=15)  # TERM: nginx's fast shutdown
 
 
 @dataclass

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from cluster import free_port, stop_group, wait_ready
 from fhir_fixtures import (
     FixtureFhirServer,
     client_token,
@@ -46,20 +46,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning"
 SECRET_ID = "PATIENT-SECRET-4711"
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def model(champion):
     return champion.cohort, champion.settings, champion.result
@@ -75,7 +61,7 @@ def fhir_server():
 @pytest.fixture(scope="module")
 def server(model, tmp_path_factory, fhir_server):
     _, settings, _ = model
-    port = _free_port()
+    port = free_port()
     logs = tmp_path_factory.mktemp("logs") / "server.log"
     clients = write_clients_file(tmp_path_factory.mktemp("cds"), [fhir_server.base])
     env = server_environment(
@@ -93,21 +79,10 @@ def server(model, tmp_path_factory, fhir_server):
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited early:\n{logs.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail(f"server not ready in 120 s:\n{logs.read_text()[-3000:]}")
+        wait_ready(base, proc, logs, timeout=120)
         yield base, logs
     finally:
-        _stop(proc)
+        stop_group(proc)
 
 
 def test_real_server_answers_over_http(server, model):
@@ -220,7 +195,7 @@ def test_real_server_metrics_count_calls_and_predictions_without_identifiers(ser
 def test_serve_refuses_to_start_without_a_registered_model(tmp_path):
     result = CliRunner().invoke(
         cli,
-        ["serve", "--tracking-uri", f"sqlite:///{tmp_path}/empty.db", "--port", str(_free_port())],
+        ["serve", "--tracking-uri", f"sqlite:///{tmp_path}/empty.db", "--port", str(free_port())],
     )
     assert result.exit_code == 2
     assert "icans train" in result.output
@@ -340,7 +315,7 @@ def test_bentoml_serve_on_the_network_without_authentication_refuses(model, tmp_
     env = server_environment(settings)
     env.pop("ICANS_API_TOKEN", None)
     env.pop("ICANS_ALLOW_UNAUTHENTICATED_NETWORK", None)
-    port = _free_port()
+    port = free_port()
     logs = tmp_path / "server.log"
     with logs.open("w") as out:
         proc = subprocess.Popen(
@@ -358,4 +333,4 @@ def test_bentoml_serve_on_the_network_without_authentication_refuses(model, tmp_
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"http://127.0.0.1:{port}/v1/model", timeout=3)
     finally:
-        _stop(proc)
+        stop_group(proc)

@@ -19,13 +19,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 import mlflow
 import psutil
 import pytest
+from cluster import free_port, stop_group, wait_ready
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
@@ -62,12 +62,6 @@ min_test_events = 10
 calibration_slope_min = 0.7
 calibration_slope_max = 1.3
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _processes_of(pids: list[int]) -> list[psutil.Process]:
@@ -121,8 +115,8 @@ def server_settings():
     base.chmod(0o755)
     settings = load_settings(
         artifacts_dir=base / "artifacts",
-        tracking_server_port=_free_port(),
-        tracking_db_port=_free_port(),
+        tracking_server_port=free_port(),
+        tracking_db_port=free_port(),
     )
     try:
         postgres_cluster.bin_dir()
@@ -236,7 +230,7 @@ def test_two_trainings_at_once_then_evaluate_report_and_serve_through_the_server
         assert client.get_model_version(MODEL, version).run_id == run_id
 
     # a real icans serve loads the champion through the server (it boots meanwhile)
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     serve = _icans("serve", "--port", str(port), env=env, cwd=workdir, log=log)
     try:
@@ -264,16 +258,7 @@ def test_two_trainings_at_once_then_evaluate_report_and_serve_through_the_server
             mlflow.set_registry_uri(None)
 
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
-        while True:
-            assert serve.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        wait_ready(base, serve, log)
         record = patient_record(read_cohort(cohort).tables, "P0000003", 3)
         response = httpx.post(f"{base}/v1/risk", json=record, timeout=30)
         assert response.status_code == 200, response.text
@@ -281,12 +266,7 @@ def test_two_trainings_at_once_then_evaluate_report_and_serve_through_the_server
         assert body["model_version"] == str(champion.version)
         assert 0 <= body["probability"] <= 1
     finally:
-        os.killpg(serve.pid, signal.SIGTERM)
-        try:
-            serve.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(serve.pid, signal.SIGKILL)
-            serve.wait()
+        stop_group(serve, timeout=60)
 
     assert sorted(p.name for p in workdir.iterdir()) == []  # no local mlruns/ nor mlflow.db
     _stop_and_check_nothing_left(settings)
