@@ -271,7 +271,9 @@ class RollOut:
 
     def inconsistent(self, expected: dict[str, list[float]]) -> list[Answer]:
         """Answers naming a version other than the two, or whose probability is not exactly
-        what the version they name gives their patient."""
+        what the version they name gives their patient (exact, though the replicas are other
+        processes: same machine, and the served path adds up each row on its own in a fixed
+        order, no BLAS, so a row alone gives what it gives in this process's batch)."""
         return [
             a
             for a in self.answers

@@ -391,6 +391,7 @@ def test_classify_oxygen_feeds_grade_crs() -> None:
 
 
 def test_domain_tables_match_consensus() -> None:
+    # integer grade codes, here and in the tests below: exact
     np.testing.assert_array_equal(CONSCIOUSNESS_GRADE, [0, 1, 2, 3, 4])
     np.testing.assert_array_equal(SEIZURE_GRADE, [0, 3, 4])
     np.testing.assert_array_equal(MOTOR_GRADE, [0, 4])
@@ -434,20 +435,20 @@ def test_ice_domain_grade_every_value() -> None:
     ice = np.arange(-1, 11)
     #               unable 0  1  2  3  4  5  6  7  8  9  10
     expected = np.array([4, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 0])
-    np.testing.assert_array_equal(ice_domain_grade(ice), expected)
+    np.testing.assert_array_equal(ice_domain_grade(ice), expected)  # integer grades: exact
 
 
 def test_capd_domain_grade_every_value() -> None:
     capd = np.arange(-1, 33)
     expected = np.array([4] + [0] + [1] * 8 + [3] * 24)  # unable, 0, 1-8, 9-32
     assert expected.size == capd.size
-    np.testing.assert_array_equal(capd_domain_grade(capd), expected)
+    np.testing.assert_array_equal(capd_domain_grade(capd), expected)  # integer grades: exact
 
 
 def test_vectorised_keeps_shape_and_small_dtypes() -> None:
     ice = np.array([[10, 8], [2, -1]], dtype=np.int8)
     grades = ice_domain_grade(ice)
-    np.testing.assert_array_equal(grades, [[0, 1], [3, 4]])
+    np.testing.assert_array_equal(grades, [[0, 1], [3, 4]])  # integer grades: exact
     out = icans_grade_codes(
         grades,
         np.zeros((2, 2), dtype=np.int8),
@@ -479,6 +480,7 @@ def test_crs_grade_codes_golden_matrix() -> None:
     )
     hyp, oxy = np.meshgrid(np.arange(4), np.arange(4), indexing="ij")
     ones = np.ones_like(hyp, dtype=bool)
+    # integer grade codes: exact
     np.testing.assert_array_equal(crs_grade_codes(ones, hyp, oxy), with_fever)
     np.testing.assert_array_equal(crs_grade_codes(~ones, hyp, oxy), np.zeros((4, 4)))
     np.testing.assert_array_equal(

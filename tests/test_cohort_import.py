@@ -77,7 +77,7 @@ def test_a_centres_cohort_validates_and_imports_through_the_one_reader(centre, t
         assert set(frame.columns) == set(source[name].columns) & set(OBSERVABLE_COLUMNS[name])
     assert "marrow_involvement" not in cohort.tables["patients"]  # an optional column left out
     daily = cohort.tables["daily"]
-    assert daily.equals(daily.sort_values(["patient_id", "day"]))  # sorted on import
+    assert daily.equals(daily.sort_values(["patient_id", "day"]))  # sorted on import (exact)
     manifest = out / "manifest.json"
     recorded = pd.read_json(manifest, typ="series")["source"]["files"]
     for name in OBSERVABLE_COLUMNS:

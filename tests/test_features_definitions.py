@@ -81,6 +81,7 @@ def test_scores_with_zero_platelets_are_missing_not_infinite():
 
 def test_latest_value_carries_forward_the_last_observed_grade():
     block = np.vstack([_block({0: 0, 2: 2}), _block({0: 0, 1: 1, 3: 0}), _block({})])
+    # copies of observed values and whole days, here and below: exact
     np.testing.assert_array_equal(d.latest_value(block), [2.0, 0.0, np.nan])
 
 
@@ -152,6 +153,7 @@ def test_icans_features_from_the_grades_observed_up_to_the_landmark(grades, land
         "days_since_icans_grade2",
     )
     window = ObservationWindow().fit(raw)
+    # grades and whole days: exact
     np.testing.assert_array_equal(step.fit(raw).transform(window.transform(raw))[0], expected)
 
 
@@ -164,6 +166,7 @@ def test_icans_features_from_the_grades_observed_up_to_the_landmark(grades, land
     ],
 )
 def test_tocilizumab_doses_to_date(doses, expected, why):
+    # whole doses: exact
     np.testing.assert_array_equal(d.sum_to_date(_block(doses)), [expected], err_msg=why)
 
 
@@ -180,7 +183,7 @@ def test_tocilizumab_doses_to_date(doses, expected, why):
 )
 def test_prophylactic_dose(mg, grades, expected, why):
     got = d.dose_before_onset(_block(mg), _block(grades))
-    np.testing.assert_array_equal(got, [expected], err_msg=why)
+    np.testing.assert_array_equal(got, [expected], err_msg=why)  # a 0/1 flag: exact
 
 
 @pytest.mark.parametrize(
@@ -220,6 +223,7 @@ def test_treatment_features_from_the_course_up_to_the_landmark(mg, grades, landm
     raw[0, SERIES_SLICE["tocilizumab_doses"].start + 1] = 1
     step = TreatmentFeatures()
     window = ObservationWindow().fit(raw)
+    # copied doses, whole days, grades and flags: exact
     np.testing.assert_array_equal(step.fit(raw).transform(window.transform(raw))[0], expected)
 
 

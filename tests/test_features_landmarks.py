@@ -50,12 +50,13 @@ def test_label_is_the_event_after_the_landmark(tables, dataset):
     event_day = tables["outcomes"].set_index("patient_id")["event_day"]
     days = event_day.reindex(dataset.patient_id).to_numpy(float)
     assert np.all(np.isnan(days) | (days > dataset.landmark_day))
-    np.testing.assert_array_equal(dataset.label, ~np.isnan(days))
+    np.testing.assert_array_equal(dataset.label, ~np.isnan(days))  # booleans: exact
 
 
 def test_true_risk_attached_from_the_generator(tables, dataset):
     truth = tables["true_risk"].set_index(["patient_id", "landmark_day"])["true_risk"]
     key = pd.MultiIndex.from_arrays([dataset.patient_id, dataset.landmark_day])
+    # exact: the generator's numbers copied onto the rows, nothing computed
     np.testing.assert_array_equal(dataset.true_risk, truth.reindex(key).to_numpy())
     assert not np.isnan(dataset.true_risk).any()
 
@@ -73,11 +74,14 @@ def test_single_patient_path_gives_identical_features(tables, dataset, fitted):
     for i in rng.choice(len(dataset), size=40, replace=False):
         record = patient_record(tables, dataset.patient_id[i], int(dataset.landmark_day[i]))
         single = transform_rows(pipe, to_raw(parse_patient(record)))[0]
+        # exact: the feature steps compute each row on its own, elementwise or column by
+        # column (no matrix product, no BLAS), in this process
         np.testing.assert_array_equal(single, features[i])
 
 
 def test_transform_rows_equals_the_pipeline(dataset, fitted):
     pipe, features = fitted
+    # exact: the same steps with the same fitted state on the same rows
     np.testing.assert_array_equal(transform_rows(pipe, dataset.raw), features)
 
 
@@ -140,6 +144,7 @@ def test_training_ranges_are_learned_and_pickle_round_trips(dataset, fitted):
     assert ranges.lower_.shape == (features.shape[1],)
     assert np.all((ranges.lower_ <= ranges.upper_) | np.isnan(ranges.lower_))
     clone = pickle.loads(pickle.dumps(pipe))
+    # exact: the same fitted state, unpickled, and per-row steps (a batch of 100 is rows alone)
     np.testing.assert_array_equal(clone.transform(dataset.raw[:100]), features[:100])
 
 

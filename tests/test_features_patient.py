@@ -417,6 +417,7 @@ def test_to_raw_places_values_in_their_columns():
     def at(name: str) -> float:
         return row[COLUMN_INDEX[name]]
 
+    # exact, here and in the tests below: the request's values copied into the row, and codes
     assert at("age_years") == 61.0
     assert at("dose_cells_per_kg") == 2.0e6
     assert at("marrow_blasts_pct") == 5.0

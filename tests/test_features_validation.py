@@ -88,6 +88,7 @@ def test_valid_table_is_returned_coerced(tables):
     assert out["prior_lines"].dtype == np.float64
     assert out["neuro_comorbidity"].dtype == np.float64
     assert set(out["neuro_comorbidity"].dropna().unique()) <= {0.0, 1.0}
+    # booleans and integer grades, as read: exact (here and below)
     np.testing.assert_array_equal(out["cns_involvement"], tables["patients"]["cns_involvement"])
 
     d = tables["daily"].copy()

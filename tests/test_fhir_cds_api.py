@@ -105,6 +105,7 @@ def test_the_risk_assessment_is_valid_fhir_with_the_numbers_of_v1_risk(client):
     RiskAssessment.model_validate(ra)  # R4B models of fhir.resources
     same = v1_risk(client, read_bundle(example_bundle(), EXAMPLE_AT).data)
     (prediction,) = ra["prediction"]
+    # exact here and below: one process, the same one-row assessment of the patient for both
     assert prediction["probabilityDecimal"] == same["probability"]
     (interval,) = prediction["extension"]
     assert interval["url"] == fhir_codes.INTERVAL_EXTENSION
@@ -275,6 +276,7 @@ def test_the_card_and_v1_risk_agree_for_the_same_patient(client, env):
     (card,) = r.json()["cards"]
     line = next(a for a in audit_lines(env) if a.get("card") == card["uuid"])
     data = read_bundle(bundle, datetime.now().astimezone()).data
+    # exact: one process, the same one-row assessment of the patient for both
     assert line["probability"] == v1_risk(client, data)["probability"]
 
 
@@ -311,7 +313,7 @@ def test_what_is_not_prefetched_is_fetched_from_the_fhir_server(client, env, fhi
         ]
         for resp in (prefetched, r)
     ]
-    assert probabilities[0] == probabilities[1]
+    assert probabilities[0] == probabilities[1]  # exact: the same row through the same code
     wrong = call(
         client,
         hook_call(

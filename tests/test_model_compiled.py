@@ -58,12 +58,16 @@ def test_the_rows_cover_missing_values_and_every_category(rows, model):
 
 
 def test_log_odds_are_those_of_the_pipeline_bit_for_bit(compiled, model, rows):
+    # exact: same machine and process; the compiled loops repeat the additive part's
+    # elementwise arithmetic and xgboost's float32 sums in tree order (no BLAS, no threads)
     np.testing.assert_array_equal(compiled.log_odds(rows), model.log_odds(rows))
 
 
 def test_stacked_additive_parts_equal_each_fit_bit_for_bit(model, rows):
     fits = [model.additive_] + [lin for lin, _ in model.refits_]
     first, totals = StackedAdditive(fits).evaluate(rows)
+    # exact: the same + - * / in the same order as LinearOffset (its totals a cumsum), on the
+    # same log1p values; nothing through BLAS
     np.testing.assert_array_equal(first, model.additive_.contributions(rows))
     for k, lin in enumerate(fits):
         np.testing.assert_array_equal(totals[k], lin.decision_function(rows))
@@ -82,6 +86,7 @@ def test_intervals_equal_the_refits(compiled, model, rows):
 
 def test_one_row_gives_what_it_gives_in_a_batch(compiled, rows):
     picks = range(0, 400, 37)
+    # exact: the compiled loops compute each row on its own, in a fixed order (no BLAS)
     one = [compiled.log_odds(rows[i : i + 1])[0] for i in picks]
     np.testing.assert_array_equal(one, compiled.log_odds(rows[0:400:37]))
     batch, base = compiled.explain(rows[0:400:37])
@@ -89,7 +94,7 @@ def test_one_row_gives_what_it_gives_in_a_batch(compiled, rows):
         alone, alone_base = compiled.explain(rows[i : i + 1])
         np.testing.assert_array_equal(alone[0], batch[k])
         assert alone_base[0] == base[k]
-    np.testing.assert_array_equal(
+    np.testing.assert_array_equal(  # each row's refits sorted and interpolated on their own
         np.vstack([compiled.interval(rows[i : i + 1]) for i in picks]),
         compiled.interval(rows[0:400:37]),
     )
@@ -181,6 +186,7 @@ def test_a_model_without_an_additive_part_is_explained_and_left_to_xgboost_for_s
     ).fit(raw.raw[:6000], raw.label[:6000], raw.patient_id[:6000])
     x = fitted.transform(raw.raw[6000:8000])
     compiled = CompiledModel(fitted)
+    # exact: without an additive part the compiled model calls fitted.log_odds itself
     np.testing.assert_array_equal(compiled.log_odds(x), fitted.log_odds(x))
     np.testing.assert_allclose(compiled.interval(x), fitted.interval(x), atol=1e-12)
     contributions, base = compiled.explain(x)
@@ -191,6 +197,8 @@ def test_a_model_without_an_additive_part_is_explained_and_left_to_xgboost_for_s
 
 def test_assess_is_log_odds_interval_and_explain_together(compiled, rows):
     log_odds, interval, contributions, base = compiled.assess(rows[:300])
+    # exact: log_odds, interval and explain are this same computation on the same rows (the
+    # additive contributions from the compiled loop equal LinearOffset's, tested above)
     np.testing.assert_array_equal(log_odds, compiled.log_odds(rows[:300]))
     np.testing.assert_array_equal(interval, compiled.interval(rows[:300]))
     alone, alone_base = compiled.explain(rows[:300])

@@ -63,6 +63,8 @@ def test_every_training_run_logs_its_held_out_rows_as_the_reference(champion, re
     assert r.auroc == pytest.approx(champion.result.evaluation.value(MODEL, "auroc"), abs=1e-9)
     # the same predictor row the endpoint logs: the model's transform of the raw layout
     x = model.transform(champion.result.test.raw[:5])
+    # exact: the feature steps compute each row on its own (no BLAS), in this same process, and
+    # Parquet stores float64 as is
     np.testing.assert_array_equal(rows[[PREDICTOR + n for n in reference.predictors]][:5], x)
 
 

@@ -71,7 +71,7 @@ def test_psi_by_hand():
     ]
     assert psi(bins) == pytest.approx(0.3 * np.log(0.8 / 0.5) + 0.3 * np.log(0.5 / 0.2))
     shares = psi_bins(np.arange(10) / 10, np.array([0.05, 0.95]), n_bins=2)
-    assert [b["reference"] for b in shares] == [0.5, 0.5]
+    assert [b["reference"] for b in shares] == [0.5, 0.5]  # exact: 5 of 10 rows, 1 of 2
     assert [b["current"] for b in shares] == [0.5, 0.5]
 
 

@@ -113,7 +113,7 @@ def test_join_counts_joined_awaiting_ambiguous_and_outside(tmp_path):
         "ambiguous",
         "awaiting",
     ]
-    np.testing.assert_array_equal(joined["outcome"].to_numpy()[:2], [1.0, 0.0])
+    np.testing.assert_array_equal(joined["outcome"].to_numpy()[:2], [1.0, 0.0])  # 0/1: exact
     assert joined["outcome"].iloc[2:].isna().all()
     summary = join_summary(joined, outside)
     assert (summary.joined, summary.awaiting, summary.ambiguous, summary.outside_window) == (

@@ -91,7 +91,7 @@ def test_headline_states_probability_interval_and_landmark(page, runtime):
     headline = re.search(r'<p class="headline".*?</p>', html, flags=re.S).group(0)
     assert f"{100 * a.probability:.1f}%" in headline
     assert f"{100 * a.interval[0]:.1f}% to {100 * a.interval[1]:.1f}%" in headline
-    assert _attr(headline, "data-probability") == a.probability
+    assert _attr(headline, "data-probability") == a.probability  # exact: repr round-trips
     assert f"day {DAY} after CAR-T infusion" in html
     assert f"{runtime.ref.name} version {runtime.ref.version}" in html
     assert "req-1" in html
@@ -209,6 +209,7 @@ def test_report_endpoint_returns_the_page_with_the_risk_endpoints_numbers(client
     assert r.headers["x-request-id"] == "ward-3.r1"
     html = r.text
     assert re.findall(r"<h2[^>]*>(.*?)</h2>", html) == PAGE_SECTIONS
+    # exact: one process, the same one-row assessment path for both; repr and JSON round-trip
     assert _attr(html, "data-probability") == risk["probability"]
     assert _attr(html, "data-log-odds") == pytest.approx(risk["log_odds"], abs=1e-12)
     interval = risk["probability_interval"]
@@ -300,6 +301,8 @@ def test_intervals_are_seeded_and_contain_most_point_estimates(champion):
     assert interval.shape == (len(raw), 2)
     assert np.all(interval[:, 0] <= interval[:, 1])
     assert np.mean((interval[:, 0] <= p) & (p <= interval[:, 1])) > 0.8
+    # exact: the same prediction twice (elementwise numpy, xgboost's per-row float32 sums in
+    # tree order, its threads splitting the rows, not a sum; no fitting, no BLAS)
     assert np.array_equal(interval, model.probability_interval(raw))
 
 

@@ -78,6 +78,8 @@ def test_a_row_scores_what_the_endpoint_answers_for_that_patient_and_day(scored,
         # the endpoint's path: the patient's JSON record, validated, then assessed
         patient = parse_patient(patient_record(tables, row["patient_id"], int(row["landmark_day"])))
         answer = assessor.assess([patient])[0]
+        # exact: the same per-row compiled path alone as in a chunk, in this process; Parquet
+        # stores float64 as is
         assert answer.probability == row["probability"]
         assert answer.interval == (row["interval_low"], row["interval_high"])
         for c in answer.input_contributions:

@@ -258,6 +258,8 @@ def test_probabilities_equal_the_trained_pipeline_exactly(client, trained, table
             raw = to_raw(parse_patient(record))
             expected = float(trained.model.predict_proba(raw)[0, 1])
             got = client.post("/v1/risk", json=record).json()["probability"]
+            # exact: one process and machine; the served compiled model repeats the pipeline's
+            # elementwise sums and xgboost's float32 tree order (no BLAS); JSON round-trips
             assert got == expected, (pid, day)
 
 
@@ -280,6 +282,7 @@ def test_batch_results_in_order_and_identical_to_single_calls(client, tables, pa
     for i, (record, result) in enumerate(zip(records, results, strict=True)):
         assert result["landmark_day"] == record["day_since_infusion"]
         single = client.post("/v1/risk", json=record).json()
+        # exact: a batch runs each row through the same per-row code as a single call
         assert without_request_id(result) == without_request_id(single)
         assert result["request_id"] == f"batch-1.{i}"  # one id per prediction: outcomes join
 
@@ -289,7 +292,7 @@ def test_batch_of_max_size_is_accepted(client, body):
     assert response.status_code == 200, response.text
     results = response.json()["results"]
     assert len(results) == MAX_BATCH
-    assert len({r["probability"] for r in results}) == 1
+    assert len({r["probability"] for r in results}) == 1  # exact: rows computed one by one
 
 
 def test_batch_over_the_limit_is_rejected_naming_patients(client, body):
@@ -718,7 +721,7 @@ def test_null_optional_lab_equals_omitted(client, body):
     del omitted["crp_mg_per_l"]
     a = client.post("/v1/risk", json=omitted).json()
     b = client.post("/v1/risk", json=fresh(body, crp_mg_per_l=None)).json()
-    assert without_request_id(a) == without_request_id(b)
+    assert without_request_id(a) == without_request_id(b)  # exact: the same row, the same code
 
 
 # --------------------------------------------------------------------------------------------
@@ -740,7 +743,7 @@ def test_each_prediction_appends_one_audit_line(client, body, audit_path):
     assert {"time", "request_id", "model_version", "input_sha256", "probability"} <= set(line)
     assert line["request_id"] == "audit-1"
     assert line["model_version"] == response.json()["model_version"]
-    assert line["probability"] == response.json()["probability"]
+    assert line["probability"] == response.json()["probability"]  # exact: one number, logged
     assert HEX64.match(line["input_sha256"])
     assert datetime.fromisoformat(line["time"]).tzinfo is not None
     assert "patient_id" not in line
@@ -761,10 +764,10 @@ def test_each_prediction_appends_its_feature_row_to_the_prediction_log(client, b
     line = frame.iloc[-1]
     assert line["request_id"] == "log-1" and line["channel"] == "json"
     assert line["model_version"] == answer["model_version"]
-    assert line["probability"] == answer["probability"]
+    assert line["probability"] == answer["probability"]  # exact: one number, logged
     for c in answer["contributions"]:  # the feature row is the predictors the answer explains
         value = line[f"predictor.{c['feature']}"]
-        assert (value != value) if c["value"] is None else value == c["value"]
+        assert (value != value) if c["value"] is None else value == c["value"]  # same numbers
     text = "".join(p.read_text() for p in directory.iterdir())
     assert "MRN-0042" not in text and "patient_id" not in text
 
@@ -895,4 +898,4 @@ def test_a_whole_number_written_with_a_fraction_is_that_integer(client, body):
     as_int = client.post("/v1/risk", json=fresh(body, day_since_infusion=3)).json()
     as_float = client.post("/v1/risk", json=fresh(body, day_since_infusion=3.0)).json()
     assert as_float["landmark_day"] == 3
-    assert as_float["probability"] == as_int["probability"]
+    assert as_float["probability"] == as_int["probability"]  # exact: the same row, same code

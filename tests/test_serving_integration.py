@@ -124,7 +124,7 @@ def test_real_server_returns_the_patient_page_that_chromium_renders(server, mode
         assert page.problems() == []
         assert page.images and all(i.loaded for i in page.images)
         shown = float(page.evaluate("document.getElementById('risk').dataset.probability"))
-    assert shown == risk["probability"]
+    assert shown == risk["probability"]  # exact: repr of the same one-row assessment path
     assert f"icans-risk version {result.model_version}" in response.text
 
 
@@ -142,6 +142,9 @@ def test_endpoint_probabilities_equal_icans_evaluate(server, model):
     response = httpx.post(f"{base}/v1/risk/batch", json={"patients": patients}, timeout=60)
     assert response.status_code == 200, response.text
     served = np.array([r["probability"] for r in response.json()["results"]])
+    # exact, though the server is another process: same machine, so the same numpy kernels,
+    # and both paths add up the same elementwise terms and xgboost's float32 sums per row in
+    # a fixed order (no BLAS, no training); JSON round-trips floats
     np.testing.assert_array_equal(served, rows["model"].to_numpy())
 
 

@@ -60,6 +60,7 @@ CASES = [
 @pytest.mark.parametrize(("grades", "mg", "start", "judged"), CASES)
 def test_start_and_refractoriness_of_one_course(grades, mg, start, judged):
     g, m = course(grades)[None, :], course(mg)[None, :]
+    # whole days (or NaN), here and below: exact
     np.testing.assert_array_equal(steroid_start_day(g, m), [start])
     np.testing.assert_array_equal(refractory_day(g, m), [judged])
 
@@ -69,7 +70,7 @@ def test_rows_are_judged_independently():
     rows = [case.values for case in CASES]
     grades = np.vstack([course(r[0]) for r in rows])
     mg = np.vstack([course(r[1]) for r in rows])
-    np.testing.assert_array_equal(steroid_start_day(grades, mg), [r[2] for r in rows])
+    np.testing.assert_array_equal(steroid_start_day(grades, mg), [r[2] for r in rows])  # days
     np.testing.assert_array_equal(refractory_day(grades, mg), [r[3] for r in rows])
 
 
@@ -78,11 +79,11 @@ def test_a_course_cut_before_the_judgement_day_decides_nothing():
     which the columns do not hold."""
     grades = course({4: 2, 5: 2}, n_days=6)[None, :]
     mg = course({4: 20.0}, n_days=6)[None, :]
-    np.testing.assert_array_equal(steroid_start_day(grades, mg), [4.0])
+    np.testing.assert_array_equal(steroid_start_day(grades, mg), [4.0])  # whole days: exact
     np.testing.assert_array_equal(refractory_day(grades, mg), [NAN])
 
 
 def test_a_list_input_works_like_an_array():
     grades = [[np.nan, 1, np.nan, np.nan, 1]]
     mg = [[np.nan, 25, 25, 25, np.nan]]
-    np.testing.assert_array_equal(refractory_day(grades, mg), [4.0])
+    np.testing.assert_array_equal(refractory_day(grades, mg), [4.0])  # whole days: exact

@@ -22,25 +22,25 @@ def test_copies_blank_one_group_and_keep_everything_else(ds):
     out, index = with_missing_series(ds.raw, 0.1, seed=1)
     n, k = len(ds), round(0.1 * len(ds))
     assert len(out) == len(index) == n + len(MISSING_GROUPS) * k
-    np.testing.assert_array_equal(out[:n], ds.raw)  # originals first, untouched
-    np.testing.assert_array_equal(index[:n], np.arange(n))
+    np.testing.assert_array_equal(out[:n], ds.raw)  # originals first, untouched (copies: exact)
+    np.testing.assert_array_equal(index[:n], np.arange(n))  # integers: exact
     for g, group in enumerate(MISSING_GROUPS):
         copies = out[n + g * k : n + (g + 1) * k]
         for name, where in SERIES_SLICE.items():
             blank = np.isnan(copies[:, where]).all()
             assert blank == (name in group), (group, name)
     baseline = slice(0, SERIES_SLICE["crs_grade"].start)
-    # every copy is the original row its index names, outside the blanked series
+    # every copy is the original row its index names, outside the blanked series (exact)
     np.testing.assert_array_equal(out[n:, baseline], ds.raw[index[n:], baseline])
 
 
 def test_zero_fraction_is_the_rows_themselves_and_seed_is_reproducible(ds):
     same, index = with_missing_series(ds.raw, 0.0, seed=1)
     assert same is ds.raw
-    np.testing.assert_array_equal(index, np.arange(len(ds)))
+    np.testing.assert_array_equal(index, np.arange(len(ds)))  # integers: exact
     a, _ = with_missing_series(ds.raw, 0.05, seed=3)
     b, _ = with_missing_series(ds.raw, 0.05, seed=3)
-    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, b)  # copied rows, blanked with NaN: exact
 
 
 def _masked_mean(model, test, group) -> float:

@@ -71,7 +71,7 @@ def test_bounded_newton_reaches_the_bounded_minimum():
     ]
     ref = minimize(objective, np.zeros(7), jac=True, method="L-BFGS-B", bounds=bounds)
     assert objective(ours)[0] <= ref.fun + 1e-6
-    assert ours[2] == 0.0 and ours[4] == 0.0  # the bounds bind exactly
+    assert ours[2] == 0.0 and ours[4] == 0.0  # the bounds bind exactly: np.clip sets the bound
     assert np.all(ours >= low) and np.all(ours <= high)
 
 
@@ -110,6 +110,7 @@ def test_days_beyond_the_last_training_landmark_use_its_coefficients():
     lin = _model(2).fit(X, y)
     at = np.column_stack([[14.0, 20.0, 28.0], np.zeros((3, 3))])
     beta, _ = lin.coefficients(at)
+    # exact: days 20 and 28 are clipped to 14 first, so each row is the same arithmetic
     np.testing.assert_array_equal(beta[0], beta[1])
     np.testing.assert_array_equal(beta[0], beta[2])
 
@@ -121,6 +122,7 @@ def test_contributions_add_up_exactly_and_average_zero_on_training_rows():
     lin = _model(2).fit(X, y, w)
     c = lin.contributions(X)
     assert len(lin.indicated_) == 1
+    # exact: decision_function is total(contributions), the same elementwise code and cumsum
     np.testing.assert_array_equal(lin.total(c), lin.decision_function(X))
     np.testing.assert_allclose(lin.intercept_ + c.sum(axis=1), lin.decision_function(X), atol=1e-12)
     np.testing.assert_allclose((w @ c) / w.sum(), 0.0, atol=1e-12)
@@ -135,6 +137,7 @@ def test_one_row_gives_the_same_bits_as_inside_a_batch():
     lin = _model(2).fit(X, y)
     batch = lin.decision_function(X[:50])
     alone = np.array([lin.decision_function(X[i : i + 1])[0] for i in range(50)])
+    # exact: elementwise terms summed by a cumsum, row by row (no matrix product, no BLAS)
     np.testing.assert_array_equal(alone, batch)
 
 

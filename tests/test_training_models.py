@@ -121,7 +121,7 @@ def test_grouped_split_is_reproducible_by_seed(dataset):
     a = grouped_split(dataset.patient_id, 0.25, seed=3)
     b = grouped_split(dataset.patient_id, 0.25, seed=3)
     c = grouped_split(dataset.patient_id, 0.25, seed=4)
-    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_array_equal(a[1], b[1])  # boolean masks: exact
     assert not np.array_equal(a[1], c[1])
 
 
@@ -136,10 +136,10 @@ def test_grouped_folds_validate_every_row_once_and_keep_patients_together(datase
         assert not set(ids[train]) & set(ids[valid])
         times_validated += valid
         sizes.append(_n_patients(ids[valid]))
-    np.testing.assert_array_equal(times_validated, 1)
+    np.testing.assert_array_equal(times_validated, 1)  # integer counts: exact
     assert max(sizes) - min(sizes) <= 1  # balanced in patients
     again = grouped_folds(ids, 3, seed=5)
-    for (t1, v1), (t2, v2) in zip(folds, again, strict=True):
+    for (t1, v1), (t2, v2) in zip(folds, again, strict=True):  # boolean masks: exact
         np.testing.assert_array_equal(t1, t2)
         np.testing.assert_array_equal(v1, v2)
 
@@ -148,7 +148,7 @@ def test_sample_patients_draws_whole_patients(dataset):
     mask = sample_patients(dataset.patient_id, 100, seed=1)
     chosen = np.unique(dataset.patient_id[mask])
     assert len(chosen) == 100
-    np.testing.assert_array_equal(mask, np.isin(dataset.patient_id, chosen))
+    np.testing.assert_array_equal(mask, np.isin(dataset.patient_id, chosen))  # boolean: exact
 
 
 # --- behavioural tests: clinically known directions ---------------------------------------
@@ -240,6 +240,7 @@ def test_recalibration_refuses_a_negative_slope(recalibrated):
     calibration, record = recalibrated._calibrate(margin, inverted)
     assert record["recalibrated"]  # the check asked for it ...
     assert calibration == (0.0, 1.0)  # ... but a negative slope would invert the ranking
+    # (exact: the refusal returns the literal identity, nothing computed)
 
 
 # --- one estimator ----------------------------------------------------------------------
@@ -267,7 +268,10 @@ def test_fit_does_everything_the_shipped_model_needs(split):
     p = _risk(m, small.raw[:50])
     assert interval.shape == (50, 2) and np.all(interval[:, 0] <= interval[:, 1])
     again = clone(m).fit(small.raw, small.label, small.patient_id)
-    np.testing.assert_array_equal(_risk(again, small.raw), _risk(m, small.raw))
+    # rtol=1e-12, not exact: each fit solves the additive part and the recalibration with BLAS
+    # and LAPACK (matrix products, a solve, lbfgs), whose threaded kernels need not sum in the
+    # same order twice; a different model would differ by far more
+    np.testing.assert_allclose(_risk(again, small.raw), _risk(m, small.raw), rtol=1e-12, atol=0)
     assert np.all((p > 0) & (p < 1))
 
 
@@ -318,6 +322,8 @@ def test_m_easix_baseline_reads_only_m_easix(baselines, split):
         np.isnan(raw[:, SERIES_SLICE["crs_grade"]]), np.nan, 4
     )
     other[:, COLUMN_INDEX["creatinine_mg_per_dl"]] *= 3  # EASIX, not m-EASIX
+    # exact here and below: one predictor, so each row's log-odds is one product plus the
+    # intercept (no sum whose order a BLAS kernel could change), from the same m-EASIX value
     np.testing.assert_array_equal(_risk(model, other), base)
 
     ldh = raw.copy()
@@ -374,7 +380,7 @@ def test_tune_returns_the_lowest_cv_log_loss_and_out_of_fold_margins(split):
     assert [r["n_estimators"] for r in results].count(0) == 1 and results[-1]["n_estimators"] == 0
     best = min(results, key=lambda r: r["cv_logloss"])
     for key in ("max_depth", "learning_rate", "min_child_weight", "n_estimators"):
-        assert params[key] == best[key], key
+        assert params[key] == best[key], key  # exact: copied from that row, not recomputed
     assert params["subsample"] == 0.8 and params["colsample_bytree"] == 0.8
     assert isinstance(params["n_estimators"], int) and params["n_estimators"] >= 0
     assert all(isinstance(r["n_estimators"], int) and r["n_estimators"] >= 1 for r in results[:4])
