@@ -24,7 +24,7 @@ browser:
 	    apt-get install -y -qq --no-install-recommends chromium >/dev/null && \
 	  $(CHROMIUM) --version; }
 
-# Debian's PostgreSQL for the shared tracking server (training/tracking_server.py; its test
+# Debian's PostgreSQL for the shared tracking server (ops/tracking_server.py; its test
 # starts a real one). Installed once with apt (as root, or through sudo) only when no
 # /usr/lib/postgresql/*/bin/initdb exists; the cluster it creates is never used (the tracking
 # server initialises its own under artifacts/tracking-server/).

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from icans.config import Settings
 from icans.errors import InvalidInputError
-from model.registry import load_registered
+from registry.store import load_registered
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -39,7 +39,7 @@ from cli.main import app as cli
 from cohort.reader import read_cohort
 from features.landmarks import patient_record
 from serving.launch import listening_host, server_command, server_environment
-from training.assess import assess_registered_model
+from training.external_validation import evaluate_registered_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
 
@@ -132,7 +132,7 @@ def test_endpoint_probabilities_equal_icans_evaluate(server, model):
     """Same patients, same model version: the served probability is exactly the evaluated one."""
     base, _ = server
     cohort, settings, _ = model
-    ev = assess_registered_model(settings.model_uri, cohort, settings, FAST).evaluation
+    ev = evaluate_registered_model(settings.model_uri, cohort, settings, FAST).evaluation
     rows = ev.predictions.sample(60, random_state=0)
     tables = read_cohort(cohort).tables
     patients = [
@@ -235,7 +235,7 @@ def _hook(prefetch=None, **extra) -> dict:
 def test_real_server_fhir_risk_assessment_equals_v1_risk(server):
     from fhir.resources.R4B.riskassessment import RiskAssessment
 
-    from serving.fhir_input import read_bundle
+    from serving.fhir.mapping import read_bundle
 
     base, _ = server
     at = "2026-03-07T10:00:00+01:00"

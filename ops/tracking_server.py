@@ -3,7 +3,7 @@
 Several ``icans train`` processes, or several people, recording into one SQLite file contend
 for its lock; a team shares a tracking *server*. This module runs one on this machine for local
 and development use: ``mlflow server`` with a PostgreSQL backend store
-(:mod:`training.postgres_cluster`) and the artefacts served by the server itself
+(:mod:`ops.postgres_cluster`) and the artefacts served by the server itself
 (``--serve-artifacts``: clients upload and download through ``http://127.0.0.1:<port>`` and
 never need the artefact directory), everything under one project-local directory
 (``tracking_server_dir``, default ``<artifacts_dir>/tracking-server``)::
@@ -44,7 +44,7 @@ import psutil
 
 from icans.config import Settings
 from icans.errors import InvalidInputError
-from training.postgres_cluster import (
+from ops.postgres_cluster import (
     HOST,
     Cluster,
     TrackingServerError,

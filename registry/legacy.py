@@ -22,8 +22,8 @@ from model.risk_model import RiskModel
 
 # (old module, name) -> (module, name) of the code that reads the pickled state now
 _RENAMED = {
-    ("training.models", "RiskModel"): ("model.legacy", "LegacyRiskModel"),
-    ("training.models", "SelectFeatures"): ("model.legacy", "SelectFeatures"),
+    ("training.models", "RiskModel"): ("registry.legacy", "LegacyRiskModel"),
+    ("training.models", "SelectFeatures"): ("registry.legacy", "SelectFeatures"),
     ("training.models", "_log1p_nonneg"): ("model.baselines", "_log1p_nonneg"),
     ("training.linear_offset", "LinearOffset"): ("model.linear_offset", "LinearOffset"),
 }

@@ -34,7 +34,7 @@ from scipy.special import expit
 
 from icans.config import Settings
 from icans.errors import ModelNotFoundError
-from model.registry import MODEL_CARD, resolve, use_tracking
+from registry.store import MODEL_CARD, resolve, use_tracking
 
 ARTIFACT_DIR = "monitoring"
 ARTIFACT_NAME = "reference.parquet"

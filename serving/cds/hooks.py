@@ -2,9 +2,9 @@
 
 An EHR opening the chart of a patient treated with CAR-T cells calls the service; it answers
 with one card: the risk of severe or steroid-refractory ICANS by day 28, on today's day since
-infusion, from the resources the mapping needs (:mod:`serving.fhir_input`). Those come from
+infusion, from the resources the mapping needs (:mod:`serving.fhir.mapping`). Those come from
 the ``prefetch`` templates below; any the client did not prefetch are read from its
-``fhirServer`` with ``fhirAuthorization`` (:mod:`serving.fhir_fetch`), and when that is not
+``fhirServer`` with ``fhirAuthorization`` (:mod:`serving.fhir.fetch`), and when that is not
 possible the call is answered 412 naming what is missing. A patient outside the service (no
 CAR-T infusion, beyond day 28) gets no card, as the specification asks of a service with
 nothing to say; a patient whose record does not allow an estimate gets an info card saying
@@ -28,9 +28,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from model.assessment import Assessment
-from serving import fhir_codes as codes
-from serving.fhir_resources import Located, MappedPatient, bundle_resources
+from runtime.assessor import Assessment
+from serving.fhir import codes
+from serving.fhir.reading import Located, MappedPatient, bundle_resources
 
 SERVICE_ID = "icans-risk"
 HOOK = "patient-view"

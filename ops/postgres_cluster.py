@@ -1,4 +1,4 @@
-"""The PostgreSQL cluster behind the local tracking server (:mod:`training.tracking_server`).
+"""The PostgreSQL cluster behind the local tracking server (:mod:`ops.tracking_server`).
 
 One cluster in a project-local data directory, run with the machine's own PostgreSQL programs
 (Debian: ``/usr/lib/postgresql/<version>/bin``, not on PATH; ``make postgres`` installs them):

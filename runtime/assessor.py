@@ -2,7 +2,7 @@
 
 Per request: validated patients -> raw layout rows -> the model's own feature steps ->
 calibrated log-odds, the bootstrap interval and the exact contributions, from the model compiled
-once (:class:`model.compiled.CompiledModel`: bit for bit the log-odds ``icans evaluate`` gets
+once (:class:`runtime.compiled.CompiledModel`: bit for bit the log-odds ``icans evaluate`` gets
 through ``predict_proba``, in one vectorised pass) -> warnings. No DataFrame is built on this
 path.
 The endpoint, ``icans explain`` and the patient's page all call :meth:`Assessor.assess`, so the
@@ -19,12 +19,12 @@ from scipy.special import expit
 
 from features.checks import batch_warnings
 from features.layout import COLUMN_INDEX, RAW_COLUMNS
-from features.patient import missing_inputs, to_raw
+from features.packing import missing_inputs, to_raw
 from icans.contract import PREDICTION_DAY
 from icans.errors import UnknownCategoryWarning
-from model.compiled import CompiledModel
 from model.explain import Explanation, driver_lines
 from model.risk_model import RiskModel
+from runtime.compiled import CompiledModel
 
 
 @dataclass
@@ -43,7 +43,7 @@ class Assessment:
 
 class Assessor:
     """A fitted model made ready for requests of one or a few patients: compiled once
-    (:class:`model.compiled.CompiledModel`), xgboost on one thread where it is still called
+    (:class:`runtime.compiled.CompiledModel`), xgboost on one thread where it is still called
     (threads only add overhead on one row; a service's workers use the cores), and one warm-up
     prediction so the first request is as fast as the others."""
 
@@ -66,7 +66,7 @@ class Assessor:
         return x, expit(log_odds), interval, explanation
 
     def assess(self, patients: list) -> list[Assessment]:
-        """Validated patients (:class:`features.patient.PatientObservation`) -> assessments."""
+        """Validated patients (:class:`api.patient.PatientObservation`) -> assessments."""
         raw = np.vstack([to_raw(p) for p in patients])
         with warnings.catch_warnings():
             # unseen categories are reported in each assessment's warnings, not on stderr

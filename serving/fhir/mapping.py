@@ -1,6 +1,6 @@
 """FHIR R4 resources of one patient -> the data contract's patient at a prediction time.
 
-The mapping (``docs/fhir-mapping.md``; codes and units in :mod:`serving.fhir_codes`):
+The mapping (``docs/fhir-mapping.md``; codes and units in :mod:`serving.fhir.codes`):
 
 * ``Patient``: ``birthDate`` (a full date) -> ``age_years`` at the infusion;
 * the CAR-T infusion, a ``MedicationAdministration`` whose medication names the product (or
@@ -21,7 +21,7 @@ after the prediction time is used, and each resource left out is listed in the w
 the reason. A resource that is not valid FHIR where the mapping reads it is an error naming
 the resource and the element (:class:`FhirInputError`, answered with 400); a Bundle that
 holds more than one patient is refused. Missing resources are missing inputs, exactly as in
-``/v1/risk``: the contract's own validation (:func:`features.patient.parse_patient`) then
+``/v1/risk``: the contract's own validation (:func:`api.patient.parse_patient`) then
 judges the patient, and its errors are reported against the resources they came from.
 """
 
@@ -32,112 +32,18 @@ from datetime import datetime
 from typing import Any
 
 from icans.contract import FIELDS, HORIZON_DAYS
-from serving import fhir_codes as codes
-from serving.fhir_resources import (
+from serving.fhir import codes
+from serving.fhir.reading import (
     FhirInputError,
-    FhirIssue,
     Located,
     MappedPatient,
     NotApplicable,
     When,
     bundle_resources,
     codings,
-    distinct,
     parse_when,
-    short,
 )
-
-# The resource types the mapping reads besides Patient; others in a Bundle are ignored.
-READ_TYPES = ("Observation", "Condition", "MedicationAdministration", "Procedure")
-_USED_STATUS = {
-    "Observation": {"final", "amended", "corrected", "preliminary"},
-    "MedicationAdministration": {"completed", "in-progress"},
-    "Procedure": {"completed", "in-progress"},
-}
-
-
-class _Reader:
-    """One pass over the resources of one patient, collecting values, issues and warnings."""
-
-    def __init__(self, resources: list[Located], at: datetime):
-        if at.tzinfo is None:
-            raise ValueError("the prediction time must carry a time zone")
-        self.resources = resources
-        self.at = at
-        self.issues: list[FhirIssue] = []
-        self.warnings: list[str] = []
-        self.basis: list[str] = []
-        self.sources: dict[str, str] = {}
-
-    # -- helpers -----------------------------------------------------------------------------
-
-    def issue(self, res: Located, element: str, value: Any, rule: str) -> None:
-        self.issues.append(FhirIssue(f"{res.path}.{element}", res.reference, short(value), rule))
-
-    def use(self, res: Located) -> None:
-        if res.reference not in self.basis:
-            self.basis.append(res.reference)
-
-    def when(self, res: Located, *elements: str) -> When | None:
-        """The first of ``elements`` present (``effectivePeriod`` reads its start)."""
-        for element in elements:
-            value = res.resource.get(element)
-            if value is None:
-                continue
-            name = element
-            if element.endswith("Period"):
-                value = value.get("start") if isinstance(value, dict) else value
-                name = f"{element}.start"
-            parsed = parse_when(value)
-            if isinstance(parsed, str):
-                self.issue(res, name, value, parsed)
-                return None
-            return parsed
-        self.warnings.append(f"{res.reference}: no {' or '.join(elements)}: not used")
-        return None
-
-    def status_ok(self, res: Located) -> bool:
-        allowed = _USED_STATUS.get(res.type)
-        status = res.resource.get("status")
-        if allowed is None or status in allowed:
-            return True
-        self.warnings.append(f"{res.reference}: status {status!r}: not used")
-        return False
-
-    # -- the patient ---------------------------------------------------------------------------
-
-    def patient(self) -> tuple[Located, set[str]] | None:
-        patients = [r for r in self.resources if r.type == "Patient"]
-        if len(patients) != 1:
-            where = patients[1] if len(patients) > 1 else None
-            self.issues.append(
-                FhirIssue(
-                    where.path if where else "Bundle",
-                    where.reference if where else "Bundle",
-                    [p.reference for p in patients],
-                    "exactly one Patient (a request is for one patient)",
-                )
-            )
-            return None
-        p = patients[0]
-        return p, {p.reference} | ({p.full_url} if p.full_url else set())
-
-    def subject_ok(self, res: Located, names: set[str]) -> bool:
-        subject = res.resource.get("subject", res.resource.get("patient"))
-        ref = subject.get("reference") if isinstance(subject, dict) else None
-        if not isinstance(ref, str):
-            self.issue(res, "subject.reference", ref, "a reference to the request's Patient")
-            return False
-        if ref in names or any(ref.endswith("/" + n) for n in names if n.startswith("Patient/")):
-            return True
-        self.issue(
-            res,
-            "subject.reference",
-            ref,
-            f"the request's Patient ({sorted(n for n in names if n.startswith('Patient/'))}): "
-            "a request holds the resources of one patient",
-        )
-        return False
+from serving.fhir.screen import Screen, screen
 
 
 def map_patient(resources: list[Located], at: datetime) -> MappedPatient:
@@ -147,25 +53,12 @@ def map_patient(resources: list[Located], at: datetime) -> MappedPatient:
     :class:`NotApplicable` when the patient is outside the service (no CAR-T infusion, ``at``
     outside days 0-28 after it, deceased).
     """
-    issues: list[FhirIssue] = []
-    reader = _Reader(distinct(resources, issues), at)
-    reader.issues += issues
-    found = reader.patient()
-    if found is None:
-        raise FhirInputError(reader.issues)
-    patient, names = found
-    own = [
-        r
-        for r in reader.resources
-        if r is not patient and r.type in READ_TYPES and reader.subject_ok(r, names)
-    ]
-    if reader.issues:
-        raise FhirInputError(reader.issues)
+    reader, patient, own = screen(resources, at)
     return _Mapping(reader, patient, own).run()
 
 
 class _Mapping:
-    def __init__(self, reader: _Reader, patient: Located, resources: list[Located]):
+    def __init__(self, reader: Screen, patient: Located, resources: list[Located]):
         self.r = reader
         self.patient = patient
         self.resources = resources

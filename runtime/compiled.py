@@ -34,9 +34,9 @@ import numpy as np
 import xgboost as xgb
 from scipy.special import expit
 
-from model import kernels
 from model.linear_offset import LinearOffset, day_basis
 from model.risk_model import central_interval
+from runtime import kernels
 
 
 class CompiledTrees:
@@ -115,7 +115,7 @@ class CompiledTrees:
 
     def margins(self, x32: np.ndarray, start: np.ndarray) -> np.ndarray:
         """Per booster and row, ``start`` (boosters x rows) plus the booster's leaf values, in
-        float32 and tree order as xgboost sums them (:func:`model.kernels.fit_margins`)."""
+        float32 and tree order as xgboost sums them (:func:`runtime.kernels.fit_margins`)."""
         return kernels.fit_margins(
             np.ascontiguousarray(x32, dtype=np.float32),
             np.ascontiguousarray(start, dtype=np.float32),
@@ -185,7 +185,7 @@ class StackedAdditive:
     def evaluate(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(the first fit's :meth:`LinearOffset.contributions`, rows x predictors; every fit's
         :meth:`LinearOffset.decision_function`, fits x rows): the logarithms and the day basis
-        here, the rest in :func:`model.kernels.additive_parts`."""
+        here, the rest in :func:`runtime.kernels.additive_parts`."""
         t = x.copy()
         t[:, self.logged] = np.log1p(np.clip(x[:, self.logged], 0, None))
         return kernels.additive_parts(
@@ -264,7 +264,7 @@ class TreeShapTable:
     def contributions(self, x32: np.ndarray) -> np.ndarray:
         """Per row and predictor, the trees' exact SHAP values (float64): each leaf's tabulated
         values at the row's pattern, summed leaf by leaf
-        (:func:`model.kernels.tabulated_shap`)."""
+        (:func:`runtime.kernels.tabulated_shap`)."""
         t = self.compiled
         return kernels.tabulated_shap(
             np.ascontiguousarray(x32, dtype=np.float32),

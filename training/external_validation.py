@@ -16,10 +16,10 @@ import numpy as np
 from mlflow.exceptions import MlflowException
 
 from cohort.reader import CohortMetadata, read_cohort
-from evaluation.evaluate import MODEL, Evaluation, evaluate
+from evaluation.held_out import MODEL, Evaluation, evaluate
 from features.landmarks import LandmarkDataset, build_landmark_dataset
 from icans.config import Settings
-from model.registry import (
+from registry.store import (
     RegisteredModel,
     load_logged,
     load_registered,
@@ -47,7 +47,7 @@ class CohortEvaluation:
     run_id: str
 
 
-def assess_registered_model(
+def evaluate_registered_model(
     model_uri: str, cohort_dir: Path, settings: Settings, config: TrainConfig
 ) -> CohortEvaluation:
     """Score ``model_uri`` (and its run's baselines) on every landmark row of a cohort."""
@@ -81,7 +81,7 @@ def report_registered_model(
     model_uri: str, cohort_dir: Path, out: Path, settings: Settings, config: TrainConfig
 ) -> Path:
     """Evaluate a registered model on a cohort and write its report to ``out`` (atomically)."""
-    result = assess_registered_model(model_uri, cohort_dir, settings, config)
+    result = evaluate_registered_model(model_uri, cohort_dir, settings, config)
     registered = result.registered
     ref = registered.ref
     card = registered.card | {

@@ -3,7 +3,7 @@
 Models are logged with the ``sklearn`` flavour in cloudpickle format (they hold custom
 transformers that skops would have to be told to trust). Pickle executes code when loaded:
 load models only from this project's own registry. Loading reads the pickled file through
-:mod:`model.legacy`, so versions registered before the risk model became one estimator load as
+:mod:`registry.legacy`, so versions registered before the risk model became one estimator load as
 the same fitted :class:`~model.risk_model.RiskModel`.
 """
 
@@ -27,7 +27,7 @@ from mlflow.models import infer_signature
 
 from icans.config import Settings
 from icans.errors import ModelNotFoundError
-from model.legacy import load_pickle, upgrade
+from registry.legacy import load_pickle, upgrade
 
 MODEL_CARD = "model_card.json"  # the training run's headline facts about its model
 
@@ -140,8 +140,8 @@ def alias_version(name: str, alias: str, settings: Settings) -> str:
 def load_logged(artifact_uri: str):
     """The model logged at ``artifact_uri`` (``models:/name/version`` or ``runs:/id/path``).
 
-    Read from its pickled file with :func:`model.legacy.load_pickle` (old module names mapped)
-    and :func:`model.legacy.upgrade`d: a version registered before the risk model became one
+    Read from its pickled file with :func:`registry.legacy.load_pickle` (old module names mapped)
+    and :func:`registry.legacy.upgrade`d: a version registered before the risk model became one
     estimator comes back as the equivalent :class:`~model.risk_model.RiskModel`."""
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri))
     flavour = yaml.safe_load((local / "MLmodel").read_text())["flavors"]["sklearn"]

@@ -1,7 +1,7 @@
 """Reading FHIR R4 JSON: resources and where they sit, dates, codings, and the errors that
 name a resource and an element.
 
-The building blocks of the mapping (:mod:`serving.fhir_input`): :func:`bundle_resources`
+The building blocks of the mapping (:mod:`serving.fhir.mapping`): :func:`bundle_resources`
 unpacks a Bundle (or takes a single resource) keeping each resource's location as a FHIRPath
 expression (``Bundle.entry[3].resource``), so that every problem found later can say which
 resource and element it is about (:class:`FhirIssue`); :func:`parse_when` reads FHIR dates
@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from features.patient import PatientObservation, parse_patient
+from api.patient import PatientObservation, parse_patient
 from icans.contract import HORIZON_DAYS
 from icans.errors import IcansError, InvalidPatientError
-from serving import fhir_codes as codes
+from serving.fhir import codes
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$")

@@ -15,8 +15,8 @@ fits x rows x predictors temporaries. They evaluate the same arithmetic in the s
   its starting margin in float32, tree by tree.
 
 Each row is computed on its own, so a row gives the same bits alone or in a batch. The arrays
-come from :class:`model.compiled.StackedAdditive`, :class:`model.compiled.CompiledTrees` and
-:class:`model.compiled.TreeShapTable`, whose docstrings explain them;
+come from :class:`runtime.compiled.StackedAdditive`, :class:`runtime.compiled.CompiledTrees` and
+:class:`runtime.compiled.TreeShapTable`, whose docstrings explain them;
 :mod:`tests.test_model_compiled` compares the results with each fit's ``LinearOffset``, with
 ``RiskModel.log_odds`` and with a brute-force Shapley computation.
 """

@@ -4,7 +4,7 @@ The cohort (generated or imported) is read a chunk of patients at a time
 (:func:`cohort.reader.read_cohort_chunks`); each chunk becomes landmark rows
 (:func:`features.landmarks.build_landmark_dataset`: every landmark day on which the patient is
 still at risk, the data observed up to that day only) and is scored by the same
-:class:`model.assessment.Assessor` the endpoint uses, so each row's probability, interval and
+:class:`runtime.assessor.Assessor` the endpoint uses, so each row's probability, interval and
 contributions are the numbers ``POST /v1/risk`` returns for that patient on that day. The rows
 are appended to the output file as each chunk is done, so memory holds one chunk, whatever the
 cohort's size. The file is written beside its destination and renamed into place when
@@ -36,9 +36,9 @@ from features.inputs import by_input
 from features.landmarks import DEFAULT_LANDMARKS, build_landmark_dataset
 from icans.config import Settings
 from icans.errors import InvalidInputError, UnknownCategoryWarning
-from model.assessment import Assessor
-from model.registry import load_registered
+from registry.store import load_registered
 from reports.provenance import trained_on_synthetic
+from runtime.assessor import Assessor
 
 FORMATS = {".parquet": "parquet", ".csv": "csv"}
 

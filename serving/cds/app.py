@@ -1,9 +1,9 @@
 """The HTTP side of the CDS Hooks service under ``/cds-services``: the FastAPI app, its
 client authentication and its error bodies. The routes are the service's methods
-(:mod:`serving.service`); what they compute is :mod:`serving.cds_hooks`'.
+(:mod:`serving.service`); what they compute is :mod:`serving.cds.hooks`'.
 
 Every call carries a CDS client's signed JWT (``Authorization: Bearer <jwt>``), verified by
-:class:`serving.client_auth.ClientVerifier` with ``aud`` equal to the URL called
+:class:`serving.cds.client_auth.ClientVerifier` with ``aud`` equal to the URL called
 (``public_url`` + path, as the CDS Hooks specification asks); the claims go to the route in
 ``request.state.client``. The two pages a clinician's browser opens from a card (the model
 card and the explanation behind its unguessable link) carry no token and need none.
@@ -19,10 +19,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from api.schemas import ErrorResponse
 from serving.body_limit import bounded
-from serving.client_auth import ClientAuthError
+from serving.cds.client_auth import ClientAuthError
 from serving.metrics import RequestMetrics
-from serving.schemas import ErrorResponse
 
 log = logging.getLogger("icans.serving.cds")
 MAX_CDS_BODY_BYTES = 4 * 1024 * 1024  # prefetched resources of one patient

@@ -3,17 +3,17 @@
 One object per version: a roll-out (:mod:`serving.rollout`) builds the next one whole, then
 swaps it in, so everything a response says comes from one version.
 
-Everything clinical (features, model, explanations, warnings) is the model layer's
-(:class:`model.assessment.Assessor`); this module only ties a registered version to it.
+Everything clinical (features, model, explanations, warnings) is the request runtime's
+(:class:`runtime.assessor.Assessor`); this module only ties a registered version to it.
 """
 
 from __future__ import annotations
 
 from icans.config import Settings, intended_use
-from model.assessment import Assessment, Assessor
-from model.registry import RegisteredModel, load_registered
+from registry.store import RegisteredModel, load_registered
 from reports.provenance import trained_on_synthetic
 from reports.registry_io import logged_report
+from runtime.assessor import Assessment, Assessor
 
 
 class ModelRuntime:

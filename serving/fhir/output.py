@@ -1,7 +1,7 @@
 """A risk estimate as a FHIR R4 ``RiskAssessment``, and errors as ``OperationOutcome``.
 
 The RiskAssessment carries the same numbers as ``/v1/risk`` for the same patient (one
-:class:`model.assessment.Assessment` produces both):
+:class:`runtime.assessor.Assessment` produces both):
 
 * ``status`` final, ``subject`` the Patient, ``occurrenceDateTime`` the prediction time;
 * ``method``: the registered model's name and version (``urn:icans-risk:model``);
@@ -20,9 +20,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from model.assessment import Assessment
-from serving import fhir_codes as codes
-from serving.fhir_resources import FhirIssue, MappedPatient, end_of_window
+from runtime.assessor import Assessment
+from serving.fhir import codes
+from serving.fhir.reading import FhirIssue, MappedPatient, end_of_window
+
+FHIR_JSON = "application/fhir+json"  # the media type of FHIR R4's JSON format
+MAX_FHIR_BODY_BYTES = 4 * 1024 * 1024  # one patient's Bundle with a 28-day course
 
 
 def risk_assessment(

@@ -1,6 +1,6 @@
 """Request and response schemas of the versioned JSON API (``/v1``).
 
-The request is the data contract's patient (:class:`features.patient.PatientObservation`);
+The request is the data contract's patient (:class:`api.patient.PatientObservation`);
 responses say which model answered, the probability, its explanation and warnings.
 """
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from features.patient import PatientObservation
+from api.patient import PatientObservation
 from icans.config import INTENDED_USE
 
 MAX_BATCH = 256  # patients per /v1/risk/batch call

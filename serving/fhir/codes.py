@@ -1,8 +1,8 @@
 """The FHIR R4 codes and units the service reads: one table per kind of resource.
 
 Every rule of the mapping from FHIR resources to the data contract that depends on a code or a
-unit is here, and nowhere else: the reader (:mod:`serving.fhir_input`), the CDS Hooks prefetch
-templates (:mod:`serving.cds_hooks`) and the mapping table of ``docs/fhir-mapping.md``
+unit is here, and nowhere else: the reader (:mod:`serving.fhir.mapping`), the CDS Hooks prefetch
+templates (:mod:`serving.cds.hooks`) and the mapping table of ``docs/fhir-mapping.md``
 (:func:`render_tables`, checked current by a test) are derived from it.
 
 Where a standard code exists it is used: LOINC for the baseline laboratory values and body
