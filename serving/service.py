@@ -12,6 +12,7 @@ lives here: features, model and explanations are imported from ``features``, ``m
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hmac
 import json
@@ -468,7 +469,8 @@ class IcansRisk:
             )
         client = request.state.client
         try:
-            resources = cds_hooks.gather(body, self._fetcher(body, client["iss"]))
+            with contextlib.ExitStack() as opened:  # the FHIR server's connections, if any
+                resources = cds_hooks.gather(body, self._fetcher(body, client["iss"], opened))
             mapped = map_patient(resources, datetime.now().astimezone())
         except cds_hooks.PrefetchUnavailable as exc:
             return cds_error(412, "precondition_failed", str(exc))
@@ -487,15 +489,16 @@ class IcansRisk:
             )
         return {"cards": [self._card(mapped, request)]}
 
-    def _fetcher(self, body: cds_hooks.CdsRequest, issuer: str):
-        """How to read a prefetch key from the client's FHIR server; None without a server
-        and token. A server not allow-listed for this client is refused when a key would be
-        fetched from it (a call with everything prefetched does not need it)."""
+    def _fetcher(self, body: cds_hooks.CdsRequest, issuer: str, opened: contextlib.ExitStack):
+        """How to read a prefetch key from the client's FHIR server (its connections closed
+        by ``opened``); None without a server and token. A server not allow-listed for this
+        client is refused when a key would be fetched from it (a call with everything
+        prefetched does not need it)."""
         server, auth = body.fhirServer, body.fhirAuthorization
         if not server or auth is None:
             return None
         if server.rstrip("/") in self.fhir_servers.get(issuer, ()):
-            return FhirServer(server, auth.access_token).get
+            return opened.enter_context(FhirServer(server, auth.access_token)).get
 
         def refuse(_url: str):
             raise cds_hooks.PrefetchUnavailable(
