@@ -8,6 +8,7 @@ the client's JWT is checked before a route runs (:mod:`serving.cds.app`), and it
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from datetime import datetime
 from typing import Annotated
@@ -47,7 +48,8 @@ def cds_call(service_id: str, body: hooks.CdsRequest, request: Request, worker: 
         )
     client = request.state.client
     try:
-        resources = hooks.gather(body, _fetcher(worker, body, client["iss"]))
+        with contextlib.ExitStack() as opened:  # the FHIR server's connections, if any
+            resources = hooks.gather(body, _fetcher(worker, body, client["iss"], opened))
         mapped = map_patient(resources, datetime.now().astimezone())
     except hooks.PrefetchUnavailable as exc:
         return cds_error(412, "precondition_failed", str(exc))
@@ -67,15 +69,16 @@ def cds_call(service_id: str, body: hooks.CdsRequest, request: Request, worker: 
     return {"cards": [_card(worker, mapped, request)]}
 
 
-def _fetcher(worker: Worker, body: hooks.CdsRequest, issuer: str):
-    """How to read a prefetch key from the client's FHIR server; None without a server
-    and token. A server not allow-listed for this client is refused when a key would be
-    fetched from it (a call with everything prefetched does not need it)."""
+def _fetcher(worker: Worker, body: hooks.CdsRequest, issuer: str, opened: contextlib.ExitStack):
+    """How to read a prefetch key from the client's FHIR server (its connections closed
+    by ``opened``); None without a server and token. A server not allow-listed for this
+    client is refused when a key would be fetched from it (a call with everything
+    prefetched does not need it)."""
     server, auth = body.fhirServer, body.fhirAuthorization
     if not server or auth is None:
         return None
     if server.rstrip("/") in worker.fhir_servers.get(issuer, ()):
-        return FhirServer(server, auth.access_token).get
+        return opened.enter_context(FhirServer(server, auth.access_token)).get
 
     def refuse(_url: str):
         raise hooks.PrefetchUnavailable(
