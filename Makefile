@@ -3,7 +3,7 @@
 UV_VERSION := 0.13.8
 UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 
-.PHONY: setup browser postgres nginx run test lint bench bento
+.PHONY: setup browser postgres nginx run test lint docs docs-serve bench bento
 
 setup:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
@@ -24,7 +24,7 @@ browser:
 	    apt-get install -y -qq --no-install-recommends chromium >/dev/null && \
 	  $(CHROMIUM) --version; }
 
-# Debian's PostgreSQL for the shared tracking server (training/tracking_server.py; its test
+# Debian's PostgreSQL for the shared tracking server (ops/tracking_server.py; its test
 # starts a real one). Installed once with apt (as root, or through sudo) only when no
 # /usr/lib/postgresql/*/bin/initdb exists; the cluster it creates is never used (the tracking
 # server initialises its own under artifacts/tracking-server/).
@@ -56,6 +56,15 @@ test: setup browser postgres nginx  ## the whole test suite (what CI runs)
 
 lint: setup
 	$(UV) run ruff check . && $(UV) run ruff format --check .
+
+# The documentation site (mkdocs.yml, docs/): strict (a broken link, anchor or reference fails
+# it) and offline (no fonts, CDN or plugin fetches anything). Built into site/ (not committed).
+# NO_MKDOCS_2_WARNING silences Material's end-of-life banner, which is not a build warning.
+docs: setup  ## the documentation site, built strictly into site/
+	NO_MKDOCS_2_WARNING=1 $(UV) run mkdocs build --strict
+
+docs-serve: setup  ## the documentation site on http://127.0.0.1:8000, rebuilt on every change
+	NO_MKDOCS_2_WARNING=1 $(UV) run mkdocs serve
 
 bench: setup
 	$(UV) run python benchmarks/bench_cohort.py

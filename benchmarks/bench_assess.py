@@ -94,12 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("ignore")
     quiet_mlflow()
 
+    from api.patient import parse_patient
     from cohort.reader import read_cohort
     from features.landmarks import patient_record
-    from features.patient import parse_patient, to_raw
-    from model.assessment import Assessor
+    from features.packing import to_raw
     from model.explain import RiskExplainer
-    from model.registry import load_registered
+    from registry.store import load_registered
+    from runtime.assessor import Assessor
 
     print(machine(), flush=True)
     with scratch_dir("assess", args.tmp_dir) as root:

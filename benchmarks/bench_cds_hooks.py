@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         write_clients_file,
     )
 
-    from serving.fhir_input import read_bundle
+    from serving.fhir.mapping import read_bundle
     from serving.launch import server_command, server_environment
 
     quiet_mlflow()

@@ -135,7 +135,8 @@ def _naive_frame(patient):
 
 
 def single_patient(calls: int, warmup: int, fit_patients: int, seed: int) -> dict[str, Spread]:
-    from features.patient import parse_patient, to_raw
+    from api.patient import parse_patient
+    from features.packing import to_raw
     from features.transformers import transform_rows
 
     start = time.perf_counter()

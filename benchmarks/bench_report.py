@@ -18,21 +18,23 @@ up front with their artefact locations inside the temporary directory, so nothin
 the working directory. Everything is deleted afterwards.
 
 1. Full reviewers' report (target: under 60 s for the 10,000-patient cohort on 2 cores):
-   ``training.assess.report_registered_model("models:/icans-risk@champion", eval_cohort, ...)``
+   ``training.external_validation.report_registered_model(
+   "models:/icans-risk@champion", eval_cohort, ...)``
    with the default ``TrainConfig`` (200 bootstrap samples; only ``seed`` set), exactly what
    ``icans report --cohort DIR`` runs: evaluation of the model and both baselines on every
    landmark row with bootstrap CIs (an MLflow evaluation run), figures, SHAP on a sample of
    ``reports.model_report.SAMPLE_ROWS`` (2,000) rows (``reports.model_report.sample_rows``),
    HTML. The phase split comes from timing wrappers put around the library functions it calls
-   (``training.assess``, ``reports.model_report``, ``reports.explanations``; no work is repeated
-   to get it). Alternative, side by side in the same run: the same call with SHAP (values,
-   beeswarm, dependence plots, direction check) on ALL landmark rows of the evaluation cohort
+   (``training.external_validation``, ``reports.model_report``, ``reports.explanations``; no work
+   is repeated to get it). Alternative, side by side in the same run: the same call with SHAP
+   (values, beeswarm, dependence plots, direction check) on ALL landmark rows of the evaluation
+   cohort
    (the sample drawn with every row and ``reports.model_report.SAMPLE_ROWS`` raised, for that
    call only) - what the sampling buys. The HTML sizes of both are printed. For reference, one cold
    ``uv run --no-sync icans report --cohort ...`` (a fresh process: start-up, imports, the same
    work) is timed too (``--skip-cli-report`` leaves it out).
 2. Per-patient report (target: under 1 s, judged on the p95 of the library path):
-   (a) library path: ``serving.runtime.ModelRuntime.load`` once (timed separately), then for
+   (a) library path: ``serving.model_version.ModelRuntime.load`` once (timed separately), then for
    ``--patients`` real (patient, landmark day) pairs of the evaluation cohort (distinct
    patients, each at one of its landmark rows, drawn at random), the time of
    ``runtime.assess([patient])[0]`` + ``reports.patient.build_patient_report`` (the JSON
@@ -154,8 +156,9 @@ class Phases:
     """Wraps library functions (module attributes) so each call's wall time is recorded, and
     the arguments of the last call of each phase kept (``captured``).
 
-    A function is wrapped where its caller looks it up: ``training.assess.read_cohort`` is the
-    name ``training.assess`` imported, so wrapping it times the report's own call only.
+    A function is wrapped where its caller looks it up:
+    ``training.external_validation.read_cohort`` is the name ``training.external_validation``
+    imported, so wrapping it times the report's own call only.
     """
 
     seconds: dict[str, float] = field(default_factory=dict)
@@ -190,9 +193,10 @@ class Phases:
 
 
 # (phase, label, depth): depth 0 adds up to the wall time with "other"; deeper rows are parts
-# of the row above them. In the order report_registered_model (training.assess) calls them.
+# of the row above them. In the order report_registered_model (training.external_validation)
+# calls them.
 REPORT_PHASES = (
-    ("assess", "assess_registered_model (evaluation run)", 0),
+    ("assess", "evaluate_registered_model (evaluation run)", 0),
     ("assess.tables", "read the cohort (read_cohort)", 1),
     ("assess.load", "load the model and its card (load_registered)", 1),
     ("assess.landmarks", "build the landmark rows", 1),
@@ -213,34 +217,36 @@ def _timed_report(uri: str, cohort: Path, out: Path, settings, config, sample_ro
     """``report_registered_model`` with phase timings; (wall s, phases, SHAP rows).
 
     ``sample_rows``: explain that many rows instead of ``reports.model_report.SAMPLE_ROWS``
-    (the sample the report draws, ``training.assess.sample_rows``, and the cap
+    (the sample the report draws, ``training.external_validation.sample_rows``, and the cap
     ``build_model_report`` applies are both raised, for this call only).
     """
     import reports.explanations
     import reports.model_report
-    import training.assess
+    import training.external_validation
 
     phases = Phases()
-    phases.wrap(training.assess, "assess_registered_model", "assess")
-    phases.wrap(training.assess, "read_cohort", "assess.tables")
-    phases.wrap(training.assess, "load_registered", "assess.load")
-    phases.wrap(training.assess, "build_landmark_dataset", "assess.landmarks")
-    phases.wrap(training.assess, "load_logged", "assess.baselines")
-    phases.wrap(training.assess, "evaluate", "assess.evaluate")
-    phases.wrap(training.assess, "logged_learning_curve", "mlflow")
-    phases.wrap(training.assess, "build_model_report", "build")
+    phases.wrap(training.external_validation, "evaluate_registered_model", "assess")
+    phases.wrap(training.external_validation, "read_cohort", "assess.tables")
+    phases.wrap(training.external_validation, "load_registered", "assess.load")
+    phases.wrap(training.external_validation, "build_landmark_dataset", "assess.landmarks")
+    phases.wrap(training.external_validation, "load_logged", "assess.baselines")
+    phases.wrap(training.external_validation, "evaluate", "assess.evaluate")
+    phases.wrap(training.external_validation, "logged_learning_curve", "mlflow")
+    phases.wrap(training.external_validation, "build_model_report", "build")
     phases.wrap(reports.model_report, "compute_shap", "build.shap")
     phases.wrap(reports.model_report, "direction_check", "build.direction")
     phases.wrap(reports.explanations, "shap_figures", "build.shap_figures")
-    phases.wrap(training.assess, "write_atomically", "write")
+    phases.wrap(training.external_validation, "write_atomically", "write")
     if sample_rows is not None:  # the alternative: every row, for this call only
         phases.replace(
-            training.assess, "sample_rows", partial(training.assess.sample_rows, size=sample_rows)
+            training.external_validation,
+            "sample_rows",
+            partial(training.external_validation.sample_rows, size=sample_rows),
         )
         phases.replace(reports.model_report, "SAMPLE_ROWS", sample_rows)
     try:
         start = time.perf_counter()
-        training.assess.report_registered_model(uri, cohort, out, settings, config)
+        training.external_validation.report_registered_model(uri, cohort, out, settings, config)
         wall = time.perf_counter() - start
     finally:
         phases.restore()
@@ -337,9 +343,9 @@ def _print_full_report(results: dict, n_eval: int, ev_meta: dict) -> bool:
 
 def _sample_patients(cohort: Path, n: int, seed: int, landmarks):
     """``n`` distinct patients, each at one of its landmark rows: (label, record, patient)."""
+    from api.patient import parse_patient
     from cohort.reader import read_cohort
     from features.landmarks import build_landmark_dataset, patient_record
-    from features.patient import parse_patient
 
     tables = read_cohort(cohort, with_true_risk=False).tables
     ds = build_landmark_dataset(tables, landmarks)
@@ -369,7 +375,7 @@ def _shap_waterfall_factory(runtime):
     import shap
 
     from features import display
-    from features.patient import to_raw
+    from features.packing import to_raw
     from reports.patient import WATERFALL_TOP
 
     model = runtime.model
@@ -775,7 +781,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # 2. the per-patient report
         print(f"\n2. per-patient report, {_load()}", flush=True)
-        from serving.runtime import ModelRuntime
+        from serving.model_version import ModelRuntime
 
         patients = _sample_patients(eval_dir, args.patients, args.seed, report_config.landmarks)
         days = sorted({p.day_since_infusion for _, _, p in patients[WARMUP_PATIENTS:]})

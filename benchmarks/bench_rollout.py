@@ -4,7 +4,7 @@
 
 Starts, all on 127.0.0.1 and under one scratch directory (``artifacts/bench-rollout``):
 PostgreSQL and the MLflow tracking server on it (``icans tracking start``'s library,
-:mod:`training.tracking_server`); trains a champion through the server (``icans train``'s
+:mod:`ops.tracking_server`); trains a champion through the server (``icans train``'s
 library); starts two replicas of the service (two workers each, following ``@champion`` every
 second) and Debian's nginx in front of them (``make nginx``); registers a second version (the
 champion recalibrated on a myeloid-centre cohort, so its numbers differ); sends load through
@@ -60,7 +60,7 @@ def main() -> int:
 
     from data.synthetic.cohort import CohortSpec, generate_cohort
     from icans.config import load_settings
-    from training import tracking_server
+    from ops import tracking_server
 
     quiet_mlflow()
     print(machine(), f"load {os.getloadavg()[0]:.2f}", flush=True)

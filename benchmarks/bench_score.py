@@ -12,7 +12,7 @@ landmark days), and a model trained with the fast configuration of ``bench_servi
 
 Timed, each in a fresh process (so its peak RSS is its own), side by side in one run:
 
-* ``chunked``: :func:`training.score.score_cohort` as ``icans score`` runs it, 5,000 patients
+* ``chunked``: :func:`scoring.batch.score_cohort` as ``icans score`` runs it, 5,000 patients
   at a time, with the per-input contributions (``--explain``);
 * ``whole``: the same with every patient in one chunk, i.e. what scoring costs when the whole
   cohort's landmark rows are built at once (skipped with ``--no-whole``; it needs several GB
@@ -51,7 +51,7 @@ def _score(cohort: Path, out: Path, settings, chunk: int) -> tuple[int, float, f
     """In a fresh process: (rows, seconds, peak RSS MiB) of one scoring run."""
     warnings.simplefilter("ignore")
     quiet_mlflow()
-    from training.score import score_cohort
+    from scoring.batch import score_cohort
 
     started = time.perf_counter()
     summary = score_cohort(

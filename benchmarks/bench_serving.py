@@ -124,10 +124,11 @@ class Payloads:
 
 def _payloads(cohort: Path, n_distinct: int, seed: int) -> Payloads:
     """The same (patient, landmark) pairs as endpoint JSON and as raw-layout rows."""
+    from api.patient import PatientObservation
     from cohort.reader import read_cohort
     from features.landmarks import build_landmark_dataset, patient_record
     from features.layout import RAW_COLUMNS
-    from features.patient import PatientObservation, to_raw
+    from features.packing import to_raw
 
     tables = read_cohort(cohort, with_true_risk=False).tables
     ds = build_landmark_dataset(tables)

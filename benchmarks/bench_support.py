@@ -185,7 +185,7 @@ def tracking_store(root: Path, settings, experiments: Iterable[str]):
     Their artefacts go under ``root`` whatever the store: MLflow's own default artefact root
     (``./mlruns``) would write into the working directory.
     """
-    from model.registry import use_tracking
+    from registry.store import use_tracking
 
     client = use_tracking(settings)
     for name in experiments:

@@ -22,7 +22,8 @@ experiment is created up front with its artefact location inside the temporary d
    Targets: AUROC within 0.02 of the true risk at every landmark; overall calibration slope
    0.9-1.1; AUROC above both baselines. With ``--patients-external`` (default 20,000) the
    registered version is also evaluated on an independent cohort (another seed) exactly as
-   ``icans evaluate`` does (``training.assess.assess_registered_model``), judged the same way.
+   ``icans evaluate`` does (``training.external_validation.evaluate_registered_model``), judged
+   the same way.
 2. Time: a cohort of 10,000 patients. Wall time of ``train`` (target: under 180 s on 2 cores),
    with the phase timings ``train`` reports (``result.timings``: ``model_fit_s`` holds tuning,
    fit, recalibration and refits; then baselines, evaluation, learning curve, report, total)
@@ -96,11 +97,11 @@ def _run_train(cohort: Path, config, settings):
 
 def _assess(result, cohort: Path, config, settings):
     """The registered version evaluated on another cohort, exactly as ``icans evaluate`` does."""
-    from training.assess import assess_registered_model
+    from training.external_validation import evaluate_registered_model
 
     uri = f"models:/{settings.model_name}/{result.model_version}"
     start = time.perf_counter()
-    assessment = assess_registered_model(uri, cohort, settings, config)
+    assessment = evaluate_registered_model(uri, cohort, settings, config)
     print(f"  evaluated {uri} in {time.perf_counter() - start:.1f} s", flush=True)
     return assessment.evaluation
 
@@ -133,7 +134,7 @@ def describe_fit(result, n_patients: int) -> None:
 
 def report_quality(ev, title: str) -> dict[str, bool]:
     """The per-landmark table of one evaluation and the three quality verdicts on it."""
-    from evaluation.evaluate import MODEL, TRUE_RISK, ordered_subsets
+    from evaluation.held_out import MODEL, TRUE_RISK, ordered_subsets
 
     print(
         f"\n{title}: {ev.meta['n_patients']:,} patients, {ev.meta['n_rows']:,} rows, "
@@ -209,7 +210,7 @@ def report_quality(ev, title: str) -> dict[str, bool]:
 
 
 def report_time(result, seconds: float, steps, n_patients: int, load: tuple) -> bool:
-    from evaluation.evaluate import MODEL, TRUE_RISK
+    from evaluation.held_out import MODEL, TRUE_RISK
 
     ev = result.evaluation
     print()

@@ -28,11 +28,11 @@ def main() -> None:
     parser.add_argument("--tracking-uri", default=None, help="default: the settings' store")
     args = parser.parse_args()
 
+    from api.patient import parse_patient
     from data.synthetic.profiles import PROFILES, profile_true_risk
-    from features.patient import parse_patient
     from icans.config import Settings
-    from model.assessment import Assessor
-    from model.registry import load_registered
+    from registry.store import load_registered
+    from runtime.assessor import Assessor
 
     quiet_mlflow()
     overrides = {"tracking_uri": args.tracking_uri} if args.tracking_uri else {}

@@ -9,22 +9,27 @@ Defaults (paths, tracking store, model URI, host and port) come from the setting
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cli.cohort import app as cohort_app
 from cli.guards import sigterm_unwinds, user_errors
 from cli.monitor import monitor_cmd
+from cli.options import (
+    DEFAULT,
+    ConfigFile,
+    HtmlOut,
+    ModelUri,
+    TrackingUri,
+    progress,
+    stepper,
+)
 from cli.output import console, print_evaluation, print_summary
 from cli.tracking import app as tracking_app
 from icans.config import Settings, intended_use, load_settings
-
-_DEFAULT = {name: field.default for name, field in Settings.model_fields.items()}
-_CHAMPION = f"models:/{_DEFAULT['model_name']}@{_DEFAULT['model_alias']}"
 
 app = typer.Typer(
     name="icans",
@@ -35,179 +40,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-cohort_app = typer.Typer(
-    help="Generate synthetic CAR-T cohorts; validate and import a centre's own.",
-    no_args_is_help=True,
-)
-app.add_typer(cohort_app, name="cohort")
+app.add_typer(cohort_app, name="cohort")  # cli/cohort.py
 app.add_typer(tracking_app, name="tracking")  # cli/tracking.py
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        disable=not sys.stderr.isatty(),
-    )
-
-
-def _stepper(bar: Progress):
-    task = bar.add_task("starting", total=None)
-    return lambda name: bar.update(task, description=name)
-
-
-ConfigFile = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        # rich reads [..] as markup: escaped so the table names show
-        help="TOML file: \\[train] for training options, \\[settings] for paths/URIs.",
-    ),
-]
-TrackingUri = Annotated[
-    str | None,
-    typer.Option(
-        help=f"MLflow tracking URI (default: MLFLOW_TRACKING_URI, else {_DEFAULT['tracking_uri']})."
-    ),
-]
-ModelUri = Annotated[
-    str | None,
-    typer.Option(
-        help="Registry URI: models:/<name>@<alias> or models:/<name>/<version> "
-        f"(default: the champion, {_CHAMPION})."
-    ),
-]
-HtmlOut = Annotated[
-    Path | None,
-    typer.Option(
-        "--out",
-        help="HTML file to write (self-contained; written atomically; default under "
-        "the artifacts directory).",
-    ),
-]
-
-
-@cohort_app.command("generate")
-@user_errors
-@sigterm_unwinds
-def cohort_generate(
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out", help="Output directory, created atomically (default artifacts/cohort)."
-        ),
-    ] = None,
-    n: Annotated[int, typer.Option(help="Number of patients (1 to 10,000,000).")] = 5000,
-    seed: Annotated[
-        int, typer.Option(help="Random seed; same seed and options give byte-identical files.")
-    ] = 7,
-    case_mix: Annotated[
-        str,
-        typer.Option(
-            help="Case-mix preset: real-world, myeloid-centre, seed-series or paediatric-all."
-        ),
-    ] = "real-world",
-    fmt: Annotated[str, typer.Option("--format", help="Table format: parquet or csv.")] = "parquet",
-    true_risk: Annotated[
-        bool, typer.Option(help="Also compute the exact true-risk table (landmark days 0-14).")
-    ] = True,
-    workers: Annotated[
-        int, typer.Option(help="Worker processes (blocks of 10,000 patients run in parallel).")
-    ] = 1,
-    overwrite: Annotated[
-        bool, typer.Option(help="Replace an existing non-empty directory.")
-    ] = False,
-) -> None:
-    """Generate a synthetic cohort: patients, daily course, CAR-T samples, outcomes, true risk."""
-    from data.synthetic.cohort import CohortSpec, generate_cohort
-
-    out = out or load_settings().cohort_dir
-    spec = CohortSpec(n_patients=n, seed=seed, case_mix=case_mix, fmt=fmt, with_true_risk=true_risk)
-    with _progress() as bar:
-        task = bar.add_task("generating patients", total=n)
-        manifest = generate_cohort(
-            out, spec, overwrite=overwrite, workers=workers, progress=lambda k: bar.advance(task, k)
-        )
-    console.print(
-        f"Wrote {n:,} synthetic patients to {out} (cohort fingerprint {manifest['fingerprint']})."
-    )
-
-
-@cohort_app.command("summary")
-@user_errors
-def cohort_summary(
-    cohort_dir: Annotated[
-        Path, typer.Argument(help="A directory written by 'icans cohort generate'.")
-    ],
-) -> None:
-    """Print incidence by product family vs published ranges, grades, onset and true-risk AUROC."""
-    from data.synthetic.summary import summarise
-
-    print_summary(summarise(cohort_dir))
-
-
-CohortSource = Annotated[
-    Path,
-    typer.Argument(
-        help="A directory with patients, daily, measurements and outcomes as .csv or .parquet "
-        "(docs/import-format.md)."
-    ),
-]
-
-
-@cohort_app.command("template")
-@user_errors
-def cohort_template(
-    out: Annotated[Path, typer.Argument(help="Directory for the four empty CSV files.")],
-    overwrite: Annotated[bool, typer.Option(help="Replace existing template files.")] = False,
-) -> None:
-    """Write empty CSV templates (headers only) of the import format."""
-    from cohort.importer import write_templates
-
-    for path in write_templates(out, overwrite=overwrite):
-        console.print(f"wrote {path}")
-    console.print("Fill them in as docs/import-format.md says, then: icans cohort validate DIR")
-
-
-@cohort_app.command("validate")
-@user_errors
-def cohort_validate(source: CohortSource) -> None:
-    """Check a centre's cohort files; list every problem (file, row, patient, field, rule)."""
-    from cohort.importer import validate_source
-
-    checked, tables = validate_source(source)
-    for name, columns in checked.ignored_columns().items():
-        console.print(
-            f"note: {checked.files[name].name}: columns not in the contract, ignored: "
-            + ", ".join(columns)
-        )
-    console.print(
-        f"{source}: valid ({len(tables['patients']):,} patients, {len(tables['daily']):,} "
-        f"course days, {len(tables['measurements']):,} measurements)."
-    )
-
-
-@cohort_app.command("import")
-@user_errors
-@sigterm_unwinds
-def cohort_import(
-    source: CohortSource,
-    out: Annotated[Path, typer.Option("--out", help="The cohort directory to create.")],
-    provenance: Annotated[
-        str, typer.Option(help="Where the data came from: real (patients) or synthetic.")
-    ] = "real",
-    overwrite: Annotated[
-        bool, typer.Option(help="Replace an existing non-empty directory.")
-    ] = False,
-) -> None:
-    """Validate a centre's cohort files and convert them once into a cohort directory."""
-    from cohort.importer import import_cohort
-
-    meta = import_cohort(source, out, provenance=provenance, overwrite=overwrite)
-    console.print(f"Imported {meta.describe()} to {out}.")
 
 
 @app.command("train")
@@ -229,8 +63,8 @@ def train_cmd(
     cfg = load_train_config(config)
     if seed is not None:
         cfg = cfg.model_copy(update={"seed": seed})
-    with _progress() as bar:
-        result = train(cohort, cfg, settings, step=_stepper(bar))
+    with progress() as bar:
+        result = train(cohort, cfg, settings, step=stepper(bar))
     _print_run(result, settings, "Trained")
 
 
@@ -276,8 +110,8 @@ def recalibrate_cmd(
 
     settings = load_settings(config, tracking_uri=tracking_uri)
     update = Update(model or settings.model_uri, method)
-    with _progress() as bar:
-        result = train(cohort, load_train_config(config), settings, _stepper(bar), update)
+    with progress() as bar:
+        result = train(cohort, load_train_config(config), settings, stepper(bar), update)
     _print_run(result, settings, "Recalibrated")
 
 
@@ -290,11 +124,11 @@ def evaluate_cmd(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Evaluate a registered model on another cohort with the training metrics."""
-    from training.assess import assess_registered_model
     from training.config import load_train_config
+    from training.external_validation import evaluate_registered_model
 
     settings = load_settings(config, tracking_uri=tracking_uri, model_uri=model)
-    result = assess_registered_model(
+    result = evaluate_registered_model(
         settings.model_uri, cohort, settings, load_train_config(config)
     )
     ref = result.registered.ref
@@ -323,10 +157,10 @@ def score_cmd(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Score every landmark row of a cohort with a registered model (the endpoint's numbers)."""
-    from training.score import score_cohort
+    from scoring.batch import score_cohort
 
     settings = load_settings(config, tracking_uri=tracking_uri, model_uri=model)
-    with _progress() as bar:
+    with progress() as bar:
         task = bar.add_task("scoring patients", total=None)
         summary = score_cohort(
             cohort,
@@ -362,8 +196,8 @@ def report_cmd(
 ) -> None:
     """Write a reviewer-facing HTML report: model card, performance, SHAP, TRIPOD+AI."""
     from reports.registry_io import write_logged_report
-    from training.assess import report_registered_model
     from training.config import load_train_config
+    from training.external_validation import report_registered_model
 
     settings = load_settings(config, tracking_uri=tracking_uri, model_uri=model)
     out = out or settings.artifacts_dir / "report.html"
@@ -409,12 +243,12 @@ def serve_cmd(
     host: Annotated[
         str | None,
         typer.Option(
-            help=f"Interface to bind (default {_DEFAULT['serve_host']}; keep it unless a proxy "
+            help=f"Interface to bind (default {DEFAULT['serve_host']}; keep it unless a proxy "
             "fronts it)."
         ),
     ] = None,
     port: Annotated[
-        int | None, typer.Option(help=f"TCP port (default {_DEFAULT['serve_port']}).")
+        int | None, typer.Option(help=f"TCP port (default {DEFAULT['serve_port']}).")
     ] = None,
     config: ConfigFile = None,
     tracking_uri: TrackingUri = None,
@@ -445,7 +279,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     serve: Annotated[bool, typer.Option(help="End by serving the champion (Ctrl-C stops).")] = True,
     port: Annotated[
-        int | None, typer.Option(help=f"Port of the service (default {_DEFAULT['serve_port']}).")
+        int | None, typer.Option(help=f"Port of the service (default {DEFAULT['serve_port']}).")
     ] = None,
 ) -> None:
     """The main job on embedded defaults: generate, train, register the champion, serve it."""
@@ -459,7 +293,7 @@ def demo(
 
     settings = load_settings(serve_port=port)
     out = out or settings.demo_cohort_dir
-    with _progress() as bar:
+    with progress() as bar:
         task = bar.add_task("generating patients", total=n)
         generate_cohort(
             out,
@@ -468,8 +302,8 @@ def demo(
             progress=lambda k: bar.advance(task, k),
         )
     print_summary(summarise(out))
-    with _progress() as bar:
-        result = train(out, TrainConfig(seed=seed), settings, step=_stepper(bar))
+    with progress() as bar:
+        result = train(out, TrainConfig(seed=seed), settings, step=stepper(bar))
     print_evaluation(result.evaluation, "Held-out patients")
     if not result.promoted:
         Console(stderr=True).print(f"[red]The model was not promoted: {result.gate.summary()}[/]")

@@ -9,7 +9,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from evaluation.evaluate import ordered_subsets
+from evaluation.held_out import ordered_subsets
 
 # Pipes and CI logs get a fixed width wide enough for the summary tables.
 console = Console() if sys.stdout.isatty() else Console(width=130)

@@ -1,6 +1,6 @@
 """``icans tracking start|stop|status``: the local shared MLflow tracking server.
 
-A thin layer over :mod:`training.tracking_server` (PostgreSQL backend store, artefacts served
+A thin layer over :mod:`ops.tracking_server` (PostgreSQL backend store, artefacts served
 by the server, everything under ``tracking_server_dir``; for local and development use). Ports
 and directory come from the settings (``ICANS_TRACKING_SERVER_PORT``, ``ICANS_TRACKING_DB_PORT``,
 ``ICANS_TRACKING_SERVER_DIR`` or ``[settings]`` of ``--config``), so the three commands always
@@ -33,7 +33,7 @@ ConfigFile = Annotated[
 @user_errors
 def start_cmd(config: ConfigFile = None) -> None:
     """Start PostgreSQL and the MLflow server (what runs is kept); print the line to export."""
-    from training.tracking_server import start
+    from ops.tracking_server import start
 
     result = start(load_settings(config))
     started = ", ".join(result.started) if result.started else "nothing: it was running"
@@ -45,7 +45,7 @@ def start_cmd(config: ConfigFile = None) -> None:
 @user_errors
 def stop_cmd(config: ConfigFile = None) -> None:
     """Stop the MLflow server and PostgreSQL; no process of either is left."""
-    from training.tracking_server import stop
+    from ops.tracking_server import stop
 
     stopped = stop(load_settings(config))
     typer.echo(f"Stopped: {', '.join(stopped)}." if stopped else "Nothing was running.")
@@ -55,7 +55,7 @@ def stop_cmd(config: ConfigFile = None) -> None:
 @user_errors
 def status_cmd(config: ConfigFile = None) -> None:
     """Say what runs; exit code 0 when the server answers, 3 when it does not."""
-    from training.tracking_server import status
+    from ops.tracking_server import status
 
     now = status(load_settings(config))
     typer.echo(now.describe())

@@ -4,7 +4,7 @@ Each :class:`FieldSpec` says a field's public name, type, unit, clinical label, 
 enumeration, whether it may be missing, and where it lives in the cohort tables. Everything that
 checks, packs or shows a field is derived from these specifications and never restates them:
 
-* the request model of ``/v1/risk`` (:mod:`features.patient`);
+* the request model of ``/v1/risk`` (:mod:`api.patient`);
 * the cohort table schema (:mod:`cohort.schema`);
 * the raw observation layout the feature pipeline reads (:mod:`features.layout`);
 * the list of missing inputs, and the labels and units shown to clinicians

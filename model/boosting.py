@@ -20,15 +20,11 @@ from scipy.special import log_expit
 from sklearn.model_selection import ParameterGrid
 from xgboost import XGBClassifier
 
-from features.transformers import (
-    KNOWN_INCREASING,
-    PUBLISHED_DECREASING,
-    PUBLISHED_INCREASING,
-    LandmarkDay,
-)
+from features.directions import KNOWN_INCREASING, PUBLISHED_DECREASING, PUBLISHED_INCREASING
+from features.transformers import LandmarkDay
 from model.linear_offset import LinearOffset
 
-# The published directions (features.transformers) constrain both parts. The CD4:CD8 ratios
+# The published directions (features.directions) constrain both parts. The CD4:CD8 ratios
 # (AUC and latest sample) are constrained too: CD4-dominant expansion does not lower the risk
 # (Baur 2023; Katsin 2024), and with the latest CD4+ count against the product's usual this keeps
 # "more CD4+ expansion never lowers the risk" true when CD4 samples rise.

@@ -11,7 +11,7 @@ contributions are scaled by ``b`` and the base becomes ``a + b * expected``: the
 exactly to the served log-odds. Both reports use :class:`RiskExplainer` and draw it with the
 ``shap`` package's plots (a test checks the trees' part against ``shap.TreeExplainer``). The
 request path computes the same contributions from the compiled model
-(:mod:`model.compiled`: exact float64 TreeSHAP, within xgboost's float32 precision of these)
+(:mod:`runtime.compiled`: exact float64 TreeSHAP, within xgboost's float32 precision of these)
 and presents them with :class:`Explanation`: per predictor, and per input the clinician entered
 (:meth:`Explanation.by_input`).
 

@@ -1,7 +1,7 @@
 """Monitoring of served predictions (``icans monitor``): a window of the service's prediction
 log compared with the training reference of the model version that answered.
 
-The reference is logged by every training run (:mod:`model.reference`); the command
+The reference is logged by every training run (:mod:`registry.reference`); the command
 reads the window (:mod:`monitoring.window`), joins known outcomes (:mod:`monitoring.outcomes`),
 compares the clinical inputs (:mod:`monitoring.columns`, :mod:`monitoring.drift`, with
 Evidently through :mod:`monitoring.evidently_compat`) and the predicted risks

@@ -4,7 +4,7 @@ reference, with outcomes when they are known, judged by the thresholds.
 1. read the window (:mod:`monitoring.window`), and join the outcomes file if given
    (:mod:`monitoring.outcomes`);
 2. for **each model version that answered in the window**, its rows against **its own**
-   reference (:mod:`model.reference`: a promotion mid-window gives two sections, each
+   reference (:mod:`registry.reference`: a promotion mid-window gives two sections, each
    judged on its own; ``--model-version`` keeps one): per-input drift (:mod:`monitoring.drift`),
    drift of the predicted risk (:mod:`monitoring.risk`), the label-free performance estimate
    (:mod:`monitoring.estimate`), realised performance of the joined outcomes
@@ -28,7 +28,6 @@ from pathlib import Path
 import pandas as pd
 
 from icans.config import Settings, intended_use
-from model.reference import Reference, load_reference
 from monitoring.drift import InputDrift, input_drift
 from monitoring.estimate import LabelFreeEstimate, estimate
 from monitoring.outcomes import JOINED, JoinSummary, join_outcomes, join_summary, read_outcomes
@@ -36,6 +35,7 @@ from monitoring.realised import Realised, realised
 from monitoring.risk import RiskDrift, risk_drift
 from monitoring.thresholds import Check, Thresholds, judge
 from monitoring.window import Window, read_window
+from registry.reference import Reference, load_reference
 from reports.html import slug, write_atomically
 from reports.provenance import trained_on_synthetic
 

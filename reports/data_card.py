@@ -6,7 +6,7 @@ its full data card, all read from the cohort's metadata (:class:`cohort.reader.C
 from __future__ import annotations
 
 from cohort.reader import CohortMetadata
-from evaluation.evaluate import Evaluation
+from evaluation.held_out import Evaluation
 from reports import html as h
 from reports.explanations import NOT_EVIDENCE
 

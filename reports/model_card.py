@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from cohort.reader import CohortMetadata
-from evaluation.evaluate import MODEL, TRUE_RISK, Evaluation
+from evaluation.held_out import MODEL, TRUE_RISK, Evaluation
 from icans.config import intended_use
 from reports import html as h
 from reports.performance import indexed_metrics, metric_cell, predictors

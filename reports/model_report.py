@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from cohort.reader import CohortMetadata
-from evaluation.evaluate import Evaluation
+from evaluation.held_out import Evaluation
 from reports import html as h
 from reports import plots
 from reports.data_card import data_card_section

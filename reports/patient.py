@@ -1,7 +1,7 @@
 """The per-patient explanation report: one self-contained HTML page for one patient on one day.
 
 ``icans explain --patient patient.json`` and ``POST /v1/report`` both call
-:func:`build_patient_report` on the same :class:`model.assessment.Assessment` that ``/v1/risk``
+:func:`build_patient_report` on the same :class:`runtime.assessor.Assessment` that ``/v1/risk``
 returns as JSON, so the page, the JSON and the audit log always agree.
 
 What the page shows, and why:
@@ -35,15 +35,15 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy.special import expit, logit
 
-from features.patient import parse_patient
+from api.patient import parse_patient
 from icans.config import Settings, intended_use
 from icans.contract import BASELINE, COURSE, PREDICTION_DAY
 from icans.errors import InvalidInputError
-from model.assessment import Assessment, Assessor
 from model.explain import describe
-from model.registry import load_registered
+from registry.store import load_registered
 from reports import html as h
 from reports.provenance import identity_is_synthetic
+from runtime.assessor import Assessment, Assessor
 
 SECTIONS = (
     "Risk estimate",
@@ -265,7 +265,7 @@ def build_patient_report(
     """One self-contained HTML page explaining ``assessment`` (the result for ``patient``).
 
     ``model`` identifies the model that answered: name, version, trained_at, run_id and
-    cohort_fingerprint (see :meth:`model.registry.RegisteredModel.identity`).
+    cohort_fingerprint (see :meth:`registry.store.RegisteredModel.identity`).
     """
     a = assessment
     synthetic = identity_is_synthetic(model)

@@ -1,12 +1,12 @@
 """Performance sections of the reviewers' report: metrics per landmark day, subgroups, and the
-learning curve, each from an :class:`~evaluation.evaluate.Evaluation`."""
+learning curve, each from an :class:`~evaluation.held_out.Evaluation`."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from evaluation.evaluate import (
+from evaluation.held_out import (
     CHAMPION,
     MIN_SUBGROUP_EVENTS,
     MODEL,
@@ -114,7 +114,7 @@ def _with_ci(r, metric: str) -> str:
 
 def subgroups_section(ev: Evaluation) -> str:
     """One row per subgroup and predictor, the model's with 95% intervals; subgroups too small
-    to judge (:func:`evaluation.evaluate.too_small`) are flagged."""
+    to judge (:func:`evaluation.held_out.too_small`) are flagged."""
     sub = ev.subgroups
     if sub.empty:
         return h.p("No subgroup could be formed from the evaluated rows.")

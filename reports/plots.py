@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from evaluation.evaluate import CHAMPION, MODEL, TRUE_RISK, Evaluation
+from evaluation.held_out import CHAMPION, MODEL, TRUE_RISK, Evaluation
 
 COLORS = {
     MODEL: "#1f77b4",

@@ -2,7 +2,7 @@
 
 A model card (:func:`reports.model_card.model_card`) records ``synthetic_data`` and
 ``training_data.provenance``; a registered model's identity
-(:meth:`model.registry.RegisteredModel.identity`) carries ``provenance``. Cards and identities
+(:meth:`registry.store.RegisteredModel.identity`) carries ``provenance``. Cards and identities
 written before these were recorded belong to models trained on a synthetic cohort. Kept apart
 from the report sections so the patient's page (a request path) imports nothing more. The
 statements themselves are the core's (:func:`icans.config.intended_use`).

@@ -16,7 +16,7 @@ from mlflow.exceptions import MlflowException
 
 from icans.config import Settings
 from icans.errors import ModelNotFoundError
-from model.registry import resolve, use_tracking
+from registry.store import resolve, use_tracking
 from reports.html import embedded_figures, write_atomically
 
 REPORT_DIR = "report"

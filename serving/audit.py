@@ -19,7 +19,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from features.patient import PatientObservation
+from api.patient import PatientObservation
 
 
 def canonical_input_sha256(patient: PatientObservation) -> str:

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 from pydantic import SecretStr
 
 from icans.config import Settings
 from icans.errors import InvalidInputError
-from model.registry import load_registered
+from registry.store import load_registered
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,20 +79,43 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def listening_host(argv: list[str] | None = None) -> str | None:
-    """The address of the socket a BentoML worker serves on (it is handed the socket as
-    ``--fd N``), or None outside a worker. Lets the service check its exposure when started
-    by ``bentoml serve`` directly (a container), not only by ``icans serve``."""
-    argv = sys.argv if argv is None else argv
-    try:
-        fd = int(argv[argv.index("--fd") + 1])
-    except (ValueError, IndexError):
+def listening_addresses() -> list[str]:
+    """The addresses this process accepts TCP connections on (its listening sockets, as the
+    operating system reports them), sorted."""
+    connections = psutil.Process().net_connections(kind="tcp")
+    return sorted({c.laddr.ip for c in connections if c.status == psutil.CONN_LISTEN})
+
+
+def listening_host() -> str | None:
+    """The address a BentoML worker serves on (a non-loopback one first, if any), or None
+    outside a served worker (in process, as the tests run the app) or when the operating
+    system cannot say. Lets the service check its exposure when started by ``bentoml serve``
+    directly (a container), not only by ``icans serve``.
+
+    BentoML (1.4) has no public way to tell a worker its address: ``bentoml serve --host``
+    goes to the arbiter, which binds the socket and hands it to each worker process as an open
+    file descriptor (the private ``--fd N`` argument of its worker script); neither
+    ``bentoml.server_context`` nor the configuration (``api_server.http.host`` keeps the
+    configured value, 0.0.0.0 by default, whatever ``--host`` says) nor the workers'
+    environment carries it. So
+    the address is read from what the process really listens on: its listening sockets, from
+    the operating system (``psutil``), which holds whatever way BentoML passes the socket.
+    ``bentoml.server_context.worker_index`` (public; set only in a served worker, which is how
+    BentoML itself tells) says whether this is a worker. ``ICANS_SERVE_HOST`` is not used:
+    ``icans serve`` sets it, but ``bentoml serve --host 0.0.0.0`` started by hand does not,
+    and the setting's default (127.0.0.1) would then hide the exposure; ``bentoml serve``
+    without ``--host`` listens on 0.0.0.0, which is refused as well without authentication.
+    """
+    from bentoml import server_context  # bentoml is slow to import: only when serving
+
+    if server_context.worker_index is None:
         return None
     try:
-        with socket.socket(fileno=os.dup(fd)) as sock:
-            return str(sock.getsockname()[0])
-    except OSError:
+        hosts = listening_addresses()
+    except (psutil.Error, OSError):
         return None
+    exposed = [h for h in hosts if not is_loopback(h)]
+    return (exposed or hosts or [None])[0]
 
 
 def check_exposure(settings: Settings) -> None:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from model.assessment import Assessment
+from runtime.assessor import Assessment
 
 _NAME = re.compile(r"^predictions-(\d{4}-\d{2}-\d{2})\.jsonl$")
 

@@ -3,7 +3,7 @@
 Each worker of each replica holds one :class:`LiveModel`. Every ``model_poll_seconds`` a daemon
 thread asks the registry which version the alias (``models:/icans-risk@champion``) names: one
 small registry call, no download. When it names another version, the thread loads that
-version, checks it and warms it up (:class:`serving.runtime.ModelRuntime` does both: the
+version, checks it and warms it up (:class:`serving.model_version.ModelRuntime` does both: the
 compiled model and a first assessment), and only then swaps it in with one assignment.
 
 Why this is atomic between requests: a handler reads ``live.runtime`` once and uses that
@@ -37,9 +37,9 @@ from datetime import UTC, datetime
 
 from icans.config import Settings
 from icans.errors import ModelNotFoundError
-from model.registry import alias_version
+from registry.store import alias_version
 from serving.metrics import metrics
-from serving.runtime import ModelRuntime
+from serving.model_version import ModelRuntime
 
 log = logging.getLogger("icans.serving.rollout")
 RETRY_FAILED_S = 300.0  # a version that failed to load is tried again after five minutes

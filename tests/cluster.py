@@ -32,11 +32,11 @@ from pathlib import Path
 
 import httpx
 
+from api.patient import parse_patient
 from cohort.reader import read_cohort
 from features.landmarks import build_landmark_dataset, patient_record
-from features.patient import parse_patient
 from serving.launch import server_command, server_environment
-from serving.runtime import ModelRuntime
+from serving.model_version import ModelRuntime
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 

@@ -1,4 +1,4 @@
-"""CDS client JWTs (``serving.client_auth``): real keys and signatures made here, a real HTTP
+"""CDS client JWTs (``serving.cds.client_auth``): real keys and signatures made here, a real HTTP
 server on 127.0.0.1 for the ``jku`` key set; every bad token refused with its reason."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fhir_fixtures import EC_KEY, ISSUER, JWKS, RSA_KEY, client_token, unsigned_or_hmac_token
 
-from serving.client_auth import ClientAuthError, ClientVerifier, TrustedIssuer
+from serving.cds.client_auth import ClientAuthError, ClientVerifier, TrustedIssuer
 
 AUD = "https://icans.example.org/cds-services/icans-risk"
 ISS = ISSUER
@@ -128,7 +128,7 @@ def test_jku_is_used_only_when_allow_listed(jwks_server):
 
 def test_a_replay_is_refused_across_processes_sharing_the_sqlite_cache(tmp_path):
     """Each worker process opens its own connection to the same file (as two caches here)."""
-    from serving.client_auth import SqliteReplayCache
+    from serving.cds.client_auth import SqliteReplayCache
 
     a, b = SqliteReplayCache(tmp_path / "jti.sqlite"), SqliteReplayCache(tmp_path / "jti.sqlite")
     now = time.time()
@@ -154,7 +154,7 @@ def test_a_replay_is_refused_across_processes_sharing_the_sqlite_cache(tmp_path)
 )
 def test_a_bad_clients_file_names_the_client_and_field(tmp_path, text, field):
     from icans.errors import InvalidInputError
-    from serving.client_auth import load_clients
+    from serving.cds.client_auth import load_clients
 
     (tmp_path / "keys.json").write_text(json.dumps(JWKS))
     (tmp_path / "clients.toml").write_text(text)
@@ -164,7 +164,7 @@ def test_a_bad_clients_file_names_the_client_and_field(tmp_path, text, field):
 
 
 def test_a_clients_file_is_read(tmp_path):
-    from serving.client_auth import load_clients
+    from serving.cds.client_auth import load_clients
 
     (tmp_path / "keys.json").write_text(json.dumps(JWKS))
     (tmp_path / "clients.toml").write_text(

@@ -1,7 +1,7 @@
 """The request path and the cohort path accept and reject the same values (property-based).
 
 Both are derived from one field specification (``icans.contract``): the endpoint's pydantic model
-(``features.patient``) and the cohort tables' pandera schema (``cohort.schema``). Here every
+(``api.patient``) and the cohort tables' pandera schema (``cohort.schema``). Here every
 contract field gets values drawn around and across its rules (inside, on and just outside each
 bound, far outside, wrong enumeration members, missing), each is sent both ways, and the two
 verdicts must agree, in both directions: what the endpoint accepts a cohort accepts, and what a
@@ -21,8 +21,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from api.patient import parse_patient
 from cohort.schema import _fields, validate_table
-from features.patient import parse_patient
 from icans.contract import BASELINE, CAR_TARGETS, COURSE, DISEASES, FIELDS
 from icans.errors import InvalidCohortError, InvalidPatientError
 

@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from api.patient import parse_patient
 from features.landmarks import DEFAULT_LANDMARKS, build_landmark_dataset, patient_record
 from features.layout import COLUMN_INDEX, N_DAYS, SERIES_SLICE
-from features.patient import parse_patient, to_raw
+from features.packing import to_raw
 from features.transformers import build_feature_pipeline, transform_rows
 from icans.errors import UnknownCategoryWarning
 

@@ -16,6 +16,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from api.patient import outcome_errors, parse_patient
+from features.directions import KNOWN_INCREASING
 from features.landmarks import LandmarkDataset, build_landmark_dataset
 from features.layout import (
     COLUMN_INDEX,
@@ -26,8 +28,8 @@ from features.layout import (
     SERIES_SLICE,
     WIDTHS,
 )
-from features.patient import outcome_errors, parse_patient, to_raw
-from features.transformers import KNOWN_INCREASING, build_feature_pipeline, transform_rows
+from features.packing import to_raw
+from features.transformers import build_feature_pipeline, transform_rows
 from icans.contract import (
     ADULT_ONLY_DISEASES,
     BASELINE,

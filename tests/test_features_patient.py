@@ -1,4 +1,4 @@
-"""Boundary validation of one patient (``features.patient``): every rule, with its message.
+"""Boundary validation of one patient (``api.patient``): every rule, with its message.
 
 Each rule is checked for the three things a clinical app needs to fix its request: an
 :class:`~icans.errors.InvalidPatientError` is raised, one of its ``errors`` names the field (with
@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from api.patient import PatientObservation, parse_patient
 from features.layout import CATEGORY_CODE, COLUMN_INDEX, N_DAYS, RAW_COLUMNS, SERIES_SLICE
-from features.patient import PatientObservation, missing_inputs, parse_patient, to_raw
+from features.packing import missing_inputs, to_raw
 from icans.contract import CAR_TARGETS
 from icans.errors import InvalidInputError, InvalidPatientError
 

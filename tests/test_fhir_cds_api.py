@@ -30,9 +30,9 @@ from fhir_fixtures import (
 from starlette.testclient import TestClient
 from support import shared_asgi_app
 
-from serving import fhir_codes
-from serving.cds_hooks import SUMMARY_MAX
-from serving.fhir_input import read_bundle
+from serving.cds.hooks import SUMMARY_MAX
+from serving.fhir import codes as fhir_codes
+from serving.fhir.mapping import read_bundle
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -399,7 +399,7 @@ def test_an_explanation_link_expires_or_never_existed(client):
 
 
 def test_pages_expire_after_their_time(env, tmp_path):
-    from serving.cds_hooks import ExplanationStore
+    from serving.cds.hooks import ExplanationStore
 
     store = ExplanationStore(tmp_path, ttl_s=60)
     page_id = store.put({"patient": {"age_years": 60}})

@@ -1,4 +1,4 @@
-"""FHIR R4 resources -> the contract's patient (``serving.fhir_input``), without a model.
+"""FHIR R4 resources -> the contract's patient (``serving.fhir.mapping``), without a model.
 
 The documented example Bundle is checked against values worked out by hand from its resources
 (unit conversions, days since infusion, the worst grade of a day, steroid equivalents), and
@@ -16,10 +16,10 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir_fixtures import EXAMPLE_AT, ROOT, example_bundle, shifted
 
-from features.patient import parse_patient
-from serving import fhir_codes
-from serving.fhir_input import read_bundle
-from serving.fhir_resources import FhirInputError, NotApplicable, parse_when
+from api.patient import parse_patient
+from serving.fhir import codes as fhir_codes
+from serving.fhir.mapping import read_bundle
+from serving.fhir.reading import FhirInputError, NotApplicable, parse_when
 
 # What the example Bundle says, worked out by hand (docs/fhir-mapping.md, "The example").
 EXPECTED = {
@@ -288,7 +288,7 @@ def test_the_same_record_a_year_later_maps_to_the_same_patient():
 def test_the_mapping_document_holds_the_current_code_tables():
     doc = (ROOT / "docs" / "fhir-mapping.md").read_text()
     assert fhir_codes.render_tables() in doc, (
-        "docs/fhir-mapping.md is stale: paste serving.fhir_codes.render_tables()"
+        "docs/fhir-mapping.md is stale: paste serving.fhir.codes.render_tables()"
     )
 
 

@@ -22,10 +22,10 @@ import yaml
 
 from features.layout import COLUMN_INDEX, RAW_COLUMNS, SERIES_SLICE, WIDTHS
 from icans.config import load_settings
-from model.assessment import Assessor
 from model.explain import RiskExplainer
-from model.registry import MODEL_CARD, load_logged, load_registered, use_experiment, use_tracking
 from model.risk_model import RiskModel
+from registry.store import MODEL_CARD, load_logged, load_registered, use_experiment, use_tracking
+from runtime.assessor import Assessor
 
 FIXTURE = Path(__file__).parent / "fixtures" / "legacy-v1"
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")

@@ -1,4 +1,4 @@
-"""The compiled model (``model.compiled``) against the logged pipeline it is compiled from.
+"""The compiled model (``runtime.compiled``) against the logged pipeline it is compiled from.
 
 The pipeline stays the source of truth: on thousands of rows (every landmark day, missing
 values, every category of the cohort, and rows with every course series removed) the compiled
@@ -22,9 +22,9 @@ from scipy.special import expit
 from cohort.reader import read_cohort
 from features.landmarks import build_landmark_dataset
 from features.layout import COLUMN_INDEX
-from model.compiled import CompiledModel, CompiledTrees, StackedAdditive, TreeShapTable
 from model.explain import RiskExplainer
 from model.risk_model import RiskModel
+from runtime.compiled import CompiledModel, CompiledTrees, StackedAdditive, TreeShapTable
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

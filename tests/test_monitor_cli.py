@@ -14,16 +14,16 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from evaluation.evaluate import MODEL
+from evaluation.held_out import MODEL
 from icans.config import load_settings
 from icans.errors import InvalidInputError, ModelNotFoundError
-from model.assessment import Assessment
-from model.reference import MAX_ROWS, PREDICTOR, Reference, load_reference
-from model.registry import use_experiment, use_tracking
 from monitoring import monitor as monitor_module
 from monitoring.realised import realised
 from monitoring.thresholds import Thresholds, judge
 from monitoring.window import resolve_window
+from registry.reference import MAX_ROWS, PREDICTOR, Reference, load_reference
+from registry.store import use_experiment, use_tracking
+from runtime.assessor import Assessment
 from serving.prediction_log import PredictionLog
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")

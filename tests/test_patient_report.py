@@ -19,13 +19,13 @@ from starlette.testclient import TestClient
 from support import shared_asgi_app
 from typer.testing import CliRunner
 
+from api.patient import parse_patient
 from cli.main import app as cli
 from cohort.reader import read_cohort
 from features.landmarks import patient_record
-from features.patient import parse_patient
 from reports.html import embedded_figures
 from reports.patient import build_patient_report, read_patient_file
-from serving.runtime import ModelRuntime
+from serving.model_version import ModelRuntime
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 DAY = 5

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 
-from model.assessment import Assessment
+from runtime.assessor import Assessment
 from serving.prediction_log import PredictionLog, log_file, read_prediction_log
 
 

@@ -127,11 +127,11 @@ def test_report_renders_in_chromium_without_javascript(report_file, champion):
 @pytest.fixture(scope="module")
 def patient_page(champion, tmp_path_factory) -> Path:
     """One patient's explanation page, built by the code behind POST /v1/report."""
+    from api.patient import parse_patient
     from cohort.reader import read_cohort
     from features.landmarks import patient_record
-    from features.patient import parse_patient
     from reports.patient import build_patient_report
-    from serving.runtime import ModelRuntime
+    from serving.model_version import ModelRuntime
 
     runtime = ModelRuntime.load("models:/icans-risk@champion", champion.settings)
     tables = read_cohort(champion.cohort).tables

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+from api.patient import parse_patient
 from cohort.reader import read_cohort
 from features.landmarks import patient_record
-from features.patient import parse_patient
+from serving.model_version import ModelRuntime
 from serving.rollout import LiveModel
-from serving.runtime import ModelRuntime
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -1,4 +1,4 @@
-"""Batch scoring (``training.score``, ``icans score``) against the registered champion: every
+"""Batch scoring (``scoring.batch``, ``icans score``) against the registered champion: every
 landmark row, the endpoint's numbers, chunk by chunk, atomically."""
 
 from __future__ import annotations
@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from api.patient import parse_patient
 from cli.main import app
 from cohort.reader import read_cohort
 from features.landmarks import build_landmark_dataset, patient_record
-from features.patient import parse_patient
 from icans.errors import InvalidInputError
-from model.assessment import Assessor
-from training.score import score_cohort
+from runtime.assessor import Assessor
+from scoring.batch import score_cohort
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import dataclasses
 
 import pytest
 
+from api.patient import parse_patient
 from data.synthetic.parameters import GeneratorParameters
 from data.synthetic.profiles import KATSIN, MENG, PROFILES, profile_true_risk
-from features.patient import parse_patient
 
 
 def test_a_cd4_dominant_expansion_raises_the_risk():

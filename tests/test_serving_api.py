@@ -22,12 +22,13 @@ from scipy.special import expit
 from starlette.testclient import TestClient
 from support import shared_asgi_app
 
+from api.patient import parse_patient
+from api.schemas import MAX_BATCH, MAX_BODY_BYTES
 from cohort.reader import read_cohort
 from features.landmarks import patient_record
-from features.patient import parse_patient, to_raw
+from features.packing import to_raw
 from icans.contract import BASELINE, CAR_TARGETS, COURSE, DISEASES, LAB_FIELDS
 from serving.audit import canonical_input_sha256
-from serving.schemas import MAX_BATCH, MAX_BODY_BYTES
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

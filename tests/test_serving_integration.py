@@ -19,6 +19,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import bentoml
 import httpx
 import numpy as np
 import pytest
@@ -38,8 +39,8 @@ from typer.testing import CliRunner
 from cli.main import app as cli
 from cohort.reader import read_cohort
 from features.landmarks import patient_record
-from serving.launch import listening_host, server_command, server_environment
-from training.assess import assess_registered_model
+from serving.launch import is_loopback, listening_host, server_command, server_environment
+from training.external_validation import evaluate_registered_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
 
@@ -132,7 +133,7 @@ def test_endpoint_probabilities_equal_icans_evaluate(server, model):
     """Same patients, same model version: the served probability is exactly the evaluated one."""
     base, _ = server
     cohort, settings, _ = model
-    ev = assess_registered_model(settings.model_uri, cohort, settings, FAST).evaluation
+    ev = evaluate_registered_model(settings.model_uri, cohort, settings, FAST).evaluation
     rows = ev.predictions.sample(60, random_state=0)
     tables = read_cohort(cohort).tables
     patients = [
@@ -238,7 +239,7 @@ def _hook(prefetch=None, **extra) -> dict:
 def test_real_server_fhir_risk_assessment_equals_v1_risk(server):
     from fhir.resources.R4B.riskassessment import RiskAssessment
 
-    from serving.fhir_input import read_bundle
+    from serving.fhir.mapping import read_bundle
 
     base, _ = server
     at = "2026-03-07T10:00:00+01:00"
@@ -305,11 +306,17 @@ def test_real_server_cds_hooks_with_jwts(server, fhir_server):
     assert "PATIENT" not in logs.read_text().upper().replace("PATIENT-VIEW", "")
 
 
-def test_listening_host_reads_the_socket_bentoml_hands_a_worker():
+def test_listening_host_is_where_a_served_worker_listens(monkeypatch):
+    assert listening_host() is None  # in process, not a BentoML worker: no check
+    monkeypatch.setattr(bentoml.server_context, "worker_index", 1)  # as in a served worker
     with socket.socket() as sock:
         sock.bind(("0.0.0.0", 0))
-        assert listening_host(["worker", "--fd", str(sock.fileno())]) == "0.0.0.0"
-    assert listening_host(["pytest"]) is None
+        sock.listen()
+        assert listening_host() == "0.0.0.0"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        assert is_loopback(listening_host() or "")
 
 
 def test_bentoml_serve_on_the_network_without_authentication_refuses(model, tmp_path):

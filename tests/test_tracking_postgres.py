@@ -1,4 +1,4 @@
-"""The shared tracking server (``training.tracking_server``): a real PostgreSQL and a real
+"""The shared tracking server (``ops.tracking_server``): a real PostgreSQL and a real
 ``mlflow server`` started in a temporary directory on free ports, used exactly as a centre's
 server would be, through ``MLFLOW_TRACKING_URI=http://...`` only.
 
@@ -35,8 +35,8 @@ from data.synthetic.cohort import CohortSpec, generate_cohort
 from features.landmarks import patient_record
 from icans.config import Settings, load_settings
 from icans.errors import InvalidInputError
-from training import postgres_cluster
-from training.tracking_server import TrackingServerError, start, status, stop
+from ops import postgres_cluster
+from ops.tracking_server import TrackingServerError, start, status, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "icans-risk"

@@ -16,7 +16,7 @@ from cli.main import app
 from cohort.reader import read_cohort
 from features.landmarks import build_landmark_dataset
 from icans.errors import InvalidCohortError
-from model.registry import use_tracking
+from registry.store import use_tracking
 from training.fit import fit_and_evaluate
 from training.train import train
 

@@ -264,7 +264,7 @@ def test_subgroups_carry_model_intervals_sex_age_bands_and_a_too_small_flag():
     is flagged too small; the model's AUROC interval brackets its estimate."""
     import pandas as pd
 
-    from evaluation.evaluate import MODEL, evaluate
+    from evaluation.held_out import MODEL, evaluate
     from features.landmarks import LandmarkDataset
 
     rng = np.random.default_rng(0)

@@ -14,7 +14,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from evaluation.evaluate import MODEL, evaluate
+from evaluation.held_out import MODEL, evaluate
 from evaluation.metrics import PreparedScores
 from features.landmarks import build_landmark_dataset
 from features.layout import COLUMN_INDEX, SERIES_SLICE
@@ -278,7 +278,7 @@ def test_fit_does_everything_the_shipped_model_needs(split):
 def test_the_additive_part_alone_is_a_complete_model(split):
     """No trees (the champion a small cohort may choose): the probabilities are the additive
     part's, recalibrated; intervals come from the refits; the explanation adds up exactly."""
-    from model.assessment import Assessor
+    from runtime.assessor import Assessor
 
     train, test = split
     small = train.subset(sample_patients(train.patient_id, 400, seed=5))

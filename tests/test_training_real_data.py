@@ -17,7 +17,7 @@ from support import FAST
 from cohort.importer import import_cohort
 from icans.config import load_settings
 from icans.errors import InvalidInputError
-from model.registry import use_tracking
+from registry.store import use_tracking
 from training.train import train
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from sklearn.frozen import FrozenEstimator
 
-from evaluation.evaluate import CHAMPION, MODEL, Evaluation, evaluate
+from evaluation.held_out import CHAMPION, MODEL, Evaluation, evaluate
 from features.landmarks import LandmarkDataset
 from model.baselines import LogisticBaseline, MEasixBaseline
 from model.risk_model import RiskModel

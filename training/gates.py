@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from evaluation.evaluate import MODEL, TRUE_RISK, Evaluation
+from evaluation.held_out import MODEL, TRUE_RISK, Evaluation
 from training.config import GateConfig
 
 

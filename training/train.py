@@ -3,7 +3,7 @@
 Reads the cohort through :mod:`cohort.reader`, builds its landmark rows, fits and judges the
 model (:func:`training.fit.fit_and_evaluate`), then records everything in one MLflow run: the
 configuration and the cohort's provenance as parameters and tags, every metric, the evaluation
-tables and figures, the monitoring reference (:mod:`model.reference`), the model with its
+tables and figures, the monitoring reference (:mod:`registry.reference`), the model with its
 signature and the baselines beside it, the model card, and the reviewers' report of the
 registered version. The version is registered as
 ``icans-risk``; ``champion`` moves to it only when it passes the quality gates, including not
@@ -32,12 +32,13 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from cohort.reader import CohortMetadata, read_cohort
-from evaluation.evaluate import MODEL, TRUE_RISK
+from evaluation.held_out import MODEL, TRUE_RISK
 from features.landmarks import build_landmark_dataset
 from icans.config import Settings, intended_use
 from icans.errors import InvalidInputError, ModelNotFoundError
-from model.reference import log_reference
-from model.registry import (
+from model.updating import UPDATE_METHODS, recalibrated
+from registry.reference import log_reference
+from registry.store import (
     MODEL_CARD,
     load_registered,
     log_model,
@@ -46,7 +47,6 @@ from model.registry import (
     use_experiment,
     use_tracking,
 )
-from model.updating import UPDATE_METHODS, recalibrated
 from reports import plots
 from reports.model_card import model_card
 from reports.model_report import build_model_report, sample_rows

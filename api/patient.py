@@ -1,0 +1,319 @@
+"""One patient at one prediction day, as a caller sends it: the request model, validated at the
+boundary (packing into the raw layout is :mod:`features.packing`).
+
+The pydantic model is derived from the contract's field specifications (:mod:`icans.contract`):
+names, types, units and ranges. Every violation is reported at once, each naming the field (with
+its position in a list), the value and the rule:
+
+* types, ranges and enumerations of the contract;
+* a course observation dated after ``day_since_infusion`` (never silently used);
+* a day given twice in one course list;
+* a product, disease and age outside the supported combinations
+  (:data:`icans.contract.SUPPORTED_TARGETS`);
+* negative cell counts; ICANS grades above 2 (grade >= 3 means the event has happened);
+* a patient who has already met the other half of the outcome: ICANS that did not improve
+  on corticosteroids (steroid-refractory by :func:`icans.steroids.refractory_day`, judged on
+  the grades and doses sent, on or before ``day_since_infusion``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
+)
+
+from features.layout import (
+    COURSE_SERIES,
+    N_DAYS,
+)
+from icans.contract import (
+    BASELINE,
+    COURSE,
+    FIELDS,
+    PATIENT_ID_MAX_LENGTH,
+    PREDICTION_DAY,
+    FieldSpec,
+    combination_errors,
+)
+from icans.errors import InvalidInputError, InvalidPatientError
+from icans.steroids import RESPONSE_DAYS, TREATMENT_MG, refractory_day, steroid_start_day
+
+
+def _whole(value: Any) -> Any:
+    """A JSON number with a zero fraction (``10.0``) is an integer, as JSON Schema says; any
+    other value is left for the strict check (``10.5``, ``true`` and ``"10"`` stay errors)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Whole = Annotated[int, BeforeValidator(_whole)]
+Day = Annotated[
+    Whole,
+    Field(ge=PREDICTION_DAY.low, le=PREDICTION_DAY.high, description="Day since infusion (0-28)."),
+]
+
+
+class _Strict(BaseModel):
+    # strict: no silent coercion (true is not 1, "5" is not 5, 2.5 is not a day); ints are
+    # accepted for float fields, and whole floats (2.0) for integer fields (:func:`_whole`).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _description(spec: FieldSpec) -> str:
+    parts = [spec.label + (f" ({spec.unit})" if spec.unit else ""), spec.note, spec.rule() + "."]
+    return "; ".join(p for p in parts if p)
+
+
+def _bounds(spec: FieldSpec, high: float | None = None) -> dict[str, Any]:
+    """pydantic's constraints for a number of the contract (``high`` overrides the bound)."""
+    low = {"gt": spec.low} if spec.low_open else {"ge": spec.low}
+    out = low | {"le": spec.high if high is None else high}
+    real = spec.kind in ("number", "day_list") and not spec.whole
+    return out | ({"allow_inf_nan": False} if real else {})
+
+
+def _annotation(spec: FieldSpec) -> Any:
+    if spec.kind == "category":
+        return Literal[spec.values]  # type: ignore[valid-type]
+    return {"number": float, "integer": Whole, "boolean": bool}[spec.kind]
+
+
+def _scalar(spec: FieldSpec) -> tuple[Any, Any]:
+    constraints = _bounds(spec) if spec.kind in ("number", "integer") else {}
+    annotation = _annotation(spec)
+    if spec.required:
+        return annotation, Field(description=_description(spec), **constraints)
+    return annotation | None, Field(None, description=_description(spec), **constraints)
+
+
+def _day_list(spec: FieldSpec) -> tuple[Any, Any]:
+    """``list[{day, <value_key>}]`` (grade, value, mg or doses) with the contract's range of the
+    value: a whole number for grades and doses, a finite number otherwise."""
+    value_type = Whole if spec.whole else float
+    item = create_model(
+        _ITEM_MODEL_NAMES[spec.name],
+        __base__=_Strict,
+        day=(Day, ...),
+        **{
+            spec.value_key: (
+                value_type,
+                Field(description=_description(spec), **_bounds(spec, spec.request_high)),
+            )
+        },
+    )
+    return list[item], Field(default_factory=list, max_length=PREDICTION_DAY.high + 1)
+
+
+# Names of the list items in the OpenAPI document (kept from the hand-written models).
+_ITEM_MODEL_NAMES = {
+    "crs_grade_by_day": "CrsGradeOnDay",
+    "cd4_car_t_cells_per_ul": "Cd4CellsOnDay",
+    "cd8_car_t_cells_per_ul": "Cd8CellsOnDay",
+    "icans_grade_by_day": "IcansGradeOnDay",
+    "dexamethasone_mg_by_day": "DexamethasoneMgOnDay",
+    "tocilizumab_doses_by_day": "TocilizumabDosesOnDay",
+}
+
+
+class _PatientBase(_Strict):
+    @model_validator(mode="after")
+    def _course_dates_and_product(self):
+        errors = course_errors(self.model_dump())
+        errors += [
+            InvalidInputError(field, value, rule)
+            for field, value, rule in combination_errors(
+                self.car_target, self.disease, self.age_years
+            )
+        ]
+        if errors:
+            raise InvalidPatientError(errors)
+        return self
+
+
+PatientObservation = create_model(
+    "PatientObservation",
+    __base__=_PatientBase,
+    __doc__="A patient on ``day_since_infusion``, with the course observed up to that day.",
+    patient_id=(
+        str | None,
+        Field(
+            None,
+            max_length=PATIENT_ID_MAX_LENGTH,
+            description="Opaque identifier; never logged raw.",
+        ),
+    ),
+    **{spec.name: _scalar(spec) for spec in BASELINE},
+    day_since_infusion=(Day, Field(description=_description(PREDICTION_DAY))),
+    **{spec.name: _day_list(spec) for spec in COURSE},
+)
+
+
+def course_date_errors(data: Any) -> list[InvalidInputError]:
+    """Observations dated after the prediction day, and days given twice, in raw input.
+
+    Works on the raw (possibly otherwise invalid) request so these errors are reported together
+    with every other error, not only once the rest of the request is valid.
+    """
+    if not isinstance(data, dict):
+        return []
+    prediction_day = _prediction_day(data)
+    errors = []
+    for name in COURSE_SERIES.values():
+        items = data.get(name)
+        if not isinstance(items, list):
+            continue
+        seen: set[int] = set()
+        for i, obs in enumerate(items):
+            d = _whole(obs.get("day") if isinstance(obs, dict) else getattr(obs, "day", None))
+            if not isinstance(d, int) or isinstance(d, bool):
+                continue
+            where = f"{name}[{i}].day"
+            if prediction_day is not None and d > prediction_day:
+                errors.append(
+                    InvalidInputError(
+                        where,
+                        d,
+                        f"a day on or before day_since_infusion={prediction_day} "
+                        "(an observation dated after the prediction day is not allowed)",
+                    )
+                )
+            if d in seen:
+                errors.append(InvalidInputError(where, d, f"each day at most once in {name}"))
+            seen.add(d)
+    return errors
+
+
+def course_errors(data: Any) -> list[InvalidInputError]:
+    """Every error of the course as a whole, in raw input: dates (:func:`course_date_errors`)
+    and an outcome already met (:func:`outcome_errors`)."""
+    return course_date_errors(data) + outcome_errors(data)
+
+
+_GRADES = FIELDS[COURSE_SERIES["icans_grade"]]
+_STEROIDS = FIELDS[COURSE_SERIES["dexamethasone_mg"]]
+
+
+def _prediction_day(data: dict) -> int | None:
+    day = _whole(data.get(PREDICTION_DAY.name))
+    return day if isinstance(day, int) and not isinstance(day, bool) else None
+
+
+def _valid_course(data: dict, spec: FieldSpec, last_day: int) -> dict[int, tuple[int, float]]:
+    """day -> (position in the list, value) of the observations of ``spec`` that are valid
+    and dated 0..``last_day``; anything else is reported by its own rule, not judged here."""
+    items = data.get(spec.name)
+    high = spec.high if spec.request_high is None else spec.request_high
+    out: dict[int, tuple[int, float]] = {}
+    for i, obs in enumerate(items if isinstance(items, list) else []):
+        if not isinstance(obs, dict):
+            continue
+        d, v = _whole(obs.get("day")), obs.get(spec.value_key)
+        if not isinstance(d, int) or isinstance(d, bool) or not 0 <= d <= last_day:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not spec.low <= v <= high:
+            continue
+        out.setdefault(d, (i, float(v)))
+    return out
+
+
+def outcome_errors(data: Any) -> list[InvalidInputError]:
+    """A patient who has already met the outcome: ICANS that did not improve on corticosteroids.
+
+    Judged by the one definition (:func:`icans.steroids.refractory_day`) on the ICANS grades
+    and corticosteroid doses sent, dated up to ``day_since_infusion``: the risk of an event
+    that has happened is not a prediction. (Severe ICANS, grade >= 3, is refused by the grade's
+    own bound.) The error names the ICANS grade on the judgement day.
+    """
+    if not isinstance(data, dict) or (day := _prediction_day(data)) is None:
+        return []
+    grades = _valid_course(data, _GRADES, min(day, N_DAYS - 1))
+    doses = _valid_course(data, _STEROIDS, min(day, N_DAYS - 1))
+    if not grades or not doses:
+        return []
+    grade, mg = np.full((1, N_DAYS), np.nan), np.full((1, N_DAYS), np.nan)
+    for d, (_, v) in grades.items():
+        grade[0, d] = v
+    for d, (_, v) in doses.items():
+        mg[0, d] = v
+    judged = refractory_day(grade, mg)[0]
+    if np.isnan(judged):
+        return []
+    start, judged = int(steroid_start_day(grade, mg)[0]), int(judged)
+    position, value = grades[judged]
+    return [
+        InvalidInputError(
+            f"{_GRADES.name}[{position}].{_GRADES.value_key}",
+            int(value),
+            f"a patient who has not met the outcome: corticosteroids for ICANS started on day "
+            f"{start} (grade {grade[0, start]:g}, {mg[0, start]:g} mg dexamethasone-equivalent, "
+            f"at least {TREATMENT_MG:g} mg) and the grade {RESPONSE_DAYS} days later, on day "
+            f"{judged}, is not lower: that is steroid-refractory ICANS, the outcome itself "
+            "(icans.steroids); the risk is estimated only before it",
+        )
+    ]
+
+
+def parse_patient(data: Any) -> PatientObservation:
+    """Validate a JSON-like dict (or pass through a model); every error in one exception."""
+    if isinstance(data, PatientObservation):
+        return data
+    try:
+        return PatientObservation.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidPatientError(
+            errors_from_pydantic(exc.errors(include_url=False), data)
+        ) from None
+
+
+def errors_from_pydantic(
+    errors: list[dict], data: Any, loc_prefix: tuple = ()
+) -> list[InvalidInputError]:
+    """Our errors from pydantic's error dicts (also FastAPI's, whose locations start with
+    ``loc_prefix``, e.g. ``("body",)``), plus the course-date errors pydantic could not reach."""
+    out, dates_checked = _from_pydantic(errors, loc_prefix)
+    if not dates_checked:  # field errors stopped the model validator: check the course here
+        out += course_errors(data)
+    return out
+
+
+def _from_pydantic(errors: list[dict], loc_prefix: tuple) -> tuple[list[InvalidInputError], bool]:
+    """Our errors from pydantic's, and whether the course-date validator already ran."""
+    out: list[InvalidInputError] = []
+    dates_checked = False
+    for err in errors:
+        ctx_error = (err.get("ctx") or {}).get("error")
+        if isinstance(ctx_error, InvalidPatientError):  # raised by our model validator
+            out.extend(ctx_error.errors)
+            dates_checked = True
+            continue
+        loc = tuple(err["loc"])
+        loc = loc[len(loc_prefix) :] if loc[: len(loc_prefix)] == loc_prefix else loc
+        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+        field = field.lstrip(".") or "body"
+        if err["type"] == "missing":  # the input is the whole request: never echo it
+            out.append(InvalidInputError(field, None, "a value (this field is required)"))
+            continue
+        value = _safe_echo(field, err.get("input"))
+        out.append(InvalidInputError(field, value, err["msg"]))
+    return out, dates_checked
+
+
+def _safe_echo(field: str, value: Any) -> Any:
+    """What an error may repeat back: never an identifier, a raw body or a long blob."""
+    if field == "patient_id" or field.endswith(".patient_id"):
+        return None
+    if isinstance(value, (dict, list)):
+        return f"<{type(value).__name__} of {len(value)} item(s)>"
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, str) and len(value) > 120:
+        return f"<text of {len(value)} characters>"
+    return value

@@ -1,0 +1,2 @@
+"""Infrastructure the product runs on: the local shared MLflow tracking server and its
+PostgreSQL."""

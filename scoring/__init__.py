@@ -1,0 +1,1 @@
+"""Batch scoring: every landmark row of a cohort scored by a registered model (``icans score``)."""

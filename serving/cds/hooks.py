@@ -1,0 +1,285 @@
+"""The CDS Hooks 2.0 ``patient-view`` service: discovery, prefetch, cards and feedback.
+
+An EHR opening the chart of a patient treated with CAR-T cells calls the service; it answers
+with one card: the risk of severe or steroid-refractory ICANS by day 28, on today's day since
+infusion, from the resources the mapping needs (:mod:`serving.fhir.mapping`). Those come from
+the ``prefetch`` templates below; any the client did not prefetch are read from its
+``fhirServer`` with ``fhirAuthorization`` (:mod:`serving.fhir.fetch`), and when that is not
+possible the call is answered 412 naming what is missing. A patient outside the service (no
+CAR-T infusion, beyond day 28) gets no card, as the specification asks of a service with
+nothing to say; a patient whose record does not allow an estimate gets an info card saying
+what to record.
+
+Cards: ``summary`` (under 140 characters: the risk, its interval and the day), ``indicator``
+from configurable thresholds (``cds_warning_at``, ``cds_critical_at``), ``source`` (the
+model, with a link to its model card), ``detail`` (markdown: drivers, missing inputs,
+warnings, the intended use) and a link to the patient's explanation page.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from runtime.assessor import Assessment
+from serving.fhir import codes
+from serving.fhir.reading import Located, MappedPatient, bundle_resources
+
+SERVICE_ID = "icans-risk"
+HOOK = "patient-view"
+SUMMARY_MAX = 140
+
+
+def _codes_param(codings) -> str:
+    """FHIR token search values: ``system|code``, or ``system|`` for every code of one of the
+    product's own code systems."""
+    tokens = []
+    for system, code in codings:
+        token = f"{system}|" if system.startswith("urn:icans-risk:") else f"{system}|{code}"
+        if token not in tokens:
+            tokens.append(token)
+    return ",".join(tokens)
+
+
+_OBSERVATION_CODES = [c for q in codes.QUANTITIES for c in q.codes] + [v.code for v in codes.VALUES]
+_CONDITION_CODES = list(codes.DISEASE_CODES) + list(codes.CONDITION_FLAGS)
+_MEDICATION_CODES = [
+    (codes.CAR_T_PRODUCT, ""),
+    (codes.CAR_TARGET, ""),
+    *codes.STEROIDS,
+    codes.TOCILIZUMAB,
+]
+
+# What the mapping reads, as FHIR searches relative to the client's FHIR server.
+PREFETCH: dict[str, str] = {
+    "patient": "Patient/{{context.patientId}}",
+    "conditions": "Condition?patient={{context.patientId}}&code=" + _codes_param(_CONDITION_CODES),
+    "observations": "Observation?patient={{context.patientId}}&code="
+    + _codes_param(_OBSERVATION_CODES),
+    "medications": "MedicationAdministration?patient={{context.patientId}}&code="
+    + _codes_param(_MEDICATION_CODES),
+    "procedures": f"Procedure?patient={{{{context.patientId}}}}&code={codes.LYMPHODEPLETION}|",
+}
+
+
+def discovery() -> dict:
+    """The discovery document (``GET /cds-services``)."""
+    return {
+        "services": [
+            {
+                "hook": HOOK,
+                "id": SERVICE_ID,
+                "title": "ICANS risk after CAR-T therapy",
+                "description": "Risk of severe (ASTCT grade 3-4) or steroid-refractory ICANS "
+                "through day 28 after a CAR-T infusion, on today's day since infusion, with "
+                "its drivers. Decision support only.",
+                "prefetch": PREFETCH,
+                "usageRequirements": "Prefetch or fhirServer access to the patient's "
+                "Patient, Conditions, Observations, MedicationAdministrations and "
+                "Procedures; codes in docs/fhir-mapping.md.",
+            }
+        ]
+    }
+
+
+class Context(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    userId: str = Field(max_length=256)
+    patientId: str = Field(pattern=r"^[A-Za-z0-9\-.]{1,64}$")
+
+
+class FhirAuthorization(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    access_token: str = Field(min_length=1)
+    token_type: str
+    expires_in: int
+    scope: str
+    subject: str
+
+
+class CdsRequest(BaseModel):
+    """A CDS Hooks 2.0 call (only the fields the service reads are checked)."""
+
+    model_config = ConfigDict(extra="allow")
+    hook: str
+    hookInstance: str = Field(min_length=1, max_length=128)
+    context: Context
+    fhirServer: str | None = None
+    fhirAuthorization: FhirAuthorization | None = None
+    prefetch: dict[str, Any] | None = None
+
+
+class FeedbackOverride(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    reason: dict | None = None  # a Coding
+    userComment: str | None = None
+
+
+class FeedbackEntry(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    card: str = Field(pattern=r"^[0-9a-fA-F-]{36}$")
+    outcome: str = Field(pattern=r"^(accepted|overridden)$")
+    acceptedSuggestions: list[dict] = Field(default_factory=list)
+    overrideReason: FeedbackOverride | None = None
+    outcomeTimestamp: str
+
+
+class Feedback(BaseModel):
+    feedback: list[FeedbackEntry] = Field(min_length=1, max_length=100)
+
+
+class PrefetchUnavailable(Exception):
+    """Data the service needs was neither prefetched nor fetchable: answered 412."""
+
+
+def template(url: str, context: Context) -> str:
+    """A prefetch template with the context's tokens filled in."""
+    return re.sub(r"\{\{context\.(\w+)\}\}", lambda m: str(getattr(context, m.group(1), "")), url)
+
+
+def gather(request: CdsRequest, fetch) -> list[Located]:
+    """The resources of every prefetch key: prefetched (read first, so malformed data is
+    reported before anything is fetched), else fetched with ``fetch(relative url)``; ``fetch``
+    None (the service may not fetch for this call): :class:`PrefetchUnavailable`."""
+    prefetched = request.prefetch or {}
+    out: list[Located] = []
+    for key in PREFETCH:
+        if prefetched.get(key) is not None:
+            out += bundle_resources(prefetched[key], path=f"prefetch.{key}")
+    missing = [k for k in PREFETCH if prefetched.get(k) is None]
+    if missing and fetch is None:
+        raise PrefetchUnavailable(
+            f"not prefetched: {', '.join(missing)}; and no fhirServer with fhirAuthorization "
+            "this service may read from"
+        )
+    for key in missing:
+        value = fetch(template(PREFETCH[key], request.context))
+        out += bundle_resources(value, path=f"fhirServer:{key}")
+    return out
+
+
+def indicator(probability: float, warning_at: float, critical_at: float) -> str:
+    if probability >= critical_at:
+        return "critical"
+    return "warning" if probability >= warning_at else "info"
+
+
+def _pct(p: float) -> str:
+    return f"{100 * p:.0f}%" if p >= 0.01 else "<1%"
+
+
+def risk_card(
+    mapped: MappedPatient,
+    a: Assessment,
+    identity: dict,
+    intended_use: str,
+    thresholds: tuple[float, float],
+    links: dict[str, str],
+    synthetic: bool,
+) -> dict:
+    """The card for one estimate; ``links``: ``model_card`` and ``explanation`` URLs."""
+    interval = f" (95% CI {_pct(a.interval[0])}-{_pct(a.interval[1])})" if a.interval else ""
+    summary = (
+        f"ICANS risk {_pct(a.probability)}{interval} on day {a.landmark_day} after CAR-T: "
+        "severe or steroid-refractory by day 28"
+    )
+    if len(summary) > SUMMARY_MAX - 1:
+        summary = f"ICANS risk {_pct(a.probability)}{interval}, day {a.landmark_day} after CAR-T"
+    lines = [
+        f"**Risk of severe (grade 3-4) or steroid-refractory ICANS by day 28:** "
+        f"{_pct(a.probability)}{interval}, estimated on day {a.landmark_day}."
+    ]
+    if a.drivers:
+        lines += ["", "**Top drivers**", *[f"- {d}" for d in a.drivers]]
+    if a.missing_inputs:
+        lines += ["", "**Not recorded (treated as missing):** " + ", ".join(a.missing_inputs)]
+    shown = mapped.warnings + a.warnings
+    if shown:
+        lines += ["", "**Warnings**", *[f"- {w}" for w in shown[:10]]]
+        if len(shown) > 10:
+            lines.append(f"- ... and {len(shown) - 10} more (see the explanation page)")
+    lines += ["", f"*{intended_use}*"]
+    if synthetic:
+        lines.append("*This model was trained on synthetic data.*")
+    return {
+        "uuid": str(uuid.uuid4()),
+        "summary": summary,
+        "indicator": indicator(a.probability, *thresholds),
+        "detail": "\n".join(lines),
+        "source": {
+            "label": f"ICANS risk model {identity['name']} v{identity['version']}",
+            "url": links["model_card"],
+        },
+        "links": [
+            {
+                "label": "Explanation of this estimate",
+                "url": links["explanation"],
+                "type": "absolute",
+            },
+            {"label": "Model card", "url": links["model_card"], "type": "absolute"},
+        ],
+    }
+
+
+def info_card(summary: str, detail: str, identity: dict, model_card_url: str) -> dict:
+    """A card that gives no estimate and says why (e.g. what to record)."""
+    return {
+        "uuid": str(uuid.uuid4()),
+        "summary": summary[: SUMMARY_MAX - 1],
+        "indicator": "info",
+        "detail": detail,
+        "source": {
+            "label": f"ICANS risk model {identity['name']} v{identity['version']}",
+            "url": model_card_url,
+        },
+    }
+
+
+class ExplanationStore:
+    """What a card's explanation page is rendered from (the patient without identifier, the
+    mapping's warnings, the model version), behind an unguessable link (a 128-bit random id),
+    kept ``ttl_s`` seconds in a directory every worker reads; expired records are removed
+    on writes (at most once a minute). The page itself is rendered when the link is opened,
+    so a card costs no rendering (the waterfall figure takes most of a page's time)."""
+
+    def __init__(self, directory: Path, ttl_s: int):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.ttl_s = ttl_s
+        self._swept = 0.0
+
+    def put(self, record: dict) -> str:
+        if time.time() - self._swept > 60:
+            self._sweep()
+        key = uuid.uuid4().hex
+        tmp = self.dir / f".{key}.tmp"
+        tmp.write_text(json.dumps(record), encoding="utf-8")
+        os.replace(tmp, self.dir / f"{key}.json")  # atomic: never half a record
+        return key
+
+    def get(self, key: str) -> dict | None:
+        if not re.fullmatch(r"[0-9a-f]{32}", key):
+            return None
+        path = self.dir / f"{key}.json"
+        try:
+            if time.time() - path.stat().st_mtime > self.ttl_s:
+                return None
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _sweep(self) -> None:
+        now = self._swept = time.time()
+        for path in self.dir.glob("*.json"):
+            try:
+                if now - path.stat().st_mtime > self.ttl_s:
+                    path.unlink()
+            except FileNotFoundError:
+                pass

@@ -1,0 +1,176 @@
+"""The CDS Hooks 2.0 routes under ``/cds-services``: discovery, the patient-view call, feedback,
+and the two pages a card links to (the model card and the patient's explanation).
+
+What the routes compute is :mod:`serving.cds.hooks`' (prefetch, cards, the explanation store);
+the client's JWT is checked before a route runs (:mod:`serving.cds.app`), and its claims are in
+``request.state.client``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from api.patient import parse_patient
+from reports.patient import build_patient_report
+from serving.cds import hooks
+from serving.cds.app import ERRORS, cds_error
+from serving.fhir.fetch import FhirFetchError, FhirServer
+from serving.fhir.mapping import map_patient
+from serving.fhir.reading import FhirInputError, MappedPatient, NotApplicable
+from serving.json_app import request_id
+from serving.worker import Worker, current_worker
+
+router = APIRouter()
+CurrentWorker = Annotated[Worker, Depends(current_worker)]
+
+
+@router.get("/cds-services", responses=ERRORS)
+def cds_discovery() -> dict:
+    """CDS Hooks discovery: the patient-view service and its prefetch templates."""
+    return hooks.discovery()
+
+
+@router.post("/cds-services/{service_id}", responses=ERRORS)
+def cds_call(service_id: str, body: hooks.CdsRequest, request: Request, worker: CurrentWorker):
+    """A patient-view call: one card with the risk, or none for a patient outside the
+    service; 412 when the data it needs is neither prefetched nor fetchable."""
+    if service_id != hooks.SERVICE_ID:
+        return cds_error(404, "not_found", f"no CDS service {service_id!r}")
+    if body.hook != hooks.HOOK:
+        return cds_error(
+            400, "invalid_input", f"hook {body.hook!r}: this service answers {hooks.HOOK!r}"
+        )
+    client = request.state.client
+    try:
+        with contextlib.ExitStack() as opened:  # the FHIR server's connections, if any
+            resources = hooks.gather(body, _fetcher(worker, body, client["iss"], opened))
+        mapped = map_patient(resources, datetime.now().astimezone())
+    except hooks.PrefetchUnavailable as exc:
+        return cds_error(412, "precondition_failed", str(exc))
+    except FhirFetchError as exc:
+        return cds_error(412, "precondition_failed", f"fhirServer: {exc}")
+    except FhirInputError as exc:
+        return cds_error(400, "invalid_fhir", "; ".join(str(i) for i in exc.issues[:20]))
+    except NotApplicable:
+        return {"cards": []}
+    if mapped.patient_reference != f"Patient/{body.context.patientId}":
+        return cds_error(
+            400,
+            "invalid_fhir",
+            f"the Patient read ({mapped.patient_reference}) is not context.patientId "
+            f"({body.context.patientId})",
+        )
+    return {"cards": [_card(worker, mapped, request)]}
+
+
+def _fetcher(worker: Worker, body: hooks.CdsRequest, issuer: str, opened: contextlib.ExitStack):
+    """How to read a prefetch key from the client's FHIR server (its connections closed
+    by ``opened``); None without a server and token. A server not allow-listed for this
+    client is refused when a key would be fetched from it (a call with everything
+    prefetched does not need it)."""
+    server, auth = body.fhirServer, body.fhirAuthorization
+    if not server or auth is None:
+        return None
+    if server.rstrip("/") in worker.fhir_servers.get(issuer, ()):
+        return opened.enter_context(FhirServer(server, auth.access_token)).get
+
+    def refuse(_url: str):
+        raise hooks.PrefetchUnavailable(
+            f"fhirServer {server!r} is not allow-listed for {issuer!r} (fhir_servers in "
+            "the CDS clients file)"
+        )
+
+    return refuse
+
+
+def _card(worker: Worker, mapped: MappedPatient, request: Request) -> dict:
+    runtime = worker.runtime
+    ident = runtime.identity()
+    settings = worker.settings
+    base = f"{settings.public_url}/cds-services/{hooks.SERVICE_ID}"
+    try:
+        patient = mapped.to_patient()
+    except FhirInputError as exc:
+        return hooks.info_card(
+            "ICANS risk not estimated: the record does not allow it (see details)",
+            "\n".join(f"- {i}" for i in exc.issues),
+            ident,
+            f"{base}/model-card",
+        )
+    a = runtime.assess([patient])[0]
+    record = {
+        "patient": patient.model_dump(mode="json", exclude={"patient_id"}),
+        "warnings": mapped.warnings,
+        "model_version": ident["version"],
+    }
+    links = {
+        "model_card": f"{base}/model-card",
+        "explanation": f"{base}/explanation?id={worker.explanations.put(record)}",
+    }
+    card = hooks.risk_card(
+        mapped,
+        a,
+        ident,
+        runtime.intended_use,
+        (settings.cds_warning_at, settings.cds_critical_at),
+        links,
+        runtime.synthetic,
+    )
+    worker.record(request_id(request), ident, patient, a, "cds-hooks", card=card["uuid"])
+    return card
+
+
+@router.post("/cds-services/{service_id}/feedback", responses=ERRORS)
+def cds_feedback(service_id: str, body: hooks.Feedback, worker: CurrentWorker):
+    """Accepted and overridden cards, recorded in the audit log without identifiers or
+    free text (the card's id, the outcome, the coded override reason)."""
+    if service_id != hooks.SERVICE_ID:
+        return cds_error(404, "not_found", f"no CDS service {service_id!r}")
+    for entry in body.feedback:
+        reason = (entry.overrideReason.reason or {}) if entry.overrideReason else {}
+        worker.audit.feedback(
+            card=entry.card,
+            outcome=entry.outcome,
+            override_reason=f"{reason.get('system', '')}|{reason.get('code', '')}"
+            if reason
+            else None,
+            accepted_suggestions=len(entry.acceptedSuggestions),
+        )
+    return JSONResponse({}, status_code=200)
+
+
+@router.get("/cds-services/{service_id}/model-card", response_class=HTMLResponse)
+def cds_model_card(service_id: str, worker: CurrentWorker) -> HTMLResponse:
+    """The model card (the version's reviewers' report), linked from every card."""
+    page = worker.runtime.model_card_page
+    if service_id != hooks.SERVICE_ID or page is None:
+        return HTMLResponse("<p>No model card for this service.</p>", status_code=404)
+    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/cds-services/{service_id}/explanation", response_class=HTMLResponse)
+def cds_explanation(service_id: str, worker: CurrentWorker, id: str = "") -> HTMLResponse:
+    """A card's explanation page, while it lasts (``cds_page_ttl_s``): the same page as
+    /v1/report, with the mapping's warnings, rendered now from the stored record."""
+    # the id is a query parameter, never part of the path: paths are metric labels
+    record = worker.explanations.get(id) if service_id == hooks.SERVICE_ID else None
+    runtime = worker.runtime
+    ident = runtime.identity()
+    if record is None or record["model_version"] != ident["version"]:
+        return HTMLResponse(
+            "<p>This explanation has expired (or the model has changed); open the chart again.</p>",
+            status_code=404,
+        )
+    patient = parse_patient(record["patient"])
+    a = runtime.assess([patient])[0]
+    shown = dataclasses.replace(a, warnings=record["warnings"] + a.warnings)
+    page = build_patient_report(patient, shown, ident, request_id=None)
+    return HTMLResponse(
+        page, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    )

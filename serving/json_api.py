@@ -1,0 +1,133 @@
+"""The JSON API's routes under ``/v1``: one patient's risk, a batch, the HTML page, the model.
+
+Every route answers from the worker's live model version, read once per request
+(:class:`serving.worker.Worker`), and records each prediction (audit line, prediction-log
+line, metrics) under the request id it answers with.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+
+from api.patient import PatientObservation
+from api.schemas import (
+    BatchRequest,
+    BatchResponse,
+    Contribution,
+    InputContribution,
+    ModelInfo,
+    ProbabilityInterval,
+    RiskResponse,
+)
+from reports.patient import build_patient_report
+from runtime.assessor import Assessment
+from serving.json_app import ERRORS, JSON_ERRORS, request_id
+from serving.model_version import ModelRuntime
+from serving.worker import Worker, current_worker
+
+router = APIRouter()
+CurrentWorker = Annotated[Worker, Depends(current_worker)]
+
+
+def assess(
+    worker: Worker, patients: list[PatientObservation], rid: str, batch: bool = False
+) -> list[RiskResponse]:
+    """Assess, answer and record. In a batch, patient ``i``'s result, audit line and
+    prediction-log line carry ``<request id>.<i>``: one id per prediction, the key an
+    outcome is later joined on (``icans monitor``)."""
+    runtime = worker.runtime  # read once: one version answers the whole request
+    assessments = runtime.assess(patients)
+    ids = [f"{rid}.{i}" for i in range(len(patients))] if batch else [rid]
+    ident = runtime.identity()
+    for pid, patient, a in zip(ids, patients, assessments, strict=True):
+        worker.record(pid, ident, patient, a, "json")
+    return [_response(a, runtime, pid) for pid, a in zip(ids, assessments, strict=True)]
+
+
+def _response(a: Assessment, runtime: ModelRuntime, rid: str) -> RiskResponse:
+    return RiskResponse(
+        probability=a.probability,
+        probability_interval=None
+        if a.interval is None
+        else ProbabilityInterval(low=a.interval[0], high=a.interval[1]),
+        landmark_day=a.landmark_day,
+        model_name=runtime.ref.name,
+        model_version=runtime.ref.version,
+        base_log_odds=a.base_log_odds,
+        log_odds=a.log_odds,
+        contributions=[
+            Contribution(**{k: c[k] for k in Contribution.model_fields}) for c in a.contributions
+        ],
+        input_contributions=[InputContribution(**c) for c in a.input_contributions],
+        drivers=a.drivers,
+        warnings=a.warnings,
+        missing_inputs=a.missing_inputs,
+        request_id=rid,
+        disclaimer=runtime.intended_use,
+    )
+
+
+@router.post("/risk", response_model=RiskResponse, responses=ERRORS)
+async def risk(
+    patient: PatientObservation, request: Request, worker: CurrentWorker
+) -> RiskResponse:
+    """Risk for one patient on day_since_infusion, with its explanation."""
+    # computed on the event loop, not handed to a thread: a millisecond or two of CPU,
+    # which a thread hop (and its hand-back) would add to, and a worker's CPU is the
+    # limit either way (batches and pages, longer, still go to the threadpool)
+    return assess(worker, [patient], request_id(request))[0]
+
+
+@router.post(
+    "/report",
+    response_class=HTMLResponse,
+    responses=JSON_ERRORS | {200: {"content": {"text/html": {}}, "description": "HTML page"}},
+)
+def report(patient: PatientObservation, request: Request, worker: CurrentWorker) -> HTMLResponse:
+    """The per-patient explanation as one self-contained HTML page (no JavaScript): the
+    probability with its uncertainty, the landmark day, a waterfall of contributions in
+    clinical units, the top drivers, warnings and caveats. Same numbers as /risk."""
+    rid = request_id(request)
+    runtime = worker.runtime
+    assessment = runtime.assess([patient])[0]
+    ident = runtime.identity()
+    worker.record(rid, ident, patient, assessment, "report")
+    page = build_patient_report(patient, assessment, ident, request_id=rid)
+    return HTMLResponse(page, headers={"X-Request-ID": rid, "Cache-Control": "no-store"})
+
+
+@router.post("/risk/batch", response_model=BatchResponse, responses=ERRORS)
+def risk_batch(body: BatchRequest, request: Request, worker: CurrentWorker) -> BatchResponse:
+    """Risk for up to 256 patients in one call; one result per patient, in order."""
+    rid = request_id(request)
+    return BatchResponse(results=assess(worker, body.patients, rid, batch=True), request_id=rid)
+
+
+@router.get("/model", response_model=ModelInfo, responses={401: ERRORS[401]})
+def model(worker: CurrentWorker) -> ModelInfo:
+    """Which model answers: name, version, training date, cohort, headline metrics."""
+    runtime = worker.runtime
+    card, ref = runtime.card, runtime.ref
+    return ModelInfo(
+        name=ref.name,
+        version=ref.version,
+        alias=ref.alias,
+        trained_at=runtime.trained_at,
+        run_id=ref.run_id,
+        cohort_fingerprint=card.get("cohort_fingerprint", ""),
+        headline_metrics={  # a metric that could not be computed (NaN) is left out
+            k: float(v)
+            for k, v in card.get("headline_metrics", {}).items()
+            if v is not None and math.isfinite(float(v))
+        },
+        gate=card.get("gate", {}),
+        feature_names=card.get("feature_names", []),
+        intended_use=runtime.intended_use,
+        synthetic_data=runtime.synthetic,
+        training_data=card.get("training_data", {}),
+        rollout=worker.live.status(),
+    )

@@ -1,0 +1,64 @@
+"""What one service worker holds while it answers: the live model and where each answer is
+recorded.
+
+A worker answers every route (the JSON API, the FHIR endpoint, the CDS Hooks service) from one
+:class:`Worker`: the registered model version that follows its alias (:mod:`serving.rollout`),
+the audit trail, the prediction log for monitoring, the explanation records behind CDS card
+links, and the FHIR servers each CDS client allows. The routers reach it through
+:func:`current_worker`, a FastAPI dependency on BentoML's current service instance, so a router
+module holds no state of its own and a new worker (a new service instance) starts clean.
+"""
+
+from __future__ import annotations
+
+import bentoml
+
+from icans.config import Settings
+from runtime.assessor import Assessment
+from serving.audit import AuditLog
+from serving.cds.client_auth import TrustedIssuer
+from serving.cds.hooks import ExplanationStore
+from serving.metrics import record_prediction
+from serving.model_version import ModelRuntime
+from serving.prediction_log import PredictionLog
+from serving.rollout import LiveModel
+
+
+class Worker:
+    """One worker's model and records, built from the settings when the worker starts."""
+
+    def __init__(self, settings: Settings, clients: list[TrustedIssuer]):
+        self.settings = settings
+        self.live = LiveModel(ModelRuntime.load(settings.model_uri, settings), settings)
+        self.audit = AuditLog(settings.audit_log)
+        self.predictions = PredictionLog(
+            settings.prediction_log_dir, settings.prediction_log_retention_days
+        )
+        self.explanations = ExplanationStore(settings.cds_explanations_dir, settings.cds_page_ttl_s)
+        self.fhir_servers = {c.iss: c.fhir_servers for c in clients}
+
+    @property
+    def runtime(self) -> ModelRuntime:
+        """The version answering now; a handler reads it once, so one version produces
+        everything in a response (its numbers, its version, its audit and log lines)."""
+        return self.live.runtime
+
+    def record(
+        self,
+        rid: str,
+        ident: dict,
+        patient,
+        assessment: Assessment,
+        channel: str,
+        card: str | None = None,
+    ) -> None:
+        """One prediction in the audit log, the prediction log and the metrics."""
+        name, version = ident["name"], ident["version"]
+        self.audit.record(rid, name, version, patient, assessment.probability, card=card)
+        self.predictions.record(rid, name, version, channel, assessment)
+        record_prediction(name, version, channel, assessment.probability)
+
+
+def current_worker() -> Worker:
+    """The worker of the running service instance (a FastAPI dependency of every route)."""
+    return bentoml.get_current_service().worker

@@ -1,0 +1,111 @@
+"""A registered model on another cohort: ``icans evaluate`` and ``icans report --cohort``.
+
+The baselines logged in the model's own training run are scored on the same rows, so a
+different case mix shows what the model (and its complexity) buys there too. The evaluation is
+recorded as its own MLflow run (experiment ``<experiment>-evaluation``), tagged with the model
+version and the cohort's fingerprint and provenance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+from mlflow.exceptions import MlflowException
+
+from cohort.reader import CohortMetadata, read_cohort
+from evaluation.held_out import MODEL, Evaluation, evaluate
+from features.landmarks import LandmarkDataset, build_landmark_dataset
+from icans.config import Settings
+from registry.store import (
+    RegisteredModel,
+    load_logged,
+    load_registered,
+    metric_key,
+    use_experiment,
+    use_tracking,
+)
+from reports.html import write_atomically
+from reports.model_report import build_model_report, sample_rows
+from reports.registry_io import logged_learning_curve
+from training.config import TrainConfig
+from training.train import cohort_tags
+
+BASELINE_ARTIFACTS = ("logistic", "m_easix")
+
+
+@dataclass
+class CohortEvaluation:
+    """A registered model's evaluation on a cohort, and the MLflow run that recorded it."""
+
+    registered: RegisteredModel
+    evaluation: Evaluation
+    cohort: CohortMetadata
+    rows: LandmarkDataset
+    run_id: str
+
+
+def evaluate_registered_model(
+    model_uri: str, cohort_dir: Path, settings: Settings, config: TrainConfig
+) -> CohortEvaluation:
+    """Score ``model_uri`` (and its run's baselines) on every landmark row of a cohort."""
+    cohort = read_cohort(cohort_dir)
+    registered = load_registered(model_uri, settings)
+    ref = registered.ref
+    ds = build_landmark_dataset(cohort.tables, config.landmarks)
+    preds = {MODEL: registered.model.predict_proba(ds.raw)[:, 1]}
+    for name in BASELINE_ARTIFACTS:
+        try:
+            baseline = load_logged(f"runs:/{ref.run_id}/baseline_{name}")
+        except (MlflowException, OSError):
+            continue  # a model registered without baselines is still evaluated
+        preds[name] = baseline.predict_proba(ds.raw)[:, 1]
+    ev = evaluate(ds, preds, config.bootstrap_samples, config.seed, config.decision_thresholds)
+    client = use_tracking(settings)
+    use_experiment(f"{config.experiment}-evaluation", settings, client)
+    with mlflow.start_run(run_name=f"evaluate-{ref.name}-v{ref.version}") as run:
+        mlflow.set_tags(
+            {"model_name": ref.name, "model_version": ref.version, "model_uri": model_uri}
+            | cohort_tags(cohort.metadata)
+        )
+        mlflow.log_metrics(
+            {metric_key(k): v for k, v in ev.flat_metrics().items() if np.isfinite(v)}
+        )
+        mlflow.log_table(ev.metrics, "evaluation/metrics.json")
+    return CohortEvaluation(registered, ev, cohort.metadata, ds, run.info.run_id)
+
+
+def report_registered_model(
+    model_uri: str, cohort_dir: Path, out: Path, settings: Settings, config: TrainConfig
+) -> Path:
+    """Evaluate a registered model on a cohort and write its report to ``out`` (atomically)."""
+    result = evaluate_registered_model(model_uri, cohort_dir, settings, config)
+    registered = result.registered
+    ref = registered.ref
+    card = registered.card | {
+        "model_name": ref.name,
+        "model_version": ref.version,
+        "model_uri": model_uri,
+        "run_id": ref.run_id,
+    }
+    if card.get("cohort_fingerprint") == result.cohort.fingerprint:
+        label = (
+            "every landmark row of the training cohort, including the patients the model was "
+            "trained on (optimistic; the training run's held-out figures are in the "
+            "quantitative analyses)"
+        )
+    else:
+        label = "every landmark row of a cohort not used in training"
+    rows = sample_rows(len(result.rows), config.seed)
+    text = build_model_report(
+        registered.model,
+        result.evaluation,
+        logged_learning_curve(ref.run_id),
+        card,
+        result.cohort,
+        result.rows.raw[rows],
+        evaluation_label=label,
+    )
+    return write_atomically(text, out)
