@@ -3,7 +3,7 @@
 UV_VERSION := 0.13.8
 UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 
-.PHONY: setup browser postgres nginx run test lint docs docs-serve bench bento
+.PHONY: setup browser postgres nginx run test test-fast lint docs docs-serve bench bento
 
 setup:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
@@ -53,6 +53,13 @@ run: setup  ## the main job on embedded defaults
 
 test: setup browser postgres nginx  ## the whole test suite (what CI runs)
 	$(UV) run pytest -n 2
+
+# The fast tier (tests/conftest.py): no trained champion, no server, no apt program, no large
+# cohort; under 2 minutes on 2 cores. Needs nothing apt installs.
+FAST := not champion and not server and not postgres and not nginx and not browser and not slow
+
+test-fast: setup  ## the fast tier: in-process tests on small inputs
+	$(UV) run pytest -n 2 -m "$(FAST)"
 
 lint: setup
 	$(UV) run ruff check . && $(UV) run ruff format --check .

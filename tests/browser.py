@@ -58,7 +58,9 @@ _HEADINGS_JS = """() => [...document.querySelectorAll("h2, h3")].map((h) => ({
 
 
 class ChromiumMissingError(RuntimeError):
-    """Debian's chromium is not installed: the browser tests fail, they never skip."""
+    """Debian's chromium is not installed: :func:`open_page` fails, it never skips. (Tests
+    marked ``browser`` are skipped before they start when chromium is missing, except in CI:
+    tests/conftest.py.)"""
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,45 @@
-"""Shared fixtures: synthetic cohorts generated once per test session, in memory."""
+"""Shared fixtures: synthetic cohorts generated once per test session, in memory, and trained
+models registered in temporary MLflow stores.
+
+Test tiers
+----------
+Markers say what a test starts or needs (registered in ``pyproject.toml``, ``--strict-markers``):
+
+* ``champion``: needs the session champion (a 2,500-patient cohort generated and a model trained,
+  registered and promoted: :func:`champion`) or trains a model with ``training.train`` itself.
+  Applied here, by fixture name, to every test that uses ``champion`` directly or through
+  another fixture (:func:`pytest_collection_modifyitems`), so a new test cannot forget it; by
+  hand (``pytestmark``) to tests that train on their own.
+* ``server``: starts a real server process (``bentoml serve``, ``mlflow server``, PostgreSQL)
+  and talks to it over HTTP. By hand.
+* ``postgres``, ``nginx``, ``browser``: need PostgreSQL's server programs, nginx, Debian's
+  chromium (``make postgres``, ``make nginx``, ``make browser``; ``make test`` runs all three).
+  By hand. Without the program a test is SKIPPED with the command that installs it, except in
+  CI (``CI=true``), where it runs and fails: CI must never pass by skipping.
+* ``slow``: integration-sized: a 20,000-patient session cohort (:func:`real_world`,
+  :func:`myeloid_centre`; applied here by fixture name), a large cohort of its own, or minutes
+  of work. By hand otherwise.
+
+Tests with none of these are the fast tier: in-process, on small inputs, with
+:func:`small_champion` (a tiny model fitted in seconds on a few hundred synthetic patients,
+registered in a temporary sqlite store) wherever a registered model is needed but not the
+champion's quality.
+
+Commands::
+
+    make test        # everything, what CI runs (.ci/run): installs chromium, postgresql, nginx
+    make test-fast   # the fast tier, under 2 minutes on 2 cores, nothing installed with apt:
+                     # uv run pytest -n 2 -m "not champion and not server and not postgres
+                     #                        and not nginx and not browser and not slow"
+    uv run pytest -n 2 -m champion     # one tier on its own, or any marker expression
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -92,3 +129,129 @@ def champion(tmp_path_factory) -> Champion:
     result = train(cohort, FAST, settings)
     assert result.promoted, result.gate.summary()
     return Champion(cohort, store, settings, result)
+
+
+@pytest.fixture(scope="session")
+def small_champion(tmp_path_factory) -> Champion:
+    """A tiny model registered and promoted (``@champion``) in a temporary sqlite store, built
+    in seconds: 400 patients generated, trained with :data:`support.SMALL` (one tree depth, at
+    most 40 trees, two uncertainty refits, open gates), as ``icans train`` runs. For the
+    tests that need a registered model answering (the service's JSON contract, error bodies,
+    schema fuzzing, FHIR and CDS Hooks in process, the patient page, batch scoring, roll-outs)
+    but not the champion's quality.
+
+    Built once per run: the first xdist worker to need it trains it under a file lock in the
+    run's shared temporary directory, the other reads it from there (tests only read its store;
+    a test that changes a registry works on a copy). A test module uses this or the session
+    champion, not both (:func:`pytest_collection_modifyitems` refuses a mix): a service started
+    in process on one store polls it, pointing MLflow's tracking URI there, and the session
+    champion trained meanwhile would record into the wrong store.
+    """
+    import fcntl
+    import pickle
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's directory, shared by its workers
+    root = base / "small-champion"
+    root.mkdir(exist_ok=True)
+    built = root / "champion.pickle"
+    with (root / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        if built.exists():
+            return pickle.loads(built.read_bytes())
+        champion = _train_small(root)
+        (root / "champion.tmp").write_bytes(pickle.dumps(champion))
+        (root / "champion.tmp").rename(built)
+        return champion
+
+
+def _train_small(root: Path) -> Champion:
+    from support import SMALL
+
+    from icans.config import load_settings
+    from training.train import train
+
+    cohort, store = root / "cohort", root / "store"
+    generate_cohort(cohort, CohortSpec(n_patients=400, seed=5))
+    store.mkdir()
+    settings = load_settings(
+        tracking_uri=f"sqlite:///{store}/mlflow.db", artifacts_dir=store / "artifacts"
+    )
+    result = train(cohort, SMALL, settings)
+    assert result.promoted, result.gate.summary()
+    return Champion(cohort, store, settings, result)
+
+
+# --------------------------------------------------------------------------------------------
+# Tiers: markers applied by fixture name, and skips for programs that are not installed
+# --------------------------------------------------------------------------------------------
+
+# A test using one of these fixtures (directly or through another fixture) gets the marker.
+MARKED_BY_FIXTURE = {
+    "champion": "champion",
+    "real_world": "slow",
+    "myeloid_centre": "slow",
+}
+
+
+def _postgres_installed() -> bool:
+    from ops.postgres_cluster import bin_dir
+    from ops.tracking_server import TrackingServerError
+
+    try:
+        bin_dir()
+    except TrackingServerError:
+        return False
+    return True
+
+
+def _executable(path: str) -> bool:
+    return Path(path).is_file() and os.access(path, os.X_OK)
+
+
+# marker -> (is the program there, what it is, the make target that installs it); the same
+# places tests/browser.py, ops/postgres_cluster.py and tests/cluster.py look in.
+PROGRAMS = {
+    "browser": (lambda: _executable("/usr/bin/chromium"), "Debian's chromium", "make browser"),
+    "postgres": (_postgres_installed, "PostgreSQL's server programs", "make postgres"),
+    "nginx": (
+        lambda: _executable(shutil.which("nginx") or "/usr/sbin/nginx"),
+        "nginx",
+        "make nginx",
+    ),
+}
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI") == "true"
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config, items):
+    models: dict[str, set[str]] = {}  # module -> the trained models its tests use
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for fixture, marker in MARKED_BY_FIXTURE.items():
+            if fixture in used:
+                item.add_marker(marker)
+        module = getattr(item, "nodeid", "").split("::")[0]
+        models.setdefault(module, set()).update(used & {"champion", "small_champion"})
+    mixed = sorted(m for m, used in models.items() if len(used) == 2)
+    if mixed:
+        raise pytest.UsageError(
+            f"{', '.join(mixed)}: a test module uses the champion or the small champion, not "
+            "both (tests/conftest.py, small_champion)"
+        )
+    if in_ci():
+        return  # CI installs every program (make test): a missing one fails, never skips
+    missing = {}
+    for item in items:
+        for marker, (installed, what, target) in PROGRAMS.items():
+            if item.get_closest_marker(marker) is None:
+                continue
+            if marker not in missing:
+                missing[marker] = not installed()
+            if missing[marker]:
+                reason = f"{what} not installed: `{target}` installs it (`make test` does)"
+                item.add_marker(pytest.mark.skip(reason=reason))

@@ -1,4 +1,4 @@
-"""Shared test settings: a fast training configuration and the in-process service app."""
+"""Shared test settings: fast and tiny training configurations and the in-process service app."""
 
 from __future__ import annotations
 
@@ -20,6 +20,38 @@ FAST = TrainConfig(
         min_test_events=10,
         calibration_slope_min=0.7,
         calibration_slope_max=1.3,
+    ),
+)
+
+
+# Tiny, for conftest.small_champion: a model that a test needs registered and answering, not
+# good. One tree depth and learning rate (trees always: the tests explain trees), at most 40
+# trees, two uncertainty refits (intervals exist), no bootstrap, one learning-curve point. The
+# gates are open: a 400-patient cohort holds about 100 held-out patients, too few to judge a
+# model, and what these tests check does not depend on its quality.
+SMALL = TrainConfig(
+    cv_folds=2,
+    search=SearchSpace(
+        max_depth=(2,),
+        learning_rate=(0.3,),
+        max_trees=40,
+        early_stopping_rounds=10,
+        additive_alone=False,
+    ),
+    bootstrap_samples=0,
+    uncertainty_refits=2,
+    learning_curve_sizes=(13,),
+    learning_curve_repeats=1,
+    logistic_c_grid=(0.1,),
+    n_threads=1,
+    gates=GateConfig(
+        calibration_slope_min=0.0,
+        calibration_slope_max=100.0,
+        max_auroc_gap_to_true_risk=1.0,
+        must_beat=(),
+        non_inferior_to=(),
+        min_test_events=1,
+        calibration_intercept_max_abs=100.0,
     ),
 )
 

@@ -1,9 +1,9 @@
 """The synthetic cohort on disk: files, manifest, reproducibility, atomicity and the data contract.
 
 Every test writes real files under pytest's ``tmp_path`` (no mocks). Cohorts are small
-(300-2,500 patients) except where two blocks are needed (``BLOCK_SIZE + 500``), so the whole
-file runs in well under a minute. Cohorts that several tests only read are generated once per
-module.
+(300-2,500 patients) except where two blocks are needed (``BLOCK_SIZE + 500``) or a generation
+runs in a process of its own: those tests are marked ``slow`` (tests/conftest.py). Cohorts that
+several tests only read are generated once per module.
 """
 
 from __future__ import annotations
@@ -246,17 +246,20 @@ def test_different_seed_gives_different_bytes(cohort: Path, tmp_path: Path) -> N
     assert read_manifest(cohort)["fingerprint"] != read_manifest(other)["fingerprint"]
 
 
+@pytest.mark.slow
 def test_two_workers_give_same_bytes_as_one(two_block_cohorts: dict[int, Path]) -> None:
     assert read_manifest(two_block_cohorts[1])["tables"]["patients"]["rows"] == TWO_BLOCKS
     # byte for byte: each block from its own seed by the same code, on this machine
     assert file_hashes(two_block_cohorts[2]) == file_hashes(two_block_cohorts[1])
 
 
+@pytest.mark.slow
 def test_patient_ids_run_on_across_the_block_boundary(two_block_cohorts: dict[int, Path]) -> None:
     ids = read_table(two_block_cohorts[1], "patients", ["patient_id"])["patient_id"]
     assert list(ids) == [f"P{i:07d}" for i in range(TWO_BLOCKS)]
 
 
+@pytest.mark.slow
 def test_first_block_does_not_depend_on_cohort_size(
     two_block_cohorts: dict[int, Path], tmp_path: Path
 ) -> None:
@@ -304,6 +307,7 @@ def test_csv_values_match_parquet(csv_cohort: Path, cohort: Path, name: str) -> 
 # --------------------------------------------------------------------------- atomicity
 
 
+@pytest.mark.slow
 def test_failure_during_generation_leaves_nothing_behind(tmp_path: Path) -> None:
     out = tmp_path / "cohort"
     calls = []
@@ -340,6 +344,7 @@ def _start_generating(out: Path) -> subprocess.Popen:
     return proc
 
 
+@pytest.mark.slow
 def test_a_killed_generation_leaves_nothing_after_the_next_run(tmp_path: Path) -> None:
     out = tmp_path / "cohort"
     proc = _start_generating(out)
@@ -367,6 +372,7 @@ def test_a_replaced_cohort_whose_replacement_was_lost_is_put_back(tmp_path: Path
     assert leftovers(out) == []
 
 
+@pytest.mark.slow
 def test_sigterm_stops_a_generation_cleanly(tmp_path: Path) -> None:
     out = tmp_path / "cohort"
     proc = _start_generating(out)
@@ -381,6 +387,7 @@ def test_sigterm_stops_a_generation_cleanly(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_output_appears_only_when_complete(tmp_path: Path) -> None:
     out = tmp_path / "cohort"
     seen = []

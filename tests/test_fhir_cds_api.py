@@ -50,10 +50,10 @@ def fhir_server():
 
 
 @pytest.fixture(scope="module")
-def env(champion, tmp_path_factory, fhir_server):
+def env(small_champion, tmp_path_factory, fhir_server):
     d = tmp_path_factory.mktemp("cds")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", champion.settings.tracking_uri)
+        mp.setenv("MLFLOW_TRACKING_URI", small_champion.settings.tracking_uri)
         mp.setenv("ICANS_ARTIFACTS_DIR", str(d / "artifacts"))
         mp.setenv("ICANS_AUDIT_LOG", str(d / "audit.jsonl"))
         mp.setenv("ICANS_CDS_CLIENTS", str(write_clients_file(d, [fhir_server.base])))

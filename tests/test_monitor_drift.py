@@ -159,9 +159,21 @@ def test_the_shim_leaves_an_existing_name_alone_and_telemetry_is_off(monkeypatch
     monkeypatch.delattr(common, "infer_dtype_from_object")
     assert evidently_compat.patch_pandas() is True
     assert common.infer_dtype_from_object is evidently_compat._never_called
+    # telemetry: switched off when unset, a switch already set is left as it is (monkeypatch
+    # puts the environment back afterwards)
+    monkeypatch.delenv("DO_NOT_TRACK", raising=False)
+    monkeypatch.setenv("ITERATIVE_DO_NOT_TRACK", "true")
     ev = evidently_compat.evidently()
-    assert ev.Report is not None
-    assert os.environ["DO_NOT_TRACK"] and os.environ["ITERATIVE_DO_NOT_TRACK"]
+    import evidently
+    from evidently.metrics import ValueDrift
+
+    assert (ev.Report, ev.Dataset, ev.DataDefinition, ev.ValueDrift) == (
+        evidently.Report,
+        evidently.Dataset,
+        evidently.DataDefinition,
+        ValueDrift,
+    )
+    assert (os.environ["DO_NOT_TRACK"], os.environ["ITERATIVE_DO_NOT_TRACK"]) == ("1", "true")
     from evidently.telemetry import event_logger
 
     assert not event_logger.is_enabled()

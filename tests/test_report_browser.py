@@ -55,6 +55,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+@pytest.mark.browser
 def test_harness_sees_what_is_broken_with_javascript_off(tmp_path):
     page_file = tmp_path / "broken.html"
     page_file.write_text(BROKEN)
@@ -78,6 +79,7 @@ def test_harness_sees_what_is_broken_with_javascript_off(tmp_path):
         page.evaluate("1")
 
 
+@pytest.mark.browser
 def test_harness_over_http_with_javascript_on(tmp_path, served):
     (tmp_path / "broken.html").write_text(BROKEN)
     with open_page(f"{served}/broken.html", javascript=True) as page:
@@ -103,6 +105,7 @@ def report_file(champion, tmp_path_factory) -> Path:
     return write_logged_report("models:/icans-risk@champion", out, champion.settings)
 
 
+@pytest.mark.browser
 def test_report_renders_in_chromium_without_javascript(report_file, champion):
     with open_page(report_file) as page:
         assert page.problems() == []
@@ -142,6 +145,7 @@ def patient_page(champion, tmp_path_factory) -> Path:
     return write_atomically(html, tmp_path_factory.mktemp("browser-patient") / "patient.html")
 
 
+@pytest.mark.browser
 def test_patient_page_renders_and_its_waterfall_adds_up_to_the_stated_probability(patient_page):
     from scipy.special import expit
 

@@ -1,54 +1,117 @@
 """Promotions reach a running worker without a restart (:mod:`serving.rollout`).
 
-Against a real sqlite registry: a copy of the session's champion store, so the aliases moved
-here never reach the other tests. A new version is registered from the champion's own model
-(the swap is what is tested here; tests/test_scale_out.py promotes a different model under
-load through a load balancer), and a broken one from a run whose pickled model is unreadable.
+Against a real sqlite registry: a copy of the small champion's store (``conftest.small_champion``:
+the swap is tested here, not the model), so the aliases moved here never reach the other tests.
+New versions are registered from the champion's own model: as it is, and with every log-odds
+raised by :data:`SHIFT` (so each version's answers are known independently of the runtime), and
+a broken one from a run whose pickled model is unreadable. tests/test_scale_out.py promotes a
+different model under load through a load balancer.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import shutil
 
 import mlflow
-import numpy as np
 import pytest
 from mlflow import MlflowClient
+from scipy.special import expit, logit
 
 from api.patient import parse_patient
 from cohort.reader import read_cohort
 from features.landmarks import patient_record
+from features.packing import to_raw
 from serving.model_version import ModelRuntime
 from serving.rollout import LiveModel
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 DAY = 3
+SHIFT = 1.0  # log-odds the shifted version adds to every answer (odds times e)
 
 
 @pytest.fixture(scope="module")
-def patient(champion):
+def patient(small_champion):
     """One patient of the champion's cohort on day 3, validated as the service does."""
-    tables = read_cohort(champion.cohort).tables
+    tables = read_cohort(small_champion.cohort).tables
     return parse_patient(patient_record(tables, tables["patients"].patient_id.iloc[0], DAY))
 
 
 @pytest.fixture
-def store(champion, tmp_path):
+def store(small_champion, tmp_path):
     """Settings on a copy of the champion's registry (its artefacts read where they are)."""
-    shutil.copy(champion.store / "mlflow.db", tmp_path / "mlflow.db")
-    settings = champion.settings.model_copy(
+    shutil.copy(small_champion.store / "mlflow.db", tmp_path / "mlflow.db")
+    settings = small_champion.settings.model_copy(
         update={"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "model_poll_seconds": 0.2}
     )
     client = MlflowClient(settings.tracking_uri, settings.tracking_uri)
     return settings, client
 
 
+class _ToCaplog(logging.Handler):
+    """Hands each record to the handler of caplog's current phase."""
+
+    def __init__(self, caplog):
+        super().__init__()
+        self.caplog = caplog
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.caplog.handler.handle(record)
+
+
+@pytest.fixture
+def caplog(caplog, monkeypatch):
+    """caplog fed by the roll-out logger itself, whatever ran before in this process: a service
+    started in process sends the ``icans`` records to BentoML's handlers only (serving.service,
+    no propagation), and a logging configuration applied meanwhile may have disabled the
+    loggers that existed then."""
+    logger = logging.getLogger("icans.serving.rollout")
+    monkeypatch.setattr(logger, "disabled", False)
+    monkeypatch.setattr(logger, "propagate", False)  # each record once, here
+    handler = _ToCaplog(caplog)
+    logger.addHandler(handler)
+    yield caplog
+    logger.removeHandler(handler)
+
+
 def _register_copy(client: MlflowClient, name: str, version: str) -> str:
     """A new version of the same logged model (as a re-registration would make)."""
     mv = client.get_model_version(name, version)
     return str(client.create_model_version(name, mv.source, run_id=mv.run_id).version)
+
+
+def _logged_probability(settings, version: str, patient) -> float:
+    """What ``version`` gives ``patient``, by another path than the service's: the pickled
+    pipeline loaded through MLflow's own sklearn flavour, on the raw row."""
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    model = mlflow.sklearn.load_model(f"models:/{settings.model_name}/{version}")
+    return float(model.predict_proba(to_raw(patient))[0, 1])
+
+
+def _register_shifted(client: MlflowClient, settings, version: str, tmp_path) -> str:
+    """A new version answering every patient with log-odds SHIFT above ``version``'s: its model
+    with the calibration intercept raised by SHIFT, logged (with its model card) in a run of
+    its own and registered."""
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    mv = client.get_model_version(settings.model_name, version)
+    model = copy.deepcopy(mlflow.sklearn.load_model(f"models:/{settings.model_name}/{version}"))
+    a, b = model.calibration_
+    model.calibration_ = (a + SHIFT, b)
+    card = mlflow.artifacts.load_dict(f"runs:/{mv.run_id}/model_card.json")
+    experiment = client.create_experiment("shifted", artifact_location=(tmp_path / "s").as_uri())
+    with mlflow.start_run(experiment_id=experiment):
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+            pip_requirements=[],
+        )
+        mlflow.log_dict(card, "model_card.json")
+    return str(mlflow.register_model(info.model_uri, settings.model_name).version)
 
 
 def _register_broken(client: MlflowClient, settings, tmp_path) -> str:
@@ -69,26 +132,36 @@ def _register_broken(client: MlflowClient, settings, tmp_path) -> str:
     )
 
 
-def test_a_promotion_is_swapped_in_whole_and_requests_in_flight_keep_their_version(store, patient):
+def test_a_promotion_is_swapped_in_whole_and_requests_in_flight_keep_their_version(
+    store, patient, tmp_path
+):
     settings, client = store
+    old = str(client.get_model_version_by_alias(settings.model_name, settings.model_alias).version)
     live = LiveModel(ModelRuntime.load(settings.model_uri, settings), settings)
     first = live.runtime
     assert live.follows == settings.model_alias
     assert live.check() is False  # the alias has not moved
     assert live.runtime is first
 
-    new = _register_copy(client, settings.model_name, first.ref.version)
-    assert new != first.ref.version
+    new = _register_shifted(client, settings, old, tmp_path)
+    assert new not in (old, None)
     client.set_registered_model_alias(settings.model_name, settings.model_alias, new)
     assert live.check() is True
     swapped = live.runtime
     assert swapped is not first
-    assert swapped.ref.version == new and swapped.identity()["version"] == new
-    # a request that read the old runtime before the swap answers wholly from it
-    assert first.ref.version != new and first.identity()["version"] == first.ref.version
+    assert (swapped.ref.version, swapped.identity()["version"]) == (new, new)
+    # a request that read the old runtime before the swap answers wholly from it: the old
+    # version's name and numbers, the new runtime the new version's. Each probability is checked
+    # against the logged model through MLflow's sklearn flavour (1e-9: the compiled model sums
+    # the same float64 terms in another order, as in test_model_compiled), the new one also by
+    # construction: its log-odds are the old ones plus SHIFT.
+    assert (first.ref.version, first.identity()["version"]) == (old, old)
     a_old, a_new = first.assess([patient])[0], swapped.assess([patient])[0]
-    assert np.isfinite(a_new.probability)
-    assert a_new.probability == pytest.approx(a_old.probability, abs=1e-12)  # same model
+    assert a_old.probability == pytest.approx(_logged_probability(settings, old, patient), abs=1e-9)
+    assert a_new.probability == pytest.approx(_logged_probability(settings, new, patient), abs=1e-9)
+    assert a_new.probability == pytest.approx(
+        float(expit(logit(a_old.probability) + SHIFT)), abs=1e-9
+    )
     status = live.status()
     assert status["model_version"] == new
     assert status["swaps"] == 1 and status["failed_rollout"] is None
@@ -131,9 +204,12 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_answering(store, tmp_pa
 def test_an_unreachable_registry_is_reported_and_the_worker_keeps_answering(
     store, patient, monkeypatch, caplog
 ):
-    settings, _ = store
+    settings, client = store
     live = LiveModel(ModelRuntime.load(settings.model_uri, settings), settings)
     version = live.runtime.ref.version
+    assert version == str(
+        client.get_model_version_by_alias(settings.model_name, settings.model_alias).version
+    )
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     live.settings = settings.model_copy(update={"tracking_uri": "http://127.0.0.1:9"})
     with caplog.at_level(logging.ERROR, logger="icans.serving.rollout"):
@@ -141,8 +217,11 @@ def test_an_unreachable_registry_is_reported_and_the_worker_keeps_answering(
     failed = live.status()["failed_rollout"]
     assert failed["version"] is None
     assert "registry could not be asked" in failed["error"]
+    # still the version it had, answering with that version's numbers (MLflow's sklearn flavour
+    # loaded before the registry went away; 1e-9 as above)
     assert live.runtime.ref.version == version
-    assert live.runtime.assess([patient])[0].probability > 0
+    expected = _logged_probability(settings, version, patient)
+    assert live.runtime.assess([patient])[0].probability == pytest.approx(expected, abs=1e-9)
 
 
 def test_the_poller_follows_the_alias_on_its_own(store):

@@ -31,7 +31,12 @@ from mlflow import MlflowClient
 
 from icans.config import load_settings
 
-pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
+pytestmark = [
+    pytest.mark.server,
+    pytest.mark.nginx,
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore::UserWarning"),
+]
 
 POLL_S = 1.0
 

@@ -1,9 +1,10 @@
 """The HTTP API of the BentoML service, in process: contract, validation, limits, auth, audit.
 
-A small cohort is generated and a model trained (fast configuration) into a temporary sqlite
-MLflow store once per module; the service is then started through BentoML's own ASGI app
-(``IcansRisk.to_asgi()``) with Starlette's test client, which runs the service's ``__init__``
-and so loads the champion from the registry exactly as ``bentoml serve`` does.
+The model is the small champion (``conftest.small_champion``: 400 patients, a tiny model,
+registered and promoted in a temporary sqlite MLflow store once per run): nothing here depends on
+its quality. The service is started through BentoML's own ASGI app (``IcansRisk.to_asgi()``) with
+Starlette's test client, which runs the service's ``__init__`` and so loads the champion from the
+registry exactly as ``bentoml serve`` does.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from api.schemas import MAX_BATCH, MAX_BODY_BYTES
 from cohort.reader import read_cohort
 from features.landmarks import patient_record
 from features.packing import to_raw
-from icans.contract import BASELINE, CAR_TARGETS, COURSE, DISEASES, LAB_FIELDS
+from icans.contract import CAR_TARGETS, DISEASES, LAB_FIELDS
 from serving.audit import canonical_input_sha256
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -40,13 +41,13 @@ DAY = 3
 
 
 # --------------------------------------------------------------------------------------------
-# Fixtures: a trained champion, a running service, request bodies
+# Fixtures: the small champion, a running service, request bodies
 # --------------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def cohort(champion):
-    return champion.cohort
+def cohort(small_champion):
+    return small_champion.cohort
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +56,13 @@ def tables(cohort):
 
 
 @pytest.fixture(scope="module")
-def store(champion):
-    return champion.store
+def store(small_champion):
+    return small_champion.store
 
 
 @pytest.fixture(scope="module")
-def trained(champion):
-    return champion.result
+def trained(small_champion):
+    return small_champion.result
 
 
 @pytest.fixture(scope="module")
@@ -144,17 +145,90 @@ def without_request_id(result: dict) -> dict:
     return {k: v for k, v in result.items() if k != "request_id"}
 
 
-def left_out(record: dict) -> list[str]:
-    """Optional fields a request leaves out or sends empty (after day 0), in contract order;
-    a field measured only in other diseases (marrow blasts in lymphoma) is not left out."""
-    return [
-        f.name
-        for f in (*BASELINE, *COURSE)
-        if not f.required
-        and (record.get(f.name) is None or record.get(f.name) == [])
-        and (f.kind != "day_list" or record["day_since_infusion"] > 0)
-        and (not f.diseases or record["disease"] in f.diseases)  # measured in this disease
-    ]
+# A patient written out by hand (LBCL, CD19 with CD28, day 3) with every input given: what a
+# test takes away from it is all that is missing. Marrow blasts are measured in the leukaemias
+# only, so a lymphoma leaves them out without missing them.
+COMPLETE = {
+    "day_since_infusion": 3,
+    "age_years": 61.0,
+    "weight_kg": 70.0,
+    "dose_cells_per_kg": 2.0e6,
+    "cns_involvement": False,
+    "prior_lines": 2,
+    "neuro_comorbidity": False,
+    "ldh_u_per_l": 320.0,
+    "crp_mg_per_l": 24.0,
+    "ferritin_ng_per_ml": 800.0,
+    "platelets_10e9_per_l": 110.0,
+    "creatinine_mg_per_dl": 0.9,
+    "disease": "LBCL",
+    "car_target": "CD19",
+    "costimulatory_domain": "CD28",
+    "lymphodepletion": "flu_cy",
+    "marrow_involvement": False,
+    "crs_grade_by_day": [{"day": d, "grade": g} for d, g in enumerate([0, 1, 1, 0])],
+    "cd4_car_t_cells_per_ul": [{"day": 0, "value": 0.0}, {"day": 3, "value": 14.0}],
+    "cd8_car_t_cells_per_ul": [{"day": 0, "value": 0.0}, {"day": 3, "value": 31.0}],
+    "icans_grade_by_day": [{"day": d, "grade": 0} for d in range(4)],
+    "dexamethasone_mg_by_day": [{"day": d, "mg": 0.0} for d in range(4)],
+    "tocilizumab_doses_by_day": [{"day": d, "doses": int(d == 1)} for d in range(4)],
+}
+ALL_COURSE = ("crs_grade_by_day", "cd4_car_t_cells_per_ul", "cd8_car_t_cells_per_ul")
+ALL_COURSE += ("icans_grade_by_day", "dexamethasone_mg_by_day", "tocilizumab_doses_by_day")
+NO_COURSE = {field: [] for field in ALL_COURSE}
+
+
+def without(record: dict, *fields: str, **changes: Any) -> dict:
+    out = fresh(record, **changes)
+    for field in fields:
+        del out[field]
+    return out
+
+
+# (request, its missing inputs in contract order): each list written out by hand.
+MISSING_CASES = [
+    pytest.param(COMPLETE, [], id="complete"),
+    pytest.param(
+        without(COMPLETE, "weight_kg", "crp_mg_per_l", "prior_lines"),
+        ["weight_kg", "prior_lines", "crp_mg_per_l"],
+        id="omitted-baseline",
+    ),
+    pytest.param(
+        fresh(COMPLETE, ferritin_ng_per_ml=None, lymphodepletion=None),
+        ["ferritin_ng_per_ml", "lymphodepletion"],
+        id="sent-as-null",
+    ),
+    pytest.param(
+        without(COMPLETE, "marrow_involvement", "tocilizumab_doses_by_day"),
+        ["marrow_involvement", "tocilizumab_doses_by_day"],
+        id="lymphoma-without-marrow-and-treatment",
+    ),
+    pytest.param(
+        without(COMPLETE, "marrow_involvement", disease="B-ALL", marrow_blasts_pct=35.0),
+        [],
+        id="leukaemia-marrow-as-blasts",
+    ),
+    pytest.param(
+        without(COMPLETE, "marrow_involvement", disease="B-ALL"),
+        ["marrow_blasts_pct"],
+        id="leukaemia-without-blasts",
+    ),
+    pytest.param(
+        fresh(COMPLETE, cd4_car_t_cells_per_ul=[], dexamethasone_mg_by_day=[]),
+        ["cd4_car_t_cells_per_ul", "dexamethasone_mg_by_day"],
+        id="empty-course-lists",
+    ),
+    pytest.param(
+        fresh(COMPLETE, day_since_infusion=0, **NO_COURSE),
+        [],
+        id="day-0-nothing-observed-yet",
+    ),
+    pytest.param(
+        fresh(COMPLETE, day_since_infusion=5, **NO_COURSE),
+        list(ALL_COURSE),
+        id="day-5-no-course",
+    ),
+]
 
 
 def treated(record: dict) -> dict:
@@ -200,10 +274,19 @@ def test_risk_response_contract(client, trained, body):
     assert all(isinstance(d, str) and d for d in r["drivers"])
     assert isinstance(r["warnings"], list)
     assert all(isinstance(w, str) for w in r["warnings"])
-    # exactly the optional inputs the request leaves out (those the cohort does not record)
-    assert r["missing_inputs"] == left_out(body)
+    # each missing input is one the request leaves out or sends empty (which, exactly, is
+    # checked on requests written by hand: test_missing_inputs_are_the_optional_inputs_left_out)
+    assert isinstance(r["missing_inputs"], list)
+    assert all(body.get(field) in (None, []) for field in r["missing_inputs"]), r
     assert isinstance(r["request_id"], str) and r["request_id"]
     assert "SYNTHETIC" in r["disclaimer"]
+
+
+@pytest.mark.parametrize(("record", "missing"), MISSING_CASES)
+def test_missing_inputs_are_the_optional_inputs_left_out(client, record, missing):
+    r = client.post("/v1/risk", json=record)
+    assert r.status_code == 200, r.text
+    assert r.json()["missing_inputs"] == missing
 
 
 def test_contributions_one_per_feature_largest_first(client, trained, body):
@@ -698,15 +781,12 @@ def test_values_far_outside_training_range_are_warned_about(client, body):
     assert any("marrow blasts" in w and "training range" in w for w in warnings), warnings
 
 
-def test_omitted_optional_labs_are_warned_about_and_listed(client, body):
-    record = copy.deepcopy(body)
-    for field in ("crp_mg_per_l", "ferritin_ng_per_ml", "prior_lines"):
-        del record[field]
+def test_omitted_optional_labs_are_warned_about_and_listed(client):
+    record = without(COMPLETE, "crp_mg_per_l", "ferritin_ng_per_ml", "prior_lines")
     r = client.post("/v1/risk", json=record)
     assert r.status_code == 200, r.text
     result = r.json()
-    omitted = set(result["missing_inputs"]) - set(left_out(body))
-    assert omitted == {"crp_mg_per_l", "ferritin_ng_per_ml", "prior_lines"}
+    assert result["missing_inputs"] == ["prior_lines", "crp_mg_per_l", "ferritin_ng_per_ml"]
     for field in result["missing_inputs"]:
         assert any(field in w for w in result["warnings"]), (field, result["warnings"])
 

@@ -42,7 +42,8 @@ from features.landmarks import patient_record
 from serving.launch import is_loopback, listening_host, server_command, server_environment
 from training.external_validation import evaluate_registered_model
 
-pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
+# Each test that starts a server is marked ``server`` (those that start none run in the fast tier).
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 SECRET_ID = "PATIENT-SECRET-4711"
 
@@ -86,6 +87,7 @@ def server(model, tmp_path_factory, fhir_server):
         stop_group(proc)
 
 
+@pytest.mark.server
 def test_real_server_answers_over_http(server, model):
     base, _ = server
     cohort, _, result = model
@@ -109,6 +111,8 @@ def test_real_server_answers_over_http(server, model):
     assert any("day_since_infusion=1" in e["expected"] for e in bad.json()["errors"])
 
 
+@pytest.mark.server
+@pytest.mark.browser
 def test_real_server_returns_the_patient_page_that_chromium_renders(server, model, tmp_path):
     from browser import open_page
 
@@ -129,6 +133,7 @@ def test_real_server_returns_the_patient_page_that_chromium_renders(server, mode
     assert f"icans-risk version {result.model_version}" in response.text
 
 
+@pytest.mark.server
 def test_endpoint_probabilities_equal_icans_evaluate(server, model):
     """Same patients, same model version: the served probability is exactly the evaluated one."""
     base, _ = server
@@ -149,6 +154,7 @@ def test_endpoint_probabilities_equal_icans_evaluate(server, model):
     np.testing.assert_array_equal(served, rows["model"].to_numpy())
 
 
+@pytest.mark.server
 def test_server_logs_and_audit_never_hold_the_patient_id(server, model):
     base, logs = server
     cohort, settings, _ = model
@@ -167,6 +173,7 @@ def test_server_logs_and_audit_never_hold_the_patient_id(server, model):
     assert '"predictors":{' in predictions
 
 
+@pytest.mark.server
 def test_real_server_metrics_count_calls_and_predictions_without_identifiers(server, model):
     """Prometheus text on /metrics (no token): BentoML's series and ours, by route template,
     status and model version; the patient's identifier and the inputs never appear."""
@@ -205,6 +212,7 @@ def test_serve_refuses_to_start_without_a_registered_model(tmp_path):
     assert "icans train" in result.output
 
 
+@pytest.mark.slow
 def test_bentoml_build_produces_a_bento(tmp_path):
     env = dict(os.environ, BENTOML_HOME=str(tmp_path / "bentoml"))
     done = subprocess.run(
@@ -236,6 +244,7 @@ def _hook(prefetch=None, **extra) -> dict:
     return body | ({"prefetch": prefetch} if prefetch is not None else {}) | extra
 
 
+@pytest.mark.server
 def test_real_server_fhir_risk_assessment_equals_v1_risk(server):
     from fhir.resources.R4B.riskassessment import RiskAssessment
 
@@ -257,6 +266,7 @@ def test_real_server_fhir_risk_assessment_equals_v1_risk(server):
     assert response.json()["prediction"][0]["probabilityDecimal"] == risk["probability"]
 
 
+@pytest.mark.server
 def test_real_server_cds_hooks_with_jwts(server, fhir_server):
     base, logs = server
     url = base + SERVICE
@@ -319,6 +329,7 @@ def test_listening_host_is_where_a_served_worker_listens(monkeypatch):
         assert is_loopback(listening_host() or "")
 
 
+@pytest.mark.server
 def test_bentoml_serve_on_the_network_without_authentication_refuses(model, tmp_path):
     """The container path: ``bentoml serve --host 0.0.0.0`` directly, no ``icans serve``."""
     _, settings, _ = model

@@ -60,8 +60,8 @@ CHECKS = [
 
 
 @pytest.fixture(scope="module")
-def store(champion):
-    return champion.store
+def store(small_champion):
+    return small_champion.store
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def api_schema(store, tmp_path_factory):
         mp.setenv("ICANS_PREDICTION_LOG_DIR", str(audit.parent / "predictions"))
         mp.delenv("ICANS_API_TOKEN", raising=False)
         mp.delenv("ICANS_MODEL_URI", raising=False)
-        # Starts the app's lifespan (the service's __init__ loads the champion) and keeps it
+        # Starts the app's lifespan (the service's __init__ loads the small champion) and keeps it
         # running for the generated calls.
         schema = schemathesis.openapi.from_asgi("/v1/openapi.json", shared_asgi_app())
         try:

@@ -62,6 +62,7 @@ def _killed_run(uri: str) -> str:
     return done.stdout.split()[0]
 
 
+@pytest.mark.slow
 def test_a_run_whose_process_was_killed_is_failed_and_its_version_deleted(store):
     uri, client, experiment = store
     run_id = _killed_run(uri)
@@ -79,6 +80,7 @@ def test_a_run_whose_process_was_killed_is_failed_and_its_version_deleted(store)
     assert close_stale_runs(client, experiment, "icans-risk", after_hours=24) == []  # once
 
 
+@pytest.mark.slow
 def test_a_killed_run_whose_version_holds_the_alias_keeps_it(store):
     uri, client, experiment = store
     run_id = _killed_run(uri)

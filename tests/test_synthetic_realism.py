@@ -16,6 +16,10 @@ from sklearn.metrics import roc_auc_score
 from data.synthetic.parameters import MYELOID_OR_T_FAMILIES, GeneratorParameters
 from data.synthetic.summary import landmark_labels, realism_table, seed_phenotypes
 
+# The 20,000-patient session cohorts (also reached through request.getfixturevalue, which
+# conftest's marking by fixture name cannot see).
+pytestmark = pytest.mark.slow
+
 # Metrics a centre starting steroids at grade 1 moves outside the published (grade-2) ranges.
 EARLY_STEROID_DEPARTURES = ("duration_median", "steroids")
 

@@ -164,6 +164,9 @@ def _icans(*args: str, env: dict, cwd: Path, log: Path) -> subprocess.Popen:
 
 
 @pytest.mark.slow
+@pytest.mark.server
+@pytest.mark.postgres
+@pytest.mark.champion  # two trainings, in processes of their own
 def test_two_trainings_at_once_then_evaluate_report_and_serve_through_the_server(
     server_settings, tmp_path, monkeypatch
 ):
@@ -273,6 +276,8 @@ def test_two_trainings_at_once_then_evaluate_report_and_serve_through_the_server
 
 
 @pytest.mark.slow
+@pytest.mark.server
+@pytest.mark.postgres
 def test_a_start_after_a_kill_replaces_stale_pid_files_and_keeps_the_data(server_settings):
     settings = server_settings
     server = _started(settings)

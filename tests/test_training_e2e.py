@@ -227,3 +227,17 @@ def test_a_failure_after_registration_leaves_no_version(trained, cohort, setting
     assert last.info.status == "FAILED"
     champion = client.get_model_version_by_alias(settings.model_name, "champion")
     assert str(champion.version) == trained.model_version
+
+
+# Moved from test_patient_report.py, whose page tests use the small champion: an in-process
+# service of one store must not be running while the session champion trains into another (its
+# roll-out poller points MLflow's tracking URI at its own store).
+def test_intervals_are_seeded_and_contain_most_point_estimates(champion):
+    model = champion.result.model
+    raw = champion.result.test.raw
+    interval = model.probability_interval(raw)
+    p = model.predict_proba(raw)[:, 1]
+    assert interval.shape == (len(raw), 2)
+    assert np.all(interval[:, 0] <= interval[:, 1])
+    assert np.mean((interval[:, 0] <= p) & (p <= interval[:, 1])) > 0.8
+    assert np.array_equal(interval, model.probability_interval(raw))

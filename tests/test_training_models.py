@@ -4,7 +4,9 @@ The behavioural tests (Ribeiro et al. 2020 "CheckList"; Made-With-ML) perturb he
 a clinically known direction and require that the predicted risk never moves the other way.
 
 Models other than the behavioural tests' model use one xgboost thread: on a 2-core machine
-that is busy with anything else, two OpenMP threads make each fit several times slower.
+that is busy with anything else, two OpenMP threads make each fit several times slower. The
+tests that fit models on the 3,000 training patients are marked ``slow`` (tests/conftest.py);
+the splits are checked on 500 patients.
 """
 
 from __future__ import annotations
@@ -37,19 +39,21 @@ N_BOOT = 0  # the gates read point estimates only; bootstrap CIs are not needed 
 
 @pytest.fixture(scope="module")
 def dataset(block_of):
-    """6,000 patients (real-world case mix), all default landmarks."""
-    return build_landmark_dataset(block_of(6000, seed=21))
+    """500 patients (real-world case mix), all default landmarks: for the splits, whose rules
+    hold at any size (the block tests/test_features_validation.py uses too)."""
+    return build_landmark_dataset(block_of(500, seed=3))
 
 
 @pytest.fixture(scope="module")
-def split(dataset):
-    """3,000 training and 3,000 held-out patients.
+def split(block_of):
+    """3,000 training and 3,000 held-out patients (of 6,000, real-world case mix).
 
     Half held out, not a quarter: with 1,000 test patients the held-out calibration slope of
     even the generator's true risk ranged 0.86-1.08 over seeds, too noisy for a gate test.
     """
-    rest, held = grouped_split(dataset.patient_id, 0.5, seed=0)
-    return dataset.subset(rest), dataset.subset(held)
+    patients = build_landmark_dataset(block_of(6000, seed=21))
+    rest, held = grouped_split(patients.patient_id, 0.5, seed=0)
+    return patients.subset(rest), patients.subset(held)
 
 
 def _model(**settings) -> RiskModel:
@@ -165,6 +169,7 @@ def _assert_never_lower(model, raw: np.ndarray, perturbed: np.ndarray, what: str
     assert np.any(after > before + TOL), f"{what} never changed the risk: test is vacuous"
 
 
+@pytest.mark.slow
 def test_more_crs_never_lowers_the_risk(model, split):
     _, test = split
     raw = test.raw.copy()
@@ -176,6 +181,7 @@ def test_more_crs_never_lowers_the_risk(model, split):
     _assert_never_lower(model, raw, bumped, "CRS grade +1 where present")
 
 
+@pytest.mark.slow
 def test_more_marrow_blasts_never_lower_the_risk(model, split):
     _, test = split
     raw = test.raw.copy()
@@ -185,6 +191,7 @@ def test_more_marrow_blasts_never_lower_the_risk(model, split):
     _assert_never_lower(model, raw, bumped, "marrow blasts +10 points")
 
 
+@pytest.mark.slow
 def test_higher_dose_never_lowers_the_risk(model, split):
     _, test = split
     raw = test.raw.copy()
@@ -193,6 +200,7 @@ def test_higher_dose_never_lowers_the_risk(model, split):
     _assert_never_lower(model, raw, bumped, "doubling the dose")
 
 
+@pytest.mark.slow
 def test_more_cd4_expansion_never_lowers_the_risk(model, split):
     _, test = split
     raw = test.raw.copy()
@@ -217,6 +225,7 @@ def test_more_cd4_expansion_never_lowers_the_risk(model, split):
 # --- recalibration ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_recalibration_keeps_the_ranking(recalibrated, split):
     _, test = split
     a, b = recalibrated.calibration_
@@ -234,6 +243,7 @@ def test_recalibration_keeps_the_ranking(recalibrated, split):
     assert np.all(np.diff(p_cal[order]) >= -TOL)  # same order, row by row
 
 
+@pytest.mark.slow
 def test_recalibration_refuses_a_negative_slope(recalibrated):
     margin = np.random.default_rng(0).normal(size=2000)
     inverted = (margin < 0).astype(int)  # events where the model says low risk
@@ -246,6 +256,7 @@ def test_recalibration_refuses_a_negative_slope(recalibrated):
 # --- one estimator ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_clone_gives_the_same_settings_unfitted(model):
     twin = clone(model)
     assert twin.get_params() == model.get_params()
@@ -254,6 +265,7 @@ def test_clone_gives_the_same_settings_unfitted(model):
     assert not [k for k in vars(twin) if k.endswith("_")]  # learned state only from fit
 
 
+@pytest.mark.slow
 def test_fit_does_everything_the_shipped_model_needs(split):
     """Copies with a missing series, out-of-fold calibration check and refits all come from
     ``fit``, and a second fit of the same data gives the same model."""
@@ -275,6 +287,7 @@ def test_fit_does_everything_the_shipped_model_needs(split):
     assert np.all((p > 0) & (p < 1))
 
 
+@pytest.mark.slow
 def test_the_additive_part_alone_is_a_complete_model(split):
     """No trees (the champion a small cohort may choose): the probabilities are the additive
     part's, recalibrated; intervals come from the refits; the explanation adds up exactly."""
@@ -298,15 +311,15 @@ def test_the_additive_part_alone_is_a_complete_model(split):
         assert total == pytest.approx(explanation.log_odds[i], abs=1e-9)
 
 
-def test_fit_refuses_labels_of_one_kind(split):
-    train, _ = split
+def test_fit_refuses_labels_of_one_kind(dataset):
     with pytest.raises(InvalidInputError, match="label"):
-        _model().fit(train.raw[:100], np.zeros(100), train.patient_id[:100])
+        _model().fit(dataset.raw[:100], np.zeros(100), dataset.patient_id[:100])
 
 
 # --- baselines --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_m_easix_baseline_reads_only_m_easix(baselines, split):
     _, test = split
     model = baselines["m_easix"]
@@ -338,6 +351,7 @@ def test_m_easix_baseline_reads_only_m_easix(baselines, split):
     assert not np.any(changed[~has_score])  # imputed score: LDH alone cannot move it
 
 
+@pytest.mark.slow
 def test_logistic_baseline_predicts_rows_with_missing_labs(baselines, split):
     _, test = split
     raw = test.raw[:500].copy()
@@ -352,6 +366,7 @@ def test_logistic_baseline_predicts_rows_with_missing_labs(baselines, split):
 # --- tuning -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_tune_returns_the_lowest_cv_log_loss_and_out_of_fold_margins(split):
     train, _ = split
     small = train.subset(sample_patients(train.patient_id, 1200, seed=2))
@@ -416,6 +431,7 @@ def good_evaluation(recalibrated, baselines, split):
     return _evaluate(test, _risk(recalibrated, test.raw), baselines)
 
 
+@pytest.mark.slow
 def test_model_on_shuffled_labels_fails_the_named_gates(split, baselines):
     train, test = split
     shuffled = np.random.default_rng(0).permutation(train.label)
@@ -431,6 +447,7 @@ def test_model_on_shuffled_labels_fails_the_named_gates(split, baselines):
     assert len(result.reasons) == sum(not ok for ok in result.checks.values())
 
 
+@pytest.mark.slow
 def test_good_model_passes_the_calibration_gate(good_evaluation):
     result = check_gates(good_evaluation, GateConfig())
     assert result.checks["enough_test_events"]
@@ -438,6 +455,7 @@ def test_good_model_passes_the_calibration_gate(good_evaluation):
     assert not any("calibration slope" in r for r in result.reasons)
 
 
+@pytest.mark.slow
 def test_non_inferiority_margin(split, baselines):
     train, test = split
     weak_trees = PARAMS | dict(max_depth=1, n_estimators=5)

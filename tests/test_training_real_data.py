@@ -20,7 +20,11 @@ from icans.errors import InvalidInputError
 from registry.store import use_tracking
 from training.train import train
 
-pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
+pytestmark = [
+    pytest.mark.champion,  # trains its own models (training.train)
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore::UserWarning"),
+]
 
 # A centre has a few hundred patients: the default gates, the test's speed settings.
 SMALL = FAST.model_copy(update={"gates": type(FAST.gates)(), "split": "temporal"})
