@@ -24,13 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-EPS = 1e-6
+from evaluation.logistic import EXACT_TOL, fit_logistic, logit
+
 METRICS = ("auroc", "auprc", "brier", "calibration_intercept", "calibration_slope", "ici")
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, EPS, 1 - EPS)
-    return np.log(p / (1 - p))
 
 
 def _rcs_basis(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
@@ -64,7 +60,7 @@ class PreparedScores:
         ps = self.p[order]
         # boundaries of groups of tied scores in descending order
         self.group_end = np.flatnonzero(np.r_[ps[1:] != ps[:-1], True])
-        self.lp = _logit(self.p)
+        self.lp = logit(self.p)
         self.design_slope = np.column_stack([np.ones_like(self.lp), self.lp])
         knots = np.quantile(self.lp, [0.1, 0.5, 0.9]) if len(self.lp) else np.zeros(3)
         self.spline = _rcs_basis(self.lp, knots)
@@ -96,9 +92,9 @@ class PreparedScores:
             precision = tp / np.maximum(tp + fp, 1e-300)
             auprc = np.sum((tp - tp_prev) * precision, axis=1) / wp
         wk = w[ok]
-        intercept = _logistic_batch(self.design_slope[:, :1], self.y, wk, offset=self.lp)
-        slope = _logistic_batch(self.design_slope, self.y, wk)[:, 1]
-        curve = expit(_logistic_batch(self.spline, self.y, wk) @ self.spline.T)
+        intercept = _calibration_fits(self.design_slope[:, :1], self.y, wk, offset=self.lp)
+        slope = _calibration_fits(self.design_slope, self.y, wk)[:, 1]
+        curve = expit(_calibration_fits(self.spline, self.y, wk) @ self.spline.T)
         ici = np.sum(wk * np.abs(curve - self.p), axis=1) / wt[ok]
         for name, values in (
             ("auroc", auroc[ok]),
@@ -111,39 +107,21 @@ class PreparedScores:
         return out
 
 
-def _logistic_batch(
-    design: np.ndarray,
-    y: np.ndarray,
-    w: np.ndarray,
-    offset: np.ndarray | float = 0.0,
-    iters: int = 30,
+def _calibration_fits(
+    design: np.ndarray, y: np.ndarray, w: np.ndarray, offset: np.ndarray | float = 0.0
 ) -> np.ndarray:
-    """Weighted logistic regression (Newton) for many weight vectors at once.
+    """The calibration model's coefficients for every weight vector (replicates x rows), by
+    :func:`evaluation.logistic.fit_logistic` (unpenalised).
 
-    ``w`` is (replicates, rows). Every replicate starts from the fit with unit weights
-    (bootstrap replicates lie close to it), so Newton needs a few steps instead of up to ten
-    from zero; the result is the same maximum-likelihood estimate.
+    With several replicates, each starts from the fit with unit weights (bootstrap replicates
+    lie close to it), so Newton needs a step or two instead of up to ten from zero; the result
+    is the same maximum-likelihood estimate. At most 30 steps: a replicate whose scores
+    separate the outcomes has no finite estimate.
     """
-    k = design.shape[1]
-    ridge = 1e-9 * np.eye(k)
-    pairs = (design[:, :, None] * design[:, None, :]).reshape(len(design), k * k)
-    beta = np.zeros((1, k))
+    start = None
     if len(w) > 1:
-        beta = _newton(beta, design, pairs, ridge, y, np.ones((1, len(y))), offset, iters)
-    return _newton(np.repeat(beta, len(w), axis=0), design, pairs, ridge, y, w, offset, iters)
-
-
-def _newton(beta, design, pairs, ridge, y, w, offset, iters: int) -> np.ndarray:
-    k = design.shape[1]
-    for _ in range(iters):
-        mu = expit(beta @ design.T + offset)  # (replicates, rows)
-        grad = (w * (y - mu)) @ design
-        hess = ((w * mu * (1 - mu)) @ pairs).reshape(len(w), k, k)
-        step = np.linalg.solve(hess + ridge, grad[..., None])[..., 0]
-        beta += step
-        if np.max(np.abs(step)) < 1e-8:
-            break
-    return beta
+        start = fit_logistic(design, y, offset=offset, tol=EXACT_TOL, max_iter=30)
+    return fit_logistic(design, y, w, offset=offset, start=start, tol=EXACT_TOL, max_iter=30)
 
 
 def net_benefit(y: np.ndarray, p: np.ndarray, thresholds: np.ndarray) -> np.ndarray:

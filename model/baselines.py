@@ -9,9 +9,16 @@
 Both learn from exactly the rows the risk model learns from: the observed rows plus the copies
 with a course series missing (:mod:`model.augment`), so a comparison measures the model, not the
 data it saw.
+
+Both are scikit-learn's ``LogisticRegression``, on purpose: a baseline is the standard fit anyone
+would make, independent of the model it judges. The logistic models that are part of the risk
+model (its additive part, its recalibration) and of its metrics are fitted by the project's own
+routine, :func:`evaluation.logistic.fit_logistic`.
 """
 
 from __future__ import annotations
+
+import inspect
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -27,7 +34,12 @@ from features.layout import as_raw
 from features.transformers import build_feature_pipeline, transform_rows
 from model.augment import with_missing_series
 from model.boosting import SKEWED
+from model.risk_model import RiskModel
 from model.splits import grouped_folds
+
+# The settings the baselines share with the risk model (the same training copies, folds and
+# seed) default to the risk model's.
+_SHARED = {name: p.default for name, p in inspect.signature(RiskModel).parameters.items()}
 
 
 def _log1p_nonneg(x):
@@ -61,9 +73,9 @@ class LogisticBaseline(_Baseline):
     def __init__(
         self,
         c_grid: tuple[float, ...] = (0.01, 0.1, 1.0),
-        cv_folds: int = 3,
-        missing_series_fraction: float = 0.10,
-        random_state: int = 7,
+        cv_folds: int = _SHARED["cv_folds"],
+        missing_series_fraction: float = _SHARED["missing_series_fraction"],
+        random_state: int = _SHARED["random_state"],
         features=None,
     ):
         self.c_grid = c_grid
@@ -120,7 +132,12 @@ class LogisticBaseline(_Baseline):
 class MEasixBaseline(_Baseline):
     """m-EASIX = LDH x CRP / platelets (:func:`features.definitions.m_easix`) alone."""
 
-    def __init__(self, missing_series_fraction: float = 0.10, random_state: int = 7, features=None):
+    def __init__(
+        self,
+        missing_series_fraction: float = _SHARED["missing_series_fraction"],
+        random_state: int = _SHARED["random_state"],
+        features=None,
+    ):
         self.missing_series_fraction = missing_series_fraction
         self.random_state = random_state
         self.features = features

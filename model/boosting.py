@@ -16,10 +16,10 @@ from __future__ import annotations
 import numpy as np
 import xgboost as xgb
 from pydantic import BaseModel, ConfigDict
-from scipy.special import log_expit
 from sklearn.model_selection import ParameterGrid
 from xgboost import XGBClassifier
 
+from evaluation.logistic import log_loss, logit
 from features.directions import KNOWN_INCREASING, PUBLISHED_DECREASING, PUBLISHED_INCREASING
 from features.transformers import LandmarkDay
 from model.linear_offset import LinearOffset
@@ -154,8 +154,7 @@ def margin(booster: xgb.Booster, linear: LinearOffset | None, x: np.ndarray) -> 
 
 def _constant_margin(y: np.ndarray, n: int) -> np.ndarray:
     """The log-odds of the event rate: all a fold whose training rows hold one outcome can say."""
-    rate = np.clip(np.mean(y), 1e-6, 1 - 1e-6)
-    return np.full(n, np.log(rate / (1 - rate)))
+    return np.full(n, logit(np.mean(y)))
 
 
 def tune(
@@ -254,7 +253,7 @@ def tune(
 
 def _logloss(y: np.ndarray, margin: np.ndarray) -> float:
     """Mean log loss of log-odds ``margin`` (xgboost's ``logloss``, the early-stopping score)."""
-    return float(-np.mean(y * log_expit(margin) + (1 - y) * log_expit(-margin)))
+    return float(log_loss(margin, y) / len(y))
 
 
 def cross_margins(

@@ -11,7 +11,9 @@ contributions are scaled by ``b`` and the base becomes ``a + b * expected``: the
 exactly to the served log-odds. Both reports use :class:`RiskExplainer` and draw it with the
 ``shap`` package's plots (a test checks the trees' part against ``shap.TreeExplainer``). The
 request path computes the same contributions from the compiled model
-(:mod:`runtime.compiled`: exact float64 TreeSHAP, within xgboost's float32 precision of these)
+(:mod:`runtime.compiled`: exact float64 TreeSHAP, within xgboost's float32 precision of these;
+a second implementation on purpose, for one-row latency without a DMatrix per request, and
+tested to agree with this one in ``tests/test_model_compiled.py``)
 and presents them with :class:`Explanation`: per predictor, and per input the clinician entered
 (:meth:`Explanation.by_input`).
 

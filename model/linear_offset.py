@@ -65,7 +65,8 @@ from __future__ import annotations
 from math import comb
 
 import numpy as np
-from scipy.special import expit, log_expit
+
+from evaluation.logistic import fit_logistic, logit
 
 
 class LinearOffset:
@@ -153,7 +154,8 @@ class LinearOffset:
         return z, zi
 
     def fit(self, X, y, sample_weight=None, init: LinearOffset | None = None) -> LinearOffset:
-        """Fit by projected Newton steps within the sign bounds (:func:`bounded_newton`).
+        """Fit by projected Newton steps within the sign bounds
+        (:func:`evaluation.logistic.fit_logistic`).
 
         ``init``: a fitted model of the same predictors whose coefficients start the search
         (bootstrap refits converge in fewer steps)."""
@@ -205,11 +207,10 @@ class LinearOffset:
             start = np.clip(init.theta_, low, high)
         else:
             start = np.zeros(len(low))
-            rate = np.clip((w @ y) / total, 1e-6, 1 - 1e-6)
-            start[0] = np.log(rate / (1 - rate))
+            start[0] = logit((w @ y) / total)  # the log-odds of the event rate
         penalty = self._penalty(zz.shape[1], n_basis, len(self.state_columns_))
         with_intercept = np.column_stack([np.ones(len(y)), design, after])
-        theta = bounded_newton(with_intercept, y, w, penalty, start, low, high)
+        theta = fit_logistic(with_intercept, y, w, penalty=penalty, low=low, high=high, start=start)
         self.theta_ = theta
         p = len(self.feature_names)
         n_state = len(self.state_columns_)
@@ -306,64 +307,6 @@ def day_basis(day: np.ndarray, max_day, degree: int) -> np.ndarray:
     return np.stack(
         [comb(degree, k) * t**k * (1.0 - t) ** (degree - k) for k in range(degree + 1)], axis=-1
     )
-
-
-def bounded_newton(
-    design: np.ndarray,
-    y: np.ndarray,
-    w: np.ndarray,
-    penalty: np.ndarray,
-    start: np.ndarray,
-    low: np.ndarray,
-    high: np.ndarray,
-    tol: float = 1e-7,
-    max_iter: int = 100,
-) -> np.ndarray:
-    """Minimise the weighted logistic loss plus ``0.5 * theta @ penalty @ theta`` with box bounds,
-    by projected Newton steps (Bertsekas, SIAM J Control Optim 1982): variables at a bound whose
-    gradient pushes outwards stay there, the others take a Newton step, and a backtracking
-    (Armijo) search along the projected path keeps every iterate inside the box.
-
-    Why not L-BFGS-B: with coefficients that vary by landmark day the design is ill-conditioned
-    (the Bernstein columns of one predictor are correlated) and L-BFGS-B needs ~200 iterations
-    and still stops where log-odds differ by up to 0.07 between tolerances; Newton converges
-    quadratically in ~10 iterations of a (p x p) solve, p ~ 160. Stops when the projected
-    gradient is below ``tol`` per unit of total weight.
-    """
-
-    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        eta = design @ theta
-        value = -(w @ (y * log_expit(eta) + (1 - y) * log_expit(-eta)))
-        return value + 0.5 * theta @ penalty @ theta, eta
-
-    theta = np.clip(start, low, high)
-    value, eta = objective(theta)
-    scale = w.sum()
-    for _ in range(max_iter):
-        prob = expit(eta)
-        grad = design.T @ (w * (prob - y)) + penalty @ theta
-        projected = theta - np.clip(theta - grad, low, high)
-        if np.max(np.abs(projected)) <= tol * scale:
-            break
-        stuck = ((theta <= low) & (grad > 0)) | ((theta >= high) & (grad < 0))
-        free = np.flatnonzero(~stuck)
-        root = np.sqrt(w * prob * (1 - prob))
-        weighted = design[:, free] * root[:, None]
-        hessian = weighted.T @ weighted + penalty[np.ix_(free, free)]
-        step = np.zeros_like(theta)
-        step[free] = -np.linalg.solve(hessian, grad[free])
-        alpha = 1.0
-        while True:
-            trial = np.clip(theta + alpha * step, low, high)
-            trial_value, trial_eta = objective(trial)
-            if trial_value <= value + 1e-4 * grad @ (trial - theta) or alpha < 1e-8:
-                break
-            alpha *= 0.5
-        done = value - trial_value <= 1e-12 * abs(value)
-        theta, value, eta = trial, trial_value, trial_eta
-        if done:
-            break
-    return theta
 
 
 def _scale(sd: np.ndarray) -> np.ndarray:

@@ -26,9 +26,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
+from evaluation.logistic import EXACT_TOL, fit_logistic
 from evaluation.metrics import PreparedScores, bootstrap_weights
 from features.checks import category_support
 from features.layout import as_raw
@@ -158,8 +158,9 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         return self
 
     def _calibrate(self, oof: np.ndarray, y: np.ndarray) -> tuple[tuple[float, float], dict]:
-        """``(a, b)`` of ``a + b * margin``, fitted by unpenalised logistic regression on the
-        out-of-fold log-odds when their calibration is off; ``(0, 1)`` otherwise, or when the
+        """``(a, b)`` of ``a + b * margin``, fitted by unpenalised logistic regression
+        (:func:`evaluation.logistic.fit_logistic`) on the out-of-fold log-odds when their
+        calibration is off; ``(0, 1)`` otherwise, or when the
         fit would invert the ranking (b <= 0)."""
         before = PreparedScores(y, expit(oof)).metrics()
         low, high = self.recalibrate_if_slope_outside
@@ -169,9 +170,10 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         )
         calibration = (0.0, 1.0)
         if needs:
-            lr = LogisticRegression(C=1e6, max_iter=1000).fit(oof[:, None], y)
-            if lr.coef_[0, 0] > 0:
-                calibration = (float(lr.intercept_[0]), float(lr.coef_[0, 0]))
+            design = np.column_stack([np.ones_like(oof), oof])
+            a, b = fit_logistic(design, y, tol=EXACT_TOL)
+            if b > 0:
+                calibration = (float(a), float(b))
         record = {
             "recalibrated": bool(needs),
             "intercept": calibration[0],

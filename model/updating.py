@@ -22,10 +22,9 @@ from __future__ import annotations
 import copy
 
 import numpy as np
-from scipy.special import expit
 from sklearn.base import BaseEstimator
-from sklearn.linear_model import LogisticRegression
 
+from evaluation.logistic import EXACT_TOL, fit_logistic
 from icans.errors import InvalidInputError
 
 UPDATE_METHODS = ("intercept", "intercept_and_slope")
@@ -46,11 +45,13 @@ class LogOddsRecalibration(BaseEstimator):
             raise InvalidInputError(
                 "outcomes", f"{int(y.sum())} events in {len(y)} rows", "rows with and without"
             )
-        if self.method == "intercept":
-            self.intercept_, self.slope_ = _offset_intercept(lp, y), 1.0
+        ones = np.ones((len(lp), 1))
+        if self.method == "intercept":  # the log-odds as an offset
+            self.intercept_ = float(fit_logistic(ones, y, offset=lp, tol=EXACT_TOL)[0])
+            self.slope_ = 1.0
         else:
-            fitted = LogisticRegression(C=1e6, max_iter=1000).fit(lp[:, None], y)
-            self.intercept_, self.slope_ = float(fitted.intercept_[0]), float(fitted.coef_[0, 0])
+            a, b = fit_logistic(np.column_stack([ones, lp]), y, tol=EXACT_TOL)
+            self.intercept_, self.slope_ = float(a), float(b)
             if self.slope_ <= 0:
                 raise InvalidInputError(
                     "calibration slope",
@@ -59,18 +60,6 @@ class LogOddsRecalibration(BaseEstimator):
                     "not be updated but replaced",
                 )
         return self
-
-
-def _offset_intercept(lp: np.ndarray, y: np.ndarray, tol: float = 1e-10) -> float:
-    """The ``a`` solving ``sum(y - expit(a + lp)) = 0`` (Newton; the score is monotone in a)."""
-    a = 0.0
-    for _ in range(100):
-        p = expit(a + lp)
-        step = (y - p).sum() / max((p * (1 - p)).sum(), 1e-12)
-        a += step
-        if abs(step) < tol:
-            break
-    return float(a)
 
 
 def recalibrated(model, raw: np.ndarray, y: np.ndarray, method: str):

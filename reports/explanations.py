@@ -1,9 +1,11 @@
 """Global explanations of a risk model for the reviewers' report: SHAP values, their figures, and
 the check of their directions against the effects a cohort's generator declares.
 
-The contributions are exact and are the service's own (:class:`model.explain.RiskExplainer`):
-TreeSHAP of the trees plus the additive part's terms, in calibrated log-odds. The ``shap``
-package only draws them. The directions to check come from the cohort's metadata (the effects
+The contributions are exact: :class:`model.explain.RiskExplainer`, TreeSHAP of the trees (by
+xgboost's ``pred_contribs``) plus the additive part's terms, in calibrated log-odds. The service
+answers a request with its own compiled TreeSHAP (:mod:`runtime.compiled`), a second
+implementation kept for speed on one row; ``tests/test_model_compiled.py`` checks that the two
+agree within xgboost's float32 precision. The ``shap`` package only draws them. The directions to check come from the cohort's metadata (the effects
 its generator declares on the contract's inputs), never from the generator itself.
 """
 
@@ -148,7 +150,8 @@ class ShapSummary:
 def compute_shap(model, raw_sample: np.ndarray) -> ShapSummary:
     """Exact contributions of every predictor (TreeSHAP of the trees, by xgboost's own
     implementation of ``shap.TreeExplainer``'s algorithm, plus the additive part), in the
-    calibrated log-odds the service returns: the same code as the endpoint's explanations."""
+    calibrated log-odds the service returns. The endpoint computes the same numbers with the
+    compiled model's TreeSHAP (agreement within float32 precision is tested)."""
     x = np.asarray(model.transform(raw_sample), dtype=float)
     explanation = RiskExplainer(model).explain_features(x)
     base = float(np.mean(explanation.base_log_odds))

@@ -9,7 +9,8 @@ from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 from sklearn.linear_model import LogisticRegression
 
-from model.linear_offset import LinearOffset, bounded_newton
+from evaluation.logistic import fit_logistic
+from model.linear_offset import LinearOffset
 
 NAMES = ("landmark_day", "crs_grade_today", "platelets", "noise")
 DAYS = np.array([0, 1, 3, 5, 7, 10, 14], dtype=float)
@@ -48,7 +49,7 @@ def test_without_bounds_or_day_terms_it_is_sklearns_penalised_logistic_regressio
     np.testing.assert_allclose(ours.decision_function(X), ref.decision_function(z), atol=1e-5)
 
 
-def test_bounded_newton_reaches_the_bounded_minimum():
+def test_fit_logistic_reaches_the_bounded_minimum():
     """Same problem as scipy's L-BFGS-B with the same bounds: an objective at least as low."""
     rng = np.random.default_rng(1)
     design = np.column_stack([np.ones(3000), rng.normal(size=(3000, 6))])
@@ -64,7 +65,7 @@ def test_bounded_newton_reaches_the_bounded_minimum():
         grad = design.T @ (w * (expit(eta) - y)) + penalty @ theta
         return value + 0.5 * theta @ penalty @ theta, grad
 
-    ours = bounded_newton(design, y, w, penalty, np.zeros(7), low, high)
+    ours = fit_logistic(design, y, w, penalty=penalty, low=low, high=high)
     bounds = [
         (None if np.isinf(a) else a, None if np.isinf(b) else b)
         for a, b in zip(low, high, strict=True)

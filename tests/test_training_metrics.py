@@ -74,7 +74,7 @@ def test_integer_weights_equal_repeated_rows(tied):
     repeated = PreparedScores(np.repeat(y, reps), np.repeat(p, reps)).metrics()
     for metric in ("auroc", "auprc", "brier"):
         assert weighted[metric] == pytest.approx(repeated[metric], abs=1e-12), metric
-    # the calibration fits are Newton iterations stopped at a step of 1e-8
+    # the calibration fits are Newton iterations run to the rounding of the loss
     for metric in ("calibration_intercept", "calibration_slope", "ici"):
         assert weighted[metric] == pytest.approx(repeated[metric], abs=1e-7), metric
 
@@ -87,7 +87,7 @@ def test_calibration_slope_matches_sklearn_logistic_regression(tied):
 
     Tolerance 1e-3, not 1e-12: scikit-learn always penalises (C=1e10 is a tiny L2 penalty,
     1/(2C) b^2, not none) and its lbfgs solver stops at a gradient tolerance, whereas ours is
-    Newton-Raphson run to a step below 1e-8.
+    Newton-Raphson run to the rounding of the loss (:func:`evaluation.logistic.fit_logistic`).
     """
     y, p, w = tied
     p = np.clip(p, 0.02, 0.98)  # away from the metric's 1e-6 clipping of logit(p)
@@ -244,7 +244,12 @@ def test_weights_that_drop_a_class_or_everything_give_nan():
 
 
 def test_batched_bootstrap_metrics_equal_one_replicate_at_a_time():
-    """``metrics_batch`` (all replicates at once) is the same computation as ``metrics``."""
+    """``metrics_batch`` (all replicates at once) is the same computation as ``metrics``.
+
+    The calibration fits agree to 1e-10, not to the last bit: a batch starts every replicate
+    from the unit-weight fit, one replicate alone from zero, and both stop where a Newton step
+    would lower the loss by less than its rounding (the estimates then agree to ~1e-12).
+    """
     rng = np.random.default_rng(3)
     n = 3000
     p = np.round(np.clip(rng.beta(1, 5, n), 1e-4, 1), 3)  # many ties
@@ -256,7 +261,9 @@ def test_batched_bootstrap_metrics_equal_one_replicate_at_a_time():
     for b, w in enumerate(weights):
         one = scores.metrics(w)
         for metric, value in one.items():
-            assert batch[metric][b] == pytest.approx(value, rel=1e-9, abs=1e-12), metric
+            fitted = metric in ("calibration_intercept", "calibration_slope", "ici")
+            tolerance = 1e-10 if fitted else 1e-12
+            assert batch[metric][b] == pytest.approx(value, rel=1e-9, abs=tolerance), metric
 
 
 def test_subgroups_carry_model_intervals_sex_age_bands_and_a_too_small_flag():

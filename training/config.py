@@ -2,19 +2,42 @@
 
 Everything the ``icans train`` command does not take as an option lives here, with its default;
 the whole object is logged to MLflow as parameters, so a run can be repeated exactly.
+
+The risk model's settings are written once, in :class:`model.risk_model.RiskModel`'s signature
+(a scikit-learn estimator's parameters, ``get_params`` and ``clone`` read them there): a field
+of :class:`TrainConfig` with a parameter's name (or ``seed`` and ``n_threads``, see
+:data:`RENAMED`) takes that parameter's default, and :meth:`TrainConfig.model_params` hands
+every such field to the estimator. The logistic baseline's penalty grid likewise comes from
+:class:`model.baselines.LogisticBaseline`.
 """
 
 from __future__ import annotations
 
+import inspect
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from features.landmarks import DEFAULT_LANDMARKS
 from icans.errors import InvalidInputError
+from model.baselines import LogisticBaseline
 from model.boosting import SearchSpace
+from model.risk_model import RiskModel
+
+# Configuration keys named otherwise than the estimator's parameter (both are public: the keys
+# of existing TOML files and MLflow runs, and scikit-learn's names).
+RENAMED = {"seed": "random_state", "n_threads": "n_jobs"}
+
+
+def estimator_default(estimator: type, parameter: str) -> Any:
+    """The default of ``parameter`` in ``estimator``'s signature, the one place it is written."""
+    return inspect.signature(estimator).parameters[parameter].default
+
+
+def _model(parameter: str) -> Any:
+    return estimator_default(RiskModel, parameter)
 
 
 class GateConfig(BaseModel):
@@ -52,53 +75,53 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     landmarks: tuple[int, ...] = DEFAULT_LANDMARKS
-    seed: int = 7
+    seed: int = _model("random_state")
     test_fraction: float = Field(0.25, gt=0, lt=1, description="Patients held out for testing.")
     split: Literal["patients", "temporal"] = Field(
         "patients",
         description="How held-out patients are chosen: at random ('patients'), or the latest "
         "infused ('temporal', by the cohort's infusion_order).",
     )
-    cv_folds: int = Field(3, ge=2, le=10)
-    search: SearchSpace = SearchSpace()
+    cv_folds: int = Field(_model("cv_folds"), ge=2, le=10)
+    search: SearchSpace = SearchSpace()  # the model's default (None) means SearchSpace()
     linear_offset: bool = Field(
-        True,
+        _model("linear_offset"),
         description="Boost the trees from a sign-constrained penalised logistic regression's "
         "log-odds (model.linear_offset); false: trees alone.",
     )
     day_degree: int = Field(
-        2,
+        _model("day_degree"),
         ge=0,
         le=4,
         description="Degree of the polynomial (Bernstein, in log(1 + day)) by which the additive "
         "part's coefficients vary with the landmark day; 0: one coefficient for every day.",
     )
     day_smoothing: float = Field(
-        10.0,
+        _model("day_smoothing"),
         ge=0,
         description="Penalty on the differences between neighbouring day coefficients of one "
         "predictor (pulls towards one coefficient for every day; 0: none).",
     )
     icans_state_shifts: bool = Field(
-        True,
+        _model("icans_state_shifts"),
         description="Let the additive part's product and disease coefficients shift once ICANS "
         "has begun (what sets how often ICANS begins need not set how it goes).",
     )
-    subsample: float = 0.8
-    colsample_bytree: float = 0.8
-    recalibrate_if_slope_outside: tuple[float, float] = (0.95, 1.05)
-    recalibrate_if_abs_intercept_above: float = 0.05
-    logistic_c_grid: tuple[float, ...] = (0.01, 0.1, 1.0)
+    subsample: float = _model("subsample")
+    colsample_bytree: float = _model("colsample_bytree")
+    recalibrate_if_slope_outside: tuple[float, float] = _model("recalibrate_if_slope_outside")
+    recalibrate_if_abs_intercept_above: float = _model("recalibrate_if_abs_intercept_above")
+    logistic_c_grid: tuple[float, ...] = estimator_default(LogisticBaseline, "c_grid")
     bootstrap_samples: int = Field(200, ge=0, le=5000)
     missing_series_fraction: float = Field(
-        0.10,
+        _model("missing_series_fraction"),
         ge=0,
         le=0.5,
         description="Share of training rows copied with a whole course series missing, per "
         "series group (model.augment); 0 turns it off.",
     )
     uncertainty_refits: int = Field(
-        20,
+        _model("uncertainty_refits"),
         ge=0,
         le=200,
         description="Patient-bootstrap refits of the final model for per-patient uncertainty "
@@ -107,9 +130,21 @@ class TrainConfig(BaseModel):
     decision_thresholds: tuple[float, float, float] = (0.05, 0.40, 0.01)
     learning_curve_sizes: tuple[int, ...] = (13, 100, 500, 2000, 10000)
     learning_curve_repeats: int = Field(5, ge=1, description="Repeats for sizes below 500.")
-    n_threads: int = Field(2, ge=1, description="XGBoost threads (CI machines have 2 cores).")
+    n_threads: int = Field(
+        _model("n_jobs"), ge=1, description="XGBoost threads (CI machines have 2 cores)."
+    )
     experiment: str = "icans-risk"
     gates: GateConfig = GateConfig()
+
+    def model_params(self) -> dict[str, Any]:
+        """The risk model's parameters this configuration sets: every field named as one of
+        :class:`~model.risk_model.RiskModel`'s parameters (or renamed, :data:`RENAMED`)."""
+        accepted = inspect.signature(RiskModel).parameters
+        return {
+            RENAMED.get(name, name): getattr(self, name)
+            for name in type(self).model_fields
+            if RENAMED.get(name, name) in accepted
+        }
 
     @field_validator("landmarks")
     @classmethod

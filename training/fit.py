@@ -49,22 +49,7 @@ class FitResult:
 
 def risk_model(config: TrainConfig) -> RiskModel:
     """The unfitted risk model with the configuration's settings."""
-    return RiskModel(
-        search=config.search,
-        cv_folds=config.cv_folds,
-        missing_series_fraction=config.missing_series_fraction,
-        recalibrate_if_slope_outside=config.recalibrate_if_slope_outside,
-        recalibrate_if_abs_intercept_above=config.recalibrate_if_abs_intercept_above,
-        uncertainty_refits=config.uncertainty_refits,
-        linear_offset=config.linear_offset,
-        day_degree=config.day_degree,
-        day_smoothing=config.day_smoothing,
-        icans_state_shifts=config.icans_state_shifts,
-        subsample=config.subsample,
-        colsample_bytree=config.colsample_bytree,
-        random_state=config.seed,
-        n_jobs=config.n_threads,
-    )
+    return RiskModel(**config.model_params())
 
 
 def fit_baselines(model: RiskModel, train: LandmarkDataset, config: TrainConfig) -> dict:

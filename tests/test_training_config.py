@@ -1,0 +1,86 @@
+"""The training configuration and the risk model share their defaults: written once, in the
+estimator's signature (``training.config``), so changing one changes both."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+from sklearn.base import clone
+
+from model.baselines import LogisticBaseline, MEasixBaseline
+from model.boosting import SearchSpace
+from model.risk_model import RiskModel
+from training.config import TrainConfig, load_train_config
+from training.fit import risk_model
+
+# TrainConfig key -> RiskModel parameter: every setting the two share, listed by hand.
+SHARED = {
+    "cv_folds": "cv_folds",
+    "missing_series_fraction": "missing_series_fraction",
+    "recalibrate_if_slope_outside": "recalibrate_if_slope_outside",
+    "recalibrate_if_abs_intercept_above": "recalibrate_if_abs_intercept_above",
+    "uncertainty_refits": "uncertainty_refits",
+    "linear_offset": "linear_offset",
+    "day_degree": "day_degree",
+    "day_smoothing": "day_smoothing",
+    "icans_state_shifts": "icans_state_shifts",
+    "subsample": "subsample",
+    "colsample_bytree": "colsample_bytree",
+    "seed": "random_state",
+    "n_threads": "n_jobs",
+}
+
+
+def default(estimator: type, parameter: str):
+    return inspect.signature(estimator).parameters[parameter].default
+
+
+@pytest.mark.parametrize(("key", "parameter"), SHARED.items())
+def test_a_shared_setting_defaults_to_the_estimators_default(key, parameter):
+    assert getattr(TrainConfig(), key) == default(RiskModel, parameter)
+
+
+def test_the_configuration_sets_every_parameter_but_the_tree_settings():
+    params = TrainConfig().model_params()
+    assert set(params) == set(SHARED.values()) | {"search"}
+    # the trees' settings are always chosen by the search when training
+    assert set(inspect.signature(RiskModel).parameters) - set(params) == {"hyperparameters"}
+    # the estimator's search=None means the default search space, which the config spells out
+    assert default(RiskModel, "search") is None and TrainConfig().search == SearchSpace()
+
+
+def test_the_configured_estimator_carries_the_values_and_clones():
+    config = TrainConfig(
+        cv_folds=4, seed=11, n_threads=1, day_degree=0, search=SearchSpace(max_depth=(2,))
+    )
+    model = risk_model(config)
+    params = model.get_params()
+    assert {p: params[p] for p in SHARED.values()} == {
+        p: getattr(config, k) for k, p in SHARED.items()
+    }
+    assert params["search"] == config.search and params["hyperparameters"] is None
+    assert clone(model).get_params() == params
+
+
+def test_the_toml_train_table_keeps_its_keys(tmp_path):
+    path = tmp_path / "train.toml"
+    path.write_text(
+        "[train]\nseed = 3\nn_threads = 1\ncv_folds = 4\nsubsample = 0.5\n"
+        "logistic_c_grid = [0.1, 1.0]\n"
+    )
+    config = load_train_config(path)
+    assert config.logistic_c_grid == (0.1, 1.0)
+    params = config.model_params()
+    assert (params["random_state"], params["n_jobs"], params["cv_folds"]) == (3, 1, 4)
+    assert params["subsample"] == 0.5
+    assert params["colsample_bytree"] == default(RiskModel, "colsample_bytree")
+
+
+def test_the_baselines_share_the_models_defaults():
+    """They learn from the same training copies, folds and seed as the risk model."""
+    for baseline in (LogisticBaseline, MEasixBaseline):
+        for parameter in ("missing_series_fraction", "random_state"):
+            assert default(baseline, parameter) == default(RiskModel, parameter)
+    assert default(LogisticBaseline, "cv_folds") == default(RiskModel, "cv_folds")
+    assert TrainConfig().logistic_c_grid == default(LogisticBaseline, "c_grid")
