@@ -81,9 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
         clients = write_clients_file(root, [])
-        env = server_environment(
-            settings.model_copy(update={"public_url": base, "cds_clients": clients})
-        )
+        serve = settings.serve.model_copy(update={"public_url": base})
+        cds = settings.cds.model_copy(update={"clients": clients})
+        env = server_environment(settings.model_copy(update={"serve": serve, "cds": cds}))
         server = Server(
             "ours",
             server_command("127.0.0.1", port),

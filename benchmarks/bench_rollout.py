@@ -79,7 +79,8 @@ def main() -> int:
         started = tracking_server.start(base)
         uri = started.status.tracking_uri
         print(f"tracking server: {uri} on PostgreSQL ({time.monotonic() - t0:.1f} s)", flush=True)
-        settings = base.model_copy(update={"tracking_uri": uri, "model_poll_seconds": 1.0})
+        serve = base.serve.model_copy(update={"model_poll_seconds": 1.0})
+        settings = base.model_copy(update={"tracking_uri": uri, "serve": serve})
         client = MlflowClient(uri, uri)
 
         cohort = scratch / "cohort"

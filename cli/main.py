@@ -19,7 +19,7 @@ from cli.cohort import app as cohort_app
 from cli.guards import sigterm_unwinds, user_errors
 from cli.monitor import monitor_cmd
 from cli.options import (
-    DEFAULT,
+    SERVE,
     ConfigFile,
     HtmlOut,
     ModelUri,
@@ -243,13 +243,10 @@ def serve_cmd(
     host: Annotated[
         str | None,
         typer.Option(
-            help=f"Interface to bind (default {DEFAULT['serve_host']}; keep it unless a proxy "
-            "fronts it)."
+            help=f"Interface to bind (default {SERVE['host']}; keep it unless a proxy fronts it)."
         ),
     ] = None,
-    port: Annotated[
-        int | None, typer.Option(help=f"TCP port (default {DEFAULT['serve_port']}).")
-    ] = None,
+    port: Annotated[int | None, typer.Option(help=f"TCP port (default {SERVE['port']}).")] = None,
     config: ConfigFile = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
@@ -279,7 +276,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     serve: Annotated[bool, typer.Option(help="End by serving the champion (Ctrl-C stops).")] = True,
     port: Annotated[
-        int | None, typer.Option(help=f"Port of the service (default {DEFAULT['serve_port']}).")
+        int | None, typer.Option(help=f"Port of the service (default {SERVE['port']}).")
     ] = None,
 ) -> None:
     """The main job on embedded defaults: generate, train, register the champion, serve it."""
@@ -319,7 +316,7 @@ def demo(
     page, _ = explain_patient_file(
         example, settings.artifacts_dir / "example-patient.html", settings.model_uri, settings
     )
-    base = f"http://{settings.serve_host}:{settings.serve_port}"
+    base = f"http://{settings.serve.host}:{settings.serve.port}"
     console.print(
         f"Reviewers' report (held-out patients): {report}\n"
         f"One patient's explanation: {page}\n"

@@ -13,17 +13,15 @@ from typing import Annotated
 
 import typer
 
-from icans.config import Settings, load_settings
+from icans.config import MonitorSettings, load_settings
 
-_D = {name: field.default for name, field in Settings.model_fields.items()}
+_D = {name: field.default for name, field in MonitorSettings.model_fields.items()}
 
 
 def _limit(name: str, text: str):
     return Annotated[
         float | None,
-        typer.Option(
-            f"--{name.replace('_', '-')}", help=f"{text} (default {_D[f'monitor_{name}']})."
-        ),
+        typer.Option(f"--{name.replace('_', '-')}", help=f"{text} (default {_D[name]})."),
     ]
 
 

@@ -11,9 +11,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from icans.config import Settings
+from icans.config import ServeSettings, Settings
 
 DEFAULT = {name: field.default for name, field in Settings.model_fields.items()}
+SERVE = {name: field.default for name, field in ServeSettings.model_fields.items()}
 CHAMPION = f"models:/{DEFAULT['model_name']}@{DEFAULT['model_alias']}"
 
 

@@ -1,7 +1,7 @@
 """``icans tracking start|stop|status``: the local shared MLflow tracking server.
 
 A thin layer over :mod:`ops.tracking_server` (PostgreSQL backend store, artefacts served
-by the server, everything under ``tracking_server_dir``; for local and development use). Ports
+by the server, everything under ``tracking.server_dir``; for local and development use). Ports
 and directory come from the settings (``ICANS_TRACKING_SERVER_PORT``, ``ICANS_TRACKING_DB_PORT``,
 ``ICANS_TRACKING_SERVER_DIR`` or ``[settings]`` of ``--config``), so the three commands always
 agree on which server they mean. Errors print one line (with the log's tail) and exit with 2.

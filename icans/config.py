@@ -1,19 +1,46 @@
-"""One typed settings object for every command: paths, tracking store, model registry names.
+"""One typed settings object for every command: paths, tracking store, model registry names,
+and the settings of the service, its CDS Hooks cards, ``icans monitor`` and the local tracking
+server, each in its section (:class:`Settings`: ``settings.serve.port``).
 
-Precedence, lowest first: the defaults below, a TOML file (``--config``), environment variables
-(``ICANS_<FIELD>`` upper-case, plus MLflow's own ``MLFLOW_TRACKING_URI``), explicit overrides
-(command-line options). The command line, training, the reports and the service take every
-default path, URI and model name from here.
+Read by pydantic-settings. Precedence, lowest first: the defaults below, the ``[settings]``
+table of a TOML file (``--config``), environment variables, explicit keyword arguments (the
+command-line options; ``None`` means not given). The command line, training, the reports and
+the service take every default path, URI and model name from here.
+
+Names kept from before the sections. Every setting keeps the flat name it had then
+(:data:`FLAT_NAMES`: ``serve_port`` is ``serve.port``, ``cds_warning_at`` is
+``cds.warning_at``, ``api_token`` is ``serve.api_token``; a top-level field is its own name),
+and deployments and users' files keep working with it: the environment reads
+``ICANS_<FLAT_NAME>`` (``ICANS_SERVE_PORT``, ``ICANS_API_TOKEN``, ``ICANS_MONITOR_MIN_AUROC``),
+the TOML ``[settings]`` table takes ``serve_port = 3001`` (or the section's own table,
+``[settings.serve]`` with ``port = 3001``), :func:`load_settings` takes ``serve_port=3001``,
+and an error names the setting by it. MLflow's own ``MLFLOW_TRACKING_URI`` sets
+``tracking_uri`` (over ``ICANS_TRACKING_URI``), as before.
 """
 
 from __future__ import annotations
 
-import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from icans.errors import InvalidInputError
 
@@ -36,10 +63,174 @@ def intended_use(synthetic: bool) -> str:
     return INTENDED_USE if synthetic else REAL_DATA_INTENDED_USE
 
 
-class Settings(BaseModel):
-    """Settings shared by the CLI, training, serving and reports."""
+class _Section(BaseModel):
+    # validate_default: the validators that fill in derived defaults run on defaults too
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+class ServeSettings(_Section):
+    """``icans serve`` and its workers: where they listen, who may call them, how they follow
+    the registry."""
+
+    host: str = Field(default="127.0.0.1", description="Interface the service binds.")
+    port: int = Field(default=3000, ge=1, le=65535, description="TCP port of the service.")
+    public_url: str = Field(
+        default="",
+        description="The service's URL as clients call it (behind a proxy: the proxy's): the "
+        "audience of CDS clients' JWTs and the base of card links; default "
+        "http://<host>:<port>.",
+    )
+    api_token: SecretStr | None = Field(
+        default=None, description="Bearer token for /v1 (optional)."
+    )
+    allow_unauthenticated_network: bool = Field(
+        default=False,
+        description="Let 'icans serve' listen on a non-loopback interface without api_token: "
+        "only behind a gateway that authenticates every call. Off: it refuses and says why.",
+    )
+    model_poll_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How often each service worker asks the registry which version its alias "
+        "names, and swaps to it (loaded and warmed up first) when it moved "
+        "(serving.rollout); 0: never, a promotion then needs a restart.",
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, url: str, info: ValidationInfo) -> str:
+        # default: where the service listens; no trailing slash, paths are appended to it
+        if not url and {"host", "port"} <= info.data.keys():
+            url = f"http://{info.data['host']}:{info.data['port']}"
+        return url.rstrip("/")
+
+
+class CdsSettings(_Section):
+    """The CDS Hooks service: who may call it, and its cards."""
+
+    clients: Path | None = Field(
+        default=None,
+        description="TOML file of the CDS clients trusted to call /cds-services (issuer, key "
+        "set or allow-listed jku, FHIR servers the service may fetch from). Without it every "
+        "CDS Hooks call is refused.",
+    )
+    warning_at: float = Field(
+        default=0.10, gt=0, lt=1, description="Risk at or above which a CDS card is a 'warning'."
+    )
+    critical_at: float = Field(
+        default=0.25, gt=0, lt=1, description="Risk at or above which a CDS card is 'critical'."
+    )
+    page_ttl_s: int = Field(
+        default=3600, ge=60, le=7 * 86400, description="How long a card's explanation page stays."
+    )
+
+    @field_validator("critical_at")
+    @classmethod
+    def _above_warning(cls, critical_at: float, info: ValidationInfo) -> float:
+        warning_at = info.data.get("warning_at")
+        if warning_at is not None and warning_at >= critical_at:
+            raise ValueError(f"a risk above cds_warning_at ({warning_at})")
+        return critical_at
+
+
+class MonitorSettings(_Section):
+    """The thresholds of ``icans monitor`` (monitoring.thresholds): crossing any of them exits
+    with code 1."""
+
+    max_drifted_share: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description="Largest share of the monitored inputs (clinical inputs and derived "
+        "predictors) whose distribution may drift from the model's training reference "
+        "(Evidently's per-column test) before icans monitor reports a case-mix shift.",
+    )
+    max_risk_psi: float = Field(
+        default=0.2,
+        gt=0,
+        description="Largest population stability index of the predicted risks against the "
+        "reference (0.1-0.25 is a moderate shift, above 0.25 a major one).",
+    )
+    min_estimated_auroc: float = Field(
+        default=0.75,
+        ge=0,
+        le=1,
+        description="Lowest AUROC estimated from the predicted risks alone (no outcomes; "
+        "assumes the model is calibrated on the traffic).",
+    )
+    min_auroc: float = Field(
+        default=0.75, ge=0, le=1, description="Lowest realised AUROC once outcomes are joined."
+    )
+    max_calibration_error: float = Field(
+        default=0.05,
+        gt=0,
+        le=1,
+        description="Largest integrated calibration index (mean |predicted - observed| risk, "
+        "smoothed) once outcomes are joined.",
+    )
+    min_predictions: int = Field(
+        default=100,
+        ge=1,
+        description="Fewest predictions of a model version in a window for its drift and "
+        "estimated AUROC to be judged against the thresholds (fewer: shown, not judged).",
+    )
+    min_events: int = Field(
+        default=10,
+        ge=1,
+        description="Fewest joined outcomes of each kind (events and non-events) for the "
+        "realised AUROC and calibration to be judged against the thresholds.",
+    )
+
+
+class TrackingSettings(_Section):
+    """The local shared MLflow tracking server that ``icans tracking start`` runs (127.0.0.1
+    only). Where the commands record is ``tracking_uri``, at the top level."""
+
+    server_port: int = Field(
+        default=5000, ge=1, le=65535, description="TCP port of the MLflow tracking server."
+    )
+    db_port: int = Field(
+        default=5433,
+        ge=1,
+        le=65535,
+        description="TCP port of that server's PostgreSQL backend store (5433 leaves a system "
+        "PostgreSQL's 5432 alone).",
+    )
+    server_dir: Path = Field(
+        default=Path(""),
+        description="Directory of the local tracking server: PostgreSQL's data, the artefacts, "
+        "logs and pid files; default <artifacts_dir>/tracking-server.",
+    )
+
+
+class Settings(BaseSettings):
+    """Settings shared by the CLI, training, serving and reports.
+
+    At the top level: what more than one part reads, namely the artefacts' root and the files
+    under it (the audit trail and the prediction log the service writes and ``icans monitor``
+    reads), the tracking store and the registered model every command uses, and training's one
+    setting (``stale_run_hours``, too little for a section). In sections: ``serve`` (the
+    service and its workers, including how often they follow the alias), ``cds`` (CDS Hooks),
+    ``monitor`` (``icans monitor``'s thresholds) and ``tracking`` (the local tracking server;
+    not the store, ``tracking_uri``, which every command reads).
+
+    Derived defaults (``model_uri``, the paths under ``artifacts_dir``, ``serve.public_url``)
+    are filled in by the validators of those fields, from the fields declared before them; a
+    :meth:`model_copy` keeps them as they are. Frozen: a changed setting is a
+    ``model_copy(update=...)``, a section's a ``model_copy`` of the section.
+
+    ``Settings(**values)`` reads the environment too (see :meth:`settings_customise_sources`).
+    :func:`load_settings` is the entry point that turns a bad value into
+    :class:`InvalidInputError`.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="ICANS_",
+        env_ignore_empty=True,
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
+    )
 
     artifacts_dir: Path = Field(Path("artifacts"), description="Root of generated files.")
     tracking_uri: str = Field("sqlite:///mlflow.db", description="MLflow tracking store.")
@@ -53,30 +244,6 @@ class Settings(BaseModel):
     audit_log: Path = Field(
         Path(""), description="Audit trail of predictions; default <artifacts_dir>/audit.jsonl."
     )
-    api_token: SecretStr | None = Field(None, description="Bearer token for /v1 (optional).")
-    serve_host: str = Field("127.0.0.1", description="Interface the service binds.")
-    serve_port: int = Field(3000, ge=1, le=65535, description="TCP port of the service.")
-    public_url: str = Field(
-        "",
-        description="The service's URL as clients call it (behind a proxy: the proxy's): the "
-        "audience of CDS clients' JWTs and the base of card links; default "
-        "http://<serve_host>:<serve_port>.",
-    )
-    cds_clients: Path | None = Field(
-        None,
-        description="TOML file of the CDS clients trusted to call /cds-services (issuer, key "
-        "set or allow-listed jku, FHIR servers the service may fetch from). Without it every "
-        "CDS Hooks call is refused.",
-    )
-    cds_warning_at: float = Field(
-        0.10, gt=0, lt=1, description="Risk at or above which a CDS card is a 'warning'."
-    )
-    cds_critical_at: float = Field(
-        0.25, gt=0, lt=1, description="Risk at or above which a CDS card is 'critical'."
-    )
-    cds_page_ttl_s: int = Field(
-        3600, ge=60, le=7 * 86400, description="How long a card's explanation page stays."
-    )
     prediction_log_dir: Path = Field(
         Path(""),
         description="Directory of the prediction log for monitoring (one JSON-lines file per "
@@ -88,50 +255,6 @@ class Settings(BaseModel):
         description="Days of prediction log kept: long enough to join outcomes known 28 days "
         "after a prediction and to compare a year of case mix.",
     )
-    # icans monitor (monitoring.thresholds): crossing any of these exits with code 1
-    monitor_max_drifted_share: float = Field(
-        0.25,
-        ge=0,
-        le=1,
-        description="Largest share of the monitored inputs (clinical inputs and derived "
-        "predictors) whose distribution may drift from the model's training reference "
-        "(Evidently's per-column test) before icans monitor reports a case-mix shift.",
-    )
-    monitor_max_risk_psi: float = Field(
-        0.2,
-        gt=0,
-        description="Largest population stability index of the predicted risks against the "
-        "reference (0.1-0.25 is a moderate shift, above 0.25 a major one).",
-    )
-    monitor_min_estimated_auroc: float = Field(
-        0.75,
-        ge=0,
-        le=1,
-        description="Lowest AUROC estimated from the predicted risks alone (no outcomes; "
-        "assumes the model is calibrated on the traffic).",
-    )
-    monitor_min_auroc: float = Field(
-        0.75, ge=0, le=1, description="Lowest realised AUROC once outcomes are joined."
-    )
-    monitor_max_calibration_error: float = Field(
-        0.05,
-        gt=0,
-        le=1,
-        description="Largest integrated calibration index (mean |predicted - observed| risk, "
-        "smoothed) once outcomes are joined.",
-    )
-    monitor_min_predictions: int = Field(
-        100,
-        ge=1,
-        description="Fewest predictions of a model version in a window for its drift and "
-        "estimated AUROC to be judged against the thresholds (fewer: shown, not judged).",
-    )
-    monitor_min_events: int = Field(
-        10,
-        ge=1,
-        description="Fewest joined outcomes of each kind (events and non-events) for the "
-        "realised AUROC and calibration to be judged against the thresholds.",
-    )
     stale_run_hours: float = Field(
         24.0,
         gt=0,
@@ -139,58 +262,72 @@ class Settings(BaseModel):
         "this many hours is taken as dead and closed by the next 'icans train' "
         "(training.stale_runs); runs of this host are checked by their process instead.",
     )
-    model_poll_seconds: float = Field(
-        30.0,
-        ge=0,
-        description="How often each service worker asks the registry which version its alias "
-        "names, and swaps to it (loaded and warmed up first) when it moved "
-        "(serving.rollout); 0: never, a promotion then needs a restart.",
-    )
-    allow_unauthenticated_network: bool = Field(
-        False,
-        description="Let 'icans serve' listen on a non-loopback interface without api_token: "
-        "only behind a gateway that authenticates every call. Off: it refuses and says why.",
-    )
-    tracking_server_port: int = Field(
-        5000,
-        ge=1,
-        le=65535,
-        description="TCP port of the local shared MLflow tracking server ('icans tracking "
-        "start'; 127.0.0.1 only).",
-    )
-    tracking_db_port: int = Field(
-        5433,
-        ge=1,
-        le=65535,
-        description="TCP port of that server's PostgreSQL backend store (127.0.0.1 only; 5433 "
-        "leaves a system PostgreSQL's 5432 alone).",
-    )
-    tracking_server_dir: Path = Field(
-        Path(""),
-        description="Directory of the local tracking server: PostgreSQL's data, the artefacts, "
-        "logs and pid files; default <artifacts_dir>/tracking-server.",
-    )
+    serve: ServeSettings = Field(default_factory=ServeSettings)
+    cds: CdsSettings = Field(default_factory=CdsSettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
 
-    @model_validator(mode="after")
-    def _derived_defaults(self) -> Settings:
-        # frozen: derived defaults are filled in once, here
-        if not self.model_uri:
-            object.__setattr__(self, "model_uri", f"models:/{self.model_name}@{self.model_alias}")
-        if self.prediction_log_dir == Path(""):
-            object.__setattr__(self, "prediction_log_dir", self.artifacts_dir / "predictions")
-        if self.audit_log == Path(""):
-            object.__setattr__(self, "audit_log", self.artifacts_dir / "audit.jsonl")
-        if self.tracking_server_dir == Path(""):
-            object.__setattr__(self, "tracking_server_dir", self.artifacts_dir / "tracking-server")
-        if not self.public_url:
-            object.__setattr__(self, "public_url", f"http://{self.serve_host}:{self.serve_port}")
-        object.__setattr__(self, "public_url", self.public_url.rstrip("/"))
-        if self.cds_warning_at >= self.cds_critical_at:
-            raise ValueError(
-                f"cds_warning_at ({self.cds_warning_at}) must be below cds_critical_at "
-                f"({self.cds_critical_at})"
-            )
-        return self
+    def __init__(self, *, _config_file: Path | None = None, **values: Any) -> None:
+        """``values``: settings by flat name (``serve_port=3001``) or by section
+        (``serve={"port": 3001}``); ``_config_file``: the TOML file whose ``[settings]`` table
+        comes below the environment."""
+        super().__init__(**values, _config_file=_config_file)
+
+    @field_validator("model_uri")
+    @classmethod
+    def _model_uri(cls, uri: str, info: ValidationInfo) -> str:
+        if uri or not {"model_name", "model_alias"} <= info.data.keys():
+            return uri
+        return f"models:/{info.data['model_name']}@{info.data['model_alias']}"
+
+    @field_validator("audit_log", "prediction_log_dir")
+    @classmethod
+    def _under_artifacts(cls, path: Path, info: ValidationInfo) -> Path:
+        if path != Path("") or "artifacts_dir" not in info.data:
+            return path
+        default = {"audit_log": "audit.jsonl", "prediction_log_dir": "predictions"}
+        return info.data["artifacts_dir"] / default[str(info.field_name)]
+
+    @field_validator("tracking")
+    @classmethod
+    def _server_dir(cls, tracking: TrackingSettings, info: ValidationInfo) -> TrackingSettings:
+        if tracking.server_dir != Path("") or "artifacts_dir" not in info.data:
+            return tracking
+        server_dir = info.data["artifacts_dir"] / "tracking-server"
+        return tracking.model_copy(update={"server_dir": server_dir})
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Highest first: the keyword arguments (flat names or sections), the environment
+        (the sections' flat names and ``MLFLOW_TRACKING_URI``, then pydantic-settings' own
+        ``ICANS_<FIELD>`` of the top-level fields), the ``[settings]`` table of the TOML file
+        ``_config_file``; the defaults come last. No dotenv file, no secrets directory."""
+        assert isinstance(init_settings, InitSettingsSource)
+        given = dict(init_settings.init_kwargs)
+        config_file = given.pop("_config_file", None)
+        return (
+            InitSettingsSource(settings_cls, _nested(given)),
+            _FlatEnvSource(settings_cls),
+            env_settings,
+            _SettingsTable(settings_cls, config_file),
+        )
+
+    def flat(self) -> dict[str, Any]:
+        """Every setting under its flat name, ``ICANS_<NAME>`` in lower case: the top-level
+        fields as they are, the sections' under :data:`FLAT_NAMES`."""
+        values = {name: getattr(self, name) for name in type(self).model_fields}
+        for section in _SECTIONS:
+            del values[section]
+        for flat, (section, name) in FLAT_NAMES.items():
+            values[flat] = getattr(getattr(self, section), name)
+        return values
 
     @property
     def cohort_dir(self) -> Path:
@@ -208,29 +345,91 @@ class Settings(BaseModel):
         return self.artifacts_dir / "demo-cohort"
 
 
-_ENV_PREFIX = "ICANS_"
+# flat name (before the sections; ICANS_<NAME> in the environment) -> (section, field)
+FLAT_NAMES: dict[str, tuple[str, str]] = {
+    "serve_host": ("serve", "host"),
+    "serve_port": ("serve", "port"),
+    "public_url": ("serve", "public_url"),
+    "api_token": ("serve", "api_token"),
+    "allow_unauthenticated_network": ("serve", "allow_unauthenticated_network"),
+    "model_poll_seconds": ("serve", "model_poll_seconds"),
+    "cds_clients": ("cds", "clients"),
+    "cds_warning_at": ("cds", "warning_at"),
+    "cds_critical_at": ("cds", "critical_at"),
+    "cds_page_ttl_s": ("cds", "page_ttl_s"),
+    "monitor_max_drifted_share": ("monitor", "max_drifted_share"),
+    "monitor_max_risk_psi": ("monitor", "max_risk_psi"),
+    "monitor_min_estimated_auroc": ("monitor", "min_estimated_auroc"),
+    "monitor_min_auroc": ("monitor", "min_auroc"),
+    "monitor_max_calibration_error": ("monitor", "max_calibration_error"),
+    "monitor_min_predictions": ("monitor", "min_predictions"),
+    "monitor_min_events": ("monitor", "min_events"),
+    "tracking_server_port": ("tracking", "server_port"),
+    "tracking_db_port": ("tracking", "db_port"),
+    "tracking_server_dir": ("tracking", "server_dir"),
+}
+_SECTIONS = ("serve", "cds", "monitor", "tracking")
+_FLAT_NAME_OF: dict[tuple[str, ...], str] = {path: flat for flat, path in FLAT_NAMES.items()}
+
+
+def _nested(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Flat names into their sections (``{"serve_port": 1}`` -> ``{"serve": {"port": 1}}``);
+    other keys, sections included, as given. A setting given both ways is an error."""
+    out = {key: value for key, value in values.items() if key not in FLAT_NAMES}
+    for flat, value in values.items():
+        if flat in FLAT_NAMES:
+            section, name = FLAT_NAMES[flat]
+            table = out.get(section, {})
+            if not isinstance(table, Mapping) or name in table:
+                raise InvalidInputError(flat, value, f"one value, not also {section}.{name}")
+            out[section] = {**table, name: value}  # a new dict: the input stays as it was
+    return out
+
+
+class _FlatEnvSource(EnvSettingsSource):
+    """The sections' settings from ``ICANS_<FLAT_NAME>`` (``ICANS_SERVE_PORT`` ->
+    ``serve.port``) and ``tracking_uri`` from MLflow's ``MLFLOW_TRACKING_URI``."""
+
+    def __call__(self) -> dict[str, Any]:
+        found = {
+            flat: self.env_vars.get(self._apply_case_sensitive(self.env_prefix + flat))
+            for flat in FLAT_NAMES
+        }
+        found["tracking_uri"] = self.env_vars.get(self._apply_case_sensitive("MLFLOW_TRACKING_URI"))
+        return _nested({name: value for name, value in found.items() if value is not None})
+
+
+class _SettingsTable(InitSettingsSource):
+    """The ``[settings]`` table of a TOML file, flat names or sections' tables. (Not
+    pydantic-settings' TomlConfigSettingsSource, which passes over a missing file in silence:
+    a ``--config`` file that is not there is an error here.)"""
+
+    def __init__(self, settings_cls: type[BaseSettings], config_file: Path | None) -> None:
+        table: dict[str, Any] = {}
+        if config_file is not None:
+            name = str(config_file)
+            try:
+                table = tomllib.loads(Path(config_file).read_text()).get("settings", {})
+            except FileNotFoundError as exc:
+                raise InvalidInputError("config", name, "an existing TOML file") from exc
+            except tomllib.TOMLDecodeError as exc:
+                raise InvalidInputError("config", name, f"valid TOML ({exc})") from exc
+        super().__init__(settings_cls, _nested(table))
+
+
+def _setting_name(loc: tuple[int | str, ...]) -> str:
+    """Where a validation error is, as the setting's flat name (``serve_port``)."""
+    path = tuple(str(part) for part in loc)
+    return _FLAT_NAME_OF.get(path[:2]) or ".".join(path) or "settings"
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
-    """Defaults < TOML file < environment < explicit keyword overrides."""
-    values: dict[str, Any] = {}
-    if config_file is not None:
-        try:
-            values.update(tomllib.loads(Path(config_file).read_text()).get("settings", {}))
-        except FileNotFoundError as exc:
-            raise InvalidInputError("config", str(config_file), "an existing TOML file") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise InvalidInputError("config", str(config_file), f"valid TOML ({exc})") from exc
-    for name in Settings.model_fields:
-        env = os.environ.get(_ENV_PREFIX + name.upper())
-        if env:
-            values[name] = env
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        values["tracking_uri"] = os.environ["MLFLOW_TRACKING_URI"]
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    """Defaults < ``config_file``'s ``[settings]`` table < environment < ``overrides`` (flat
+    names such as ``serve_port=3001``, as the command line passes them, or sections; ``None``:
+    not given). A bad value raises :class:`InvalidInputError` naming the setting."""
+    given = {name: value for name, value in overrides.items() if value is not None}
     try:
-        return Settings(**values)
+        return Settings(_config_file=config_file, **given)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"]) or "settings"
-        raise InvalidInputError(field, err.get("input"), err["msg"]) from exc
+        raise InvalidInputError(_setting_name(err["loc"]), err.get("input"), err["msg"]) from exc

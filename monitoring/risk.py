@@ -7,7 +7,7 @@ the input; a shift in an input the model barely uses does not. Two measures:
   ``PSI = sum_k (c_k - r_k) ln(c_k / r_k)`` with r_k, c_k the reference's and the window's
   shares in bin k (an empty bin counts as a share of 1e-4). The usual reading: below 0.1 no
   real change, 0.1-0.25 moderate, above 0.25 major. The threshold is
-  ``monitor_max_risk_psi``;
+  ``monitor.max_risk_psi``;
 * the two-sample **Kolmogorov-Smirnov** test (statistic and p-value). With thousands of
   predictions it finds differences too small to matter, so it is reported, not judged.
 

@@ -1,6 +1,6 @@
 """The thresholds ``icans monitor`` judges a model version's window by, and the verdicts.
 
-The limits come from the settings (``monitor_*`` in :class:`icans.config.Settings`: TOML
+The limits come from the settings (``monitor.*`` in :class:`icans.config.Settings`: TOML
 ``[settings]``, ``ICANS_MONITOR_*`` environment variables, or the command's options). Each
 check says what was measured, the limit, and whether it was crossed; a check that cannot be
 judged (too few predictions in the window, too few joined outcomes, no outcomes file) says why
@@ -16,8 +16,8 @@ check                     what                                                  
 ``calibration_error``     realised ICI of the joined outcomes                    above
 ========================  =====================================================  =========
 
-The first three need ``monitor_min_predictions`` predictions of the version in the window; the
-last two need ``monitor_min_events`` joined outcomes of each kind (events and non-events).
+The first three need ``monitor.min_predictions`` predictions of the version in the window; the
+last two need ``monitor.min_events`` joined outcomes of each kind (events and non-events).
 """
 
 from __future__ import annotations
@@ -40,9 +40,7 @@ class Thresholds:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Thresholds:
-        return cls(
-            **{name: getattr(settings, f"monitor_{name}") for name in cls.__dataclass_fields__}
-        )
+        return cls(**{name: getattr(settings.monitor, name) for name in cls.__dataclass_fields__})
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -6,7 +6,7 @@ and development use: ``mlflow server`` with a PostgreSQL backend store
 (:mod:`ops.postgres_cluster`) and the artefacts served by the server itself
 (``--serve-artifacts``: clients upload and download through ``http://127.0.0.1:<port>`` and
 never need the artefact directory), everything under one project-local directory
-(``tracking_server_dir``, default ``<artifacts_dir>/tracking-server``)::
+(``tracking.server_dir``, default ``<artifacts_dir>/tracking-server``)::
 
     pgdata/        PostgreSQL's cluster (initialised once; role and database ``mlflow``)
     run/           PostgreSQL's unix socket
@@ -122,20 +122,20 @@ class StartResult:
 
 
 def _setup(settings: Settings) -> tuple[ServerPaths, Cluster]:
-    if settings.tracking_db_port == settings.tracking_server_port:
+    if settings.tracking.db_port == settings.tracking.server_port:
         raise InvalidInputError(
             "tracking_db_port",
-            settings.tracking_db_port,
-            f"a port other than tracking_server_port ({settings.tracking_server_port})",
+            settings.tracking.db_port,
+            f"a port other than tracking_server_port ({settings.tracking.server_port})",
         )
-    paths = ServerPaths(Path(settings.tracking_server_dir).resolve())
-    return paths, paths.cluster(settings.tracking_db_port)
+    paths = ServerPaths(Path(settings.tracking.server_dir).resolve())
+    return paths, paths.cluster(settings.tracking.db_port)
 
 
 def status(settings: Settings) -> ServerStatus:
     """What of the tracking server runs now (a stale pid file counts as not running)."""
     paths, cluster = _setup(settings)
-    url = f"http://{HOST}:{settings.tracking_server_port}"
+    url = f"http://{HOST}:{settings.tracking.server_port}"
     mlflow_pid = _mlflow_pid(paths)
     answering = mlflow_pid is not None and _answers(url)
     return ServerStatus(paths.root, url, cluster.database_uri, cluster.pid(), mlflow_pid, answering)
@@ -156,8 +156,8 @@ def start(settings: Settings) -> StartResult:
             cluster.create_database()  # a cluster started by hand may not have it yet
         if _mlflow_pid(paths) is None:
             _stop_leftovers(paths)  # workers of a server whose leader was killed
-            check_free_port(settings.tracking_server_port, "tracking_server_port")
-            _start_mlflow(paths, cluster, settings.tracking_server_port)
+            check_free_port(settings.tracking.server_port, "tracking_server_port")
+            _start_mlflow(paths, cluster, settings.tracking.server_port)
             started.append("mlflow")
         now = status(settings)
     if not now.answering:

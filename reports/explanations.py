@@ -5,8 +5,9 @@ The contributions are exact: :class:`model.explain.RiskExplainer`, TreeSHAP of t
 xgboost's ``pred_contribs``) plus the additive part's terms, in calibrated log-odds. The service
 answers a request with its own compiled TreeSHAP (:mod:`runtime.compiled`), a second
 implementation kept for speed on one row; ``tests/test_model_compiled.py`` checks that the two
-agree within xgboost's float32 precision. The ``shap`` package only draws them. The directions to check come from the cohort's metadata (the effects
-its generator declares on the contract's inputs), never from the generator itself.
+agree within xgboost's float32 precision. The ``shap`` package only draws them. The directions
+to check come from the cohort's metadata (the effects its generator declares on the contract's
+inputs), never from the generator itself.
 """
 
 from __future__ import annotations

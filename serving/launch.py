@@ -34,11 +34,12 @@ def absolute_tracking_uri(uri: str) -> str:
 
 
 def server_environment(settings: Settings) -> dict[str, str]:
-    """The workers' environment: every setting as ``ICANS_<FIELD>`` (so a value from
-    ``--config`` or the command line reaches them too), paths made absolute because BentoML
-    may run them from another directory, and the tracking store as ``MLFLOW_TRACKING_URI``."""
+    """The workers' environment: every setting as ``ICANS_<FLAT_NAME>`` (``ICANS_SERVE_PORT``
+    for ``serve.port``; so a value from ``--config`` or the command line reaches them too),
+    paths made absolute because BentoML may run them from another directory, and the tracking
+    store as ``MLFLOW_TRACKING_URI``."""
     env = dict(os.environ)
-    for name, value in settings.model_dump().items():
+    for name, value in settings.flat().items():
         key = "ICANS_" + name.upper()
         if value is None:
             env.pop(key, None)
@@ -120,11 +121,11 @@ def listening_host() -> str | None:
 
 def check_exposure(settings: Settings) -> None:
     """Refuse to serve to the network without authentication: every route would answer anyone
-    who can reach the port. Loopback is fine; otherwise ``api_token`` (ICANS_API_TOKEN) must be
-    set, or ``allow_unauthenticated_network`` (ICANS_ALLOW_UNAUTHENTICATED_NETWORK=true) must
-    say that a gateway in front authenticates every call."""
-    host = settings.serve_host
-    if is_loopback(host) or settings.api_token or settings.allow_unauthenticated_network:
+    who can reach the port. Loopback is fine; otherwise ``serve.api_token`` (ICANS_API_TOKEN) must
+    be set, or ``serve.allow_unauthenticated_network`` (ICANS_ALLOW_UNAUTHENTICATED_NETWORK=true)
+    must say that a gateway in front authenticates every call."""
+    serve, host = settings.serve, settings.serve.host
+    if is_loopback(host) or serve.api_token or serve.allow_unauthenticated_network:
         return
     raise InvalidInputError(
         "serve_host",
@@ -136,12 +137,12 @@ def check_exposure(settings: Settings) -> None:
 
 
 def serve(settings: Settings) -> int:
-    """Check the model loads, then run ``bentoml serve`` on ``settings.serve_host`` and
-    ``settings.serve_port`` until it stops; returns its exit code."""
+    """Check the model loads, then run ``bentoml serve`` on ``settings.serve.host`` and
+    ``settings.serve.port`` until it stops; returns its exit code."""
     settings = settings.model_copy(
         update={"tracking_uri": absolute_tracking_uri(settings.tracking_uri)}
     )
-    host, port = settings.serve_host, settings.serve_port
+    host, port = settings.serve.host, settings.serve.port
     check_exposure(settings)  # before anything starts
     loaded = load_registered(settings.model_uri, settings)  # ModelNotFoundError: no start
     print(

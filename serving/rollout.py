@@ -1,8 +1,8 @@
 """Promotions reach a running worker without a restart: the live model follows its alias.
 
-Each worker of each replica holds one :class:`LiveModel`. Every ``model_poll_seconds`` a daemon
-thread asks the registry which version the alias (``models:/icans-risk@champion``) names: one
-small registry call, no download. When it names another version, the thread loads that
+Each worker of each replica holds one :class:`LiveModel`. Every ``serve.model_poll_seconds``
+a daemon thread asks the registry which version the alias (``models:/icans-risk@champion``)
+names: one small registry call, no download. When it names another version, the thread loads that
 version, checks it and warms it up (:class:`serving.model_version.ModelRuntime` does both: the
 compiled model and a first assessment), and only then swaps it in with one assignment.
 
@@ -81,7 +81,7 @@ class LiveModel:
     ):
         self.runtime = runtime  # read once per request; replaced by one assignment
         self.settings = settings
-        self.interval = settings.model_poll_seconds
+        self.interval = settings.serve.model_poll_seconds
         self._load = load
         self._failure: Failure | None = None
         self._failed_at = 0.0  # monotonic time of the last failed load

@@ -63,15 +63,17 @@ class IcansRisk:
         settings = load_settings()
         host = listening_host()  # None in process (tests); the socket BentoML handed us
         if host is not None:
-            check_exposure(settings.model_copy(update={"serve_host": host}))
+            serve = settings.serve.model_copy(update={"host": host})
+            check_exposure(settings.model_copy(update={"serve": serve}))
         _log_with_bentoml()
-        clients = load_clients(settings.cds_clients) if settings.cds_clients else []
+        clients = load_clients(settings.cds.clients) if settings.cds.clients else []
         self.worker = Worker(settings, clients)
-        app.state.api_token = settings.api_token.get_secret_value() if settings.api_token else None
-        cds.state.public_url = settings.public_url
+        token = settings.serve.api_token
+        app.state.api_token = token.get_secret_value() if token else None
+        cds.state.public_url = settings.serve.public_url
         cds.state.verifier = ClientVerifier(
             clients,
-            audience=settings.public_url,
+            audience=settings.serve.public_url,
             replays=SqliteReplayCache(settings.artifacts_dir / "cds-jti.sqlite"),
         )
         metrics()  # made now that BentoML has set up multiprocess collection
@@ -80,7 +82,7 @@ class IcansRisk:
         log.info("serving %s version %s", ref.name, ref.version)
         app.state.live = self.worker.live  # for /readyz's detail (ReadinessDetail)
         settle_heap()  # no full garbage collection of start-up objects during a request
-        self.worker.live.start()  # follows the alias from now on (model_poll_seconds)
+        self.worker.live.start()  # follows the alias from now on (serve.model_poll_seconds)
 
     @bentoml.on_shutdown
     def _stop_following(self) -> None:

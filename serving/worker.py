@@ -34,7 +34,7 @@ class Worker:
         self.predictions = PredictionLog(
             settings.prediction_log_dir, settings.prediction_log_retention_days
         )
-        self.explanations = ExplanationStore(settings.cds_explanations_dir, settings.cds_page_ttl_s)
+        self.explanations = ExplanationStore(settings.cds_explanations_dir, settings.cds.page_ttl_s)
         self.fhir_servers = {c.iss: c.fhir_servers for c in clients}
 
     @property

@@ -117,7 +117,8 @@ class Replica:
     def __init__(self, settings, port: int, log: Path, env: dict[str, str] | None = None):
         self.port, self.log = port, log
         self.url = f"http://127.0.0.1:{port}"
-        settings = settings.model_copy(update={"serve_port": port, "public_url": self.url})
+        serve = settings.serve.model_copy(update={"port": port, "public_url": self.url})
+        settings = settings.model_copy(update={"serve": serve})
         with log.open("w") as out:
             self.proc = subprocess.Popen(
                 server_command("127.0.0.1", port),

@@ -43,8 +43,9 @@ def patient(small_champion):
 def store(small_champion, tmp_path):
     """Settings on a copy of the champion's registry (its artefacts read where they are)."""
     shutil.copy(small_champion.store / "mlflow.db", tmp_path / "mlflow.db")
+    serve = small_champion.settings.serve.model_copy(update={"model_poll_seconds": 0.2})
     settings = small_champion.settings.model_copy(
-        update={"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "model_poll_seconds": 0.2}
+        update={"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "serve": serve}
     )
     client = MlflowClient(settings.tracking_uri, settings.tracking_uri)
     return settings, client

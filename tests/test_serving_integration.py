@@ -66,11 +66,9 @@ def server(model, tmp_path_factory, fhir_server):
     port = free_port()
     logs = tmp_path_factory.mktemp("logs") / "server.log"
     clients = write_clients_file(tmp_path_factory.mktemp("cds"), [fhir_server.base])
-    env = server_environment(
-        settings.model_copy(
-            update={"public_url": f"http://127.0.0.1:{port}", "cds_clients": clients}
-        )
-    )
+    serve = settings.serve.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
+    cds = settings.cds.model_copy(update={"clients": clients})
+    env = server_environment(settings.model_copy(update={"serve": serve, "cds": cds}))
     with logs.open("w") as out:
         proc = subprocess.Popen(
             server_command("127.0.0.1", port),

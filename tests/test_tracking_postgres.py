@@ -144,7 +144,7 @@ def _stop_and_check_nothing_left(settings: Settings) -> None:
     assert len(procs) >= 4  # postmaster and its helpers; mlflow, uvicorn and its workers
     assert set(stop(settings)) == {"mlflow", "postgres"}
     assert _alive(procs) == []
-    assert _using(settings.tracking_server_dir.resolve()) == []
+    assert _using(settings.tracking.server_dir.resolve()) == []
     after = status(settings)
     assert (after.postgres_pid, after.mlflow_pid, after.answering) == (None, None, False)
     assert stop(settings) == ()  # stopping a stopped server: nothing to do, no error
@@ -173,7 +173,7 @@ def test_two_trainings_at_once_then_evaluate_report_and_serve_through_the_server
     settings = server_settings
     server = _started(settings)
     uri = server.tracking_uri
-    assert uri == f"http://127.0.0.1:{settings.tracking_server_port}"
+    assert uri == f"http://127.0.0.1:{settings.tracking.server_port}"
     cohort = tmp_path / "cohort"
     generate_cohort(cohort, CohortSpec(n_patients=1500, seed=3))
     config = tmp_path / "train.toml"
@@ -219,7 +219,7 @@ def test_two_trainings_at_once_then_evaluate_report_and_serve_through_the_server
         assert run.data.tags["registered_version"] == versions[run_id]
         # artefacts went through the server's proxy into its directory, not to a local path
         assert run.info.artifact_uri.startswith("mlflow-artifacts:/"), run.info.artifact_uri
-        stored = settings.tracking_server_dir / "artifacts" / run.info.experiment_id / run_id
+        stored = settings.tracking.server_dir / "artifacts" / run.info.experiment_id / run_id
         assert (stored / "artifacts" / "model_card.json").is_file()
     assert len({run.data.tags["icans.pid"] for run in runs.values()}) == 2  # two processes
     promoted = {
@@ -283,7 +283,7 @@ def test_a_start_after_a_kill_replaces_stale_pid_files_and_keeps_the_data(server
     server = _started(settings)
     client = MlflowClient(server.tracking_uri, server.tracking_uri)
     experiment = client.create_experiment("kept-across-a-crash")
-    pgdata = settings.tracking_server_dir.resolve() / "pgdata"
+    pgdata = settings.tracking.server_dir.resolve() / "pgdata"
     mlflow_group = _processes_of([server.mlflow_pid])
     assert len(mlflow_group) >= 3  # mlflow server, uvicorn, its workers
     postgres = _processes_of([server.postgres_pid])
@@ -295,7 +295,7 @@ def test_a_start_after_a_kill_replaces_stale_pid_files_and_keeps_the_data(server
     psutil.wait_procs(postgres, timeout=30)  # its helpers follow it (as after a power cut)
     lines = (pgdata / "postmaster.pid").read_text().splitlines()
     (pgdata / "postmaster.pid").write_text("\n".join([str(os.getpid()), *lines[1:]]) + "\n")
-    assert (settings.tracking_server_dir / "mlflow.pid").is_file()
+    assert (settings.tracking.server_dir / "mlflow.pid").is_file()
     stale = status(settings)
     assert (stale.postgres_pid, stale.mlflow_pid, stale.running) == (None, None, False)
 

@@ -170,9 +170,12 @@ def cli_help_markdown() -> str:
 
 
 def _env_names(path: tuple[str, ...], field: Any, model: Any) -> list[str]:
-    """The environment variables a setting is read from: its alias(es) if it declares any,
-    else ``ICANS_`` + the dotted path in upper case joined by ``_`` (or by pydantic-settings'
-    nested delimiter, when the settings class declares one)."""
+    """The environment variables a setting is read from: its alias(es) if it declares any; a
+    section's setting by its flat name (:data:`icans.config.FLAT_NAMES`: ``serve.public_url`` is
+    ``ICANS_PUBLIC_URL``); else ``ICANS_`` + the dotted path in upper case joined by ``_``."""
+    from icans.config import FLAT_NAMES
+
+    flat = {where: name for name, where in FLAT_NAMES.items()}
     alias = getattr(field, "validation_alias", None) or getattr(field, "alias", None)
     choices = getattr(alias, "choices", None)
     if isinstance(alias, str):
@@ -181,8 +184,9 @@ def _env_names(path: tuple[str, ...], field: Any, model: Any) -> list[str]:
         return [c.upper() for c in choices if isinstance(c, str)]
     model_config = getattr(model, "model_config", {}) or {}
     prefix = model_config.get("env_prefix") or ENV_PREFIX
-    delimiter = model_config.get("env_nested_delimiter") or "_"
-    return [(prefix + delimiter.join(path)).upper()]
+    if path in flat:
+        return [(prefix + flat[path]).upper()]
+    return [(prefix + "_".join(path)).upper()]
 
 
 def _default(field: Any, toml: bool = False) -> str:

@@ -11,7 +11,7 @@ nothing to say; a patient whose record does not allow an estimate gets an info c
 what to record.
 
 Cards: ``summary`` (under 140 characters: the risk, its interval and the day), ``indicator``
-from configurable thresholds (``cds_warning_at``, ``cds_critical_at``), ``source`` (the
+from configurable thresholds (``cds.warning_at``, ``cds.critical_at``), ``source`` (the
 model, with a link to its model card), ``detail`` (markdown: drivers, missing inputs,
 warnings, the intended use) and a link to the patient's explanation page.
 """

@@ -93,7 +93,7 @@ def _card(worker: Worker, mapped: MappedPatient, request: Request) -> dict:
     runtime = worker.runtime
     ident = runtime.identity()
     settings = worker.settings
-    base = f"{settings.public_url}/cds-services/{hooks.SERVICE_ID}"
+    base = f"{settings.serve.public_url}/cds-services/{hooks.SERVICE_ID}"
     try:
         patient = mapped.to_patient()
     except FhirInputError as exc:
@@ -118,7 +118,7 @@ def _card(worker: Worker, mapped: MappedPatient, request: Request) -> dict:
         a,
         ident,
         runtime.intended_use,
-        (settings.cds_warning_at, settings.cds_critical_at),
+        (settings.cds.warning_at, settings.cds.critical_at),
         links,
         runtime.synthetic,
     )
@@ -156,7 +156,7 @@ def cds_model_card(service_id: str, worker: CurrentWorker) -> HTMLResponse:
 
 @router.get("/cds-services/{service_id}/explanation", response_class=HTMLResponse)
 def cds_explanation(service_id: str, worker: CurrentWorker, id: str = "") -> HTMLResponse:
-    """A card's explanation page, while it lasts (``cds_page_ttl_s``): the same page as
+    """A card's explanation page, while it lasts (``cds.page_ttl_s``): the same page as
     /v1/report, with the mapping's warnings, rendered now from the stored record."""
     # the id is a query parameter, never part of the path: paths are metric labels
     record = worker.explanations.get(id) if service_id == hooks.SERVICE_ID else None
