@@ -59,7 +59,9 @@ class _ToCaplog(logging.Handler):
         self.caplog = caplog
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.caplog.handler.handle(record)
+        # once: pytest may itself have attached caplog's handler to this non-propagating logger
+        if self.caplog.handler not in logging.getLogger(record.name).handlers:
+            self.caplog.handler.handle(record)
 
 
 @pytest.fixture
