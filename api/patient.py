@@ -18,7 +18,8 @@ its position in a list), the value and the rule:
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 from pydantic import (
@@ -82,7 +83,7 @@ def _bounds(spec: FieldSpec, high: float | None = None) -> dict[str, Any]:
 
 def _annotation(spec: FieldSpec) -> Any:
     if spec.kind == "category":
-        return Literal[spec.values]  # type: ignore[valid-type]
+        return Literal[spec.values]
     return {"number": float, "integer": Whole, "boolean": bool}[spec.kind]
 
 
@@ -98,18 +99,16 @@ def _day_list(spec: FieldSpec) -> tuple[Any, Any]:
     """``list[{day, <value_key>}]`` (grade, value, mg or doses) with the contract's range of the
     value: a whole number for grades and doses, a finite number otherwise."""
     value_type = Whole if spec.whole else float
-    item = create_model(
-        _ITEM_MODEL_NAMES[spec.name],
-        __base__=_Strict,
-        day=(Day, ...),
-        **{
-            spec.value_key: (
-                value_type,
-                Field(description=_description(spec), **_bounds(spec, spec.request_high)),
-            )
-        },
-    )
-    return list[item], Field(default_factory=list, max_length=PREDICTION_DAY.high + 1)
+    # dict[str, Any]: pyright checks an unpacked dict against create_model's own options
+    # (__config__, __doc__ ...) too; a value key is never one of those.
+    value: dict[str, Any] = {
+        spec.value_key: (
+            value_type,
+            Field(description=_description(spec), **_bounds(spec, spec.request_high)),
+        )
+    }
+    item = create_model(_ITEM_MODEL_NAMES[spec.name], __base__=_Strict, day=(Day, ...), **value)
+    return list[item], Field(default_factory=list, max_length=N_DAYS)  # at most one a day
 
 
 # Names of the list items in the OpenAPI document (kept from the hand-written models).
@@ -124,6 +123,11 @@ _ITEM_MODEL_NAMES = {
 
 
 class _PatientBase(_Strict):
+    if TYPE_CHECKING:
+        # The fields are the contract's, added at run time (PatientObservation): to a type
+        # checker each reads as Any.
+        def __getattr__(self, name: str) -> Any: ...
+
     @model_validator(mode="after")
     def _course_dates_and_product(self):
         errors = course_errors(self.model_dump())
@@ -138,22 +142,27 @@ class _PatientBase(_Strict):
         return self
 
 
-PatientObservation = create_model(
-    "PatientObservation",
-    __base__=_PatientBase,
-    __doc__="A patient on ``day_since_infusion``, with the course observed up to that day.",
-    patient_id=(
-        str | None,
-        Field(
-            None,
-            max_length=PATIENT_ID_MAX_LENGTH,
-            description="Opaque identifier; never logged raw.",
+# A model built at run time is not a type a type checker can name: to it a patient is a
+# _PatientBase, whose fields read as Any.
+if TYPE_CHECKING:
+    PatientObservation = _PatientBase
+else:
+    PatientObservation = create_model(
+        "PatientObservation",
+        __base__=_PatientBase,
+        __doc__="A patient on ``day_since_infusion``, with the course observed up to that day.",
+        patient_id=(
+            str | None,
+            Field(
+                None,
+                max_length=PATIENT_ID_MAX_LENGTH,
+                description="Opaque identifier; never logged raw.",
+            ),
         ),
-    ),
-    **{spec.name: _scalar(spec) for spec in BASELINE},
-    day_since_infusion=(Day, Field(description=_description(PREDICTION_DAY))),
-    **{spec.name: _day_list(spec) for spec in COURSE},
-)
+        **{spec.name: _scalar(spec) for spec in BASELINE},
+        day_since_infusion=(Day, Field(description=_description(PREDICTION_DAY))),
+        **{spec.name: _day_list(spec) for spec in COURSE},
+    )
 
 
 def course_date_errors(data: Any) -> list[InvalidInputError]:
@@ -210,7 +219,8 @@ def _valid_course(data: dict, spec: FieldSpec, last_day: int) -> dict[int, tuple
     """day -> (position in the list, value) of the observations of ``spec`` that are valid
     and dated 0..``last_day``; anything else is reported by its own rule, not judged here."""
     items = data.get(spec.name)
-    high = spec.high if spec.request_high is None else spec.request_high
+    low, high = spec.low, spec.high if spec.request_high is None else spec.request_high
+    assert low is not None and high is not None  # a day list's value has both bounds
     out: dict[int, tuple[int, float]] = {}
     for i, obs in enumerate(items if isinstance(items, list) else []):
         if not isinstance(obs, dict):
@@ -218,7 +228,7 @@ def _valid_course(data: dict, spec: FieldSpec, last_day: int) -> dict[int, tuple
         d, v = _whole(obs.get("day")), obs.get(spec.value_key)
         if not isinstance(d, int) or isinstance(d, bool) or not 0 <= d <= last_day:
             continue
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not spec.low <= v <= high:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not low <= v <= high:
             continue
         out.setdefault(d, (i, float(v)))
     return out
@@ -274,7 +284,7 @@ def parse_patient(data: Any) -> PatientObservation:
 
 
 def errors_from_pydantic(
-    errors: list[dict], data: Any, loc_prefix: tuple = ()
+    errors: Sequence[Mapping[str, Any]], data: Any, loc_prefix: tuple = ()
 ) -> list[InvalidInputError]:
     """Our errors from pydantic's error dicts (also FastAPI's, whose locations start with
     ``loc_prefix``, e.g. ``("body",)``), plus the course-date errors pydantic could not reach."""
@@ -284,7 +294,9 @@ def errors_from_pydantic(
     return out
 
 
-def _from_pydantic(errors: list[dict], loc_prefix: tuple) -> tuple[list[InvalidInputError], bool]:
+def _from_pydantic(
+    errors: Sequence[Mapping[str, Any]], loc_prefix: tuple
+) -> tuple[list[InvalidInputError], bool]:
     """Our errors from pydantic's, and whether the course-date validator already ran."""
     out: list[InvalidInputError] = []
     dates_checked = False

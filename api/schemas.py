@@ -39,9 +39,9 @@ class InputContribution(BaseModel):
 class ProbabilityInterval(BaseModel):
     low: float = Field(ge=0, le=1)
     high: float = Field(ge=0, le=1)
-    level: float = Field(0.95, description="Central coverage of the refits' probabilities.")
+    level: float = Field(default=0.95, description="Central coverage of the refits' probabilities.")
     method: str = Field(
-        "patient-bootstrap refits of the model",
+        default="patient-bootstrap refits of the model",
         description="Estimation uncertainty only: how much the probability depends on which "
         "patients were in the training data; not input errors, not synthetic-to-real transfer.",
     )
@@ -75,7 +75,8 @@ class RiskResponse(BaseModel):
     missing_inputs: list[str]
     request_id: str
     disclaimer: str = Field(
-        INTENDED_USE, description="Intended use; says so when the model learnt synthetic data."
+        default=INTENDED_USE,
+        description="Intended use; says so when the model learnt synthetic data.",
     )
 
 
@@ -98,7 +99,7 @@ class BatchResponse(BaseModel):
 
 class ErrorDetail(BaseModel):
     field: str = Field(description="Field path, e.g. crs_grade_by_day[2].day.")
-    value: Any = Field(None, description="The value given (omitted for missing fields).")
+    value: Any = Field(default=None, description="The value given (omitted for missing fields).")
     expected: str = Field(description="The rule the value breaks.")
 
 
@@ -152,5 +153,5 @@ class ModelInfo(BaseModel):
         "fingerprint, patients, and the generator's version and settings for a synthetic cohort.",
     )
     rollout: RolloutStatus | None = Field(
-        None, description="The answering worker's roll-out state (serving.rollout)."
+        default=None, description="The answering worker's roll-out state (serving.rollout)."
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 from rich.console import Console
@@ -30,6 +30,9 @@ from cli.options import (
 from cli.output import console, print_evaluation, print_summary
 from cli.tracking import app as tracking_app
 from icans.config import Settings, intended_use, load_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 app = typer.Typer(
     name="icans",
@@ -339,7 +342,9 @@ def write_example_request(cohort: Path, path: Path) -> Path:
 
     tables = read_cohort(cohort, with_true_risk=False).tables
     daily = tables["daily"]
-    with_crs = daily[(daily["day"] <= 5) & (daily["crs_grade"] >= 2)]["patient_id"]
+    with_crs = cast(
+        "pd.Series", daily[(daily["day"] <= 5) & (daily["crs_grade"] >= 2)]["patient_id"]
+    )
     patient_id = with_crs.iloc[0] if len(with_crs) else tables["patients"]["patient_id"].iloc[0]
     record = patient_record(tables, patient_id, 5)
     record.pop("patient_id")

@@ -19,6 +19,8 @@ _D = {name: field.default for name, field in MonitorSettings.model_fields.items(
 
 
 def _limit(name: str, text: str):
+    """The option of one threshold, its help naming the setting's default: an ``Annotated``
+    built at run time, which pyright cannot read as a type (hence the ignores below)."""
     return Annotated[
         float | None,
         typer.Option(f"--{name.replace('_', '-')}", help=f"{text} (default {_D[name]})."),
@@ -61,13 +63,19 @@ def monitor_cmd(
             "(default <artifacts>/monitor)."
         ),
     ] = None,
-    max_drifted_share: _limit("max_drifted_share", "Largest share of inputs drifted") = None,
-    max_risk_psi: _limit("max_risk_psi", "Largest PSI of the predicted risks") = None,
-    min_estimated_auroc: _limit(
+    max_drifted_share: _limit(  # pyright: ignore[reportInvalidTypeForm]  # run-time Annotated
+        "max_drifted_share", "Largest share of inputs drifted"
+    ) = None,
+    max_risk_psi: _limit(  # pyright: ignore[reportInvalidTypeForm]  # run-time Annotated
+        "max_risk_psi", "Largest PSI of the predicted risks"
+    ) = None,
+    min_estimated_auroc: _limit(  # pyright: ignore[reportInvalidTypeForm]  # run-time Annotated
         "min_estimated_auroc", "Lowest AUROC estimated without outcomes"
     ) = None,
-    min_auroc: _limit("min_auroc", "Lowest realised AUROC") = None,
-    max_calibration_error: _limit(
+    min_auroc: _limit(  # pyright: ignore[reportInvalidTypeForm]  # run-time Annotated
+        "min_auroc", "Lowest realised AUROC"
+    ) = None,
+    max_calibration_error: _limit(  # pyright: ignore[reportInvalidTypeForm]  # run-time Annotated
         "max_calibration_error", "Largest realised calibration error (ICI)"
     ) = None,
     config: Annotated[

@@ -30,6 +30,9 @@ recorded.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import cast
+
 import numpy as np
 import pandas as pd
 
@@ -49,9 +52,9 @@ def _course(daily: pd.DataFrame, column: str, patients: pd.Index) -> np.ndarray 
     if column not in daily.columns:
         return None
     out = np.full((len(patients), N_DAYS), np.nan)
-    rows = patients.get_indexer(daily["patient_id"])
-    day = numeric(daily["day"])
-    value = numeric(daily[column])
+    rows = patients.get_indexer(cast(pd.Series, daily["patient_id"]))
+    day = numeric(cast(pd.Series, daily["day"]))
+    value = numeric(cast(pd.Series, daily[column]))
     ok = (rows >= 0) & (day >= 0) & (day < N_DAYS) & (day % 1 == 0)
     out[rows[ok], day[ok].astype(int)] = value[ok]
     return out
@@ -65,7 +68,7 @@ def numeric(values: pd.Series) -> np.ndarray:
     the words true/false become 1/0, anything unreadable NaN (the table schema reports it)."""
     if values.dtype == object:
         values = values.map(lambda v: _WORDS.get(v.strip().lower(), v) if isinstance(v, str) else v)
-    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    return cast(pd.Series, pd.to_numeric(values, errors="coerce")).to_numpy(dtype=float)
 
 
 def referential_errors(tables: dict[str, pd.DataFrame]) -> list[InvalidInputError]:
@@ -78,7 +81,7 @@ def referential_errors(tables: dict[str, pd.DataFrame]) -> list[InvalidInputErro
     ] + [("patients", with_outcome, "a patient with a row in the outcomes table")]
     out = []
     for name, allowed, rule in checks:
-        ids = tables[name]["patient_id"]
+        ids = cast(pd.Series, tables[name]["patient_id"])
         for pos in np.flatnonzero(~ids.astype(str).isin(allowed).to_numpy()):
             where = f"{name}: row {tables[name].index[pos]}"
             out.append(InvalidInputError("patient_id", ids.iloc[pos], rule, where=where))
@@ -92,6 +95,7 @@ def outcome_errors(tables: dict[str, pd.DataFrame]) -> list[InvalidInputError]:
     daily = daily.assign(patient_id=daily["patient_id"].astype(str))
     grade = _course(daily, "icans_grade", ids)
     mg = _course(daily, "dexamethasone_mg", ids)
+    assert grade is not None  # cohort_errors runs these checks only with an icans_grade column
     observed_max = np.nanmax(np.where(np.isnan(grade), -1, grade), axis=1)
     first_severe = first_day(grade >= 3)
     first_any = first_day(grade >= 1)
@@ -104,7 +108,7 @@ def outcome_errors(tables: dict[str, pd.DataFrame]) -> list[InvalidInputError]:
     def column(name: str) -> np.ndarray | None:
         if name not in outcomes.columns:
             return None
-        return numeric(outcomes[name])
+        return numeric(cast(pd.Series, outcomes[name]))
 
     target, event_day = column("severe_or_refractory_icans"), column("event_day")
     severe, refr = column("severe_icans"), column("steroid_refractory_icans")
@@ -114,8 +118,13 @@ def outcome_errors(tables: dict[str, pd.DataFrame]) -> list[InvalidInputError]:
 
     out: list[InvalidInputError] = []
 
-    def broken(mask: np.ndarray, field: str, values: np.ndarray | None, rule) -> None:
-        for i in np.flatnonzero(mask):
+    def broken(
+        mask: np.ndarray,
+        field: str,
+        values: np.ndarray | None,
+        rule: str | Callable[[int], str],
+    ) -> None:
+        for i in np.flatnonzero(mask).tolist():
             value = None if values is None else _plain(values[i], FIELDS[field].kind)
             text = rule(i) if callable(rule) else rule
             out.append(InvalidInputError(field, value, text, where=_where("outcomes", outcomes, i)))
@@ -298,7 +307,8 @@ def _last_recorded(frames: list[pd.DataFrame], ids: pd.Index) -> np.ndarray:
     both = pd.concat(
         [pd.DataFrame({"patient_id": f["patient_id"].astype(str), "day": f["day"]}) for f in frames]
     )
-    last = pd.Series(numeric(both["day"]), index=both.index).groupby(both["patient_id"]).max()
+    day = numeric(cast(pd.Series, both["day"]))
+    last = cast(pd.Series, pd.Series(day, index=both.index).groupby(both["patient_id"]).max())
     return last.reindex(ids).to_numpy(dtype=float)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 
@@ -149,7 +150,9 @@ def import_cohort(
         entries = {}
         for name in TABLES:
             frame = tables[name]
-            frame = frame[[c for c in OBSERVABLE_COLUMNS[name] if c in frame.columns]]
+            frame = cast(
+                pd.DataFrame, frame[[c for c in OBSERVABLE_COLUMNS[name] if c in frame.columns]]
+            )
             frame = frame.sort_values(_SORT.get(name, ["patient_id"]), kind="stable")
             writer = TableWriter(tmp / f"{name}.parquet", "parquet")
             writer.write(frame.reset_index(drop=True))

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 import pyarrow as pa
@@ -213,6 +214,8 @@ def read_table(
     path = _table_path(cohort_dir, name, manifest)
     if manifest["format"] == "csv":
         frame = pd.read_csv(path, usecols=columns)
-        return frame if patient_ids is None else frame[frame["patient_id"].isin(patient_ids)]
+        if patient_ids is None:
+            return frame
+        return cast(pd.DataFrame, frame[frame["patient_id"].isin(patient_ids)])
     filters = None if patient_ids is None else [("patient_id", "in", list(patient_ids))]
     return pd.read_parquet(path, columns=columns, filters=filters)

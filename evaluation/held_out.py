@@ -9,7 +9,9 @@ every predictor.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -76,7 +78,8 @@ class Evaluation:
     def flat_metrics(self) -> dict[str, float]:
         """``<predictor>.<subset>.<metric>`` -> estimate (for MLflow)."""
         out = {}
-        for r in self.metrics.itertuples(index=False):
+        # rows are namedtuples of the columns; pandas types them as bare tuples
+        for r in cast("Iterable[Any]", self.metrics.itertuples(index=False)):
             key = f"{r.predictor}.{r.subset}.{r.metric}".replace("=", "_").replace(" ", "")
             if np.isfinite(r.estimate):
                 out[key] = float(r.estimate)
@@ -88,9 +91,10 @@ def evaluate(
     predictions: dict[str, np.ndarray],
     n_boot: int,
     seed: int,
-    thresholds: np.ndarray,
+    thresholds: tuple[float, float, float],
 ) -> Evaluation:
-    """Score every predictor on the same rows; CIs from ``n_boot`` patient-level replicates."""
+    """Score every predictor on the same rows; CIs from ``n_boot`` patient-level replicates;
+    the decision curves on ``np.arange(*thresholds)`` (start, stop, step)."""
     preds = dict(predictions)
     missing_truth = int(np.isnan(ds.true_risk).sum())
     if missing_truth == 0:
@@ -148,7 +152,7 @@ def evaluate(
                 )
     metrics = pd.DataFrame(rows)
 
-    grid = np.arange(*thresholds) if len(thresholds) == 3 else np.asarray(thresholds)
+    grid = np.arange(*thresholds)
     curves = [
         pd.DataFrame({"predictor": name, "threshold": grid, "net_benefit": net_benefit(y, p, grid)})
         for name, p in preds.items()

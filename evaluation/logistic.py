@@ -138,7 +138,8 @@ def fit_logistic(
         projected = th - np.clip(th - grad, low, high)
         moving = np.max(np.abs(projected), axis=1) > tol * scale[active]
         if not moving.all():
-            active, th, wa, prob, grad = (v[moving] for v in (active, th, wa, prob, grad))
+            active = active[moving]
+            th, wa, prob, grad = (v[moving] for v in (th, wa, prob, grad))
         if not len(active):
             break
         stuck = ((th <= low) & (grad > 0)) | ((th >= high) & (grad < 0))

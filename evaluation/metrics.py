@@ -19,6 +19,7 @@ Med Decis Making 2006 for net benefit):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,7 +140,7 @@ def treat_all_net_benefit(y: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     return prevalence - (1 - prevalence) * thresholds / (1 - thresholds)
 
 
-def bootstrap_weights(patient_id: np.ndarray, n_boot: int, seed: int):
+def bootstrap_weights(patient_id: np.ndarray, n_boot: int, seed: int | Sequence[int]):
     """Yield row weights: patients drawn with replacement, each row weighted by its count."""
     codes, inverse = np.unique(patient_id, return_inverse=True)
     rng = np.random.default_rng(seed)

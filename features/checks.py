@@ -13,6 +13,8 @@ Four kinds, each a plain sentence for the clinical app:
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 from sklearn.pipeline import Pipeline
 
@@ -113,8 +115,9 @@ def _range_warnings(names, x: np.ndarray, outside: np.ndarray, low, high) -> lis
         name = names[j]
         if "=" in name:
             continue
+        value = cast(float, x[j])  # x is a row of floats: a float64, a float subclass
         out.append(
-            f"{display.label(name)} {display.value_text(name, x[j])} is outside the "
+            f"{display.label(name)} {display.value_text(name, value)} is outside the "
             f"training range ({display.value_text(name, low[j])} to "
             f"{display.value_text(name, high[j])}): the estimate is less reliable"
         )

@@ -132,7 +132,13 @@ def by_input(feature_names, contributions: np.ndarray) -> tuple[list[str], np.nd
     out = np.zeros((len(c), len(fields)))
     # one unbuffered accumulation: each input's terms are added one by one in predictor order,
     # so a row gets the same bits alone or in a batch
-    np.add.at(out, (slice(None), columns), c[:, rows] * shares)
+    # (numpy's stub types ufunc.at's indices as integer arrays only; its documentation allows a
+    # tuple of index arrays and slices for a multidimensional first operand, as here)
+    np.add.at(
+        out,
+        (slice(None), columns),  # pyright: ignore[reportArgumentType]  # a valid index (above)
+        c[:, rows] * shares,
+    )
     return list(fields), out
 
 

@@ -9,6 +9,7 @@ is attached for evaluation only (never a predictor); ``patient_id`` is kept for 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -65,7 +66,7 @@ class LandmarkDataset:
             self.patient_id[mask],
             self.landmark_day[mask],
             self.true_risk[mask],
-            self.subgroups[mask].reset_index(drop=True),
+            cast(pd.DataFrame, self.subgroups[mask]).reset_index(drop=True),
         )
 
 
@@ -74,7 +75,7 @@ def _day_blocks(
 ) -> dict[str, np.ndarray]:
     """Scatter a long (patient_id, day, value) table into patients x 29-day blocks; a column
     the table lacks (an optional one) is a series never observed (NaN)."""
-    rows = patient_index.get_indexer(frame["patient_id"])
+    rows = patient_index.get_indexer(cast(pd.Series, frame["patient_id"]))
     days = frame["day"].to_numpy(np.int64)
     keep = rows >= 0
     blocks = {}
@@ -94,11 +95,11 @@ def baseline_matrix(patients: pd.DataFrame) -> np.ndarray:
     for j, field in enumerate(BASELINE_FIELDS):
         if field not in patients.columns:
             continue
-        values = patients[field]
+        values = cast(pd.Series, patients[field])
         if field in CATEGORY_CODE:
             out[:, j] = values.map(CATEGORY_CODE[field]).to_numpy(float)
         else:
-            out[:, j] = pd.to_numeric(values, errors="coerce").to_numpy(float)
+            out[:, j] = cast(pd.Series, pd.to_numeric(values, errors="coerce")).to_numpy(float)
     return out
 
 
@@ -127,7 +128,7 @@ def build_landmark_dataset(
     event_day = outcomes["event_day"].to_numpy(float)  # NaN = no event by day 28
     # NaN = alive at day 28 (or not recorded); a patient who dies on day d is seen last on d - 1
     death_day = (
-        pd.to_numeric(outcomes["death_day"], errors="coerce").to_numpy(float)
+        cast(pd.Series, pd.to_numeric(outcomes["death_day"], errors="coerce")).to_numpy(float)
         if "death_day" in outcomes.columns
         else np.full(len(index), np.nan)
     )

@@ -10,6 +10,8 @@ step records its predictors at fit (``names_``); steps pickled before they did s
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Self
+
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
@@ -39,6 +41,12 @@ class FeatureStep(TransformerMixin, BaseEstimator):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(auto_wrap_output_keys=None, **kwargs)
+
+    if TYPE_CHECKING:  # what every step defines (TransformerMixin declares none of them)
+
+        def fit(self, X, y=None) -> Self: ...
+        def transform(self, X) -> np.ndarray: ...
+        def get_feature_names_out(self, input_features=None) -> np.ndarray: ...
 
 
 class Stateless(FeatureStep):

@@ -23,6 +23,7 @@ exactly as it did.
 from __future__ import annotations
 
 import warnings
+from typing import cast
 
 import numpy as np
 from sklearn.base import clone
@@ -453,7 +454,9 @@ class ClinicalFeatures(FeatureStep):
         ]
 
     def fit(self, X, y=None):
-        self.steps_ = [(name, clone(step).fit(X, y)) for name, step in self._steps()]
+        self.steps_ = [
+            (name, cast(FeatureStep, clone(step)).fit(X, y)) for name, step in self._steps()
+        ]
         self.n_features_in_ = np.asarray(X).shape[1]
         return self
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 DISEASES = ("LBCL", "PMBCL", "B-ALL", "MCL", "FL", "CLL", "MM", "AML", "T-ALL", "BPDCN")
 CAR_TARGETS = ("CD19", "CD19-CD22", "BCMA", "CLL1", "CD123", "CD7")
@@ -121,6 +121,7 @@ class FieldSpec:
         if self.kind == "boolean":
             return "true or false"
         noun = "a whole number" if self.whole else "a number"
+        assert self.low is not None and high is not None  # every number field has its range
         if self.low_open:
             return f"{noun} above {_n(self.low)} and at most {_n(high)}"
         return f"{noun} from {_n(self.low)} to {_n(high)}"
@@ -133,7 +134,8 @@ class FieldSpec:
             return "yes" if value else "no"
         if self.kind == "category":
             return str(value)
-        shown = self.fmt.format(value) if self.fmt else significant(value)
+        # a number or integer field holds a number (a validated value), never a str
+        shown = self.fmt.format(value) if self.fmt else significant(cast(float, value))
         return f"{shown}{self.unit}" if self.unit == "%" else f"{shown} {self.unit}".rstrip()
 
 

@@ -19,6 +19,7 @@ routine, :func:`evaluation.logistic.fit_logistic`.
 from __future__ import annotations
 
 import inspect
+from typing import Any, cast
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -48,14 +49,21 @@ def _log1p_nonneg(x):
 
 class _Baseline(ClassifierMixin, BaseEstimator):
     """Shared fit: the feature pipeline (fitted here, or a fitted one given as a
-    ``FrozenEstimator``), the training copies, then :meth:`_fit_predictors`."""
+    ``FrozenEstimator``) and the training copies (:meth:`_prepare`); each subclass's ``fit``
+    then fits its model on them."""
+
+    # set by the subclasses: their parameters in __init__, the fitted model in fit
+    features: Any  # None, or a fitted feature pipeline (as a FrozenEstimator)
+    missing_series_fraction: float
+    random_state: int
+    pipeline_: Pipeline
 
     def _prepare(self, X, y, groups):
         raw = as_raw(X)
         self.features_ = self.features if self.features is not None else build_feature_pipeline()
         if self.features is None:
             self.features_.fit(raw)
-        names = tuple(self.features_.get_feature_names_out())
+        names = tuple(cast(np.ndarray, self.features_.get_feature_names_out()))
         raw, index = with_missing_series(raw, self.missing_series_fraction, self.random_state)
         y = np.asarray(y, dtype=int)[index]
         groups = np.arange(len(index)) if groups is None else np.asarray(groups)[index]
@@ -123,7 +131,7 @@ class LogisticBaseline(_Baseline):
             )
             for c in self.c_grid
         }
-        self.c_ = min(self.c_grid, key=losses.get)
+        self.c_ = min(self.c_grid, key=losses.__getitem__)
         self.cv_log_loss_ = {float(c): float(v) for c, v in losses.items()}
         self.pipeline_ = self._pipeline(names, self.c_).fit(x, y)
         return self

@@ -121,8 +121,11 @@ class RiskExplainer:
         """Explain predictor rows (:meth:`RiskModel.transform` of raw rows)."""
         x = np.asarray(x, dtype=float)
         linear = self.model.additive_
-        additive = None if linear is None else linear.contributions(x)
-        offset = None if linear is None else linear.total(additive)
+        if linear is None:
+            additive = offset = None
+        else:
+            additive = linear.contributions(x)
+            offset = linear.total(additive)
         raw = self.booster.predict(
             xgb.DMatrix(x, missing=np.nan, nthread=self.nthread, base_margin=offset),
             pred_contribs=True,

@@ -23,6 +23,8 @@ with the same settings.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -118,7 +120,7 @@ class RiskModel(ClassifierMixin, BaseEstimator):
             )
         seed, jobs = self.random_state, self.n_jobs
         self.features_ = build_feature_pipeline().fit(raw)  # categories, ranges: observed rows
-        self.feature_names_ = tuple(self.features_.get_feature_names_out())
+        self.feature_names_ = tuple(cast(np.ndarray, self.features_.get_feature_names_out()))
         self.category_support_ = category_support(raw, y, groups)  # for the warnings
         observed = len(raw)
         raw, index = with_missing_series(raw, self.missing_series_fraction, seed)

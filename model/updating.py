@@ -20,12 +20,16 @@ recalibrated model scale by ``b``, as for the recalibration at training).
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
 from evaluation.logistic import EXACT_TOL, fit_logistic
 from icans.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from model.risk_model import RiskModel
 
 UPDATE_METHODS = ("intercept", "intercept_and_slope")
 
@@ -62,7 +66,7 @@ class LogOddsRecalibration(BaseEstimator):
         return self
 
 
-def recalibrated(model, raw: np.ndarray, y: np.ndarray, method: str):
+def recalibrated(model: RiskModel, raw: np.ndarray, y: np.ndarray, method: str) -> RiskModel:
     """A copy of fitted ``model`` (:class:`model.risk_model.RiskModel`) recalibrated on local
     raw landmark rows ``raw`` with labels ``y``; ``recalibration_["local_update"]`` says how."""
     update = LogOddsRecalibration(method).fit(model.decision_function(raw), y)

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -111,14 +112,14 @@ def input_drift(
     testable = [
         c
         for c in columns
-        if test_ref[c.name].notna().sum() >= MIN_VALUES
-        and test_cur[c.name].notna().sum() >= MIN_VALUES
+        if _column(test_ref, c.name).notna().sum() >= MIN_VALUES
+        and _column(test_cur, c.name).notna().sum() >= MIN_VALUES
     ]
     alpha = ALPHA / max(len(testable), 1)
     results, html = _evidently(test_ref, test_cur, testable, alpha) if testable else ({}, "")
     out = []
     for c in columns:
-        ref, cur = reference[c.name], current[c.name]
+        ref, cur = _column(reference, c.name), _column(current, c.name)
         tested = c.name in results
         test, p_value, distance_method, distance = results.get(c.name, (None,) * 4)
         out.append(
@@ -133,8 +134,8 @@ def input_drift(
                 distance_method=distance_method,
                 distance=distance,
                 drifted=(p_value < alpha and distance >= MIN_DISTANCE) if tested else None,
-                n_reference=int(test_ref[c.name].notna().sum()),
-                n_current=int(test_cur[c.name].notna().sum()),
+                n_reference=int(_column(test_ref, c.name).notna().sum()),
+                n_current=int(_column(test_cur, c.name).notna().sum()),
                 missing_reference=float(ref.isna().mean()) if len(ref) else float("nan"),
                 missing_current=float(cur.isna().mean()) if len(cur) else float("nan"),
                 reference_summary=summary(ref, c),
@@ -143,6 +144,11 @@ def input_drift(
             )
         )
     return InputDrift(out, html)
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    """``frame[name]``, a column (pandas' annotations widen it to ``Series | DataFrame``)."""
+    return cast(pd.Series, frame[name])
 
 
 def once_per_patient(
@@ -182,13 +188,15 @@ def _evidently(
     )
 
     def dataset(frame: pd.DataFrame):
-        frame = frame[names].copy()
+        frame = cast(pd.DataFrame, frame[names]).copy()
         for c in columns:
             if c.categorical:  # one type per categorical column: text, missing as None
                 frame[c.name] = frame[c.name].map(_category_text).astype(object)
         return ev.Dataset.from_pandas(frame, data_definition=definition)
 
-    chosen = {c.name: methods(c, reference[c.name], current[c.name]) for c in columns}
+    chosen = {
+        c.name: methods(c, _column(reference, c.name), _column(current, c.name)) for c in columns
+    }
     metrics = []
     for name, (test, distance) in chosen.items():
         metrics.append(ev.ValueDrift(column=name, method=test, threshold=alpha))

@@ -80,15 +80,17 @@ def estimate(p: np.ndarray, draws: int = 200, seed: int = 0) -> LabelFreeEstimat
         return LabelFreeEstimate(0, nan, nan, (nan, nan), (nan, nan))
     aurocs, prevalences = realised_auroc_draws(p, draws, seed)
     finite = aurocs[np.isfinite(aurocs)]
-    interval = (
-        tuple(float(x) for x in np.quantile(finite, [0.025, 0.975]))
-        if len(finite)
-        else (float("nan"), float("nan"))
-    )
+    interval = interval95(finite) if len(finite) else (float("nan"), float("nan"))
     return LabelFreeEstimate(
         n=len(p),
         expected_prevalence=float(p.mean()),
         expected_auroc=expected_auroc(p),
         auroc_interval=interval,
-        prevalence_interval=tuple(float(x) for x in np.quantile(prevalences, [0.025, 0.975])),
+        prevalence_interval=interval95(prevalences),
     )
+
+
+def interval95(values: np.ndarray) -> tuple[float, float]:
+    """The 2.5% and 97.5% quantiles of ``values`` (a 95% interval of draws)."""
+    low, high = np.quantile(values, [0.025, 0.975])
+    return float(low), float(high)

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import SupportsInt, cast
 
 import pandas as pd
 
@@ -126,7 +127,10 @@ def run_monitor(
         outside_window=outside,
     )
     groups = rows.groupby(["model_name", "model_version"], sort=False)
-    keys = sorted(groups.groups, key=lambda k: (k[0], _version_order(k[1])))
+    keys = sorted(  # the groups' keys: (model_name, model_version), both text
+        cast("dict[tuple[str, str], pd.Index]", groups.groups),
+        key=lambda k: (k[0], _version_order(k[1])),
+    )
     references = {}
     for name, version in keys:  # every reference first: a missing one fails before any work
         step(f"reading the reference of {name} v{version}")
@@ -134,7 +138,12 @@ def run_monitor(
     for key in keys:
         step(f"comparing {key[0]} v{key[1]} with its reference")
         result.versions.append(
-            _version(references[key], groups.get_group(key), thresholds, outcomes is not None)
+            _version(
+                references[key],
+                cast(pd.DataFrame, groups.get_group(key)),
+                thresholds,
+                outcomes is not None,
+            )
         )
     step("writing the reports")
     write_outputs(result)
@@ -151,7 +160,7 @@ def _version(
     join = done = None
     if with_outcomes:
         join = join_summary(rows, 0)
-        joined = rows[rows["outcome_status"] == JOINED]
+        joined = cast(pd.DataFrame, rows[rows["outcome_status"] == JOINED])
         if len(joined):
             done = realised(joined["outcome"].to_numpy(float), joined["probability"])
     share, psi = drift.drifted_share, risk.psi
@@ -164,7 +173,8 @@ def _version(
         predictions=len(rows),
         channels={str(k): int(v) for k, v in rows["channel"].value_counts().items()},
         landmark_days={
-            int(k): int(v) for k, v in rows["landmark_day"].value_counts().sort_index().items()
+            int(cast(SupportsInt, k)): int(v)
+            for k, v in rows["landmark_day"].value_counts().sort_index().items()
         },
         drift=drift,
         risk=risk,

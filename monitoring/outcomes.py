@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -135,7 +136,7 @@ def join_outcomes(rows: pd.DataFrame, outcomes: pd.DataFrame) -> tuple[pd.DataFr
     prediction to ``outcome_known_at``), and the number of outcomes outside the window;
     InvalidCohortError when an outcome is dated before its prediction."""
     rows = rows.copy()
-    rid = rows["request_id"].astype(str)
+    rid = cast(pd.Series, rows["request_id"]).astype(str)
     shared = rid.duplicated(keep=False).to_numpy()
     by_id = outcomes.set_index("request_id")
     matched = rid.isin(by_id.index).to_numpy()
@@ -151,7 +152,7 @@ def join_outcomes(rows: pd.DataFrame, outcomes: pd.DataFrame) -> tuple[pd.DataFr
         gap = (known - made.reset_index(drop=True)).dt.total_seconds().to_numpy(float) / 86400
         early = np.flatnonzero(gap < 0)
         if len(early):
-            ids = rid[use].to_numpy()
+            ids = cast(pd.Series, rid[use]).to_numpy()
             errors = [
                 InvalidInputError(
                     KNOWN_AT,
@@ -164,14 +165,14 @@ def join_outcomes(rows: pd.DataFrame, outcomes: pd.DataFrame) -> tuple[pd.DataFr
             raise InvalidCohortError(errors, table="outcomes file")
         delay[use] = gap
     rows["days_to_outcome"] = delay
-    outside = int((~outcomes["request_id"].isin(set(rid))).sum())
+    outside = int((~cast(pd.Series, outcomes["request_id"]).isin(set(rid))).sum())
     return rows, outside
 
 
 def join_summary(rows: pd.DataFrame, outside_window: int) -> JoinSummary:
     """The counts of joined rows (:func:`join_outcomes`), of a version or of the window."""
-    status = rows["outcome_status"]
-    days = rows["days_to_outcome"].dropna()
+    status = cast(pd.Series, rows["outcome_status"])
+    days = cast(pd.Series, rows["days_to_outcome"]).dropna()
     return JoinSummary(
         joined=int((status == JOINED).sum()),
         awaiting=int((status == AWAITING).sum()),

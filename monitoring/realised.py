@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from evaluation.metrics import PreparedScores, bootstrap_weights, calibration_bins
-from monitoring.estimate import expected_auroc
+from monitoring.estimate import expected_auroc, interval95
 
 BOOTSTRAP = 200
 ROWS_PER_BIN = 50  # the reliability table: about 50 rows per group, at most 10 groups
@@ -38,7 +39,7 @@ class Realised:
     reliability: list[dict] = field(default_factory=list)
 
 
-def realised(y: np.ndarray, p: np.ndarray, seed: int = 0, bootstrap: int = BOOTSTRAP) -> Realised:
+def realised(y: ArrayLike, p: ArrayLike, seed: int = 0, bootstrap: int = BOOTSTRAP) -> Realised:
     """Performance of predicted risks ``p`` against outcomes ``y`` (0/1)."""
     y = np.asarray(y, dtype=float)
     p = np.asarray(p, dtype=float)
@@ -55,7 +56,7 @@ def realised(y: np.ndarray, p: np.ndarray, seed: int = 0, bootstrap: int = BOOTS
             ]
         )
         replicates = replicates[np.isfinite(replicates)]
-        ci = tuple(float(x) for x in np.quantile(replicates, [0.025, 0.975]))
+        ci = interval95(replicates)
     n_bins = int(min(10, max(1, n // ROWS_PER_BIN)))
     bins = calibration_bins(y, p, n_bins) if n else {"mean_predicted": [], "observed": [], "n": []}
     reliability = [

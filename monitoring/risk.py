@@ -17,6 +17,7 @@ With the mean predicted risk of both (the expected event rate if the model is ca
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from scipy.stats import ks_2samp
@@ -69,11 +70,12 @@ def risk_drift(reference: np.ndarray, current: np.ndarray) -> RiskDrift:
         nan = float("nan")
         return RiskDrift(nan, nan, nan, nan, nan, [])
     bins = psi_bins(reference, current)
-    ks = ks_2samp(reference, current)
+    # scipy's KstestResult, a tuple (statistic, pvalue) whose class scipy makes at run time
+    statistic, p_value = cast("tuple[float, float]", ks_2samp(reference, current))
     return RiskDrift(
         psi=psi(bins),
-        ks_statistic=float(ks.statistic),
-        ks_p_value=float(ks.pvalue),
+        ks_statistic=float(statistic),
+        ks_p_value=float(p_value),
         mean_reference=float(reference.mean()),
         mean_current=float(current.mean()),
         bins=bins,

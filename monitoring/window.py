@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 
@@ -72,7 +73,7 @@ def read_window(log_dir: Path, window: Window, model_version: str | None = None)
     rows = read_prediction_log(log_dir, window.start, window.end)
     if len(rows) and model_version is not None:
         versions = sorted(rows["model_version"].astype(str).unique())
-        rows = rows[rows["model_version"].astype(str) == str(model_version)]
+        rows = cast(pd.DataFrame, rows[rows["model_version"].astype(str) == str(model_version)])
         if not len(rows):
             raise InvalidInputError(
                 "model_version",

@@ -265,6 +265,8 @@ def _mlflow_pid(paths: ServerPaths) -> int | None:
     """The mlflow server's id from the pid file, if that process still is the one started
     (the same start time: after a kill the id may name another process)."""
     record = _mlflow_record(paths)
+    if record is None:
+        return None
     try:
         proc = psutil.Process(int(record["pid"]))
         if (

@@ -37,6 +37,8 @@ class LegacyRiskModel:
 class SelectFeatures:
     """``training.models.SelectFeatures`` of old m-EASIX baselines: keeps named predictors."""
 
+    index_: list[int]  # positions of the kept predictors (fitted; restored by unpickling)
+
     def transform(self, X):
         return np.asarray(X, dtype=float)[:, self.index_]
 

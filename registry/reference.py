@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import mlflow.artifacts
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException

@@ -17,17 +17,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import mlflow
+import mlflow.artifacts
 import pandas as pd
 import yaml
 from mlflow import MlflowClient
+from mlflow import sklearn as mlflow_sklearn  # mlflow's lazy loader: imported on first use
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
+from mlflow.models.model import ModelInfo
 
 from icans.config import Settings
 from icans.errors import ModelNotFoundError
 from registry.legacy import load_pickle, upgrade
+
+if TYPE_CHECKING:
+    from model.risk_model import RiskModel
 
 MODEL_CARD = "model_card.json"  # the training run's headline facts about its model
 
@@ -79,16 +86,16 @@ def requirements() -> list[str]:
     return out
 
 
-def log_model(model, name: str, example: pd.DataFrame) -> mlflow.models.model.ModelInfo:
+def log_model(model, name: str, example: pd.DataFrame) -> ModelInfo:
     """Log a fitted model (raw layout in, P(event) out) with signature and input example."""
     proba = model.predict_proba(example)
     signature = infer_signature(example, proba)
-    return mlflow.sklearn.log_model(
+    return mlflow_sklearn.log_model(
         model,
         name=name,
         signature=signature,
         input_example=example,
-        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+        serialization_format=mlflow_sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
         pyfunc_predict_fn="predict_proba",
         pip_requirements=requirements(),
     )
@@ -122,6 +129,11 @@ def resolve(uri: str, client: MlflowClient) -> ModelRef:
             f"no registered model answers to {uri!r} in {mlflow.get_tracking_uri()}: "
             "train and register one with 'icans train --cohort DIR'"
         ) from exc
+    if mv.run_id is None:  # registered from outside a run: no card or artefacts to load
+        raise ModelNotFoundError(
+            f"{uri!r} (version {mv.version}) was not logged by a training run: register one "
+            "with 'icans train --cohort DIR'"
+        )
     return ModelRef(name, str(mv.version), alias, mv.run_id)
 
 
@@ -153,7 +165,7 @@ class RegisteredModel:
     """A registered version, loaded: the model, which version it is, and its training run's
     model card (headline facts: provenance of the training data, metrics, gates)."""
 
-    model: object
+    model: RiskModel  # load_registered refuses anything without the fitted trees
     ref: ModelRef
     card: dict = field(default_factory=dict)
     trained_at: str = ""
@@ -189,7 +201,7 @@ def load_registered(uri: str, settings: Settings) -> RegisteredModel:
     if not hasattr(model, "trees_"):
         raise ModelNotFoundError(f"model {uri!r} is not an icans risk model")
     trained_at = datetime.fromtimestamp(created / 1000, tz=UTC).isoformat()
-    return RegisteredModel(model, ref, dict(card), trained_at)
+    return RegisteredModel(cast("RiskModel", model), ref, dict(card), trained_at)
 
 
 @contextmanager

@@ -5,10 +5,15 @@ its full data card, all read from the cohort's metadata (:class:`cohort.reader.C
 
 from __future__ import annotations
 
+from typing import cast
+
+import pandas as pd
+
 from cohort.reader import CohortMetadata
 from evaluation.held_out import Evaluation
 from reports import html as h
 from reports.explanations import NOT_EVIDENCE
+from reports.performance import subgroup_rows
 
 GENERATOR_FACTS = (  # (key in the generator's description, label)
     ("case_mix", "case mix"),
@@ -37,10 +42,10 @@ def _case_mix(ev: Evaluation) -> str:
     sub = ev.subgroups
     if sub.empty or "predictor" not in sub.columns:
         return ""
-    first = sub[sub["predictor"] == sub["predictor"].iloc[0]]
+    first = cast(pd.DataFrame, sub[sub["predictor"] == sub["predictor"].iloc[0]])
     rows = [
         (r.subgroup, f"{r.n_patients:,}", f"{r.n_events:,}", h.num(r.observed_rate, "{:.1%}"))
-        for r in first.itertuples()
+        for r in subgroup_rows(first)
     ]
     return "<h3>Case mix of the evaluated patients</h3>" + h.table(
         ["group", "patients", "events (landmark rows)", "event rate per row"], rows

@@ -13,8 +13,9 @@ inputs), never from the generator itself.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -111,7 +112,8 @@ def direction_check(
         elif np.ptp(s[ok]) == 0:
             verdict, note = "not estimable", "not used by the model (SHAP constant)"
         else:
-            rho = float(spearmanr(v[ok], s[ok]).statistic)
+            r = spearmanr(v[ok], s[ok])  # a SignificanceResult, a class scipy makes with type()
+            rho = float(r.statistic)  # pyright: ignore[reportAttributeAccessIssue]  # type()-built
             if not np.isfinite(rho) or rho == 0:
                 verdict, note = "not estimable", "no rank correlation"
             else:
@@ -261,6 +263,22 @@ def _method_text(s: ShapSummary) -> str:
     )
 
 
+class _DirectionRow(Protocol):
+    """A row of :func:`direction_check`'s table from ``itertuples()`` (pandas types the rows
+    as bare tuples)."""
+
+    label: str
+    feature: str
+    generator_direction: str
+    generator_basis: str
+    spearman_rho: float
+    shap_direction: str
+    mean_abs_shap: float
+    model_constraint: str
+    verdict: str
+    note: str
+
+
 def _direction_table(check: pd.DataFrame) -> str:
     rows = [
         (
@@ -275,9 +293,9 @@ def _direction_table(check: pd.DataFrame) -> str:
             r.verdict,
             r.note,
         )
-        for r in check.itertuples()
+        for r in cast("Iterable[_DirectionRow]", check.itertuples())
     ]
-    n_agree = int((check["verdict"] == "agrees").sum()) if not check.empty else 0
+    n_agree = int((cast(pd.Series, check["verdict"]) == "agrees").sum()) if not check.empty else 0
     return h.p(
         "For each predictor with a direction built into the generator: the sign of the "
         "Spearman correlation between the predictor's value and its SHAP value, against "

@@ -66,7 +66,7 @@ def img(png: bytes, alt: str) -> str:
 def num(x: object, fmt: str = "{:.3f}") -> str:
     """A number for a table cell; '-' when missing or not finite."""
     try:
-        v = float(x)  # type: ignore[arg-type]
+        v = float(x)  # pyright: ignore[reportArgumentType]  # float() decides; TypeError is '-'
     except (TypeError, ValueError):
         return "-"
     return fmt.format(v) if np.isfinite(v) else "-"

@@ -3,6 +3,9 @@ learning curve, each from an :class:`~evaluation.held_out.Evaluation`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Protocol, cast
+
 import numpy as np
 import pandas as pd
 
@@ -35,6 +38,24 @@ METRICS = (  # (metric, column header)
     ("brier_gap_to_true_risk", "Brier gap to true risk"),
     ("auroc_gap_to_champion", "AUROC vs champion"),
 )
+
+
+class SubgroupRow(Protocol):
+    """A row of ``ev.subgroups`` from ``itertuples()``: the columns read here (pandas types the
+    rows as bare tuples)."""
+
+    subgroup: str
+    predictor: str
+    n_patients: int
+    n_rows: int
+    n_events: int
+    observed_rate: float
+    mean_predicted: float
+
+
+def subgroup_rows(subgroups: pd.DataFrame) -> Iterable[SubgroupRow]:
+    """``subgroups.itertuples()``, typed."""
+    return cast("Iterable[SubgroupRow]", subgroups.itertuples())
 
 
 def metric_cell(m: pd.DataFrame, subset: str, predictor: str, metric: str) -> str:
@@ -132,7 +153,7 @@ def subgroups_section(ev: Evaluation) -> str:
             h.num(r.mean_predicted),
             "too small to judge" if getattr(r, "too_small", r.n_events < 10) else "",
         )
-        for r in sub.itertuples()
+        for r in subgroup_rows(sub)
     ]
     return h.p(
         "Subgroups: CAR target, costimulatory domain, disease, age (< 12, CAPD, vs >= 12, ICE; "

@@ -8,6 +8,7 @@ terms.
 from __future__ import annotations
 
 import io
+from typing import cast
 
 import matplotlib
 
@@ -65,7 +66,11 @@ def roc_pr_figure(ev: Evaluation, *, note: str = NOTE):
     preds = [c for c in ev.predictions.columns if c not in ("patient_id", "landmark_day", "label")]
     fig, axes = plt.subplots(2, len(days) + 1, figsize=(3.0 * (len(days) + 1), 6.2))
     for j, day in enumerate([None, *days]):
-        rows = ev.predictions if day is None else ev.predictions[ev.predictions.landmark_day == day]
+        rows = (
+            ev.predictions
+            if day is None
+            else cast(pd.DataFrame, ev.predictions[ev.predictions.landmark_day == day])
+        )
         y = rows["label"].to_numpy()
         title = "all landmarks" if day is None else f"day {day}"
         for name in preds:
@@ -94,7 +99,7 @@ def calibration_figure(
     subsets = ["overall"] + [f"L={d}" for d in _landmark_subsets(ev)]
     fig, axes = plt.subplots(1, len(subsets), figsize=(2.8 * len(subsets), 3.2), sharey=False)
     for ax, s in zip(np.atleast_1d(axes), subsets, strict=True):
-        c = ev.calibration[ev.calibration["subset"] == s]
+        c = cast(pd.DataFrame, ev.calibration[ev.calibration["subset"] == s])
         top = 0.0
         for name in predictors:
             b = c[c["predictor"] == name]
@@ -127,7 +132,8 @@ def calibration_figure(
 def decision_curve_figure(ev: Evaluation, *, note: str = NOTE):
     """Net benefit over the 5-40% threshold range (Vickers & Elkin 2006)."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    for name, d in ev.decision_curve.groupby("predictor", sort=False):
+    for key, d in ev.decision_curve.groupby("predictor", sort=False):
+        name = cast(str, key)  # a predictor's name
         ax.plot(
             d["threshold"],
             d["net_benefit"],
@@ -136,7 +142,7 @@ def decision_curve_figure(ev: Evaluation, *, note: str = NOTE):
             ls="--" if name in ("treat all", "treat none") else "-",
             label=_label(name),
         )
-    top = ev.decision_curve["net_benefit"].max()
+    top = cast(pd.Series, ev.decision_curve["net_benefit"]).max()
     ax.set_ylim(-0.02, max(top * 1.1, 0.02))
     ax.set_xlabel("threshold probability for pre-emptive action")
     ax.set_ylabel("net benefit")
@@ -149,11 +155,11 @@ def learning_curve_figure(curve: pd.DataFrame, true_auroc: float, *, note: str =
     fig, ax = plt.subplots(figsize=(6, 4))
     if not curve.empty:
         g = curve.groupby("n_patients")["auroc"]
-        mean, sd = g.mean(), g.std().fillna(0)
+        mean, sd = cast(pd.Series, g.mean()), cast(pd.Series, g.std().fillna(0))
         ax.errorbar(
             mean.index,
-            mean.values,
-            yerr=sd.values,
+            mean.to_numpy(),
+            yerr=sd.to_numpy(),
             fmt="o-",
             capsize=3,
             color=COLORS[MODEL],

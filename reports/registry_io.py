@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 import mlflow
+import mlflow.artifacts
 import pandas as pd
 from mlflow.exceptions import MlflowException
 

@@ -86,7 +86,9 @@ class Assessor:
             out.append(
                 Assessment(
                     probability=float(probability[i]),
-                    interval=None if interval is None else tuple(map(float, interval[i])),
+                    interval=(
+                        None if interval is None else (float(interval[i, 0]), float(interval[i, 1]))
+                    ),
                     log_odds=float(explanation.log_odds[i]),
                     base_log_odds=float(explanation.base_log_odds[i]),
                     contributions=ranked,

@@ -340,6 +340,7 @@ class CompiledModel:
         self.shap = TreeShapTable(self.trees, len(model.feature_names_), main)
         self.base_score_margin = float(self.trees.base_score_margin[0])
         if self.exact:  # the main fit's additive part first, then the refits'
+            assert model.additive_ is not None  # exact: every fit has its additive part
             self.additive = StackedAdditive([model.additive_] + [lin for lin, _ in refits])
 
     def log_odds(self, x: np.ndarray) -> np.ndarray:

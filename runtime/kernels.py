@@ -117,7 +117,7 @@ def fit_margins(
     left, ``2s + 2`` right) and ``bottom_value[t]`` the leaf values of its bottom slots."""
     n_rows = x32.shape[0]
     n_trees = tree_fit.shape[0]
-    width = 2 ** (depth + 1) - 1
+    width: int = 2 ** (depth + 1) - 1
     first_bottom = 2**depth - 1
     out = start.copy()
     for t in range(n_trees):  # trees outside: one tree's slots stay in cache for every row
@@ -164,7 +164,7 @@ def tabulated_shap(
                 bit = bits[leaf, p]
                 if bit == 0:
                     continue
-                node = path_nodes[leaf, p]
+                node: int = path_nodes[leaf, p]
                 v = x32[r, node_feature[node]]
                 left = _goes_left(v, node_threshold[node], node_default_left[node])
                 if left != path_dirs[leaf, p]:

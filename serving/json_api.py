@@ -22,6 +22,7 @@ from api.schemas import (
     ModelInfo,
     ProbabilityInterval,
     RiskResponse,
+    RolloutStatus,
 )
 from reports.patient import build_patient_report
 from runtime.assessor import Assessment
@@ -129,5 +130,5 @@ def model(worker: CurrentWorker) -> ModelInfo:
         intended_use=runtime.intended_use,
         synthetic_data=runtime.synthetic,
         training_data=card.get("training_data", {}),
-        rollout=worker.live.status(),
+        rollout=RolloutStatus.model_validate(worker.live.status()),
     )

@@ -13,6 +13,8 @@ import hmac
 import logging
 import re
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -34,9 +36,11 @@ from serving.metrics import RequestMetrics
 
 log = logging.getLogger("icans.serving")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 413, 422)}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse} for status in (400, 401, 413, 422)
+}
 # For an HTML route: its errors are JSON all the same (FastAPI would document them as HTML).
-JSON_ERRORS = {
+JSON_ERRORS: dict[int | str, dict[str, Any]] = {
     status: {
         "description": "Error (JSON)",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
@@ -67,7 +71,7 @@ def _error(
     message: str,
     request: Request,
     errors: list | None = None,
-    headers: dict | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body = ErrorResponse(
         error=error, message=message, errors=errors or [], request_id=request_id(request)

@@ -89,5 +89,10 @@ class IcansRisk:
         self.worker.live.stop()
 
 
-# /readyz answers with the worker's roll-out state (serving.rollout)
-IcansRisk.add_asgi_middleware(ReadinessDetail, live=lambda: getattr(app.state, "live", None))
+# /readyz answers with the worker's roll-out state (serving.rollout). BentoML annotates the
+# argument as type[AsgiMiddleware], a class whose instances are called with the app, but calls
+# the class itself with the app (starlette's Middleware), as ReadinessDetail expects.
+IcansRisk.add_asgi_middleware(
+    ReadinessDetail,  # pyright: ignore[reportArgumentType]  # BentoML's annotation: see above
+    live=lambda: getattr(app.state, "live", None),
+)

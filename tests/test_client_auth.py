@@ -55,6 +55,20 @@ def test_bad_tokens_are_refused_with_the_reason(verifier, make, reason):
         verifier.verify(make())
 
 
+@pytest.mark.parametrize("iss", [[ISS], {"url": ISS}, 7, None])
+def test_an_issuer_that_is_not_text_is_refused_as_not_allowed(verifier, iss):
+    """``iss`` is a StringOrURI (RFC 7519 4.1.1): a list or object there is no issuer, refused
+    as one (a 401), never looked up as a key (a list is unhashable: that was a 500)."""
+    now = int(time.time())
+    claims = {"iss": iss, "sub": "c", "aud": AUD, "iat": now, "exp": now + 60, "jti": "j"}
+    # signed as JWS: PyJWT's encoder itself refuses an iss that is not a string
+    signed = jwt.api_jws.encode(
+        json.dumps(claims).encode(), RSA_KEY, algorithm="RS384", headers={"kid": "rsa-1"}
+    )
+    with pytest.raises(ClientAuthError, match="is not allowed"):
+        verifier.verify(signed)
+
+
 def test_a_missing_jti_is_refused(verifier):
     now = int(time.time())
     claims = {"iss": ISS, "sub": "c", "aud": AUD, "iat": now, "exp": now + 60}

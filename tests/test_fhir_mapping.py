@@ -310,3 +310,23 @@ def test_a_corticosteroid_without_a_dose_leaves_that_day_unknown():
     m = mapped(bundle)
     assert [d["day"] for d in m.data["dexamethasone_mg_by_day"]] == [0, 1, 2, 3, 5]
     assert any("dexamethasone-d4" in w and "not known" in w for w in m.warnings)
+
+
+@pytest.mark.parametrize("system", [["http://loinc.org"], {"url": "http://loinc.org"}, 7, None])
+def test_a_coding_whose_system_is_not_text_matches_no_code(system):
+    """FHIR's ``Coding.system`` is a uri: a list, an object or a number there names no code
+    system, so the Observation is not read as CRP (and nothing fails on an unhashable value);
+    the rest of the record maps as before."""
+    bundle = example_bundle()
+    coding = entry(bundle, "crp")["code"]["coding"][0]
+    if system is None:
+        del coding["system"]
+    else:
+        coding["system"] = system
+    m, before = mapped(bundle), mapped()
+    assert before.data["crp_mg_per_l"] == 45.0
+    assert "crp_mg_per_l" not in m.data
+    assert "Observation/crp" not in m.basis
+    assert {k: v for k, v in m.data.items() if k != "crp_mg_per_l"} == {
+        k: v for k, v in before.data.items() if k != "crp_mg_per_l"
+    }

@@ -288,7 +288,7 @@ def test_subgroups_carry_model_intervals_sex_age_bands_and_a_too_small_flag():
         np.full(n, np.nan),
         pd.DataFrame({"age_years": age, "sex": sex}),
     )
-    ev = evaluate(ds, {MODEL: p}, 50, 0, np.array([0.05, 0.4, 0.05]))
+    ev = evaluate(ds, {MODEL: p}, 50, 0, (0.05, 0.4, 0.05))
     sub = ev.subgroups.set_index("subgroup")
     assert {"sex=female", "sex=male", "age 12-17", "age 18-64", "age>=65"} <= set(sub.index)
     assert sub.loc["age 12-17", "too_small"] and not sub.loc["age 18-64", "too_small"]

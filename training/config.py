@@ -45,26 +45,36 @@ class GateConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    calibration_slope_min: float = Field(0.8, description="Held-out calibration slope, lower.")
-    calibration_slope_max: float = Field(1.2, description="Held-out calibration slope, upper.")
+    calibration_slope_min: float = Field(
+        default=0.8, description="Held-out calibration slope, lower."
+    )
+    calibration_slope_max: float = Field(
+        default=1.2, description="Held-out calibration slope, upper."
+    )
     max_auroc_gap_to_true_risk: float = Field(
-        0.03, description="AUROC may be at most this far below the true risk's (same rows)."
+        default=0.03, description="AUROC may be at most this far below the true risk's (same rows)."
     )
     must_beat: tuple[str, ...] = Field(
-        ("m_easix",), description="Baselines the model's AUROC must exceed (the published score)."
+        default=("m_easix",),
+        description="Baselines the model's AUROC must exceed (the published score).",
     )
     non_inferior_to: tuple[str, ...] = Field(
-        ("logistic",), description="Baselines the model may trail by at most the margin below."
+        default=("logistic",),
+        description="Baselines the model may trail by at most the margin below.",
     )
     non_inferiority_margin: float = Field(
-        0.01, ge=0, description="AUROC margin for non-inferiority; 0 means 'must beat'."
+        default=0.01, ge=0, description="AUROC margin for non-inferiority; 0 means 'must beat'."
     )
-    min_test_events: int = Field(20, description="Fewer held-out events cannot judge a model.")
+    min_test_events: int = Field(
+        default=20, description="Fewer held-out events cannot judge a model."
+    )
     calibration_intercept_max_abs: float = Field(
-        0.2, ge=0, description="Held-out calibration intercept (log-odds), at most this far from 0."
+        default=0.2,
+        ge=0,
+        description="Held-out calibration intercept (log-odds), at most this far from 0.",
     )
     champion_margin: float = Field(
-        0.02,
+        default=0.02,
         ge=0,
         description="Champion-challenger: the lower 95% bound of the AUROC difference from the "
         "current champion (same held-out patients, paired bootstrap) must be above -margin.",
@@ -76,34 +86,36 @@ class TrainConfig(BaseModel):
 
     landmarks: tuple[int, ...] = DEFAULT_LANDMARKS
     seed: int = _model("random_state")
-    test_fraction: float = Field(0.25, gt=0, lt=1, description="Patients held out for testing.")
+    test_fraction: float = Field(
+        default=0.25, gt=0, lt=1, description="Patients held out for testing."
+    )
     split: Literal["patients", "temporal"] = Field(
-        "patients",
+        default="patients",
         description="How held-out patients are chosen: at random ('patients'), or the latest "
         "infused ('temporal', by the cohort's infusion_order).",
     )
-    cv_folds: int = Field(_model("cv_folds"), ge=2, le=10)
+    cv_folds: int = Field(default=_model("cv_folds"), ge=2, le=10)
     search: SearchSpace = SearchSpace()  # the model's default (None) means SearchSpace()
     linear_offset: bool = Field(
-        _model("linear_offset"),
+        default=_model("linear_offset"),
         description="Boost the trees from a sign-constrained penalised logistic regression's "
         "log-odds (model.linear_offset); false: trees alone.",
     )
     day_degree: int = Field(
-        _model("day_degree"),
+        default=_model("day_degree"),
         ge=0,
         le=4,
         description="Degree of the polynomial (Bernstein, in log(1 + day)) by which the additive "
         "part's coefficients vary with the landmark day; 0: one coefficient for every day.",
     )
     day_smoothing: float = Field(
-        _model("day_smoothing"),
+        default=_model("day_smoothing"),
         ge=0,
         description="Penalty on the differences between neighbouring day coefficients of one "
         "predictor (pulls towards one coefficient for every day; 0: none).",
     )
     icans_state_shifts: bool = Field(
-        _model("icans_state_shifts"),
+        default=_model("icans_state_shifts"),
         description="Let the additive part's product and disease coefficients shift once ICANS "
         "has begun (what sets how often ICANS begins need not set how it goes).",
     )
@@ -112,16 +124,16 @@ class TrainConfig(BaseModel):
     recalibrate_if_slope_outside: tuple[float, float] = _model("recalibrate_if_slope_outside")
     recalibrate_if_abs_intercept_above: float = _model("recalibrate_if_abs_intercept_above")
     logistic_c_grid: tuple[float, ...] = estimator_default(LogisticBaseline, "c_grid")
-    bootstrap_samples: int = Field(200, ge=0, le=5000)
+    bootstrap_samples: int = Field(default=200, ge=0, le=5000)
     missing_series_fraction: float = Field(
-        _model("missing_series_fraction"),
+        default=_model("missing_series_fraction"),
         ge=0,
         le=0.5,
         description="Share of training rows copied with a whole course series missing, per "
         "series group (model.augment); 0 turns it off.",
     )
     uncertainty_refits: int = Field(
-        _model("uncertainty_refits"),
+        default=_model("uncertainty_refits"),
         ge=0,
         le=200,
         description="Patient-bootstrap refits of the final model for per-patient uncertainty "
@@ -129,9 +141,9 @@ class TrainConfig(BaseModel):
     )
     decision_thresholds: tuple[float, float, float] = (0.05, 0.40, 0.01)
     learning_curve_sizes: tuple[int, ...] = (13, 100, 500, 2000, 10000)
-    learning_curve_repeats: int = Field(5, ge=1, description="Repeats for sizes below 500.")
+    learning_curve_repeats: int = Field(default=5, ge=1, description="Repeats for sizes below 500.")
     n_threads: int = Field(
-        _model("n_jobs"), ge=1, description="XGBoost threads (CI machines have 2 cores)."
+        default=_model("n_jobs"), ge=1, description="XGBoost threads (CI machines have 2 cores)."
     )
     experiment: str = "icans-risk"
     gates: GateConfig = GateConfig()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -91,7 +92,10 @@ def fit_and_evaluate(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if config.split == "temporal":
-        order = ds.subgroups.get("infusion_order", pd.Series(np.nan, index=ds.subgroups.index))
+        order = cast(
+            pd.Series,
+            ds.subgroups.get("infusion_order", pd.Series(np.nan, index=ds.subgroups.index)),
+        )
         rest, held = temporal_split(ds.patient_id, order.to_numpy(float), config.test_fraction)
     else:
         rest, held = grouped_split(ds.patient_id, config.test_fraction, config.seed)

@@ -12,6 +12,8 @@ measure).
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
@@ -32,7 +34,7 @@ def learning_curve(
     """One row per (size, repeat): AUROC, Brier and calibration slope on the test rows."""
     available = len(np.unique(train.patient_id))
     seed = model.random_state
-    subset_model = clone(model).set_params(
+    subset_model = cast(RiskModel, clone(model)).set_params(
         hyperparameters=model.hyperparameters_, uncertainty_refits=0
     )
     rows = []
@@ -46,7 +48,9 @@ def learning_curve(
             if y.min() == y.max():  # no events (or only events): a constant prediction
                 p = np.full(len(test), y.mean())
             else:
-                fitted = clone(subset_model).fit(train.raw[mask], y, train.patient_id[mask])
+                fitted = cast(RiskModel, clone(subset_model)).fit(
+                    train.raw[mask], y, train.patient_id[mask]
+                )
                 p = fitted.predict_proba(test.raw)[:, 1]
             m = PreparedScores(y_test, p).metrics()
             rows.append(

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import mlflow
 import numpy as np
@@ -33,9 +34,11 @@ from mlflow.exceptions import MlflowException
 
 from cohort.reader import CohortMetadata, read_cohort
 from evaluation.held_out import MODEL, TRUE_RISK
-from features.landmarks import build_landmark_dataset
+from features.landmarks import LandmarkDataset, build_landmark_dataset
 from icans.config import Settings, intended_use
 from icans.errors import InvalidInputError, ModelNotFoundError
+from model.baselines import LogisticBaseline
+from model.risk_model import RiskModel
 from model.updating import UPDATE_METHODS, recalibrated
 from registry.reference import log_reference
 from registry.store import (
@@ -93,7 +96,8 @@ def train(
     experiment_id = use_experiment(config.experiment, settings, client)
     step("closing runs of training processes that died")
     closed = close_stale_runs(client, experiment_id, settings.model_name, settings.stale_run_hours)
-    lineage, make = {}, None
+    lineage = {}
+    make: Callable[[LandmarkDataset], RiskModel] | None = None
     if update is not None:
         if update.method not in UPDATE_METHODS:
             raise InvalidInputError("method", update.method, f"one of {', '.join(UPDATE_METHODS)}")
@@ -104,8 +108,11 @@ def train(
             "update_method": update.method,
         }
 
-        def make(rows):
+        def recalibrate(rows: LandmarkDataset) -> RiskModel:
+            # a RiskModel: load_registered refuses anything else
             return recalibrated(parent.model, rows.raw, rows.label, update.method)
+
+        make = recalibrate
 
     name = f"{'recalibrate' if update else 'train'}-{meta.fingerprint}"
     with mlflow.start_run(run_name=name) as run:
@@ -126,14 +133,15 @@ def train(
         step("recording")
         mlflow.log_params(
             {f"model.{k}": v for k, v in model.hyperparameters_.items()}
-            | {"model.logistic_c": fit.baselines["logistic"].c_}
+            | {"model.logistic_c": cast(LogisticBaseline, fit.baselines["logistic"]).c_}
             | {f"calibration.{k}": v for k, v in model.recalibration_.items()}
         )
         mlflow.log_metrics({metric_key(k): v for k, v in ev.flat_metrics().items()})
         mlflow.log_metrics(
             {
                 metric_key(f"subgroup.{r.subgroup}.{r.predictor}.auroc"): r.auroc
-                for r in ev.subgroups.itertuples()
+                # rows are namedtuples of the columns; pandas types them as bare tuples
+                for r in cast("Iterable[Any]", ev.subgroups.itertuples())
                 if np.isfinite(r.auroc)
             }
         )
@@ -197,6 +205,7 @@ def current_champion(settings: Settings, client: MlflowClient) -> Champion:
         registered = load_registered(uri, settings)
     except ModelNotFoundError as exc:
         return Champion(note=f"the champion could not be loaded ({exc})")
+    # a RiskModel: load_registered refuses anything else
     return Champion(registered.model, registered.ref.version)
 
 

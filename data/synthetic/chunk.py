@@ -7,6 +7,7 @@ Blocks are the unit of reproducibility: block ``k`` of a cohort with seed ``s`` 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -50,7 +51,7 @@ def generate_block(
         kernel_tables(params, grid.shifts),
         params,
     )
-    outcomes = derive_outcomes(course, base.table["patient_id"])
+    outcomes = derive_outcomes(course, cast(pd.Series, base.table["patient_id"]))
     risk = None
     if with_true_risk:
         event_day = outcomes["event_day"].fillna(-1).to_numpy(np.int64)

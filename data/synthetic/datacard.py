@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import cast
 
 from data.synthetic.parameters import iter_parameters
 
@@ -50,13 +51,13 @@ def realism_block(cohort_dirs: list[Path]) -> str:
         parts.append("| metric | family | n | value | published | in range |")
         parts.append("|---|---|---:|---:|---:|---|")
         for _, r in s.realism.iterrows():
-            share = r["high"] <= 1.0
+            share = cast(float, r["high"]) <= 1.0
             fmt = (lambda v: f"{v:.1%}") if share else (lambda v: f"{v:g}")
             parts.append(
                 f"| {r['metric']} | {r['group']} | {r['patients']:,} | {fmt(r['value'])} | "
-                f"{fmt(r['low'])}-{fmt(r['high'])} | {'yes' if r['within'] else '**NO**'} |"
+                f"{fmt(r['low'])}-{fmt(r['high'])} | {'yes' if bool(r['within']) else '**NO**'} |"
             )
-        phenotypes = "; ".join(f"{k.strip()}: {v:,}" for k, v in s.seed_phenotypes.items())
+        phenotypes = "; ".join(f"{str(k).strip()}: {v:,}" for k, v in s.seed_phenotypes.items())
         parts.append(f"\nPatients like the source papers': {phenotypes}.")
         if s.true_risk_auroc is not None:
             auroc = s.true_risk_auroc["auroc"]

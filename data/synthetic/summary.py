@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -34,24 +35,30 @@ def landmark_labels(true_risk: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataF
     return m
 
 
+def _column(df: pd.DataFrame, name: str) -> pd.Series:
+    """``df[name]`` as the Series it is (pandas types a column as Series or DataFrame)."""
+    return cast(pd.Series, df[name])
+
+
 def metric_values(df: pd.DataFrame) -> dict[str, float]:
     """Every metric of :mod:`data.synthetic.targets` for one group of patients (one row each,
     the patients and outcomes tables merged)."""
-    icans = df["icans_max_grade"] >= 1
-    onset = df["icans_onset_day"].astype(float)
-    duration = df["icans_resolution_day"].astype(float) - onset
-    other_death = df["death_cause"].notna() & (df["death_cause"] != "icans")
+    icans = _column(df, "icans_max_grade") >= 1
+    onset = _column(df, "icans_onset_day").astype(float)
+    duration = _column(df, "icans_resolution_day").astype(float) - onset
+    cause = _column(df, "death_cause")
+    other_death = cause.notna() & (cause != "icans")
     return {
         "icans_any": icans.mean(),
-        "icans_3plus": df["severe_icans"].mean(),
-        "crs_any": (df["crs_max_grade"] >= 1).mean(),
-        "crs_3plus": (df["crs_max_grade"] >= 3).mean(),
-        "onset_median": onset[icans].median(),
-        "duration_median": duration[icans].median(),
-        "tocilizumab": (df["tocilizumab_doses"] > 0).mean(),
-        "steroids": df["dexamethasone_start_day"].notna().mean(),
+        "icans_3plus": _column(df, "severe_icans").mean(),
+        "crs_any": (_column(df, "crs_max_grade") >= 1).mean(),
+        "crs_3plus": (_column(df, "crs_max_grade") >= 3).mean(),
+        "onset_median": cast(pd.Series, onset[icans]).median(),
+        "duration_median": cast(pd.Series, duration[icans]).median(),
+        "tocilizumab": (_column(df, "tocilizumab_doses") > 0).mean(),
+        "steroids": _column(df, "dexamethasone_start_day").notna().mean(),
         "nrm": other_death.mean(),
-        "icans_death": df["died_of_icans"].mean(),
+        "icans_death": _column(df, "died_of_icans").mean(),
         "onset_after_14": (onset > 14).mean(),
     }
 
@@ -83,13 +90,15 @@ def realism_table(df: pd.DataFrame) -> pd.DataFrame:
 
 def seed_phenotypes(df: pd.DataFrame) -> pd.Series:
     """Counts of the patients the source papers describe, which the cohort must contain."""
-    refractory_low_grade = df["steroid_refractory_icans"] & (df["icans_max_grade"] <= 2)
+    grade = _column(df, "icans_max_grade")
+    refractory_low_grade = _column(df, "steroid_refractory_icans") & (grade <= 2)
     late_without_crs = (
-        (df["icans_max_grade"] >= 4)
-        & (df["icans_onset_day"].astype(float) >= 12)
-        & (df["crs_max_grade"] == 0)
+        (grade >= 4)
+        & (_column(df, "icans_onset_day").astype(float) >= 12)
+        & (_column(df, "crs_max_grade") == 0)
     )
-    myeloid_cns = df["car_target"].isin(["CLL1", "CD7", "CD123"]) & df["cns_involvement"]
+    target = _column(df, "car_target")
+    myeloid_cns = target.isin(["CLL1", "CD7", "CD123"]) & _column(df, "cns_involvement")
     return pd.Series(
         {
             "patients": len(df),
@@ -97,7 +106,7 @@ def seed_phenotypes(df: pd.DataFrame) -> pd.Series:
             "grade >= 4, onset day >= 12, no CRS (Katsin 2024)": int(late_without_crs.sum()),
             "myeloid target with CNS involvement": int(myeloid_cns.sum()),
             "  of whom severe or refractory": int(
-                (myeloid_cns & df["severe_or_refractory_icans"]).sum()
+                (myeloid_cns & _column(df, "severe_or_refractory_icans")).sum()
             ),
         }
     )
@@ -119,7 +128,7 @@ def summarise(cohort_dir: Path) -> CohortSummary:
         m = landmark_labels(read_table(cohort_dir, "true_risk"), outcomes)
         rows = []
         for day, x in m.groupby("landmark_day"):
-            y = x["event_after_landmark"]
+            y = _column(x, "event_after_landmark")
             rows.append(
                 {
                     "landmark_day": day,

@@ -14,6 +14,8 @@ Tables (one file each in the cohort directory):
 
 from __future__ import annotations
 
+from enum import Enum
+
 import numpy as np
 import pandas as pd
 
@@ -23,7 +25,7 @@ from icans.astct import CerebralEdema, Consciousness, Hypotension, Hypoxia, Moto
 TABLES = ("patients", "daily", "measurements", "outcomes", "true_risk")
 
 
-def _category(codes: np.ndarray, enum: type) -> pd.Categorical:
+def _category(codes: np.ndarray, enum: type[Enum]) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=[m.value for m in enum])
 
 

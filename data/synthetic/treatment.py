@@ -46,7 +46,7 @@ ON_STEROIDS = np.zeros(N_STEROID_STATES, dtype=bool)
 ON_STEROIDS[[D0_G1, D1_G1, D2_G1, D0_G2, D1_G2, D2_G2, RESPONDED, ESCALATED]] = True
 
 
-def steroid_start_grades(prophylaxis: np.ndarray, centre_grade: int) -> np.ndarray:
+def steroid_start_grades(prophylaxis: np.ndarray | bool, centre_grade: int) -> np.ndarray:
     """The ICANS grade at which each patient's steroids start: 1 where the patient had
     prophylaxis (a centre that gives prophylaxis manages early: ZUMA-1 cohort 6 combined
     dexamethasone 10 mg on days 0-2 with steroids from grade 1 ICANS, Oluwole BJH 2021), else the
@@ -54,7 +54,9 @@ def steroid_start_grades(prophylaxis: np.ndarray, centre_grade: int) -> np.ndarr
     return np.where(np.asarray(prophylaxis, dtype=bool), 1, centre_grade).astype(np.int64)
 
 
-def next_steroid_state(state: np.ndarray, grade: np.ndarray, start_grade: int) -> np.ndarray:
+def next_steroid_state(
+    state: np.ndarray, grade: np.ndarray, start_grade: np.ndarray | int
+) -> np.ndarray:
     """Steroid state at the end of a day from the state the day before and today's grade."""
     state = np.asarray(state)
     grade = np.asarray(grade)

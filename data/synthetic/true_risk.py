@@ -23,6 +23,8 @@ the Monte-Carlo check.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pandas as pd
 from scipy.special import expit
@@ -177,6 +179,7 @@ class ForwardFilter:
             )
             for lab in LAB_FIELDS
         )
+        lab_ll = cast(np.ndarray, lab_ll)  # LAB_FIELDS is not empty: never sum()'s start, 0
         log_w = grid.class_log_prior()[None, :] + lab_ll[:, r_index]
         alpha = np.zeros((n, grid.n_classes, N_LEVELS))
         alpha[..., 0] = np.exp(log_w - log_w.max(axis=1, keepdims=True))

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from api.schemas import ErrorResponse
+from api.schemas import ErrorDetail, ErrorResponse
 from serving.body_limit import bounded
 from serving.cds.client_auth import ClientAuthError
 from serving.metrics import RequestMetrics
@@ -28,7 +30,9 @@ log = logging.getLogger("icans.serving.cds")
 MAX_CDS_BODY_BYTES = 4 * 1024 * 1024  # prefetched resources of one patient
 PREFIX = "/cds-services"
 PUBLIC = re.compile(r"^/cds-services/[\w-]+/(model-card|explanation)$")
-ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 404, 412, 413, 422)}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse} for status in (400, 401, 404, 412, 413, 422)
+}
 
 cds = FastAPI(
     title="ICANS risk CDS Hooks service",
@@ -42,7 +46,7 @@ cds.state.verifier = None
 cds.state.public_url = ""
 
 
-def cds_error(status: int, error: str, message: str, headers: dict | None = None):
+def cds_error(status: int, error: str, message: str, headers: Mapping[str, str] | None = None):
     body = ErrorResponse(error=error, message=message, errors=[], request_id="")
     return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
 
@@ -88,11 +92,11 @@ cds.add_middleware(RequestMetrics)  # outermost: refused calls are counted too
 @cds.exception_handler(RequestValidationError)
 async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = [
-        {
-            "field": ".".join(str(x) for x in e["loc"][1:]) or "body",
-            "value": None,
-            "expected": e["msg"],
-        }
+        ErrorDetail(
+            field=".".join(str(x) for x in e["loc"][1:]) or "body",
+            value=None,
+            expected=e["msg"],
+        )
         for e in exc.errors()
     ]
     body = ErrorResponse(

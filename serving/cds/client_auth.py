@@ -200,7 +200,8 @@ class ClientVerifier:
             raise ClientAuthError(
                 f"algorithm {alg!r} refused: only {' or '.join(ALGORITHMS)} (asymmetric)"
             )
-        issuer = self.issuers.get(unverified.get("iss"))
+        iss = unverified.get("iss")  # any JSON value: only text names an issuer
+        issuer = self.issuers.get(iss) if isinstance(iss, str) else None
         if issuer is None:
             raise ClientAuthError(f"issuer {unverified.get('iss')!r} is not allowed")
         key = self._key(issuer, header)

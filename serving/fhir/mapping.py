@@ -468,6 +468,7 @@ class _Mapping:
                 )
                 unknown.add(day)
                 continue
+            assert steroid is not None  # not tocilizumab, so a corticosteroid (checked above)
             mg[day] = mg.get(day, 0.0) + value * codes.STEROID_UNITS[unit] * steroid
             refs["dex"].setdefault(day, []).append(res.reference)
         days = range(last_day + 1)

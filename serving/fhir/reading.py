@@ -209,10 +209,12 @@ def parse_when(text: Any) -> When | str:
 
 
 def codings(concept: Any) -> list[tuple[str, str]]:
+    """(system, code) of each coding with a text code; a system that is not text (missing,
+    or not a string) reads as "", which names no code system this service knows."""
     if not isinstance(concept, dict) or not isinstance(concept.get("coding", []), list):
         return []
     return [
-        (c.get("system"), c.get("code"))
+        (c["system"] if isinstance(c.get("system"), str) else "", c["code"])
         for c in concept.get("coding", [])
         if isinstance(c, dict) and isinstance(c.get("code"), str)
     ]

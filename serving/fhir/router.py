@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -33,7 +33,7 @@ _BODY = {
         "description": "A FHIR R4 Bundle holding one patient's resources (docs/fhir-mapping.md).",
     }
 }
-_RESPONSES = {
+_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {FHIR_JSON: {}}, "description": "A FHIR R4 RiskAssessment."},
     400: {"content": {FHIR_JSON: {}}, "description": "OperationOutcome: unreadable FHIR."},
     422: {"content": {FHIR_JSON: {}}, "description": "OperationOutcome: no estimate."},

@@ -1,0 +1,35 @@
+"""Resolving a registry URI (registry.store.resolve): what a version needs to be loaded."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from mlflow import MlflowClient
+
+from icans.errors import ModelNotFoundError
+from registry.store import resolve
+
+
+@pytest.fixture
+def client(small_champion, tmp_path):
+    """A client of a copy of the small champion's registry (its artefacts read where they are)."""
+    shutil.copy(small_champion.store / "mlflow.db", tmp_path / "mlflow.db")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    return MlflowClient(uri, uri)
+
+
+def test_the_champion_resolves_to_its_version_and_training_run(small_champion, client):
+    ref = resolve("models:/icans-risk@champion", client)
+    assert ref.version == small_champion.result.model_version
+    assert ref.run_id == client.get_model_version("icans-risk", ref.version).run_id
+    assert ref.run_id is not None
+
+
+def test_a_version_registered_outside_a_training_run_is_refused_by_name(client, tmp_path):
+    """MLflow lets a version be registered from a bare directory without a run: it has no
+    model card or artefacts of ours, so it is refused before anything is loaded."""
+    bare = client.create_model_version("icans-risk", tmp_path.as_uri(), run_id=None).version
+    assert client.get_model_version("icans-risk", bare).run_id is None
+    with pytest.raises(ModelNotFoundError, match=rf"version {bare}\) was not logged by a train"):
+        resolve(f"models:/icans-risk/{bare}", client)
