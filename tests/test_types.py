@@ -15,6 +15,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 from test_layers import project_packages
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +31,7 @@ def test_pyright_checks_every_source_package():
     assert CONFIG["typeCheckingMode"] in {"basic", "standard", "strict"}
 
 
+@pytest.mark.slow  # half a minute: the whole tree (make test runs it; make test-fast does not)
 def test_the_source_packages_have_no_type_errors():
     env = {**os.environ, "PYRIGHT_PYTHON_IGNORE_WARNINGS": "1"}
     done = subprocess.run(
