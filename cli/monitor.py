@@ -18,13 +18,9 @@ from icans.config import MonitorSettings, load_settings
 _D = {name: field.default for name, field in MonitorSettings.model_fields.items()}
 
 
-def _limit(name: str, text: str):
-    """The option of one threshold, its help naming the setting's default: an ``Annotated``
-    built at run time, which pyright cannot read as a type (hence the ignores below)."""
-    return Annotated[
-        float | None,
-        typer.Option(f"--{name.replace('_', '-')}", help=f"{text} (default {_D[name]})."),
-    ]
+def _limit(name: str, text: str) -> str:
+    """The help of one threshold's option, naming the setting's default."""
+    return f"{text} (default {_D[name]})."
 
 
 def monitor_cmd(
@@ -63,21 +59,27 @@ def monitor_cmd(
             "(default <artifacts>/monitor)."
         ),
     ] = None,
-    max_drifted_share: _limit(  # pyright: ignore[reportInvalidTypeForm]  # run-time Annotated
-        "max_drifted_share", "Largest share of inputs drifted"
-    ) = None,
-    max_risk_psi: _limit(  # pyright: ignore[reportInvalidTypeForm]  # run-time Annotated
-        "max_risk_psi", "Largest PSI of the predicted risks"
-    ) = None,
-    min_estimated_auroc: _limit(  # pyright: ignore[reportInvalidTypeForm]  # run-time Annotated
-        "min_estimated_auroc", "Lowest AUROC estimated without outcomes"
-    ) = None,
-    min_auroc: _limit(  # pyright: ignore[reportInvalidTypeForm]  # run-time Annotated
-        "min_auroc", "Lowest realised AUROC"
-    ) = None,
-    max_calibration_error: _limit(  # pyright: ignore[reportInvalidTypeForm]  # run-time Annotated
-        "max_calibration_error", "Largest realised calibration error (ICI)"
-    ) = None,
+    max_drifted_share: Annotated[
+        float | None,
+        typer.Option(help=_limit("max_drifted_share", "Largest share of inputs drifted")),
+    ] = None,
+    max_risk_psi: Annotated[
+        float | None,
+        typer.Option(help=_limit("max_risk_psi", "Largest PSI of the predicted risks")),
+    ] = None,
+    min_estimated_auroc: Annotated[
+        float | None,
+        typer.Option(help=_limit("min_estimated_auroc", "Lowest AUROC estimated without outcomes")),
+    ] = None,
+    min_auroc: Annotated[
+        float | None, typer.Option(help=_limit("min_auroc", "Lowest realised AUROC"))
+    ] = None,
+    max_calibration_error: Annotated[
+        float | None,
+        typer.Option(
+            help=_limit("max_calibration_error", "Largest realised calibration error (ICI)")
+        ),
+    ] = None,
     config: Annotated[
         Path | None,
         typer.Option("--config", help="TOML file; \\[settings] monitor_* set the thresholds."),

@@ -345,30 +345,21 @@ class Settings(BaseSettings):
         return self.artifacts_dir / "demo-cohort"
 
 
+_SECTIONS: dict[str, type[_Section]] = {
+    "serve": ServeSettings,
+    "cds": CdsSettings,
+    "monitor": MonitorSettings,
+    "tracking": TrackingSettings,
+}
+# The service's settings that had no prefix before there were sections (every other flat name
+# is the section's name, then the field's: ``serve_port``, ``cds_warning_at``).
+_UNPREFIXED = {"public_url", "api_token", "allow_unauthenticated_network", "model_poll_seconds"}
 # flat name (before the sections; ICANS_<NAME> in the environment) -> (section, field)
 FLAT_NAMES: dict[str, tuple[str, str]] = {
-    "serve_host": ("serve", "host"),
-    "serve_port": ("serve", "port"),
-    "public_url": ("serve", "public_url"),
-    "api_token": ("serve", "api_token"),
-    "allow_unauthenticated_network": ("serve", "allow_unauthenticated_network"),
-    "model_poll_seconds": ("serve", "model_poll_seconds"),
-    "cds_clients": ("cds", "clients"),
-    "cds_warning_at": ("cds", "warning_at"),
-    "cds_critical_at": ("cds", "critical_at"),
-    "cds_page_ttl_s": ("cds", "page_ttl_s"),
-    "monitor_max_drifted_share": ("monitor", "max_drifted_share"),
-    "monitor_max_risk_psi": ("monitor", "max_risk_psi"),
-    "monitor_min_estimated_auroc": ("monitor", "min_estimated_auroc"),
-    "monitor_min_auroc": ("monitor", "min_auroc"),
-    "monitor_max_calibration_error": ("monitor", "max_calibration_error"),
-    "monitor_min_predictions": ("monitor", "min_predictions"),
-    "monitor_min_events": ("monitor", "min_events"),
-    "tracking_server_port": ("tracking", "server_port"),
-    "tracking_db_port": ("tracking", "db_port"),
-    "tracking_server_dir": ("tracking", "server_dir"),
+    (field if field in _UNPREFIXED else f"{section}_{field}"): (section, field)
+    for section, model in _SECTIONS.items()
+    for field in model.model_fields
 }
-_SECTIONS = ("serve", "cds", "monitor", "tracking")
 _FLAT_NAME_OF: dict[tuple[str, ...], str] = {path: flat for flat, path in FLAT_NAMES.items()}
 
 

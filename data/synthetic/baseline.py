@@ -55,17 +55,11 @@ class Baseline:
 
 
 def lab_log_likelihood(
-    lab: str,
-    value: np.ndarray,
-    r: np.ndarray,
-    burden: np.ndarray,
-    child: np.ndarray,
-    group: np.ndarray,
-    params: GeneratorParameters,
+    lab: str, value: np.ndarray, mean: np.ndarray, params: GeneratorParameters
 ) -> np.ndarray:
-    """log density of log(lab) under its truncated normal given ``r``; 0 where missing."""
+    """log density of log(lab) under its truncated normal around ``mean`` (:func:`lab_log_mean`
+    of the patient's inflammation, burden and disease); 0 where missing."""
     b = params.baseline
-    mean = lab_log_mean(lab, r, burden, child, group, params)
     sd = b.lab_log_sd[lab]
     low, high = (np.log(v) for v in b.lab_plausible_range[lab])
     x = np.log(value)

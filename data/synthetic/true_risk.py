@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from data.synthetic.baseline import Baseline, lab_log_likelihood
+from data.synthetic.baseline import Baseline, lab_log_likelihood, lab_log_mean
 from data.synthetic.filter_step import filter_day, no_event_probability
 from data.synthetic.kinetics import (
     LatentGrid,
@@ -171,10 +171,7 @@ class ForwardFilter:
             lab_log_likelihood(
                 lab,
                 t[lab].to_numpy(float)[:, None],
-                grid.r_values[None, :],
-                burden,
-                child,
-                group,
+                lab_log_mean(lab, grid.r_values[None, :], burden, child, group, params),
                 params,
             )
             for lab in LAB_FIELDS
