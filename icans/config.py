@@ -23,7 +23,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -63,6 +63,11 @@ def intended_use(synthetic: bool) -> str:
     return INTENDED_USE if synthetic else REAL_DATA_INTENDED_USE
 
 
+Port = Annotated[int, Field(ge=1, le=65535)]
+Share = Annotated[float, Field(ge=0, le=1)]  # a share of columns, or an AUROC
+Count = Annotated[int, Field(ge=1)]
+
+
 class _Section(BaseModel):
     # validate_default: the validators that fill in derived defaults run on defaults too
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
@@ -73,7 +78,7 @@ class ServeSettings(_Section):
     the registry."""
 
     host: str = Field(default="127.0.0.1", description="Interface the service binds.")
-    port: int = Field(default=3000, ge=1, le=65535, description="TCP port of the service.")
+    port: Port = Field(default=3000, description="TCP port of the service.")
     public_url: str = Field(
         default="",
         description="The service's URL as clients call it (behind a proxy: the proxy's): the "
@@ -137,10 +142,8 @@ class MonitorSettings(_Section):
     """The thresholds of ``icans monitor`` (monitoring.thresholds): crossing any of them exits
     with code 1."""
 
-    max_drifted_share: float = Field(
+    max_drifted_share: Share = Field(
         default=0.25,
-        ge=0,
-        le=1,
         description="Largest share of the monitored inputs (clinical inputs and derived "
         "predictors) whose distribution may drift from the model's training reference "
         "(Evidently's per-column test) before icans monitor reports a case-mix shift.",
@@ -151,15 +154,13 @@ class MonitorSettings(_Section):
         description="Largest population stability index of the predicted risks against the "
         "reference (0.1-0.25 is a moderate shift, above 0.25 a major one).",
     )
-    min_estimated_auroc: float = Field(
+    min_estimated_auroc: Share = Field(
         default=0.75,
-        ge=0,
-        le=1,
         description="Lowest AUROC estimated from the predicted risks alone (no outcomes; "
         "assumes the model is calibrated on the traffic).",
     )
-    min_auroc: float = Field(
-        default=0.75, ge=0, le=1, description="Lowest realised AUROC once outcomes are joined."
+    min_auroc: Share = Field(
+        default=0.75, description="Lowest realised AUROC once outcomes are joined."
     )
     max_calibration_error: float = Field(
         default=0.05,
@@ -168,15 +169,13 @@ class MonitorSettings(_Section):
         description="Largest integrated calibration index (mean |predicted - observed| risk, "
         "smoothed) once outcomes are joined.",
     )
-    min_predictions: int = Field(
+    min_predictions: Count = Field(
         default=100,
-        ge=1,
         description="Fewest predictions of a model version in a window for its drift and "
         "estimated AUROC to be judged against the thresholds (fewer: shown, not judged).",
     )
-    min_events: int = Field(
+    min_events: Count = Field(
         default=10,
-        ge=1,
         description="Fewest joined outcomes of each kind (events and non-events) for the "
         "realised AUROC and calibration to be judged against the thresholds.",
     )
@@ -186,13 +185,9 @@ class TrackingSettings(_Section):
     """The local shared MLflow tracking server that ``icans tracking start`` runs (127.0.0.1
     only). Where the commands record is ``tracking_uri``, at the top level."""
 
-    server_port: int = Field(
-        default=5000, ge=1, le=65535, description="TCP port of the MLflow tracking server."
-    )
-    db_port: int = Field(
+    server_port: Port = Field(default=5000, description="TCP port of the MLflow tracking server.")
+    db_port: Port = Field(
         default=5433,
-        ge=1,
-        le=65535,
         description="TCP port of that server's PostgreSQL backend store (5433 leaves a system "
         "PostgreSQL's 5432 alone).",
     )
