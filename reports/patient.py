@@ -311,7 +311,6 @@ def explain_patient_file(
     """``icans explain``: validate the patient, load the model, write the page atomically."""
     patient = read_patient_file(patient_file)  # before loading the model: fail fast
     registered = load_registered(model_uri, settings)
-    model = registered.model
-    assessment = Assessor(model).assess([patient])[0]
+    assessment = Assessor(registered.model).assess([patient])[0]
     page = build_patient_report(patient, assessment, registered.identity())
     return h.write_atomically(page, out), assessment

@@ -27,8 +27,7 @@ class ModelRuntime:
         self.model = registered.model
         self.synthetic = trained_on_synthetic(registered.card)
         self.intended_use = intended_use(self.synthetic)  # every answer's disclaimer
-        model = registered.model
-        self.assessor = Assessor(model)  # compiled, and one patient assessed
+        self.assessor = Assessor(registered.model)  # compiled, and one patient assessed
         # the version's reviewers' report, linked from every CDS card (None if never logged)
         self.model_card_page = logged_report(registered.ref.run_id)
 

@@ -55,8 +55,7 @@ def evaluate_registered_model(
     registered = load_registered(model_uri, settings)
     ref = registered.ref
     ds = build_landmark_dataset(cohort.tables, config.landmarks)
-    model = registered.model
-    preds = {MODEL: model.predict_proba(ds.raw)[:, 1]}
+    preds = {MODEL: registered.model.predict_proba(ds.raw)[:, 1]}
     for name in BASELINE_ARTIFACTS:
         try:
             baseline = load_logged(f"runs:/{ref.run_id}/baseline_{name}")

@@ -109,7 +109,6 @@ def train(
         }
 
         def recalibrate(rows: LandmarkDataset) -> RiskModel:
-            # a RiskModel: load_registered refuses anything else
             return recalibrated(parent.model, rows.raw, rows.label, update.method)
 
         make = recalibrate
@@ -205,7 +204,6 @@ def current_champion(settings: Settings, client: MlflowClient) -> Champion:
         registered = load_registered(uri, settings)
     except ModelNotFoundError as exc:
         return Champion(note=f"the champion could not be loaded ({exc})")
-    # a RiskModel: load_registered refuses anything else
     return Champion(registered.model, registered.ref.version)
 
 
