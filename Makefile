@@ -56,14 +56,14 @@ run: setup  ## the main job on embedded defaults
 	$(UV) run icans demo
 
 test: setup browser postgres nginx  ## the whole test suite (what CI runs)
-	$(UV) run pytest -n 2
+	$(UV) run pytest -n 2 --dist worksteal
 
 # The fast tier (tests/conftest.py): no trained champion, no server, no apt program, no large
 # cohort; under 2 minutes on 2 cores. Needs nothing apt installs.
 FAST := not champion and not server and not postgres and not nginx and not browser and not slow
 
 test-fast: setup  ## the fast tier: in-process tests on small inputs
-	$(UV) run pytest -n 2 -m "$(FAST)"
+	$(UV) run pytest -n 2 --dist worksteal -m "$(FAST)"
 
 lint: setup  ## style, the import layers and the types (the suite checks all three too)
 	$(UV) run ruff check . && $(UV) run ruff format --check . && $(UV) run lint-imports && $(UV) run pyright

@@ -23,6 +23,13 @@ FAST = TrainConfig(
     ),
 )
 
+# FAST for the tests that check what a training run does (registers, gates, records, fails
+# cleanly, repeats itself), not how good the model is: two uncertainty refits (intervals still
+# exist) and one learning-curve point, the rest as FAST.
+FAST_RUN = FAST.model_copy(
+    update={"uncertainty_refits": 2, "learning_curve_sizes": (13,), "learning_curve_repeats": 1}
+)
+
 
 # Tiny, for conftest.small_champion: a model that a test needs registered and answering, not
 # good. One tree depth and learning rate (trees always: the tests explain trees), at most 40

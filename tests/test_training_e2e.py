@@ -9,7 +9,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from support import FAST
+from support import FAST, FAST_RUN
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -101,7 +101,7 @@ def test_model_on_shuffled_labels_is_registered_but_not_promoted(
         outcomes[column] = outcomes[column].to_numpy()[order]
     outcomes.to_parquet(bad / "outcomes.parquet")
 
-    result = train(bad, FAST, settings)
+    result = train(bad, FAST_RUN, settings)
     assert not result.promoted
     # Shuffling the outcomes breaks the link to the generator's true risk, so that gate cannot
     # be checked and refuses; the other gates (near-chance AUROC vs m-EASIX, calibration) may
@@ -138,9 +138,9 @@ def test_failed_run_is_marked_failed_and_registers_nothing(trained, cohort, sett
 
 
 def test_same_cohort_config_and_seed_give_the_same_metrics(cohort):
-    ds = build_landmark_dataset(read_cohort(cohort).tables, FAST.landmarks)
-    first = fit_and_evaluate(ds, FAST).evaluation.metrics
-    second = fit_and_evaluate(ds, FAST).evaluation.metrics
+    ds = build_landmark_dataset(read_cohort(cohort).tables, FAST_RUN.landmarks)
+    first = fit_and_evaluate(ds, FAST_RUN).evaluation.metrics
+    second = fit_and_evaluate(ds, FAST_RUN).evaluation.metrics
     # rtol=1e-12 (pandas' default for floats is 1e-5): each fit goes through BLAS and LAPACK
     # (the additive part's Newton steps, the baselines' lbfgs) and xgboost's threads, which
     # need not sum in the same order twice (atol: metrics at 0); a different model would
@@ -154,6 +154,7 @@ def test_cli_train_then_evaluate(cohort, tmp_path, monkeypatch):
     config = tmp_path / "train.toml"
     config.write_text(
         "[train]\ncv_folds = 2\nbootstrap_samples = 20\nlearning_curve_sizes = [13]\n"
+        "uncertainty_refits = 2\n"
         "[train.search]\nmax_depth = [3]\nlearning_rate = [0.1]\n"
         "[train.gates]\nmax_auroc_gap_to_true_risk = 0.06\nmin_test_events = 10\n"
         "calibration_slope_min = 0.7\ncalibration_slope_max = 1.3\n"  # as tests.support.FAST
@@ -218,7 +219,7 @@ def test_a_failure_after_registration_leaves_no_version(trained, cohort, setting
     client = _client(settings)
     versions_before = len(client.search_model_versions(f"name='{settings.model_name}'"))
     with pytest.raises(RuntimeError, match="report failed"):
-        train(cohort, FAST, settings)
+        train(cohort, FAST_RUN, settings)
     assert len(client.search_model_versions(f"name='{settings.model_name}'")) == versions_before
     experiment = client.get_experiment_by_name(FAST.experiment)
     last = client.search_runs(

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from centre import write_centre
-from support import FAST
+from support import FAST_RUN
 
 from cohort.importer import import_cohort
 from icans.config import load_settings
@@ -27,7 +27,7 @@ pytestmark = [
 ]
 
 # A centre has a few hundred patients: the default gates, the test's speed settings.
-SMALL = FAST.model_copy(update={"gates": type(FAST.gates)(), "split": "temporal"})
+SMALL = FAST_RUN.model_copy(update={"gates": type(FAST_RUN.gates)(), "split": "temporal"})
 
 
 @pytest.fixture(scope="module")
