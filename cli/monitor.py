@@ -18,9 +18,12 @@ from icans.config import MonitorSettings, load_settings
 _D = {name: field.default for name, field in MonitorSettings.model_fields.items()}
 
 
-def _limit(name: str, text: str) -> str:
-    """The help of one threshold's option, naming the setting's default."""
-    return f"{text} (default {_D[name]})."
+Limit = float | None  # a threshold's option: None keeps the setting
+
+
+def _limit(name: str, text: str):
+    """The option of one threshold, its help naming the setting's default."""
+    return typer.Option(help=f"{text} (default {_D[name]}).")
 
 
 def monitor_cmd(
@@ -60,25 +63,17 @@ def monitor_cmd(
         ),
     ] = None,
     max_drifted_share: Annotated[
-        float | None,
-        typer.Option(help=_limit("max_drifted_share", "Largest share of inputs drifted")),
+        Limit, _limit("max_drifted_share", "Largest share of inputs drifted")
     ] = None,
     max_risk_psi: Annotated[
-        float | None,
-        typer.Option(help=_limit("max_risk_psi", "Largest PSI of the predicted risks")),
+        Limit, _limit("max_risk_psi", "Largest PSI of the predicted risks")
     ] = None,
     min_estimated_auroc: Annotated[
-        float | None,
-        typer.Option(help=_limit("min_estimated_auroc", "Lowest AUROC estimated without outcomes")),
+        Limit, _limit("min_estimated_auroc", "Lowest AUROC estimated without outcomes")
     ] = None,
-    min_auroc: Annotated[
-        float | None, typer.Option(help=_limit("min_auroc", "Lowest realised AUROC"))
-    ] = None,
+    min_auroc: Annotated[Limit, _limit("min_auroc", "Lowest realised AUROC")] = None,
     max_calibration_error: Annotated[
-        float | None,
-        typer.Option(
-            help=_limit("max_calibration_error", "Largest realised calibration error (ICI)")
-        ),
+        Limit, _limit("max_calibration_error", "Largest realised calibration error (ICI)")
     ] = None,
     config: Annotated[
         Path | None,

@@ -82,63 +82,43 @@ class GateConfig(BaseModel):
 
 
 class TrainConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # a field's docstring is its description (the logged parameters' and the docs' meaning)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     landmarks: tuple[int, ...] = DEFAULT_LANDMARKS
     seed: int = _model("random_state")
     test_fraction: float = Field(
         default=0.25, gt=0, lt=1, description="Patients held out for testing."
     )
-    split: Literal["patients", "temporal"] = Field(
-        default="patients",
-        description="How held-out patients are chosen: at random ('patients'), or the latest "
-        "infused ('temporal', by the cohort's infusion_order).",
-    )
+    split: Literal["patients", "temporal"] = Field(default="patients")
+    """How held-out patients are chosen: at random ('patients'), or the latest infused ('temporal',
+    by the cohort's infusion_order)."""
     cv_folds: int = Field(default=_model("cv_folds"), ge=2, le=10)
     search: SearchSpace = SearchSpace()  # the model's default (None) means SearchSpace()
-    linear_offset: bool = Field(
-        default=_model("linear_offset"),
-        description="Boost the trees from a sign-constrained penalised logistic regression's "
-        "log-odds (model.linear_offset); false: trees alone.",
-    )
-    day_degree: int = Field(
-        default=_model("day_degree"),
-        ge=0,
-        le=4,
-        description="Degree of the polynomial (Bernstein, in log(1 + day)) by which the additive "
-        "part's coefficients vary with the landmark day; 0: one coefficient for every day.",
-    )
-    day_smoothing: float = Field(
-        default=_model("day_smoothing"),
-        ge=0,
-        description="Penalty on the differences between neighbouring day coefficients of one "
-        "predictor (pulls towards one coefficient for every day; 0: none).",
-    )
-    icans_state_shifts: bool = Field(
-        default=_model("icans_state_shifts"),
-        description="Let the additive part's product and disease coefficients shift once ICANS "
-        "has begun (what sets how often ICANS begins need not set how it goes).",
-    )
+    linear_offset: bool = Field(default=_model("linear_offset"))
+    """Boost the trees from a sign-constrained penalised logistic regression's log-odds
+    (model.linear_offset); false: trees alone."""
+    day_degree: int = Field(default=_model("day_degree"), ge=0, le=4)
+    """Degree of the polynomial (Bernstein, in log(1 + day)) by which the additive part's
+    coefficients vary with the landmark day; 0: one coefficient for every day."""
+    day_smoothing: float = Field(default=_model("day_smoothing"), ge=0)
+    """Penalty on the differences between neighbouring day coefficients of one predictor (pulls
+    towards one coefficient for every day; 0: none)."""
+    icans_state_shifts: bool = Field(default=_model("icans_state_shifts"))
+    """Let the additive part's product and disease coefficients shift once ICANS has begun (what
+    sets how often ICANS begins need not set how it goes)."""
     subsample: float = _model("subsample")
     colsample_bytree: float = _model("colsample_bytree")
     recalibrate_if_slope_outside: tuple[float, float] = _model("recalibrate_if_slope_outside")
     recalibrate_if_abs_intercept_above: float = _model("recalibrate_if_abs_intercept_above")
     logistic_c_grid: tuple[float, ...] = estimator_default(LogisticBaseline, "c_grid")
     bootstrap_samples: int = Field(default=200, ge=0, le=5000)
-    missing_series_fraction: float = Field(
-        default=_model("missing_series_fraction"),
-        ge=0,
-        le=0.5,
-        description="Share of training rows copied with a whole course series missing, per "
-        "series group (model.augment); 0 turns it off.",
-    )
-    uncertainty_refits: int = Field(
-        default=_model("uncertainty_refits"),
-        ge=0,
-        le=200,
-        description="Patient-bootstrap refits of the final model for per-patient uncertainty "
-        "intervals (0: no intervals).",
-    )
+    missing_series_fraction: float = Field(default=_model("missing_series_fraction"), ge=0, le=0.5)
+    """Share of training rows copied with a whole course series missing, per series group
+    (model.augment); 0 turns it off."""
+    uncertainty_refits: int = Field(default=_model("uncertainty_refits"), ge=0, le=200)
+    """Patient-bootstrap refits of the final model for per-patient uncertainty intervals (0: no
+    intervals)."""
     decision_thresholds: tuple[float, float, float] = (0.05, 0.40, 0.01)
     learning_curve_sizes: tuple[int, ...] = (13, 100, 500, 2000, 10000)
     learning_curve_repeats: int = Field(default=5, ge=1, description="Repeats for sizes below 500.")
