@@ -223,6 +223,23 @@ PROGRAMS = {
 }
 
 
+# A module with any of these runs for minutes: started first, while the other worker takes the
+# short ones, it does not end the run alone (xdist's worksteal then balances the rest).
+LONG = ("postgres", "nginx", "server", "slow")
+
+
+def _long_modules_first(items) -> None:
+    """Reorder in place: the modules holding a long test first, each module's tests kept
+    together and in order (a module's fixtures are set up once), the same order in every
+    worker (a stable sort of the collection)."""
+
+    def module(item) -> str:
+        return getattr(item, "nodeid", "").split("::")[0]
+
+    long = {module(i) for i in items if any(i.get_closest_marker(m) for m in LONG)}
+    items.sort(key=lambda item: module(item) not in long)
+
+
 def in_ci() -> bool:
     return os.environ.get("CI") == "true"
 
@@ -243,6 +260,7 @@ def pytest_collection_modifyitems(config, items):
             f"{', '.join(mixed)}: a test module uses the champion or the small champion, not "
             "both (tests/conftest.py, small_champion)"
         )
+    _long_modules_first(items)
     if in_ci():
         return  # CI installs every program (make test): a missing one fails, never skips
     missing = {}

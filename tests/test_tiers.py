@@ -82,3 +82,24 @@ def test_the_fast_tier_leaves_out_every_registered_marker():
     assert registered == {"champion", "server", "postgres", "nginx", "browser", "slow"}
     assert re.fullmatch(r"not \w+( and not \w+)*", fast), fast
     assert set(re.findall(r"not (\w+)", fast)) == registered
+
+
+def test_modules_with_a_long_test_run_first_and_stay_together():
+    items = [
+        FakeItem(nodeid="tests/test_a.py::test_1"),
+        FakeItem(nodeid="tests/test_b.py::test_1"),
+        FakeItem(markers=["postgres"], nodeid="tests/test_b.py::test_2"),
+        FakeItem(nodeid="tests/test_c.py::test_1"),
+        FakeItem(markers=["slow"], nodeid="tests/test_d.py::test_1"),
+        FakeItem(nodeid="tests/test_d.py::test_2"),
+    ]
+    ordered = list(items)
+    conftest.pytest_collection_modifyitems(config=None, items=ordered)
+    assert [i.nodeid for i in ordered] == [
+        "tests/test_b.py::test_1",
+        "tests/test_b.py::test_2",
+        "tests/test_d.py::test_1",
+        "tests/test_d.py::test_2",
+        "tests/test_a.py::test_1",
+        "tests/test_c.py::test_1",
+    ]
