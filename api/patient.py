@@ -119,6 +119,17 @@ _ITEM_MODEL_NAMES = {
     "icans_grade_by_day": "IcansGradeOnDay",
     "dexamethasone_mg_by_day": "DexamethasoneMgOnDay",
     "tocilizumab_doses_by_day": "TocilizumabDosesOnDay",
+    "temperature_max_c_by_day": "MaxTemperatureOnDay",
+    "ice_score_by_day": "IceScoreOnDay",
+    "capd_score_by_day": "CapdScoreOnDay",
+    "crp_mg_per_l_by_day": "CrpOnDay",
+    "ferritin_ng_per_ml_by_day": "FerritinOnDay",
+    "il6_pg_per_ml_by_day": "Il6OnDay",
+    "platelets_10e9_per_l_by_day": "PlateletsOnDay",
+    "fibrinogen_mg_per_dl_by_day": "FibrinogenOnDay",
+    "lymphocytes_10e9_per_l_by_day": "LymphocytesOnDay",
+    "ldh_u_per_l_by_day": "LdhOnDay",
+    "creatinine_mg_per_dl_by_day": "CreatinineOnDay",
 }
 
 

@@ -23,6 +23,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal, cast
 
+from icans.astct_rules import CAPD_AGE_LIMIT_YEARS
+
 DISEASES = ("LBCL", "PMBCL", "B-ALL", "MCL", "FL", "CLL", "MM", "AML", "T-ALL", "BPDCN")
 CAR_TARGETS = ("CD19", "CD19-CD22", "BCMA", "CLL1", "CD123", "CD7")
 COSTIMULATORY_DOMAINS = ("CD28", "4-1BB")
@@ -98,10 +100,13 @@ class FieldSpec:
     # measured only in these diseases (empty: in every disease); elsewhere it is not missing
     diseases: tuple[str, ...] = ()
     # day lists only
-    value_key: str = ""  # "grade", "value", "mg" or "doses"
+    value_key: str = ""  # "grade", "score", "value", "mg" or "doses"
     layout: str = ""  # series name in the raw layout (the names of models already logged)
     column_nullable: bool = False  # a row of the table may leave this column empty
     request_high: float | None = None  # a stricter upper bound at the endpoint
+    # charted only for patients aged ``low <= age_years < high`` (the ICE score from 12 years,
+    # CAPD below 12: ASTCT 2019); a value outside the window is refused, not ignored
+    age_window: tuple[float, float] | None = None
 
     @property
     def table_column(self) -> str:
@@ -109,9 +114,10 @@ class FieldSpec:
 
     @property
     def whole(self) -> bool:
-        """Whether values are whole numbers: an integer field, or a day list of grades or of
-        doses counted (``value_key`` "grade" or "doses"); mg and cell counts are real numbers."""
-        return self.kind == "integer" or self.value_key in ("grade", "doses")
+        """Whether values are whole numbers: an integer field, or a day list of grades, scores or
+        doses counted (``value_key`` "grade", "score" or "doses"); mg, lab values and cell
+        counts are real numbers."""
+        return self.kind == "integer" or self.value_key in ("grade", "score", "doses")
 
     def rule(self, high: float | None = None) -> str:
         """The allowed values in words: 'a number from 0 to 100', 'one of CD28, 4-1BB'."""
@@ -315,6 +321,108 @@ def _cells(subset: str) -> FieldSpec:
     )
 
 
+def _daily(
+    column: str,
+    label: str,
+    unit: str,
+    low: float,
+    high: float,
+    note: str,
+    *,
+    value_key: str = "value",
+    low_open: bool = False,
+    age_window: tuple[float, float] | None = None,
+) -> FieldSpec:
+    """A series charted on the ward day by day: rows ``(patient_id, day, <column>)`` of the
+    ``daily`` table (empty where not charted that day), ``<column>_by_day`` at the endpoint."""
+    return FieldSpec(
+        f"{column}_by_day",
+        "day_list",
+        label,
+        unit,
+        note=note,
+        low=low,
+        high=high,
+        low_open=low_open,
+        required=False,
+        table="daily",
+        column=column,
+        value_key=value_key,
+        layout=column,
+        column_nullable=True,
+        optional_column=True,
+        age_window=age_window,
+    )
+
+
+# The plausible ranges refuse a value in the wrong unit as well as a typing error: a
+# temperature in Fahrenheit (above 45), platelets per uL instead of 10^9/L (above 2,000),
+# fibrinogen in g/L instead of mg/dL (below 25).
+DAILY_ROUTINE: tuple[FieldSpec, ...] = (
+    _daily(
+        "temperature_max_c",
+        "maximum temperature",
+        "°C",
+        30,
+        45,
+        "highest body temperature charted that day (fever: >= 38.0 °C, ASTCT 2019)",
+    ),
+    _daily(
+        "ice_score",
+        "ICE score",
+        "points",
+        0,
+        10,
+        "the day's lowest Immune effector Cell-associated Encephalopathy score (0-10, higher is "
+        "better; ASTCT 2019), from 12 years; a patient who cannot be assessed has no score",
+        value_key="score",
+        age_window=(CAPD_AGE_LIMIT_YEARS, math.inf),
+    ),
+    _daily(
+        "capd_score",
+        "CAPD score",
+        "points",
+        0,
+        32,
+        "the day's highest Cornell Assessment of Pediatric Delirium score (0-32, higher is "
+        "worse; ASTCT 2019), below 12 years",
+        value_key="score",
+        age_window=(0, CAPD_AGE_LIMIT_YEARS),
+    ),
+    _daily("crp_mg_per_l", "CRP", "mg/L", 0, 1_000, "C-reactive protein that day"),
+    _daily("ferritin_ng_per_ml", "ferritin", "ng/mL", 0, 500_000, "ferritin that day"),
+    _daily(
+        "il6_pg_per_ml",
+        "IL-6",
+        "pg/mL",
+        0,
+        1_000_000,
+        "interleukin-6 that day; measured at some centres only (after tocilizumab it rises: "
+        "the receptor is blocked)",
+    ),
+    _daily(
+        "platelets_10e9_per_l",
+        "platelets",
+        "x10^9/L",
+        0,
+        2_000,
+        "platelet count that day",
+        low_open=True,
+    ),
+    _daily("fibrinogen_mg_per_dl", "fibrinogen", "mg/dL", 25, 2_000, "fibrinogen that day"),
+    _daily(
+        "lymphocytes_10e9_per_l",
+        "absolute lymphocyte count",
+        "x10^9/L",
+        0,
+        500,
+        "absolute lymphocyte count that day (CAR-T cells are lymphocytes: it tracks the "
+        "expansion after lymphodepletion)",
+    ),
+    _daily("ldh_u_per_l", "LDH", "U/L", 0, 50_000, "lactate dehydrogenase that day"),
+    _daily("creatinine_mg_per_dl", "creatinine", "mg/dL", 0, 30, "creatinine that day"),
+)
+
 # The course after infusion, observed day by day up to the prediction day.
 COURSE: tuple[FieldSpec, ...] = (
     FieldSpec(
@@ -378,6 +486,11 @@ COURSE: tuple[FieldSpec, ...] = (
         layout="tocilizumab_doses",
         optional_column=True,
     ),
+    # Generation 3: what a CAR-T ward charts every day (icans-facts-3: guidelines ask for the ICE
+    # score at least twice daily and serial CRP, ferritin, blood counts, chemistry and
+    # fibrinogen; IL-6 at some centres). One value per day: the day's maximum temperature, the
+    # day's worst ICE or CAPD score, the day's (first) laboratory value.
+    *DAILY_ROUTINE,
 )
 
 # What happened by day 28: columns of the ``outcomes`` table (never inputs of the model).
