@@ -489,7 +489,7 @@ COURSE: tuple[FieldSpec, ...] = (
     # Generation 3: what a CAR-T ward charts every day (icans-facts-3: guidelines ask for the ICE
     # score at least twice daily and serial CRP, ferritin, blood counts, chemistry and
     # fibrinogen; IL-6 at some centres). One value per day: the day's maximum temperature, the
-    # day's worst ICE or CAPD score, the day's (first) laboratory value.
+    # day's worst ICE or CAPD score, the latest laboratory value of the day.
     *DAILY_ROUTINE,
 )
 

@@ -57,7 +57,10 @@ class CohortFrames:
 
     @property
     def patients_outcomes(self) -> pd.DataFrame:
-        return self.tables["patients"].merge(self.tables["outcomes"], on="patient_id")
+        from data.synthetic.summary import routine_summaries
+
+        df = self.tables["patients"].merge(self.tables["outcomes"], on="patient_id")
+        return df.merge(routine_summaries(self.tables["daily"]), on="patient_id", how="left")
 
 
 def make_cohort(case_mix: str, n_blocks: int, seed: int = 11) -> CohortFrames:

@@ -98,6 +98,17 @@ def test_true_risk_uses_nothing_after_the_landmark(real_world):
         arr = getattr(course, name).copy()
         arr[:, later] = rng.permutation(arr[:, later], axis=0)
         setattr(course, name, arr)
+    course.labs = {
+        lab: np.where(
+            np.arange(values.shape[1]) > landmark,
+            rng.permutation(values, axis=0),
+            values,
+        )
+        for lab, values in block.course.labs.items()
+    }
+    course.temperature_max_c = course.temperature_max_c.copy()
+    shape = course.temperature_max_c[:, later].shape
+    course.temperature_max_c[:, later] = rng.uniform(36, 41, shape)
     sampled_later = np.array(course.sampling_days) > landmark
     for name in ("cd4_measured", "cd8_measured"):
         arr = getattr(course, name).copy()
@@ -145,6 +156,9 @@ def test_compiled_filter_step_evaluates_the_process_kernels():
     day = 6
     k = GRID.class_k()
     ic = PARAMS.icans
+    class_r = np.indices(GRID.shape)[1].ravel()
+    by_level = rng.random((n, GRID.shape[1], 5))
+    by_class = rng.random((n, c))
     compiled = alpha.copy()
     filter_day(
         compiled,
@@ -171,6 +185,9 @@ def test_compiled_filter_step_evaluates_the_process_kernels():
         kernels.crs_timing,
         kernels.crs_escalate,
         kernels.crs_improve,
+        by_level,
+        by_class,
+        class_r,
     )
     kernel = icans_kernel(drive, day, fam[:, None], k[None, :], steroids[:, None], kernels, PARAMS)
     crs = crs_transition_probs(
@@ -178,6 +195,7 @@ def test_compiled_filter_step_evaluates_the_process_kernels():
     )
     expected = np.einsum("ncs,ncst->nct", alpha, kernel) * lik[:, None, :]
     expected *= crs[np.arange(n), :, crs_cur][..., None]
+    expected *= by_level[:, class_r, :] * by_class[..., None]
     expected /= expected.sum(axis=(1, 2), keepdims=True)
     np.testing.assert_allclose(compiled, expected, rtol=1e-10, atol=1e-14)
 
@@ -222,3 +240,35 @@ def test_parameter_fingerprint_changes_with_any_value():
 def test_on_steroid_states_are_the_treated_ones():
     assert not ON_STEROIDS[NONE]
     assert ON_STEROIDS.sum() == 8
+
+
+@pytest.mark.parametrize("inputs", ["all", "routine"])
+def test_lab_emissions_give_a_calibrated_posterior(inputs):
+    """The daily labs enter the filter as emissions: if their likelihood is the one the
+    generator draws from, the posterior over the hidden inflammation class is calibrated.
+    Among patients to whom the filter gives P(r in the two highest classes) in a bin, the
+    share truly in those classes matches the bin's mean probability (within 4 binomial SEs).
+    A wrong lab mean, noise or lag in either place would make the posterior over- or
+    under-confident."""
+    from data.synthetic.chunk import generate_block
+
+    block = generate_block(5, 0, 6_000, CASE_MIXES["myeloid-centre"], PARAMS, False)
+    filt = ForwardFilter(block.baseline, block.course, GRID, PARAMS, inputs)
+    while filt.day < 7:
+        filt.step()
+    r_index = np.indices(GRID.shape)[1].ravel()
+    top = r_index >= GRID.shape[1] - 2
+    p_top = filt.alpha[:, top, :].sum(axis=(1, 2))
+    truth = r_index[block.baseline.latent_class] >= GRID.shape[1] - 2
+    alive = block.course.alive[:, 7]
+    bins = np.digitize(p_top, [0.1, 0.3, 0.5, 0.7, 0.9])
+    checked = 0
+    for b in range(6):
+        rows = alive & (bins == b)
+        if rows.sum() < 100:
+            continue
+        expected = p_top[rows].mean()
+        se = np.sqrt(expected * (1 - expected) / rows.sum())
+        assert abs(truth[rows].mean() - expected) <= 4 * max(se, 0.005), (b, rows.sum())
+        checked += 1
+    assert checked >= 3  # the labs separate the classes: the posterior is spread out

@@ -17,6 +17,7 @@ from data.synthetic.kinetics import latent_grid
 from data.synthetic.outcomes import derive_outcomes
 from data.synthetic.parameters import CaseMix, GeneratorParameters
 from data.synthetic.process import finding_tables, kernel_tables
+from data.synthetic.routine import draw_charting
 from data.synthetic.simulate import Course, simulate_course
 from data.synthetic.true_risk import true_risk_table
 
@@ -46,6 +47,7 @@ def generate_block(
     course = simulate_course(
         rng,
         base,
+        draw_charting(rng, n, case_mix),
         grid,
         finding_tables(params),
         kernel_tables(params, grid.shifts),

@@ -1,13 +1,16 @@
-"""One day of the forward filter, compiled: transition, ICANS findings and the observed CRS step.
+"""One day of the forward filter, compiled: transition, ICANS findings, the observed CRS step
+and the day's charted laboratory values.
 
 The true risk's forward filter (:mod:`data.synthetic.true_risk`) carries, for every patient, the
 joint posterior over (hidden class, latent ICANS level). A day multiplies it by the ICANS
-transition of each class, the likelihood of the day's findings and the probability of the
-observed CRS transition. With 150 classes and 10,000 patients a block, numpy's temporaries cost
-more than the arithmetic, so this loop is compiled with numba; it evaluates exactly the formulas
-of :func:`data.synthetic.process.icans_kernel` and :func:`~data.synthetic.process.
-crs_transition_probs` from the same :class:`~data.synthetic.process.KernelTables` (a test
-compares them).
+transition of each class, the likelihood of the day's findings, the probability of the
+observed CRS transition and the likelihood of the day's labs (:mod:`data.synthetic.routine`,
+split into a part by inflammation class and level and a part by class). With 150 classes and
+10,000 patients a block, numpy's temporaries cost more than the arithmetic, so this loop is
+compiled with numba; it evaluates exactly the formulas of
+:func:`data.synthetic.process.icans_kernel` and
+:func:`~data.synthetic.process.crs_transition_probs` from the same
+:class:`~data.synthetic.process.KernelTables` (a test compares them).
 """
 
 from __future__ import annotations
@@ -83,6 +86,9 @@ def filter_day(
     crs_timing,  # (F, T)
     crs_escalate,  # (F, K, T, 5)
     crs_improve,  # (F, K, T, 2)
+    lab_by_level,  # (n, R, 5) likelihood of today's labs that depend on r and the level
+    lab_by_class,  # (n, C) likelihood of today's labs that depend on the class only
+    class_r,  # (C,) int r class of each joint class
 ):
     n, n_classes, n_levels = alpha.shape
     new = np.empty(n_levels)
@@ -123,8 +129,10 @@ def filter_day(
                 crs_improve[f, k, day, t_idx],
                 toci[i],
             )
+            p_class = p_crs * lab_by_class[i, c]
+            r = class_r[c]
             for level in range(n_levels):
-                value = new[level] * lik[i, level] * p_crs
+                value = new[level] * lik[i, level] * p_class * lab_by_level[i, r, level]
                 alpha[i, c, level] = value
                 total_i += value
         if total_i > 0:

@@ -68,6 +68,12 @@ class CaseMix:
     # CNS involvement probability per disease replacing the population values (an enrichment by
     # design, e.g. a centre that treats patients with CNS disease); empty = population values.
     cns_probability: dict[str, float] = field(default_factory=dict)
+    # What the centre charts after infusion (RoutineParameters): the share of patients followed
+    # as outpatients after day 7 (daily labs to day 7, then twice weekly), the share whose centre
+    # measures IL-6, and the share whose centre counts CAR-T cells in blood.
+    outpatient_share: float = 0.0
+    il6_share: float = 0.3
+    car_t_count_share: float = 0.2
 
 
 _CD19_LYMPHOMA_PRODUCTS = {
@@ -117,11 +123,17 @@ CASE_MIXES: dict[str, CaseMix] = {
         paediatric_share={"B-ALL": 0.45, "AML": 0.2, "T-ALL": 0.4},
         steroid_start_grade=2,
         prophylaxis_share=_US_PROPHYLAXIS,
+        outpatient_share=0.3,
+        il6_share=0.3,
+        car_t_count_share=0.2,
         source=(
             "ASSUMPTION: shares chosen to resemble commercial practice (CD19 lymphoma dominant; "
             "axi-cel/brexu-cel vs tisa-cel/liso-cel split as in the real-world series of "
             f"{HAN_2024}); steroids from grade 2 (ASCO 2021); prophylaxis with axi-cel at half "
-            "of centres (ASH survey, 11/22)"
+            "of centres (ASH survey, 11/22); ASSUMPTION: 30% outpatient after day 7 (outpatient "
+            "models: daily visits to day 7-10, then twice weekly, Blood Adv 2024;8(16):4320), "
+            "IL-6 at 30% and CAR-T counts at 20% of patients' centres (EBMT 2025 survey: "
+            "practice heterogeneous, shares not published)"
         ),
     ),
     "myeloid-centre": CaseMix(
@@ -152,10 +164,13 @@ CASE_MIXES: dict[str, CaseMix] = {
         paediatric_share={"B-ALL": 0.3, "AML": 0.15, "T-ALL": 0.3},
         steroid_start_grade=1,
         prophylaxis_share=_NO_PROPHYLAXIS,
+        il6_share=0.6,
+        car_t_count_share=0.8,
         source=(
             f"Disease mix and heavy pre-treatment (median 7 prior lines) from {MENG_2025}; "
             "ASSUMPTION: steroids from grade 1 (early treatment as in that centre's practice of "
-            f"intrathecal therapy within 12 h of onset); {_MYELOID_SOURCE}"
+            f"intrathecal therapy within 12 h of onset); {_MYELOID_SOURCE}; ASSUMPTION: an "
+            "academic centre on a trial measures IL-6 (60%) and CAR-T cells (80%), inpatient"
         ),
     ),
     "seed-series": CaseMix(
@@ -187,11 +202,14 @@ CASE_MIXES: dict[str, CaseMix] = {
         paediatric_share={"B-ALL": 0.2, "AML": 0.1, "T-ALL": 0.2},
         steroid_start_grade=1,
         prophylaxis_share=_NO_PROPHYLAXIS,
+        il6_share=0.6,
+        car_t_count_share=0.8,
         cns_probability={d: 0.7 for d in DISEASES},
         source=(
             f"Diseases (7 AML, 3 ALL, 1 MM, 1 lymphoma, 1 BPDCN of 13), targets, 7 prior lines "
             f"and CNS involvement in 9/13 from {MENG_2025}; that series was selected ON the "
-            f"outcome, so the CNS enrichment is a design choice and {_MYELOID_SOURCE}"
+            f"outcome, so the CNS enrichment is a design choice and {_MYELOID_SOURCE}; CAR-T "
+            "counts as in the trial centres of the series (ASSUMPTION 80%)"
         ),
     ),
     "paediatric-all": CaseMix(
@@ -204,9 +222,12 @@ CASE_MIXES: dict[str, CaseMix] = {
         paediatric_share={"B-ALL": 1.0},
         steroid_start_grade=2,
         prophylaxis_share=_NO_PROPHYLAXIS,
+        il6_share=0.4,
+        car_t_count_share=0.5,
         source=(
             "ASSUMPTION: ELIANA-like population (tisa-cel, ages 3-25) plus the NCI CD19/CD22 "
-            "programme (Blood Adv 2023;7(18):5566)"
+            "programme (Blood Adv 2023;7(18):5566); ASSUMPTION: paediatric centres measure IL-6 "
+            "(40%) and CAR-T cells (50%) more often"
         ),
     ),
 }
@@ -838,6 +859,165 @@ class FindingsParameters:
 
 
 @dataclass(frozen=True)
+class RoutineParameters:
+    """The daily routine series a ward charts: maximum temperature and laboratory values.
+
+    Each lab is log-normal around a mean built from the patient's level before lymphodepletion,
+    the inflammation class ``r``, the CRS the team has seen (an exponentially smoothed grade:
+    the lab lags the CRS), the latent ICANS level (concurrent, for the labs of endothelial
+    activation and consumption), CAR-T expansion (IL-6 and lymphocytes) and treatment, with a
+    day-to-day noise (see :mod:`data.synthetic.routine`). What is charted depends on the
+    centre (case mix: outpatient share, IL-6, CAR-T counts), never on the patient's state.
+    """
+
+    median: dict[str, float] = P(
+        {"il6_pg_per_ml": 8.0, "fibrinogen_mg_per_dl": 350.0, "lymphocytes_10e9_per_l": 0.15},
+        "ASSUMPTION: IL-6 ~5-10 pg/mL after lymphodepletion before CRS; fibrinogen mid-normal "
+        "(200-400 mg/dL); lymphocytes ~0.1-0.2 x10^9/L after fludarabine/cyclophosphamide; the "
+        "other labs start from the patient's pre-lymphodepletion level (baseline)",
+    )
+    baseline_carry_over: float = P(
+        0.8,
+        "ASSUMPTION: 80% of a patient's pre-lymphodepletion level (log scale) persists in the "
+        "daily values, so repeated values identify the inflammation class only weakly (CRP "
+        "and ferritin predict only partially: Teachey 2016)",
+    )
+    r_loading: dict[str, float] = P(
+        {"il6_pg_per_ml": 0.3, "fibrinogen_mg_per_dl": 0.05, "lymphocytes_10e9_per_l": 0.0},
+        "ASSUMPTION: inflammation raises IL-6 before CRS; the labs with a baseline take that "
+        "lab's loading (BaselineParameters.lab_r_loading)",
+    )
+    crs_lag: dict[str, float] = P(
+        {
+            "crp_mg_per_l": 0.6,
+            "ferritin_ng_per_ml": 0.85,
+            "il6_pg_per_ml": 0.3,
+            "platelets_10e9_per_l": 0.7,
+            "fibrinogen_mg_per_dl": 0.6,
+            "ldh_u_per_l": 0.6,
+            "creatinine_mg_per_dl": 0.5,
+        },
+        "ASSUMPTION: share of yesterday's CRS load carried into today's; IL-6 tracks CRS "
+        "within a day, CRP lags IL-6 (CRP correlates with IL-6, Spearman 0.81: Lee, Lancet "
+        "2015), ferritin rises late and stays high (ELIANA: transient rises during CRS)",
+    )
+    crs_response: dict[str, float] = P(
+        {
+            "crp_mg_per_l": 1.8,
+            "ferritin_ng_per_ml": 0.55,
+            "il6_pg_per_ml": 0.9,
+            "platelets_10e9_per_l": -0.12,
+            "fibrinogen_mg_per_dl": 0.1,
+            "ldh_u_per_l": 0.12,
+            "creatinine_mg_per_dl": 0.0,
+        },
+        "ASSUMPTION sizes, per log(1 + CRS load): CRP 50-200 mg/L in grade 1-2 CRS and "
+        "150-400 in grade >= 3; ferritin peak median ~2,000 ng/mL without and ~5,500 with "
+        "high-grade CRS (v3-sources: Blood table of maximum ferritin by CRS grade); IL-6, "
+        "ferritin and CRP rise during CRS (ELIANA; Teachey 2016); fibrinogen is an acute-phase "
+        "protein (rises in mild CRS)",
+    )
+    crs_response_r: dict[str, float] = P(
+        {
+            "crp_mg_per_l": 0.15,
+            "ferritin_ng_per_ml": 0.1,
+            "il6_pg_per_ml": 0.2,
+            "platelets_10e9_per_l": -0.05,
+            "fibrinogen_mg_per_dl": 0.0,
+            "ldh_u_per_l": 0.04,
+            "creatinine_mg_per_dl": 0.0,
+        },
+        "ASSUMPTION: the inflammation class steepens the response to CRS (per unit r); kept "
+        "small for CRP and ferritin, which predict severe CRS only partially (Teachey 2016: "
+        "they 'failed to predict' where a 3-cytokine signature succeeded)",
+    )
+    severe_crs: dict[str, float] = P(
+        {"fibrinogen_mg_per_dl": -0.45, "platelets_10e9_per_l": -0.2, "creatinine_mg_per_dl": 0.3},
+        "Consumptive coagulopathy and capillary leak in severe CRS (Hay 2017, Blood 130:2295): "
+        "on a day of CRS grade >= 3 fibrinogen and platelets fall, creatinine rises (acute "
+        "kidney injury with shock); sizes ASSUMPTION",
+    )
+    icans_level: dict[str, tuple[float, float, float, float, float]] = P(
+        {
+            "crp_mg_per_l": (0.0, 0.0, 0.15, 0.3, 0.4),
+            "ferritin_ng_per_ml": (0.0, 0.1, 0.3, 0.5, 0.6),
+            "platelets_10e9_per_l": (0.0, 0.0, -0.15, -0.3, -0.4),
+            "fibrinogen_mg_per_dl": (0.0, 0.0, -0.1, -0.3, -0.45),
+            "ldh_u_per_l": (0.0, 0.0, 0.1, 0.2, 0.25),
+        },
+        "Concurrent shift (log) by latent ICANS level 0-4: severe neurotoxicity with "
+        "endothelial activation and consumption (Hay 2017; Santomasso 2018), lower platelet and "
+        "fibrinogen nadirs with grade >= 3 ICANS (Blood Adv 2021;5(21):4465); sizes ASSUMPTION",
+    )
+    expansion_loading: dict[str, float] = P(
+        {"il6_pg_per_ml": 0.6, "lymphocytes_10e9_per_l": 1.5},
+        "Per log(1 + CAR-T cells relative to 20/uL): IL-6 rises early and higher with "
+        "expansion before severe neurotoxicity (Santomasso 2018); the lymphocyte count "
+        "tracks CAR-T counts (R = 0.79 at day 14 after cilta-cel, icans-facts-3); sizes "
+        "ASSUMPTION",
+    )
+    expansion_reference_cells_per_ul: float = P(
+        20.0, "Axi-cel real-world median peak 16 CAR+ cells/uL (Blood Adv 2021;5:2523), rounded"
+    )
+    after_tocilizumab: dict[str, float] = P(
+        {"crp_mg_per_l": -1.0, "il6_pg_per_ml": 1.2},
+        "After tocilizumab: serum IL-6 rises (the receptor is blocked; unbound IL-6, Blood Adv "
+        "2022;6(11):3398) and CRP, made in response to IL-6 signalling, falls; sizes "
+        "ASSUMPTION (IL-6 x3.3, CRP /2.7)",
+    )
+    on_steroids: dict[str, float] = P(
+        {"crp_mg_per_l": -0.3, "il6_pg_per_ml": -0.3, "lymphocytes_10e9_per_l": -0.3},
+        "ASSUMPTION: corticosteroids (treatment dose that day) dampen inflammation and lymphocytes",
+    )
+    lymphodepletion_nadir: dict[str, float] = P(
+        {"platelets_10e9_per_l": -0.4},
+        "ASSUMPTION: platelets fall after lymphodepletion (nadir ~x0.67 by the second week; "
+        "CAR-HEMATOTOX describes the cytopenias), as 1 - exp(-day / 3)",
+    )
+    log_sd: dict[str, float] = P(
+        {
+            "crp_mg_per_l": 0.35,
+            "ferritin_ng_per_ml": 0.25,
+            "il6_pg_per_ml": 0.6,
+            "platelets_10e9_per_l": 0.15,
+            "fibrinogen_mg_per_dl": 0.15,
+            "lymphocytes_10e9_per_l": 0.35,
+            "ldh_u_per_l": 0.15,
+            "creatinine_mg_per_dl": 0.12,
+        },
+        "ASSUMPTION: day-to-day biological and analytic variation around the course",
+    )
+    inpatient_daily_until: int = P(
+        14, "ASSUMPTION: inpatients have daily labs to day 14 (guidelines: serial labs)"
+    )
+    outpatient_daily_until: int = P(
+        7, "Outpatient models: daily visits days 0-7/10, then twice weekly (Blood Adv 2024;8:4320)"
+    )
+    twice_weekly_days: tuple[int, ...] = P(
+        (17, 21, 24, 28), "Twice weekly to day 28 after the daily period (Blood Adv 2024;8:4320)"
+    )
+    missed_probability: dict[str, float] = P(
+        {
+            "crp_mg_per_l": 0.05,
+            "ferritin_ng_per_ml": 0.2,
+            "il6_pg_per_ml": 0.2,
+            "platelets_10e9_per_l": 0.03,
+            "fibrinogen_mg_per_dl": 0.25,
+            "lymphocytes_10e9_per_l": 0.05,
+            "ldh_u_per_l": 0.2,
+            "creatinine_mg_per_dl": 0.05,
+        },
+        "ASSUMPTION: a charted day misses a value at random (blood counts and CRP nearly "
+        "always drawn; ferritin, fibrinogen and LDH less often)",
+    )
+    other_fever_per_day: float = P(
+        0.02,
+        "ASSUMPTION: fever from another cause (neutropenic infection) on 2% of days, graded "
+        "CRS 0 by the team (ASTCT: CRS fever has no other attributable cause)",
+    )
+
+
+@dataclass(frozen=True)
 class GeneratorParameters:
     """All generator parameters; the fingerprint of this object is written with every cohort."""
 
@@ -849,6 +1029,7 @@ class GeneratorParameters:
     treatment: TreatmentParameters = field(default_factory=TreatmentParameters)
     death: DeathParameters = field(default_factory=DeathParameters)
     findings: FindingsParameters = field(default_factory=FindingsParameters)
+    routine: RoutineParameters = field(default_factory=RoutineParameters)
     horizon_days: int = P(28, "Target defined through day 28 (data contract)")
     landmark_days: tuple[int, ...] = P(tuple(range(15)), "Issue: true risk for days 0-14")
 

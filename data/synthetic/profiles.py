@@ -26,6 +26,7 @@ from data.synthetic.baseline import Baseline
 from data.synthetic.kinetics import latent_grid, tumour_burden
 from data.synthetic.parameters import CASE_MIXES, FAMILIES, GeneratorParameters
 from data.synthetic.process import CRS_PRE, CRS_RESOLVED, disease_group_codes, is_child
+from data.synthetic.routine import LABS, Charting
 from data.synthetic.simulate import Course
 from data.synthetic.treatment import NONE, next_steroid_state, steroid_mg, steroid_start_grades
 from data.synthetic.true_risk import ForwardFilter
@@ -188,7 +189,7 @@ def _course(profile: Profile, params: GeneratorParameters) -> Course:
     return Course(
         crs_state=crs_state,
         crs_grade=crs_grade,
-        temperature_c=np.where(crs_grade > 0, 38.5, 36.8),
+        temperature_max_c=np.where(crs_grade > 0, 38.5, 36.8),
         hypotension=zeros,
         hypoxia=zeros,
         tocilizumab=zeros,
@@ -211,6 +212,8 @@ def _course(profile: Profile, params: GeneratorParameters) -> Course:
         drive=np.zeros(1),
         child=is_child(np.array([profile.baseline["age_years"]])),
         timing=np.zeros(1, dtype=np.int64),
+        charting=Charting(np.array([False]), np.array([False]), np.array([True])),
+        labs={lab: np.full((1, width), np.nan) for lab in LABS},
     )
 
 

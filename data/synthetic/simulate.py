@@ -34,6 +34,14 @@ from data.synthetic.process import (
     icans_kernel,
     is_child,
 )
+from data.synthetic.routine import (
+    LABS,
+    Charting,
+    SeenCourse,
+    draw_routine,
+    draw_temperature,
+    static_log_level,
+)
 from data.synthetic.treatment import (
     ON_STEROIDS,
     next_steroid_state,
@@ -126,7 +134,7 @@ class Course:
 
     crs_state: np.ndarray
     crs_grade: np.ndarray
-    temperature_c: np.ndarray
+    temperature_max_c: np.ndarray
     hypotension: np.ndarray
     hypoxia: np.ndarray
     tocilizumab: np.ndarray  # doses given each day
@@ -149,6 +157,8 @@ class Course:
     drive: np.ndarray
     child: np.ndarray
     timing: np.ndarray  # timing class index per patient
+    charting: Charting  # what the centre charts
+    labs: dict[str, np.ndarray]  # daily lab series (patients, days), NaN = not charted
 
     @property
     def alive(self) -> np.ndarray:
@@ -161,12 +171,14 @@ class Course:
 def simulate_course(
     rng: np.random.Generator,
     base: Baseline,
+    charting: Charting,
     grid: LatentGrid,
     findings: FindingTables,
     kernels: KernelTables,
     params: GeneratorParameters,
 ) -> Course:
-    """Draw the daily course of every patient in ``base`` (each under its steroid rule)."""
+    """Draw the daily course of every patient in ``base`` (each under its steroid rule), with
+    the series its centre charts (``charting``)."""
     start_grade = base.steroid_start_grade
     t = base.table
     n, horizon = len(t), params.horizon_days
@@ -188,6 +200,7 @@ def simulate_course(
     cd8 = cd4 * np.exp(ratio)[:, None]
     sd = np.array(e.sampling_days)
     missed = (rng.random((n, len(sd))) < e.missed_sample_probability) & (sd > 0)
+    missed |= ~charting.car_t[:, None]  # counted only where the centre counts CAR-T cells
     noise4, noise8 = (rng.normal(0, e.measurement_log_sd, (n, len(sd))) for _ in range(2))
     cd4_m = np.where(missed, np.nan, cd4[:, sd] * np.exp(noise4))
     cd8_m = np.where(missed, np.nan, cd8[:, sd] * np.exp(noise8))
@@ -270,11 +283,36 @@ def simulate_course(
         codes["steroids"][gone, day] = codes["steroids"][gone, day - 1]
     crs_grade = crs_grade_of_state(crs)
     masked = np.cumsum(toci, axis=1) - toci > 0  # tocilizumab given on an earlier day
-    temperature, hypotension, hypoxia = _draw_crs_support(rng, crs_grade, masked, params)
+    crs_fever, hypotension, hypoxia = _draw_crs_support(rng, crs_grade, masked, params)
+    alive = (death_day[:, None] < 0) | (days[None, :] < death_day[:, None])
+    group = base.disease_group
+    static = {
+        lab: static_log_level(
+            lab,
+            r,
+            t[lab].to_numpy(float) if lab in t.columns else None,
+            base.burden,
+            child,
+            group,
+            params,
+        )
+        for lab in LABS
+    }
+    labs = draw_routine(
+        rng,
+        charting,
+        SeenCourse(crs_grade, toci, mg),
+        static,
+        r,
+        level,
+        cd4,
+        alive,
+        params,
+    )
     return Course(
         crs_state=crs,
         crs_grade=crs_grade,
-        temperature_c=temperature,
+        temperature_max_c=draw_temperature(rng, crs_fever, params),
         hypotension=hypotension,
         hypoxia=hypoxia,
         tocilizumab=toci,
@@ -297,6 +335,8 @@ def simulate_course(
         drive=drive,
         child=child,
         timing=k,
+        charting=charting,
+        labs=labs,
     )
 
 
@@ -327,7 +367,7 @@ def _draw_deaths(
 def _draw_crs_support(
     rng: np.random.Generator, grade: np.ndarray, masked: np.ndarray, params: GeneratorParameters
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Temperature, hypotension and hypoxia codes whose ASTCT CRS grade equals ``grade``.
+    """CRS fever (bool), hypotension and hypoxia codes whose ASTCT CRS grade equals ``grade``.
 
     The grade's level is carried by hypotension, hypoxia or both (ASSUMPTION: 45/25/30%); the
     other organ sits at a random lower level. After tocilizumab (``masked``) a patient at grade
@@ -340,11 +380,6 @@ def _draw_crs_support(
         & (rng.random(grade.shape) < params.treatment.fever_masked_probability)
     )
     fever = (grade >= 1) & ~afebrile
-    temperature = np.where(
-        fever,
-        np.minimum(38.0 + rng.exponential(0.8, grade.shape), 41.5),
-        np.minimum(36.4 + rng.exponential(0.4, grade.shape), 37.9),
-    ).round(1)
     level = np.maximum(grade - 1, 0)  # organ code carrying grade g (g >= 2) is g - 1
     driver = draw_categorical(rng, np.broadcast_to([0.45, 0.25, 0.30], (*grade.shape, 3)))
     lower = (rng.random(grade.shape) * level).astype(np.int64)
@@ -353,7 +388,7 @@ def _draw_crs_support(
     derived = crs_grade_codes(fever, hypotension, hypoxia, fever_masked=masked)
     if not np.array_equal(derived, grade):
         raise AssertionError("CRS organ support does not re-grade to the chain's grade")
-    return temperature, hypotension, hypoxia
+    return fever, hypotension, hypoxia
 
 
 def continue_icans(

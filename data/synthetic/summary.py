@@ -40,6 +40,68 @@ def _column(df: pd.DataFrame, name: str) -> pd.Series:
     return cast(pd.Series, df[name])
 
 
+ROUTINE_COLUMNS = ["patient_id", "day", "crs_grade", "temperature_max_c", "crp_mg_per_l"]
+ROUTINE_COLUMNS += ["ferritin_ng_per_ml"]
+EARLY_CRP_DAY = 3  # "CRP alone": the highest CRP charted on days 0-3
+
+
+def routine_summaries(daily: pd.DataFrame) -> pd.DataFrame:
+    """Per patient, from the daily routine series: peak CRP and ferritin and their days, the
+    first febrile day (>= 38.0 °C), the first CRS day and the highest CRP to day 3."""
+    d = daily[ROUTINE_COLUMNS]
+    by = d.groupby("patient_id", sort=False)
+    charted = d.dropna(subset=["crp_mg_per_l"])
+    crp_peak_day = charted.loc[charted.groupby("patient_id")["crp_mg_per_l"].idxmax()]
+    febrile = d[d["temperature_max_c"] >= 38.0].groupby("patient_id")["day"].min()
+    crs = d[d["crs_grade"] >= 1].groupby("patient_id")["day"].min()
+    early = d[d["day"] <= EARLY_CRP_DAY].groupby("patient_id")["crp_mg_per_l"].max()
+    out = pd.DataFrame(
+        {
+            "crp_peak": by["crp_mg_per_l"].max(),
+            "ferritin_peak": by["ferritin_ng_per_ml"].max(),
+            "first_fever_day": febrile,
+            "first_crs_day": crs,
+            "crp_max_early": early,
+        }
+    )
+    out["crp_peak_day"] = crp_peak_day.set_index("patient_id")["day"]  # the first of ties
+    return out.rename_axis("patient_id").reset_index()
+
+
+def _crp_early_auroc(df: pd.DataFrame) -> float:
+    """AUROC of the highest CRP on days 0-3 alone for the target event after day 3."""
+    if "crp_max_early" not in df:
+        return np.nan
+    event = _column(df, "event_day").astype(float)
+    death = _column(df, "death_day").astype(float)
+    at_risk = ~(event <= EARLY_CRP_DAY) & ~(death <= EARLY_CRP_DAY)
+    at_risk &= _column(df, "crp_max_early").notna()
+    y = event[at_risk] > EARLY_CRP_DAY
+    if not 0 < y.sum() < len(y):
+        return np.nan
+    return float(roc_auc_score(y, _column(df, "crp_max_early")[at_risk]))
+
+
+def _routine_metrics(df: pd.DataFrame) -> dict[str, float]:
+    if "crp_peak" not in df:
+        return {}
+    crs = _column(df, "crs_max_grade")
+    crs_days = _column(df, "first_crs_day")
+    with_crs = crs_days.notna()
+    lag = _column(df, "crp_peak_day") - crs_days
+    return {
+        "crp_peak_crs_1_2": _column(df, "crp_peak")[crs.between(1, 2)].median(),
+        "crp_peak_crs_3plus": _column(df, "crp_peak")[crs >= 3].median(),
+        "ferritin_peak_crs_1_2": _column(df, "ferritin_peak")[crs.between(1, 2)].median(),
+        "ferritin_peak_crs_3plus": _column(df, "ferritin_peak")[crs >= 3].median(),
+        "fever_first_at_crs_onset": (
+            _column(df, "first_fever_day")[with_crs] == crs_days[with_crs]
+        ).mean(),
+        "crp_peak_after_crs_onset": lag[with_crs].median(),
+        "crp_early_auroc": _crp_early_auroc(df),
+    }
+
+
 def metric_values(df: pd.DataFrame) -> dict[str, float]:
     """Every metric of :mod:`data.synthetic.targets` for one group of patients (one row each,
     the patients and outcomes tables merged)."""
@@ -60,7 +122,7 @@ def metric_values(df: pd.DataFrame) -> dict[str, float]:
         "nrm": other_death.mean(),
         "icans_death": _column(df, "died_of_icans").mean(),
         "onset_after_14": (onset > 14).mean(),
-    }
+    } | _routine_metrics(df)
 
 
 def realism_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -70,7 +132,7 @@ def realism_table(df: pd.DataFrame) -> pd.DataFrame:
     values = {name: metric_values(g) for name, g in groups.items() if len(g) >= MIN_PATIENTS}
     rows = []
     for t in TARGETS:
-        if t.family not in values:
+        if t.family not in values or t.metric not in values[t.family]:
             continue
         value = values[t.family][t.metric]
         rows.append(
@@ -121,6 +183,8 @@ def summarise(cohort_dir: Path) -> CohortSummary:
     )
     outcomes = read_table(cohort_dir, "outcomes")
     df = patients.merge(outcomes, on="patient_id")
+    daily = read_table(cohort_dir, "daily", ROUTINE_COLUMNS)
+    df = df.merge(routine_summaries(daily), on="patient_id", how="left")
     grade_distribution = df["icans_max_grade"].value_counts(normalize=True).sort_index()
 
     auroc = None

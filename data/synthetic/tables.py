@@ -3,9 +3,11 @@
 Tables (one file each in the cohort directory):
 
 ``patients``      one row per patient: the baseline fields known before infusion.
-``daily``         one row per patient and day 0-28 (until death): CRS grade and organ support,
-                  tocilizumab doses, ICANS findings and derived ASTCT grade, corticosteroid
-                  (dexamethasone-equivalent mg); ``latent_*`` columns
+``daily``         one row per patient and day 0-28 (until death): CRS grade, the day's maximum
+                  temperature and organ support, tocilizumab doses, ICANS findings (ICE or
+                  CAPD score) and derived ASTCT grade, corticosteroid (dexamethasone-equivalent
+                  mg), the laboratory values charted that day (empty when not charted);
+                  ``latent_*`` columns
                   are the generator's hidden truth (never observable, never a predictor).
 ``measurements``  one row per CAR-T blood sample: CD4+ and CD8+ CAR-T cells per uL.
 ``outcomes``      one row per patient: the outcome columns of the contract.
@@ -54,7 +56,7 @@ def block_tables(block: Block) -> dict[str, pd.DataFrame]:
             "patient_id": pid,
             "day": day.astype(np.int64),
             "crs_grade": course.crs_grade[alive].astype(np.int64),
-            "temperature_c": course.temperature_c[alive],
+            "temperature_max_c": course.temperature_max_c[alive],
             "hypotension": _category(course.hypotension[alive], Hypotension),
             "hypoxia": _category(course.hypoxia[alive], Hypoxia),
             "ice_score": ice,
@@ -67,6 +69,7 @@ def block_tables(block: Block) -> dict[str, pd.DataFrame]:
             "icans_grade": course.icans_grade[alive].astype(np.int64),
             "dexamethasone_mg": course.steroid_mg[alive],
             "tocilizumab_doses": course.tocilizumab[alive].astype(np.int64),
+            **{lab: values[alive] for lab, values in course.labs.items()},
             "latent_icans_level": course.icans_level[alive].astype(np.int64),
             "latent_cd4_car_t_cells_per_ul": course.cd4_latent[alive],
             "latent_cd8_car_t_cells_per_ul": course.cd8_latent[alive],

@@ -13,6 +13,12 @@ where the fact sheets do, so ranges are wide. Metrics:
 ``nrm``                          share dying of another cause by day 28 (competing deaths)
 ``icans_death``                  share dying of ICANS by day 28
 ``onset_after_14``               share of all patients with a first ICANS after day 14
+``crp_peak_crs_1_2``/``_3plus``  median peak CRP (mg/L) of patients whose worst CRS is 1-2 / >= 3
+``ferritin_peak_crs_1_2``/...    the same for ferritin (ng/mL)
+``fever_first_at_crs_onset``     share of CRS patients whose first fever is on the CRS onset day
+``crp_peak_after_crs_onset``     median days from CRS onset to the peak CRP
+``crp_early_auroc``              AUROC of the highest CRP on days 0-3 alone for the target event
+                                 after day 3 (partial: Teachey 2016)
 """
 
 from __future__ import annotations
@@ -88,4 +94,53 @@ TARGETS: tuple[Target, ...] = (
     _t("nrm", "BCMA", 0.01, 0.05, "suggested 2-3% (MM NRM 8% all time)"),
     _t("icans_death", "CD19-CD28", 0.003, 0.03, "fatal ICANS ~1-2% CD28; brexu-cel grade 5 2%"),
     _t("icans_death", "CD19-4-1BB", 0.0, 0.01, "fatal ICANS <1% in 4-1BB products"),
+    # the daily routine series (icans-facts-3; the sources behind RoutineParameters)
+    _t(
+        "ferritin_peak_crs_1_2",
+        "all",
+        1_000,
+        4_000,
+        "maximum ferritin median 2,035 ng/mL (IQR 855-4,048) without high-grade CRS (Blood, "
+        "table of maximum ferritin by CRS grade, n=184)",
+    ),
+    _t(
+        "ferritin_peak_crs_3plus",
+        "all",
+        3_000,
+        15_000,
+        "maximum ferritin median 5,467 ng/mL (IQR 2,186-14,614) with high-grade CRS (same table)",
+    ),
+    _t(
+        "crp_peak_crs_1_2",
+        "all",
+        50,
+        200,
+        "ASSUMPTION: CRP rises with CRS and its peak with the grade (Lee, Lancet 2015: CRP "
+        "follows IL-6, Spearman 0.81); no published median peak found",
+    ),
+    _t("crp_peak_crs_3plus", "all", 150, 400, "ASSUMPTION: as above, for CRS grade >= 3"),
+    _t(
+        "fever_first_at_crs_onset",
+        "all",
+        0.85,
+        1.0,
+        "ASTCT 2019: fever >= 38.0 °C defines CRS onset; fever from another cause "
+        "(infection) may come first (ASSUMPTION: in at most 15%)",
+    ),
+    _t(
+        "crp_peak_after_crs_onset",
+        "all",
+        0,
+        4,
+        "ASSUMPTION: CRP lags IL-6 by about a day and peaks within days of CRS onset",
+    ),
+    _t(
+        "crp_early_auroc",
+        "all",
+        0.55,
+        0.78,
+        "Teachey 2016 (Cancer Discov): CRP and ferritin associated with severe CRS but failed "
+        "to predict it early; ASSUMPTION range for CRP alone, below the models that use the "
+        "whole course",
+    ),
 )

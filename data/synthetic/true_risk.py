@@ -53,6 +53,14 @@ from data.synthetic.process import (
     icans_kernel,
     kernel_tables,
 )
+from data.synthetic.routine import (
+    LABS,
+    NOT_ROUTINE,
+    SeenCourse,
+    emission_likelihoods,
+    expansion_index,
+    static_log_level,
+)
 from data.synthetic.simulate import Course
 from data.synthetic.treatment import (
     N_STEROID_STATES,
@@ -122,14 +130,30 @@ def _build_backward_table(
     return out
 
 
+# The observations each input set folds in (besides the baseline, the CRS and ICANS course and
+# the treatment, which every set has): "all" adds every lab and the CAR-T counts a centre
+# charts; "routine" leaves out what only some centres measure (CAR-T counts and IL-6).
+INPUT_SETS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "all": (LABS, True),
+    "routine": (tuple(lab for lab in LABS if lab not in NOT_ROUTINE), False),
+}
+
+
 class ForwardFilter:
-    """Posterior over (hidden class, latent ICANS level) for a chunk of patients, day by day."""
+    """Posterior over (hidden class, latent ICANS level) for a chunk of patients, day by day,
+    given the observations of one input set (:data:`INPUT_SETS`)."""
 
     def __init__(
-        self, base: Baseline, course: Course, grid: LatentGrid, params: GeneratorParameters
+        self,
+        base: Baseline,
+        course: Course,
+        grid: LatentGrid,
+        params: GeneratorParameters,
+        inputs: str = "all",
     ):
         t = base.table
         self.params, self.course, self.grid = params, course, grid
+        self.labs, self.with_counts = INPUT_SETS[inputs]
         self.fam = base.family
         self.start_grade = base.steroid_start_grade
         # one backward table per steroid rule in this chunk, looked up once
@@ -178,8 +202,35 @@ class ForwardFilter:
         )
         lab_ll = cast(np.ndarray, lab_ll)  # LAB_FIELDS is not empty: never sum()'s start, 0
         log_w = grid.class_log_prior()[None, :] + lab_ll[:, r_index]
+        # The daily labs: each lab's level before any response per patient and r class, and
+        # the expansion classes (u, r, k; composition does not enter) for IL-6 and lymphocytes.
+        self.class_r_index = r_index
+        self.seen = SeenCourse(course.crs_grade, course.tocilizumab, course.steroid_mg)
+        self.static_r = {
+            lab: static_log_level(
+                lab,
+                grid.r_values[None, :],
+                t[lab].to_numpy(float)[:, None] if lab in t.columns else None,
+                burden,
+                child,
+                group,
+                params,
+            )
+            for lab in self.labs
+        }
+        urk = np.flatnonzero(grid.class_c() == 0)  # one class per (u, r, k), c fastest
+        self.urk_peak = np.exp(self.log_peak[:, urk])
+        self.urk_k = self.class_k[urk]
+        self.urk_r = grid.class_r()[urk]
+        days = np.arange(params.horizon_days + 1)
+        self.curve = expansion_shape(  # (family, timing class, day)
+            np.arange(len(FAMILIES))[:, None], grid.shifts[None, :], days, params
+        )
+        self.n_composition = grid.shape[3]
+        by_level, by_class = self._lab_likelihood(0)  # day 0: before any CRS or expansion
         alpha = np.zeros((n, grid.n_classes, N_LEVELS))
         alpha[..., 0] = np.exp(log_w - log_w.max(axis=1, keepdims=True))
+        alpha[..., 0] *= by_level[:, r_index, 0] * by_class
         self.alpha = alpha / alpha.sum(axis=(1, 2), keepdims=True)
         # CD8/CD4 log-ratio: Gaussian random effect around the composition class's mean,
         # integrated out sequentially (conjugate).
@@ -234,13 +285,31 @@ class ForwardFilter:
             kt.crs_timing,
             kt.crs_escalate,
             kt.crs_improve,
+            *self._lab_likelihood(day),
+            self.class_r_index,
         )
         sampling = list(p.expansion.sampling_days)
-        if day in sampling:
+        if self.with_counts and day in sampling:
             self.alpha *= self._measurement_likelihood(sampling.index(day), day)[..., None]
             total = self.alpha.sum(axis=(1, 2), keepdims=True)
             np.divide(self.alpha, total, out=self.alpha, where=total > 0)
         self.day = day
+
+    def _lab_likelihood(self, day: int) -> tuple[np.ndarray, np.ndarray]:
+        """The day's lab likelihood by (r class, level) and by joint class."""
+        cd4 = self.urk_peak * self.curve[self.fam[:, None], self.urk_k[None, :], day]
+        by_level, by_urk = emission_likelihoods(
+            self.course.labs,
+            day,
+            self.labs,
+            self.static_r,
+            self.grid.r_values,
+            self.seen,
+            expansion_index(cd4, self.params),
+            self.urk_r,
+            self.params,
+        )
+        return by_level, np.repeat(by_urk, self.n_composition, axis=1)
 
     def _measurement_likelihood(self, k: int, day: int) -> np.ndarray:
         """Likelihood of the CD4+ and CD8+ samples of one day for every class (1 if missed)."""
