@@ -48,20 +48,20 @@ EARLY_CRP_DAY = 3  # "CRP alone": the highest CRP charted on days 0-3
 def routine_summaries(daily: pd.DataFrame) -> pd.DataFrame:
     """Per patient, from the daily routine series: peak CRP and ferritin and their days, the
     first febrile day (>= 38.0 °C), the first CRS day and the highest CRP to day 3."""
-    d = daily[ROUTINE_COLUMNS]
+    d = pd.DataFrame(daily[ROUTINE_COLUMNS])
     by = d.groupby("patient_id", sort=False)
-    charted = d.dropna(subset=["crp_mg_per_l"])
+    charted = pd.DataFrame(d[d["crp_mg_per_l"].notna()])
     crp_peak_day = charted.loc[charted.groupby("patient_id")["crp_mg_per_l"].idxmax()]
-    febrile = d[d["temperature_max_c"] >= 38.0].groupby("patient_id")["day"].min()
-    crs = d[d["crs_grade"] >= 1].groupby("patient_id")["day"].min()
-    early = d[d["day"] <= EARLY_CRP_DAY].groupby("patient_id")["crp_mg_per_l"].max()
+    febrile = pd.DataFrame(d[d["temperature_max_c"] >= 38.0]).groupby("patient_id")["day"].min()
+    crs = pd.DataFrame(d[d["crs_grade"] >= 1]).groupby("patient_id")["day"].min()
+    early = pd.DataFrame(d[d["day"] <= EARLY_CRP_DAY]).groupby("patient_id")["crp_mg_per_l"]
     out = pd.DataFrame(
         {
             "crp_peak": by["crp_mg_per_l"].max(),
             "ferritin_peak": by["ferritin_ng_per_ml"].max(),
             "first_fever_day": febrile,
             "first_crs_day": crs,
-            "crp_max_early": early,
+            "crp_max_early": early.max(),
         }
     )
     out["crp_peak_day"] = crp_peak_day.set_index("patient_id")["day"]  # the first of ties
@@ -89,15 +89,19 @@ def _routine_metrics(df: pd.DataFrame) -> dict[str, float]:
     crs_days = _column(df, "first_crs_day")
     with_crs = crs_days.notna()
     lag = _column(df, "crp_peak_day") - crs_days
+
+    def median(name: str, rows: pd.Series) -> float:
+        return float(_column(df, name).loc[rows].median())
+
     return {
-        "crp_peak_crs_1_2": _column(df, "crp_peak")[crs.between(1, 2)].median(),
-        "crp_peak_crs_3plus": _column(df, "crp_peak")[crs >= 3].median(),
-        "ferritin_peak_crs_1_2": _column(df, "ferritin_peak")[crs.between(1, 2)].median(),
-        "ferritin_peak_crs_3plus": _column(df, "ferritin_peak")[crs >= 3].median(),
-        "fever_first_at_crs_onset": (
-            _column(df, "first_fever_day")[with_crs] == crs_days[with_crs]
-        ).mean(),
-        "crp_peak_after_crs_onset": lag[with_crs].median(),
+        "crp_peak_crs_1_2": median("crp_peak", crs.between(1, 2)),
+        "crp_peak_crs_3plus": median("crp_peak", crs >= 3),
+        "ferritin_peak_crs_1_2": median("ferritin_peak", crs.between(1, 2)),
+        "ferritin_peak_crs_3plus": median("ferritin_peak", crs >= 3),
+        "fever_first_at_crs_onset": float(
+            (_column(df, "first_fever_day").loc[with_crs] == crs_days.loc[with_crs]).mean()
+        ),
+        "crp_peak_after_crs_onset": float(lag.loc[with_crs].median()),
         "crp_early_auroc": _crp_early_auroc(df),
     }
 
