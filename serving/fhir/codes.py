@@ -115,6 +115,7 @@ class ValueCode:
 BASELINE_LAB_LOOKBACK_DAYS = 30
 MARROW_LOOKBACK_DAYS = 60
 
+
 def _scales(units: dict[str, float]) -> dict[str, Scale]:
     """Units that differ from the contract's by a factor only."""
     return {unit: Scale(factor) for unit, factor in units.items()}

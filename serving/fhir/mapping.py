@@ -383,9 +383,12 @@ class _Mapping:
                 continue
             cutoff = 0 if spec.until == "infusion" else ld_day
             if not cutoff - spec.lookback_days <= day <= cutoff:
+                between = " (after lymphodepletion began, before the infusion)" * (
+                    cutoff < day < 0
+                )
                 self.r.warnings.append(
-                    f"{res.reference} ({spec.field}) dated day {day}: outside the baseline "
-                    f"window (days {cutoff - spec.lookback_days} to {cutoff}): not used"
+                    f"{res.reference} ({spec.field}) dated day {day}{between}: outside the "
+                    f"baseline window (days {cutoff - spec.lookback_days} to {cutoff}): not used"
                 )
                 continue
             key = when.sort_key()
