@@ -56,7 +56,8 @@ class Scale:
 
     ``zero`` is the reading in this unit of the contract unit's zero: 0 for the ratio scales of
     laboratory values and weights (a factor alone), 32 for degrees Fahrenheit to Celsius
-    (0 °C = 32 °F, and 1 °F = 5/9 °C: an affine conversion, not a factor)."""
+    (0 °C reads 32 °F, and a step of 1 °F is 5/9 of a step of 1 °C: an affine conversion, not
+    a factor)."""
 
     factor: float
     zero: float = 0.0

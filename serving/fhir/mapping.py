@@ -9,8 +9,10 @@ The mapping (``docs/fhir-mapping.md``; codes and units in :mod:`serving.fhir.cod
 * ``Condition``: the disease, CNS involvement and neurologic comorbidity (present when
   confirmed or without a verification status, absent when refuted);
 * ``Observation``: baseline values (the latest in a window before lymphodepletion), daily
-  CRS and ICANS grades (the worst of a day), CAR-T cell counts (the latest of a day), each
-  unit converted to the contract's;
+  CRS and ICANS grades (the worst of a day), CAR-T cell counts (the latest of a day), and the
+  daily routine series (the day's highest temperature, lowest ICE and highest CAPD score,
+  latest laboratory value), each unit converted to the contract's; a laboratory code feeds
+  the baseline value or the daily series by its date (:meth:`_Mapping._observations`);
 * ``MedicationAdministration``: corticosteroids as dexamethasone-equivalent mg per day
   (summed) and tocilizumab doses per day (counted). The administration record is read as
   complete: a day 0..L without one counts 0.
@@ -383,9 +385,9 @@ class _Mapping:
                 continue
             cutoff = 0 if spec.until == "infusion" else ld_day
             if not cutoff - spec.lookback_days <= day <= cutoff:
-                between = " (after lymphodepletion began, before the infusion)" * (
-                    cutoff < day < 0
-                )
+                between = ""
+                if cutoff < day < 0:
+                    between = " (after lymphodepletion began, before the infusion)"
                 self.r.warnings.append(
                     f"{res.reference} ({spec.field}) dated day {day}{between}: outside the "
                     f"baseline window (days {cutoff - spec.lookback_days} to {cutoff}): not used"
