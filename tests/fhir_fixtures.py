@@ -73,6 +73,71 @@ def infused_days_ago(day: int, bundle: dict | None = None) -> dict:
     return moved | {"entry": kept}
 
 
+LOINC = "http://loinc.org"
+OURS = "urn:icans-risk:observation"
+
+
+def observation(rid: str, code: tuple[str, str], when: str, value) -> dict:
+    """An Observation of the example's patient: ``value`` a number (``valueInteger``) or
+    ``(number, UCUM code)`` (``valueQuantity``); ``when`` the effectiveDateTime."""
+    system, c = code
+    out = {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "subject": {"reference": "Patient/example"},
+        "code": {"coding": [{"system": system, "code": c}]},
+        "effectiveDateTime": when,
+    }
+    if isinstance(value, tuple):
+        number, unit = value
+        out["valueQuantity"] = {"value": number, "unit": unit, "system": UCUM, "code": unit}
+    else:
+        out["valueInteger"] = value
+    return out
+
+
+UCUM = "http://unitsofmeasure.org"
+
+# The daily routine series of the example's patient (infused 2026-03-02, day 0; lymphodepletion
+# from 2026-02-25, day -5; assessed on day 5 at 10:00 +01:00). What each maps to is worked out
+# by hand in tests/test_fhir_mapping.py.
+DAILY = [
+    observation(
+        "temp-d2-morning", (LOINC, "8310-5"), "2026-03-04T08:00:00+01:00", (101.3, "[degF]")
+    ),
+    observation("temp-d2-noon", (LOINC, "8310-5"), "2026-03-04T14:00:00+01:00", (38.2, "Cel")),
+    observation(
+        "temp-d2-evening", (LOINC, "8310-5"), "2026-03-04T20:00:00+01:00", (99.5, "[degF]")
+    ),
+    observation("temp-d4", (LOINC, "8310-5"), "2026-03-06T08:00:00+01:00", (37.2, "Cel")),
+    observation("crp-d1", (LOINC, "1988-5"), "2026-03-03T06:00:00+01:00", (2.1, "mg/dL")),
+    observation("crp-d3-morning", (LOINC, "1988-5"), "2026-03-05T06:00:00+01:00", (8.0, "mg/dL")),
+    observation("crp-d3-evening", (LOINC, "1988-5"), "2026-03-05T18:00:00+01:00", (95, "mg/L")),
+    observation("ice-d4-morning", (OURS, "ice-score"), "2026-03-06T08:00:00+01:00", 9),
+    observation("ice-d4-evening", (OURS, "ice-score"), "2026-03-06T20:00:00+01:00", 10),
+    observation("ice-d5-early", (OURS, "ice-score"), "2026-03-07T07:00:00+01:00", 10),
+    observation("ice-d5-late", (OURS, "ice-score"), "2026-03-07T09:30:00+01:00", 8),
+    observation("ice-d5-evening", (OURS, "ice-score"), "2026-03-07T20:00:00+01:00", 3),
+    observation("fibrinogen-d2", (LOINC, "3255-7"), "2026-03-04T06:00:00+01:00", (3.1, "g/L")),
+    observation(
+        "creatinine-d3", (LOINC, "14682-9"), "2026-03-05T06:00:00+01:00", (106.1, "umol/L")
+    ),
+    observation("lymphocytes-d1", (LOINC, "731-0"), "2026-03-03T06:00:00+01:00", (0.4, "/nL")),
+    observation("platelets-d1", (LOINC, "777-3"), "2026-03-03T06:00:00+01:00", (88, "10*3/uL")),
+    observation("ferritin-d3", (LOINC, "2276-4"), "2026-03-05T06:00:00+01:00", (2400, "ug/L")),
+    observation("il6-d2", (LOINC, "26881-3"), "2026-03-04T06:00:00+01:00", (310, "ng/L")),
+    observation("ldh-d3", (LOINC, "14804-9"), "2026-03-05T06:00:00+01:00", (12, "ukat/L")),
+]
+
+
+def with_daily(bundle: dict | None = None) -> dict:
+    """The example Bundle (or ``bundle``) with the daily routine series :data:`DAILY`."""
+    bundle = copy.deepcopy(bundle or example_bundle())
+    bundle["entry"] += [{"resource": copy.deepcopy(r)} for r in DAILY]
+    return bundle
+
+
 def prefetch_of(bundle: dict) -> dict:
     """The example Bundle split into the service's prefetch keys."""
     by_type: dict[str, list] = {}

@@ -17,6 +17,7 @@ import pytest
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.riskassessment import RiskAssessment
 from fhir_fixtures import (
+    DAILY,
     EC_KEY,
     EXAMPLE_AT,
     FixtureFhirServer,
@@ -25,14 +26,17 @@ from fhir_fixtures import (
     infused_days_ago,
     prefetch_of,
     unsigned_or_hmac_token,
+    with_daily,
     write_clients_file,
 )
 from starlette.testclient import TestClient
 from support import shared_asgi_app
 
+from serving.cds import hooks
 from serving.cds.hooks import SUMMARY_MAX
 from serving.fhir import codes as fhir_codes
-from serving.fhir.mapping import read_bundle
+from serving.fhir.fetch import FhirServer
+from serving.fhir.mapping import map_patient, read_bundle
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -124,6 +128,17 @@ def test_the_risk_assessment_is_valid_fhir_with_the_numbers_of_v1_risk(client):
     assert same["drivers"][0] in prediction["rationale"]
 
 
+def test_a_bundle_with_the_daily_series_is_accepted_and_cites_them_in_the_basis(client):
+    """The model may not use the daily series yet: only that they are read and accepted."""
+    r = post_bundle(client, with_daily())
+    assert r.status_code == 200, r.text
+    basis = {b["reference"] for b in r.json()["basis"]}
+    assert {"Observation/temp-d2-morning", "Observation/ice-d5-late", "Observation/crp-d1"} <= (
+        basis
+    )
+    assert "Observation/ice-d5-evening" not in basis  # after the prediction time
+
+
 @pytest.mark.parametrize(
     ("change", "status", "expected"),
     [
@@ -167,6 +182,55 @@ def _add_patient(bundle):
 
 
 # --------------------------------------------------------------------------------------------
+# CDS Hooks: prefetch
+# --------------------------------------------------------------------------------------------
+
+# The observation codes the service reads, written out by hand (docs/fhir-mapping.md): LOINC for
+# the laboratory values, body temperature and weight; the product's own system for the rest.
+OBSERVATION_TOKENS = [
+    "http://loinc.org|8310-5",  # body temperature
+    "http://loinc.org|1988-5",  # CRP
+    "http://loinc.org|2276-4",  # ferritin
+    "http://loinc.org|26881-3",  # IL-6
+    "http://loinc.org|777-3",  # platelets
+    "http://loinc.org|3255-7",  # fibrinogen
+    "http://loinc.org|731-0",  # lymphocytes
+    "http://loinc.org|2532-0",  # LDH
+    "http://loinc.org|14804-9",
+    "http://loinc.org|2160-0",  # creatinine
+    "http://loinc.org|14682-9",
+    "http://loinc.org|29463-7",  # body weight
+    "urn:icans-risk:observation|",  # grades, ICE and CAPD scores, CAR-T cells, marrow
+]
+
+
+def test_the_observations_prefetch_asks_for_every_code_the_mapping_reads():
+    query = hooks.PREFETCH["observations"]
+    assert query.startswith("Observation?patient={{context.patientId}}&code=")
+    tokens = query.split("&code=", 1)[1].split(",")
+    for token in OBSERVATION_TOKENS:
+        assert token in tokens, token
+    assert len(tokens) == len(set(tokens))  # a code shared by baseline and series: once
+
+
+def test_what_the_prefetch_queries_fetch_maps_like_the_whole_record():
+    """A FHIR server that filters by code returns, for the service's own queries, every daily
+    Observation of the record: the patient mapped from what was fetched is the patient mapped
+    from the whole Bundle."""
+    record = with_daily()
+    server = FixtureFhirServer(record, FHIR_TOKEN)
+    try:
+        request = hooks.CdsRequest.model_validate(hook_call())
+        with FhirServer(server.base, FHIR_TOKEN) as fhir:
+            resources = hooks.gather(request, fhir.get)
+    finally:
+        server.close()
+    fetched = {r.reference for r in resources}
+    assert {f"Observation/{o['id']}" for o in DAILY} <= fetched
+    assert map_patient(resources, EXAMPLE_AT).data == read_bundle(record, EXAMPLE_AT).data
+
+
+# --------------------------------------------------------------------------------------------
 # CDS Hooks: authentication
 # --------------------------------------------------------------------------------------------
 
@@ -183,6 +247,7 @@ def test_discovery_lists_the_patient_view_service_with_its_prefetch(client):
         "medications",
         "procedures",
     }
+    assert "http://loinc.org|8310-5" in service["prefetch"]["observations"]
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,16 @@ from datetime import datetime, timedelta
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
-from fhir_fixtures import EXAMPLE_AT, ROOT, example_bundle, shifted
+from fhir_fixtures import (
+    EXAMPLE_AT,
+    LOINC,
+    OURS,
+    ROOT,
+    example_bundle,
+    observation,
+    shifted,
+    with_daily,
+)
 
 from api.patient import parse_patient
 from serving.fhir import codes as fhir_codes
@@ -105,12 +114,17 @@ def test_a_record_read_at_a_time_equals_the_record_cut_at_that_time(day):
     """No leakage: mapping the whole record at day D 12:00 gives exactly what mapping only the
     resources dated up to then gives."""
     at = datetime.fromisoformat("2026-03-02T12:00:00+01:00") + timedelta(days=day)
-    full = example_bundle()
+    full = with_daily()
     cut = full | {"entry": [e for e in full["entry"] if not _after(e["resource"], at)]}
     a, b = mapped(full, at), mapped(cut, at)
     assert a.data == b.data
     assert a.data["day_since_infusion"] == day
-    for name in ("crs_grade_by_day", "icans_grade_by_day", "cd4_car_t_cells_per_ul"):
+    for name in (
+        "crs_grade_by_day",
+        "icans_grade_by_day",
+        "ice_score_by_day",
+        "crp_mg_per_l_by_day",
+    ):
         assert all(obs["day"] <= day for obs in a.data.get(name, []))
 
 
@@ -330,3 +344,133 @@ def test_a_coding_whose_system_is_not_text_matches_no_code(system):
     assert {k: v for k, v in m.data.items() if k != "crp_mg_per_l"} == {
         k: v for k, v in before.data.items() if k != "crp_mg_per_l"
     }
+
+
+# --------------------------------------------------------------------------------------------
+# The daily routine series (fhir_fixtures.DAILY added to the example)
+# --------------------------------------------------------------------------------------------
+
+# Worked out by hand from fhir_fixtures.DAILY (infusion 2026-03-02 = day 0, assessed day 5 10:00).
+EXPECTED_DAILY = {
+    # day 2: 101.3 degF = (101.3 - 32) x 5/9 = 38.5 C, 38.2 C, 99.5 degF = 37.5 C -> the highest
+    "temperature_max_c_by_day": [{"day": 2, "value": 38.5}, {"day": 4, "value": 37.2}],
+    # day 1: 2.1 mg/dL = 21 mg/L; day 3: 8.0 mg/dL at 06:00, 95 mg/L at 18:00 -> the latest
+    "crp_mg_per_l_by_day": [{"day": 1, "value": 21.0}, {"day": 3, "value": 95.0}],
+    # day 4: 9 and 10 -> 9; day 5: 10 at 07:00, 8 at 09:30 -> 8 (the 3 at 20:00 is after 10:00)
+    "ice_score_by_day": [{"day": 4, "score": 9}, {"day": 5, "score": 8}],
+    "fibrinogen_mg_per_dl_by_day": [{"day": 2, "value": 310.0}],  # 3.1 g/L
+    "creatinine_mg_per_dl_by_day": [{"day": 3, "value": 106.1 / 88.42}],  # umol/L
+    "lymphocytes_10e9_per_l_by_day": [{"day": 1, "value": 0.4}],  # /nL = 10^9/L
+    "platelets_10e9_per_l_by_day": [{"day": 1, "value": 88.0}],  # 10^3/uL = 10^9/L
+    "ferritin_ng_per_ml_by_day": [{"day": 3, "value": 2400.0}],  # ug/L = ng/mL
+    "il6_pg_per_ml_by_day": [{"day": 2, "value": 310.0}],  # ng/L = pg/mL
+    "ldh_u_per_l_by_day": [{"day": 3, "value": 720.0}],  # 12 ukat/L x 60
+}
+
+
+def test_the_daily_series_map_to_the_values_worked_out_by_hand():
+    m = mapped(with_daily())
+    assert set(m.data) == set(EXPECTED) | set(EXPECTED_DAILY)
+    for name, want in EXPECTED_DAILY.items():
+        got = m.data[name]
+        assert [o["day"] for o in got] == [o["day"] for o in want], name
+        key = next(k for k in want[0] if k != "day")
+        assert [o[key] for o in got] == pytest.approx([o[key] for o in want], rel=1e-9), name
+    assert {k: v for k, v in m.data.items() if k in EXPECTED} == mapped().data  # unchanged
+    patient = m.to_patient()  # a valid request of the contract
+    assert [o.score for o in patient.ice_score_by_day] == [9, 8]
+
+
+def test_one_code_feeds_the_baseline_before_lymphodepletion_and_the_series_after_infusion():
+    """CRP 1988-5: day -6 (4.5 mg/dL) is the baseline, day -1 is after lymphodepletion began and
+    before the infusion (neither), days 1 and 3 are the series."""
+    m = mapped(with_daily())
+    assert m.data["crp_mg_per_l"] == 45.0
+    assert [o["day"] for o in m.data["crp_mg_per_l_by_day"]] == [1, 3]
+    assert any(
+        "Observation/crp-day-1" in w and "before the infusion" in w and "not used" in w
+        for w in m.warnings
+    )
+    assert m.sources["crp_mg_per_l"] == "Observation/crp"
+    assert m.sources["crp_mg_per_l_by_day[1].value"] == "Observation/crp-d3-evening"
+    assert {"Observation/crp", "Observation/crp-d1", "Observation/crp-d3-morning"} <= set(m.basis)
+    assert "Observation/crp-day-1" not in m.basis
+
+
+def test_a_daily_value_after_the_prediction_time_is_left_out_with_a_warning():
+    m = mapped(with_daily())
+    assert any(
+        "Observation/ice-d5-evening" in w and "after the prediction time" in w for w in m.warnings
+    )
+    assert "Observation/ice-d5-evening" not in m.basis
+    # read the next morning, the 20:00 score of 3 is the day's lowest
+    later = mapped(with_daily(), at=EXAMPLE_AT + timedelta(hours=12))
+    assert later.data["ice_score_by_day"][-1] == {"day": 5, "score": 3}
+
+
+def test_an_ice_score_for_a_child_is_refused_naming_resource_field_value_and_rule():
+    bundle = with_daily()
+    entry(bundle, "example")["birthDate"] = "2017-06-01"  # 8.75 years at the infusion
+    m = mapped(bundle)
+    assert "ice_score_by_day" not in m.data
+    with pytest.raises(FhirInputError) as err:
+        m.to_patient()
+    assert err.value.status == 422
+    refused = {i.resource: i for i in err.value.issues}
+    # the four ICE scores dated up to the prediction time (the fifth is after it)
+    assert set(refused) == {
+        "Observation/ice-d4-morning",
+        "Observation/ice-d4-evening",
+        "Observation/ice-d5-early",
+        "Observation/ice-d5-late",
+    }
+    issue = refused["Observation/ice-d5-late"]
+    where = next(i for i, e in enumerate(bundle["entry"]) if e["resource"]["id"] == "ice-d5-late")
+    assert issue.expression == f"Bundle.entry[{where}].resource.valueInteger"
+    assert issue.value == 8
+    assert "ice_score_by_day" in issue.rule and "12 years or older" in issue.rule
+    assert "8.75" in issue.rule
+
+
+def test_a_capd_score_is_read_for_a_child_and_refused_for_an_adult():
+    capd = [
+        observation("capd-d3-a", (OURS, "capd-score"), "2026-03-05T08:00:00+01:00", 4),
+        observation("capd-d3-b", (OURS, "capd-score"), "2026-03-05T20:00:00+01:00", 11),
+        observation("capd-d3-c", (OURS, "capd-score"), "2026-03-05T22:00:00+01:00", 6),
+    ]
+    child = example_bundle()
+    child["entry"] += [{"resource": r} for r in capd]
+    entry(child, "example")["birthDate"] = "2017-06-01"
+    assert mapped(child).data["capd_score_by_day"] == [{"day": 3, "score": 11}]  # the highest
+    adult = example_bundle()  # 61 years
+    adult["entry"] += [{"resource": r} for r in capd]
+    with pytest.raises(FhirInputError) as err:
+        mapped(adult).to_patient()
+    assert err.value.status == 422
+    assert {i.resource for i in err.value.issues} == {f"Observation/{r['id']}" for r in capd}
+    assert all("under 12 years" in i.rule for i in err.value.issues)
+
+
+def test_a_daily_value_out_of_range_after_conversion_is_a_contract_error_naming_the_resource():
+    bundle = example_bundle()
+    hot = observation("temp-hot", (LOINC, "8310-5"), "2026-03-04T08:00:00+01:00", (115, "[degF]"))
+    bundle["entry"].append({"resource": hot})
+    m = mapped(bundle)
+    assert m.data["temperature_max_c_by_day"][0]["value"] == pytest.approx((115 - 32) * 5 / 9)
+    with pytest.raises(FhirInputError) as err:
+        m.to_patient()
+    assert err.value.status == 422
+    (issue,) = err.value.issues
+    assert issue.resource == "Observation/temp-hot"
+    assert issue.expression == "temperature_max_c_by_day[0].value"
+    assert issue.value == pytest.approx(46.111, abs=1e-3)
+    assert "45" in issue.rule
+
+
+def test_a_score_that_is_not_an_integer_is_malformed_fhir():
+    bundle = with_daily()
+    entry(bundle, "ice-d4-morning")["valueInteger"] = 9.5
+    with pytest.raises(FhirInputError) as err:
+        mapped(bundle)
+    assert err.value.status == 400
+    assert err.value.issues[0].resource == "Observation/ice-d4-morning"

@@ -9,8 +9,10 @@ The mapping (``docs/fhir-mapping.md``; codes and units in :mod:`serving.fhir.cod
 * ``Condition``: the disease, CNS involvement and neurologic comorbidity (present when
   confirmed or without a verification status, absent when refuted);
 * ``Observation``: baseline values (the latest in a window before lymphodepletion), daily
-  CRS and ICANS grades (the worst of a day), CAR-T cell counts (the latest of a day), each
-  unit converted to the contract's;
+  CRS and ICANS grades (the worst of a day), CAR-T cell counts (the latest of a day), and the
+  daily routine series (the day's highest temperature, lowest ICE and highest CAPD score,
+  latest laboratory value), each unit converted to the contract's; a laboratory code feeds
+  the baseline value or the daily series by its date (:meth:`_Mapping._observations`);
 * ``MedicationAdministration``: corticosteroids as dexamethasone-equivalent mg per day
   (summed) and tocilizumab doses per day (counted). The administration record is read as
   complete: a day 0..L without one counts 0.
@@ -35,6 +37,7 @@ from icans.contract import FIELDS, HORIZON_DAYS
 from serving.fhir import codes
 from serving.fhir.reading import (
     FhirInputError,
+    FhirIssue,
     Located,
     MappedPatient,
     NotApplicable,
@@ -63,6 +66,7 @@ class _Mapping:
         self.patient = patient
         self.resources = resources
         self.data: dict[str, Any] = {}
+        self.refused: list[FhirIssue] = []  # values the contract refuses (422 by to_patient)
 
     def run(self) -> MappedPatient:
         r = self.r
@@ -102,6 +106,7 @@ class _Mapping:
             infusion_date=start.day,
             prediction_time=r.at,
             sources=r.sources,
+            refused=self.refused,
         )
 
     def _day(self, when: When) -> int:
@@ -319,26 +324,41 @@ class _Mapping:
     # -- observations --------------------------------------------------------------------------
 
     def _observations(self, ld_day: int) -> None:
-        by_code: dict[tuple[str, str], tuple[str, Any]] = {}
-        for q in codes.QUANTITIES:
-            for c in q.codes:
-                by_code[c] = ("quantity", q)
-        for v in codes.VALUES:
-            by_code[v.code] = ("value", v)
+        """Observations -> baseline values and course series, each routed by its date.
+
+        One code may feed a baseline field and a course series (:data:`codes.ROUTES`: a CRP
+        before lymphodepletion is the baseline CRP, a CRP since the infusion that day's CRP).
+        An Observation dated day 0 or later goes to its code's course series when there is one;
+        one dated before the infusion to its code's baseline field, counted only in that
+        field's window (for the laboratory values, up to the start of lymphodepletion, as the
+        contract's "before lymphodepletion" says). A value dated after the start of
+        lymphodepletion and before the infusion is therefore neither baseline nor course: it is
+        listed in the warnings and not used (lymphodepletion itself moves blood counts and
+        inflammation markers). Nothing dated after the prediction time is used.
+
+        A course series keeps one value a day (``per_day`` of its code): the worst grade,
+        the highest temperature, the lowest (worst) ICE score, the highest (worst) CAPD score,
+        the latest laboratory value or cell count. A score charted outside its age window
+        (:attr:`icans.contract.FieldSpec.age_window`: ASTCT 2019 grades ICANS with the ICE
+        score from 12 years and with CAPD below) is refused, as the contract refuses it.
+        """
         baseline: dict[str, tuple[tuple, float | bool, Located]] = {}
-        course: dict[str, dict[int, list[tuple[tuple, float, Located]]]] = {}
+        course: dict[str, dict[int, list[tuple[tuple, float | bool, Located]]]] = {}
+        course_specs: dict[str, codes.ObservationCode] = {}
         for res in self.resources:
             if res.type != "Observation":
                 continue
-            match = next(
-                (by_code[c] for c in codings(res.resource.get("code")) if c in by_code), None
+            route = next(
+                (codes.ROUTES[c] for c in codings(res.resource.get("code")) if c in codes.ROUTES),
+                None,
             )
-            if match is None or not self.r.status_ok(res):
+            if route is None or not self.r.status_ok(res):
                 continue
-            kind, spec = match
             when = self.r.when(res, "effectiveDateTime", "effectivePeriod", "effectiveInstant")
             if when is None:
                 continue
+            day = self._day(when)
+            spec = route.on_day(day)
             if when.after(self.r.at):
                 self.r.warnings.append(
                     f"{res.reference} ({spec.field}) dated "
@@ -346,10 +366,9 @@ class _Mapping:
                     "not used"
                 )
                 continue
-            value = self._value(res, kind, spec)
+            value = self._value(res, spec)
             if value is None:
                 continue
-            day = self._day(when)
             if spec.lookback_days is None:
                 if day < 0:
                     self.r.warnings.append(
@@ -357,15 +376,21 @@ class _Mapping:
                         "before the infusion: not used"
                     )
                     continue
+                if self._outside_age_window(res, spec, value):
+                    continue
+                course_specs[spec.field] = spec
                 course.setdefault(spec.field, {}).setdefault(day, []).append(
                     (when.sort_key(), value, res)
                 )
                 continue
             cutoff = 0 if spec.until == "infusion" else ld_day
             if not cutoff - spec.lookback_days <= day <= cutoff:
+                between = ""
+                if cutoff < day < 0:
+                    between = " (after lymphodepletion began, before the infusion)"
                 self.r.warnings.append(
-                    f"{res.reference} ({spec.field}) dated day {day}: outside the baseline "
-                    f"window (days {cutoff - spec.lookback_days} to {cutoff}): not used"
+                    f"{res.reference} ({spec.field}) dated day {day}{between}: outside the "
+                    f"baseline window (days {cutoff - spec.lookback_days} to {cutoff}): not used"
                 )
                 continue
             key = when.sort_key()
@@ -374,10 +399,12 @@ class _Mapping:
         for name, (_, value, res) in baseline.items():
             self._set(name, value, res)
         for name, days in course.items():
-            self._series(name, days)
+            self._series(course_specs[name], days)
 
-    def _value(self, res: Located, kind: str, spec) -> float | bool | None:
-        if kind == "value":
+    def _value(self, res: Located, spec: codes.ObservationCode) -> float | bool | None:
+        """The Observation's value in the contract's unit; None (with an issue or a warning
+        saying why) when it cannot be read or its unit is not one the table converts."""
+        if isinstance(spec, codes.ValueCode):
             value = res.resource.get(spec.value_type)
             expected = bool if spec.value_type == "valueBoolean" else int
             if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
@@ -401,19 +428,52 @@ class _Mapping:
                 f"converts ({', '.join(spec.units)}): not used"
             )
             return None
-        return value * spec.units[unit]
+        return spec.units[unit](value)
 
-    def _series(self, name: str, days: dict[int, list]) -> None:
-        spec = FIELDS[name]
+    def _outside_age_window(
+        self, res: Located, spec: codes.ObservationCode, value: float | bool
+    ) -> bool:
+        """Whether the field is charted only at other ages than the patient's (the contract's
+        ``age_window``); if so the value is refused with an issue naming the resource, the
+        field, the value and the rule (answered 422 with the contract's own errors)."""
+        field = FIELDS[spec.field]
+        age = self.data.get("age_years")
+        if field.age_window is None or age is None:
+            return False
+        low, high = field.age_window
+        if low <= age < high:
+            return False
+        if low <= 0:
+            ages = f"under {high:g} years"
+        elif math.isinf(high):
+            ages = f"{low:g} years or older"
+        else:
+            ages = f"from {low:g} to under {high:g} years"
+        element = spec.value_type if isinstance(spec, codes.ValueCode) else "valueQuantity"
+        self.refused.append(
+            FhirIssue(
+                f"{res.path}.{element}",
+                res.reference,
+                value,
+                f"{spec.field}: the {field.label} is charted for patients aged {ages} "
+                f"(ASTCT 2019); this patient was {age:g} years old at the infusion",
+            )
+        )
+        return True
+
+    def _series(self, spec: codes.ObservationCode, days: dict[int, list]) -> None:
+        """One value a day (``spec.per_day``), each with the resource it came from."""
+        name, key = spec.field, FIELDS[spec.field].value_key
         items = []
         for i, day in enumerate(sorted(days)):
-            found = sorted(days[day], key=lambda t: t[0])
-            if spec.value_key == "grade":  # the worst grade of the day (ASTCT daily grade)
-                _, value, res = max(found, key=lambda t: t[1])
-            else:  # a count: the latest of the day
+            found = sorted(days[day], key=lambda t: t[0])  # in time
+            if spec.per_day == "latest":
                 _, value, res = found[-1]
-            items.append({"day": day, spec.value_key: value})
-            self.r.sources[f"{name}[{i}].{spec.value_key}"] = res.reference
+            else:  # the first of the day's highest (lowest) values
+                pick = max if spec.per_day == "highest" else min
+                _, value, res = pick(found, key=lambda t: t[1])
+            items.append({"day": day, key: value})
+            self.r.sources[f"{name}[{i}].{key}"] = res.reference
             self.r.sources[f"{name}[{i}].day"] = res.reference
             for _, _, used in found:
                 self.r.use(used)

@@ -87,13 +87,20 @@ class MappedPatient:
     infusion_date: date
     prediction_time: datetime
     sources: dict[str, str] = field(default_factory=dict)
+    # values the contract refuses that the mapping itself found (a score charted outside its
+    # age window), left out of ``data`` and reported with the contract's errors
+    refused: list[FhirIssue] = field(default_factory=list)
 
     def to_patient(self) -> PatientObservation:
         """The validated patient; the contract's errors name the resources (422)."""
         try:
-            return parse_patient(self.data)
+            patient = parse_patient(self.data)
         except InvalidPatientError as exc:
-            raise FhirInputError([self._issue(e) for e in exc.errors], status=422) from None
+            issues = self.refused + [self._issue(e) for e in exc.errors]
+            raise FhirInputError(issues, status=422) from None
+        if self.refused:
+            raise FhirInputError(self.refused, status=422)
+        return patient
 
     def _issue(self, error) -> FhirIssue:
         top = error.field.split("[")[0].split(".")[0]
