@@ -58,5 +58,26 @@ cd4_latest_vs_product              latest log CD4+ minus the product's median  d
 expansion_delay_days               fitted peak day of the CD4+/CD8+ curve      day L
                                    minus the product's usual (training fit)
 days_to_expansion_peak             fitted peak day minus L                     day L
+fever_days_to_date                 days with max temperature >= 38.0 C         day L
+days_since_fever_onset             L - first day with fever (NaN: none yet)    day L
+temperature_max_to_date_c          highest daily max temperature               day L
+ice_score_latest / _min_to_date    ICE score latest, lowest (ages >= 12)       day L
+ice_score_fall_from_best           best ICE to date minus the latest           day L
+capd_score_latest / _max_to_date   CAPD latest, highest (ages < 12)            day L
+log_<lab>_latest_<unit>            log of the latest daily value, per lab      day L
+                                   (CRP, ferritin, IL-6, platelets,
+                                   fibrinogen, lymphocytes, LDH, creatinine)
+log_<lab>_max_to_date_<unit>       log of the highest (platelets, fibrinogen:  day L
+                                   _min_to_date_, the lowest) daily value
+<lab>_log_slope_recent             log change/day, least squares over the 3    day L
+                                   latest values (NaN with fewer than two)
+platelets_latest_vs_baseline       latest / before lymphodepletion             day L
+fibrinogen_latest_vs_baseline      latest / first daily value                  day L
+m_easix_latest / easix_latest      the scores on the latest day with all       day L
+                                   their labs charted
 =================================  ==========================================  ==============
+
+A daily series never charted up to day L gives NaN predictors (never imputed): missingness
+tells about the centre, not the patient (:mod:`features.daily`). Input sets that leave groups
+of predictors out: :mod:`features.input_sets`.
 """

@@ -236,3 +236,93 @@ def log_slope_since_first(block: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         slope = (np.log(values[rows, last]) - np.log(values[rows, first])) / (last - first)
     return np.where(observed.sum(axis=1) >= 2, slope, np.nan)
+
+
+def min_to_date(block: np.ndarray) -> np.ndarray:
+    """Lowest value observed up to the prediction day; NaN if nothing was observed.
+
+    For the labs that fall with severity (platelets, fibrinogen: consumptive coagulopathy, Hay
+    2017) and the ICE score (lower is worse, ASTCT 2019)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows -> NaN, on purpose
+        return np.nanmin(block, axis=1)
+
+
+def first_value(block: np.ndarray) -> np.ndarray:
+    """Value on the earliest observed day; NaN if none (the patient's own first daily value)."""
+    return latest_value(block[:, ::-1])
+
+
+def log_floored(block: np.ndarray, floor: float) -> np.ndarray:
+    """Natural log of the values, each taken at least ``floor`` first (a lab reported as 0 stays
+    finite and the log never decreases when the value rises); NaN stays NaN."""
+    with np.errstate(invalid="ignore"):
+        return np.log(np.maximum(block, floor))  # np.maximum keeps NaN
+
+
+def latest_samples(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Days and values (rows x ``k``, oldest first) of the ``k`` latest observed days up to the
+    prediction day; NaN in the leading columns of a row with fewer than ``k``."""
+    days = np.where(np.isnan(block), -1.0, _days(block.shape[1])[None, :])
+    top = np.argsort(days, axis=1, kind="stable")[:, -k:]
+    rows = np.arange(len(block))[:, None]
+    picked_days, picked = days[rows, top], block[rows, top]
+    absent = picked_days < 0
+    return np.where(absent, np.nan, picked_days), np.where(absent, np.nan, picked)
+
+
+# How many of the latest observations the recent trend of a daily lab is fitted to: with daily
+# charting the last ~3 days, fewer noisy than a two-point difference, still recent.
+RECENT_SAMPLES = 3
+
+
+def recent_slope(block: np.ndarray, k: int = RECENT_SAMPLES) -> np.ndarray:
+    """Least-squares slope per day of the ``k`` latest observed values up to the prediction
+    day (days need not be consecutive: skipped days are not imputed); NaN with fewer than two.
+
+    Given log values, the change of the log level per day: CRP 10, 40, 160 mg/L on days 1-3
+    gives log(4) per day (it quadruples daily). Computed column by column over the ``k`` picked
+    samples (no reduction whose summation order could depend on the batch), so a single row
+    gives the same number as the row within a cohort."""
+    days, values = latest_samples(block, k)
+    known = ~np.isnan(values)
+    n = known.sum(axis=1).astype(float)
+    t = np.where(known, days, 0.0)
+    y = np.where(known, values, 0.0)
+    sum_t, sum_y = np.zeros(len(block)), np.zeros(len(block))
+    for j in range(k):
+        sum_t, sum_y = sum_t + t[:, j], sum_y + y[:, j]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_t, mean_y = sum_t / n, sum_y / n
+        sxy, sxx = np.zeros(len(block)), np.zeros(len(block))
+        for j in range(k):
+            dt = np.where(known[:, j], t[:, j] - mean_t, 0.0)
+            dy = np.where(known[:, j], y[:, j] - mean_y, 0.0)
+            sxy, sxx = sxy + dt * dy, sxx + dt * dt
+        slope = sxy / sxx
+    return np.where(n >= 2, slope, np.nan)
+
+
+def count_to_date(block: np.ndarray, threshold: float) -> np.ndarray:
+    """Number of observed days with a value >= ``threshold`` up to the prediction day; NaN if
+    nothing was observed (a series never charted is missing, not 0).
+
+    For temperature: the fever days so far (>= 38.0 C, ASTCT 2019)."""
+    observed = (~np.isnan(block)).any(axis=1)
+    return np.where(observed, (block >= threshold).sum(axis=1).astype(float), np.nan)
+
+
+def fall_from_best(block: np.ndarray) -> np.ndarray:
+    """Best (highest) value to date minus the latest value: 0 at the best so far, NaN if none.
+
+    For the ICE score (10 = no deficit): ICE falls within grade 1 (7-9) before grade 2-3, the
+    writing item often first lost (ASTCT 2019, Lee et al.; icans-facts-3)."""
+    return max_to_date(block) - latest_value(block)
+
+
+def latest_common_day(*blocks: np.ndarray) -> list[np.ndarray]:
+    """Each block's value on the latest day (up to the prediction day) on which every block was
+    observed; NaN where there is no such day. For scores combining labs charted on one day (a
+    daily m-EASIX needs LDH, CRP and platelets of the same day)."""
+    together = np.logical_and.reduce([~np.isnan(b) for b in blocks])
+    return [latest_value(np.where(together, b, np.nan)) for b in blocks]

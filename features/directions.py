@@ -41,5 +41,38 @@ PUBLISHED_INCREASING = (
     "lab_inflammation_index",
     "marrow_involvement",
     "icans_unimproved_on_steroids",  # the refractoriness definition itself (icans.steroids)
+    # The daily routine (features.daily), levels only (never the trends, the fall from baseline
+    # or from the best ICE: no source gives their direction at a given level):
+    # peak and current CRP and ferritin higher with grade >= 3 ICANS (Strati, Blood Adv 2020;
+    # 4:3943: peak ferritin p=0.03, CRP p=0.001); IL-6 rising earlier and higher with severe
+    # neurotoxicity (Santomasso, Cancer Discov 2018;8:958; tocilizumab also raises the
+    # measured IL-6, the receptor blocked, and marks CRS that needed it: the same direction);
+    # m-EASIX after infusion (Pennisi 2021: day +1, +3; Blood Adv 2025;9:270: m-EASIX and
+    # EASIX at day +3 best for ICANS in children); CAPD higher is worse by the scale's
+    # definition (ASTCT 2019: >= 9 is delirium).
+    "log_crp_latest_mg_per_l",
+    "log_crp_max_to_date_mg_per_l",
+    "log_ferritin_latest_ng_per_ml",
+    "log_ferritin_max_to_date_ng_per_ml",
+    "log_il6_latest_pg_per_ml",
+    "log_il6_max_to_date_pg_per_ml",
+    "m_easix_latest",
+    "easix_latest",
+    "capd_score_latest",
+    "capd_score_max_to_date",
 )
-PUBLISHED_DECREASING = ("platelets_10e9_per_l",)
+# Lower is worse: platelets (Pennisi 2021; Hay 2017), and after infusion platelets and
+# fibrinogen, current and nadir (consumptive coagulopathy before and during severe CRS and
+# neurotoxicity, Hay, Blood 2017;130:2295); the ICE score by its definition (ASTCT 2019, 10 =
+# no deficit; 7-9 grade 1, 3-6 grade 2, 0-2 grade 3).
+# Not constrained, for want of a published direction: fever and temperature (masked by
+# tocilizumab and corticosteroids, features.daily), daily LDH, creatinine and lymphocytes.
+PUBLISHED_DECREASING = (
+    "platelets_10e9_per_l",
+    "log_platelets_latest_10e9_per_l",
+    "log_platelets_min_to_date_10e9_per_l",
+    "log_fibrinogen_latest_mg_per_dl",
+    "log_fibrinogen_min_to_date_mg_per_dl",
+    "ice_score_latest",
+    "ice_score_min_to_date",
+)

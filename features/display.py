@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 from functools import cache, lru_cache
 
-from icans.contract import FIELDS
+from features.daily import DAILY_LABS, FALLING_LABS, CognitionFeatures, lab_names
+from features.definitions import RECENT_SAMPLES
+from icans.contract import DAILY_ROUTINE, FIELDS, LAB_FIELDS
 
 # derived predictor -> (plain label, format of the value)
 DERIVED: dict[str, tuple[str, str]] = {
@@ -56,7 +58,41 @@ DERIVED: dict[str, tuple[str, str]] = {
         "{:+.1f} days",
     ),
     "days_to_expansion_peak": ("days to the CAR-T expansion peak (fitted curve)", "{:+.1f}"),
+    "fever_days_to_date": ("days with fever (>= 38 °C) so far", "{:.0f}"),
+    "days_since_fever_onset": ("days since fever began", "{:.0f}"),
+    "temperature_max_to_date_c": ("highest temperature so far", "{:.1f} °C"),
+    "m_easix_latest": ("m-EASIX, latest day with LDH, CRP and platelets", "{:.1f}"),
+    "easix_latest": ("EASIX, latest day with LDH, creatinine and platelets", "{:.2f}"),
 }
+
+
+def _daily_labels() -> dict[str, tuple[str, str]]:
+    """Labels of the daily routine's predictors (:mod:`features.daily`), each lab's name and
+    unit from its contract field. A log level is shown as the value ("exp:" formats), a log
+    trend as the factor per day ("fold")."""
+    spec = {f.layout: f for f in DAILY_ROUTINE}
+    out: dict[str, tuple[str, str]] = {}
+    for lab in DAILY_LABS:
+        name, unit = spec[lab].label, spec[lab].unit
+        latest, extreme, slope, *fall = lab_names(lab)
+        worst = "lowest" if lab in FALLING_LABS else "highest"
+        out[latest] = (f"{name}, latest", f"exp:{{:.3g}} {unit}")
+        out[extreme] = (f"{name}, {worst} so far", f"exp:{{:.3g}} {unit}")
+        out[slope] = (f"{name} trend (latest {RECENT_SAMPLES} values)", "fold")
+        for ratio in fall:
+            before = "before lymphodepletion" if lab in LAB_FIELDS else "the first daily value"
+            out[ratio] = (f"{name}, latest vs {before}", "{:.0%}")
+    ice, capd = spec["ice_score"], spec["capd_score"]
+    ice_latest, ice_min, ice_fall, capd_latest, capd_max = CognitionFeatures.names
+    out[ice_latest] = (f"{ice.label}, latest", f"{{:.0f}}/{ice.high:.0f}")
+    out[ice_min] = (f"lowest {ice.label} so far", f"{{:.0f}}/{ice.high:.0f}")
+    out[ice_fall] = (f"{ice.label} below its best so far", "{:.0f} points")
+    out[capd_latest] = (f"{capd.label}, latest", f"{{:.0f}}/{capd.high:.0f}")
+    out[capd_max] = (f"highest {capd.label} so far", f"{{:.0f}}/{capd.high:.0f}")
+    return out
+
+
+DERIVED.update(_daily_labels())
 
 
 @cache
@@ -90,6 +126,10 @@ def value_text(feature: str, value: float) -> str:
         return "yes" if value >= 0.5 else "no"
     if fmt == "dose":
         return f"{10**value:.2g} cells/kg"
+    if fmt.startswith("exp:"):  # a natural-log level, shown in its unit
+        return fmt[4:].format(math.exp(value))
+    if fmt == "fold":  # a natural-log change per day, shown as the factor per day
+        return f"x{math.exp(value):.2g} per day"
     return fmt.format(value)
 
 

@@ -17,12 +17,32 @@ from functools import cache
 
 import numpy as np
 
-from icans.contract import LAB_FIELDS
+from features.daily import DAILY_LABS, lab_names
+from icans.contract import DAILY_ROUTINE, LAB_FIELDS
 
 _CD4 = "cd4_car_t_cells_per_ul"
 _CD8 = "cd8_car_t_cells_per_ul"
 _ICANS = "icans_grade_by_day"
 _STEROIDS = "dexamethasone_mg_by_day"
+_DAILY = {f.layout: f.name for f in DAILY_ROUTINE}  # layout series -> contract field
+
+
+def _daily_lab_inputs(lab: str) -> dict[str, tuple[tuple[str, int], ...]]:
+    """A daily lab's predictors (:class:`features.daily.DailyLab`): the level rises with the
+    lab, the trend has no fixed direction; the latest as a fraction of the baseline rises with
+    the lab and falls with the baseline lab before lymphodepletion (fibrinogen's baseline is its
+    own first daily value: no fixed direction)."""
+    field = _DAILY[lab]
+    latest, extreme, slope, *fall = lab_names(lab)
+    out: dict[str, tuple[tuple[str, int], ...]] = {
+        latest: ((field, 1),),
+        extreme: ((field, 1),),
+        slope: ((field, 0),),
+    }
+    for ratio in fall:
+        out[ratio] = ((field, 1), (lab, -1)) if lab in LAB_FIELDS else ((field, 0),)
+    return out
+
 
 # predictor -> ((input field, direction of the predictor as the input rises), ...)
 PREDICTOR_INPUTS: dict[str, tuple[tuple[str, int], ...]] = {
@@ -77,6 +97,26 @@ PREDICTOR_INPUTS: dict[str, tuple[tuple[str, int], ...]] = {
     # the fitted peak moves with the shape of both curves, not with their level
     "expansion_delay_days": ((_CD4, 0), (_CD8, 0)),
     "days_to_expansion_peak": ((_CD4, 0), (_CD8, 0)),
+    # the daily routine (features.daily)
+    "fever_days_to_date": ((_DAILY["temperature_max_c"], 1),),
+    "days_since_fever_onset": ((_DAILY["temperature_max_c"], 0),),
+    "temperature_max_to_date_c": ((_DAILY["temperature_max_c"], 1),),
+    "ice_score_latest": ((_DAILY["ice_score"], 1),),
+    "ice_score_min_to_date": ((_DAILY["ice_score"], 1),),
+    "ice_score_fall_from_best": ((_DAILY["ice_score"], 0),),
+    "capd_score_latest": ((_DAILY["capd_score"], 1),),
+    "capd_score_max_to_date": ((_DAILY["capd_score"], 1),),
+    **{k: v for lab in DAILY_LABS for k, v in _daily_lab_inputs(lab).items()},
+    "m_easix_latest": (
+        (_DAILY["ldh_u_per_l"], 1),
+        (_DAILY["crp_mg_per_l"], 1),
+        (_DAILY["platelets_10e9_per_l"], -1),
+    ),
+    "easix_latest": (
+        (_DAILY["ldh_u_per_l"], 1),
+        (_DAILY["creatinine_mg_per_dl"], 1),
+        (_DAILY["platelets_10e9_per_l"], -1),
+    ),
 }
 
 

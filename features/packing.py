@@ -43,8 +43,9 @@ def missing_inputs(patient) -> list[str]:
     """Optional inputs the request left out (the model treats them as missing, never as 0).
 
     A field measured only in some diseases (marrow blasts in the leukaemias, marrow involvement
-    in the others) is not missing for the rest. A course list counts as left out only after day
-    0: on the day of infusion there is no course yet."""
+    in the others) is not missing for the rest, nor one charted only at some ages (the ICE score
+    from 12 years, CAPD below: ``age_window``) at the other ages. A course list counts as left
+    out only after day 0: on the day of infusion there is no course yet."""
     missing = [
         spec.name
         for spec in OPTIONAL_BASELINE
@@ -52,5 +53,13 @@ def missing_inputs(patient) -> list[str]:
         and (not spec.diseases or patient.disease in spec.diseases)
     ]
     if patient.day_since_infusion > 0:
-        missing += [spec.name for spec in COURSE if not getattr(patient, spec.name)]
+        missing += [
+            spec.name
+            for spec in COURSE
+            if not getattr(patient, spec.name)
+            and (
+                spec.age_window is None
+                or spec.age_window[0] <= patient.age_years < spec.age_window[1]
+            )
+        ]
     return missing

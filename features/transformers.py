@@ -30,7 +30,9 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from features import definitions as d
+from features.daily import daily_steps
 from features.expansion_curve import ExpansionCurve
+from features.input_sets import check_inputs, kept
 from features.kinetics import (
     ExpansionShape,
     ExpansionTiming,
@@ -429,10 +431,19 @@ class ClinicalFeatures(FeatureStep):
     overhead, which dominated a single-patient request: ~0.45 ms of ~0.65 ms).
 
     The default steps are chosen at fit and kept in ``steps_``: a pickled fitted instance runs
-    the steps it was fitted with, never steps added to the default list later."""
+    the steps it was fitted with, never steps added to the default list later.
 
-    def __init__(self, steps: list[tuple[str, FeatureStep]] | None = None):
+    ``inputs`` leaves out groups of inputs (:mod:`features.input_sets`): ``"all"`` (every
+    predictor), ``"routine"`` (no CAR-T counts, no IL-6), ``"baseline"`` (known before
+    infusion, and the landmark day) or ``"named"`` (the owner's first-generation fields). Fit
+    checks it, keeps only the steps with a predictor in the set (``steps_``) and which of their
+    predictors (``keep_``)."""
+
+    inputs: str = "all"  # what an instance pickled before the parameter existed holds
+
+    def __init__(self, steps: list[tuple[str, FeatureStep]] | None = None, inputs: str = "all"):
         self.steps = steps
+        self.inputs = inputs
 
     def _steps(self) -> list[tuple[str, FeatureStep]]:
         if self.steps is not None:
@@ -451,30 +462,52 @@ class ClinicalFeatures(FeatureStep):
             ("expansion_shape", ExpansionShape()),
             ("expansion_timing", ExpansionTiming()),
             ("expansion_curve", ExpansionCurve()),
+            *daily_steps(),
         ]
 
     def fit(self, X, y=None):
-        self.steps_ = [
-            (name, cast(FeatureStep, clone(step)).fit(X, y)) for name, step in self._steps()
-        ]
+        check_inputs(self.inputs)
+        steps, keep = [], []
+        for name, step in self._steps():
+            fitted = cast(FeatureStep, clone(step)).fit(X, y)
+            mask = kept(name, fitted.get_feature_names_out(), self.inputs)
+            if mask.any():
+                steps.append((name, fitted))
+                keep.append(None if mask.all() else np.flatnonzero(mask))
+        self.steps_, self.keep_ = steps, keep
         self.n_features_in_ = np.asarray(X).shape[1]
         return self
 
+    def _kept(self) -> list[np.ndarray | None]:
+        # a model pickled before input sets existed kept every predictor of every step
+        return getattr(self, "keep_", None) or [None] * len(self.steps_)
+
     def transform(self, X):
         require_fitted(self, "steps_")
-        return np.hstack([step.transform(X) for _, step in self.steps_])
+        return np.hstack(
+            [
+                step.transform(X) if keep is None else step.transform(X)[:, keep]
+                for (_, step), keep in zip(self.steps_, self._kept(), strict=True)
+            ]
+        )
 
     def get_feature_names_out(self, input_features=None):
         require_fitted(self, "steps_")
-        return np.concatenate([step.get_feature_names_out() for _, step in self.steps_])
+        return np.concatenate(
+            [
+                step.get_feature_names_out() if keep is None else step.get_feature_names_out()[keep]
+                for (_, step), keep in zip(self.steps_, self._kept(), strict=True)
+            ]
+        )
 
 
-def build_feature_pipeline() -> Pipeline:
-    """The unfitted feature pipeline (raw layout -> predictors)."""
+def build_feature_pipeline(inputs: str = "all") -> Pipeline:
+    """The unfitted feature pipeline (raw layout -> predictors); ``inputs``: the input set
+    (:class:`ClinicalFeatures`, :mod:`features.input_sets`)."""
     return Pipeline(
         [
             ("window", ObservationWindow()),
-            ("features", ClinicalFeatures()),
+            ("features", ClinicalFeatures(inputs=inputs)),
             ("ranges", TrainingRanges()),
         ]
     )

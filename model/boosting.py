@@ -45,6 +45,8 @@ SKEWED = (
     "creatinine_mg_per_dl",
     "m_easix",
     "easix",
+    "m_easix_latest",
+    "easix_latest",
     "cd4_auc_to_date_cells_day_per_ul",
     "cd8_auc_to_date_cells_day_per_ul",
     "cd4_cd8_auc_ratio",

@@ -264,3 +264,79 @@ def test_expansion_shape(cd4, cd8, landmark, expected, why):
     window = ObservationWindow().fit(raw)
     got = ExpansionShape().fit(raw).transform(window.transform(raw))[0]
     np.testing.assert_allclose(got, expected, rtol=1e-12, err_msg=why)
+
+
+# --------------------------------------------------------------------------------------------
+# The daily routine (features.daily): hand-computed values on small blocks
+# --------------------------------------------------------------------------------------------
+
+
+def test_crp_quadrupling_daily_gives_log4_per_day_and_latest_log160():
+    """CRP 10, 40, 160 mg/L on days 1-3: latest log(160), peak log(160), and the least-squares
+    slope of (1, log 10), (2, log 40), (3, log 160) is (log 160 - log 10) / 2 = log 4 per day."""
+    logs = d.log_floored(_block({1: 10.0, 2: 40.0, 3: 160.0}), 0.1)
+    assert d.latest_value(logs)[0] == pytest.approx(np.log(160.0), rel=1e-12)
+    assert d.max_to_date(logs)[0] == pytest.approx(np.log(160.0), rel=1e-12)
+    assert d.recent_slope(logs)[0] == pytest.approx(np.log(4.0), rel=1e-12)
+
+
+def test_recent_slope_uses_the_three_latest_samples_and_skipped_days():
+    # values 100, 1, 2, 4 on days 0, 2, 5, 6: the three latest are (2, 1), (5, 2), (6, 4);
+    # mean day 13/3, mean value 7/3;
+    # sxy = (2-13/3)(1-7/3) + (5-13/3)(2-7/3) + (6-13/3)(4-7/3) = 28/9 - 2/9 + 25/9 = 51/9
+    # sxx = 49/9 + 4/9 + 25/9 = 78/9; slope 51/78
+    block = _block({0: 100.0, 2: 1.0, 5: 2.0, 6: 4.0})
+    assert d.recent_slope(block)[0] == pytest.approx(51.0 / 78.0, rel=1e-12)
+    # two samples: their difference per day; one or none: missing
+    assert d.recent_slope(_block({3: 1.0, 7: 3.0}))[0] == pytest.approx(0.5, rel=1e-12)
+    assert np.isnan(d.recent_slope(_block({4: 2.0}))[0])
+    assert np.isnan(d.recent_slope(_block({}))[0])
+
+
+def test_recent_slope_rows_are_independent_and_equal_alone():
+    rows = [_block({1: 1.0, 2: 2.0, 3: 4.0}), _block({}), _block({0: 5.0, 9: 2.0})]
+    batch = d.recent_slope(np.vstack(rows))
+    alone = np.concatenate([d.recent_slope(r) for r in rows])
+    np.testing.assert_array_equal(batch, alone)
+    np.testing.assert_allclose(batch, [1.5, np.nan, -1.0 / 3.0])
+
+
+def test_log_floored_keeps_zero_finite_and_nan_missing():
+    logs = d.log_floored(_block({1: 0.0, 2: 0.005, 3: 0.2}), 0.01)
+    assert logs[0, 1] == pytest.approx(np.log(0.01)) and logs[0, 2] == pytest.approx(np.log(0.01))
+    assert logs[0, 3] == pytest.approx(np.log(0.2))
+    assert np.isnan(logs[0, 0]) and np.isnan(logs[0, 4])
+
+
+def test_min_first_and_fall_from_best():
+    # platelets 150, 80, 40 then 60 on days 0, 2, 4, 6
+    plt = _block({0: 150.0, 2: 80.0, 4: 40.0, 6: 60.0})
+    assert d.min_to_date(plt)[0] == 40.0
+    assert d.first_value(plt)[0] == 150.0
+    # ICE 10, 10, 8, 6 then 7: the best 10, the latest 7, 3 below the best
+    ice = _block({1: 10.0, 2: 10.0, 3: 8.0, 4: 6.0, 5: 7.0})
+    assert d.fall_from_best(ice)[0] == 3.0
+    assert d.min_to_date(ice)[0] == 6.0
+    for f in (d.min_to_date, d.first_value, d.fall_from_best):
+        assert np.isnan(f(_block({}))[0])
+
+
+def test_fever_days_count_only_charted_days_at_or_above_38():
+    # 37.2, 38.0 (fever: >= 38.0), 39.4, 37.9 (not fever), 38.5: three fever days
+    temp = _block({0: 37.2, 1: 38.0, 2: 39.4, 3: 37.9, 5: 38.5})
+    assert d.count_to_date(temp, 38.0)[0] == 3.0
+    assert d.days_since_first(temp, 38.0, np.array([6.0]))[0] == 5.0  # onset day 1
+    assert d.count_to_date(_block({0: 36.8}), 38.0)[0] == 0.0  # charted, afebrile: 0
+    assert np.isnan(d.count_to_date(_block({}), 38.0)[0])  # never charted: missing
+
+
+def test_latest_common_day_takes_the_latest_day_all_were_charted():
+    # LDH on days 1, 2, 3; CRP on days 1, 3; platelets on days 1, 2: day 1 is the latest common
+    ldh = _block({1: 300.0, 2: 400.0, 3: 500.0})
+    crp = _block({1: 20.0, 3: 90.0})
+    plt = _block({1: 100.0, 2: 50.0})
+    got = [v[0] for v in d.latest_common_day(ldh, crp, plt)]
+    assert got == [300.0, 20.0, 100.0]
+    # m-EASIX that day: 300 x (20 mg/L = 2 mg/dL) / 100 = 6
+    assert d.m_easix(*(np.array([v]) for v in got))[0] == pytest.approx(6.0, rel=1e-12)
+    assert all(np.isnan(v[0]) for v in d.latest_common_day(ldh, _block({2: 5.0}), crp))

@@ -35,6 +35,7 @@ from icans.contract import (
     BASELINE,
     COSTIMULATORY_DOMAINS,
     COURSE,
+    DAILY_ROUTINE,
     HORIZON_DAYS,
     LYMPHODEPLETION_REGIMENS,
     SUPPORTED_TARGETS,
@@ -71,14 +72,8 @@ class Fitted:
 def _full_course_blocks(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """Every patient's whole course (days 0..28) per series, independently of the builder."""
     days = list(range(N_DAYS))
-    sources = {
-        "crs_grade": ("daily", "crs_grade"),
-        "icans_grade": ("daily", "icans_grade"),
-        "cd4_cells_per_ul": ("measurements", "cd4_car_t_cells_per_ul"),
-        "cd8_cells_per_ul": ("measurements", "cd8_car_t_cells_per_ul"),
-        "dexamethasone_mg": ("daily", "dexamethasone_mg"),
-        "tocilizumab_doses": ("daily", "tocilizumab_doses"),
-    }
+    # every course series, from the contract (the property holds for every series)
+    sources = {f.layout: (f.table, f.table_column) for f in COURSE}
     out = {}
     for series, (table, column) in sources.items():
         if column not in tables[table].columns:  # an optional column the cohort lacks
@@ -126,7 +121,25 @@ GRADE_KEY = {
         st.sampled_from([0.0, 10.0, 20.0]) | st.floats(0, 2_000, allow_nan=False),
     ),
     "tocilizumab_doses_by_day": ("doses", st.integers(0, 3)),
+    # the daily routine (generation 3), anywhere in the contract's ranges
+    **{
+        f.name: (
+            f.value_key,
+            st.integers(int(f.low), int(f.high))
+            if f.whole
+            else st.floats(f.low, f.high, exclude_min=f.low_open, allow_nan=False),
+        )
+        for f in DAILY_ROUTINE
+        if f.low is not None and f.high is not None
+    },
 }
+WINDOW = {f.name: f.age_window for f in COURSE if f.age_window}  # ICE from 12 y, CAPD below
+
+
+def charted(field: str, age: float) -> bool:
+    """Whether ``field`` is charted at ``age`` (the ICE score from 12 years, CAPD below)."""
+    low, high = WINDOW.get(field, (0, np.inf))
+    return low <= age < high
 
 
 SUPPORTED_PAIRS = [(t, d) for t, diseases in SUPPORTED_TARGETS.items() for d in diseases]
@@ -163,6 +176,8 @@ def patients(draw: st.DrawFn, max_day: int = MAX_L) -> dict:
         "day_since_infusion": day,
     }
     for field, (key, values) in GRADE_KEY.items():
+        if not charted(field, record["age_years"]):
+            continue
         days = draw(st.lists(st.integers(0, day), unique=True, max_size=day + 1))
         record[field] = [{"day": d, key: draw(values)} for d in days]  # any order
     assume(not outcome_errors(record))  # not yet steroid-refractory: a valid request
@@ -251,7 +266,7 @@ def test_removing_future_observations_changes_nothing(fitted, data, record):
 def test_request_with_future_observation_is_rejected(data, record):
     day = record["day_since_infusion"]
     parse_patient(record)  # the drawn request itself is valid
-    field = data.draw(st.sampled_from(sorted(GRADE_KEY)))
+    field = data.draw(st.sampled_from([f for f in sorted(GRADE_KEY) if f in record]))
     key, values = GRADE_KEY[field]
     future_day = data.draw(st.integers(day + 1, HORIZON_DAYS))
     course = list(record[field])
@@ -412,6 +427,63 @@ def test_prophylaxis_is_a_dose_before_any_icans_on_days_zero_to_two(fitted):
 
 
 # --------------------------------------------------------------------------------------------
+# (h) the daily routine's predictors read the course up to L, and do read it
+# --------------------------------------------------------------------------------------------
+
+CHARTED = {
+    **TREATED,
+    "day_since_infusion": 4,
+    "temperature_max_c_by_day": [{"day": 1, "value": 38.6}, {"day": 3, "value": 37.1}],
+    "ice_score_by_day": [{"day": 2, "score": 10}, {"day": 3, "score": 8}],
+    **{
+        f"{lab}_by_day": [{"day": 2, "value": value}, {"day": 3, "value": 2 * value}]
+        for lab, value in [
+            ("crp_mg_per_l", 40.0),
+            ("ferritin_ng_per_ml", 900.0),
+            ("il6_pg_per_ml", 60.0),
+            ("platelets_10e9_per_l", 80.0),
+            ("fibrinogen_mg_per_dl", 300.0),
+            ("lymphocytes_10e9_per_l", 0.4),
+            ("ldh_u_per_l", 350.0),
+            ("creatinine_mg_per_dl", 0.9),
+        ]
+    },
+}
+
+
+def test_every_course_series_is_drawn_by_the_property_tests():
+    """The properties above hold for every course series: each is drawn before L (so the
+    features read something) and written after L."""
+    assert set(GRADE_KEY) == {f.name for f in COURSE}
+    assert set(SERIES) == {f.layout for f in COURSE}
+
+
+def test_daily_predictors_read_the_course_up_to_the_prediction_day(fitted):
+    names = list(fitted.pipeline.get_feature_names_out())
+    daily = [names.index(n) for n in names[names.index("fever_days_to_date") :]]
+    raw = raw_of(CHARTED)
+    before = fitted.pipeline.transform(raw)[0, daily]
+    assert np.isfinite(before).sum() >= 30  # the charted course is read (CAPD: not at 58 y)
+    # values on days 5..28 of every daily series change nothing ...
+    layouts = [f.layout for f in DAILY_ROUTINE]
+    future = [(s, d) for s in layouts for d in range(5, N_DAYS)]
+    after = fitted.pipeline.transform(write(raw, future, [1.0] * len(future)))[0, daily]
+    np.testing.assert_array_equal(before, after)
+    # ... while the same on day L (4) moves the predictors of each series (the test can fail)
+    today = fitted.pipeline.transform(write(raw, [(s, 4) for s in layouts], [1.0] * 11))
+    moved = {names[j] for j, a, b in zip(daily, before, today[0, daily], strict=True) if a != b}
+    assert {
+        "log_crp_latest_mg_per_l",
+        "log_il6_latest_pg_per_ml",
+        "log_platelets_latest_10e9_per_l",
+        "ice_score_latest",
+        "m_easix_latest",
+        "easix_latest",
+    } <= moved
+    assert "temperature_max_to_date_c" not in moved  # 1.0 C is no new maximum
+
+
+# --------------------------------------------------------------------------------------------
 # Feature names
 # --------------------------------------------------------------------------------------------
 
@@ -427,9 +499,10 @@ def test_the_raw_layout_is_the_one_every_logged_model_reads():
     """Models already registered read rows in this exact layout (their signature names it).
     Generation 1: 16 baseline fields, the prediction day, then 4 course series of 29 days, in
     this order (tests/fixtures/legacy-v1); generation 2 appends marrow involvement, then the
-    corticosteroid and tocilizumab series, so no column of generation 1 moved."""
-    assert len(RAW_COLUMNS) == 16 + 1 + 4 * 29 + 1 + 2 * 29
-    assert WIDTHS == (133, 192)
+    corticosteroid and tocilizumab series, so no column of generation 1 moved; generation 3
+    appends the 11 daily routine series (temperature first, creatinine last)."""
+    assert len(RAW_COLUMNS) == 16 + 1 + 4 * 29 + 1 + 2 * 29 + 11 * 29
+    assert WIDTHS == (133, 192, 511)
     assert RAW_COLUMNS[:3] == ("age_years", "weight_kg", "dose_cells_per_kg")
     assert RAW_COLUMNS[12:17] == (
         "disease",
@@ -449,7 +522,11 @@ def test_the_raw_layout_is_the_one_every_logged_model_reads():
     assert RAW_COLUMNS[133] == "marrow_involvement"
     assert RAW_COLUMNS[134] == "dexamethasone_mg_d00"
     assert RAW_COLUMNS[134 + 29] == "tocilizumab_doses_d00"
-    assert RAW_COLUMNS[-1] == "tocilizumab_doses_d28"
+    assert RAW_COLUMNS[191] == "tocilizumab_doses_d28"
+    assert RAW_COLUMNS[192] == "temperature_max_c_d00"
+    assert RAW_COLUMNS[192 + 29] == "ice_score_d00"
+    assert RAW_COLUMNS[192 + 3 * 29] == "crp_mg_per_l_d00"
+    assert RAW_COLUMNS[-1] == "creatinine_mg_per_dl_d28"
 
 
 def test_the_layout_covers_the_contract_and_later_fields_are_optional():

@@ -564,8 +564,26 @@ def test_missing_inputs_complete_record_lists_nothing():
         marrow_involvement=False,
         dexamethasone_mg_by_day=[{"day": d, "mg": 0.0} for d in range(6)],
         tocilizumab_doses_by_day=[{"day": 2, "doses": 1}],
+        temperature_max_c_by_day=[{"day": 1, "value": 38.2}],
+        ice_score_by_day=[{"day": 1, "score": 10}],  # an adult: no CAPD, and none missing
+        crp_mg_per_l_by_day=[{"day": 1, "value": 12.0}],
+        ferritin_ng_per_ml_by_day=[{"day": 1, "value": 800.0}],
+        il6_pg_per_ml_by_day=[{"day": 1, "value": 30.0}],
+        platelets_10e9_per_l_by_day=[{"day": 1, "value": 90.0}],
+        fibrinogen_mg_per_dl_by_day=[{"day": 1, "value": 350.0}],
+        lymphocytes_10e9_per_l_by_day=[{"day": 1, "value": 0.3}],
+        ldh_u_per_l_by_day=[{"day": 1, "value": 300.0}],
+        creatinine_mg_per_dl_by_day=[{"day": 1, "value": 0.8}],
     )
     assert missing_inputs(parse_patient(full)) == []
+
+
+def test_missing_inputs_leave_out_the_screen_not_charted_at_the_patients_age():
+    """ICE is charted from 12 years, CAPD below (ASTCT 2019): the other is not missing."""
+    assert "capd_score_by_day" not in missing_inputs(parse_patient(record(age_years=40.0)))
+    assert "ice_score_by_day" in missing_inputs(parse_patient(record(age_years=40.0)))
+    child = missing_inputs(parse_patient(record(age_years=6.0, disease="B-ALL")))
+    assert "capd_score_by_day" in child and "ice_score_by_day" not in child
 
 
 def test_missing_inputs_lists_the_treatment_course_and_marrow_involvement():
