@@ -172,9 +172,26 @@ COMPLETE = {
     "icans_grade_by_day": [{"day": d, "grade": 0} for d in range(4)],
     "dexamethasone_mg_by_day": [{"day": d, "mg": 0.0} for d in range(4)],
     "tocilizumab_doses_by_day": [{"day": d, "doses": int(d == 1)} for d in range(4)],
+    # the daily routine a ward charts (an adult: the ICE score, no CAPD)
+    "temperature_max_c_by_day": [
+        {"day": d, "value": t} for d, t in enumerate([36.8, 38.6, 38.9, 37.2])
+    ],
+    "ice_score_by_day": [{"day": d, "score": 10} for d in range(4)],
+    "crp_mg_per_l_by_day": [{"day": d, "value": v} for d, v in enumerate([8.0, 30.0, 95.0, 120.0])],
+    "ferritin_ng_per_ml_by_day": [{"day": 0, "value": 700.0}, {"day": 3, "value": 1500.0}],
+    "il6_pg_per_ml_by_day": [{"day": 2, "value": 150.0}],
+    "platelets_10e9_per_l_by_day": [{"day": d, "value": 100.0 - 5 * d} for d in range(4)],
+    "fibrinogen_mg_per_dl_by_day": [{"day": 0, "value": 380.0}, {"day": 3, "value": 420.0}],
+    "lymphocytes_10e9_per_l_by_day": [{"day": d, "value": 0.2} for d in range(4)],
+    "ldh_u_per_l_by_day": [{"day": 0, "value": 300.0}, {"day": 3, "value": 340.0}],
+    "creatinine_mg_per_dl_by_day": [{"day": d, "value": 0.9} for d in range(4)],
 }
 ALL_COURSE = ("crs_grade_by_day", "cd4_car_t_cells_per_ul", "cd8_car_t_cells_per_ul")
 ALL_COURSE += ("icans_grade_by_day", "dexamethasone_mg_by_day", "tocilizumab_doses_by_day")
+ALL_COURSE += ("temperature_max_c_by_day", "ice_score_by_day", "crp_mg_per_l_by_day")
+ALL_COURSE += ("ferritin_ng_per_ml_by_day", "il6_pg_per_ml_by_day", "platelets_10e9_per_l_by_day")
+ALL_COURSE += ("fibrinogen_mg_per_dl_by_day", "lymphocytes_10e9_per_l_by_day")
+ALL_COURSE += ("ldh_u_per_l_by_day", "creatinine_mg_per_dl_by_day")
 NO_COURSE = {field: [] for field in ALL_COURSE}
 
 
