@@ -339,7 +339,7 @@ class _Mapping:
         A course series keeps one value a day (``per_day`` of its code): the worst grade,
         the highest temperature, the lowest (worst) ICE score, the highest (worst) CAPD score,
         the latest laboratory value or cell count. A score charted outside its age window
-        (:attr:`icans.contract.FieldSpec.age_window`: ASTCT 2019 grades ICANS with the ICE
+        (:attr:`icans.field_spec.FieldSpec.age_window`: ASTCT 2019 grades ICANS with the ICE
         score from 12 years and with CAPD below) is refused, as the contract refuses it.
         """
         baseline: dict[str, tuple[tuple, float | bool, Located]] = {}
