@@ -42,10 +42,10 @@ from icans.contract import (
     FIELDS,
     PATIENT_ID_MAX_LENGTH,
     PREDICTION_DAY,
-    FieldSpec,
     combination_errors,
 )
 from icans.errors import InvalidInputError, InvalidPatientError
+from icans.field_spec import FieldSpec
 from icans.steroids import RESPONSE_DAYS, TREATMENT_MG, refractory_day, steroid_start_day
 
 

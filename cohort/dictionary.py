@@ -17,8 +17,8 @@ from icans.contract import (
     PATIENT_ID_MAX_LENGTH,
     PREDICTION_DAY,
     SUPPORTED_TARGETS,
-    FieldSpec,
 )
+from icans.field_spec import FieldSpec
 
 DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "data-dictionary.md"
 

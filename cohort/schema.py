@@ -33,10 +33,10 @@ from icans.contract import (
     OUTCOMES,
     RECORD,
     SUPPORTED_TARGETS,
-    FieldSpec,
     combination_errors,
 )
 from icans.errors import InvalidCohortError, InvalidInputError
+from icans.field_spec import FieldSpec
 
 TABLES = ("patients", "daily", "measurements", "outcomes")
 _DAY = FieldSpec("day", "integer", "day since infusion", low=0, high=HORIZON_DAYS, table="")

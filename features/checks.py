@@ -20,7 +20,7 @@ from sklearn.pipeline import Pipeline
 
 from features import display
 from features.layout import COURSE_SERIES
-from features.transformers import CATEGORY_VOCABULARY, category_codes
+from features.learned import CATEGORY_VOCABULARY, category_codes
 
 COURSE_FIELDS = set(COURSE_SERIES.values())
 MIN_CATEGORY_EVENTS = 10

@@ -101,7 +101,7 @@ class ExpansionTiming(FeatureStep):
     5.7-28, KYMRIAH label) and ICANS follows it; a product's usual curve is falling by day 10
     when a late expansion (Katsin 2024: peak on day 14) is still rising, which the raw slope
     cannot say without knowing the product. Learned state (no labels): the medians per (CAR
-    target, costimulatory domain) and day, as :class:`features.transformers.ExpansionLevel`
+    target, costimulatory domain) and day, as :class:`features.learned.ExpansionLevel`
     learns the level.
     """
 

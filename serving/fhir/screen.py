@@ -9,6 +9,7 @@ naming the resource and the element, what is left out a warning saying why
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -71,6 +72,23 @@ class Screen:
             return parsed
         self.warnings.append(f"{res.reference}: no {' or '.join(elements)}: not used")
         return None
+
+    def quantity(self, res: Located, element: str, q: Any) -> tuple[float | None, str | None]:
+        """(value, UCUM code or else unit) of the Quantity at ``element``; (None, None) with an
+        issue naming the element when it is not a Quantity with a finite number."""
+        if not isinstance(q, dict):
+            self.issue(res, element, q, "a Quantity (value, unit, system, code)")
+            return None, None
+        value = q.get("value")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
+            self.issue(res, f"{element}.value", value, "a number")
+            return None, None
+        unit = q.get("code") if isinstance(q.get("code"), str) else q.get("unit")
+        return float(value), unit
 
     def status_ok(self, res: Located) -> bool:
         allowed = _USED_STATUS.get(res.type)
