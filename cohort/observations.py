@@ -51,7 +51,7 @@ SERIES: dict[str, FieldSpec] = {
 #: contract's meaning of the day's value; every other series takes the first in file order.
 DAY_VALUE: dict[str, str] = {"temperature_max_c": "max", "ice_score": "min", "capd_score": "max"}
 
-_PER_UL = {"x10^9/L": 1.0, "10^9/L": 1.0, "G/L": 1.0, "x10^3/uL": 1.0, "K/uL": 1.0, "/uL": 1e-3}
+_PER_UL = {"10^9/L": 1.0, "G/L": 1.0, "x10^3/uL": 1.0, "K/uL": 1.0, "/uL": 1e-3}
 #: Units accepted besides the contract's own, by series: unit -> (factor, offset), value in the
 #: contract's unit = value x factor + offset.
 UNITS: dict[str, dict[str, tuple[float, float]]] = {
@@ -85,6 +85,14 @@ _LOOKUP = {
     for series in SERIES
     for unit, conversion in accepted_units(series).items()
 }
+
+
+def conversion_text(factor: float, offset: float) -> str:
+    """A conversion in words: 'x 10', '(value - 32) x 0.5556'."""
+    if offset:
+        sign = "-" if offset < 0 else "+"
+        return f"(value {sign} {abs(offset / factor):.4g}) x {factor:.4g}"
+    return f"x {factor:.4g}"
 
 
 def day_value(series: str) -> str:

@@ -39,7 +39,7 @@ GRADE_BOUNDING: tuple[FieldSpec, ...] = tuple(
 assert {f.table_column for f in GRADE_BOUNDING} == set(_DOMAIN_GRADE)
 
 
-def _span(spec: FieldSpec) -> str:
+def age_span(spec: FieldSpec) -> str:
     """'from 12 years', 'below 12 years' or 'from 2 to below 12 years'."""
     assert spec.age_window is not None
     low, high = spec.age_window
@@ -69,10 +69,10 @@ def age_window_rule(spec: FieldSpec, age_years: float) -> str:
         for f in AGE_WINDOWED
         if f is not spec and f.value_key == spec.value_key and in_age_window(f, [age_years])[0]
     ]
-    instead = "".join(f"; the {f.label} {_span(f)} is the one for this age" for f in others)
+    instead = "".join(f"; the {f.label} {age_span(f)} is the one for this age" for f in others)
     return (
         f"no {spec.label} for a patient aged {age_years:g} years: ASTCT 2019 charts the "
-        f"{spec.label} {_span(spec)}{instead}"
+        f"{spec.label} {age_span(spec)}{instead}"
     )
 
 
