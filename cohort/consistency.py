@@ -306,7 +306,7 @@ def charting_errors(tables: dict[str, pd.DataFrame]) -> list[InvalidInputError]:
             numeric(cast(pd.Series, patients["age_years"])),
             index=patients["patient_id"].astype(str).to_numpy(),
         )
-        age_by_id = age_by_id[~age_by_id.index.duplicated()]
+        age_by_id = cast(pd.Series, age_by_id[~age_by_id.index.duplicated()])
         age = age_by_id.reindex(daily["patient_id"].astype(str).to_numpy()).to_numpy(dtype=float)
         for spec in AGE_WINDOWED:
             if spec.table_column not in daily.columns:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import cast
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from cohort import observations
 from cohort.consistency import cohort_errors
@@ -116,6 +117,9 @@ _TEXT = {"patient_id": "category", "series": "category", "unit": "category"}
 
 def _read(path: Path, name: str = "") -> pd.DataFrame:
     """One file; CSV rows are numbered by their line in the file (the header is line 1)."""
+    if path.suffix == ".parquet" and name == observations.NAME:
+        text = [c for c in _TEXT if c in pq.read_schema(path).names]
+        return pq.read_table(path, read_dictionary=text).to_pandas()
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
     dtype = _TEXT if name == observations.NAME else {"patient_id": str}
@@ -126,9 +130,7 @@ def _read(path: Path, name: str = "") -> pd.DataFrame:
 
 def read_source(directory: Path) -> Source:
     files = source_files(directory)
-    return Source(
-        Path(directory), files, {name: _read(path, name) for name, path in files.items()}
-    )
+    return Source(Path(directory), files, {name: _read(path, name) for name, path in files.items()})
 
 
 def _located(error: InvalidInputError, source: Source) -> InvalidInputError:

@@ -29,6 +29,7 @@ patient export holds about ten million rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import cast
 
 import numpy as np
@@ -105,25 +106,22 @@ def _numbers(values: pd.Series) -> np.ndarray:
     return cast(pd.Series, pd.to_numeric(values, errors="coerce")).to_numpy(dtype=float)
 
 
-def _outside(spec: FieldSpec, values: np.ndarray) -> np.ndarray:
-    """Values (in the contract's unit) breaking the field's rule, as the daily cell's check."""
-    assert spec.low is not None and spec.high is not None
-    low_ok = values > spec.low if spec.low_open else values >= spec.low
-    bad = ~(np.isfinite(values) & low_ok & (values <= spec.high))
-    return bad | (spec.whole & (values % 1 != 0))
-
-
 class _Report:
     """The errors of one file, at most :data:`NAMED_PER_RULE` rows named per rule."""
 
     def __init__(self, obs: pd.DataFrame, patient_ids: pd.Series):
         self.obs, self.ids, self.errors = obs, patient_ids, cast(list[InvalidInputError], [])
 
-    def rows(self, mask: np.ndarray, field: str, values, rule) -> None:
+    def rows(self, mask: np.ndarray, field: str, values, rule: str | Callable[[int], str]) -> None:
         """``rule`` is the rule's words, or a function of the row's position giving them."""
         positions = np.flatnonzero(mask)
         for pos in positions[:NAMED_PER_RULE].tolist():
-            value = values[pos] if values is not None else None
+            if values is None:
+                value = None
+            elif isinstance(values, pd.Series):  # read one cell: never the whole column
+                value = values.iloc[pos]
+            else:
+                value = values[pos]
             value = value.item() if isinstance(value, np.generic) else value
             if isinstance(value, float) and np.isnan(value):
                 value = None
@@ -147,91 +145,100 @@ def merge_observations(
 ) -> tuple[pd.DataFrame, list[InvalidInputError]]:
     """``daily`` with the observations' series filled in (a column per series, index and rows
     unchanged), and every problem of the observations; the values of a row with a problem are
-    left out."""
+    left out. Each step is one pass over the rows through small look-up tables (by series, by
+    (series, unit) pair), never a loop over rows."""
     absent = [c for c in COLUMNS if c not in obs.columns]
     if absent:
         return daily, [
             InvalidInputError(c, None, "a column present in the table", where=f"{NAME}: table")
             for c in absent
         ]
-    ids = obs["patient_id"]
-    if not isinstance(ids.dtype, pd.CategoricalDtype):
-        ids = ids.astype(str).astype("category")
+    ids, series, unit = (_categories(cast(pd.Series, obs[c])) for c in COLUMNS[::2])
     report = _Report(obs, ids)
     names = list(SERIES)
+    specs = list(SERIES.values())
 
-    # series and unit: a code per distinct (series, unit) pair, a few dozen at most
-    series = obs["series"].astype("category")
-    unit = obs["unit"].astype("category")
-    s_code = series.cat.codes.to_numpy()
-    u_code = unit.cat.codes.to_numpy()  # -1: empty
+    # the series, then its (series, unit) pair, by code: a few dozen distinct pairs at most
     s_of_cat = np.array([names.index(s) if s in SERIES else -1 for s in series.cat.categories])
-    s_idx = np.where(s_code >= 0, s_of_cat[s_code] if len(s_of_cat) else -1, -1)
-    unknown_series = s_idx < 0
+    s_code = series.cat.codes.to_numpy()
+    s_idx = np.append(s_of_cat, -1)[s_code]  # code -1 (empty) -> the appended -1
+    known = s_idx >= 0
     report.rows(
-        unknown_series,
+        ~known,
         "series",
-        series.to_numpy(),
+        series,
         f"a daily series, one of {', '.join(names)} (the grades and treatment come in the "
         "daily table)",
     )
     unit_names = [*map(str, unit.cat.categories), ""]  # code -1 (empty) -> ""
     n_units = len(unit_names)
-    pair = s_idx.astype(np.int64) * n_units + np.where(u_code >= 0, u_code, n_units - 1)
-    factor, offset = np.full(len(obs), np.nan), np.full(len(obs), np.nan)
-    for code in np.unique(pair[~unknown_series]).tolist():
-        conversion = _LOOKUP.get((names[code // n_units], _key(unit_names[code % n_units])))
-        if conversion is not None:
-            at = pair == code
-            factor[at], offset[at] = conversion
-    bad_unit = ~unknown_series & np.isnan(factor)
-    unit_text = np.array(unit_names, dtype=object)[np.where(u_code >= 0, u_code, n_units - 1)]
+    u_idx = np.where(unit.cat.codes.to_numpy() >= 0, unit.cat.codes.to_numpy(), n_units - 1)
+    factor_of, offset_of = (
+        np.full(len(names) * n_units + 1, np.nan),
+        np.zeros(len(names) * n_units + 1),
+    )
+    for k, name in enumerate(names):
+        for j, written in enumerate(unit_names):
+            conversion = _LOOKUP.get((name, _key(written)))
+            if conversion is not None:
+                factor_of[k * n_units + j], offset_of[k * n_units + j] = conversion
+    pair = np.where(known, s_idx * n_units + u_idx, len(names) * n_units)  # last: unknown
+    factor, offset = factor_of[pair], offset_of[pair]
+    bad_unit = known & np.isnan(factor)
     report.rows(
         bad_unit,
         "unit",
-        unit_text,
-        lambda pos: f"a unit of {names[s_idx[pos]]}: one of "
-        + ", ".join(u or "(empty)" for u in accepted_units(names[s_idx[pos]])),
+        unit,
+        lambda pos: (
+            f"a unit of {names[s_idx[pos]]}: one of "
+            + ", ".join(u or "(empty)" for u in accepted_units(names[s_idx[pos]]))
+        ),
     )
 
-    # values in the contract's unit, against the contract's rule
-    raw = _numbers(obs["value"])
+    # values in the contract's unit, against the contract's rule (bounds by series)
+    raw = _numbers(cast(pd.Series, obs["value"]))
     report.rows(
-        np.isnan(raw) & ~unknown_series,
+        np.isnan(raw) & known,
         "value",
-        obs["value"].to_numpy(),
+        obs["value"],
         "a number (a row without a value is not an observation: leave it out)",
     )
     value = raw * factor + offset
-    out_of_range = np.zeros(len(obs), dtype=bool)
-    for k, name in enumerate(names):
-        at = (s_idx == k) & ~np.isnan(value)
-        if not at.any():
-            continue
-        out_of_range[at] = _outside(SERIES[name], value[at])
+    k = np.where(known, s_idx, 0)
+    low = np.array([f.low for f in specs], dtype=float)[k]
+    high = np.array([f.high for f in specs], dtype=float)[k]
+    low_open = np.array([f.low_open for f in specs])[k]
+    whole = np.array([f.whole for f in specs])[k]
+    with np.errstate(invalid="ignore"):  # an infinite value is outside, not a warning
+        inside = np.where(low_open, value > low, value >= low) & (value <= high)
+        inside &= ~whole | (value % 1 == 0)
+    out_of_range = known & ~np.isnan(value) & ~inside
+    for k_bad in np.unique(s_idx[out_of_range]).tolist():
+        name = names[k_bad]
         report.rows(
-            out_of_range & (s_idx == k),
+            out_of_range & (s_idx == k_bad),
             name,
             raw,
             lambda pos, name=name: (
-                f"{_conversion_text(name, unit_text[pos], value[pos])}{SERIES[name].rule()} "
-                f"{SERIES[name].unit}"
+                f"{_conversion_text(name, unit_names[u_idx[pos]], float(value[pos]))}"
+                f"{SERIES[name].rule()} {SERIES[name].unit}"
             ).rstrip(),
         )
 
     # the daily row of each observation: (patient, day) -> row position in ``daily``
-    daily_ids = pd.Index(daily["patient_id"].astype(str).unique())
-    d_code = daily_ids.get_indexer(daily["patient_id"].astype(str))
-    d_day = _numbers(daily["day"])
-    ok = (d_day >= 0) & (d_day < N_DAYS) & (d_day % 1 == 0)
-    lookup = np.full(len(daily_ids) * N_DAYS, -1, dtype=np.int64)
+    daily_pid = cast(pd.Series, daily["patient_id"]).astype(str)
+    daily_ids = pd.Index(daily_pid.unique())
+    d_code = daily_ids.get_indexer(daily_pid)
+    d_day = _numbers(cast(pd.Series, daily["day"]))
+    ok = (d_code >= 0) & (d_day >= 0) & (d_day < N_DAYS) & (d_day % 1 == 0)
+    lookup = np.full(len(daily_ids) * N_DAYS + 1, -1, dtype=np.int64)  # last: no such row
     lookup[d_code[ok] * N_DAYS + d_day[ok].astype(np.int64)] = np.flatnonzero(ok)
-    o_code = daily_ids.get_indexer(ids.cat.categories.astype(str))[ids.cat.codes.to_numpy()]
-    o_code[ids.cat.codes.to_numpy() < 0] = -1
-    day = _numbers(obs["day"])
+    o_code = np.append(daily_ids.get_indexer(ids.cat.categories.astype(str)), -1)[
+        ids.cat.codes.to_numpy()
+    ]
+    day = _numbers(cast(pd.Series, obs["day"]))
     day_ok = (o_code >= 0) & (day >= 0) & (day < N_DAYS) & (day % 1 == 0)
-    row = np.full(len(obs), -1, dtype=np.int64)
-    row[day_ok] = lookup[o_code[day_ok] * N_DAYS + day[day_ok].astype(np.int64)]
+    row = lookup[np.where(day_ok, o_code * N_DAYS + np.nan_to_num(day).astype(np.int64), -1)]
     report.rows(
         row < 0,
         "day",
@@ -240,42 +247,57 @@ def merge_observations(
         "fill the daily rows, which hold the day's CRS and ICANS grades)",
     )
 
-    valid = ~(unknown_series | bad_unit | np.isnan(value) | out_of_range) & (row >= 0)
-    out = daily.copy()
-    for k, name in enumerate(names):
-        at = valid & (s_idx == k)
-        if not at.any():
+    # a value the daily table already gives (only series it has as a column)
+    valid = known & ~bad_unit & ~np.isnan(value) & ~out_of_range & (row >= 0)
+    for k_have, name in enumerate(names):
+        if name not in daily.columns:
             continue
-        existing = daily[name] if name in daily.columns else None
-        filled = (
-            np.zeros(len(daily), dtype=bool)
-            if existing is None
-            else existing.notna().to_numpy()
-        )
-        twice = at & filled[np.where(row >= 0, row, 0)]
+        filled = np.append(daily[name].notna().to_numpy(), False)
+        twice = valid & (s_idx == k_have) & filled[row]
         report.rows(
             twice,
             name,
             raw,
-            lambda pos, name=name: f"a value given once: the daily table's row "
-            f"{daily.index[row[pos]]} has {name} for this patient and day already",
+            lambda pos, name=name: (
+                f"a value given once: the daily table's row "
+                f"{daily.index[row[pos]]} has {name} for this patient and day already"
+            ),
         )
-        at &= ~twice
-        day_values = pd.Series(value[at]).groupby(row[at], sort=False).agg(day_value(name))
-        where, values = day_values.index.to_numpy(), day_values.to_numpy()
-        if existing is None or existing.dtype.kind in "iuf":
-            column = (
-                np.full(len(daily), np.nan)
-                if existing is None
-                else existing.to_numpy(dtype=float, copy=True)
-            )
-            column[where] = values
-            out[name] = column
-        else:  # text as read (the schema reports what cannot be read): fill only the gaps
-            merged = existing.astype(object).to_numpy(copy=True)
-            merged[where] = values
-            out[name] = merged
+        valid &= ~twice
+
+    # the pivot: one value per (daily row, series), by the series' rule for a day's values
+    out = daily.copy()
+    key = row * len(names) + s_idx
+    how = np.array([day_value(n) for n in names])[k]
+    for rule in np.unique(how[valid]).tolist():
+        at = valid & (how == rule)
+        day_values = pd.Series(value[at]).groupby(key[at], sort=False).agg(rule)
+        cell = day_values.index.to_numpy()
+        for k_fill in np.unique(cell % len(names)).tolist():
+            name = names[k_fill]
+            mine = cell % len(names) == k_fill
+            where, values = cell[mine] // len(names), day_values.to_numpy()[mine]
+            existing = out[name] if name in out.columns else None
+            if existing is None or existing.dtype.kind in "iuf":
+                column = (
+                    np.full(len(daily), np.nan)
+                    if existing is None
+                    else existing.to_numpy(dtype=float, copy=True)
+                )
+                column[where] = values
+                out[name] = column
+            else:  # text as read (the schema reports what cannot be read): fill the gaps
+                merged = existing.astype(object).to_numpy(copy=True)
+                merged[where] = values
+                out[name] = merged
     return out, report.errors
+
+
+def _categories(values: pd.Series) -> pd.Series:
+    """A column of few distinct texts as categories (as read, so "007" stays "007")."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values
+    return values.astype("category")
 
 
 def _conversion_text(series: str, unit: str, converted: float) -> str:

@@ -37,7 +37,8 @@ N_DAYS = HORIZON_DAYS + 1  # days 0..28
 # (cumulative). Generation 1: the layout of every model logged before the treatment course
 # (tests/fixtures/legacy-v1); generation 2 added marrow involvement, corticosteroid mg and
 # tocilizumab doses; generation 3 the eleven series a ward charts daily (contract DAILY_ROUTINE:
-# temperature, ICE and CAPD scores, CRP ... creatinine), no baseline field. A field appended to the contract after the last entry lands in one more
+# temperature, ICE and CAPD scores, CRP ... creatinine), no baseline field. A field appended to
+# the contract after the last entry lands in one more
 # generation at the end; record it here once a model has been logged with it, so that the
 # next field added cannot move it (a test pins the layout).
 GENERATIONS: tuple[tuple[int, int], ...] = ((16, 4), (17, 6), (17, 17))

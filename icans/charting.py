@@ -33,9 +33,7 @@ _DOMAIN_GRADE: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "capd_score": capd_domain_grade,
 }
 #: The course fields whose value bounds the day's ICANS grade from below.
-GRADE_BOUNDING: tuple[FieldSpec, ...] = tuple(
-    f for f in COURSE if f.table_column in _DOMAIN_GRADE
-)
+GRADE_BOUNDING: tuple[FieldSpec, ...] = tuple(f for f in COURSE if f.table_column in _DOMAIN_GRADE)
 assert {f.table_column for f in GRADE_BOUNDING} == set(_DOMAIN_GRADE)
 
 
@@ -50,7 +48,7 @@ def age_span(spec: FieldSpec) -> str:
     return f"from {low:g} to below {high:g} years"
 
 
-def in_age_window(spec: FieldSpec, age_years: np.ndarray) -> np.ndarray:
+def in_age_window(spec: FieldSpec, age_years: np.ndarray | list[float]) -> np.ndarray:
     """Whether each age lies in the field's window (``low <= age < high``); True where the
     field has no window or the age is unknown (NaN: nothing to judge)."""
     age = np.asarray(age_years, dtype=float)

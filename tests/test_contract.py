@@ -453,9 +453,7 @@ def test_scores_are_taken_only_in_their_age_window(field, age):
         assert (error.field, error.where) == (spec.table_column, "daily: patient P1 (row 0)")
         assert f"aged {age:g} years" in error.expected and "12 years" in error.expected
         with pytest.raises(InvalidPatientError) as info:
-            parse_patient(
-                {**patient, "day_since_infusion": 0, field: [{"day": 0, "score": 5}]}
-            )
+            parse_patient({**patient, "day_since_infusion": 0, field: [{"day": 0, "score": 5}]})
         (refused,) = info.value.errors
         assert (refused.field, refused.value) == (f"{field}[0].score", 5)
         assert refused.expected == error.expected
