@@ -267,30 +267,37 @@ def merge_observations(
 
     # the pivot: one value per (daily row, series), by the series' rule for a day's values
     out = daily.copy()
-    key = row * len(names) + s_idx
-    how = np.array([day_value(n) for n in names])[k]
-    for rule in np.unique(how[valid]).tolist():
-        at = valid & (how == rule)
-        day_values = pd.Series(value[at]).groupby(key[at], sort=False).agg(rule)
+    rules = sorted({day_value(n) for n in names})
+    rule_of = np.array([rules.index(day_value(n)) for n in names], dtype=np.int8)[k]
+    for r, rule in enumerate(rules):
+        at = valid & (rule_of == r)
+        if not at.any():
+            continue
+        key = row[at] * len(names) + s_idx[at]
+        day_values = pd.Series(value[at]).groupby(key, sort=False).agg(rule)
         cell = day_values.index.to_numpy()
-        for k_fill in np.unique(cell % len(names)).tolist():
-            name = names[k_fill]
-            mine = cell % len(names) == k_fill
-            where, values = cell[mine] // len(names), day_values.to_numpy()[mine]
-            existing = out[name] if name in out.columns else None
-            if existing is None or existing.dtype.kind in "iuf":
-                column = (
-                    np.full(len(daily), np.nan)
-                    if existing is None
-                    else existing.to_numpy(dtype=float, copy=True)
-                )
-                column[where] = values
-                out[name] = column
-            else:  # text as read (the schema reports what cannot be read): fill the gaps
-                merged = existing.astype(object).to_numpy(copy=True)
-                merged[where] = values
-                out[name] = merged
+        cell_series, cell_row = cell % len(names), cell // len(names)
+        for k_fill in np.flatnonzero(np.bincount(cell_series, minlength=len(names))).tolist():
+            mine = cell_series == k_fill
+            _fill(out, names[k_fill], cell_row[mine], day_values.to_numpy()[mine])
     return out, report.errors
+
+
+def _fill(out: pd.DataFrame, name: str, rows: np.ndarray, values: np.ndarray) -> None:
+    """Set ``out[name]`` at row positions ``rows`` (a new column empty elsewhere)."""
+    existing = out[name] if name in out.columns else None
+    if existing is None or existing.dtype.kind in "iuf":
+        column = (
+            np.full(len(out), np.nan)
+            if existing is None
+            else existing.to_numpy(dtype=float, copy=True)
+        )
+        column[rows] = values
+        out[name] = column
+    else:  # text as read (the schema reports what cannot be read): fill the gaps
+        merged = existing.astype(object).to_numpy(copy=True)
+        merged[rows] = values
+        out[name] = merged
 
 
 def _categories(values: pd.Series) -> pd.Series:
