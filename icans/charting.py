@@ -79,7 +79,9 @@ def domain_grade(spec: FieldSpec, scores: np.ndarray) -> np.ndarray:
     whole number or outside the field's range: such a value is refused by its own rule)."""
     values = np.asarray(scores, dtype=float)
     assert spec.low is not None and spec.high is not None
-    ok = np.isfinite(values) & (values % 1 == 0) & (values >= spec.low) & (values <= spec.high)
+    with np.errstate(invalid="ignore"):  # inf % 1 is NaN: not whole, no warning
+        whole = values % 1 == 0
+    ok = np.isfinite(values) & whole & (values >= spec.low) & (values <= spec.high)
     out = np.full(values.shape, np.nan)
     out[ok] = _DOMAIN_GRADE[spec.table_column](values[ok].astype(np.int64))
     return out
