@@ -11,6 +11,9 @@ its position in a list), the value and the rule:
 * a product, disease and age outside the supported combinations
   (:data:`icans.contract.SUPPORTED_TARGETS`);
 * negative cell counts; ICANS grades above 2 (grade >= 3 means the event has happened);
+* an ICE score charted for a child or a CAPD score for a patient of 12 or more, by the
+  contract's age windows, and an ICANS grade below the grade the same day's ICE or CAPD score
+  gives on its own (ASTCT 2019; :mod:`icans.charting`);
 * a patient who has already met the other half of the outcome: ICANS that did not improve
   on corticosteroids (steroid-refractory by :func:`icans.steroids.refractory_day`, judged on
   the grades and doses sent, on or before ``day_since_infusion``).
@@ -35,6 +38,14 @@ from pydantic import (
 from features.layout import (
     COURSE_SERIES,
     N_DAYS,
+)
+from icans.charting import (
+    AGE_WINDOWED,
+    GRADE_BOUNDING,
+    age_window_rule,
+    domain_grade,
+    grade_floor_rule,
+    in_age_window,
 )
 from icans.contract import (
     BASELINE,
@@ -212,9 +223,10 @@ def course_date_errors(data: Any) -> list[InvalidInputError]:
 
 
 def course_errors(data: Any) -> list[InvalidInputError]:
-    """Every error of the course as a whole, in raw input: dates (:func:`course_date_errors`)
-    and an outcome already met (:func:`outcome_errors`)."""
-    return course_date_errors(data) + outcome_errors(data)
+    """Every error of the course as a whole, in raw input: dates (:func:`course_date_errors`),
+    scores against the age and the grades (:func:`charting_errors`) and an outcome already met
+    (:func:`outcome_errors`)."""
+    return course_date_errors(data) + charting_errors(data) + outcome_errors(data)
 
 
 _GRADES = FIELDS[COURSE_SERIES["icans_grade"]]
@@ -243,6 +255,48 @@ def _valid_course(data: dict, spec: FieldSpec, last_day: int) -> dict[int, tuple
             continue
         out.setdefault(d, (i, float(v)))
     return out
+
+
+def _number(value: Any) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return float(value) if ok and np.isfinite(value) else None
+
+
+def charting_errors(data: Any) -> list[InvalidInputError]:
+    """Scores that do not fit the patient or the day (:mod:`icans.charting`), in raw input.
+
+    An ICE or CAPD score outside its age window (the contract's ``age_window``: ASTCT 2019
+    charts the ICE score from 12 years, the CAPD below), one error per score sent; and an ICANS
+    grade lower than the grade that day's ICE or CAPD score gives on its own (the ICANS grade is
+    the worst of its domains). Only values valid by their own rules are judged here.
+    """
+    if not isinstance(data, dict):
+        return []
+    errors = []
+    age = _number(data.get("age_years"))
+    for spec in AGE_WINDOWED:
+        items = data.get(spec.name)
+        if age is None or not isinstance(items, list) or in_age_window(spec, [age])[0]:
+            continue
+        for i, obs in enumerate(items):
+            value = obs.get(spec.value_key) if isinstance(obs, dict) else None
+            where = f"{spec.name}[{i}].{spec.value_key}"
+            errors.append(InvalidInputError(where, value, age_window_rule(spec, age)))
+    last = N_DAYS - 1
+    grades = _valid_course(data, _GRADES, last)
+    for spec in GRADE_BOUNDING:
+        for day, (_, score) in sorted(_valid_course(data, spec, last).items()):
+            floor = float(domain_grade(spec, np.array([score]))[0])
+            if day in grades and grades[day][1] < floor:
+                position, grade = grades[day]
+                errors.append(
+                    InvalidInputError(
+                        f"{_GRADES.name}[{position}].{_GRADES.value_key}",
+                        int(grade),
+                        f"on day {day}, " + grade_floor_rule(spec, score, floor),
+                    )
+                )
+    return errors
 
 
 def outcome_errors(data: Any) -> list[InvalidInputError]:

@@ -19,6 +19,11 @@ columns by (:mod:`data.synthetic.outcomes`), so every generated cohort passes th
 * ``icans_onset_day``: the first day with grade >= 1;
 * nothing is observed after ``death_day``, and an event can only precede a death.
 
+And the daily charted scores against the patient and the day (:mod:`icans.charting`, the
+rules the endpoint applies to a request): an ICE score only from 12 years and a CAPD score only
+below (the contract's ``age_window``, ASTCT 2019), and a day's ICANS grade at least the grade
+its ICE or CAPD score gives on its own (the ICANS grade is the worst of its domains).
+
 The checks read values as validated or straight from the files (an unreadable value counts
 as not recorded), so a cohort's value errors and its contradictions are reported together.
 
@@ -36,6 +41,14 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
+from icans.charting import (
+    AGE_WINDOWED,
+    GRADE_BOUNDING,
+    age_window_rule,
+    domain_grade,
+    grade_floor_rule,
+    in_age_window,
+)
 from icans.contract import FIELDS, HORIZON_DAYS
 from icans.errors import InvalidInputError
 from icans.steroids import RESPONSE_DAYS, first_day, refractory_day, steroid_start_day
@@ -282,6 +295,50 @@ def outcome_errors(tables: dict[str, pd.DataFrame]) -> list[InvalidInputError]:
     return out
 
 
+def charting_errors(tables: dict[str, pd.DataFrame]) -> list[InvalidInputError]:
+    """Daily scores that do not fit the patient's age, and ICANS grades below their day's
+    score's domain grade (:mod:`icans.charting`); a row is judged only on values that are
+    readable and valid by their own rules."""
+    daily, patients = tables["daily"], tables["patients"]
+    out: list[InvalidInputError] = []
+    if "age_years" in patients.columns:
+        age_by_id = pd.Series(
+            numeric(cast(pd.Series, patients["age_years"])),
+            index=patients["patient_id"].astype(str).to_numpy(),
+        )
+        age_by_id = cast(pd.Series, age_by_id[~age_by_id.index.duplicated()])
+        age = age_by_id.reindex(daily["patient_id"].astype(str).to_numpy()).to_numpy(dtype=float)
+        for spec in AGE_WINDOWED:
+            if spec.table_column not in daily.columns:
+                continue
+            value = numeric(cast(pd.Series, daily[spec.table_column]))
+            for pos in np.flatnonzero(~np.isnan(value) & ~in_age_window(spec, age)).tolist():
+                out.append(
+                    InvalidInputError(
+                        spec.table_column,
+                        _plain(value[pos], "integer"),
+                        age_window_rule(spec, age[pos]),
+                        where=_where("daily", daily, pos),
+                    )
+                )
+    grade = numeric(cast(pd.Series, daily["icans_grade"]))
+    for spec in GRADE_BOUNDING:
+        if spec.table_column not in daily.columns:
+            continue
+        score = numeric(cast(pd.Series, daily[spec.table_column]))
+        floor = domain_grade(spec, score)
+        for pos in np.flatnonzero(grade < floor).tolist():  # False where either is NaN
+            out.append(
+                InvalidInputError(
+                    "icans_grade",
+                    _plain(grade[pos], "integer"),
+                    grade_floor_rule(spec, score[pos], floor[pos]),
+                    where=_where("daily", daily, pos),
+                )
+            )
+    return out
+
+
 def _refractory(grade: np.ndarray, mg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`icans.steroids.refractory_day` where the start it judges from is known to be the
     start: on day 0, or with the day before it recorded (grade and dose); a start on an
@@ -339,4 +396,4 @@ def cohort_errors(tables: dict[str, pd.DataFrame]) -> list[InvalidInputError]:
     if any(c not in tables[t].columns for t, needed in _NEEDED.items() for c in needed):
         return []
     errors = referential_errors(tables)
-    return errors + outcome_errors(tables)
+    return errors + outcome_errors(tables) + charting_errors(tables)

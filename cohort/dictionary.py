@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cohort import observations
 from cohort.schema import TABLES, _fields
+from icans.charting import AGE_WINDOWED, GRADE_BOUNDING, age_span
 from icans.contract import (
     ADULT_AGE_YEARS,
     ADULT_ONLY_DISEASES,
@@ -30,7 +32,8 @@ _TYPE = {
 }
 _TABLE_ROLE = {
     "patients": "one row per patient: the baseline fields known before infusion",
-    "daily": "one row per patient and observed day: the day's ASTCT grades and treatment",
+    "daily": "one row per patient and observed day: the day's ASTCT grades, treatment and "
+    "charted series",
     "measurements": "one row per CAR-T blood sample",
     "outcomes": "one row per patient: what happened by day 28, never an input of the model",
 }
@@ -52,6 +55,45 @@ HEADER = (
     "| column | type | unit | allowed values | required | label | notes |",
     "|---|---|---|---|---|---|---|",
 )
+
+
+def _scores() -> list[str]:
+    """The rules of the charted scores (:mod:`icans.charting`), in words from the contract."""
+    windows = "; ".join(f"`{f.table_column}` {age_span(f)}" for f in AGE_WINDOWED)
+    scores = " or ".join(f"`{f.table_column}`" for f in GRADE_BOUNDING)
+    return [
+        "- A score is charted only at the ages ASTCT 2019 uses it (age at infusion,",
+        f"  `patients.age_years`): {windows}.",
+        f"- A day's `icans_grade` is at least the grade its {scores} gives on its own",
+        "  (ASTCT 2019: the ICANS grade is the worst of its domains).",
+    ]
+
+
+def _observations() -> list[str]:
+    """The long form of the daily series (:mod:`cohort.observations`)."""
+    lines = [
+        "",
+        f"#### `{observations.NAME}` (optional: the charted series, one observation per row)",
+        "",
+        "Columns " + ", ".join(f"`{c}`" for c in observations.COLUMNS) + ": the daily series",
+        "as a hospital system exports them, converted to the units above and pivoted into the",
+        "`daily` rows (each observation needs its patient's `daily` row for that day; a cell",
+        "the `daily` table already fills may not be given again). See",
+        "[the import format](import-format.md#the-daily-series-one-observation-per-row).",
+        "",
+        "| `series` | unit (converted) | other units accepted | several on one day |",
+        "|---|---|---|---|",
+    ]
+    words = {"first": "the first in the file", "max": "the highest", "min": "the lowest"}
+    for name, spec in observations.SERIES.items():
+        others = ", ".join(
+            f"{u or '(empty)'} ({observations.conversion_text(f, o)})"
+            for u, (f, o) in observations.UNITS[name].items()
+        )
+        lines.append(
+            f"| `{name}` | {spec.unit} | {_cell(others)} | {words[observations.day_value(name)]} |"
+        )
+    return lines
 
 
 def render() -> str:
@@ -79,6 +121,8 @@ def render() -> str:
             lines.append(_row(spec.table_column, spec, required))
         if table in ("daily", "measurements"):
             lines += ["", "Each (`patient_id`, `day`) at most once."]
+        if table == "daily":
+            lines += _observations()
     lines += [
         "",
         "## Rules across tables",
@@ -100,6 +144,7 @@ def render() -> str:
         "- `icans_onset_day` is the first day with ICANS grade >= 1.",
         "- Nothing is recorded after `death_day`; an event precedes the death; `death_cause` is",
         "  given exactly when `death_day` is.",
+        *_scores(),
         "",
         "## Supported products",
         "",
@@ -121,7 +166,8 @@ def render() -> str:
         "never as 0, and listed in the response's `missing_inputs`. A patient who has already",
         "met the outcome is refused: ICANS grade 3 or more, or ICANS that did not improve on",
         "corticosteroids (steroid-refractory, judged by `icans.steroids` on the grades and",
-        "doses sent).",
+        "doses sent). The ICE and CAPD scores follow the rules across tables above (age",
+        "window, and an ICANS grade at least their own).",
         "",
         "| field | type | unit | allowed values | required | label | notes |",
         "|---|---|---|---|---|---|---|",

@@ -4,7 +4,10 @@ The import format (``docs/import-format.md``) is the contract's observable table
 one directory: ``patients``, ``daily``, ``measurements`` and ``outcomes``, each as ``.csv`` or
 ``.parquet``. Columns are those of the data dictionary (``docs/data-dictionary.md``); optional
 columns may be absent, other columns are ignored (and named), rows may come in any order and
-course days may be missing.
+course days may be missing. The daily charted series (temperature, ICE and CAPD scores,
+laboratory values) may come instead, or as well, as an ``observations`` file of one observation
+per row, in the centre's units, pivoted into the ``daily`` table
+(:mod:`cohort.observations`).
 
 :func:`validate_source` reports every problem at once (file, row or line, patient, field, value,
 rule): each value against the contract (:mod:`cohort.schema`), then the tables against each
@@ -22,7 +25,9 @@ from pathlib import Path
 from typing import cast
 
 import pandas as pd
+import pyarrow.parquet as pq
 
+from cohort import observations
 from cohort.consistency import cohort_errors
 from cohort.reader import OBSERVABLE_COLUMNS, CohortMetadata, read_metadata
 from cohort.schema import TABLES, validate_tables
@@ -54,12 +59,19 @@ class Source:
         return {
             name: extra
             for name, frame in self.frames.items()
-            if (extra := [c for c in frame.columns if c not in OBSERVABLE_COLUMNS[name]])
+            if (
+                extra := [
+                    c
+                    for c in frame.columns
+                    if c not in OBSERVABLE_COLUMNS.get(name, observations.COLUMNS)
+                ]
+            )
         }
 
 
 def source_files(directory: Path) -> dict[str, Path]:
-    """The file of each table: ``<table>.csv`` or ``<table>.parquet``; every problem at once."""
+    """The file of each table: ``<table>.csv`` or ``<table>.parquet``, and the optional
+    ``observations`` file if there is one; every problem at once."""
     directory = Path(directory)
     if not directory.is_dir():
         raise InvalidCohortError(
@@ -67,12 +79,14 @@ def source_files(directory: Path) -> dict[str, Path]:
             table="import",
         )
     found, errors = {}, []
-    for name in TABLES:
+    for name in (*TABLES, observations.NAME):
         candidates = [
             directory / f"{name}{s}" for s in SUFFIXES if (directory / f"{name}{s}").is_file()
         ]
         if len(candidates) == 1:
             found[name] = candidates[0]
+        elif not candidates and name == observations.NAME:
+            pass  # optional: the daily series may all come in the daily table
         elif not candidates:
             errors.append(
                 InvalidInputError(
@@ -96,18 +110,27 @@ def source_files(directory: Path) -> dict[str, Path]:
     return found
 
 
-def _read(path: Path) -> pd.DataFrame:
+# An observations file has millions of rows of a few distinct texts: read them as categories
+# (patient identifiers too, kept as written: "007" stays "007").
+_TEXT = {"patient_id": "category", "series": "category", "unit": "category"}
+
+
+def _read(path: Path, name: str = "") -> pd.DataFrame:
     """One file; CSV rows are numbered by their line in the file (the header is line 1)."""
+    if path.suffix == ".parquet" and name == observations.NAME:
+        text = [c for c in _TEXT if c in pq.read_schema(path).names]
+        return pq.read_table(path, read_dictionary=text).to_pandas()
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
-    frame = pd.read_csv(path, dtype={"patient_id": str}, keep_default_na=True)
+    dtype = _TEXT if name == observations.NAME else {"patient_id": str}
+    frame = pd.read_csv(path, dtype=cast(dict, dtype), keep_default_na=True)
     frame.index = frame.index + 2
     return frame
 
 
 def read_source(directory: Path) -> Source:
     files = source_files(directory)
-    return Source(Path(directory), files, {name: _read(path) for name, path in files.items()})
+    return Source(Path(directory), files, {name: _read(path, name) for name, path in files.items()})
 
 
 def _located(error: InvalidInputError, source: Source) -> InvalidInputError:
@@ -127,9 +150,13 @@ def validate_source(directory: Path) -> tuple[Source, dict[str, pd.DataFrame]]:
     """The source read and its validated tables; :class:`InvalidCohortError` listing every
     problem: values against the contract, then the tables against each other."""
     source = read_source(directory)
-    errors, tables = [], source.frames
+    errors, tables = [], dict(source.frames)
+    if observations.NAME in tables:
+        tables["daily"], errors = observations.merge_observations(
+            tables["daily"], tables.pop(observations.NAME)
+        )
     try:
-        tables = validate_tables(source.frames)
+        tables = validate_tables(tables)
     except InvalidCohortError as exc:
         errors += exc.errors
     errors += cohort_errors(tables)  # on the frames as read where the values were not all valid

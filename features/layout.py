@@ -36,10 +36,11 @@ N_DAYS = HORIZON_DAYS + 1  # days 0..28
 # How many of the contract's BASELINE and COURSE fields each generation of the layout reaches
 # (cumulative). Generation 1: the layout of every model logged before the treatment course
 # (tests/fixtures/legacy-v1); generation 2 added marrow involvement, corticosteroid mg and
-# tocilizumab doses; generation 3 the daily routine a ward charts (icans.contract.DAILY_ROUTINE:
-# temperature, ICE/CAPD, eight labs). A field appended to the contract after the last entry
-# lands in one more generation at the end; record it here once a model has been logged with
-# it, so that the next field added cannot move it (a test pins the layout).
+# tocilizumab doses; generation 3 the eleven series a ward charts daily (contract DAILY_ROUTINE:
+# temperature, ICE and CAPD scores, CRP ... creatinine), no baseline field. A field appended to
+# the contract after the last entry lands in one more
+# generation at the end; record it here once a model has been logged with it, so that the
+# next field added cannot move it (a test pins the layout).
 GENERATIONS: tuple[tuple[int, int], ...] = ((16, 4), (17, 6), (17, 17))
 
 CATEGORICAL_FIELDS: dict[str, tuple[str, ...]] = {

@@ -124,3 +124,24 @@ def test_rows_of_unknown_patients_and_patients_without_outcomes():
     t["patients"] = pd.DataFrame({"patient_id": ["P1", "P2"]})
     errors = cohort_errors(t)
     assert {(e.field, e.value) for e in errors} >= {("patient_id", "X"), ("patient_id", "P2")}
+
+
+def test_scores_fit_the_patients_age_and_the_days_icans_grade():
+    """ICE from 12 years, CAPD below 12 (ASTCT 2019), judged on the patients table's age; a
+    day's ICANS grade at least its score's (ICE 7-9: 1, 3-6: 2, 0-2: 3; CAPD 1-8: 1, 9+: 3);
+    an ICE of 10 or a missing grade bounds nothing. Each error names table, patient, row."""
+    t = tables({0: 0, 1: 1, 2: 0, 3: 2})
+    t["patients"] = pd.DataFrame({"patient_id": ["P1", "K1"], "age_years": [45.0, 7.0]})
+    t["outcomes"] = pd.concat([t["outcomes"], t["outcomes"].assign(patient_id="K1")])
+    kid = pd.DataFrame({"patient_id": "K1", "day": [0, 1], "crs_grade": 0, "icans_grade": [1, 1]})
+    t["daily"] = pd.concat([t["daily"], kid], ignore_index=True)  # rows 4 and 5
+    t["daily"]["ice_score"] = [10, 8, 9, 6, 9, None]  # P1 day 2: grade 0 with ICE 9
+    t["daily"]["capd_score"] = [None, None, None, 1, None, 12]  # P1 day 3: CAPD at 45 y
+    errors = cohort_errors(t)
+    errors = {(e.where, e.field, e.value) for e in errors if e.where.startswith("daily")}
+    assert errors == {
+        ("daily: patient P1 (row 2)", "icans_grade", 0),
+        ("daily: patient P1 (row 3)", "capd_score", 1),
+        ("daily: patient K1 (row 4)", "ice_score", 9),
+        ("daily: patient K1 (row 5)", "icans_grade", 1),  # CAPD 12 is delirium: grade 3
+    }

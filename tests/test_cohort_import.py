@@ -186,3 +186,160 @@ def test_a_file_missing_a_required_column_is_reported_not_a_crash(centre, tmp_pa
         validate_source(src)
     missing = {e.value for e in caught.value.errors if "column present" in e.expected}
     assert {"icans_grade", "day"} <= missing
+
+
+# --------------------------------------------------------------------------------------------
+# The daily series as one observation per row (observations.csv)
+# --------------------------------------------------------------------------------------------
+
+OBS_COLUMNS = ["patient_id", "day", "series", "value", "unit"]
+
+
+def _with_observations(centre: Path, to: Path, rows: list[tuple]) -> Path:
+    shutil.copytree(centre, to)
+    pd.DataFrame(rows, columns=OBS_COLUMNS).to_csv(to / "observations.csv", index=False)
+    return to
+
+
+def _charted(centre: Path) -> pd.DataFrame:
+    """The centre's daily rows with the patient's age (to pick an adult's or a child's day)."""
+    daily = pd.read_csv(centre / "daily.csv", dtype={"patient_id": str})
+    patients = pd.read_csv(centre / "patients.csv", dtype={"patient_id": str})
+    return daily.join(patients.set_index("patient_id")["age_years"], on="patient_id")
+
+
+def test_observations_are_converted_and_pivoted_into_the_daily_table(centre, tmp_path):
+    """Several values on one day in several units become the day's one value in the
+    contract's unit; conversions checked against hand-computed values (100.4 °F = 38 °C;
+    CRP 2.5 mg/dL = 25 mg/L; fibrinogen 3.1 g/L = 310 mg/dL; creatinine 88.42 umol/L =
+    1 mg/dL; LDH 5 ukat/L = 300 U/L; platelets 150,000/uL = 150 x10^9/L)."""
+    charted = _charted(centre)
+    adult = charted[(charted["age_years"] >= 12) & (charted["icans_grade"] >= 1)].iloc[0]
+    child = charted[charted["age_years"] < 12].iloc[0]
+    a, c = (adult["patient_id"], int(adult["day"])), (child["patient_id"], int(child["day"]))
+    rows = [
+        (*a, "temperature_max_c", 100.4, "°F"),
+        (*a, "temperature_max_c", 37.1, "C"),  # the day's highest: 38.0
+        (*a, "ice_score", 9, ""),
+        (*a, "ice_score", 7, "points"),  # the day's lowest: 7 (grade >= 1 that day)
+        (*a, "crp_mg_per_l", 2.5, "mg/dL"),
+        (*a, "crp_mg_per_l", 80, "mg/L"),  # labs: the day's first, 25
+        (*a, "fibrinogen_mg_per_dl", 3.1, "g/L"),
+        (*a, "creatinine_mg_per_dl", 88.42, "µmol/L"),
+        (*a, "ldh_u_per_l", 5, "ukat/L"),
+        (*a, "platelets_10e9_per_l", 150_000, "/uL"),
+        (*c, "capd_score", 0, ""),
+        (*c, "capd_score", 0, ""),
+        (*c, "il6_pg_per_ml", 12.5, "pg/mL"),
+    ]
+    src = _with_observations(centre, tmp_path / "long", rows)
+    out = tmp_path / "cohort"
+    import_cohort(src, out)
+    daily = read_cohort(out).tables["daily"].set_index(["patient_id", "day"])
+    day_a, day_c = daily.loc[a], daily.loc[c]
+    expected = {
+        "temperature_max_c": 38.0,
+        "ice_score": 7,
+        "crp_mg_per_l": 25.0,
+        "fibrinogen_mg_per_dl": 310.0,
+        "creatinine_mg_per_dl": 1.0,
+        "ldh_u_per_l": 300.0,
+        "platelets_10e9_per_l": 150.0,
+    }
+    for column, value in expected.items():
+        assert day_a[column] == pytest.approx(value, rel=1e-12), column
+    assert (day_c["capd_score"], day_c["il6_pg_per_ml"]) == (0, 12.5)
+    assert pd.isna(day_c["ice_score"]) and pd.isna(day_a["capd_score"])
+    filled = daily[list(expected)].notna().any(axis=1)
+    assert filled.sum() == 1  # no other day was touched
+    recorded = pd.read_json(out / "manifest.json", typ="series")["source"]["files"]
+    digest = hashlib.sha256((src / "observations.csv").read_bytes()).hexdigest()
+    assert recorded["observations"] == {"file": "observations.csv", "rows": 13, "sha256": digest}
+
+
+def test_bad_observations_are_named_by_line_series_unit_and_rule(centre, tmp_path):
+    """An unknown series or unit, an unreadable or implausible value, a day without a daily
+    row, a value the daily table already gives: each named with its line, nothing written."""
+    charted = _charted(centre)
+    adult = charted[charted["age_years"] >= 12].iloc[0]
+    pid, day = adult["patient_id"], int(adult["day"])
+    days = set(charted.loc[charted["patient_id"] == pid, "day"])
+    uncharted = next(d for d in range(29) if d not in days)
+    src = _with_observations(
+        centre,
+        tmp_path / "bad-long",
+        [
+            (pid, day, "crp", 3.0, "mg/L"),  # line 2
+            (pid, day, "ldh_u_per_l", 5.0, "mmol/L"),  # line 3
+            (pid, day, "crp_mg_per_l", "high", "mg/L"),  # line 4
+            (pid, day, "crp_mg_per_l", 200, "mg/dL"),  # line 5: 2,000 mg/L
+            (pid, day, "temperature_max_c", 101.0, "C"),  # line 6: Fahrenheit written as C
+            (pid, uncharted, "ferritin_ng_per_ml", 900, "ng/mL"),  # line 7
+            (pid, day, "dexamethasone_mg", 10, "mg"),  # line 8: comes in the daily table
+        ],
+    )
+    daily = pd.read_csv(src / "daily.csv", dtype={"patient_id": str})
+    daily["il6_pg_per_ml"] = None
+    daily.loc[adult.name, "il6_pg_per_ml"] = 40.0  # the adult's row (same index)
+    daily.to_csv(src / "daily.csv", index=False)
+    with (src / "observations.csv").open("a") as f:
+        f.write(f"{pid},{day},il6_pg_per_ml,41,pg/mL\n")  # line 9: given in daily.csv already
+    out = tmp_path / "cohort"
+    with pytest.raises(InvalidCohortError) as caught:
+        import_cohort(src, out)
+    assert not out.exists()
+    named = {
+        (int(re.search(r"\(line (\d+)\)", e.where)[1]), e.field): e
+        for e in caught.value.errors
+        if e.where.startswith("observations.csv: patient ")
+    }
+    assert set(named) == {
+        (2, "series"),
+        (3, "unit"),
+        (4, "value"),
+        (5, "crp_mg_per_l"),
+        (6, "temperature_max_c"),
+        (7, "day"),
+        (8, "series"),
+        (9, "il6_pg_per_ml"),
+    }, named
+    unit = named[3, "unit"]
+    assert unit.value == "mmol/L" and unit.where.startswith(f"observations.csv: patient {pid}")
+    assert unit.expected == "a unit of ldh_u_per_l: one of U/L, IU/L, ukat/L"
+    assert "crp_mg_per_l" in named[2, "series"].expected
+    crp = named[5, "crp_mg_per_l"]
+    assert crp.value == 200 and "2000 mg/L once converted" in crp.expected
+    assert "from 0 to 1,000 mg/L" in crp.expected
+    assert "from 30 to 45 °C" in named[6, "temperature_max_c"].expected
+    assert named[7, "day"].value == uncharted and "daily table" in named[7, "day"].expected
+    assert "already" in named[9, "il6_pg_per_ml"].expected
+
+
+def test_a_systematic_problem_is_stated_once_with_its_count(centre, tmp_path):
+    """A whole export in an unknown unit: the first rows named, then the count, not a
+    million lines."""
+    charted = _charted(centre).head(60)
+    rows = [(r.patient_id, r.day, "crp_mg_per_l", 5.0, "mg/mL") for r in charted.itertuples()]
+    src = _with_observations(centre, tmp_path / "unit", rows)
+    with pytest.raises(InvalidCohortError) as caught:
+        validate_source(src)
+    units = [e for e in caught.value.errors if e.field == "unit"]
+    assert len(units) == 21
+    assert units[-1].value == "40 more rows" and "60 rows in all" in units[-1].expected
+    assert units[-1].where == "observations.csv: table"
+
+
+def test_observation_scores_meet_the_age_window_and_the_grade(centre, tmp_path):
+    """Pivoted scores are checked as a daily cell would be: a CAPD on an adult's day, and an
+    ICE score of 2 on a day charted ICANS grade 0 (ICE 0-2 is grade 3, ASTCT 2019)."""
+    charted = _charted(centre)
+    adult = charted[(charted["age_years"] >= 12) & (charted["icans_grade"] == 0)].iloc[0]
+    a = (adult["patient_id"], int(adult["day"]))
+    src = _with_observations(
+        centre, tmp_path / "scores", [(*a, "capd_score", 3, ""), (*a, "ice_score", 2, "")]
+    )
+    with pytest.raises(InvalidCohortError) as caught:
+        validate_source(src)
+    found = {(e.field, e.value) for e in caught.value.errors}
+    assert found == {("capd_score", 3), ("icans_grade", 0)}, caught.value.errors
+    assert all(e.where.startswith(f"daily.csv: patient {a[0]}") for e in caught.value.errors)

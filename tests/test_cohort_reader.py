@@ -29,10 +29,26 @@ def test_reader_returns_the_contract_columns_only(cohort):
     # the generator writes hidden classes, latent curves and findings; none of it comes through
     written = pd.read_parquet(cohort / "daily.parquet").columns
     assert "latent_icans_level" in written and "ice_score" in written
-    # the treatment columns are optional: a cohort that does not record them has none
+    # the treatment columns and the charted daily series are optional: a cohort that does not
+    # record them has none (the generator's ICE and CAPD scores are the contract's columns)
     daily = list(tables["daily"].columns)
     assert daily[:4] == ["patient_id", "day", "crs_grade", "icans_grade"]
-    assert set(daily[4:]) <= {"dexamethasone_mg", "tocilizumab_doses"}
+    assert set(daily[4:]) <= {
+        "dexamethasone_mg",
+        "tocilizumab_doses",
+        "temperature_max_c",
+        "ice_score",
+        "capd_score",
+        "crp_mg_per_l",
+        "ferritin_ng_per_ml",
+        "il6_pg_per_ml",
+        "platelets_10e9_per_l",
+        "fibrinogen_mg_per_dl",
+        "lymphocytes_10e9_per_l",
+        "ldh_u_per_l",
+        "creatinine_mg_per_dl",
+    }
+    assert "latent_icans_level" not in daily
     assert list(tables["measurements"].columns) == [
         "patient_id",
         "day",

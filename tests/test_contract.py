@@ -26,6 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api.patient import parse_patient
+from cohort.consistency import cohort_errors
 from cohort.schema import _fields, validate_table
 from icans.contract import BASELINE, CAR_TARGETS, COURSE, DISEASES, FIELDS
 from icans.errors import InvalidCohortError, InvalidPatientError
@@ -79,16 +80,35 @@ RANGES = {
     "platelets_10e9_per_l": (0, 2_000, True, False),
     "creatinine_mg_per_dl": (0, 30, False, False),
 }
-# The course, day by day: field -> (low, high in a request, high in a cohort, whole numbers only).
-# A request holds a patient before the event: ICANS grades 0-2 (grade 3 is the event).
+# The course, day by day: field -> (low, high in a request, high in a cohort, low excluded,
+# whole numbers only). A request holds a patient before the event: ICANS grades 0-2 (grade 3 is
+# the event). The daily routine series: ICE 0-10 and CAPD 0-32 points (ASTCT 2019; Traube 2014:
+# 8 items of 0-4); the plausible ranges of the ward's chart (a Fahrenheit temperature, platelets
+# per uL or fibrinogen in g/L fall outside).
 COURSE_RANGES = {
-    "crs_grade_by_day": (0, 4, 4, True),
-    "cd4_car_t_cells_per_ul": (0, 100_000, 100_000, False),
-    "cd8_car_t_cells_per_ul": (0, 100_000, 100_000, False),
-    "icans_grade_by_day": (0, 2, 4, True),
-    "dexamethasone_mg_by_day": (0, 2_000, 2_000, False),
-    "tocilizumab_doses_by_day": (0, 3, 3, True),
+    "crs_grade_by_day": (0, 4, 4, False, True),
+    "cd4_car_t_cells_per_ul": (0, 100_000, 100_000, False, False),
+    "cd8_car_t_cells_per_ul": (0, 100_000, 100_000, False, False),
+    "icans_grade_by_day": (0, 2, 4, False, True),
+    "dexamethasone_mg_by_day": (0, 2_000, 2_000, False, False),
+    "tocilizumab_doses_by_day": (0, 3, 3, False, True),
+    "temperature_max_c_by_day": (30, 45, 45, False, False),
+    "ice_score_by_day": (0, 10, 10, False, True),
+    "capd_score_by_day": (0, 32, 32, False, True),
+    "crp_mg_per_l_by_day": (0, 1_000, 1_000, False, False),
+    "ferritin_ng_per_ml_by_day": (0, 500_000, 500_000, False, False),
+    "il6_pg_per_ml_by_day": (0, 1_000_000, 1_000_000, False, False),
+    "platelets_10e9_per_l_by_day": (0, 2_000, 2_000, True, False),
+    "fibrinogen_mg_per_dl_by_day": (25, 2_000, 2_000, False, False),
+    "lymphocytes_10e9_per_l_by_day": (0, 500, 500, False, False),
+    "ldh_u_per_l_by_day": (0, 50_000, 50_000, False, False),
+    "creatinine_mg_per_dl_by_day": (0, 30, 30, False, False),
 }
+# Charted only in an age window, years (low included, high excluded): ASTCT 2019 grades
+# encephalopathy by the ICE score from 12 years and by the CAPD below 12.
+AGE_WINDOWS = {"ice_score_by_day": (12, math.inf), "capd_score_by_day": (0, 12)}
+# A patient inside each window (the adult above; a child with B-ALL, a CD19 indication).
+CHILD = {**PATIENT, "age_years": 9.0, "disease": "B-ALL"}
 VOCABULARY = {
     "disease": ("LBCL", "PMBCL", "B-ALL", "MCL", "FL", "CLL", "MM", "AML", "T-ALL", "BPDCN"),
     "car_target": ("CD19", "CD19-CD22", "BCMA", "CLL1", "CD123", "CD7"),
@@ -131,14 +151,20 @@ def test_the_hand_written_rules_cover_the_contract():
     """Every field of the contract has its published rule here (a new field needs one)."""
     assert set(RANGES) == {f.name for f in BASELINE if f.kind in ("number", "integer")}
     assert set(COURSE_RANGES) == {f.name for f in COURSE}
+    assert {f.name: f.age_window for f in COURSE if f.age_window is not None} == AGE_WINDOWS
     assert {f.name: tuple(FIELDS[f.name].values) for f in BASELINE if f.kind == "category"} == (
         VOCABULARY
     )
     assert (set(CAR_TARGETS), set(DISEASES)) == (set(SUPPORTED), set(VOCABULARY["disease"]))
 
 
-def by_request(field: str, value) -> bool:
-    record = {**PATIENT, "day_since_infusion": 0}
+def by_request(field: str, value, patient: dict | None = None) -> bool:
+    """The endpoint's verdict on one value of ``field``, sent for ``patient`` (by default one
+    of an age the field is charted at)."""
+    if patient is None:
+        low, high = AGE_WINDOWS.get(field, (0, math.inf))
+        patient = PATIENT if low <= PATIENT["age_years"] < high else CHILD
+    record = {**patient, "day_since_infusion": 0}
     spec = FIELDS[field]
     if spec.kind == "day_list":
         record[field] = [{"day": 0, spec.value_key: value}]
@@ -283,14 +309,15 @@ def test_missing_values_are_judged_alike(field):
 
 @pytest.mark.parametrize("field", list(COURSE_RANGES))
 def test_course_values_are_judged_alike(field):
-    low, request_high, table_high, whole = COURSE_RANGES[field]
+    low, request_high, table_high, low_open, whole = COURSE_RANGES[field]
 
     def check(values):
         for value, table in zip(values, by_table_each(field, values), strict=True):
             # above request_high (ICANS grade 3, 4): the event has already happened, so a
             # cohort may hold it and a prediction request may not
-            assert by_request(field, value) == within(value, low, request_high, False, whole)
-            assert table == within(value, low, table_high, False, whole), value
+            published = within(value, low, request_high, low_open, whole)
+            assert by_request(field, value) == published, value
+            assert table == within(value, low, table_high, low_open, whole), value
 
     check(_edges(low, table_high))  # every edge, every run
     given(_numbers(low, table_high))(LISTS(check))()
@@ -389,3 +416,83 @@ def test_combinations_that_do_not_exist_are_refused():
     assert by_both("CD19", "B-ALL", 8) == (True, True)  # tisa-cel is for children's B-ALL
     assert by_both("CLL1", "AML", 11) == (True, True)  # the paediatric CLL1 series
     assert by_both("CD7", "T-ALL", 30) == (True, True)
+
+
+# ASTCT 2019 (Lee et al., Tables 5 and 6), written out: the ICANS grade an ICE score gives on its
+# own (10: 0; 7-9: 1; 3-6: 2; 0-2: 3) and a CAPD total (0: 0; 1-8: 1; 9 or more, delirium: 3).
+ICE_GRADE = {10: 0, 9: 1, 8: 1, 7: 1, 6: 2, 5: 2, 4: 2, 3: 2, 2: 3, 1: 3, 0: 3}
+CAPD_GRADE = {0: 0, **dict.fromkeys(range(1, 9), 1), **dict.fromkeys(range(9, 33), 3)}
+
+
+def cohort_of(age: float, daily: dict) -> dict[str, pd.DataFrame]:
+    """One patient of ``age`` with one daily row (CRS and ICANS grade 0 unless given)."""
+    return {
+        "patients": pd.DataFrame([{"patient_id": "P1", **PATIENT, "age_years": age}]),
+        "daily": pd.DataFrame([{**DAILY, **daily}]),
+        "measurements": pd.DataFrame([MEASUREMENT]),
+        "outcomes": pd.DataFrame(
+            [{"patient_id": "P1", "severe_or_refractory_icans": False, "event_day": None}]
+        ),
+    }
+
+
+@pytest.mark.parametrize("age", [3.0, 9.0, 11.99, 12.0, 12.5, 40.0])
+@pytest.mark.parametrize("field", ["ice_score_by_day", "capd_score_by_day"])
+def test_scores_are_taken_only_in_their_age_window(field, age):
+    """The ICE score from 12 years, the CAPD below 12 (ASTCT 2019), judged alike by the
+    endpoint and the cohort checks; the refusal names the score, the age and the rule."""
+    low, high = AGE_WINDOWS[field]
+    published = low <= age < high
+    spec = FIELDS[field]
+    patient = {**PATIENT, "age_years": age}
+    assert by_request(field, 5, patient) == published
+    errors = [e for e in cohort_errors(cohort_of(age, {spec.table_column: 5})) if e.value == 5]
+    assert (not errors) == published
+    if not published:
+        (error,) = errors
+        assert (error.field, error.where) == (spec.table_column, "daily: patient P1 (row 0)")
+        assert f"aged {age:g} years" in error.expected and "12 years" in error.expected
+        with pytest.raises(InvalidPatientError) as info:
+            parse_patient({**patient, "day_since_infusion": 0, field: [{"day": 0, "score": 5}]})
+        (refused,) = info.value.errors
+        assert (refused.field, refused.value) == (f"{field}[0].score", 5)
+        assert refused.expected == error.expected
+
+
+@pytest.mark.parametrize(
+    ("field", "age", "floors"),
+    [("ice_score_by_day", 40.0, ICE_GRADE), ("capd_score_by_day", 9.0, CAPD_GRADE)],
+)
+def test_the_icans_grade_is_at_least_its_score_s_grade(field, age, floors):
+    """A day's ICANS grade is the worst of its domains (ASTCT 2019), so it is at least the
+    grade the day's ICE or CAPD score gives alone: every score against every grade, by the
+    endpoint (grades 0-2) and by the cohort checks (grades 0-4)."""
+    spec = FIELDS[field]
+    patient = {**PATIENT, "age_years": age}
+    for score, floor in floors.items():
+        for grade in range(5):
+            rows = cohort_of(age, {spec.table_column: score, "icans_grade": grade})
+            named = [e for e in cohort_errors(rows) if e.field == "icans_grade"]
+            assert (not named) == (grade >= floor), (score, grade)
+            if grade <= 2:
+                record = patient | {
+                    "day_since_infusion": 0,
+                    field: [{"day": 0, "score": score}],
+                    "icans_grade_by_day": [{"day": 0, "grade": grade}],
+                }
+                assert accepted_request(record) == (grade >= floor), (score, grade)
+    # the refusal names the grade, its place, the score and the grade it gives
+    with pytest.raises(InvalidPatientError) as info:
+        parse_patient(
+            patient
+            | {
+                "day_since_infusion": 1,
+                field: [{"day": 0, "score": 0}, {"day": 1, "score": max(floors)}],
+                "icans_grade_by_day": [{"day": 1, "grade": 0}, {"day": 0, "grade": 0}],
+            }
+        )
+    (refused,) = [e for e in info.value.errors if e.field.startswith("icans_grade_by_day")]
+    floor = floors[0] if field == "ice_score_by_day" else floors[max(floors)]
+    day = 0 if field == "ice_score_by_day" else 1
+    assert refused.field == f"icans_grade_by_day[{1 - day}].grade" and refused.value == 0
+    assert f"at least {floor}" in refused.expected and f"day {day}" in refused.expected

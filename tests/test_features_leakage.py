@@ -27,6 +27,7 @@ from features.layout import (
     RAW_COLUMNS,
     SERIES_SLICE,
     WIDTHS,
+    as_raw,
 )
 from features.packing import to_raw
 from features.transformers import build_feature_pipeline, transform_rows
@@ -500,9 +501,10 @@ def test_the_raw_layout_is_the_one_every_logged_model_reads():
     Generation 1: 16 baseline fields, the prediction day, then 4 course series of 29 days, in
     this order (tests/fixtures/legacy-v1); generation 2 appends marrow involvement, then the
     corticosteroid and tocilizumab series, so no column of generation 1 moved; generation 3
-    appends the 11 daily routine series (temperature first, creatinine last)."""
+    appends the eleven series a ward charts daily (no baseline field), after generation 2."""
     assert len(RAW_COLUMNS) == 16 + 1 + 4 * 29 + 1 + 2 * 29 + 11 * 29
     assert WIDTHS == (133, 192, 511)
+    assert GENERATIONS == ((16, 4), (17, 6), (17, 17))
     assert RAW_COLUMNS[:3] == ("age_years", "weight_kg", "dose_cells_per_kg")
     assert RAW_COLUMNS[12:17] == (
         "disease",
@@ -523,10 +525,38 @@ def test_the_raw_layout_is_the_one_every_logged_model_reads():
     assert RAW_COLUMNS[134] == "dexamethasone_mg_d00"
     assert RAW_COLUMNS[134 + 29] == "tocilizumab_doses_d00"
     assert RAW_COLUMNS[191] == "tocilizumab_doses_d28"
-    assert RAW_COLUMNS[192] == "temperature_max_c_d00"
-    assert RAW_COLUMNS[192 + 29] == "ice_score_d00"
-    assert RAW_COLUMNS[192 + 3 * 29] == "crp_mg_per_l_d00"
+    starts = [RAW_COLUMNS[192 + 29 * k] for k in range(11)]
+    assert starts == [
+        "temperature_max_c_d00",
+        "ice_score_d00",
+        "capd_score_d00",
+        "crp_mg_per_l_d00",
+        "ferritin_ng_per_ml_d00",
+        "il6_pg_per_ml_d00",
+        "platelets_10e9_per_l_d00",
+        "fibrinogen_mg_per_dl_d00",
+        "lymphocytes_10e9_per_l_d00",
+        "ldh_u_per_l_d00",
+        "creatinine_mg_per_dl_d00",
+    ]
     assert RAW_COLUMNS[-1] == "creatinine_mg_per_dl_d28"
+
+
+def test_a_generation_2_row_reads_as_the_same_patient_with_the_daily_series_missing():
+    """A 192-column row (array or table, columns in any order) is today's row with the eleven
+    daily series of generation 3 missing (NaN), every generation-2 value in its place."""
+    rng = np.random.default_rng(3)
+    old = rng.uniform(0, 5, size=(4, 192))
+    for rows in (old, pd.DataFrame(old, columns=list(RAW_COLUMNS[:192])).iloc[:, ::-1]):
+        now = as_raw(rows)
+        assert now.shape == (4, 511)
+        np.testing.assert_array_equal(now[:, :192], old)
+        assert np.isnan(now[:, 192:]).all()
+        assert np.isnan(now[:, SERIES_SLICE["ice_score"]]).all()
+    # a table of generation 2 with one generation-3 column is neither layout: refused
+    partial = pd.DataFrame(old, columns=list(RAW_COLUMNS[:192])).assign(ice_score_d00=1.0)
+    with pytest.raises(ValueError, match="lacks columns"):
+        as_raw(partial)
 
 
 def test_the_layout_covers_the_contract_and_later_fields_are_optional():

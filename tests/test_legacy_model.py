@@ -118,7 +118,8 @@ def test_its_signature_names_the_first_generation_of_the_layout():
 def test_rows_of_every_layout_generation_answer_the_same(registered, expected):
     """The old model reads its own 133-column rows, the same rows in today's layout (the later
     columns missing), a table of its signature's columns, and rows that also carry the fields
-    added since (marrow involvement, corticosteroid and tocilizumab courses), which it was not
+    added since (marrow involvement, corticosteroid and tocilizumab courses, the daily charted
+    series such as ICE and CRP), which it was not
     fitted on and must not read: the same probabilities every time."""
     model = registered[0].model
     old = expected["raw"]
@@ -129,6 +130,8 @@ def test_rows_of_every_layout_generation_answer_the_same(registered, expected):
     treated[:, COLUMN_INDEX["marrow_involvement"]] = 1.0
     treated[:, SERIES_SLICE["dexamethasone_mg"]] = 40.0
     treated[:, SERIES_SLICE["tocilizumab_doses"]] = 2.0
+    treated[:, SERIES_SLICE["ice_score"]] = 6.0  # generation 3: the daily charted series
+    treated[:, SERIES_SLICE["crp_mg_per_l"]] = 150.0
     table = pd.DataFrame(old, columns=list(RAW_COLUMNS[: WIDTHS[0]])).iloc[:, ::-1]
     answer = model.predict_proba(old)[:, 1]
     # written on another processor (ACROSS_PROCESSORS)

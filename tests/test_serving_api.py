@@ -997,3 +997,58 @@ def test_a_whole_number_written_with_a_fraction_is_that_integer(client, body):
     as_float = client.post("/v1/risk", json=fresh(body, day_since_infusion=3.0)).json()
     assert as_float["landmark_day"] == 3
     assert as_float["probability"] == as_int["probability"]  # exact: the same row, same code
+
+
+# --------------------------------------------------------------------------------------------
+# The daily charted series: the scores' age windows and the ICANS grade they imply
+# --------------------------------------------------------------------------------------------
+
+
+def charted(record: dict, age: float, **series: list) -> dict:
+    """The request for a patient of ``age``, no ICE or CAPD score unless given."""
+    return fresh(
+        record, **({"ice_score_by_day": [], "capd_score_by_day": []} | series), age_years=age
+    )
+
+
+def test_a_score_outside_its_age_window_is_refused(client, body):
+    """An ICE score for a 9-year-old (ASTCT 2019: ICE from 12 years, CAPD below): 422 naming
+    the score, its value, the age and the rule."""
+    record = charted(body, 9.0, ice_score_by_day=[{"day": 0, "score": 10}])
+    e = error_for(invalid(client.post("/v1/risk", json=record)), "ice_score_by_day[0].score")
+    assert e["value"] == 10
+    assert "aged 9 years" in e["expected"] and "from 12 years" in e["expected"]
+    assert "CAPD score below 12 years" in e["expected"]
+
+
+def test_an_icans_grade_below_its_ice_score_s_grade_is_refused(client, body):
+    """ICE 5 is at least ICANS grade 2 (ASTCT 2019): grade 1 that day is refused."""
+    grades = [{"day": d, "grade": int(d == DAY)} for d in range(DAY + 1)]
+    record = charted(
+        body, 40.0, ice_score_by_day=[{"day": DAY, "score": 5}], icans_grade_by_day=grades
+    )
+    e = error_for(invalid(client.post("/v1/risk", json=record)), f"icans_grade_by_day[{DAY}].grade")
+    assert e["value"] == 1 and "at least 2" in e["expected"] and f"day {DAY}" in e["expected"]
+
+
+def test_the_daily_series_are_answered(client, body):
+    """A request charting every daily series (scores in agreement) is answered; the series
+    are no longer missing inputs."""
+    days = range(DAY + 1)
+    series = {
+        "temperature_max_c_by_day": [{"day": d, "value": 38.5} for d in days],
+        "crp_mg_per_l_by_day": [{"day": d, "value": 40.0 + d} for d in days],
+        "ferritin_ng_per_ml_by_day": [{"day": d, "value": 900.0} for d in days],
+        "il6_pg_per_ml_by_day": [{"day": d, "value": 25.0} for d in days],
+        "platelets_10e9_per_l_by_day": [{"day": d, "value": 120.0} for d in days],
+        "fibrinogen_mg_per_dl_by_day": [{"day": d, "value": 300.0} for d in days],
+        "lymphocytes_10e9_per_l_by_day": [{"day": d, "value": 0.4} for d in days],
+        "ldh_u_per_l_by_day": [{"day": d, "value": 350.0} for d in days],
+        "creatinine_mg_per_dl_by_day": [{"day": d, "value": 0.9} for d in days],
+        "icans_grade_by_day": [{"day": d, "grade": 0} for d in days],
+    }
+    record = charted(body, 40.0, ice_score_by_day=[{"day": d, "score": 10} for d in days])
+    r = client.post("/v1/risk", json=fresh(record, **series))
+    assert r.status_code == 200, r.text
+    missing = set(r.json()["missing_inputs"])
+    assert not missing & {*series, "ice_score_by_day"}, missing
