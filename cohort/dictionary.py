@@ -84,7 +84,7 @@ def _observations() -> list[str]:
         "| `series` | unit (converted) | other units accepted | several on one day |",
         "|---|---|---|---|",
     ]
-    words = {"first": "the first in the file", "max": "the highest", "min": "the lowest"}
+    words = {"last": "the last in the file", "max": "the highest", "min": "the lowest"}
     for name, spec in observations.SERIES.items():
         others = ", ".join(
             f"{u or '(empty)'} ({observations.conversion_text(f, o)})"

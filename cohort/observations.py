@@ -16,7 +16,8 @@ laboratory values). Each row is read as follows:
 * the converted value must meet the field's rule in the contract, as a ``daily`` cell would.
 * several values of one series on one day make the day's value the contract speaks of
   (:data:`DAY_VALUE`): the highest temperature, the lowest ICE score, the highest CAPD score,
-  the first laboratory value in file order (the day's first draw, as the contract says).
+  the last laboratory value in file order (the day's latest draw, as the contract says and as
+  the FHIR mapping reads a day).
 * the patient and day must have a row in the ``daily`` table (which holds the day's CRS and
   ICANS grades, required on every row); a value for a cell the ``daily`` table already fills is
   refused (one source per value).
@@ -49,7 +50,7 @@ SERIES: dict[str, FieldSpec] = {
 }
 
 #: How a day's several values of a series become its one value (pandas aggregation), by the
-#: contract's meaning of the day's value; every other series takes the first in file order.
+#: contract's meaning of the day's value; every other series takes the last in file order.
 DAY_VALUE: dict[str, str] = {"temperature_max_c": "max", "ice_score": "min", "capd_score": "max"}
 
 _PER_UL = {"10^9/L": 1.0, "G/L": 1.0, "x10^3/uL": 1.0, "K/uL": 1.0, "/uL": 1e-3}
@@ -97,7 +98,7 @@ def conversion_text(factor: float, offset: float) -> str:
 
 
 def day_value(series: str) -> str:
-    return DAY_VALUE.get(series, "first")
+    return DAY_VALUE.get(series, "last")
 
 
 def _numbers(values: pd.Series) -> np.ndarray:

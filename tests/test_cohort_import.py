@@ -222,8 +222,8 @@ def test_observations_are_converted_and_pivoted_into_the_daily_table(centre, tmp
         (*a, "temperature_max_c", 37.1, "C"),  # the day's highest: 38.0
         (*a, "ice_score", 9, ""),
         (*a, "ice_score", 7, "points"),  # the day's lowest: 7 (grade >= 1 that day)
-        (*a, "crp_mg_per_l", 2.5, "mg/dL"),
-        (*a, "crp_mg_per_l", 80, "mg/L"),  # labs: the day's first, 25
+        (*a, "crp_mg_per_l", 80, "mg/L"),
+        (*a, "crp_mg_per_l", 2.5, "mg/dL"),  # labs: the day's last (latest draw), 25
         (*a, "fibrinogen_mg_per_dl", 3.1, "g/L"),
         (*a, "creatinine_mg_per_dl", 88.42, "µmol/L"),
         (*a, "ldh_u_per_l", 5, "ukat/L"),

@@ -31,12 +31,14 @@ from features.layout import (
 )
 from features.packing import to_raw
 from features.transformers import build_feature_pipeline, transform_rows
+from icans.charting import domain_grade
 from icans.contract import (
     ADULT_ONLY_DISEASES,
     BASELINE,
     COSTIMULATORY_DOMAINS,
     COURSE,
     DAILY_ROUTINE,
+    FIELDS,
     HORIZON_DAYS,
     LYMPHODEPLETION_REGIMENS,
     SUPPORTED_TARGETS,
@@ -181,8 +183,26 @@ def patients(draw: st.DrawFn, max_day: int = MAX_L) -> dict:
             continue
         days = draw(st.lists(st.integers(0, day), unique=True, max_size=day + 1))
         record[field] = [{"day": d, key: draw(values)} for d in days]  # any order
+    _grades_at_least_the_scores(record)
     assume(not outcome_errors(record))  # not yet steroid-refractory: a valid request
     return {k: v for k, v in record.items() if v is not None}
+
+
+def _grades_at_least_the_scores(record: dict) -> None:
+    """A day's ICANS grade is at least the grade its ICE or CAPD score gives (ASTCT 2019),
+    or the request is refused; a score that would mean grade 3 (the outcome) is dropped."""
+    grades = {obs["day"]: obs for obs in record.get("icans_grade_by_day", [])}
+    for name in ("ice_score_by_day", "capd_score_by_day"):
+        kept = []
+        for obs in record.get(name, []):
+            floor = float(domain_grade(FIELDS[name], np.array([obs["score"]]))[0])
+            if floor >= 3:
+                continue
+            if obs["day"] in grades:
+                grades[obs["day"]]["grade"] = max(grades[obs["day"]]["grade"], int(floor))
+            kept.append(obs)
+        if name in record:
+            record[name] = kept
 
 
 # Anything at all may sit after L in a raw row that bypassed validation.
