@@ -21,6 +21,7 @@ its position in a list), the value and the rule:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -258,8 +259,15 @@ def _valid_course(data: dict, spec: FieldSpec, last_day: int) -> dict[int, tuple
 
 
 def _number(value: Any) -> float | None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return float(value) if ok and np.isfinite(value) else None
+    """A finite number of the raw request, else None (a bool, text, or an integer too large
+    for a float is reported by the field's own rule)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def charting_errors(data: Any) -> list[InvalidInputError]:

@@ -714,6 +714,11 @@ MALFORMED = {
     "invalid utf-8": (b'{"disease": "\xff\xfe"}', JSON),
     "huge float": (b'{"age_years": 1e400, "dose_cells_per_kg": -1e999}', JSON),
     "huge integer": (b'{"age_years": 1' + b"0" * 4000 + b"}", JSON),
+    "huge integer score": (
+        b'{"age_years": 40, "day_since_infusion": 1, "icans_grade_by_day": [{"day": 1, '
+        b'"grade": 0}], "ice_score_by_day": [{"day": 1, "score": 1' + b"0" * 4000 + b"}]}",
+        JSON,
+    ),
     "nan and infinity": (b'{"age_years": NaN, "weight_kg": Infinity}', JSON),
     "deeply nested arrays": (b"[" * 20_000 + b"]" * 20_000, JSON),
     "deeply nested objects": (b'{"a":' * 5_000 + b"1" + b"}" * 5_000, JSON),
