@@ -30,6 +30,7 @@ from data.synthetic.routine import LABS, Charting
 from data.synthetic.simulate import Course
 from data.synthetic.treatment import NONE, next_steroid_state, steroid_mg, steroid_start_grades
 from data.synthetic.true_risk import ForwardFilter
+from icans.contract import FIELDS
 
 # Findings that give each ICANS grade in an adult: ICE score, everything else normal.
 _ICE_FOR_GRADE = {0: 10, 1: 8, 2: 5}
@@ -47,6 +48,8 @@ class Profile:
     cd4: dict[int, float]
     cd8: dict[int, float]
     guessed: tuple[str, ...] = field(default_factory=tuple)
+    # the daily routine charted: a ``daily`` column of the contract -> {day: value}
+    daily: dict[str, dict[int, float]] = field(default_factory=dict)
 
     @property
     def start_grade(self) -> int:
@@ -80,6 +83,10 @@ class Profile:
             "cd8_car_t_cells_per_ul": upto(self.cd8, "value"),
             "dexamethasone_mg_by_day": upto(self.steroid_doses(params), "mg"),
             "tocilizumab_doses_by_day": [{"day": d, "doses": 0} for d in range(day + 1)],
+            **{
+                f"{column}_by_day": upto(values, FIELDS[f"{column}_by_day"].value_key)
+                for column, values in self.daily.items()
+            },
         }
 
 
@@ -119,7 +126,15 @@ KATSIN = Profile(
         "3 prior lines (three regimens named)",
         "CD4+/CD8+ counts on days 3, 7 and 10 (only the day-14 peak of 77.7/uL, CD4:CD8 89 "
         "and the AUC are published); decitabine + Cy/Flu coded as flu_cy",
+        "daily CRP 200 on day 0 falling to 6 mg/L by day 7 and 5-8 to day 13 (the paper: "
+        "'inflammatory markers returned to normal values' by day 7, no CRS), afebrile, ICE "
+        "10 through day 13 (no ICANS before day 14)",
     ),
+    daily={
+        "temperature_max_c": {d: 36.8 for d in _DAYS},
+        "crp_mg_per_l": {0: 200.0, 1: 160.0, 3: 90.0, 5: 30.0, 7: 6.0, 10: 5.0, 12: 8.0},
+        "ice_score": {d: 10 for d in _DAYS},
+    },
 )
 
 MENG = Profile(
@@ -155,7 +170,14 @@ MENG = Profile(
         "LDH 400 U/L, CRP 20 mg/L, ferritin 2,000 ng/mL, platelets 40, creatinine 0.7",
         "CRS grade 1 on days 2-5; ICANS grade 1 from day 11 (the series' median onset)",
         "CD4+/CD8+ counts on days 3, 7 and 10",
+        "fever 38.5 °C on the CRS days 2-5 (CRS grade 1 is fever, ASTCT 2019); daily CRP "
+        "peaking at 90 mg/L on day 4; ICE 10, then 8 from day 11 (grade 1)",
     ),
+    daily={
+        "temperature_max_c": {d: (38.5 if 2 <= d <= 5 else 36.9) for d in _DAYS},
+        "crp_mg_per_l": {0: 15.0, 2: 40.0, 3: 70.0, 4: 90.0, 5: 80.0, 7: 30.0, 10: 15.0, 12: 25.0},
+        "ice_score": {d: (8 if d >= 11 else 10) for d in _DAYS},
+    },
 )
 
 PROFILES = (KATSIN, MENG)
@@ -189,12 +211,16 @@ def _course(profile: Profile, params: GeneratorParameters) -> Course:
     return Course(
         crs_state=crs_state,
         crs_grade=crs_grade,
-        temperature_max_c=np.where(crs_grade > 0, 38.5, 36.8),
+        temperature_max_c=daily(profile.daily.get("temperature_max_c", {}), np.nan),
         hypotension=zeros,
         hypoxia=zeros,
         tocilizumab=zeros,
         icans_level=zeros,
-        cognition=np.vectorize(_ICE_FOR_GRADE.get)(np.minimum(icans, 2)),
+        cognition=np.where(
+            np.isnan(ice := daily(profile.daily.get("ice_score", {}), np.nan)),
+            np.vectorize(_ICE_FOR_GRADE.get)(np.minimum(icans, 2)),
+            ice,
+        ).astype(np.int64),
         consciousness=zeros,
         seizure=zeros,
         motor=zeros,
@@ -213,7 +239,7 @@ def _course(profile: Profile, params: GeneratorParameters) -> Course:
         child=is_child(np.array([profile.baseline["age_years"]])),
         timing=np.zeros(1, dtype=np.int64),
         charting=Charting(np.array([False]), np.array([False]), np.array([True])),
-        labs={lab: np.full((1, width), np.nan) for lab in LABS},
+        labs={lab: daily(profile.daily.get(lab, {}), np.nan) for lab in LABS},
     )
 
 
