@@ -364,21 +364,28 @@ def true_risk_table(
     grid: LatentGrid,
     params: GeneratorParameters,
 ) -> pd.DataFrame:
-    """Rows (patient_id, landmark_day, true_risk) for patients alive and event-free at L."""
-    filt = ForwardFilter(base, course, grid, params)
+    """Rows (patient_id, landmark_day, true_risk, true_risk_routine) for patients alive and
+    event-free at L: the exact risk given everything observed (``all``) and given the routine
+    input set only (no CAR-T counts, no IL-6: what most centres have)."""
+    filters = {
+        "true_risk": ForwardFilter(base, course, grid, params, "all"),
+        "true_risk_routine": ForwardFilter(base, course, grid, params, "routine"),
+    }
     ids = base.table["patient_id"].to_numpy()
     frames = []
     for landmark in params.landmark_days:
-        while filt.day < landmark:
-            filt.step()
         at_risk = ((event_day < 0) | (event_day > landmark)) & course.alive[:, landmark]
-        risk = filt.risk()[at_risk]
+        columns = {}
+        for name, filt in filters.items():
+            while filt.day < landmark:
+                filt.step()
+            columns[name] = filt.risk()[at_risk]
         frames.append(
             pd.DataFrame(
                 {
                     "patient_id": ids[at_risk],
-                    "landmark_day": np.full(len(risk), landmark, dtype=np.int64),
-                    "true_risk": risk,
+                    "landmark_day": np.full(int(at_risk.sum()), landmark, dtype=np.int64),
+                    **columns,
                 }
             )
         )
