@@ -141,6 +141,7 @@ def _setup_champion(root: Path, cohort: Path, seed: int):
         learning_curve_sizes=(13, 100),
         learning_curve_repeats=2,
         gates=loose_gates(),
+        input_sets=(),  # the champion to report on; the input-set fits are not measured here
     )
     experiments = (config.experiment, f"{config.experiment}-evaluation")
     client = tracking_store(root, settings, experiments)

@@ -107,7 +107,12 @@ def _setup_model(root: Path, n_patients: int, seed: int, workers: int):
 
     settings = Settings(tracking_uri=store_uri(root), artifacts_dir=root / "artifacts")
     config = TrainConfig(
-        seed=seed, cv_folds=2, bootstrap_samples=20, learning_curve_sizes=(13,), gates=loose_gates()
+        seed=seed,
+        cv_folds=2,
+        bootstrap_samples=20,
+        learning_curve_sizes=(13,),
+        gates=loose_gates(),
+        input_sets=(),
     )
     client = tracking_store(root, settings, [config.experiment])
     result = train_champion(cohort, config, settings, client, "serve")

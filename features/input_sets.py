@@ -61,6 +61,13 @@ INPUT_SETS: dict[str, frozenset[str]] = {
     "baseline": frozenset({"baseline", "baseline_added", "day"}),
     "named": frozenset({"baseline", "day", "grades", "car_t"}),
 }
+# What each set holds, in a few words (for tables).
+INPUT_SET_LABELS: dict[str, str] = {
+    "all": "every input",
+    "routine": "no CAR-T counts, no IL-6",
+    "baseline": "known before infusion",
+    "named": "the owner's named predictors",
+}
 
 
 def check_inputs(inputs: str) -> None:

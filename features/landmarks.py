@@ -4,10 +4,16 @@ For landmark day L the row holds what was observable up to and including day L (
 and ICANS grades and treatment on days 0..L, CAR-T samples dated <= L), in the raw layout of
 :mod:`features.layout`; the label is the target event on days L+1..28; the generator's true risk
 is attached for evaluation only (never a predictor); ``patient_id`` is kept for grouped splits.
+
+A synthetic cohort's true-risk table may hold, beside ``true_risk`` (given everything observed),
+the exact risk given an input set's observations only (:mod:`features.input_sets`), in the
+column ``true_risk_<set>`` (the generator writes ``true_risk_routine``); each such column is
+attached too (``LandmarkDataset.set_true_risk``), to judge the models fitted on that set.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import cast
 
@@ -16,6 +22,7 @@ import pandas as pd
 
 from cohort.reader import TRUE_RISK
 from cohort.schema import validate_tables
+from features.input_sets import INPUT_SETS
 from features.layout import (
     BASELINE_FIELDS,
     BASELINE_INDEX,
@@ -51,6 +58,8 @@ class LandmarkDataset:
     landmark_day: np.ndarray
     true_risk: np.ndarray  # NaN where the cohort has no true-risk table
     subgroups: pd.DataFrame  # baseline descriptors for subgroup metrics (not predictors)
+    # input set (not "all") -> its exact true risk per row, where the true-risk table has it
+    set_true_risk: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.label)
@@ -67,7 +76,20 @@ class LandmarkDataset:
             self.landmark_day[mask],
             self.true_risk[mask],
             cast(pd.DataFrame, self.subgroups[mask]).reset_index(drop=True),
+            {name: risk[mask] for name, risk in self.set_true_risk.items()},
         )
+
+    def true_risk_of(self, inputs: str) -> np.ndarray | None:
+        """The exact true risk given the input set ``inputs`` per row (``"all"``:
+        ``true_risk``), or None when the cohort's true-risk table has no such column."""
+        if inputs == "all":
+            return self.true_risk if np.isfinite(self.true_risk).any() else None
+        return self.set_true_risk.get(inputs)
+
+
+def true_risk_column(inputs: str) -> str:
+    """The true-risk table's column of the exact risk given the input set ``inputs``."""
+    return TRUE_RISK if inputs == "all" else f"{TRUE_RISK}_{inputs}"
 
 
 def _day_blocks(
@@ -133,11 +155,16 @@ def build_landmark_dataset(
         else np.full(len(index), np.nan)
     )
     risk = tables.get(TRUE_RISK)
-    risk_lookup = (
-        risk.set_index(["patient_id", "landmark_day"])["true_risk"] if risk is not None else None
-    )
+    indexed = risk.set_index(["patient_id", "landmark_day"]) if risk is not None else None
+    # the true risk given everything, then given each input set the table has a column for
+    risk_columns = {
+        inputs: true_risk_column(inputs)
+        for inputs in INPUT_SETS
+        if indexed is not None and true_risk_column(inputs) in indexed.columns
+    }
+    set_risks: dict[str, list[np.ndarray]] = {"all": []} | {i: [] for i in risk_columns}
 
-    parts, labels, ids, days, risks, rows_idx = [], [], [], [], [], []
+    parts, labels, ids, days, rows_idx = [], [], [], [], []
     future = np.arange(N_DAYS)[None, :]
     for landmark in sorted(set(int(d) for d in landmarks)):
         alive = np.isnan(death_day) | (death_day > landmark)
@@ -154,11 +181,12 @@ def build_landmark_dataset(
         ids.append(pid)
         days.append(np.full(n, landmark))
         rows_idx.append(np.flatnonzero(at_risk))
-        if risk_lookup is not None:
-            key = pd.MultiIndex.from_arrays([pid, np.full(n, landmark)])
-            risks.append(risk_lookup.reindex(key).to_numpy(float))
-        else:
-            risks.append(np.full(n, np.nan))
+        key = pd.MultiIndex.from_arrays([pid, np.full(n, landmark)])
+        for inputs, values in set_risks.items():
+            if indexed is None or inputs not in risk_columns:
+                values.append(np.full(n, np.nan))  # no true-risk table (a real cohort)
+            else:
+                values.append(indexed[risk_columns[inputs]].reindex(key).to_numpy(float))
     raw_all = np.concatenate(parts)
     sub_cols = [c for c in SUBGROUP_COLUMNS if c in patients.columns]
     subgroups = patients.loc[np.concatenate(rows_idx), sub_cols].reset_index(drop=True)
@@ -167,8 +195,9 @@ def build_landmark_dataset(
         np.concatenate(labels),
         np.concatenate(ids),
         np.concatenate(days),
-        np.concatenate(risks),
+        np.concatenate(set_risks.pop("all")),
         subgroups,
+        {inputs: np.concatenate(values) for inputs, values in set_risks.items()},
     )
 
 

@@ -33,13 +33,14 @@ from sklearn.utils.validation import check_is_fitted
 from evaluation.logistic import EXACT_TOL, fit_logistic
 from evaluation.metrics import PreparedScores, bootstrap_weights
 from features.checks import category_support
+from features.input_sets import check_inputs
 from features.layout import as_raw
 from features.steps import require_fitted
 from features.transformers import build_feature_pipeline, transform_rows
 from icans.errors import InvalidInputError
 from model import boosting
 from model.augment import MISSING_GROUPS, with_missing_series
-from model.boosting import SearchSpace
+from model.boosting import ICANS_STATE_FEATURE, SearchSpace
 from model.splits import grouped_folds
 
 
@@ -70,7 +71,14 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         xgboost's row and column sampling per tree.
     random_state, n_jobs
         Seed of every random choice in ``fit``; xgboost threads.
+    inputs : str
+        The input set the predictors are computed from (:mod:`features.input_sets`): ``"all"``
+        (the shipped model), or less, to measure what the rest adds. A set without the ICANS
+        grade to date has no ICANS state, so ``icans_state_shifts`` is off for it
+        (``hyperparameters_`` records the setting used).
     """
+
+    inputs: str = "all"  # what a model pickled before the parameter existed was fitted with
 
     def __init__(
         self,
@@ -89,6 +97,7 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         colsample_bytree: float = 0.8,
         random_state: int = 7,
         n_jobs: int = 2,
+        inputs: str = "all",
     ):
         self.hyperparameters = hyperparameters
         self.search = search
@@ -105,6 +114,7 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         self.colsample_bytree = colsample_bytree
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.inputs = inputs
 
     # ---------------------------------------------------------------------------------- fit
 
@@ -118,8 +128,10 @@ class RiskModel(ClassifierMixin, BaseEstimator):
             raise InvalidInputError(
                 "label", sorted(set(y.tolist())), "rows with and rows without the event"
             )
+        check_inputs(self.inputs)
         seed, jobs = self.random_state, self.n_jobs
-        self.features_ = build_feature_pipeline().fit(raw)  # categories, ranges: observed rows
+        # categories, ranges: from the observed rows
+        self.features_ = build_feature_pipeline(self.inputs).fit(raw)
         self.feature_names_ = tuple(cast(np.ndarray, self.features_.get_feature_names_out()))
         self.category_support_ = category_support(raw, y, groups)  # for the warnings
         observed = len(raw)
@@ -140,7 +152,8 @@ class RiskModel(ClassifierMixin, BaseEstimator):
             "linear_offset": self.linear_offset,
             "day_degree": self.day_degree,
             "day_smoothing": self.day_smoothing,
-            "icans_state_shifts": self.icans_state_shifts,
+            # the shifts are keyed on the ICANS grade to date: without it there is no state
+            "icans_state_shifts": self.icans_state_shifts and ICANS_STATE_FEATURE in names,
         }
         if self.hyperparameters is None:
             search = self.search or SearchSpace()

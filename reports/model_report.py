@@ -2,7 +2,8 @@
 
 Sections: a model card (Mitchell et al., FAT* 2019; :mod:`reports.model_card`), a summary of the
 data card (:mod:`reports.data_card`), performance by landmark day against the true risk and the
-baselines, subgroups, the learning curve (:mod:`reports.performance`), global SHAP explanations
+baselines, what each input set reaches (the model refitted on less than every input), subgroups,
+the learning curve (:mod:`reports.performance`), global SHAP explanations
 checked against the directions the cohort's generator declares (:mod:`reports.explanations`), and
 the TRIPOD+AI checklist (Collins et al., BMJ 2024;385:e078378; :mod:`reports.tripod`) with where
 the report answers each item. This module only assembles them.
@@ -30,7 +31,12 @@ from reports import plots
 from reports.data_card import data_card_section
 from reports.explanations import compute_shap, direction_check, expected_directions, shap_section
 from reports.model_card import model_card_section
-from reports.performance import learning_curve_section, performance_section, subgroups_section
+from reports.performance import (
+    input_sets_section,
+    learning_curve_section,
+    performance_section,
+    subgroups_section,
+)
 from reports.provenance import trained_on_synthetic
 from reports.tripod import tripod_section
 
@@ -38,6 +44,7 @@ SECTIONS = (
     "Model card",
     "Data card summary",
     "Performance by landmark day",
+    "What each input set reaches",
     "Subgroups",
     "Learning curve",
     "Global explanations (SHAP)",
@@ -61,10 +68,12 @@ def build_model_report(
     raw_sample: np.ndarray,
     *,
     evaluation_label: str = "held-out patients",
+    input_sets: pd.DataFrame | None = None,
 ) -> str:
     """One self-contained HTML document (no JavaScript, no external resources) about a fitted
     :class:`~model.risk_model.RiskModel` described by ``model_card``, evaluated
-    (``evaluation``) on ``cohort``; the SHAP section explains ``raw_sample`` (raw rows)."""
+    (``evaluation``) on ``cohort``; the SHAP section explains ``raw_sample`` (raw rows);
+    ``input_sets``: the training run's input-set table (:mod:`training.input_sets`), if any."""
     raw_sample = np.asarray(raw_sample, dtype=float)[:SAMPLE_ROWS]
     shap_summary = compute_shap(model, raw_sample)
     effects = (cohort.generator or {}).get("effects", [])
@@ -83,6 +92,7 @@ def build_model_report(
         ),
         "Data card summary": data_card_section(cohort, evaluation),
         "Performance by landmark day": performance_section(evaluation, note),
+        "What each input set reaches": input_sets_section(input_sets, cohort.synthetic),
         "Subgroups": subgroups_section(evaluation),
         "Learning curve": learning_curve_section(learning_curve, evaluation, note),
         "Global explanations (SHAP)": shap_section(

@@ -1,5 +1,6 @@
-"""Performance sections of the reviewers' report: metrics per landmark day, subgroups, and the
-learning curve, each from an :class:`~evaluation.held_out.Evaluation`."""
+"""Performance sections of the reviewers' report: metrics per landmark day, subgroups, the
+learning curve, each from an :class:`~evaluation.held_out.Evaluation`, and what each input set
+reaches (the table of :mod:`training.input_sets`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from evaluation.held_out import (
     Evaluation,
     ordered_subsets,
 )
+from features.input_sets import INPUT_SET_LABELS
 from reports import html as h
 from reports import plots
 
@@ -232,4 +234,77 @@ def learning_curve_section(
             rows,
             "learning",
         )
+    )
+
+
+INPUT_SETS_READING = (
+    "Each input set's model is fitted on the same training patients as the model above "
+    "('all') and scored on the same held-out rows; beside it, the AUROC of the generator's "
+    "exact true risk given the same observations, the best any model of that set can do. The "
+    "gap between 'all' and 'routine' is what the CAR-T counts (CD4+/CD8+ flow cytometry) and "
+    "IL-6 add to what every CAR-T ward charts. Point models only (tuned and calibrated as the "
+    "model above, without uncertainty refits) and no bootstrap intervals, to keep the cost of "
+    "a training run small: read a difference against the number of events of its row."
+)
+NOT_COMPUTED = "not computed"
+
+
+def input_sets_section(table: pd.DataFrame | None, synthetic: bool) -> str:
+    """What each input set reaches (:mod:`training.input_sets`): one row per landmark day (all
+    days first) and input set, the model's AUROC beside its set's exact true risk; or why
+    there is no table."""
+    if table is None or table.empty:
+        return h.p(
+            "No input-set comparison was recorded for this model, so this section is empty: "
+            "'icans train' records one when its configuration's input_sets is not empty "
+            "(never for a recalibrated model, nor on another cohort than the training one)."
+        )
+    finite = np.isfinite(table["true_risk_auroc"].to_numpy(float))
+    has_truth = bool(finite.any())
+    # sets without any true-risk figure while others have one: the generator has none for them
+    lacking = sorted(set(table["input_set"]) - set(table.loc[finite, "input_set"]))
+    lacking = lacking if has_truth else []  # a real cohort: no true risk for any set
+    rows = []
+    for s in ordered_subsets(table["subset"].unique()):
+        for r in cast(pd.DataFrame, table[table["subset"] == s]).to_dict("records"):
+            truth = h.num(r["true_risk_auroc"])
+            if r["input_set"] in lacking:
+                truth = NOT_COMPUTED
+            rows.append(
+                (
+                    "all days" if s == "overall" else s[2:],
+                    r["input_set"],
+                    INPUT_SET_LABELS.get(str(r["input_set"]), ""),
+                    f"{int(r['n_rows']):,}",
+                    f"{int(r['n_events']):,}",
+                    h.num(r["model_auroc"]),
+                    truth,
+                )
+            )
+    notes = [INPUT_SETS_READING]
+    if lacking:
+        notes.append(
+            f"True risk '{NOT_COMPUTED}' ({', '.join(lacking)}): the generator's exact filter "
+            "conditions on the daily ICANS course (the ICE or CAPD scores and ICANS grades "
+            "charted each day), which these sets leave out, so it gives no exact risk for them."
+        )
+    if not has_truth:
+        notes.append("The cohort has no true risk (real patients): only the models are compared.")
+    if synthetic:
+        notes.append(
+            "Trained and scored on SYNTHETIC patients: the gaps show what the generator's "
+            "assumptions let each input add, not clinical evidence of it."
+        )
+    return "".join(h.p(n) for n in notes) + h.table(
+        [
+            "landmark day",
+            "input set",
+            "inputs",
+            "rows",
+            "events",
+            "model AUROC",
+            "true-risk AUROC (same observations)",
+        ],
+        rows,
+        "input-sets",
     )

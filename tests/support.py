@@ -21,6 +21,8 @@ FAST = TrainConfig(
         calibration_slope_min=0.7,
         calibration_slope_max=1.3,
     ),
+    # no input-set models (three more tuned fits); tests/test_input_set_comparison.py fits two
+    input_sets=(),
 )
 
 # FAST for the tests that check what a training run does (registers, gates, records, fails
@@ -60,6 +62,7 @@ SMALL = TrainConfig(
         min_test_events=1,
         calibration_intercept_max_abs=100.0,
     ),
+    input_sets=(),
 )
 
 

@@ -51,6 +51,7 @@ bootstrap_samples = 20
 uncertainty_refits = 2
 learning_curve_sizes = [13]
 learning_curve_repeats = 1
+input_sets = []
 logistic_c_grid = [0.1]
 n_threads = 1
 [train.search]

@@ -44,8 +44,12 @@ def test_a_shared_setting_defaults_to_the_estimators_default(key, parameter):
 def test_the_configuration_sets_every_parameter_but_the_tree_settings():
     params = TrainConfig().model_params()
     assert set(params) == set(SHARED.values()) | {"search"}
-    # the trees' settings are always chosen by the search when training
-    assert set(inspect.signature(RiskModel).parameters) - set(params) == {"hyperparameters"}
+    # the trees' settings are always chosen by the search when training, and the trained model
+    # uses every input (the input sets are compared beside it: input_sets)
+    assert set(inspect.signature(RiskModel).parameters) - set(params) == {
+        "hyperparameters",
+        "inputs",
+    }
     # the estimator's search=None means the default search space, which the config spells out
     assert default(RiskModel, "search") is None and TrainConfig().search == SearchSpace()
 

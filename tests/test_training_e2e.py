@@ -157,7 +157,7 @@ def test_cli_train_then_evaluate(cohort, tmp_path, monkeypatch):
     config = tmp_path / "train.toml"
     config.write_text(
         "[train]\ncv_folds = 2\nbootstrap_samples = 20\nlearning_curve_sizes = [13]\n"
-        "uncertainty_refits = 2\n"
+        "uncertainty_refits = 2\ninput_sets = []\n"
         "[train.search]\nmax_depth = [3]\nlearning_rate = [0.1]\n"
         "[train.gates]\nmax_auroc_gap_to_true_risk = 0.06\nmin_test_events = 10\n"
         "calibration_slope_min = 0.7\ncalibration_slope_max = 1.3\n"  # as tests.support.FAST

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from features.input_sets import INPUT_SETS
 from features.landmarks import DEFAULT_LANDMARKS
 from icans.errors import InvalidInputError
 from model.baselines import LogisticBaseline
@@ -127,6 +128,11 @@ class TrainConfig(BaseModel):
     )
     experiment: str = "icans-risk"
     gates: GateConfig = GateConfig()
+    input_sets: tuple[str, ...] = ("routine", "baseline", "named")
+    """Input sets (features.input_sets) compared with the model, which uses them all: each gets a
+    model of its own, fitted on the same training patients (tuned, calibrated; no uncertainty
+    refits) and scored on the same held-out rows, beside the exact true risk given that set
+    where the cohort has one; () compares none."""
 
     def model_params(self) -> dict[str, Any]:
         """The risk model's parameters this configuration sets: every field named as one of
@@ -144,6 +150,18 @@ class TrainConfig(BaseModel):
         if not v or any(not 0 <= d <= 27 for d in v):
             raise ValueError("landmark days must be whole days from 0 to 27")
         return tuple(sorted(set(v)))
+
+    @field_validator("input_sets")
+    @classmethod
+    def _input_sets(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        allowed = [name for name in INPUT_SETS if name != "all"]
+        unknown = [name for name in v if name not in allowed]
+        if unknown:
+            raise ValueError(
+                f"input_sets {list(v)}: {', '.join(map(repr, unknown))} is not an input set to "
+                f"compare; each must be one of {', '.join(allowed)} (the model itself uses 'all')"
+            )
+        return tuple(dict.fromkeys(v))  # each once, in the order given
 
 
 def load_train_config(path: Path | None) -> TrainConfig:

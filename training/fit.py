@@ -8,7 +8,9 @@
 3. score model, baselines, the generator's true risk (when the cohort has one) and the current
    champion (when there is one) on the same held-out rows, with patient-level bootstrap CIs;
    subgroups; decision curve; quality gates;
-4. the learning curve: the same estimator refitted on growing subsets of the training patients.
+4. the learning curve: the same estimator refitted on growing subsets of the training patients;
+5. what each input set reaches (:mod:`training.input_sets`): the model refitted with less than
+   every input (``config.input_sets``) on the same patients, its AUROC beside the model's.
 
 :func:`training.train.train` records the result in MLflow; tests and benchmarks call
 :func:`fit_and_evaluate` directly.
@@ -32,6 +34,7 @@ from model.risk_model import RiskModel
 from model.splits import grouped_split, temporal_split
 from training.config import TrainConfig
 from training.gates import GateResult, check_gates
+from training.input_sets import InputSetComparison, compare_input_sets
 from training.learning_curve import learning_curve
 
 
@@ -46,6 +49,7 @@ class FitResult:
     learning_curve: pd.DataFrame
     test: LandmarkDataset
     timings: dict[str, float] = field(default_factory=dict)
+    input_sets: InputSetComparison = field(default_factory=InputSetComparison)
 
 
 def risk_model(config: TrainConfig) -> RiskModel:
@@ -88,7 +92,8 @@ def fit_and_evaluate(
 
     ``update``: instead of fitting a new model, make the candidate from the training rows this
     way (an existing model recalibrated on them, :func:`model.updating.recalibrated`); it is
-    judged exactly as a new one, and has no learning curve."""
+    judged exactly as a new one, and has no learning curve and no input-set comparison (it
+    was not fitted on these inputs)."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if config.split == "temporal":
@@ -137,4 +142,9 @@ def fit_and_evaluate(
         else pd.DataFrame()
     )
     timings["learning_curve_s"] = time.perf_counter() - t3
-    return FitResult(model, baselines, ev, gate, curve, test, timings)
+
+    t4 = time.perf_counter()
+    sets = config.input_sets if update is None else ()
+    comparison = compare_input_sets(model, train, test, sets, step)
+    timings["input_sets_s"] = time.perf_counter() - t4
+    return FitResult(model, baselines, ev, gate, curve, test, timings, comparison)

@@ -2,15 +2,16 @@
 
 Reads the cohort through :mod:`cohort.reader`, builds its landmark rows, fits and judges the
 model (:func:`training.fit.fit_and_evaluate`), then records everything in one MLflow run: the
-configuration and the cohort's provenance as parameters and tags, every metric, the evaluation
-tables and figures, the monitoring reference (:mod:`registry.reference`), the model with its
-signature and the baselines beside it, the model card, and the reviewers' report of the
-registered version. The version is registered as
-``icans-risk``; ``champion`` moves to it only when it passes the quality gates, including not
-being worse than the current champion on the same held-out patients (otherwise the version is
-tagged with why; ``gates.json`` in the run says which gates applied and why any did not). A
-failure at any step marks the run FAILED and leaves no version behind; a run whose process was
-killed outright is closed by the next training (:mod:`training.stale_runs`).
+configuration and the cohort's provenance as parameters and tags, every metric (with what each
+input set reaches, :mod:`training.input_sets`), the evaluation tables and figures, the
+monitoring reference (:mod:`registry.reference`), the model with its signature and the
+baselines beside it, the model card, and the reviewers' report of the registered version. The
+version is registered as ``icans-risk``; ``champion`` moves to it only when it passes the
+quality gates, including not being worse than the current champion on the same held-out
+patients (otherwise the version is tagged with why; ``gates.json`` in the run says which gates
+applied and why any did not). A failure at any step marks the run FAILED and leaves no version
+behind; a run whose process was killed outright is closed by the next training
+(:mod:`training.stale_runs`).
 
 ``icans recalibrate`` runs the same flow with an :class:`Update`: the candidate is a registered
 model recalibrated on the cohort's training patients, judged on its held-out patients by the
@@ -144,6 +145,7 @@ def train(
                 if np.isfinite(r.auroc)
             }
         )
+        mlflow.log_metrics({metric_key(k): v for k, v in fit.input_sets.flat_metrics().items()})
         _log_evaluation(fit)
         log_reference(fit.model, fit.test, config.seed)  # what icans monitor compares with
         example = fit.test.frame(slice(0, 3))
@@ -244,6 +246,7 @@ def _log_evaluation(fit: FitResult) -> None:
         ev.decision_curve.to_csv(d / "decision_curve.csv", index=False)
         ev.calibration.to_csv(d / "calibration_bins.csv", index=False)
         fit.learning_curve.to_csv(d / "learning_curve.csv", index=False)
+        fit.input_sets.table.to_csv(d / "input_sets.csv", index=False)
         pd.DataFrame(fit.model.cv_results_).to_csv(d / "cv_results.csv", index=False)
         figures = {
             "roc_pr.png": plots.roc_pr_figure(ev),
@@ -264,6 +267,12 @@ def _log_report(fit: FitResult, card: dict, meta: CohortMetadata) -> None:
     rows = sample_rows(len(fit.test), seed=0)
     log_report(
         build_model_report(
-            fit.model, fit.evaluation, fit.learning_curve, card, meta, fit.test.raw[rows]
+            fit.model,
+            fit.evaluation,
+            fit.learning_curve,
+            card,
+            meta,
+            fit.test.raw[rows],
+            input_sets=fit.input_sets.table,
         )
     )
