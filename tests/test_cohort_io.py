@@ -59,7 +59,7 @@ OUTCOME_COLUMNS = [
     "severe_or_refractory_icans",
     "event_day",
 ]
-TRUE_RISK_COLUMNS = ["patient_id", "landmark_day", "true_risk"]
+TRUE_RISK_COLUMNS = ["patient_id", "landmark_day", "true_risk", "true_risk_routine"]
 
 # The CAR target each disease may receive, and the target each product family carries.
 LYMPHOMA = ("LBCL", "PMBCL", "MCL", "FL", "CLL")
