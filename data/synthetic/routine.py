@@ -32,18 +32,15 @@ from scipy.special import log_ndtr
 
 from data.synthetic.baseline import lab_log_mean
 from data.synthetic.parameters import CaseMix, GeneratorParameters
-from icans.contract import FIELDS
+from icans.contract import DAILY_ROUTINE, FIELDS
 
-# The daily laboratory series (contract column names), in the contract's order.
-LABS = (
-    "crp_mg_per_l",
-    "ferritin_ng_per_ml",
-    "il6_pg_per_ml",
-    "platelets_10e9_per_l",
-    "fibrinogen_mg_per_dl",
-    "lymphocytes_10e9_per_l",
-    "ldh_u_per_l",
-    "creatinine_mg_per_dl",
+# The daily laboratory series (contract column names), in the contract's order: the charted
+# values of DAILY_ROUTINE except the temperature (drawn with the CRS) and the ICE/CAPD scores
+# (findings of the ICANS chain).
+LABS = tuple(
+    f.table_column
+    for f in DAILY_ROUTINE
+    if f.value_key == "value" and f.table_column != "temperature_max_c"
 )
 # Labs whose mean depends on the hidden state through r and the latent ICANS level; the others
 # depend on it through r and the expansion classes (u, k), never on the level.
