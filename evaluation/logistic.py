@@ -18,6 +18,8 @@ imports ``evaluation``, never the other way round).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy.special import expit, log_expit
 
@@ -63,6 +65,7 @@ def fit_logistic(
     start: np.ndarray | None = None,
     tol: float = 1e-7,
     max_iter: int = 100,
+    gram: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Coefficients ``theta`` minimising the weighted logistic loss of
     ``offset + design @ theta`` plus ``0.5 * theta @ penalty @ theta``, within the box
@@ -75,6 +78,10 @@ def fit_logistic(
     ``start``: the first iterate, per column or per replicate and column (None: zeros);
     bootstrap replicates started from the unit-weight fit need a step or two. A batch keeps
     each row's products of its columns (rows x columns**2): it is meant for small models.
+    ``gram``: for a single fit, a function giving ``design.T @ diag(c) @ design`` for a vector
+    ``c`` of row weights, from a caller that knows a structure of the design making it cheaper
+    than the product (:class:`model.linear_offset.LinearOffset`: a Kronecker product with few
+    distinct day rows); the same matrix up to rounding.
 
     Projected Newton steps (Bertsekas, SIAM J Control Optim 1982): variables at a bound whose
     gradient pushes outwards stay there, the others take a Newton step, and a backtracking
@@ -143,7 +150,7 @@ def fit_logistic(
         if not len(active):
             break
         stuck = ((th <= low) & (grad > 0)) | ((th >= high) & (grad < 0))
-        step = _newton_steps(design, pairs, wa * prob * (1 - prob), grad, damping, stuck)
+        step = _newton_steps(design, pairs, wa * prob * (1 - prob), grad, damping, stuck, gram)
         trial = np.clip(th + step, low, high)
         sure = np.zeros(len(active), dtype=bool)
         if trusting:  # no row's log-odds moves by more than |step| @ extent
@@ -190,12 +197,14 @@ def _newton_steps(
     grad: np.ndarray,
     damping: np.ndarray,
     stuck: np.ndarray,
+    gram: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Per replicate, the Newton step of its free variables (0 for those ``stuck`` at a bound):
     the Hessian is ``design.T @ diag(curvature) @ design`` plus ``damping`` (the penalty). Several
     replicates with every variable free are solved in one stacked call (their Hessians from
     ``pairs``, each row's products of its columns); a single fit, or a replicate with stuck
-    variables, solves the system of its free variables alone."""
+    variables, solves the system of its free variables alone (its Hessian from ``gram`` when
+    given, :func:`fit_logistic`)."""
     k = design.shape[1]
     if pairs is not None and not stuck.any():
         hessian = (curvature @ pairs).reshape(len(grad), k, k) + damping
@@ -204,7 +213,10 @@ def _newton_steps(
     step = np.zeros_like(grad)
     for r in range(len(grad)):
         free = np.flatnonzero(~stuck[r])
-        weighted = design[:, free] * root[r, :, None]
-        hessian = weighted.T @ weighted + damping[np.ix_(free, free)]
+        if gram is not None:
+            hessian = gram(curvature[r])[np.ix_(free, free)] + damping[np.ix_(free, free)]
+        else:
+            weighted = design[:, free] * root[r, :, None]
+            hessian = weighted.T @ weighted + damping[np.ix_(free, free)]
         step[r, free] = -np.linalg.solve(hessian, grad[r, free])
     return step

@@ -8,7 +8,8 @@ Four kinds, each a plain sentence for the clinical app:
   outcome: what the model says about it rests on few outcomes (a CAR target given to 92
   patients in the real-world mix, none of whom had the outcome, says little about the one
   patient who will);
-* an optional input that was not given (treated as missing, never as 0).
+* an optional input that was not given (treated as missing, never as 0); the daily series
+  not charted in one sentence, and none for a series only some centres measure.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from features import display
-from features.layout import COURSE_SERIES
 from features.learned import CATEGORY_VOCABULARY, category_codes
+from icans.contract import COURSE
+from icans.daily_routine import DAILY_ROUTINE
 
-COURSE_FIELDS = set(COURSE_SERIES.values())
+_COURSE = {spec.name: spec for spec in COURSE}
 MIN_CATEGORY_EVENTS = 10
 
 Support = dict[str, dict[str, tuple[int, int]]]
@@ -125,14 +127,32 @@ def _range_warnings(names, x: np.ndarray, outside: np.ndarray, low, high) -> lis
 
 
 def _missing_warnings(missing: list[str]) -> list[str]:
-    """Inputs not given."""
-    out = []
+    """Inputs not given (``missing``: field names, :func:`features.packing.missing_inputs`).
+
+    An optional baseline field: one sentence each (treated as missing). A course of grades or
+    treatment: one sentence each (the estimate averages over what it might have shown). The
+    daily series a ward charts: one sentence for all of them, since a centre that does not chart
+    one usually leaves out several, and seven sentences would bury the others. A series only some
+    centres measure (``FieldSpec.routine`` False: CAR-T counts, IL-6): none, since leaving it out
+    is the usual case and the model answers without it (the model report's input-set table says
+    how well)."""
+    out, uncharted = [], []
     for field in missing:
-        if field in COURSE_FIELDS:
+        spec = _COURSE.get(field)
+        if spec is None:
+            out.append(f"{field} not given: treated as missing")
+        elif not spec.routine:
+            continue
+        elif spec in DAILY_ROUTINE:
+            uncharted.append(spec.label)
+        else:
             out.append(
                 f"{field} not given: the estimate averages over what it might have shown "
                 "and is less reliable; give the course so far if it is known"
             )
-        else:
-            out.append(f"{field} not given: treated as missing")
+    if uncharted:
+        out.append(
+            f"daily series not given ({', '.join(uncharted)}): the estimate averages over what "
+            "they might have shown and is less reliable; give them if they were charted"
+        )
     return out

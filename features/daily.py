@@ -1,5 +1,5 @@
 """The daily routine a CAR-T ward charts, read up to the prediction day: temperature, the ICE or
-CAPD score, and the daily labs (layout generation 3, :data:`icans.contract.DAILY_ROUTINE`).
+CAPD score, and the daily labs (layout generation 3, :data:`icans.daily_routine.DAILY_ROUTINE`).
 
 Why these: the published dynamic ICANS model forecast from the daily maximum temperature, CRP
 and IL-6 (Amidi, J Immunother Cancer 2022;10:e005459); severe neurotoxicity follows earlier and
@@ -23,7 +23,8 @@ from features import definitions as d
 from features.layout import col, series
 from features.steps import FeatureStep, Stateless, require_fitted
 from icans.astct import FEVER_THRESHOLD_C
-from icans.contract import DAILY_ROUTINE, LAB_FIELDS
+from icans.contract import LAB_FIELDS
+from icans.daily_routine import DAILY_ROUTINE
 from icans.errors import InvalidInputError
 
 # The daily labs (layout series), each with the value below which it is taken at that value

@@ -12,7 +12,8 @@ from functools import cache, lru_cache
 
 from features.daily import DAILY_LABS, FALLING_LABS, CognitionFeatures, lab_names
 from features.definitions import RECENT_SAMPLES
-from icans.contract import DAILY_ROUTINE, FIELDS, LAB_FIELDS
+from icans.contract import FIELDS, LAB_FIELDS
+from icans.daily_routine import DAILY_ROUTINE
 
 # derived predictor -> (plain label, format of the value)
 DERIVED: dict[str, tuple[str, str]] = {

@@ -18,7 +18,8 @@ from functools import cache
 import numpy as np
 
 from features.daily import DAILY_LABS, lab_names
-from icans.contract import DAILY_ROUTINE, LAB_FIELDS
+from icans.contract import LAB_FIELDS
+from icans.daily_routine import DAILY_ROUTINE
 
 _CD4 = "cd4_car_t_cells_per_ul"
 _CD8 = "cd8_car_t_cells_per_ul"

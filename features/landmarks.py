@@ -203,16 +203,21 @@ def build_landmark_dataset(
 
 def patient_record(tables: dict[str, pd.DataFrame], patient_id: str, day: int) -> dict:
     """One patient as the endpoint's JSON (contract vocabulary), observed up to ``day``."""
-    p = tables["patients"].set_index("patient_id").loc[patient_id]
+    patients = tables["patients"]
+    p = patients[patients["patient_id"] == patient_id].iloc[0]
     record: dict = {"patient_id": patient_id, PREDICTION_DAY.name: int(day)}
     cast = {"boolean": bool, "integer": int, "number": float, "category": str}
     for spec in BASELINE:
         if spec.table_column in p.index and not pd.isna(p[spec.table_column]):
             record[spec.name] = cast[spec.kind](p[spec.table_column])
+    observed = {}  # each course table's rows of the patient up to the day, selected once
     for spec in COURSE:
         if spec.table_column not in tables[spec.table].columns:
             continue  # an optional column this cohort does not have: not given
-        rows = tables[spec.table].query("patient_id == @patient_id and day <= @day")
+        if spec.table not in observed:
+            t = tables[spec.table]
+            observed[spec.table] = t[(t["patient_id"] == patient_id) & (t["day"] <= day)]
+        rows = observed[spec.table]
         value = int if spec.whole else float
         record[spec.name] = [
             {"day": int(d), spec.value_key: value(v)}

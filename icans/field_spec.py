@@ -52,6 +52,9 @@ class FieldSpec:
     # charted only for patients aged ``low <= age_years < high`` (the ICE score from 12 years,
     # CAPD below 12: ASTCT 2019); a value outside the window is refused, not ignored
     age_window: tuple[float, float] | None = None
+    # charted at every CAR-T centre; False: at some centres only (CAR-T counts by flow
+    # cytometry, IL-6: icans-facts-3), so leaving it out is the usual case, not a gap
+    routine: bool = True
 
     @property
     def table_column(self) -> str:

@@ -78,15 +78,15 @@ def recalibrated_version(settings, old: str, directory: Path) -> str:
     """A second version whose numbers differ from ``old``'s: ``old`` recalibrated (intercept
     and slope) on a myeloid-centre cohort generated in ``directory``, registered under the
     alias ``candidate`` (not promoted). Returns its version."""
-    from support import FAST
+    from support import SMALL
 
     from data.synthetic.cohort import CohortSpec, generate_cohort
     from training.train import Update, train
 
-    generate_cohort(directory, CohortSpec(n_patients=1500, seed=21, case_mix="myeloid-centre"))
+    generate_cohort(directory, CohortSpec(n_patients=600, seed=21, case_mix="myeloid-centre"))
     result = train(
         directory,
-        FAST,
+        SMALL,  # open gates: what is rolled out is a second version, not a better one
         settings.model_copy(update={"model_alias": "candidate"}),
         update=Update(f"models:/{settings.model_name}/{old}", "intercept_and_slope"),
     )

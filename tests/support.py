@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from training.config import GateConfig, SearchSpace, TrainConfig
 
-# Small and fast: one hyper-parameter candidate, few bootstrap samples and refits. The gates are the
+# Small and fast: one hyper-parameter candidate (and one baseline penalty), few bootstrap
+# samples and refits. The gates are the
 # defaults except the AUROC-gap and event-count gates, loosened for 2,500 patients.
 FAST = TrainConfig(
     cv_folds=2,
@@ -13,6 +14,7 @@ FAST = TrainConfig(
     uncertainty_refits=8,
     learning_curve_sizes=(13, 100),
     learning_curve_repeats=2,
+    logistic_c_grid=(0.1,),  # the logistic baseline with one penalty (no inner search)
     # A 2,500-patient test cohort holds ~150 held-out events: its AUROC and calibration slope
     # carry intervals of about +/-0.05 and +/-0.2, so the gates are widened by as much.
     gates=GateConfig(

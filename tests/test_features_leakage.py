@@ -37,12 +37,12 @@ from icans.contract import (
     BASELINE,
     COSTIMULATORY_DOMAINS,
     COURSE,
-    DAILY_ROUTINE,
     FIELDS,
     HORIZON_DAYS,
     LYMPHODEPLETION_REGIMENS,
     SUPPORTED_TARGETS,
 )
+from icans.daily_routine import DAILY_ROUTINE
 from icans.errors import InvalidInputError, InvalidPatientError
 
 pytestmark = [

@@ -159,9 +159,14 @@ def test_bad_input_exits_2_with_one_line(champion, tmp_path, monkeypatch):
 def test_each_version_is_compared_with_its_own_reference(reference, tmp_path, monkeypatch):
     """Version 2's reference has doubled CRP; its traffic too: no drift in either version,
     where one reference for both would show it."""
-    doubled = reference.rows.copy()
+    # a dozen predictors: what is checked is which reference each version is compared with, not
+    # the test of every column (Evidently renders two figures per column tested)
+    names = [c for c in reference.rows.columns if c.startswith(PREDICTOR)]
+    keep = {*names[:12], PREDICTOR + "crp_mg_per_l"}
+    rows = reference.rows[[c for c in reference.rows.columns if c in keep or c not in names]]
+    doubled = rows.copy()
     doubled[PREDICTOR + "crp_mg_per_l"] *= 2
-    references = {"1": reference.rows, "2": doubled}
+    references = {"1": rows, "2": doubled}
     asked = []
 
     def fake(name, version, settings):
@@ -170,7 +175,7 @@ def test_each_version_is_compared_with_its_own_reference(reference, tmp_path, mo
 
     monkeypatch.setattr(monitor_module, "load_reference", fake)
     logs = tmp_path / "log"
-    write_log(logs, reference.rows.sample(300, random_state=3), "1", DAY, "x")
+    write_log(logs, rows.sample(300, random_state=3), "1", DAY, "x")
     write_log(logs, doubled.sample(300, random_state=4), "2", DAY, "y")
     window = resolve_window("2026-01-05", "2026-01-05")
     result = monitor_module.run_monitor(logs, window, tmp_path / "out", load_settings())

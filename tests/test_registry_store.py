@@ -33,3 +33,28 @@ def test_a_version_registered_outside_a_training_run_is_refused_by_name(client, 
     assert client.get_model_version("icans-risk", bare).run_id is None
     with pytest.raises(ModelNotFoundError, match=rf"version {bare}\) was not logged by a train"):
         resolve(f"models:/icans-risk/{bare}", client)
+
+
+def test_the_logged_model_serves_its_own_input_example_through_mlflow_pyfunc(
+    small_champion, client, tmp_path
+):
+    """What MLflow's ``validate_serving_input`` would check when logging (off in
+    :func:`registry.store.log_model`, where it only warns): the champion, downloaded and
+    loaded back as a generic MLflow model, answers its logged input example with the fitted
+    estimator's probabilities."""
+    import mlflow
+    import numpy as np
+
+    version = client.get_model_version("icans-risk", small_champion.result.model_version)
+    local = mlflow.artifacts.download_artifacts(
+        artifact_uri=version.source,
+        dst_path=str(tmp_path / "model"),
+        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",  # the client fixture's copy
+    )
+    model = mlflow.pyfunc.load_model(local)
+    example = model.input_example
+    assert example is not None and len(example) >= 1
+    served = np.asarray(model.predict(example))
+    fitted = small_champion.result.model.predict_proba(example)
+    assert served.shape == (len(example), 2)
+    np.testing.assert_allclose(served, fitted, rtol=1e-12)  # same bits unless BLAS differs

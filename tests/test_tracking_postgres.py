@@ -41,8 +41,8 @@ from ops.tracking_server import TrackingServerError, start, status, stop
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "icans-risk"
 
-# As tests.support.FAST, and cheaper still (three landmark days, two uncertainty refits, one
-# learning-curve size, one thread each): two of these train at once on the two cores.
+# As tests.support.SMALL (a model that registers, not a good one: open gates), on three
+# landmark days with some bootstrap samples: two of these train at once on the two cores.
 TRAIN_TOML = """
 [train]
 landmarks = [0, 3, 7]
@@ -55,13 +55,19 @@ input_sets = []
 logistic_c_grid = [0.1]
 n_threads = 1
 [train.search]
-max_depth = [3]
-learning_rate = [0.1]
+max_depth = [2]
+learning_rate = [0.3]
+max_trees = 40
+early_stopping_rounds = 10
+additive_alone = false
 [train.gates]
-max_auroc_gap_to_true_risk = 0.06
-min_test_events = 10
-calibration_slope_min = 0.7
-calibration_slope_max = 1.3
+max_auroc_gap_to_true_risk = 1.0
+min_test_events = 1
+calibration_slope_min = 0.0
+calibration_slope_max = 100.0
+must_beat = []
+non_inferior_to = []
+calibration_intercept_max_abs = 100.0
 """
 
 
@@ -176,7 +182,7 @@ def test_two_trainings_at_once_then_evaluate_report_and_serve_through_the_server
     uri = server.tracking_uri
     assert uri == f"http://127.0.0.1:{settings.tracking.server_port}"
     cohort = tmp_path / "cohort"
-    generate_cohort(cohort, CohortSpec(n_patients=1500, seed=3))
+    generate_cohort(cohort, CohortSpec(n_patients=600, seed=3))
     config = tmp_path / "train.toml"
     config.write_text(TRAIN_TOML)
     workdir = tmp_path / "cwd"  # where the commands run: nothing may be written here

@@ -9,7 +9,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from support import FAST, FAST_RUN, SMALL
+from support import FAST, SMALL
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -17,6 +17,7 @@ from cohort.reader import read_cohort
 from features.landmarks import build_landmark_dataset
 from icans.errors import InvalidCohortError
 from registry.store import use_tracking
+from training.config import load_train_config
 from training.fit import fit_and_evaluate
 from training.train import train
 
@@ -36,6 +37,18 @@ def settings(champion):
 @pytest.fixture(scope="module")
 def trained(champion):
     return champion.result
+
+
+@pytest.fixture(scope="module")
+def small_cohort(tmp_path_factory):
+    """400 generated patients, for the tests of what a run does (records, fails cleanly,
+    repeats itself, answers on the command line) rather than how good its model is: trained
+    with :data:`support.SMALL` in seconds, into the champion's store."""
+    from data.synthetic.cohort import CohortSpec, generate_cohort
+
+    directory = tmp_path_factory.mktemp("small-cohort") / "cohort"
+    generate_cohort(directory, CohortSpec(n_patients=400, seed=8))
+    return directory
 
 
 def _client(settings):
@@ -90,10 +103,10 @@ def test_champion_loads_and_predicts_exactly_what_was_trained(trained, settings)
 
 
 def test_model_on_shuffled_labels_is_registered_but_not_promoted(
-    trained, cohort, settings, tmp_path
+    trained, small_cohort, settings, tmp_path
 ):
     bad = tmp_path / "shuffled"
-    shutil.copytree(cohort, bad)
+    shutil.copytree(small_cohort, bad)
     outcomes = pd.read_parquet(bad / "outcomes.parquet")
     rng = np.random.default_rng(0)
     order = rng.permutation(len(outcomes))
@@ -101,7 +114,7 @@ def test_model_on_shuffled_labels_is_registered_but_not_promoted(
         outcomes[column] = outcomes[column].to_numpy()[order]
     outcomes.to_parquet(bad / "outcomes.parquet")
 
-    result = train(bad, FAST_RUN, settings)
+    result = train(bad, SMALL, settings)  # open gates but the true risk's
     assert not result.promoted
     # Shuffling the outcomes breaks the link to the generator's true risk, so that gate cannot
     # be checked and refuses; the other gates (near-chance AUROC vs m-EASIX, calibration) may
@@ -137,11 +150,11 @@ def test_failed_run_is_marked_failed_and_registers_nothing(trained, cohort, sett
     assert str(champion.version) == trained.model_version
 
 
-def test_same_cohort_config_and_seed_give_the_same_metrics(cohort):
+def test_same_cohort_config_and_seed_give_the_same_metrics(small_cohort):
     # every step of a run (search, additive part, refits, baselines, bootstrap metrics) on a
     # tiny model: repeating itself does not depend on the model's size
     config = SMALL.model_copy(update={"bootstrap_samples": 30})
-    ds = build_landmark_dataset(read_cohort(cohort).tables, config.landmarks)
+    ds = build_landmark_dataset(read_cohort(small_cohort).tables, config.landmarks)
     first = fit_and_evaluate(ds, config).evaluation.metrics
     second = fit_and_evaluate(ds, config).evaluation.metrics
     # rtol=1e-12 (pandas' default for floats is 1e-5): each fit goes through BLAS and LAPACK
@@ -151,24 +164,30 @@ def test_same_cohort_config_and_seed_give_the_same_metrics(cohort):
     pd.testing.assert_frame_equal(first, second, check_exact=False, rtol=1e-12, atol=1e-15)
 
 
-def test_cli_train_then_evaluate(cohort, tmp_path, monkeypatch):
+def test_cli_train_then_evaluate(small_cohort, tmp_path, monkeypatch):
     store = tmp_path / "store"
     store.mkdir()
     config = tmp_path / "train.toml"
-    config.write_text(
-        "[train]\ncv_folds = 2\nbootstrap_samples = 20\nlearning_curve_sizes = [13]\n"
-        "uncertainty_refits = 2\ninput_sets = []\n"
-        "[train.search]\nmax_depth = [3]\nlearning_rate = [0.1]\n"
-        "[train.gates]\nmax_auroc_gap_to_true_risk = 0.06\nmin_test_events = 10\n"
-        "calibration_slope_min = 0.7\ncalibration_slope_max = 1.3\n"  # as tests.support.FAST
+    config.write_text(  # as tests.support.SMALL: a model that is registered, not a good one
+        "[train]\ncv_folds = 2\nbootstrap_samples = 0\nlearning_curve_sizes = [13]\n"
+        "learning_curve_repeats = 1\nuncertainty_refits = 2\nlogistic_c_grid = [0.1]\n"
+        "n_threads = 1\ninput_sets = []\n"
+        "[train.search]\nmax_depth = [2]\nlearning_rate = [0.3]\nmax_trees = 40\n"
+        "early_stopping_rounds = 10\nadditive_alone = false\n"
+        "[train.gates]\nmax_auroc_gap_to_true_risk = 1.0\nmin_test_events = 1\n"
+        "calibration_slope_min = 0.0\ncalibration_slope_max = 100.0\nmust_beat = []\n"
+        "non_inferior_to = []\ncalibration_intercept_max_abs = 100.0\n"
     )
+    assert load_train_config(config) == SMALL  # the file says what SMALL says
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}/mlflow.db")
     runner = CliRunner()
-    result = runner.invoke(app, ["train", "--cohort", str(cohort), "--config", str(config)])
+    result = runner.invoke(app, ["train", "--cohort", str(small_cohort), "--config", str(config)])
     assert result.exit_code == 0, result.output
     assert "promoted to @champion" in result.output
     assert "AUROC true risk" in result.output and "SYNTHETIC" in result.output
-    result = runner.invoke(app, ["evaluate", "--cohort", str(cohort), "--config", str(config)])
+    result = runner.invoke(
+        app, ["evaluate", "--cohort", str(small_cohort), "--config", str(config)]
+    )
     assert result.exit_code == 0, result.output
     assert "icans-risk v1" in result.output
 
@@ -210,7 +229,9 @@ def test_run_logs_the_reviewers_report_and_its_figures(trained, settings, tmp_pa
     assert "refits on patient-level bootstrap resamples" in html
 
 
-def test_a_failure_after_registration_leaves_no_version(trained, cohort, settings, monkeypatch):
+def test_a_failure_after_registration_leaves_no_version(
+    trained, small_cohort, settings, monkeypatch
+):
     """The report names the version, so it is built after the version exists: if it fails, the
     version is deleted again and the run is FAILED (no half-registered model)."""
     import training.train as train_module
@@ -222,7 +243,7 @@ def test_a_failure_after_registration_leaves_no_version(trained, cohort, setting
     client = _client(settings)
     versions_before = len(client.search_model_versions(f"name='{settings.model_name}'"))
     with pytest.raises(RuntimeError, match="report failed"):
-        train(cohort, FAST_RUN, settings)
+        train(small_cohort, SMALL, settings)  # open gates: it would be promoted
     assert len(client.search_model_versions(f"name='{settings.model_name}'")) == versions_before
     experiment = client.get_experiment_by_name(FAST.experiment)
     last = client.search_runs(

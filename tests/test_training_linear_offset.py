@@ -10,7 +10,7 @@ from scipy.special import expit, log_expit
 from sklearn.linear_model import LogisticRegression
 
 from evaluation.logistic import fit_logistic
-from model.linear_offset import LinearOffset
+from model.linear_offset import LinearOffset, day_basis, kronecker_gram
 
 NAMES = ("landmark_day", "crs_grade_today", "platelets", "noise")
 DAYS = np.array([0, 1, 3, 5, 7, 10, 14], dtype=float)
@@ -214,3 +214,24 @@ def test_a_category_without_outcomes_after_the_state_has_no_effect_there():
     )
     with pytest.raises(ValueError, match="state_feature"):
         LinearOffset(names, state_feature="absent", state_terms=("car_target=",))
+
+
+def test_the_kronecker_gram_equals_the_weighted_product_of_the_design():
+    """The Hessian the additive part's Newton steps use, summed day by day, against the direct
+    ``X.T @ diag(c) @ X`` of the full design (an intercept, each term times each day-basis
+    function, and state columns that are zero on most rows), at landmark days and at one row
+    of an unusual day."""
+    rng = np.random.default_rng(0)
+    n, n_terms, n_after = 400, 6, 2
+    z = rng.normal(size=(n, n_terms))
+    after = rng.normal(size=(n, n_after)) * (rng.random((n, 1)) < 0.3)
+    day = rng.choice([0.0, 1, 3, 5, 7, 10, 14], n)
+    day[0] = 22.0
+    basis = day_basis(day, 14.0, 2)
+    design = np.column_stack(
+        [np.ones(n), (z[:, :, None] * basis[:, None, :]).reshape(n, -1), after]
+    )
+    c = rng.random(n)
+    gram = kronecker_gram(np.column_stack([np.ones(n), z, after]), n_terms, basis)
+    # sums of 400 products in another order: equal to rounding
+    np.testing.assert_allclose(gram(c), (design * c[:, None]).T @ design, rtol=1e-12, atol=1e-12)

@@ -32,7 +32,8 @@ from scipy.special import log_ndtr
 
 from data.synthetic.baseline import lab_log_mean
 from data.synthetic.parameters import CaseMix, GeneratorParameters
-from icans.contract import DAILY_ROUTINE, FIELDS
+from icans.contract import FIELDS
+from icans.daily_routine import DAILY_ROUTINE
 
 # The daily laboratory series (contract column names), in the contract's order: the charted
 # values of DAILY_ROUTINE except the temperature (drawn with the CRS) and the ICE/CAPD scores
