@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,23 +116,20 @@ class Champion:
 
 @pytest.fixture(scope="session")
 def champion(tmp_path_factory) -> Champion:
-    """Trained once per test process (each xdist worker) and shared by every file that needs a
-    registered champion: training end to end, the in-process API, schemathesis, the real server.
+    """A 2,500-patient cohort and a model trained on it with :data:`support.FAST`, registered
+    and promoted, shared by every file that needs a registered champion of some quality:
+    training end to end, the reports, monitoring, the real server.
+
+    Trained once per run (:func:`_built_once`), and each xdist worker works on its own copy of
+    the registry database: tests register more versions into it and count them, so two
+    workers must not share one. The artefacts stay where training wrote them and are only
+    read, and a run logged into the copy writes under its own run id.
     """
-    from support import FAST
-
-    from icans.config import load_settings
-    from training.train import train
-
-    cohort = tmp_path_factory.mktemp("champion-cohort") / "c"
-    generate_cohort(cohort, CohortSpec(n_patients=2500, seed=3))
+    built = _built_once(tmp_path_factory, "champion", _train_champion)
     store = tmp_path_factory.mktemp("champion-store")
-    settings = load_settings(
-        tracking_uri=f"sqlite:///{store}/mlflow.db", artifacts_dir=store / "artifacts"
-    )
-    result = train(cohort, FAST, settings)
-    assert result.promoted, result.gate.summary()
-    return Champion(cohort, store, settings, result)
+    shutil.copy(built.store / "mlflow.db", store / "mlflow.db")
+    settings = built.settings.model_copy(update={"tracking_uri": f"sqlite:///{store}/mlflow.db"})
+    return Champion(built.cohort, store, settings, built.result)
 
 
 @pytest.fixture(scope="session")
@@ -143,45 +141,60 @@ def small_champion(tmp_path_factory) -> Champion:
     schema fuzzing, FHIR and CDS Hooks in process, the patient page, batch scoring, roll-outs)
     but not the champion's quality.
 
-    Built once per run: the first xdist worker to need it trains it under a file lock in the
-    run's shared temporary directory, the other reads it from there (tests only read its store;
-    a test that changes a registry works on a copy). A test module uses this or the session
-    champion, not both (:func:`pytest_collection_modifyitems` refuses a mix): a service started
-    in process on one store polls it, pointing MLflow's tracking URI there, and the session
-    champion trained meanwhile would record into the wrong store.
+    Built once per run (:func:`_built_once`); tests only read its store (a test that changes a
+    registry works on a copy). A test module uses this or the session champion, not both
+    (:func:`pytest_collection_modifyitems` refuses a mix): a service started in process on one
+    store polls it, pointing MLflow's tracking URI there, and the session champion trained
+    meanwhile would record into the wrong store.
     """
+    return _built_once(tmp_path_factory, "small-champion", _train_small)
+
+
+def _built_once(tmp_path_factory, name: str, build: Callable[[Path], Champion]) -> Champion:
+    """``build(root)``, once per run: the first xdist worker to need it builds it under a file
+    lock in the run's shared temporary directory, and the other reads it from there."""
     import fcntl
     import pickle
 
     base = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         base = base.parent  # the run's directory, shared by its workers
-    root = base / "small-champion"
+    root = base / name
     root.mkdir(exist_ok=True)
     built = root / "champion.pickle"
     with (root / "lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
         if built.exists():
             return pickle.loads(built.read_bytes())
-        champion = _train_small(root)
+        champion = build(root)
         (root / "champion.tmp").write_bytes(pickle.dumps(champion))
         (root / "champion.tmp").rename(built)
         return champion
 
 
+def _train_champion(root: Path) -> Champion:
+    from support import FAST
+
+    return _train(root, CohortSpec(n_patients=2500, seed=3), FAST)
+
+
 def _train_small(root: Path) -> Champion:
     from support import SMALL
 
+    return _train(root, CohortSpec(n_patients=400, seed=5), SMALL)
+
+
+def _train(root: Path, spec: CohortSpec, config) -> Champion:
     from icans.config import load_settings
     from training.train import train
 
     cohort, store = root / "cohort", root / "store"
-    generate_cohort(cohort, CohortSpec(n_patients=400, seed=5))
+    generate_cohort(cohort, spec)
     store.mkdir()
     settings = load_settings(
         tracking_uri=f"sqlite:///{store}/mlflow.db", artifacts_dir=store / "artifacts"
     )
-    result = train(cohort, SMALL, settings)
+    result = train(cohort, config, settings)
     assert result.promoted, result.gate.summary()
     return Champion(cohort, store, settings, result)
 
