@@ -60,8 +60,9 @@ def lab_names(lab: str) -> tuple[str, ...]:
     return (*names, f"{short}_latest_vs_baseline") if lab in FALLING_LABS else names
 
 
-class DailyLab(FeatureStep):
-    """One daily lab up to day L (``lab``: its layout series, one of :data:`DAILY_LABS`).
+class DailyLabs(FeatureStep):
+    """The daily labs up to day L (``labs``: layout series, each one of :data:`DAILY_LABS`),
+    each lab's predictors in turn (:func:`lab_names`):
 
     * ``log_<lab>_latest_<unit>``: natural log of the latest value on days 0..L (carried
       forward from the day it was drawn);
@@ -79,34 +80,63 @@ class DailyLab(FeatureStep):
     trees are unaffected, the additive part reads them on the scale the effects are published
     on (LDH OR per log10, Gauthier; EASIX per doubling, Korell 2022). Values are floored at
     :data:`LOG_FLOOR` before the log.
+
+    All labs in one pass: their (rows x days) blocks are stacked into one block of rows x labs
+    rows, so the definitions run once, not once per lab. A single-patient request pays numpy's
+    cost per call, not per value: eight labs one at a time took ~0.9 ms of a ~3 ms request. Each
+    definition reduces a row on its own, so a lab's numbers are those of the lab alone.
     """
 
-    def __init__(self, lab: str = "crp_mg_per_l"):
-        self.lab = lab
+    def __init__(self, labs: tuple[str, ...] = DAILY_LABS):
+        self.labs = labs
+
+    def _labs(self) -> tuple[str, ...]:
+        return tuple(self.labs)
 
     def fit(self, X, y=None):
-        if self.lab not in DAILY_LABS:
-            raise InvalidInputError("lab", self.lab, "one of " + ", ".join(DAILY_LABS))
+        for lab in self._labs():
+            if lab not in DAILY_LABS:
+                raise InvalidInputError("lab", lab, "one of " + ", ".join(DAILY_LABS))
         self.n_features_in_ = np.asarray(X).shape[1]
-        self.names_ = lab_names(self.lab)
+        self.names_ = tuple(name for lab in self._labs() for name in lab_names(lab))
         return self
 
     def transform(self, X):
         require_fitted(self, "names_")
         raw = np.asarray(X, dtype=float)
-        block = series(raw, self.lab)
-        logs = d.log_floored(block, LOG_FLOOR[self.lab])
-        extreme = d.min_to_date if self.lab in FALLING_LABS else d.max_to_date
-        out = [d.latest_value(logs), extreme(logs), d.recent_slope(logs)]
-        if self.lab in FALLING_LABS:
-            latest = d.latest_value(block)
-            baseline = col(raw, self.lab) if self.lab in LAB_FIELDS else d.first_value(block)
-            out.append(d.ratio(latest, baseline))
+        labs = self._labs()
+        n, k = len(raw), len(labs)
+        blocks = np.stack([series(raw, lab) for lab in labs], axis=1)  # rows x labs x days
+        flat = blocks.reshape(n * k, -1)  # row i's lab j at i * k + j
+        floors = np.tile([LOG_FLOOR[lab] for lab in labs], n)[:, None]
+        logs = d.log_floored(flat, floors)
+        falling = np.tile([lab in FALLING_LABS for lab in labs], n)
+        latest = d.latest_value(logs).reshape(n, k)
+        extreme = np.where(falling, d.min_to_date(logs), d.max_to_date(logs)).reshape(n, k)
+        slope = d.recent_slope(logs).reshape(n, k)
+        out = []
+        for j, lab in enumerate(labs):
+            out += [latest[:, j], extreme[:, j], slope[:, j]]
+            if lab in FALLING_LABS:
+                block = blocks[:, j]
+                baseline = col(raw, lab) if lab in LAB_FIELDS else d.first_value(block)
+                out.append(d.ratio(d.latest_value(block), baseline))
         return np.column_stack(out)
 
     def get_feature_names_out(self, input_features=None):
         require_fitted(self, "names_")
         return np.asarray(self.names_, dtype=object)
+
+
+class DailyLab(DailyLabs):
+    """One daily lab (``lab``), as :class:`DailyLabs` computes it: the step that models fitted
+    before the labs were one step hold, one per lab (``daily_crp`` ... in their pickles)."""
+
+    def __init__(self, lab: str = "crp_mg_per_l"):
+        self.lab = lab
+
+    def _labs(self) -> tuple[str, ...]:
+        return (self.lab,)
 
 
 class FeverFeatures(Stateless):
@@ -193,10 +223,10 @@ class DailyEndothelialScores(Stateless):
 
 def daily_steps() -> list[tuple[str, FeatureStep]]:
     """The daily routine's feature steps, named as in :class:`features.transformers.
-    ClinicalFeatures` (a lab's step: ``daily_<lab>``, e.g. ``daily_il6``)."""
+    ClinicalFeatures` (the labs: one step, ``daily_labs``)."""
     return [
         ("fever", FeverFeatures()),
         ("cognition", CognitionFeatures()),
-        *((f"daily_{lab.split('_', 1)[0]}", DailyLab(lab)) for lab in DAILY_LABS),
+        ("daily_labs", DailyLabs()),
         ("daily_scores", DailyEndothelialScores()),
     ]

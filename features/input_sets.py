@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.daily import daily_steps
+from features.daily import daily_steps, lab_names
 from features.layout import GENERATIONS
 from icans.contract import BASELINE
 from icans.errors import InvalidInputError
@@ -47,14 +47,17 @@ STEP_GROUP: dict[str, str] = {
     "expansion_timing": "car_t",
     "expansion_curve": "car_t",
     "treatment": "treatment",
-    # the daily routine (features.daily): IL-6 apart, measured at some centres only
-    **{name: "il6" if name == "daily_il6" else "routine" for name, _ in daily_steps()},
+    # the daily routine (features.daily); IL-6's predictors apart (IL6_PREDICTORS)
+    **{name: "routine" for name, _ in daily_steps()},
 }
+# IL-6 is measured at some centres only: its predictors are a group of their own, by name
+# (the daily labs are one step).
+IL6_PREDICTORS = frozenset(lab_names("il6_pg_per_ml"))
 # Baseline fields added to the contract after the owner's first generation (predictors that
 # are such a field as entered carry its name).
 ADDED_BASELINE = frozenset(f.name for f in BASELINE[GENERATIONS[0][0] :])
 
-_EVERY = frozenset({*STEP_GROUP.values(), "baseline_added"})
+_EVERY = frozenset({*STEP_GROUP.values(), "baseline_added", "il6"})
 INPUT_SETS: dict[str, frozenset[str]] = {
     "all": _EVERY,
     "routine": _EVERY - {"car_t", "il6"},
@@ -93,7 +96,11 @@ def kept(step: str, names: np.ndarray, inputs: str) -> np.ndarray:
         )
     group = STEP_GROUP[step]
     groups = [
-        "baseline_added" if group == "baseline" and name in ADDED_BASELINE else group
+        "il6"
+        if name in IL6_PREDICTORS
+        else "baseline_added"
+        if group == "baseline" and name in ADDED_BASELINE
+        else group
         for name in names
     ]
     return np.array([g in INPUT_SETS[inputs] for g in groups], dtype=bool)

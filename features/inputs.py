@@ -29,7 +29,7 @@ _DAILY = {f.layout: f.name for f in DAILY_ROUTINE}  # layout series -> contract 
 
 
 def _daily_lab_inputs(lab: str) -> dict[str, tuple[tuple[str, int], ...]]:
-    """A daily lab's predictors (:class:`features.daily.DailyLab`): the level rises with the
+    """A daily lab's predictors (:class:`features.daily.DailyLabs`): the level rises with the
     lab, the trend has no fixed direction; the latest as a fraction of the baseline rises with
     the lab and falls with the baseline lab before lymphodepletion (fibrinogen's baseline is its
     own first daily value: no fixed direction)."""
