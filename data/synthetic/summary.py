@@ -82,6 +82,39 @@ def _crp_early_auroc(df: pd.DataFrame) -> float:
     return float(roc_auc_score(y, _column(df, "crp_max_early")[at_risk]))
 
 
+EASIX_FC_LABS = ["ldh_u_per_l", "creatinine_mg_per_dl", "platelets_10e9_per_l"]
+EASIX_FC_LABS += ["crp_mg_per_l", "ferritin_ng_per_ml"]
+MIN_PER_THIRD = 30  # fewer patients with all five labs in a third: no ratio (too noisy)
+
+
+def easix_fc_ratio(df: pd.DataFrame) -> float:
+    """ICANS grade >= 2 in the highest third of the EASIX-FC score before lymphodepletion over
+    the lowest third.
+
+    EASIX-FC (Greenbaum, Blood Adv 2021;5:2799): EASIX (LDH x creatinine / platelets, Luft 2017)
+    with CRP and ferritin. Here the score is their product, log EASIX + log CRP + log ferritin
+    (ASSUMPTION: equal weights on the log scale; the paper grouped patients by its own cut
+    points), and its groups are thirds of the patients with all five labs (ASSUMPTION)."""
+    if not set(EASIX_FC_LABS) <= set(df.columns):
+        return np.nan
+    labs = df[EASIX_FC_LABS].astype(float)
+    known = cast(pd.Series, labs.notna().all(axis=1) & (labs > 0).all(axis=1))
+    labs = labs[known]
+    with np.errstate(divide="ignore"):
+        score = (
+            np.log(labs["ldh_u_per_l"] * labs["creatinine_mg_per_dl"])
+            - np.log(labs["platelets_10e9_per_l"])
+            + np.log(labs["crp_mg_per_l"])
+            + np.log(labs["ferritin_ng_per_ml"])
+        )
+    grade2 = (_column(df, "icans_max_grade") >= 2)[known]
+    low, high = np.quantile(score, [1 / 3, 2 / 3]) if len(score) else (np.nan, np.nan)
+    bottom, top = grade2[score <= low], grade2[score > high]
+    if min(len(bottom), len(top)) < MIN_PER_THIRD or not bottom.any():
+        return np.nan
+    return float(top.mean() / bottom.mean())
+
+
 def _routine_metrics(df: pd.DataFrame) -> dict[str, float]:
     if "crp_peak" not in df:
         return {}
@@ -126,6 +159,7 @@ def metric_values(df: pd.DataFrame) -> dict[str, float]:
         "nrm": other_death.mean(),
         "icans_death": _column(df, "died_of_icans").mean(),
         "onset_after_14": (onset > 14).mean(),
+        "easix_fc_icans_2plus_ratio": easix_fc_ratio(df),
     } | _routine_metrics(df)
 
 
@@ -183,7 +217,8 @@ def summarise(cohort_dir: Path) -> CohortSummary:
     patients = read_table(
         cohort_dir,
         "patients",
-        ["patient_id", "product_family", "disease", "car_target", "cns_involvement"],
+        ["patient_id", "product_family", "disease", "car_target", "cns_involvement"]
+        + EASIX_FC_LABS,
     )
     outcomes = read_table(cohort_dir, "outcomes")
     df = patients.merge(outcomes, on="patient_id")

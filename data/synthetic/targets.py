@@ -19,6 +19,8 @@ where the fact sheets do, so ranges are wide. Metrics:
 ``crp_peak_after_crs_onset``     median days from CRS onset to the peak CRP
 ``crp_early_auroc``              AUROC of the highest CRP on days 0-3 alone for the target event
                                  after day 3 (partial: Teachey 2016)
+``easix_fc_icans_2plus_ratio``   ICANS grade >= 2 in the highest third of EASIX-FC before
+                                 lymphodepletion over the lowest third (Greenbaum 2021)
 """
 
 from __future__ import annotations
@@ -142,5 +144,14 @@ TARGETS: tuple[Target, ...] = (
         "Teachey 2016 (Cancer Discov): CRP and ferritin associated with severe CRS but failed "
         "to predict it early; ASSUMPTION range for CRP alone, below the models that use the "
         "whole course",
+    ),
+    _t(
+        "easix_fc_icans_2plus_ratio",
+        "CD19-CD28",
+        1.5,
+        4.0,
+        "Greenbaum, Blood Adv 2021;5:2799 (axi-cel LBCL, n=171): ICANS grade 2-4 74% in the high "
+        "EASIX-FC group vs 29% in the low (2.6x; HR 3.6); ASSUMPTION: thirds of an equal-weight "
+        "log score stand for its groups, range widened",
     ),
 )
