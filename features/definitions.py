@@ -7,8 +7,6 @@ block of one row: the endpoint and the cohort run exactly the same code.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 _DAYS_CACHE: dict[int, np.ndarray] = {}
@@ -21,10 +19,12 @@ def _days(n: int) -> np.ndarray:
 
 
 def max_to_date(block: np.ndarray) -> np.ndarray:
-    """Worst value observed up to the prediction day; NaN if nothing was observed."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows -> NaN, on purpose
-        return np.nanmax(block, axis=1)
+    """Worst value observed up to the prediction day; NaN if nothing was observed.
+
+    ``np.fmax`` ignores a NaN beside a number, so its reduction is ``nanmax`` without the
+    warning for an all-NaN row (and without the warning filter, which cost ~5x the reduction
+    itself on one patient's row)."""
+    return np.fmax.reduce(block, axis=1)
 
 
 def latest_value(block: np.ndarray) -> np.ndarray:
@@ -242,10 +242,9 @@ def min_to_date(block: np.ndarray) -> np.ndarray:
     """Lowest value observed up to the prediction day; NaN if nothing was observed.
 
     For the labs that fall with severity (platelets, fibrinogen: consumptive coagulopathy, Hay
-    2017) and the ICE score (lower is worse, ASTCT 2019)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows -> NaN, on purpose
-        return np.nanmin(block, axis=1)
+    2017) and the ICE score (lower is worse, ASTCT 2019). ``np.fmin``, as
+    :func:`max_to_date`."""
+    return np.fmin.reduce(block, axis=1)
 
 
 def first_value(block: np.ndarray) -> np.ndarray:
@@ -253,9 +252,10 @@ def first_value(block: np.ndarray) -> np.ndarray:
     return latest_value(block[:, ::-1])
 
 
-def log_floored(block: np.ndarray, floor: float) -> np.ndarray:
+def log_floored(block: np.ndarray, floor: float | np.ndarray) -> np.ndarray:
     """Natural log of the values, each taken at least ``floor`` first (a lab reported as 0 stays
-    finite and the log never decreases when the value rises); NaN stays NaN."""
+    finite and the log never decreases when the value rises); NaN stays NaN. ``floor``: one
+    value, or one per row (a column: :class:`features.daily.DailyLabs`, labs stacked)."""
     with np.errstate(invalid="ignore"):
         return np.log(np.maximum(block, floor))  # np.maximum keeps NaN
 

@@ -317,6 +317,9 @@ def _scale(sd: np.ndarray) -> np.ndarray:
     return np.where(sd > 0, sd, 1.0)
 
 
+MAX_DAY_GROUPS = 64  # more distinct day-basis rows than this: the direct product is as cheap
+
+
 def kronecker_gram(parts: np.ndarray, n_terms: int, basis: np.ndarray):
     """``c -> X.T @ diag(c) @ X`` for the additive part's design ``X = [1, z (x) B, after]``:
     ``parts`` holds ``[1, z, after]`` (rows x (1 + n_terms + n_after)), ``basis`` each row's day
@@ -328,8 +331,12 @@ def kronecker_gram(parts: np.ndarray, n_terms: int, basis: np.ndarray):
     of the landmark day and a training set has a few distinct days, so the rows of one day
     share it: their block is the Kronecker product of their small Gram matrix of ``parts`` with
     the basis's outer product, K**2 times cheaper to sum (the same matrix up to rounding).
+    None (the direct product, in ``fit_logistic``) with more than :data:`MAX_DAY_GROUPS`
+    distinct days.
     """
     days, row_day = np.unique(basis, axis=0, return_inverse=True)
+    if len(days) > MAX_DAY_GROUPS:
+        return None
     row_day = row_day.ravel()
     n_basis = basis.shape[1]
     at = slice(1, 1 + n_terms)  # the terms' columns of ``parts``

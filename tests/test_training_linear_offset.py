@@ -235,3 +235,6 @@ def test_the_kronecker_gram_equals_the_weighted_product_of_the_design():
     gram = kronecker_gram(np.column_stack([np.ones(n), z, after]), n_terms, basis)
     # sums of 400 products in another order: equal to rounding
     np.testing.assert_allclose(gram(c), (design * c[:, None]).T @ design, rtol=1e-12, atol=1e-12)
+    # a design whose rows have more distinct days than MAX_DAY_GROUPS: the direct product
+    spread = day_basis(np.linspace(0.0, 14.0, n), 14.0, 2)
+    assert kronecker_gram(np.column_stack([np.ones(n), z, after]), n_terms, spread) is None

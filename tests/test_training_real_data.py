@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from centre import write_centre
 from support import FAST_RUN
+from support import SMALL as TINY
 
 from cohort.importer import import_cohort
 from icans.config import load_settings
@@ -26,8 +27,11 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::UserWarning"),
 ]
 
-# A centre has a few hundred patients: the default gates, the test's speed settings.
-SMALL = FAST_RUN.model_copy(update={"gates": type(FAST_RUN.gates)(), "split": "temporal"})
+# A centre has a few hundred patients: the default gates, the test's speed settings (and the
+# tiny model's search: what these tests check is which gates apply, not the model's quality).
+SMALL = FAST_RUN.model_copy(
+    update={"gates": type(FAST_RUN.gates)(), "split": "temporal", "search": TINY.search}
+)
 
 
 @pytest.fixture(scope="module")
