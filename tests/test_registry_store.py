@@ -38,8 +38,8 @@ def test_a_version_registered_outside_a_training_run_is_refused_by_name(client, 
 def test_the_logged_model_serves_its_own_input_example_through_mlflow_pyfunc(
     small_champion, client, tmp_path
 ):
-    """What MLflow's ``validate_serving_input`` would check when logging (off in
-    :func:`registry.store.log_model`, where it only warns): the champion, downloaded and
+    """What MLflow checks of the input example when logging (``validate_serving_input``), as an
+    assertion: MLflow only logs a warning when its check fails. The champion, downloaded and
     loaded back as a generic MLflow model, answers its logged input example with the fitted
     estimator's probabilities."""
     import mlflow
