@@ -100,13 +100,12 @@ def easix_fc_ratio(df: pd.DataFrame) -> float:
     labs = df[EASIX_FC_LABS].astype(float)
     known = cast(pd.Series, labs.notna().all(axis=1) & (labs > 0).all(axis=1))
     labs = labs[known]
-    with np.errstate(divide="ignore"):
-        score = (
-            np.log(labs["ldh_u_per_l"] * labs["creatinine_mg_per_dl"])
-            - np.log(labs["platelets_10e9_per_l"])
-            + np.log(labs["crp_mg_per_l"])
-            + np.log(labs["ferritin_ng_per_ml"])
-        )
+    score = (  # every lab is positive here
+        np.log(labs["ldh_u_per_l"] * labs["creatinine_mg_per_dl"])
+        - np.log(labs["platelets_10e9_per_l"])
+        + np.log(labs["crp_mg_per_l"])
+        + np.log(labs["ferritin_ng_per_ml"])
+    )
     grade2 = (_column(df, "icans_max_grade") >= 2)[known]
     low, high = np.quantile(score, [1 / 3, 2 / 3]) if len(score) else (np.nan, np.nan)
     bottom, top = grade2[score <= low], grade2[score > high]
@@ -217,8 +216,14 @@ def summarise(cohort_dir: Path) -> CohortSummary:
     patients = read_table(
         cohort_dir,
         "patients",
-        ["patient_id", "product_family", "disease", "car_target", "cns_involvement"]
-        + EASIX_FC_LABS,
+        [
+            "patient_id",
+            "product_family",
+            "disease",
+            "car_target",
+            "cns_involvement",
+            *EASIX_FC_LABS,
+        ],
     )
     outcomes = read_table(cohort_dir, "outcomes")
     df = patients.merge(outcomes, on="patient_id")
