@@ -294,6 +294,40 @@ COURSE: tuple[FieldSpec, ...] = (
         layout="tocilizumab_doses",
         optional_column=True,
     ),
+    # Second-line therapy for ICANS: an escalation after corticosteroids, which the refractory
+    # definition counts as evidence that steroids failed (icans.steroids).
+    FieldSpec(
+        "anakinra_doses_by_day",
+        "day_list",
+        "anakinra",
+        "doses",
+        note="anakinra doses given that day for ICANS (100-200 mg or 8 mg/kg/day in 2-4 doses, "
+        "Gazeau TCT 2023); 0 on a day without",
+        low=0,
+        high=4,
+        required=False,
+        table="daily",
+        column="anakinra_doses",
+        value_key="doses",
+        layout="anakinra_doses",
+        optional_column=True,
+    ),
+    FieldSpec(
+        "intrathecal_doses_by_day",
+        "day_list",
+        "intrathecal therapy",
+        "doses",
+        note="intrathecal doses given that day for ICANS (dexamethasone, hydrocortisone, "
+        "methotrexate or cytarabine; Meng 2025, Katsin 2024); 0 on a day without",
+        low=0,
+        high=1,
+        required=False,
+        table="daily",
+        column="intrathecal_doses",
+        value_key="doses",
+        layout="intrathecal_doses",
+        optional_column=True,
+    ),
     # Generation 3: what a CAR-T ward charts every day (icans-facts-3: guidelines ask for the ICE
     # score at least twice daily and serial CRP, ferritin, blood counts, chemistry and
     # fibrinogen; IL-6 at some centres). One value per day: the day's maximum temperature, the
@@ -355,7 +389,8 @@ OUTCOMES: tuple[FieldSpec, ...] = (
         "steroid_refractory_icans",
         "boolean",
         "steroid-refractory ICANS",
-        note="ICANS not improved 72 h after corticosteroid treatment started (icans.steroids)",
+        note="ICANS grade >= 2 persisting 48 and 72 h after corticosteroids started, or "
+        "escalated to anakinra or intrathecal therapy (icans.steroids)",
         required=False,
         table="outcomes",
         optional_column=True,
