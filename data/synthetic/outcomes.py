@@ -30,11 +30,12 @@ def derive_outcomes(course: Course, patient_id: pd.Series) -> pd.DataFrame:
     alive = course.alive
     grade = np.where(alive, course.icans_grade, np.nan)
     mg = np.where(alive, course.steroid_mg, np.nan)
+    second_line = np.where(alive, course.anakinra + course.intrathecal, np.nan)
     died_of_icans = course.death_cause == DEATH_CAUSES.index("icans")
 
     onset = _first_day(grade >= 1)
     severe_day = _first_day(grade >= 3)
-    refractory = refractory_day(grade, mg)
+    refractory = refractory_day(grade, mg, second_line)
     refractory_i = np.where(np.isnan(refractory), -1, refractory).astype(np.int64)
     severe = severe_day >= 0
     candidates = np.minimum(

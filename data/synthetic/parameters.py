@@ -626,17 +626,72 @@ class TreatmentParameters:
     The rules are the centre's (case mix: steroid start grade, prophylaxis); the doses are
     written to the course in dexamethasone-equivalent mg (:mod:`icans.steroids`)."""
 
-    tocilizumab_start_grade: int = P(
-        2, "Tocilizumab for CRS grade >= 2 (ASTCT/ASCO management; ELIANA 48% of CRS patients)"
+    tocilizumab_probability: tuple[float, float, float, float, float] = P(
+        (0.0, 0.0, 0.55, 0.85, 0.95),
+        "ASSUMPTION (no source gives use by grade): daily probability of a dose by CRS grade "
+        "0-4 (grade 1: tocilizumab_grade_1_probability). Guidelines give it from grade 2 "
+        "(ASCO 2021), yet only 43-48% of CRS patients get it (ELIANA 48%, CIBMTR tisa-cel ALL "
+        "45%, NHL 43%; ZUMA-1 43%)",
+    )
+    tocilizumab_grade_1_probability: dict[str, float] = P(
+        fam(CD19_CD28=0.2, CD19_41BB=0.1, CD19_CD22=0.1, BCMA=0.35, CLL1=0.2, CD123=0.2, CD7=0.2),
+        "ASSUMPTION: daily probability for persistent grade 1 fever (ASCO 2021 allows it); "
+        "higher after cilta-cel (CARTITUDE-1: 69% given tocilizumab, CRS mostly grade 1-2)",
     )
     tocilizumab_fever_days: int = P(
-        4,
-        "ASSUMPTION: tocilizumab also for grade 1 CRS on its fourth day of fever (ASCO 2021 "
-        "allows it for persistent fever; CARTITUDE-1 gave it to 69% with mostly grade 1-2 CRS)",
+        3,
+        "ASSUMPTION: tocilizumab for grade 1 CRS only from its third day of fever running "
+        "(ASCO 2021: persistent fever)",
     )
     tocilizumab_max_doses: int = P(4, "KYMRIAH label: at most 4 doses in total")
     tocilizumab_improve_effect: float = P(
         1.0, "ASSUMPTION: tocilizumab speeds CRS resolution (log-odds of improving)"
+    )
+    steroid_start_probability: tuple[float, float, float, float] = P(
+        (0.0, 0.6, 0.85, 1.0),
+        "ASSUMPTION: daily probability of starting steroids by ICANS grade 0-3 once the grade "
+        "reaches the centre's start grade (ASCO 2021: dexamethasone from grade 2; CIBMTR: 50% "
+        "of NHL and 22% of ALL ICANS patients got steroids, Pasquini 2020); certain from "
+        "grade 3",
+    )
+    second_line_on_refractory: float = P(
+        0.6,
+        "ASSUMPTION: share of patients judged refractory (grade >= 2 persisting 72 h) given "
+        "anakinra or intrathecal therapy that day (Gazeau 2023: 43 patients with refractory "
+        "ICANS/CRS at 9 centres; MDACC 8 of 41 grade >= 3 given anakinra, Strati 2020)",
+    )
+    early_second_line: dict[str, float] = P(
+        fam(
+            CD19_CD28=0.02,
+            CD19_41BB=0.02,
+            CD19_CD22=0.02,
+            BCMA=0.02,
+            CLL1=0.25,
+            CD123=0.25,
+            CD7=0.25,
+        ),
+        "ASSUMPTION: daily probability of second-line therapy on the day after the steroid "
+        "start or the next, ICANS grade >= 1 (an escalation before the 72-h judgement). High "
+        "where the seed series was treated: intrathecal dexamethasone and methotrexate a "
+        "median 12 h after onset in 13 patients, 7 with AML (Meng 2025)",
+    )
+    intrathecal_share: dict[str, float] = P(
+        fam(
+            CD19_CD28=0.15, CD19_41BB=0.15, CD19_CD22=0.15, BCMA=0.15, CLL1=0.8, CD123=0.8, CD7=0.8
+        ),
+        "ASSUMPTION: intrathecal therapy rather than anakinra as the second line (anakinra is "
+        "the usual escalation: Gazeau 2023, FHCC/OHSU n=124; intrathecal at the seed centre, "
+        "Meng 2025, and in small series, Katsin 2024)",
+    )
+    anakinra_doses_per_day: int = P(2, "Gazeau 2023: 100-200 mg every 8-12 h")
+    anakinra_days: int = P(
+        7, "ASSUMPTION: anakinra for at most 7 days while ICANS lasts (Gazeau 2023: 2-3 weeks)"
+    )
+    intrathecal_max_doses: int = P(3, "Meng 2025: median 1 (1-3) intrathecal doses")
+    steroid_fever_masked_probability: float = P(
+        0.7,
+        "ASSUMPTION: corticosteroids at a treatment dose mask fever (of CRS or another cause) on "
+        "most days; ASTCT then grades CRS by hypotension and hypoxia",
     )
     fever_masked_probability: float = P(
         0.9,
@@ -684,8 +739,15 @@ class DeathParameters:
         "a death is labelled CRS only on a day of CRS grade >= 3 (otherwise infection or "
         "progression)",
     )
+    high_dose_steroid_hazard_ratio: float = P(
+        2.0,
+        "ASSUMPTION: deaths from other causes (mostly infection) twice as likely during and "
+        "after a high-dose corticosteroid course (prolonged high-dose steroids went with "
+        "shorter survival after axi-cel, Strati Blood 2021; infection is half of non-relapse "
+        "deaths, Cordas dos Santos 2024)",
+    )
     icans_death_per_grade_4_day: float = P(
-        0.02,
+        0.06,
         "Tuned to fatal ICANS ~1-2% in CD28 products, <1% in 4-1BB (facts: ICANS mortality; "
         "brexu-cel grade 5 2%)",
     )
@@ -702,8 +764,8 @@ class IcansParameters:
 
     drive_intercept: dict[str, float] = P(
         fam(
-            CD19_CD28=-2.35,
-            CD19_41BB=-4.15,
+            CD19_CD28=-2.05,
+            CD19_41BB=-3.9,
             CD19_CD22=-4.6,
             BCMA=-5.1,
             CLL1=-6.3,
@@ -760,14 +822,14 @@ class IcansParameters:
     onset_width_days: float = P(2.6, f"New onset after day 14 ~0.7% ({RW_9_CENTRE})")
     onset_offset: float = P(0.0, "Design: onset hazard logit = drive + offset + timing")
     entry_severity_offset: float = P(
-        1.0,
+        0.0,
         "ASSUMPTION: at onset, P(level >= 2) = expit(drive + offset), so ICANS in "
         "low-drive products (myeloid, CD7) starts and mostly stays grade 1 (CD7: 5/55, all "
         "grade 1) while high-drive products may present at grade 2-3",
     )
     entry_severe_share: float = P(0.15, "ASSUMPTION: share of level>=2 onsets entering level 3")
     progress_offset: tuple[float, float, float] = P(
-        (2.4, 2.0, 0.4),
+        (2.1, 2.0, -0.4),
         "ASSUMPTION tuned so ~40-45% of ICANS in CD28 products and ~35% in 4-1BB products "
         "become grade>=3 (64%/28% axi-cel; 17%/6% tisa-cel)",
     )
@@ -792,7 +854,19 @@ class IcansParameters:
         "ASSUMPTION: corticosteroids slow progression; early steroid cohorts of ZUMA-1 had "
         "fewer grade>=3 events (28% -> 13-17%)",
     )
-    steroid_recover_effect: float = P(2.0, "ASSUMPTION: corticosteroids speed recovery")
+    steroid_recover_effect: tuple[float, float, float, float] = P(
+        (1.5, 4.5, 4.5, 3.0),
+        "ASSUMPTION: corticosteroids speed recovery from each level 1-4, most from moderate and "
+        "severe encephalopathy; tuned so that about 20% of grade >= 3 ICANS stays at grade >= 2 "
+        "48 and 72 h after the start (MDACC: 8 of 41 grade >= 3 given anakinra, Strati 2020)",
+    )
+    product_drive_offset: dict[str, float] = P(
+        {"tisa-cel NHL": -0.6},
+        "Products of one family that differ in the sources: tisa-cel NHL ICANS 14-18% / grade "
+        ">= 3 0-6% real-world (Pasquini 2020: 18.1% / 5.1%) vs liso-cel 30% / 10% (TRANSCEND); "
+        "adjusted ICANS OR tisa-cel vs axi-cel 0.17 (Gauthier 2021). Added to the drive; other "
+        "products 0",
+    )
 
 
 @dataclass(frozen=True)
@@ -828,7 +902,7 @@ class FindingsParameters:
             (1.0, 0, 0, 0, 0),
             (0.6, 0.4, 0, 0, 0),
             (0.32, 0.34, 0.32, 0.02, 0),
-            (0.08, 0.2, 0.37, 0.3, 0.05),
+            (0.08, 0.2, 0.385, 0.32, 0.015),
             (0, 0.05, 0.2, 0.4, 0.35),
         ),
         "ASSUMPTION",
@@ -845,7 +919,7 @@ class FindingsParameters:
         "ASSUMPTION",
     )
     seizure: tuple[tuple[float, ...], ...] = P(
-        ((1.0, 0, 0), (1.0, 0, 0), (0.99, 0.01, 0), (0.87, 0.12, 0.01), (0.7, 0.2, 0.1)),
+        ((1.0, 0, 0), (1.0, 0, 0), (0.997, 0.003, 0), (0.96, 0.035, 0.005), (0.8, 0.15, 0.05)),
         "ASSUMPTION: none | rapidly resolving | life-threatening",
     )
     motor: tuple[tuple[float, ...], ...] = P(
@@ -853,7 +927,7 @@ class FindingsParameters:
         "ASSUMPTION: none | deep focal weakness",
     )
     cerebral_edema: tuple[tuple[float, ...], ...] = P(
-        ((1.0, 0, 0), (1.0, 0, 0), (0.995, 0.005, 0), (0.94, 0.05, 0.01), (0.78, 0.16, 0.06)),
+        ((1.0, 0, 0), (1.0, 0, 0), (0.998, 0.002, 0), (0.985, 0.014, 0.001), (0.9, 0.08, 0.02)),
         "ASSUMPTION: none | focal | diffuse or raised ICP (ELIANA: no cerebral oedema)",
     )
 

@@ -95,7 +95,7 @@ def kernel_tables(params: GeneratorParameters, shifts: np.ndarray) -> KernelTabl
             )
         recover[..., level, :] = np.exp(
             (ic.recover_offset[level - 1] + fam_recover + decline)[..., None]
-            + ic.steroid_recover_effect * on
+            + ic.steroid_recover_effect[level - 1] * on
         )
     crs_t = days[None, :]
     crs_onset = -0.5 * ((crs_t - per_family(crs.onset_day)[:, None]) / crs.onset_width_days) ** 2
@@ -209,11 +209,13 @@ def icans_drive(
     r,
     cd4_dominant,
     prophylaxis,
+    product_offset,
     params: GeneratorParameters,
 ) -> np.ndarray:
     """ICANS drive (log-odds), rounded to ``drive_quantum``.
 
-    Sum of the product-family intercept and the effects of marrow tumour burden (Gust 2017),
+    Sum of the product-family intercept, the product's offset within its family
+    (:func:`product_drive_offset`) and the effects of marrow tumour burden (Gust 2017),
     neuro comorbidity (Gust 2017), CNS involvement by disease group (strong in B-ALL, none
     consistent in lymphoma), Cy/Flu lymphodepletion (Gust 2017), age (Gauthier, weak), CAR-T
     expansion above the family's typical peak (by family: ZUMA-1 yes, JULIET no), a
@@ -234,8 +236,19 @@ def icans_drive(
         + p.inflammation_effect * r
         + p.cd4_dominance_effect * cd4_dominant
         + params.treatment.prophylaxis_drive_effect * prophylaxis
+        + product_offset
     )
     return quantise_drive(drive, params)
+
+
+def product_drive_offset(products: np.ndarray, params: GeneratorParameters) -> np.ndarray:
+    """Each patient's product offset of the ICANS drive (0 for a product not listed)."""
+    offsets = params.icans.product_drive_offset
+    names = np.asarray(products).astype(str)
+    out = np.zeros(len(names))
+    for name, value in offsets.items():
+        out[names == name] = value
+    return out
 
 
 def disease_group_codes(disease: np.ndarray) -> np.ndarray:

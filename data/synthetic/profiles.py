@@ -215,6 +215,8 @@ def _course(profile: Profile, params: GeneratorParameters) -> Course:
         hypotension=zeros,
         hypoxia=zeros,
         tocilizumab=zeros,
+        anakinra=zeros,
+        intrathecal=zeros,
         icans_level=zeros,
         cognition=np.where(
             np.isnan(ice := daily(profile.daily.get("ice_score", {}), np.nan)),

@@ -247,11 +247,17 @@ def draw_routine(
 def draw_temperature(
     rng: np.random.Generator,
     crs_fever: np.ndarray,
+    on_steroids: np.ndarray,
     params: GeneratorParameters,
 ) -> np.ndarray:
     """The day's maximum temperature (°C): febrile on a day of CRS fever and on days of fever
-    from another cause (``other_fever_per_day``, independent of everything hidden)."""
-    other = rng.random(crs_fever.shape) < params.routine.other_fever_per_day
+    from another cause (``other_fever_per_day``, independent of everything hidden), which a
+    treatment dose of corticosteroids that day masks as it masks CRS fever
+    (``steroid_fever_masked_probability``)."""
+    masked = on_steroids & (
+        rng.random(crs_fever.shape) < params.treatment.steroid_fever_masked_probability
+    )
+    other = (rng.random(crs_fever.shape) < params.routine.other_fever_per_day) & ~masked
     fever = crs_fever | other
     return np.where(
         fever,

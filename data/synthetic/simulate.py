@@ -20,6 +20,7 @@ from data.synthetic.kinetics import (
     expansion_deviation,
     expansion_log_peak,
     expansion_shape,
+    per_family,
     ratio_mean,
 )
 from data.synthetic.parameters import GeneratorParameters
@@ -33,6 +34,7 @@ from data.synthetic.process import (
     icans_drive,
     icans_kernel,
     is_child,
+    product_drive_offset,
 )
 from data.synthetic.routine import (
     LABS,
@@ -43,14 +45,19 @@ from data.synthetic.routine import (
     static_log_level,
 )
 from data.synthetic.treatment import (
+    EARLY,
     ON_STEROIDS,
+    death_probability,
+    decision_probability,
     next_steroid_state,
     refractory_today,
+    second_line_doses,
     steroid_mg,
-    tocilizumab_doses,
+    tocilizumab_probability,
 )
 from icans.astct import capd_domain_grade, crs_grade_codes, icans_grade_codes, ice_domain_grade
 from icans.contract import DEATH_CAUSES
+from icans.steroids import TREATMENT_MG
 
 ICE_BAND_LOW, ICE_BAND_SIZE = np.array([10, 7, 3, 0]), np.array([1, 3, 4, 3])
 CAPD_BAND_LOW, CAPD_BAND_SIZE = np.array([0, 1, 9]), np.array([1, 8, 24])
@@ -119,13 +126,26 @@ def icans_step(
     kernels: KernelTables,
     start_grade: np.ndarray | int,
     params: GeneratorParameters,
-) -> tuple[np.ndarray, Findings, np.ndarray, np.ndarray]:
-    """Advance the ICANS chain by one day: new level, findings, derived grade, steroid state."""
+) -> tuple[np.ndarray, Findings, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Advance the ICANS chain by one day: new level, findings, derived grade, the day's
+    treatment decision (:func:`data.synthetic.treatment.decision_probability`), the steroid state
+    at the end of the day and whether the day makes the ICANS steroid-refractory."""
     kernel = icans_kernel(drive, day, fam, k, ON_STEROIDS[steroids], kernels, params)
     level = draw_categorical(rng, kernel[np.arange(len(level)), level])
     drawn = draw_findings(rng, level, child, findings)
     grade = drawn.grade(child)
-    return level, drawn, grade, next_steroid_state(steroids, grade, start_grade)
+    early = per_family(params.treatment.early_second_line)[fam]
+    p = decision_probability(steroids, grade, start_grade, early, params)
+    decided = rng.random(len(level)) < p
+    refractory = refractory_today(steroids, grade, decided)
+    return (
+        level,
+        drawn,
+        grade,
+        decided,
+        next_steroid_state(steroids, grade, start_grade, decided),
+        refractory,
+    )
 
 
 @dataclass
@@ -138,6 +158,8 @@ class Course:
     hypotension: np.ndarray
     hypoxia: np.ndarray
     tocilizumab: np.ndarray  # doses given each day
+    anakinra: np.ndarray  # doses given each day (second-line therapy for ICANS)
+    intrathecal: np.ndarray  # intrathecal doses given each day (second-line therapy)
     icans_level: np.ndarray
     cognition: np.ndarray
     consciousness: np.ndarray
@@ -217,6 +239,7 @@ def simulate_course(
         r,
         c,
         base.prophylaxis.astype(float),
+        product_drive_offset(t["product"].to_numpy(), params),
         params,
     )
     intensity = crs_intensity(r, dev, params)
@@ -236,6 +259,9 @@ def simulate_course(
     death_day = np.full(n, -1)
     death_cause = np.full(n, -1)
     fever_run = np.zeros(n, dtype=np.int64)  # consecutive days of CRS grade 1 up to today
+    toci_grade_1 = per_family(params.treatment.tocilizumab_grade_1_probability)[fam]
+    second_line_share = params.treatment.second_line_on_refractory
+    escalation = np.full(n, -1)  # day second-line therapy was first given, -1 if never
     for day in days[1:]:
         _draw_deaths(
             rng,
@@ -243,6 +269,7 @@ def simulate_course(
             codes["grade"][:, day - 1],
             codes["edema"][:, day - 1],
             crs_grade_of_state(crs[:, day - 1]),
+            codes["steroids"][:, day - 1],
             fam,
             death_day,
             death_cause,
@@ -257,8 +284,10 @@ def simulate_course(
         crs[:, day] = np.where(gone, crs[:, day - 1], draw_categorical(rng, probs))
         grade_today = crs_grade_of_state(crs[:, day])
         fever_run = np.where(grade_today == 1, fever_run + 1, 0)
-        toci[:, day] = np.where(gone, 0, tocilizumab_doses(grade_today, fever_run, given, params))
-        lv, f, g, st = icans_step(
+        p_toci = tocilizumab_probability(grade_today, fever_run, given, toci_grade_1, params)
+        toci[:, day] = ~gone & (rng.random(n) < p_toci)
+        before = codes["steroids"][:, day - 1]
+        lv, f, g, decided, st, refractory = icans_step(
             rng,
             np.where(gone, 0, level[:, day - 1]),
             codes["steroids"][:, day - 1],
@@ -273,6 +302,10 @@ def simulate_course(
             params,
         )
         level[:, day], codes["grade"][:, day], codes["steroids"][:, day] = lv, g, st
+        second_line = refractory & (
+            (np.isin(before, EARLY) & decided) | (rng.random(n) < second_line_share)
+        )
+        escalation = np.where(second_line & ~gone & (escalation < 0), day, escalation)
         cognition[:, day] = f.cognition
         for key in ("consciousness", "seizure", "motor", "edema"):
             codes[key][:, day] = getattr(f, key)
@@ -282,9 +315,15 @@ def simulate_course(
         codes["grade"][gone, day] = -1
         codes["steroids"][gone, day] = codes["steroids"][gone, day - 1]
     crs_grade = crs_grade_of_state(crs)
-    masked = np.cumsum(toci, axis=1) - toci > 0  # tocilizumab given on an earlier day
-    crs_fever, hypotension, hypoxia = _draw_crs_support(rng, crs_grade, masked, params)
+    toci_masked = np.cumsum(toci, axis=1) - toci > 0  # tocilizumab given on an earlier day
+    on_steroids = mg >= TREATMENT_MG  # a treatment dose that day
+    crs_fever, hypotension, hypoxia = _draw_crs_support(
+        rng, crs_grade, toci_masked, on_steroids, params
+    )
     alive = (death_day[:, None] < 0) | (days[None, :] < death_day[:, None])
+    t_params = params.treatment
+    intrathecal = rng.random(n) < per_family(t_params.intrathecal_share)[fam]
+    anakinra, it_doses = second_line_doses(escalation, intrathecal, codes["grade"], alive, params)
     group = base.disease_group
     static = {
         lab: static_log_level(
@@ -312,10 +351,12 @@ def simulate_course(
     return Course(
         crs_state=crs,
         crs_grade=crs_grade,
-        temperature_max_c=draw_temperature(rng, crs_fever, params),
+        temperature_max_c=draw_temperature(rng, crs_fever, on_steroids, params),
         hypotension=hypotension,
         hypoxia=hypoxia,
         tocilizumab=toci,
+        anakinra=anakinra,
+        intrathecal=it_doses,
         icans_level=level,
         cognition=cognition,
         consciousness=codes["consciousness"],
@@ -341,12 +382,13 @@ def simulate_course(
 
 
 def _draw_deaths(
-    rng, day, grade, edema, crs_grade, fam, death_day, death_cause, kernels, params
+    rng, day, grade, edema, crs_grade, steroids, fam, death_day, death_cause, kernels, params
 ) -> None:
     """Deaths at the start of ``day`` (nothing is observed on it), from what was seen the day
     before: from ICANS (grade 4, diffuse oedema), else from another cause at the product's
-    daily hazard; the cause is CRS only after a day of CRS grade >= 3 (otherwise infection), or
-    progression, in the parameters' shares."""
+    daily hazard, raised after high-dose corticosteroids
+    (:func:`data.synthetic.treatment.death_probability`); the cause is CRS only after a day of
+    CRS grade >= 3 (otherwise infection), or progression, in the parameters' shares."""
     d = params.death
     n = len(grade)
     alive = death_day < 0
@@ -354,7 +396,8 @@ def _draw_deaths(
         1 - d.icans_death_per_diffuse_edema_day * (edema == DIFFUSE_EDEMA)
     )
     icans = alive & (rng.random(n) < p_icans)
-    other = alive & ~icans & (rng.random(n) < kernels.death_hazard[fam, day])
+    p_other = death_probability(fam, day, steroids, kernels, params)
+    other = alive & ~icans & (rng.random(n) < p_other)
     causes = list(d.cause_share)
     share = np.array(list(d.cause_share.values()))
     drawn = np.asarray(causes)[rng.choice(len(causes), size=n, p=share / share.sum())]
@@ -365,20 +408,27 @@ def _draw_deaths(
 
 
 def _draw_crs_support(
-    rng: np.random.Generator, grade: np.ndarray, masked: np.ndarray, params: GeneratorParameters
+    rng: np.random.Generator,
+    grade: np.ndarray,
+    toci_masked: np.ndarray,
+    on_steroids: np.ndarray,
+    params: GeneratorParameters,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """CRS fever (bool), hypotension and hypoxia codes whose ASTCT CRS grade equals ``grade``.
 
     The grade's level is carried by hypotension, hypoxia or both (ASSUMPTION: 45/25/30%); the
-    other organ sits at a random lower level. After tocilizumab (``masked``) a patient at grade
-    >= 2 is mostly afebrile, and ASTCT grades by organ support alone. Re-grading with
+    other organ sits at a random lower level. After tocilizumab (``toci_masked``) or on a day of
+    treatment-dose corticosteroids a patient at grade >= 2 is mostly afebrile, and ASTCT grades
+    by organ support alone (grade 1 is fever, so it stays febrile). Re-grading with
     :func:`icans.astct.crs_grade_codes` must give back the chain's grade.
     """
-    afebrile = (
-        masked
-        & (grade >= 2)
-        & (rng.random(grade.shape) < params.treatment.fever_masked_probability)
+    t = params.treatment
+    draw = rng.random(grade.shape)
+    afebrile = (grade >= 2) & (
+        (toci_masked & (draw < t.fever_masked_probability))
+        | (on_steroids & (draw < t.steroid_fever_masked_probability))
     )
+    masked = toci_masked | on_steroids
     fever = (grade >= 1) & ~afebrile
     level = np.maximum(grade - 1, 0)  # organ code carrying grade g (g >= 2) is g - 1
     driver = draw_categorical(rng, np.broadcast_to([0.45, 0.25, 0.30], (*grade.shape, 3)))
@@ -415,9 +465,8 @@ def continue_icans(
     event = np.zeros(n, dtype=bool)
     dead = np.zeros(n, dtype=bool)
     for day in range(from_day + 1, params.horizon_days + 1):
-        dead |= rng.random(n) < kernels.death_hazard[fam, day]
-        before = steroids
-        level, _, grade, steroids = icans_step(
+        dead |= rng.random(n) < death_probability(fam, day, steroids, kernels, params)
+        level, _, grade, _, steroids, refractory = icans_step(
             rng,
             level,
             steroids,
@@ -431,7 +480,7 @@ def continue_icans(
             start_grade,
             params,
         )
-        event |= ~dead & ((grade >= 3) | refractory_today(before, grade))
+        event |= ~dead & ((grade >= 3) | refractory)
     return event
 
 

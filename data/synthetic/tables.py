@@ -6,7 +6,8 @@ Tables (one file each in the cohort directory):
 ``daily``         one row per patient and day 0-28 (until death): CRS grade, the day's maximum
                   temperature and organ support, tocilizumab doses, ICANS findings (ICE or
                   CAPD score) and derived ASTCT grade, corticosteroid (dexamethasone-equivalent
-                  mg), the laboratory values charted that day (empty when not charted);
+                  mg), anakinra and intrathecal doses, the laboratory values charted that day
+                  (empty when not charted);
                   ``latent_*`` columns
                   are the generator's hidden truth (never observable, never a predictor).
 ``measurements``  one row per CAR-T blood sample: CD4+ and CD8+ CAR-T cells per uL.
@@ -69,6 +70,8 @@ def block_tables(block: Block) -> dict[str, pd.DataFrame]:
             "icans_grade": course.icans_grade[alive].astype(np.int64),
             "dexamethasone_mg": course.steroid_mg[alive],
             "tocilizumab_doses": course.tocilizumab[alive].astype(np.int64),
+            "anakinra_doses": course.anakinra[alive].astype(np.int64),
+            "intrathecal_doses": course.intrathecal[alive].astype(np.int64),
             **{lab: values[alive] for lab, values in course.labs.items()},
             "latent_icans_level": course.icans_level[alive].astype(np.int64),
             "latent_cd4_car_t_cells_per_ul": course.cd4_latent[alive],

@@ -52,6 +52,7 @@ from data.synthetic.process import (
     icans_drive,
     icans_kernel,
     kernel_tables,
+    product_drive_offset,
 )
 from data.synthetic.routine import (
     LABS,
@@ -65,6 +66,8 @@ from data.synthetic.simulate import Course
 from data.synthetic.treatment import (
     N_STEROID_STATES,
     ON_STEROIDS,
+    death_probability,
+    decision_probability,
     next_steroid_state,
     refractory_today,
 )
@@ -78,8 +81,10 @@ def backward_table(params: GeneratorParameters, grid: LatentGrid, start_grade: i
     class, drive and landmark day t, under a centre that starts steroids at ``start_grade``.
 
     Shape ``(families, 2, timing classes, drives, landmarks, levels, steroid states)``, float32.
-    The event on day t+1 is a derived grade >= 3, or the steroid judgement day finding the grade
-    not lower than at the start.
+    The event on day t+1 is a derived grade >= 3, or the day's grade or treatment decision making
+    the ICANS steroid-refractory (:func:`data.synthetic.treatment.refractory_today`); the day's
+    decisions (starting steroids, early second-line therapy) are averaged over with their
+    probabilities, and deaths from other causes depend on the steroid state.
     """
     key = (params.fingerprint(), start_grade, tuple(grid.shifts))
     if key not in _TABLES:
@@ -101,6 +106,8 @@ def _build_backward_table(
     drv = drives[None, None, :]
     kernels = kernel_tables(params, grid.shifts)
     tables = finding_tables(params)
+    families = np.arange(n_f)
+    early = per_family(params.treatment.early_second_line)
     out = np.empty((n_f, 2, n_k, len(drives), stored, N_LEVELS, N_STEROID_STATES), np.float32)
     states = np.arange(N_STEROID_STATES)
     for inst in (0, 1):
@@ -109,7 +116,6 @@ def _build_backward_table(
         beta = np.ones((n_f, n_k, len(drives), N_LEVELS, N_STEROID_STATES))
         for t in range(horizon - 1, -1, -1):
             day = t + 1
-            alive = 1.0 - kernels.death_hazard[:, day][:, None, None, None]
             kernel = [
                 icans_kernel(drv, day, fam, k, np.full((1, 1, 1), on), kernels, params)
                 for on in (False, True)
@@ -118,11 +124,18 @@ def _build_backward_table(
             for s in states:
                 value = np.zeros(beta.shape[:-1])
                 for g in range(3):
-                    if refractory_today(np.array(s), np.array(g)):
-                        continue
-                    nxt = int(next_steroid_state(np.array(s), np.array(g), start_grade))
-                    value += p_grade[:, g] * beta[..., nxt]
+                    here = (np.array(s), np.array(g))
+                    # the day's decision: taken with probability p (per family), or not
+                    p = decision_probability(*here, start_grade, early, params)
+                    p = np.broadcast_to(p, (n_f,))
+                    for decided, weight in ((True, p), (False, 1.0 - p)):
+                        if not weight.any() or refractory_today(*here, decided):
+                            continue
+                        nxt = int(next_steroid_state(*here, start_grade, decided))
+                        value += weight[:, None, None, None] * p_grade[:, g] * beta[..., nxt]
                 moved = np.einsum("fkdst,fkdt->fkds", kernel[int(ON_STEROIDS[s])], value)
+                alive = 1.0 - death_probability(families, day, np.array(s), kernels, params)
+                alive = alive[:, None, None, None]
                 new[..., s] = 1.0 - alive + alive * moved
             beta = new
             if t < stored:
@@ -183,6 +196,7 @@ class ForwardFilter:
             r_c,
             c_c,
             base.prophylaxis.astype(float)[:, None],
+            product_drive_offset(t["product"].to_numpy(), params)[:, None],
             params,
         )
         self.shift = np.broadcast_to(shift_c, self.drive.shape)
