@@ -20,7 +20,7 @@ from data.synthetic.process import (
     kernel_tables,
 )
 from data.synthetic.simulate import continue_icans
-from data.synthetic.treatment import NONE, ON_STEROIDS, refractory_today
+from data.synthetic.treatment import DONE, N_STEROID_STATES, NONE, ON_STEROIDS, refractory_today
 from data.synthetic.true_risk import ForwardFilter, backward_table
 from icans.steroids import refractory_day, steroid_start_day
 
@@ -202,17 +202,24 @@ def test_compiled_filter_step_evaluates_the_process_kernels():
 
 def test_generator_event_rule_is_the_contract_refractoriness_rule(real_world):
     """The steroid state machine the true risk is built on calls the same days refractory as
-    icans.steroids on the generated grades and doses (for starts at grade 1-2)."""
+    icans.steroids on the generated grades, doses and second-line therapy (for starts at grade
+    1-2), both by persistence and by escalation."""
+    escalations = 0
     for block in real_world.blocks:
         c = block.course
         grade = np.where(c.alive, c.icans_grade, np.nan)
         mg = np.where(c.alive, c.steroid_mg, np.nan)
-        by_rule = refractory_day(grade, mg)
+        second_line = np.where(c.alive, c.anakinra + c.intrathecal, np.nan)
+        by_rule = refractory_day(grade, mg, second_line)
         days = np.arange(1, grade.shape[1])
         machine = (
-            refractory_today(c.steroid_state[:, days - 1], c.icans_grade[:, days])
+            refractory_today(
+                c.steroid_state[:, days - 1], c.icans_grade[:, days], second_line[:, days] > 0
+            )
             & (c.alive[:, days])
         )
+        persistence = refractory_day(grade, mg)
+        escalations += int((np.isfinite(by_rule) & ~(by_rule >= persistence)).sum())
         first = np.where(machine.any(axis=1), days[machine.argmax(axis=1)], np.nan)
         start = steroid_start_day(grade, mg)
         rows = np.flatnonzero(~np.isnan(start))
@@ -220,6 +227,7 @@ def test_generator_event_rule_is_the_contract_refractoriness_rule(real_world):
         keep = rows[start_grade <= 2]  # a severe start has had the event already
         np.testing.assert_array_equal(by_rule[keep], first[keep])  # whole days: exact
         assert np.isfinite(by_rule).sum() > 100
+    assert escalations > 0  # some are refractory by escalation before the 72-h reading
 
 
 def test_every_parameter_has_a_source():
@@ -239,7 +247,8 @@ def test_parameter_fingerprint_changes_with_any_value():
 
 def test_on_steroid_states_are_the_treated_ones():
     assert not ON_STEROIDS[NONE]
-    assert ON_STEROIDS.sum() == 8
+    assert not ON_STEROIDS[DONE]
+    assert ON_STEROIDS.sum() == N_STEROID_STATES - 2
 
 
 @pytest.mark.parametrize("inputs", ["all", "routine"])
