@@ -764,7 +764,7 @@ class IcansParameters:
 
     drive_intercept: dict[str, float] = P(
         fam(
-            CD19_CD28=-2.05,
+            CD19_CD28=-1.95,
             CD19_41BB=-3.9,
             CD19_CD22=-4.6,
             BCMA=-5.1,
