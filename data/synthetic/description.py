@@ -36,13 +36,16 @@ ASSUMPTIONS = (
     "CRS does not cause ICANS directly: both share the hidden inflammation class.",
     "ICANS is a daily Markov chain on a latent severity; the ASTCT grade is derived from drawn "
     "findings (ICE/CAPD, consciousness, seizure, motor, cerebral oedema), never drawn directly.",
-    "Treatment follows the centre's rules from the observed grades: tocilizumab for CRS grade "
-    ">= 2 or persisting grade 1 (fever masked afterwards), corticosteroids from the centre's "
-    "start grade (1 or 2), high dose at grade >= 3 or when refractory, optional prophylaxis.",
-    "Steroid-refractory: not improved 72 h after the corticosteroid start (icans.steroids).",
+    "Treatment follows the centre's rules from the observed grades, with a probability where "
+    "practice varies: tocilizumab by CRS grade (fever masked afterwards), corticosteroids from "
+    "the centre's start grade (1 or 2), a 3-day high-dose course at grade >= 3 or when "
+    "refractory, then a taper; anakinra or intrathecal therapy as the second line; optional "
+    "prophylaxis.",
+    "Steroid-refractory: grade >= 2 persisting 48 and 72 h after the corticosteroid start, or "
+    "second-line therapy after it (icans.steroids).",
     "Deaths from other causes (infection, CRS, progression) at a daily hazard per product "
-    "family; a death before the event is a non-event (cumulative incidence with competing "
-    "deaths).",
+    "family, doubled during and after high-dose steroids; a death before the event is a "
+    "non-event (cumulative incidence with competing deaths).",
 )
 
 
