@@ -206,10 +206,16 @@ def logistic_slope(x: np.ndarray, y: np.ndarray, iterations: int = 50) -> float:
     design = np.column_stack([np.ones_like(x), x - x.mean()])  # centred: better conditioned
     beta = np.array([np.log(y.mean() / (1 - y.mean())), 0.0])
     for _ in range(iterations):
-        p = 1 / (1 + np.exp(-design @ beta))
+        with np.errstate(over="ignore"):  # exp(large) -> inf -> p = 0: a separated fit
+            p = 1 / (1 + np.exp(-design @ beta))
         hessian = design.T @ (design * (p * (1 - p))[:, None])
-        step = np.linalg.solve(hessian, design.T @ (y - p))
+        try:
+            step = np.linalg.solve(hessian, design.T @ (y - p))
+        except np.linalg.LinAlgError:  # all weights 0: the fit ran off to infinity
+            return np.nan
         beta += step
+        if not np.isfinite(beta).all():
+            return np.nan
         if np.abs(step).max() < 1e-10:
             return float(beta[1])
     return np.nan
