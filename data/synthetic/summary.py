@@ -396,8 +396,11 @@ def group_mask(df: pd.DataFrame, group: str) -> pd.Series:
 
 
 def realism_table(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per published target whose group has at least :data:`MIN_PATIENTS` patients:
-    the cohort's value, the range, whether it is inside, and the source."""
+    """One row per published target whose group (:func:`group_mask`) has at least
+    :data:`MIN_PATIENTS` patients: the cohort's value, the range, whether it is inside, and the
+    source. A value the group leaves undefined (an empty denominator, an odds ratio with an
+    empty cell) is NaN and counts as outside, so a cohort missing a whole kind of patient shows.
+    Each group's metrics are computed once (about 2.5 s for 100,000 patients)."""
     groups = {t.group: pd.DataFrame(df.loc[group_mask(df, t.group)]) for t in TARGETS}
     values = {name: metric_values(g) for name, g in groups.items() if len(g) >= MIN_PATIENTS}
     rows = []
