@@ -13,10 +13,11 @@ from sklearn.metrics import roc_auc_score
 
 from cohort.reader import CohortMetadata, read_metadata
 from cohort.store import read_manifest, read_table
-from data.synthetic.parameters import FAMILIES
+from data.synthetic.parameters import FAMILIES, PRODUCTS
 from data.synthetic.targets import TARGETS
+from icans.steroids import TREATMENT_MG
 
-MIN_PATIENTS = 200  # a family with fewer patients is not compared (too noisy)
+MIN_PATIENTS = 200  # a group with fewer patients is not compared (too noisy)
 
 
 @dataclass
@@ -42,30 +43,65 @@ def _column(df: pd.DataFrame, name: str) -> pd.Series:
 
 ROUTINE_COLUMNS = ["patient_id", "day", "crs_grade", "temperature_max_c", "crp_mg_per_l"]
 ROUTINE_COLUMNS += ["ferritin_ng_per_ml"]
+# The daily findings and doses behind the severity and treatment metrics (optional: a daily
+# table without them gives no such metric).
+COURSE_COLUMNS = ["seizure", "cerebral_edema", "dexamethasone_mg"]
 EARLY_CRP_DAY = 3  # "CRP alone": the highest CRP charted on days 0-3
+DIFFUSE_EDEMA = "diffuse_or_raised_icp"  # icans.astct.CerebralEdema.DIFFUSE_OR_RAISED_ICP
+NO_SEIZURE = "none"  # icans.astct.Seizure.NONE
 
 
 def routine_summaries(daily: pd.DataFrame) -> pd.DataFrame:
     """Per patient, from the daily routine series: peak CRP and ferritin and their days, the
-    first febrile day (>= 38.0 °C), the first CRS day and the highest CRP to day 3."""
-    d = pd.DataFrame(daily[ROUTINE_COLUMNS])
-    by = d.groupby("patient_id", sort=False)
-    charted = pd.DataFrame(d[d["crp_mg_per_l"].notna()])
-    crp_peak_day = charted.loc[charted.groupby("patient_id")["crp_mg_per_l"].idxmax()]
-    febrile = pd.DataFrame(d[d["temperature_max_c"] >= 38.0]).groupby("patient_id")["day"].min()
-    crs = pd.DataFrame(d[d["crs_grade"] >= 1]).groupby("patient_id")["day"].min()
-    early = pd.DataFrame(d[d["day"] <= EARLY_CRP_DAY]).groupby("patient_id")["crp_mg_per_l"]
+    first febrile day (>= 38.0 °C), the first CRS day, the CRS resolution day (the first later
+    day charted at CRS grade 0), the highest CRP to day 3 and, when the daily table has the
+    columns, whether a seizure, diffuse cerebral oedema or a treatment dose of corticosteroid
+    (>= icans.steroids.TREATMENT_MG mg dexamethasone-equivalent) was charted on any day."""
+    course = [c for c in COURSE_COLUMNS if c in daily.columns]
+    d = pd.DataFrame(daily[ROUTINE_COLUMNS + course]).reset_index(drop=True)
+    # Integer patient codes (in order of appearance): grouping by them is several times faster
+    # than by the identifier strings on a 100,000-patient daily table.
+    codes, ids = pd.factorize(_column(d, "patient_id"))
+    day = d["day"].to_numpy()
+    crs_grade = d["crs_grade"].to_numpy()
+
+    def per_patient(values: np.ndarray, rows: np.ndarray, how: str) -> np.ndarray:
+        grouped = pd.Series(values[rows]).groupby(codes[rows]).agg(how)
+        return grouped.reindex(range(len(ids))).to_numpy(float)
+
+    everywhere = np.ones(len(d), bool)
+    crp = d["crp_mg_per_l"].to_numpy(float)
+    charted = np.flatnonzero(~np.isnan(crp))
+    peak_rows = pd.Series(crp[charted]).groupby(codes[charted]).idxmax()  # the first of ties
+    crp_peak_day = np.full(len(ids), np.nan)
+    crp_peak_day[peak_rows.index.to_numpy()] = day[charted[peak_rows.to_numpy()]]
+    first_crs = per_patient(day, crs_grade >= 1, "min")
+    resolved = (day > first_crs[codes]) & (crs_grade == 0)  # NaN onset: never
     out = pd.DataFrame(
         {
-            "crp_peak": by["crp_mg_per_l"].max(),
-            "ferritin_peak": by["ferritin_ng_per_ml"].max(),
-            "first_fever_day": febrile,
-            "first_crs_day": crs,
-            "crp_max_early": early.max(),
+            "patient_id": ids,
+            "crp_peak": per_patient(crp, everywhere, "max"),
+            "ferritin_peak": per_patient(
+                _column(d, "ferritin_ng_per_ml").to_numpy(float), everywhere, "max"
+            ),
+            "first_fever_day": per_patient(day, d["temperature_max_c"].to_numpy() >= 38.0, "min"),
+            "first_crs_day": first_crs,
+            "crs_resolution_day": per_patient(day, resolved, "min"),
+            "crp_max_early": per_patient(crp, day <= EARLY_CRP_DAY, "max"),
+            "crp_peak_day": crp_peak_day,
         }
     )
-    out["crp_peak_day"] = crp_peak_day.set_index("patient_id")["day"]  # the first of ties
-    return out.rename_axis("patient_id").reset_index()
+    if "seizure" in course:
+        out["seizure_any"] = (
+            per_patient((_column(d, "seizure") != NO_SEIZURE).to_numpy(), everywhere, "max") > 0
+        )
+    if "cerebral_edema" in course:
+        edema = (_column(d, "cerebral_edema") == DIFFUSE_EDEMA).to_numpy()
+        out["diffuse_edema_any"] = per_patient(edema, everywhere, "max") > 0
+    if "dexamethasone_mg" in course:
+        treated = (_column(d, "dexamethasone_mg") >= TREATMENT_MG).to_numpy()
+        out["treatment_steroid_any"] = per_patient(treated, everywhere, "max") > 0
+    return out
 
 
 def _crp_early_auroc(df: pd.DataFrame) -> float:
@@ -138,45 +174,245 @@ def _routine_metrics(df: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def _share(event: pd.Series, among: pd.Series) -> float:
+    """Share of the rows ``among`` where ``event`` holds (NaN when there are none)."""
+    n = int(among.sum())
+    return float((event & among).sum() / n) if n else np.nan
+
+
+def _count_ratio(numerator: pd.Series, denominator: pd.Series) -> float:
+    n = int(denominator.sum())
+    return float(numerator.sum() / n) if n else np.nan
+
+
+def odds_ratio(event: pd.Series, exposed: pd.Series, among: pd.Series | None = None) -> float:
+    """Odds ratio of ``event`` for ``exposed`` vs not, from the 2x2 table of the rows ``among``
+    (all rows by default); NaN when a cell is empty (no continuity correction)."""
+    rows = np.ones(len(event), bool) if among is None else among.to_numpy(bool)
+    y, x = event.to_numpy(bool)[rows], exposed.to_numpy(bool)[rows]
+    a, b = int((y & x).sum()), int((~y & x).sum())
+    c, d = int((y & ~x).sum()), int((~y & ~x).sum())
+    return a * d / (b * c) if min(a, b, c, d) > 0 else np.nan
+
+
+def logistic_slope(x: np.ndarray, y: np.ndarray, iterations: int = 50) -> float:
+    """Slope of the univariable logistic regression of the 0/1 ``y`` on ``x`` (maximum
+    likelihood, no penalty) by Newton-Raphson; NaN when ``x`` or ``y`` is constant or the fit
+    does not converge (separation)."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if len(x) < 2 or np.ptp(x) == 0 or not 0 < y.sum() < len(y):
+        return np.nan
+    design = np.column_stack([np.ones_like(x), x - x.mean()])  # centred: better conditioned
+    beta = np.array([np.log(y.mean() / (1 - y.mean())), 0.0])
+    for _ in range(iterations):
+        with np.errstate(over="ignore"):  # exp(large) -> inf -> p = 0: a separated fit
+            p = 1 / (1 + np.exp(-design @ beta))
+        hessian = design.T @ (design * (p * (1 - p))[:, None])
+        try:
+            step = np.linalg.solve(hessian, design.T @ (y - p))
+        except np.linalg.LinAlgError:  # all weights 0: the fit ran off to infinity
+            return np.nan
+        beta += step
+        if not np.isfinite(beta).all():
+            return np.nan
+        if np.abs(step).max() < 1e-10:
+            return float(beta[1])
+    return np.nan
+
+
+def _log_odds_ratio_per(df: pd.DataFrame, column: str, event: pd.Series, base: float) -> float:
+    """OR of ``event`` per ``base``-fold ``column`` (positive values only) by logistic fit."""
+    x = _column(df, column).to_numpy(float, na_value=np.nan)
+    known = np.isfinite(x) & (x > 0)
+    slope = logistic_slope(np.log(x[known]) / np.log(base), event.to_numpy(bool)[known])
+    return float(np.exp(slope))
+
+
+def _counts_by_grade(grade: pd.Series) -> dict[str, float]:
+    return {
+        "grade1_to_grade2": _count_ratio(grade == 1, grade == 2),
+        "grade45_to_grade3": _count_ratio(grade >= 4, grade == 3),
+    }
+
+
+def _refractory_metrics(df: pd.DataFrame) -> dict[str, float]:
+    grade = _column(df, "icans_max_grade")
+    refractory = _column(df, "steroid_refractory_icans").astype(bool)
+    cause = _column(df, "death_cause")
+    treatment_death = cause.notna() & (cause != "progression")
+    return {
+        "refractory": float(refractory.mean()),
+        "refractory_given_3plus": _share(refractory, grade >= 3),
+        "refractory_given_grade2": _share(refractory, grade == 2),
+        "refractory_grade1_share": _share(grade == 1, refractory),
+        "refractory_death": _share(treatment_death, refractory),
+    }
+
+
+def _treatment_metrics(df: pd.DataFrame) -> dict[str, float]:
+    crs = _column(df, "crs_max_grade")
+    grade = _column(df, "icans_max_grade")
+    toci = _column(df, "tocilizumab_doses") > 0
+    steroids = _column(df, "dexamethasone_start_day").notna()
+    out = {
+        "toci_given_crs": _share(toci, crs >= 1),
+        "toci_given_crs1": _share(toci, crs == 1),
+        "toci_given_crs2": _share(toci, crs == 2),
+        "toci_given_crs3plus": _share(toci, crs >= 3),
+        "steroids_given_icans": _share(steroids, grade >= 1),
+        "steroids_given_icans_2plus": _share(steroids, grade >= 2),
+    }
+    if "treatment_steroid_any" in df:
+        given = _column(df, "treatment_steroid_any").astype("boolean").fillna(False).astype(bool)
+        out["steroids_given_crs3plus"] = _share(given, crs >= 3)
+    return out
+
+
+def _coupling_metrics(df: pd.DataFrame) -> dict[str, float]:
+    severe = _column(df, "severe_icans").astype(bool)
+    crs = _column(df, "crs_max_grade")
+    icans_onset = _column(df, "icans_onset_day").astype(float)
+    crs_onset = _column(df, "crs_onset_day").astype(float)
+    both = icans_onset.notna() & crs_onset.notna()
+    out = {
+        "severe_icans_or_crs34": odds_ratio(severe, crs >= 3),
+        "p_severe_icans_given_crs34": _share(severe, crs >= 3),
+        "severe_icans_without_crs": _share(crs == 0, severe),
+        "icans_after_crs_onset": _share(icans_onset >= crs_onset, both),
+    }
+    if "product" in df:
+        product = _column(df, "product")
+        tisa, axi = product == "tisa-cel NHL", product == "axi-cel"
+        out["or_tisa_vs_axi_icans"] = odds_ratio(
+            _column(df, "icans_max_grade") >= 1, tisa, among=tisa | axi
+        )
+    if "ldh_u_per_l" in df:
+        out["ldh_or_per_log10"] = _log_odds_ratio_per(df, "ldh_u_per_l", severe, 10)
+    if {"dose_cells_per_kg", "weight_kg"} <= set(df.columns):
+        total = _column(df, "dose_cells_per_kg") * _column(df, "weight_kg")
+        out["dose_crs_or_per_doubling"] = _log_odds_ratio_per(
+            pd.DataFrame({"total_cells": total}), "total_cells", crs >= 1, 2
+        )
+    return out
+
+
+def _course_metrics(df: pd.DataFrame) -> dict[str, float]:
+    """Metrics from the per-patient summaries of the daily course (:func:`routine_summaries`);
+    a patient without daily rows counts as without the finding."""
+
+    def ever(name: str) -> pd.Series:
+        return _column(df, name).astype("boolean").fillna(False).astype(bool)
+
+    out: dict[str, float] = {}
+    if "crs_resolution_day" in df:
+        crs_onset = _column(df, "crs_onset_day").astype(float)
+        duration = _column(df, "crs_resolution_day").astype(float) - crs_onset
+        out["crs_duration_median"] = float(duration.loc[crs_onset.notna()].median())
+    if "seizure_any" in df:
+        out["seizure"] = float(ever("seizure_any").mean())
+    if "diffuse_edema_any" in df:
+        edema = ever("diffuse_edema_any")
+        out["diffuse_edema"] = float(edema.mean())
+        out["fatal_edema"] = float((edema & _column(df, "died_of_icans").astype(bool)).mean())
+    return out
+
+
+def _death_metrics(df: pd.DataFrame) -> dict[str, float]:
+    cause = _column(df, "death_cause")
+    died = cause.notna()
+    return {
+        "early_death": float(died.mean()),
+        "death_share_icans": _share(cause == "icans", died),
+        "death_share_crs": _share(cause == "crs", died),
+        "death_share_infection": _share(cause == "infection", died),
+    }
+
+
 def metric_values(df: pd.DataFrame) -> dict[str, float]:
     """Every metric of :mod:`data.synthetic.targets` for one group of patients (one row each,
-    the patients and outcomes tables merged)."""
+    the patients and outcomes tables merged, with :func:`routine_summaries` of the daily
+    table); a metric whose columns are absent is left out."""
     icans = _column(df, "icans_max_grade") >= 1
     onset = _column(df, "icans_onset_day").astype(float)
     duration = _column(df, "icans_resolution_day").astype(float) - onset
+    crs_onset = _column(df, "crs_onset_day").astype(float)
     cause = _column(df, "death_cause")
     other_death = cause.notna() & (cause != "icans")
-    return {
-        "icans_any": icans.mean(),
-        "icans_3plus": _column(df, "severe_icans").mean(),
-        "crs_any": (_column(df, "crs_max_grade") >= 1).mean(),
-        "crs_3plus": (_column(df, "crs_max_grade") >= 3).mean(),
-        "onset_median": cast(pd.Series, onset[icans]).median(),
-        "duration_median": cast(pd.Series, duration[icans]).median(),
-        "tocilizumab": (_column(df, "tocilizumab_doses") > 0).mean(),
-        "steroids": _column(df, "dexamethasone_start_day").notna().mean(),
-        "nrm": other_death.mean(),
-        "icans_death": _column(df, "died_of_icans").mean(),
-        "onset_after_14": (onset > 14).mean(),
-        "easix_fc_icans_2plus_ratio": easix_fc_ratio(df),
-    } | _routine_metrics(df)
+    return (
+        {
+            "icans_any": icans.mean(),
+            "icans_3plus": _column(df, "severe_icans").mean(),
+            "crs_any": (_column(df, "crs_max_grade") >= 1).mean(),
+            "crs_3plus": (_column(df, "crs_max_grade") >= 3).mean(),
+            "onset_median": cast(pd.Series, onset[icans]).median(),
+            "duration_median": cast(pd.Series, duration[icans]).median(),
+            "crs_onset_median": float(crs_onset.median()),
+            "tocilizumab": (_column(df, "tocilizumab_doses") > 0).mean(),
+            "steroids": _column(df, "dexamethasone_start_day").notna().mean(),
+            "nrm": other_death.mean(),
+            "icans_death": _column(df, "died_of_icans").mean(),
+            "onset_after_14": (onset > 14).mean(),
+            "easix_fc_icans_2plus_ratio": easix_fc_ratio(df),
+        }
+        | _counts_by_grade(_column(df, "icans_max_grade"))
+        | _refractory_metrics(df)
+        | _treatment_metrics(df)
+        | _coupling_metrics(df)
+        | _course_metrics(df)
+        | _death_metrics(df)
+        | _routine_metrics(df)
+    )
+
+
+LYMPHOMAS = ("LBCL", "PMBCL", "MCL", "FL")  # "CD19 lymphoma": the NHL series (Pensato 2024)
+PROPHYLAXIS = {", no prophylaxis": False, ", prophylaxis": True}
+
+
+def group_mask(df: pd.DataFrame, group: str) -> pd.Series:
+    """The rows of ``df`` in a target's group: ``"all"``, a product family
+    (``product_family``), a product (``product``), ``"CD19"`` (``car_target``), ``"CD19
+    lymphoma"`` (CD19 in :data:`LYMPHOMAS`), each optionally followed by ``", no prophylaxis"``
+    or ``", prophylaxis"`` (``prophylactic_dexamethasone``)."""
+    name, prophylaxis = group, None
+    for suffix, given in PROPHYLAXIS.items():
+        if group.endswith(suffix):
+            name, prophylaxis = group.removesuffix(suffix), given
+    if name == "all":
+        mask = pd.Series(True, index=df.index)
+    elif name in PRODUCTS:
+        mask = _column(df, "product") == name
+    elif name in FAMILIES:
+        mask = _column(df, "product_family") == name
+    elif name == "CD19":
+        mask = _column(df, "car_target") == "CD19"
+    elif name == "CD19 lymphoma":
+        mask = (_column(df, "car_target") == "CD19") & _column(df, "disease").isin(LYMPHOMAS)
+    else:
+        raise ValueError(f"unknown target group {group!r}")
+    if prophylaxis is not None:
+        mask &= _column(df, "prophylactic_dexamethasone").astype(bool) == prophylaxis
+    return mask
 
 
 def realism_table(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per published target whose group has at least :data:`MIN_PATIENTS` patients:
-    the cohort's value, the range, whether it is inside, and the source."""
-    groups = {"all": df} | {f: g for f, g in df.groupby("product_family") if f in FAMILIES}
+    """One row per published target whose group (:func:`group_mask`) has at least
+    :data:`MIN_PATIENTS` patients: the cohort's value, the range, whether it is inside, and the
+    source. A value the group leaves undefined (an empty denominator, an odds ratio with an
+    empty cell) is NaN and counts as outside, so a cohort missing a whole kind of patient shows.
+    Each group's metrics are computed once (about 2.5 s for 100,000 patients)."""
+    groups = {t.group: pd.DataFrame(df.loc[group_mask(df, t.group)]) for t in TARGETS}
     values = {name: metric_values(g) for name, g in groups.items() if len(g) >= MIN_PATIENTS}
     rows = []
     for t in TARGETS:
-        if t.family not in values or t.metric not in values[t.family]:
+        if t.group not in values or t.metric not in values[t.group]:
             continue
-        value = values[t.family][t.metric]
+        value = values[t.group][t.metric]
         rows.append(
             {
                 "metric": t.metric,
-                "group": t.family,
-                "patients": len(groups[t.family]),
+                "group": t.group,
+                "patients": len(groups[t.group]),
                 "value": value,
                 "low": t.low,
                 "high": t.high,
@@ -219,15 +455,19 @@ def summarise(cohort_dir: Path) -> CohortSummary:
         [
             "patient_id",
             "product_family",
+            "product",
             "disease",
             "car_target",
             "cns_involvement",
+            "prophylactic_dexamethasone",
+            "dose_cells_per_kg",
+            "weight_kg",
             *EASIX_FC_LABS,
         ],
     )
     outcomes = read_table(cohort_dir, "outcomes")
     df = patients.merge(outcomes, on="patient_id")
-    daily = read_table(cohort_dir, "daily", ROUTINE_COLUMNS)
+    daily = read_table(cohort_dir, "daily", ROUTINE_COLUMNS + COURSE_COLUMNS)
     df = df.merge(routine_summaries(daily), on="patient_id", how="left")
     grade_distribution = df["icans_max_grade"].value_counts(normalize=True).sort_index()
 
