@@ -10,7 +10,7 @@ import pytest
 from scipy.special import expit
 
 from data.synthetic.filter_step import filter_day
-from data.synthetic.kinetics import latent_grid, per_family
+from data.synthetic.kinetics import latent_grid, per_product
 from data.synthetic.parameters import CASE_MIXES, GeneratorParameters, iter_parameters
 from data.synthetic.process import (
     crs_transition_probs,
@@ -175,7 +175,7 @@ def test_compiled_filter_step_evaluates_the_process_kernels():
         expit(drive + ic.entry_severity_offset),
         np.exp(drive),
         np.exp(-ic.drive_weight_on_recovery * drive),
-        per_family(PARAMS.crs.onset_logit)[fam][:, None] + intensity,
+        per_product(PARAMS.crs.onset_logit)[fam][:, None] + intensity,
         np.exp(intensity),
         np.exp(-0.5 * intensity),
         ic.entry_severe_share,

@@ -21,6 +21,7 @@ from data.synthetic.kinetics import LatentGrid, tumour_burden
 from data.synthetic.parameters import (
     FAMILIES,
     MYELOID_OR_T_FAMILIES,
+    PRODUCT_NAMES,
     CaseMix,
     GeneratorParameters,
     Product,
@@ -46,7 +47,7 @@ class Baseline:
     """Baseline table (contract names plus generator-only columns) and the hidden values."""
 
     table: pd.DataFrame
-    family: np.ndarray  # family code per patient
+    product: np.ndarray  # product code per patient (position in parameters.PRODUCT_NAMES)
     latent_class: np.ndarray  # joint hidden class index (see LatentGrid)
     prophylaxis: np.ndarray  # bool: prophylactic dexamethasone on days 0-2
     burden: np.ndarray  # marrow tumour burden on the blast scale (0-1)
@@ -254,7 +255,7 @@ def sample_baseline(
         table[lab] = value
     return Baseline(
         table=table,
-        family=fam,
+        product=np.array([PRODUCT_NAMES.index(name) for name in product], dtype=np.int64),
         latent_class=latent,
         prophylaxis=prophylaxis,
         burden=burden,

@@ -20,12 +20,16 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 
-from data.synthetic.parameters import FAMILIES, GeneratorParameters
+from data.synthetic.parameters import PRODUCT_FAMILY, PRODUCT_NAMES, GeneratorParameters
 
 
-def per_family(values: dict[str, float]) -> np.ndarray:
-    """A per-family parameter as an array indexed by family code."""
-    return np.array([values[f] for f in FAMILIES], dtype=float)
+def per_product(values: dict[str, float]) -> np.ndarray:
+    """A product-family parameter as an array indexed by product code (:data:`PRODUCT_NAMES`):
+    each product takes its family's value unless the dict names the product itself (where
+    products of one family differ in the sources)."""
+    return np.array(
+        [values.get(name, values[PRODUCT_FAMILY[name]]) for name in PRODUCT_NAMES], dtype=float
+    )
 
 
 @dataclass(frozen=True)
@@ -125,8 +129,8 @@ def expansion_log_peak(
     """
     p = params.expansion
     return (
-        np.log(per_family(p.cd4_peak_median_cells_per_ul))[fam]
-        + per_family(p.dose_exponent)[fam] * np.log(dose / 2e6)
+        np.log(per_product(p.cd4_peak_median_cells_per_ul))[fam]
+        + per_product(p.dose_exponent)[fam] * np.log(dose / 2e6)
         + p.burden_effect * burden
         + p.log_sd_between_patients * u
     )
@@ -136,12 +140,12 @@ def expansion_deviation(
     fam: np.ndarray, log_peak: np.ndarray, params: GeneratorParameters
 ) -> np.ndarray:
     """How far a patient's expansion sits above its family's typical peak (log scale)."""
-    return log_peak - np.log(per_family(params.expansion.cd4_peak_median_cells_per_ul))[fam]
+    return log_peak - np.log(per_product(params.expansion.cd4_peak_median_cells_per_ul))[fam]
 
 
 def peak_day(fam: np.ndarray, shift: np.ndarray, params: GeneratorParameters) -> np.ndarray:
     """The patient's peak day: the product's typical day plus the timing class's shift."""
-    return per_family(params.expansion.peak_day)[fam] + shift
+    return per_product(params.expansion.peak_day)[fam] + shift
 
 
 def expansion_shape(
@@ -152,7 +156,7 @@ def expansion_shape(
     ``fam`` and ``shift`` broadcast together; the result has their shape plus ``days.shape``.
     """
     tp = peak_day(fam, shift, params)[..., None]
-    a = np.broadcast_to(per_family(params.expansion.shape)[fam], np.shape(tp)[:-1])[..., None]
+    a = np.broadcast_to(per_product(params.expansion.shape)[fam], np.shape(tp)[:-1])[..., None]
     x = np.asarray(days, dtype=float) / tp
     with np.errstate(divide="ignore"):
         log_g = a * (np.log(x) + 1.0 - x)
@@ -165,5 +169,5 @@ def ratio_mean(fam: np.ndarray, cd4_dominant: np.ndarray, params: GeneratorParam
     return np.where(
         np.asarray(cd4_dominant) == 1,
         e.cd4_dominant_log_ratio_mean,
-        per_family(e.cd8_to_cd4_log_ratio_mean)[fam],
+        per_product(e.cd8_to_cd4_log_ratio_mean)[fam],
     )

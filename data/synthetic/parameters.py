@@ -325,6 +325,10 @@ PRODUCTS_SOURCE = (
     "CD123 dose levels 0.3-10e6/kg; CD7 0.5-5e6/kg. ASSUMPTION: the NCI CD19-CD22 dose (1e6/kg) "
     "and the spreads around label targets"
 )
+# The products in a fixed order: the generator's dynamics are indexed by product (code =
+# position), each taking its family's parameter unless the parameter names the product.
+PRODUCT_NAMES = tuple(PRODUCTS)
+PRODUCT_FAMILY = {name: product.family for name, product in PRODUCTS.items()}
 
 
 @dataclass(frozen=True)
@@ -434,7 +438,7 @@ class BaselineParameters:
     )
     lab_r_loading: dict[str, float] = P(
         {
-            "ldh_u_per_l": 0.22,
+            "ldh_u_per_l": 0.12,
             "crp_mg_per_l": 0.50,
             "ferritin_ng_per_ml": 0.30,
             "platelets_10e9_per_l": -0.18,
@@ -456,7 +460,7 @@ class BaselineParameters:
     )
     lab_log_sd: dict[str, float] = P(
         {
-            "ldh_u_per_l": 0.40,
+            "ldh_u_per_l": 0.55,
             "crp_mg_per_l": 1.0,
             "ferritin_ng_per_ml": 0.8,
             "platelets_10e9_per_l": 0.5,
@@ -589,13 +593,17 @@ class CrsParameters:
     """Daily CRS chain: pre-onset -> grade 1-4 -> resolved (no recurrence)."""
 
     onset_logit: dict[str, float] = P(
-        fam(CD19_CD28=0.35, CD19_41BB=-1.6, CD19_CD22=-0.6, BCMA=0.2, CLL1=0.6, CD123=0.2, CD7=0.8),
-        "Tuned to CRS incidence: axi-cel ~93%, tisa-cel ~58%, liso-cel 42%, ide-cel 84%, "
-        "cilta-cel 95%, CLL1 10/10, CD7 98% (facts: product table; CD7 Blood 2025)",
+        fam(CD19_CD28=0.35, CD19_41BB=-1.6, CD19_CD22=-0.6, BCMA=0.2, CLL1=0.6, CD123=0.2, CD7=0.8)
+        | {"liso-cel": -2.0, "ide-cel": -0.1},
+        "Tuned to CRS incidence: axi-cel ~93%, tisa-cel ~58% (real-world NHL 45%, Pasquini "
+        "2020), liso-cel 42% (TRANSCEND), ide-cel 84% (KarMMa), cilta-cel 95%, CLL1 10/10, CD7 "
+        "98% (facts: product table; CD7 Blood 2025)",
     )
     onset_day: dict[str, float] = P(
-        fam(CD19_CD28=3.0, CD19_41BB=4.5, CD19_CD22=3.0, BCMA=3.0, CLL1=3.0, CD123=3.0, CD7=3.0),
-        "Median CRS onset day 2 (axi-cel label), 1 (ide-cel), 7 (cilta-cel), 5 (liso-cel)",
+        fam(CD19_CD28=3.0, CD19_41BB=4.5, CD19_CD22=3.0, BCMA=3.0, CLL1=3.0, CD123=3.0, CD7=3.0)
+        | {"liso-cel": 6.0, "ide-cel": 1.5, "cilta-cel": 8.0},
+        "Median CRS onset day 2 (axi-cel label), 3-4 (tisa-cel: JULIET 3, CIBMTR 4), 1 "
+        "(ide-cel, KarMMa), 7 (cilta-cel, CARTITUDE-1), 5 (liso-cel SmPC)",
     )
     onset_width_days: float = P(2.0, "ASSUMPTION: onset spread over the first week")
     last_onset_day: int = P(14, f"No new CRS after 2 weeks ({RW_9_CENTRE})")
@@ -603,19 +611,42 @@ class CrsParameters:
     u_effect: float = P(0.5, "ASSUMPTION: expansion drives CRS (Hay 2017: dose, burden)")
     escalate_logit: dict[str, float] = P(
         fam(
-            CD19_CD28=-1.3,
+            CD19_CD28=-1.6,
             CD19_41BB=-2.0,
             CD19_CD22=-2.0,
-            BCMA=-1.8,
+            BCMA=-2.1,
             CLL1=0.4,
             CD123=-1.5,
             CD7=-1.7,
-        ),
-        "Tuned to grade>=3 CRS: axi-cel ~10%, liso-cel 2%, ide-cel/cilta-cel 4-5%, CLL1 6/10 "
+        )
+        | {"tisa-cel ALL": -1.4, "tisa-cel NHL": -2.5, "liso-cel": -2.2, "ide-cel": -2.4},
+        "Tuned to grade>=3 CRS: axi-cel ~10%, liso-cel 2%, tisa-cel ALL 16% (CIBMTR), "
+        "ide-cel/cilta-cel 4-5%, CLL1 6/10 "
         "high grade, CD7 11% (facts: product and myeloid tables)",
     )
     escalate_grade_step: float = P(1.5, "ASSUMPTION: each grade is harder to exceed")
-    improve_logit: float = P(-1.2, "Tuned to median CRS duration ~7 days (axi-cel label)")
+    improve_logit: dict[str, float] = P(
+        fam(
+            CD19_CD28=-2.3,
+            CD19_41BB=-1.9,
+            CD19_CD22=-1.6,
+            BCMA=-1.8,
+            CLL1=-1.6,
+            CD123=-1.6,
+            CD7=-1.6,
+        )
+        | {"cilta-cel": -1.3, "liso-cel": -1.6},
+        "Tuned to median CRS duration: axi-cel 7 d (label), tisa-cel 5-12 d (CIBMTR 5, JULIET "
+        "7-12), ide-cel 5-7 d (KarMMa), cilta-cel 4 d (CARTITUDE-1), liso-cel 4-7 d "
+        "(ASSUMPTION; TRANSCEND CLL 6)",
+    )
+    dose_per_doubling: dict[str, float] = P(
+        fam(CD19_CD28=0.0, CD19_41BB=0.0, CD19_CD22=0.0, BCMA=0.0, CLL1=0.0, CD123=0.0, CD7=0.0)
+        | {"tisa-cel NHL": 0.9},
+        "CRS intensity per doubling of the total dose: CIBMTR tisa-cel NHL OR 2.87 (1.51-5.48) "
+        "per doubling for any CRS, none in ALL (Pasquini 2020); no dose effect reported within "
+        "the other labels (axi-cel is dosed at one level): 0",
+    )
     late_decline_per_day: float = P(0.35, "ASSUMPTION: CRS subsides after the expansion peak")
 
 
@@ -627,14 +658,15 @@ class TreatmentParameters:
     written to the course in dexamethasone-equivalent mg (:mod:`icans.steroids`)."""
 
     tocilizumab_probability: tuple[float, float, float, float, float] = P(
-        (0.0, 0.0, 0.55, 0.85, 0.95),
+        (0.0, 0.0, 0.3, 0.7, 0.9),
         "ASSUMPTION (no source gives use by grade): daily probability of a dose by CRS grade "
         "0-4 (grade 1: tocilizumab_grade_1_probability). Guidelines give it from grade 2 "
         "(ASCO 2021), yet only 43-48% of CRS patients get it (ELIANA 48%, CIBMTR tisa-cel ALL "
         "45%, NHL 43%; ZUMA-1 43%)",
     )
     tocilizumab_grade_1_probability: dict[str, float] = P(
-        fam(CD19_CD28=0.2, CD19_41BB=0.1, CD19_CD22=0.1, BCMA=0.35, CLL1=0.2, CD123=0.2, CD7=0.2),
+        fam(CD19_CD28=0.15, CD19_41BB=0.05, CD19_CD22=0.1, BCMA=0.35, CLL1=0.2, CD123=0.2, CD7=0.2)
+        | {"cilta-cel": 0.8, "tisa-cel NHL": 0.03},
         "ASSUMPTION: daily probability for persistent grade 1 fever (ASCO 2021 allows it); "
         "higher after cilta-cel (CARTITUDE-1: 69% given tocilizumab, CRS mostly grade 1-2)",
     )
@@ -648,7 +680,7 @@ class TreatmentParameters:
         1.0, "ASSUMPTION: tocilizumab speeds CRS resolution (log-odds of improving)"
     )
     steroid_start_probability: tuple[float, float, float, float] = P(
-        (0.0, 0.6, 0.85, 1.0),
+        (0.0, 0.35, 0.5, 1.0),
         "ASSUMPTION: daily probability of starting steroids by ICANS grade 0-3 once the grade "
         "reaches the centre's start grade (ASCO 2021: dexamethasone from grade 2; CIBMTR: 50% "
         "of NHL and 22% of ALL ICANS patients got steroids, Pasquini 2020); certain from "
@@ -700,10 +732,15 @@ class TreatmentParameters:
     )
     prophylaxis_mg: float = P(10.0, "ZUMA-1 cohort 6 (Oluwole BJH 2021): dexamethasone 10 mg d0-2")
     prophylaxis_days: int = P(3, "Days 0-2 (Oluwole BJH 2021)")
+    prophylaxis_crs_effect: float = P(
+        -0.8,
+        "ASSUMPTION tuned to ZUMA-1 cohort 6 (prophylactic dexamethasone): CRS 80%, none grade "
+        ">= 3, against 93% and 13% in cohorts 1-2 (Oluwole BJH 2021)",
+    )
     prophylaxis_drive_effect: float = P(
-        -0.6,
+        -0.9,
         "Prophylaxis lowers the ICANS drive: ZUMA-1 grade>=3 NE 13% (cohort 6) vs 28% "
-        "(cohorts 1-2), OR ~0.4, part of it from earlier treatment; ASSUMPTION -0.6 "
+        "(cohorts 1-2), OR ~0.4, part of it from earlier treatment; ASSUMPTION -0.9 "
         "(switch: 0), bounded by -1.0",
     )
     standard_mg: float = P(40.0, "ASCO 2021: dexamethasone 10 mg every 6 h for ICANS grade 2")
@@ -771,10 +808,13 @@ class IcansParameters:
             CLL1=-6.3,
             CD123=-6.0,
             CD7=-6.0,
-        ),
+        )
+        | {"tisa-cel NHL": -4.5, "liso-cel": -4.0},
         f"Tuned to grade>=3 ICANS: CD19-CD28 ~25-32%, CD19-4-1BB ~5-13% ({HAN_2024}), BCMA "
         "<=5% (CD19 vs BCMA OR 4.6), CLL1/CD123/CD7 rare and mostly grade 1 (CLL1 0/10, CD7 "
-        "5/55 all grade 1)",
+        "5/55 all grade 1). Products of one family differ: tisa-cel NHL ICANS 18.1% / grade "
+        ">= 3 5.1% real-world (Pasquini 2020) against liso-cel 30% / 10% (TRANSCEND), "
+        "adjusted ICANS OR tisa-cel vs axi-cel 0.17 (Gauthier 2021)",
     )
     drive_quantum: float = P(0.05, "Design: drive rounded to 0.05 log-odds so risk is exact")
     marrow_burden_per_25pct: float = P(
@@ -814,9 +854,10 @@ class IcansParameters:
         "CRS preceded all grade>=3 neurotoxicity; ELIANA 32% vs 7% by CRS grade 4)",
     )
     onset_day: dict[str, float] = P(
-        fam(CD19_CD28=6.5, CD19_41BB=7.5, CD19_CD22=7.5, BCMA=8.0, CLL1=11.0, CD123=11.0, CD7=10.0),
+        fam(CD19_CD28=6.5, CD19_41BB=7.5, CD19_CD22=7.5, BCMA=8.0, CLL1=11.0, CD123=11.0, CD7=10.0)
+        | {"ide-cel": 3.0},
         "Median onset day 5 (axi-cel, Strati 2020), 6-8 (tisa-cel label/RW), 7 (brexu-cel, "
-        "TRANSCEND CLL), 8 (cilta-cel), 11 (3-20) in the myeloid-heavy "
+        "TRANSCEND CLL), 2 (ide-cel, KarMMa), 8 (cilta-cel), 11 (3-20) in the myeloid-heavy "
         f"{MENG_2025}; the patient's expansion timing class shifts it",
     )
     onset_width_days: float = P(2.6, f"New onset after day 14 ~0.7% ({RW_9_CENTRE})")
@@ -859,13 +900,6 @@ class IcansParameters:
         "ASSUMPTION: corticosteroids speed recovery from each level 1-4, most from moderate and "
         "severe encephalopathy; tuned so that about 20% of grade >= 3 ICANS stays at grade >= 2 "
         "48 and 72 h after the start (MDACC: 8 of 41 grade >= 3 given anakinra, Strati 2020)",
-    )
-    product_drive_offset: dict[str, float] = P(
-        {"tisa-cel NHL": -0.6},
-        "Products of one family that differ in the sources: tisa-cel NHL ICANS 14-18% / grade "
-        ">= 3 0-6% real-world (Pasquini 2020: 18.1% / 5.1%) vs liso-cel 30% / 10% (TRANSCEND); "
-        "adjusted ICANS OR tisa-cel vs axi-cel 0.17 (Gauthier 2021). Added to the drive; other "
-        "products 0",
     )
 
 

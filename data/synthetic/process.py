@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-from data.synthetic.kinetics import per_family
-from data.synthetic.parameters import FAMILIES, GeneratorParameters
+from data.synthetic.kinetics import per_product
+from data.synthetic.parameters import PRODUCT_NAMES, PRODUCTS, GeneratorParameters
 from icans.astct import (
     CAPD_AGE_LIMIT_YEARS,
     CONSCIOUSNESS_GRADE,
@@ -75,18 +75,18 @@ def kernel_tables(params: GeneratorParameters, shifts: np.ndarray) -> KernelTabl
     """Every product/timing/day factor, for the timing shifts ``shifts`` (days)."""
     ic, crs, ex = params.icans, params.crs, params.expansion
     days = np.arange(params.horizon_days + 1, dtype=float)
-    f_ = np.arange(len(FAMILIES))[:, None, None]
+    f_ = np.arange(len(PRODUCT_NAMES))[:, None, None]
     shift = np.asarray(shifts, dtype=float)[None, :, None]
     t = days[None, None, :]
-    onset_day = per_family(ic.onset_day)[f_] + shift
+    onset_day = per_product(ic.onset_day)[f_] + shift
     timing = -0.5 * ((t - onset_day) / ic.onset_width_days) ** 2
     icans_timing = np.where(t >= 1, timing, -np.inf)
     decline = ic.late_decline_per_day * np.maximum(0.0, t - onset_day - 3.0)
     on = np.array([0.0, 1.0])
     progress = np.zeros((*icans_timing.shape, N_LEVELS, 2))
     recover = np.zeros_like(progress)
-    fam_progress = per_family(ic.progress_family_offset)[f_]
-    fam_recover = per_family(ic.recover_family_offset)[f_]
+    fam_progress = per_product(ic.progress_family_offset)[f_]
+    fam_recover = per_product(ic.recover_family_offset)[f_]
     for level in range(1, N_LEVELS):
         if level < N_LEVELS - 1:
             progress[..., level, :] = np.exp(
@@ -98,22 +98,22 @@ def kernel_tables(params: GeneratorParameters, shifts: np.ndarray) -> KernelTabl
             + ic.steroid_recover_effect[level - 1] * on
         )
     crs_t = days[None, :]
-    crs_onset = -0.5 * ((crs_t - per_family(crs.onset_day)[:, None]) / crs.onset_width_days) ** 2
+    crs_onset = -0.5 * ((crs_t - per_product(crs.onset_day)[:, None]) / crs.onset_width_days) ** 2
     crs_timing = np.where((crs_t >= 1) & (crs_t <= crs.last_onset_day), crs_onset, -np.inf)
-    after_peak = np.maximum(0.0, t - (per_family(ex.peak_day)[f_] + shift))
+    after_peak = np.maximum(0.0, t - (per_product(ex.peak_day)[f_] + shift))
     grade = np.arange(N_LEVELS)
     escalate = np.exp(
-        per_family(crs.escalate_logit)[f_][..., None]
+        per_product(crs.escalate_logit)[f_][..., None]
         - crs.escalate_grade_step * (grade - 1)
         - crs.late_decline_per_day * after_peak[..., None]
     )
     escalate[..., 0] = 0.0
     escalate[..., 4] = 0.0
     improve = np.exp(
-        (crs.improve_logit + crs.late_decline_per_day * after_peak)[..., None]
+        (per_product(crs.improve_logit)[f_] + crs.late_decline_per_day * after_peak)[..., None]
         + params.treatment.tocilizumab_improve_effect * on
     )
-    nrm = per_family(params.death.nrm_28_day)
+    nrm = per_product(params.death.nrm_28_day)
     daily = 1.0 - (1.0 - nrm) ** (1.0 / params.horizon_days)
     death = np.where(days[None, :] >= 1, daily[:, None], 0.0)
     return KernelTables(
@@ -131,10 +131,39 @@ def kernel_tables(params: GeneratorParameters, shifts: np.ndarray) -> KernelTabl
 
 
 def crs_intensity(
-    r: np.ndarray, expansion_dev: np.ndarray, params: GeneratorParameters
+    r: np.ndarray,
+    expansion_dev: np.ndarray,
+    params: GeneratorParameters,
+    patient_shift: np.ndarray | float = 0.0,
 ) -> np.ndarray:
-    """Patient-level CRS intensity (log-odds units) from inflammation and expansion."""
-    return params.crs.r_effect * r + params.crs.u_effect * expansion_dev
+    """Patient-level CRS intensity (log-odds units) from inflammation and expansion, plus what
+    is known of the patient at infusion (:func:`crs_patient_shift`)."""
+    return params.crs.r_effect * r + params.crs.u_effect * expansion_dev + patient_shift
+
+
+def crs_patient_shift(
+    product: np.ndarray,
+    total_cells: np.ndarray,
+    prophylaxis: np.ndarray,
+    params: GeneratorParameters,
+) -> np.ndarray:
+    """The CRS intensity shift of the dose and of prophylaxis, per patient.
+
+    Dose: ``crs.dose_per_doubling`` per doubling of the total CAR+ cells over the product's
+    median total (CIBMTR tisa-cel NHL: OR 2.87 per doubling for CRS, Pasquini 2020; none
+    reported elsewhere, so 0). Prophylactic dexamethasone: ``treatment.prophylaxis_crs_effect``
+    (ZUMA-1 cohort 6: CRS 80%, no grade >= 3, against 93% and 13%; Oluwole 2021).
+    """
+    reference = np.array([_median_total_cells(name) for name in PRODUCT_NAMES])[product]
+    doublings = np.log2(np.asarray(total_cells, dtype=float) / reference)
+    dose = per_product(params.crs.dose_per_doubling)[product] * doublings
+    return dose + params.treatment.prophylaxis_crs_effect * np.asarray(prophylaxis, dtype=float)
+
+
+def _median_total_cells(name: str, weight_kg: float = 70.0) -> float:
+    """A product's median dose as total CAR+ cells (per-kg labels at a 70-kg adult)."""
+    product = PRODUCTS[name]
+    return product.median if product.rule == "flat" else product.median * weight_kg
 
 
 def crs_transition_probs(
@@ -163,7 +192,7 @@ def crs_transition_probs(
     state, toci = np.broadcast_to(state, shape), np.broadcast_to(toci, shape)
     out = np.zeros((*shape, N_CRS))
     onset = np.broadcast_to(
-        expit(per_family(params.crs.onset_logit)[fam] + intensity + tables.crs_timing[fam, day]),
+        expit(per_product(params.crs.onset_logit)[fam] + intensity + tables.crs_timing[fam, day]),
         shape,
     )
     grade = np.clip(state, 1, 4)
@@ -209,13 +238,12 @@ def icans_drive(
     r,
     cd4_dominant,
     prophylaxis,
-    product_offset,
     params: GeneratorParameters,
 ) -> np.ndarray:
     """ICANS drive (log-odds), rounded to ``drive_quantum``.
 
-    Sum of the product-family intercept, the product's offset within its family
-    (:func:`product_drive_offset`) and the effects of marrow tumour burden (Gust 2017),
+    Sum of the product's intercept (its family's, unless the products of a family differ in
+    the sources) and the effects of marrow tumour burden (Gust 2017),
     neuro comorbidity (Gust 2017), CNS involvement by disease group (strong in B-ALL, none
     consistent in lymphoma), Cy/Flu lymphodepletion (Gust 2017), age (Gauthier, weak), CAR-T
     expansion above the family's typical peak (by family: ZUMA-1 yes, JULIET no), a
@@ -226,29 +254,18 @@ def icans_drive(
     p = params.icans
     cns_effect = np.array([p.cns_involvement[g] for g in DISEASE_GROUP_NAMES])[np.asarray(disease)]
     drive = (
-        per_family(p.drive_intercept)[fam]
+        per_product(p.drive_intercept)[fam]
         + p.marrow_burden_per_25pct * burden / 0.25
         + p.neuro_comorbidity * neuro
         + cns_effect * cns
         + p.flu_cy * flu_cy
         + p.age_per_10y * (age - 50.0) / 10.0
-        + per_family(p.expansion_effect)[fam] * expansion_dev
+        + per_product(p.expansion_effect)[fam] * expansion_dev
         + p.inflammation_effect * r
         + p.cd4_dominance_effect * cd4_dominant
         + params.treatment.prophylaxis_drive_effect * prophylaxis
-        + product_offset
     )
     return quantise_drive(drive, params)
-
-
-def product_drive_offset(products: np.ndarray, params: GeneratorParameters) -> np.ndarray:
-    """Each patient's product offset of the ICANS drive (0 for a product not listed)."""
-    offsets = params.icans.product_drive_offset
-    names = np.asarray(products).astype(str)
-    out = np.zeros(len(names))
-    for name, value in offsets.items():
-        out[names == name] = value
-    return out
 
 
 def disease_group_codes(disease: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ import pandas as pd
 
 from data.synthetic.baseline import Baseline
 from data.synthetic.kinetics import latent_grid, tumour_burden
-from data.synthetic.parameters import CASE_MIXES, FAMILIES, GeneratorParameters
+from data.synthetic.parameters import CASE_MIXES, PRODUCT_NAMES, PRODUCTS, GeneratorParameters
 from data.synthetic.process import CRS_PRE, CRS_RESOLVED, disease_group_codes, is_child
 from data.synthetic.routine import LABS, Charting
 from data.synthetic.simulate import Course
@@ -50,6 +50,17 @@ class Profile:
     guessed: tuple[str, ...] = field(default_factory=tuple)
     # the daily routine charted: a ``daily`` column of the contract -> {day: value}
     daily: dict[str, dict[int, float]] = field(default_factory=dict)
+
+    @property
+    def product(self) -> str:
+        """The product a patient of this family and disease receives (the first licensed or
+        trialled one for the disease): the generator's dynamics are per product."""
+        disease = self.baseline["disease"]
+        return next(
+            name
+            for name, p in PRODUCTS.items()
+            if p.family == self.family and disease in p.diseases
+        )
 
     @property
     def start_grade(self) -> int:
@@ -253,7 +264,7 @@ def _baseline(profile: Profile, params: GeneratorParameters) -> Baseline:
     involved = np.array([np.nan if b["marrow_involvement"] is None else b["marrow_involvement"]])
     return Baseline(
         table=table,
-        family=np.array([FAMILIES.index(profile.family)]),
+        product=np.array([PRODUCT_NAMES.index(profile.product)]),
         latent_class=np.zeros(1, dtype=np.int64),
         prophylaxis=np.array([False]),
         burden=tumour_burden(blasts, involved.astype(float), params),

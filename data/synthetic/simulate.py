@@ -20,7 +20,7 @@ from data.synthetic.kinetics import (
     expansion_deviation,
     expansion_log_peak,
     expansion_shape,
-    per_family,
+    per_product,
     ratio_mean,
 )
 from data.synthetic.parameters import GeneratorParameters
@@ -30,11 +30,11 @@ from data.synthetic.process import (
     KernelTables,
     crs_grade_of_state,
     crs_intensity,
+    crs_patient_shift,
     crs_transition_probs,
     icans_drive,
     icans_kernel,
     is_child,
-    product_drive_offset,
 )
 from data.synthetic.routine import (
     LABS,
@@ -134,7 +134,7 @@ def icans_step(
     level = draw_categorical(rng, kernel[np.arange(len(level)), level])
     drawn = draw_findings(rng, level, child, findings)
     grade = drawn.grade(child)
-    early = per_family(params.treatment.early_second_line)[fam]
+    early = per_product(params.treatment.early_second_line)[fam]
     p = decision_probability(steroids, grade, start_grade, early, params)
     decided = rng.random(len(level)) < p
     refractory = refractory_today(steroids, grade, decided)
@@ -205,7 +205,7 @@ def simulate_course(
     t = base.table
     n, horizon = len(t), params.horizon_days
     days = np.arange(horizon + 1)
-    fam = base.family
+    fam = base.product  # the dynamics are indexed by product (kinetics.per_product)
     u = grid.class_u()[base.latent_class]
     r = grid.class_r()[base.latent_class]
     k = grid.class_k()[base.latent_class]
@@ -239,10 +239,12 @@ def simulate_course(
         r,
         c,
         base.prophylaxis.astype(float),
-        product_drive_offset(t["product"].to_numpy(), params),
         params,
     )
-    intensity = crs_intensity(r, dev, params)
+    total_cells = dose * t["weight_kg"].to_numpy(float)
+    intensity = crs_intensity(
+        r, dev, params, crs_patient_shift(fam, total_cells, base.prophylaxis, params)
+    )
     shape = (n, horizon + 1)
     crs = np.full(shape, CRS_PRE, dtype=np.int64)
     toci = np.zeros(shape, dtype=np.int64)
@@ -259,7 +261,7 @@ def simulate_course(
     death_day = np.full(n, -1)
     death_cause = np.full(n, -1)
     fever_run = np.zeros(n, dtype=np.int64)  # consecutive days of CRS grade 1 up to today
-    toci_grade_1 = per_family(params.treatment.tocilizumab_grade_1_probability)[fam]
+    toci_grade_1 = per_product(params.treatment.tocilizumab_grade_1_probability)[fam]
     second_line_share = params.treatment.second_line_on_refractory
     escalation = np.full(n, -1)  # day second-line therapy was first given, -1 if never
     for day in days[1:]:
@@ -322,7 +324,7 @@ def simulate_course(
     )
     alive = (death_day[:, None] < 0) | (days[None, :] < death_day[:, None])
     t_params = params.treatment
-    intrathecal = rng.random(n) < per_family(t_params.intrathecal_share)[fam]
+    intrathecal = rng.random(n) < per_product(t_params.intrathecal_share)[fam]
     anakinra, it_doses = second_line_doses(escalation, intrathecal, codes["grade"], alive, params)
     group = base.disease_group
     static = {

@@ -336,11 +336,20 @@ TARGETS: tuple[Target, ...] = (
     ),
     _t(
         "steroids_given_icans",
-        "CD19",
-        0.20,
-        0.60,
-        "CIBMTR: steroids for 50% of NHL and 21.7% of ALL patients with ICANS (any grade) "
-        "(Pasquini 2020, VERIFIED)",
+        "tisa-cel NHL",
+        0.30,
+        0.70,
+        "CIBMTR tisa-cel: steroids for 50% of NHL patients with ICANS (any grade) (Pasquini "
+        "2020, VERIFIED); range ASSUMPTION. Was group CD19 0.20-0.60: the figure is tisa-cel's "
+        "and axi-cel practice treats more (v3 source check s2)",
+    ),
+    _t(
+        "steroids_given_icans",
+        "tisa-cel ALL",
+        0.10,
+        0.40,
+        "CIBMTR tisa-cel: steroids for 21.7% of ALL patients with ICANS (any grade) (Pasquini "
+        "2020, VERIFIED); range ASSUMPTION",
     ),
     # Products (s4): grade >= 3 ICANS, ASTCT era, real world unless noted
     _t(

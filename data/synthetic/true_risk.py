@@ -36,15 +36,16 @@ from data.synthetic.kinetics import (
     expansion_deviation,
     expansion_log_peak,
     expansion_shape,
-    per_family,
+    per_product,
     ratio_mean,
 )
-from data.synthetic.parameters import FAMILIES, GeneratorParameters
+from data.synthetic.parameters import PRODUCT_NAMES, GeneratorParameters
 from data.synthetic.process import (
     N_LEVELS,
     FindingTables,
     KernelTables,
     crs_intensity,
+    crs_patient_shift,
     drive_grid,
     drive_index,
     finding_tables,
@@ -52,7 +53,6 @@ from data.synthetic.process import (
     icans_drive,
     icans_kernel,
     kernel_tables,
-    product_drive_offset,
 )
 from data.synthetic.routine import (
     LABS,
@@ -100,14 +100,14 @@ def _build_backward_table(
     horizon = params.horizon_days
     stored = max(params.landmark_days) + 1
     drives = drive_grid(params)
-    n_f, n_k = len(FAMILIES), len(grid.shifts)
+    n_f, n_k = len(PRODUCT_NAMES), len(grid.shifts)
     fam = np.arange(n_f)[:, None, None]
     k = np.arange(n_k)[None, :, None]
     drv = drives[None, None, :]
     kernels = kernel_tables(params, grid.shifts)
     tables = finding_tables(params)
     families = np.arange(n_f)
-    early = per_family(params.treatment.early_second_line)
+    early = per_product(params.treatment.early_second_line)
     out = np.empty((n_f, 2, n_k, len(drives), stored, N_LEVELS, N_STEROID_STATES), np.float32)
     states = np.arange(N_STEROID_STATES)
     for inst in (0, 1):
@@ -167,7 +167,7 @@ class ForwardFilter:
         t = base.table
         self.params, self.course, self.grid = params, course, grid
         self.labs, self.with_counts = INPUT_SETS[inputs]
-        self.fam = base.family
+        self.fam = base.product  # product codes (kinetics.per_product)
         self.start_grade = base.steroid_start_grade
         # one backward table per steroid rule in this chunk, looked up once
         self.backward = {
@@ -183,7 +183,13 @@ class ForwardFilter:
         fam2 = self.fam[:, None]
         self.log_peak = expansion_log_peak(fam2, dose, burden, u_c, params)
         dev = expansion_deviation(fam2, self.log_peak, params)
-        self.intensity = crs_intensity(r_c, dev, params)
+        shift = crs_patient_shift(
+            self.fam,
+            t["dose_cells_per_kg"].to_numpy(float) * t["weight_kg"].to_numpy(float),
+            base.prophylaxis,
+            params,
+        )
+        self.intensity = crs_intensity(r_c, dev, params, shift[:, None])
         self.drive = icans_drive(
             fam2,
             burden,
@@ -196,7 +202,6 @@ class ForwardFilter:
             r_c,
             c_c,
             base.prophylaxis.astype(float)[:, None],
-            product_drive_offset(t["product"].to_numpy(), params)[:, None],
             params,
         )
         self.shift = np.broadcast_to(shift_c, self.drive.shape)
@@ -238,7 +243,7 @@ class ForwardFilter:
         self.urk_r = grid.class_r()[urk]
         days = np.arange(params.horizon_days + 1)
         self.curve = expansion_shape(  # (family, timing class, day)
-            np.arange(len(FAMILIES))[:, None], grid.shifts[None, :], days, params
+            np.arange(len(PRODUCT_NAMES))[:, None], grid.shifts[None, :], days, params
         )
         self.n_composition = grid.shape[3]
         by_level, by_class = self._lab_likelihood(0)  # day 0: before any CRS or expansion
@@ -256,7 +261,7 @@ class ForwardFilter:
         self.higher = expit(self.drive + ic.entry_severity_offset)
         self.e_up = np.exp(self.drive)
         self.e_down = np.exp(-ic.drive_weight_on_recovery * self.drive)
-        self.crs_base = per_family(params.crs.onset_logit)[fam2] + self.intensity
+        self.crs_base = per_product(params.crs.onset_logit)[fam2] + self.intensity
         self.crs_up = np.exp(self.intensity)
         self.crs_down = np.exp(-0.5 * self.intensity)
         self.day = 0
