@@ -131,6 +131,8 @@ _ITEM_MODEL_NAMES = {
     "icans_grade_by_day": "IcansGradeOnDay",
     "dexamethasone_mg_by_day": "DexamethasoneMgOnDay",
     "tocilizumab_doses_by_day": "TocilizumabDosesOnDay",
+    "anakinra_doses_by_day": "AnakinraDosesOnDay",
+    "intrathecal_doses_by_day": "IntrathecalDosesOnDay",
     "temperature_max_c_by_day": "MaxTemperatureOnDay",
     "ice_score_by_day": "IceScoreOnDay",
     "capd_score_by_day": "CapdScoreOnDay",
