@@ -378,8 +378,9 @@ TREATED = {
     "cns_involvement": False,
     "marrow_involvement": True,
     "day_since_infusion": 5,
-    # ICANS grade 1 from day 3, when dexamethasone 20 mg starts (a treatment start); judged on
-    # day 6, after L: not refractory yet
+    # ICANS grade 1 from day 3, when dexamethasone 20 mg starts (a treatment start); the 72-h
+    # reading is on day 6, after L, and a grade 1 is below the refractory threshold (2): not
+    # refractory
     "icans_grade_by_day": [{"day": 1, "grade": 0}, {"day": 3, "grade": 1}, {"day": 4, "grade": 1}],
     "dexamethasone_mg_by_day": [
         {"day": 0, "mg": 10.0},
