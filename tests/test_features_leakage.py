@@ -124,6 +124,10 @@ GRADE_KEY = {
         st.sampled_from([0.0, 10.0, 20.0]) | st.floats(0, 2_000, allow_nan=False),
     ),
     "tocilizumab_doses_by_day": ("doses", st.integers(0, 3)),
+    # second-line therapy (generation 4), mostly none: a dose after a steroid start is the
+    # outcome itself, and such a request is refused (drawn again)
+    "anakinra_doses_by_day": ("doses", st.just(0) | st.integers(0, 4)),
+    "intrathecal_doses_by_day": ("doses", st.just(0) | st.integers(0, 1)),
     # the daily routine (generation 3), anywhere in the contract's ranges
     **{
         f.name: (
