@@ -381,8 +381,8 @@ def outcome_errors(data: Any) -> list[InvalidInputError]:
             f"{spec.name}[{position}].{spec.value_key}",
             int(value),
             f"a patient who has not met the outcome: {started}, and {spec.label} was given on "
-            f"day {when}, after the start: second-line therapy for ICANS after corticosteroids "
-            f"(anakinra or intrathecal therapy) is {outcome}",
+            f"day {when}, after the start, an escalation to second-line therapy for ICANS "
+            f"(anakinra or intrathecal therapy): {outcome}",
         )
     ]
 
