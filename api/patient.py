@@ -14,9 +14,10 @@ its position in a list), the value and the rule:
 * an ICE score charted for a child or a CAPD score for a patient of 12 or more, by the
   contract's age windows, and an ICANS grade below the grade the same day's ICE or CAPD score
   gives on its own (ASTCT 2019; :mod:`icans.charting`);
-* a patient who has already met the other half of the outcome: ICANS that did not improve
-  on corticosteroids (steroid-refractory by :func:`icans.steroids.refractory_day`, judged on
-  the grades and doses sent, on or before ``day_since_infusion``).
+* a patient who has already met the other half of the outcome: steroid-refractory ICANS by
+  :func:`icans.steroids.refractory_day` (grade >= 2, and not below the start grade, 48 and
+  72 h after corticosteroids started, or anakinra or intrathecal therapy after the start),
+  judged on the grades and doses sent, on or before ``day_since_infusion``.
 """
 
 from __future__ import annotations
@@ -58,7 +59,16 @@ from icans.contract import (
 )
 from icans.errors import InvalidInputError, InvalidPatientError
 from icans.field_spec import FieldSpec
-from icans.steroids import RESPONSE_DAYS, TREATMENT_MG, refractory_day, steroid_start_day
+from icans.steroids import (
+    MIN_REFRACTORY_GRADE,
+    PERSISTENCE_DAYS,
+    TREATMENT_MG,
+    escalation_day,
+    persistence_day,
+    persistence_threshold,
+    refractory_day,
+    steroid_start_day,
+)
 
 
 def _whole(value: Any) -> Any:
@@ -131,6 +141,8 @@ _ITEM_MODEL_NAMES = {
     "icans_grade_by_day": "IcansGradeOnDay",
     "dexamethasone_mg_by_day": "DexamethasoneMgOnDay",
     "tocilizumab_doses_by_day": "TocilizumabDosesOnDay",
+    "anakinra_doses_by_day": "AnakinraDosesOnDay",
+    "intrathecal_doses_by_day": "IntrathecalDosesOnDay",
     "temperature_max_c_by_day": "MaxTemperatureOnDay",
     "ice_score_by_day": "IceScoreOnDay",
     "capd_score_by_day": "CapdScoreOnDay",
@@ -232,6 +244,8 @@ def course_errors(data: Any) -> list[InvalidInputError]:
 
 _GRADES = FIELDS[COURSE_SERIES["icans_grade"]]
 _STEROIDS = FIELDS[COURSE_SERIES["dexamethasone_mg"]]
+# Second-line therapy for ICANS, whose use after the steroid start is refractory ICANS.
+_SECOND_LINE = tuple(FIELDS[COURSE_SERIES[s]] for s in ("anakinra_doses", "intrathecal_doses"))
 
 
 def _prediction_day(data: dict) -> int | None:
@@ -308,40 +322,77 @@ def charting_errors(data: Any) -> list[InvalidInputError]:
 
 
 def outcome_errors(data: Any) -> list[InvalidInputError]:
-    """A patient who has already met the outcome: ICANS that did not improve on corticosteroids.
+    """A patient who has already met the outcome: steroid-refractory ICANS.
 
-    Judged by the one definition (:func:`icans.steroids.refractory_day`) on the ICANS grades
-    and corticosteroid doses sent, dated up to ``day_since_infusion``: the risk of an event
-    that has happened is not a prediction. (Severe ICANS, grade >= 3, is refused by the grade's
-    own bound.) The error names the ICANS grade on the judgement day.
+    Judged by the one definition (:func:`icans.steroids.refractory_day`) on the ICANS grades,
+    corticosteroid doses and second-line doses (anakinra and intrathecal therapy) sent, dated
+    up to ``day_since_infusion``: the risk of an event that has happened is not a prediction.
+    (Severe ICANS, grade >= 3, is refused by the grade's own bound.) The error names what shows
+    it: the ICANS grade read 72 h after the start when the ICANS persisted, or the first
+    second-line dose after the start when the treating team escalated.
     """
     if not isinstance(data, dict) or (day := _prediction_day(data)) is None:
         return []
-    grades = _valid_course(data, _GRADES, min(day, N_DAYS - 1))
-    doses = _valid_course(data, _STEROIDS, min(day, N_DAYS - 1))
+    last = min(day, N_DAYS - 1)
+    grades = _valid_course(data, _GRADES, last)
+    doses = _valid_course(data, _STEROIDS, last)
     if not grades or not doses:
         return []
-    grade, mg = np.full((1, N_DAYS), np.nan), np.full((1, N_DAYS), np.nan)
-    for d, (_, v) in grades.items():
-        grade[0, d] = v
-    for d, (_, v) in doses.items():
-        mg[0, d] = v
-    judged = refractory_day(grade, mg)[0]
-    if np.isnan(judged):
+    second_line = {spec: _valid_course(data, spec, last) for spec in _SECOND_LINE}
+    grade, mg = _row(grades), _row(doses)
+    given = np.vstack([_row(course) for course in second_line.values()])
+    # a day's second-line doses: their sum where any was recorded, NaN where none was
+    total = np.where(np.isnan(given).all(axis=0), np.nan, np.nansum(given, axis=0))[None, :]
+    persisted = persistence_day(grade, mg)[0]
+    escalated = escalation_day(grade, mg, total)[0]
+    if np.isnan(refractory_day(grade, mg, total)[0]):
         return []
-    start, judged = int(steroid_start_day(grade, mg)[0]), int(judged)
-    position, value = grades[judged]
+    start = int(steroid_start_day(grade, mg)[0])
+    started = (
+        f"corticosteroids for ICANS started on day {start} (grade {grade[0, start]:g}, "
+        f"{mg[0, start]:g} mg dexamethasone-equivalent, at least {TREATMENT_MG:g} mg)"
+    )
+    outcome = (
+        "that is steroid-refractory ICANS, the outcome itself (icans.steroids); the risk is "
+        "estimated only before it"
+    )
+    if np.isnan(escalated) or persisted <= escalated:
+        judged = int(persisted)
+        readings = ", ".join(
+            f"day {start + k}: grade {grade[0, start + k]:g}" for k in PERSISTENCE_DAYS
+        )
+        threshold = float(persistence_threshold(grade[0, start]))
+        position, value = grades[judged]
+        return [
+            InvalidInputError(
+                f"{_GRADES.name}[{position}].{_GRADES.value_key}",
+                int(value),
+                f"a patient who has not met the outcome: {started}, and the grade 48 and 72 h "
+                f"later ({readings}) is still at least {threshold:g} (the start grade, and at "
+                f"least {MIN_REFRACTORY_GRADE}): {outcome}",
+            )
+        ]
+    when = int(escalated)
+    spec, (position, value) = next(
+        (spec, course[when]) for spec, course in second_line.items() if course.get(when, (0, 0))[1]
+    )
     return [
         InvalidInputError(
-            f"{_GRADES.name}[{position}].{_GRADES.value_key}",
+            f"{spec.name}[{position}].{spec.value_key}",
             int(value),
-            f"a patient who has not met the outcome: corticosteroids for ICANS started on day "
-            f"{start} (grade {grade[0, start]:g}, {mg[0, start]:g} mg dexamethasone-equivalent, "
-            f"at least {TREATMENT_MG:g} mg) and the grade {RESPONSE_DAYS} days later, on day "
-            f"{judged}, is not lower: that is steroid-refractory ICANS, the outcome itself "
-            "(icans.steroids); the risk is estimated only before it",
+            f"a patient who has not met the outcome: {started}, and {spec.label} was given on "
+            f"day {when}, after the start, an escalation to second-line therapy for ICANS "
+            f"(anakinra or intrathecal therapy): {outcome}",
         )
     ]
+
+
+def _row(course: dict[int, tuple[int, float]]) -> np.ndarray:
+    """One patient's course (:func:`_valid_course`) as a row of days 0-28, NaN where not sent."""
+    row = np.full((1, N_DAYS), np.nan)
+    for d, (_, v) in course.items():
+        row[0, d] = v
+    return row
 
 
 def parse_patient(data: Any) -> PatientObservation:

@@ -13,8 +13,10 @@ columns by (:mod:`data.synthetic.outcomes`), so every generated cohort passes th
 
 * ``severe_icans``: the worst ICANS grade by day 28 is >= 3 (ASTCT 2019; grade 5 is death from
   ICANS);
-* ``steroid_refractory_icans``: :func:`icans.steroids.refractory_day` on the grades and
-  corticosteroid doses;
+* ``steroid_refractory_icans``: :func:`icans.steroids.refractory_day` on the grades, the
+  corticosteroid doses and, where the cohort has them (optional columns), the anakinra and
+  intrathecal doses: ICANS grade >= 2 (and not below the start grade) 48 and 72 h after
+  corticosteroids started, or second-line therapy on a day after the start;
 * ``severe_or_refractory_icans``: either; ``event_day``: the first day either is met;
 * ``icans_onset_day``: the first day with grade >= 1;
 * nothing is observed after ``death_day``, and an event can only precede a death.
@@ -29,8 +31,11 @@ as not recorded), so a cohort's value errors and its contradictions are reported
 
 Course days may be missing (not every day of a real course is charted), so a rule is broken
 only by what was observed: a grade 3 that was recorded, a grade 1 recorded on the stated event
-day, a refractory judgement whose judgement day and the day before the steroid start were
-recorded.
+day, persistence read on both recorded readings of a start whose day before was recorded (an
+uncharted earlier day could otherwise be the true start), second-line therapy recorded on a day
+after an observed start (after the true start too, which is never later). A cohort without the
+anakinra and intrathecal columns cannot show an escalation, so a stated event on a day the
+course cannot explain is then an error only if the cohort calls the ICANS not refractory.
 """
 
 from __future__ import annotations
@@ -51,7 +56,15 @@ from icans.charting import (
 )
 from icans.contract import FIELDS, HORIZON_DAYS
 from icans.errors import InvalidInputError
-from icans.steroids import RESPONSE_DAYS, first_day, refractory_day, steroid_start_day
+from icans.steroids import (
+    MIN_REFRACTORY_GRADE,
+    PERSISTENCE_DAYS,
+    escalation_day,
+    first_day,
+    persistence_day,
+    persistence_threshold,
+    steroid_start_day,
+)
 
 N_DAYS = HORIZON_DAYS + 1
 
@@ -108,13 +121,13 @@ def outcome_errors(tables: dict[str, pd.DataFrame]) -> list[InvalidInputError]:
     daily = daily.assign(patient_id=daily["patient_id"].astype(str))
     grade = _course(daily, "icans_grade", ids)
     mg = _course(daily, "dexamethasone_mg", ids)
+    second_line = {c: _course(daily, c, ids) for c in SECOND_LINE_COLUMNS}
     assert grade is not None  # cohort_errors runs these checks only with an icans_grade column
     observed_max = np.nanmax(np.where(np.isnan(grade), -1, grade), axis=1)
     first_severe = first_day(grade >= 3)
     first_any = first_day(grade >= 1)
-    refractory, judged = (
-        _refractory(grade, mg) if mg is not None else (np.full(len(ids), np.nan), None)
-    )
+    steroids = _Refractory(grade, mg, second_line) if mg is not None else None
+    refractory = np.full(len(ids), np.nan) if steroids is None else steroids.day
     expected_event = np.fmin(first_severe, refractory)
     last_day = _last_recorded([daily, tables["measurements"]], ids)
 
@@ -172,15 +185,12 @@ def outcome_errors(tables: dict[str, pd.DataFrame]) -> list[InvalidInputError]:
                     f"{int(max_grade[i])} (severe is a worst grade >= 3)"
                 ),
             )
-    if refr is not None and mg is not None:
+    if refr is not None and steroids is not None:
         broken(
             (refr == 0) & ~np.isnan(refractory),
             "steroid_refractory_icans",
             refr,
-            lambda i: (
-                "true: ICANS was not lower on the judgement day "
-                f"({day_text(refractory[i])}) than when corticosteroids started (icans.steroids)"
-            ),
+            lambda i: "true: " + steroids.reason(i),
         )
     if target is not None:
         broken(
@@ -223,14 +233,16 @@ def outcome_errors(tables: dict[str, pd.DataFrame]) -> list[InvalidInputError]:
             event_day,
             lambda i: (
                 f"at most {day_text(expected_event[i])}: the course already meets the "
-                "target that day (its first grade >= 3 or refractory judgement)"
+                "target that day (its first grade >= 3 or the day it became steroid-refractory)"
             ),
         )
         on_day = _on_day(grade, event_day)
-        # a day below grade 3 can still be the refractory judgement day: ruled out only when
-        # the cohort says the ICANS was not refractory, or the judgement was made on the
-        # recorded course (and fell on another day, or there was none)
-        ruled_out = np.zeros(len(ids), dtype=bool) if judged is None else judged.copy()
+        # a day below grade 3 can still be a refractory day the course does not show: ruled
+        # out only when the cohort says the ICANS was not refractory, or the recorded course
+        # decides that day (and it was not one)
+        ruled_out = (
+            np.zeros(len(ids), dtype=bool) if steroids is None else steroids.decided(event_day)
+        )
         if refr is not None:
             ruled_out |= refr == 0
         broken(
@@ -239,7 +251,7 @@ def outcome_errors(tables: dict[str, pd.DataFrame]) -> list[InvalidInputError]:
             event_day,
             lambda i: (
                 f"a day the target was met; the course records ICANS grade "
-                f"{int(on_day[i])} that day and no refractory judgement"
+                f"{int(on_day[i])} that day and no steroid-refractory ICANS"
             ),
         )
     if onset is not None:
@@ -339,17 +351,74 @@ def charting_errors(tables: dict[str, pd.DataFrame]) -> list[InvalidInputError]:
     return out
 
 
-def _refractory(grade: np.ndarray, mg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`icans.steroids.refractory_day` where the start it judges from is known to be the
-    start: on day 0, or with the day before it recorded (grade and dose); a start on an
-    uncharted day would make a later day look like the start and misjudge the response. Also
-    returns where the judgement was made either way (known start, judgement day recorded)."""
-    day = refractory_day(grade, mg)
-    start = steroid_start_day(grade, mg)
-    before = _on_day(grade, start - 1) + _on_day(mg, start - 1)  # NaN if either is missing
-    known = (start == 0) | ~np.isnan(before)
-    judged = known & ~np.isnan(_on_day(grade, start + RESPONSE_DAYS))
-    return np.where(known, day, np.nan), judged
+# Daily columns of second-line therapy for ICANS (optional): the contract's anakinra and
+# intrathecal series, whose use after the steroid start is refractory ICANS (icans.steroids).
+SECOND_LINE_COLUMNS = tuple(
+    FIELDS[name].column for name in ("anakinra_doses_by_day", "intrathecal_doses_by_day")
+)
+
+
+class _Refractory:
+    """:func:`icans.steroids.refractory_day` on a cohort's recorded course, and what the
+    record decides.
+
+    Persistence is judged only where the start it reads from is known to be the start: on day
+    0, or with the day before it recorded (grade and dose); a start on an uncharted day would
+    make a later day look like the start and misjudge the readings. Escalation needs no such
+    care: the observed start is never earlier than the true one, so a second-line dose after
+    it is after the true start too. ``second_line`` maps each daily column to its matrix, None
+    where the cohort lacks the column."""
+
+    def __init__(
+        self, grade: np.ndarray, mg: np.ndarray, second_line: dict[str, np.ndarray | None]
+    ) -> None:
+        self.grade, self.mg = grade, mg
+        self.start = steroid_start_day(grade, mg)
+        before = _on_day(grade, self.start - 1) + _on_day(mg, self.start - 1)  # NaN if missing
+        self.known = (self.start == 0) | ~np.isnan(before)
+        self.persisted = np.where(self.known, persistence_day(grade, mg), np.nan)
+        self.second_line = {c: m for c, m in second_line.items() if m is not None}
+        given = list(self.second_line.values())
+        if given:
+            stacked = np.stack(given)
+            # a day's second-line doses: their sum where any was recorded, NaN where none was
+            self.doses = np.where(np.isnan(stacked).all(axis=0), np.nan, np.nansum(stacked, axis=0))
+            self.escalated = escalation_day(grade, mg, self.doses)
+        else:
+            self.doses = np.full_like(grade, np.nan)
+            self.escalated = np.full(len(grade), np.nan)
+        self.day = np.fmin(self.persisted, self.escalated)
+
+    def reason(self, i: int) -> str:
+        """Why row ``i`` is steroid-refractory, in words (the row has a refractory day)."""
+        start = int(self.start[i])
+        started = f"corticosteroids for ICANS started on day {start} (icans.steroids)"
+        if np.isnan(self.escalated[i]) or self.persisted[i] <= self.escalated[i]:
+            threshold = float(persistence_threshold(self.grade[i, start]))
+            readings = " and ".join(f"day {start + k}" for k in PERSISTENCE_DAYS)
+            return (
+                f"ICANS grade >= {threshold:g} (the start grade, and at least "
+                f"{MIN_REFRACTORY_GRADE}) persisted 48 and 72 h after {started}, on {readings}: "
+                "refractory on day "
+                f"{int(self.persisted[i])}"
+            )
+        day = int(self.escalated[i])
+        given = [c for c, m in self.second_line.items() if m[i, day] > 0]
+        return (
+            f"{' and '.join(given)} > 0 on day {day}, after {started}: escalation to "
+            f"second-line therapy, refractory on day {day}"
+        )
+
+    def decided(self, day: np.ndarray) -> np.ndarray:
+        """Where the recorded course decides whether ``day`` (one per row) could be a refractory
+        day: a known start, and neither an undecided persistence reading (start + 3 with a
+        reading missing) nor an unrecorded second-line dose after the start fall on it."""
+        unread = np.zeros(len(day), dtype=bool)
+        for k in PERSISTENCE_DAYS:
+            unread |= np.isnan(_on_day(self.grade, self.start + k))
+        undecided_persistence = (day == self.start + PERSISTENCE_DAYS[-1]) & unread
+        undecided_escalation = (day > self.start) & np.isnan(_on_day(self.doses, day))
+        return self.known & ~undecided_persistence & ~undecided_escalation
 
 
 def _on_day(matrix: np.ndarray, day: np.ndarray) -> np.ndarray:

@@ -21,6 +21,10 @@ from icans.contract import (
     SUPPORTED_TARGETS,
 )
 from icans.field_spec import FieldSpec
+from icans.steroids import MIN_REFRACTORY_GRADE, PERSISTENCE_DAYS, TREATMENT_MG
+
+# the persistence readings in words: "2 and 3 days after the start"
+_AFTER = " and ".join(str(k) for k in PERSISTENCE_DAYS) + " days after the start"
 
 DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "data-dictionary.md"
 
@@ -135,12 +139,17 @@ def render() -> str:
         "  `patients`; every patient has one `outcomes` row.",
         "- `icans_max_grade` is at least the worst ICANS grade recorded; `severe_icans` is true",
         "  exactly when it is 3 or more (a recorded grade 3 makes it true).",
-        "- `steroid_refractory_icans` is true when the ICANS grade recorded 3 days after the",
-        "  steroid start (the first day with ICANS grade >= 1 and at least 20 mg",
-        "  dexamethasone-equivalent) is not lower than on the start day (`icans.steroids`).",
+        "- `steroid_refractory_icans` is true when, after the steroid start (the first day with",
+        f"  ICANS grade >= 1 and at least {TREATMENT_MG:g} mg dexamethasone-equivalent), the ICANS",
+        f"  grade recorded {_AFTER} is still at least the start grade and at least",
+        f"  {MIN_REFRACTORY_GRADE} (refractory on the later day), or anakinra or intrathecal",
+        "  therapy is recorded on a day after the start (`anakinra_doses` or `intrathecal_doses`",
+        "  above 0, optional columns; refractory that day), whichever comes first",
+        "  (`icans.steroids`). Persistence is judged only when both readings and the day before",
+        "  the start are recorded; without the second-line columns no escalation can be seen.",
         "- `severe_or_refractory_icans` is true exactly when either is; `event_day` is then the",
-        "  first day either was met (the first grade >= 3, or the judgement day), and is empty",
-        "  otherwise.",
+        "  first day either was met (the first grade >= 3, or the day the ICANS became",
+        "  steroid-refractory), and is empty otherwise.",
         "- `icans_onset_day` is the first day with ICANS grade >= 1.",
         "- Nothing is recorded after `death_day`; an event precedes the death; `death_cause` is",
         "  given exactly when `death_day` is.",
@@ -163,9 +172,10 @@ def render() -> str:
         'The same fields, by name. A course field is a list of `{"day": d, <key>: v}`, the key',
         f"named in its type below ({_keys}), with each day at most once and no day after",
         "`day_since_infusion`. Optional fields may be left out: they are treated as missing,",
-        "never as 0, and listed in the response's `missing_inputs`. A patient who has already",
-        "met the outcome is refused: ICANS grade 3 or more, or ICANS that did not improve on",
-        "corticosteroids (steroid-refractory, judged by `icans.steroids` on the grades and",
+        "never as 0, and listed in the response's `missing_inputs` (except anakinra and",
+        "intrathecal doses, which no predictor reads). A patient who has already met the",
+        "outcome is refused: ICANS grade 3 or more, or steroid-refractory ICANS (the rule above,",
+        "judged by `icans.steroids` on the grades, corticosteroid, anakinra and intrathecal",
         "doses sent). The ICE and CAPD scores follow the rules across tables above (age",
         "window, and an ICANS grade at least their own).",
         "",

@@ -45,7 +45,7 @@ prophylactic_steroid               1 if a dose on day 0-2 before any ICANS     d
 tocilizumab_doses_to_date          tocilizumab doses on days 0..L              day L
 icans_grade_at_steroid_start       ICANS grade on the steroid start day        day L
 icans_unimproved_on_steroids       1 if within 3 days of the steroid start     day L
-                                   and the grade is not lower than then
+                                   and the grade is >= 2 and >= the grade then
 cd4_log_slope_latest               log CD4+ change/day, two latest samples     day L
 days_since_cd4_peak                L - day of the highest CD4+ sample          day L
 cd4_cd8_latest_log_ratio           log CD4+/CD8+ of the latest paired sample   day L

@@ -22,8 +22,8 @@ KNOWN_INCREASING = (
 # LDH (Gauthier, OR 3.96/log10), CRP and ferritin (Greenbaum 2021 EASIX-FC), m-EASIX (Pennisi
 # 2021) and EASIX (Korell 2022), neurologic comorbidity and Cy/Flu (Gust 2017), CNS disease
 # (weak, CNSL series), CD8+ expansion (ZUMA-1 peak expansion), ICANS already present, marrow
-# involvement (Gust 2017: marrow disease, multivariable, in ALL, NHL and CLL), ICANS not
-# improving on steroids (the outcome's definition: features.treatment).
+# involvement (Gust 2017: marrow disease, multivariable, in ALL, NHL and CLL), ICANS persisting
+# on steroids (the outcome's definition: features.treatment).
 # Platelets lower the risk (Pennisi 2021; Hay 2017). Treatment has no published direction
 # (features.treatment): none of its predictors is constrained.
 PUBLISHED_INCREASING = (

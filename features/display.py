@@ -45,7 +45,7 @@ DERIVED: dict[str, tuple[str, str]] = {
     "tocilizumab_doses_to_date": ("tocilizumab doses so far", "{:.0f}"),
     "icans_grade_at_steroid_start": ("ICANS grade when corticosteroids started", "{:.0f}"),
     "icans_unimproved_on_steroids": (
-        "ICANS not improved on corticosteroids (72-h response pending)",
+        "ICANS grade >= 2 persisting on corticosteroids (72-h response pending)",
         "yesno",
     ),
     "cd4_log_slope_latest": ("CD4+ CAR-T trend (latest samples)", "{:+.2f} log/day"),

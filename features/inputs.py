@@ -87,7 +87,8 @@ PREDICTOR_INPUTS: dict[str, tuple[tuple[str, int], ...]] = {
     "prophylactic_steroid": ((_STEROIDS, 1), (_ICANS, -1)),
     "tocilizumab_doses_to_date": (("tocilizumab_doses_by_day", 1),),
     "icans_grade_at_steroid_start": ((_ICANS, 1), (_STEROIDS, 0)),
-    # a higher grade today keeps it unimproved; the start (steroids) moves the window
+    # a higher grade today keeps it persisting; the start (steroids) moves the window and, by
+    # the start grade, the threshold
     "icans_unimproved_on_steroids": ((_ICANS, 0), (_STEROIDS, 0)),
     "cd4_log_slope_latest": ((_CD4, 0),),
     "days_since_cd4_peak": ((_CD4, 0),),

@@ -8,7 +8,8 @@ the contract's field specifications give (:mod:`icans.contract`):
   0/1, NaN if missing);
 * ``day_since_infusion`` = L;
 * one day-indexed block per course field, days 0-28 (CRS grade, CD4+ and CD8+ CAR-T cells/uL,
-  ICANS grade, corticosteroid mg, tocilizumab doses); a day with no observation is NaN.
+  ICANS grade, corticosteroid mg, tocilizumab doses, the daily routine series, anakinra and
+  intrathecal doses); a day with no observation is NaN.
 
 **The layout grows by generations, and a column never moves.** Models already logged read
 their columns by position (the feature steps by name through :data:`COLUMN_INDEX`, but a
@@ -37,11 +38,12 @@ N_DAYS = HORIZON_DAYS + 1  # days 0..28
 # (cumulative). Generation 1: the layout of every model logged before the treatment course
 # (tests/fixtures/legacy-v1); generation 2 added marrow involvement, corticosteroid mg and
 # tocilizumab doses; generation 3 the eleven series a ward charts daily (contract DAILY_ROUTINE:
-# temperature, ICE and CAPD scores, CRP ... creatinine), no baseline field. A field appended to
-# the contract after the last entry lands in one more
-# generation at the end; record it here once a model has been logged with it, so that the
-# next field added cannot move it (a test pins the layout).
-GENERATIONS: tuple[tuple[int, int], ...] = ((16, 4), (17, 6), (17, 17))
+# temperature, ICE and CAPD scores, CRP ... creatinine), no baseline field; generation 4 the
+# second-line therapy of ICANS (anakinra and intrathecal doses, read by the refractory rule of
+# icans.steroids, not by any feature). A field appended to the contract after the last entry
+# lands in one more generation at the end; record it here once a model has been logged with it,
+# so that the next field added cannot move it (a test pins the layout).
+GENERATIONS: tuple[tuple[int, int], ...] = ((16, 4), (17, 6), (17, 17), (17, 19))
 
 CATEGORICAL_FIELDS: dict[str, tuple[str, ...]] = {
     f.name: f.values for f in BASELINE if f.kind == "category"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from features.inputs import PREDICTOR_INPUTS
 from features.layout import CATEGORY_CODE, COLUMN_INDEX, COURSE_SERIES, NUMERIC_FIELDS, RAW_COLUMNS
 from icans.contract import BASELINE, COURSE, PREDICTION_DAY
 
@@ -37,6 +38,8 @@ def to_raw(patient) -> np.ndarray:
 
 
 OPTIONAL_BASELINE = tuple(spec for spec in BASELINE if not spec.required)
+# the contract fields some predictor is computed from (an indicator field=value: its field)
+_READ_BY_MODEL = frozenset(f.split("=")[0] for i in PREDICTOR_INPUTS.values() for f, _ in i)
 
 
 def missing_inputs(patient) -> list[str]:
@@ -45,7 +48,9 @@ def missing_inputs(patient) -> list[str]:
     A field measured only in some diseases (marrow blasts in the leukaemias, marrow involvement
     in the others) is not missing for the rest, nor one charted only at some ages (the ICE score
     from 12 years, CAPD below: ``age_window``) at the other ages. A course list counts as left
-    out only after day 0: on the day of infusion there is no course yet."""
+    out only after day 0: on the day of infusion there is no course yet, and only if a predictor
+    reads it (anakinra and intrathecal doses are read by the outcome check alone,
+    :func:`api.patient.outcome_errors`: the model does not miss them)."""
     missing = [
         spec.name
         for spec in OPTIONAL_BASELINE
@@ -57,6 +62,7 @@ def missing_inputs(patient) -> list[str]:
             spec.name
             for spec in COURSE
             if not getattr(patient, spec.name)
+            and spec.name in _READ_BY_MODEL
             and (
                 spec.age_window is None
                 or spec.age_window[0] <= patient.age_years < spec.age_window[1]

@@ -159,9 +159,10 @@ class IcansFeatures(Stateless):
     ``days_since_icans_grade2`` dates the first grade-2 day, when ASTCT/ASCO management starts
     corticosteroids; steroid-refractoriness is judged on the response that follows (Gazeau,
     Transplant Cell Ther 2023: "grade >= 2 ICANS with worsening or lack of improvement despite
-    high-dose corticosteroids"; this project judges it 72 h after the first dose, see the data
-    card). Its effect is not monotone: the risk is highest while the response is still
-    pending and falls once the patient has improved, so it carries no monotone constraint.
+    high-dose corticosteroids"; this project reads it as grade >= 2 persisting 48 and 72 h
+    after the first dose, or escalation to second-line therapy: :mod:`icans.steroids`). Its
+    effect is not monotone: the risk is highest while the response is still pending and falls
+    once the patient has improved, so it carries no monotone constraint.
     """
 
     names = (

@@ -294,8 +294,14 @@ COURSE: tuple[FieldSpec, ...] = (
         layout="tocilizumab_doses",
         optional_column=True,
     ),
-    # Second-line therapy for ICANS: an escalation after corticosteroids, which the refractory
-    # definition counts as evidence that steroids failed (icans.steroids).
+    # Generation 3: what a CAR-T ward charts every day (icans-facts-3: guidelines ask for the ICE
+    # score at least twice daily and serial CRP, ferritin, blood counts, chemistry and
+    # fibrinogen; IL-6 at some centres). One value per day: the day's maximum temperature, the
+    # day's worst ICE or CAPD score, the latest laboratory value of the day.
+    *DAILY_ROUTINE,
+    # Generation 4: second-line therapy for ICANS, an escalation after corticosteroids, which
+    # the refractory definition counts as evidence that steroids failed (icans.steroids).
+    # After generation 3, so that no column of a logged layout moves (features.layout).
     FieldSpec(
         "anakinra_doses_by_day",
         "day_list",
@@ -328,11 +334,6 @@ COURSE: tuple[FieldSpec, ...] = (
         layout="intrathecal_doses",
         optional_column=True,
     ),
-    # Generation 3: what a CAR-T ward charts every day (icans-facts-3: guidelines ask for the ICE
-    # score at least twice daily and serial CRP, ferritin, blood counts, chemistry and
-    # fibrinogen; IL-6 at some centres). One value per day: the day's maximum temperature, the
-    # day's worst ICE or CAPD score, the latest laboratory value of the day.
-    *DAILY_ROUTINE,
 )
 
 # What happened by day 28: columns of the ``outcomes`` table (never inputs of the model).

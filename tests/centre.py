@@ -3,8 +3,9 @@
 ``write_centre(directory, n, seed)`` writes ``patients.csv``, ``daily.csv``,
 ``measurements.csv`` and ``outcomes.csv`` as ``docs/import-format.md`` describes them: text
 booleans, unsorted rows, a few uncharted course days, optional columns left out (no
-``marrow_involvement`` column, no tocilizumab column), outcome columns derived by the rules the
-documentation states (written out here again, not imported from the product).
+``marrow_involvement`` column, no tocilizumab, anakinra or intrathecal column), outcome columns
+derived by the rules the documentation states (written out here again, not imported from the
+product).
 
 The world is deliberately unlike the generator's: other effect sizes, and non-additive effects
 (CRS grade >= 2 matters only over 60; a high LDH matters only with a CD28 product). Nothing
@@ -122,9 +123,14 @@ def _outcome(pid: str, icans: list[int], dex: list[float], death_day: int | None
     start = next(
         (d for d, (g, mg) in enumerate(zip(icans, dex, strict=True)) if g >= 1 and mg >= 20), None
     )
+    # steroid-refractory: the grade 2 and 3 days after the start both at least the start grade
+    # and at least 2 (refractory on the later day); no anakinra or intrathecal column is
+    # written, so no escalation to second-line therapy
     refractory_day = None
-    if start is not None and start + 3 < len(icans) and icans[start + 3] >= icans[start]:
-        refractory_day = start + 3
+    if start is not None and start + 3 < len(icans):
+        threshold = max(icans[start], 2)
+        if icans[start + 2] >= threshold and icans[start + 3] >= threshold:
+            refractory_day = start + 3
     days = [d for d in (severe_day, refractory_day) if d is not None]
     onset = next((d for d, g in enumerate(icans) if g >= 1), None)
     return {

@@ -21,8 +21,14 @@ QUIET = {
 }
 
 
-def tables(grades: dict[int, int], mg: dict[int, float] | None = None, **outcome) -> dict:
-    """One patient P1 charted on the days of ``grades`` (ICANS grade; CRS 0)."""
+def tables(
+    grades: dict[int, int],
+    mg: dict[int, float] | None = None,
+    second_line: dict[str, dict[int, float]] | None = None,
+    **outcome,
+) -> dict:
+    """One patient P1 charted on the days of ``grades`` (ICANS grade; CRS 0); ``second_line``:
+    daily column (anakinra_doses, intrathecal_doses) -> doses by day (0 on other charted days)."""
     days = sorted(grades)
     daily = pd.DataFrame(
         {
@@ -34,6 +40,8 @@ def tables(grades: dict[int, int], mg: dict[int, float] | None = None, **outcome
     )
     if mg is not None:
         daily["dexamethasone_mg"] = [mg.get(d, 0.0) for d in days]
+    for column, doses in (second_line or {}).items():
+        daily[column] = [doses.get(d, 0.0) for d in days]
     out = pd.DataFrame([{"patient_id": "P1", **QUIET, **outcome}])
     return {
         "patients": pd.DataFrame({"patient_id": ["P1"]}),
@@ -87,7 +95,8 @@ def test_an_event_on_an_uncharted_day_before_the_first_recorded_grade_3_is_accep
 
 
 REFRACTORY = COURSE | {4: 1, 5: 2, 6: 2, 7: 2, 8: 2, 9: 1}
-DEX = {5: 20.0, 6: 20.0, 7: 20.0, 8: 20.0, 9: 20.0}  # start day 5 (grade 2), judged day 8
+# start day 5 (grade 2); grade 2 on day 7 and day 8 (48 and 72 h): refractory on day 8
+DEX = {5: 20.0, 6: 20.0, 7: 20.0, 8: 20.0, 9: 20.0}
 REFRACTORY_OUT = dict(
     severe_or_refractory_icans=True,
     event_day=8,
@@ -97,7 +106,7 @@ REFRACTORY_OUT = dict(
 )
 
 
-def test_a_grade_2_not_improved_72_h_after_steroids_is_refractory():
+def test_a_grade_2_persisting_48_and_72_h_after_steroids_is_refractory():
     assert cohort_errors(tables(REFRACTORY, DEX, **REFRACTORY_OUT)) == []
     quiet = REFRACTORY_OUT | {
         "severe_or_refractory_icans": False,
@@ -105,9 +114,79 @@ def test_a_grade_2_not_improved_72_h_after_steroids_is_refractory():
         "steroid_refractory_icans": False,
     }
     assert "severe_or_refractory_icans" in fields(tables(REFRACTORY, DEX, **quiet))
-    assert "steroid_refractory_icans" in fields(
+    errors = cohort_errors(
         tables(REFRACTORY, DEX, **REFRACTORY_OUT | {"steroid_refractory_icans": False})
     )
+    (error,) = [e for e in errors if e.field == "steroid_refractory_icans"]
+    for words in ("persisted 48 and 72 h", "started on day 5", "day 7 and day 8", "on day 8"):
+        assert words in error.expected, error.expected
+
+
+def test_a_48_h_reading_not_charted_decides_nothing():
+    """Day 7 not charted: persistence is not judged, so neither answer is contradicted."""
+    course = {d: g for d, g in REFRACTORY.items() if d != 7}
+    assert cohort_errors(tables(course, DEX, **REFRACTORY_OUT)) == []
+    quiet = REFRACTORY_OUT | {
+        "severe_or_refractory_icans": False,
+        "event_day": None,
+        "steroid_refractory_icans": False,
+    }
+    assert cohort_errors(tables(course, DEX, **quiet)) == []
+
+
+# Grade 1 from day 4, steroids from day 5 (the start, grade 1), grade 1 on days 7 and 8: a
+# grade 1 that lingers, not refractory by persistence (it needs grade >= 2 on both readings).
+LINGERING = COURSE | {4: 1, 5: 1, 6: 1, 7: 1, 8: 1, 9: 0}
+LINGERING_QUIET = dict(icans_max_grade=1, icans_onset_day=4)
+
+
+def test_a_lingering_grade_1_is_not_refractory():
+    assert cohort_errors(tables(LINGERING, DEX, **LINGERING_QUIET)) == []
+    zeros = {"anakinra_doses": {}, "intrathecal_doses": {}}  # recorded, none given
+    assert cohort_errors(tables(LINGERING, DEX, zeros, **LINGERING_QUIET)) == []
+
+
+def test_escalation_after_the_start_is_refractory_that_day():
+    """Anakinra on day 6, after the start on day 5: refractory on day 6, whatever the grade;
+    an outcome saying otherwise is named, with the column and day that show it."""
+    given = {"anakinra_doses": {6: 2.0}}
+    out = LINGERING_QUIET | dict(
+        severe_or_refractory_icans=True, event_day=6, steroid_refractory_icans=True
+    )
+    assert cohort_errors(tables(LINGERING, DEX, given, **out)) == []
+    errors = cohort_errors(tables(LINGERING, DEX, given, **LINGERING_QUIET))
+    (error,) = [e for e in errors if e.field == "steroid_refractory_icans"]
+    for words in ("anakinra_doses > 0 on day 6", "started on day 5", "refractory on day 6"):
+        assert words in error.expected, error.expected
+    assert "severe_or_refractory_icans" in {e.field for e in errors}
+    # an event day after the escalation is too late
+    assert "event_day" in fields(tables(LINGERING, DEX, given, **out | {"event_day": 8}))
+
+
+def test_intrathecal_therapy_alone_is_read_and_on_the_start_day_counts_for_nothing():
+    """Only the intrathecal column: a dose on day 7 is refractory on day 7; a dose on the
+    start day (5) or before it (4) is no escalation."""
+    out = LINGERING_QUIET | dict(
+        severe_or_refractory_icans=True, event_day=7, steroid_refractory_icans=True
+    )
+    assert cohort_errors(tables(LINGERING, DEX, {"intrathecal_doses": {7: 1.0}}, **out)) == []
+    for day in (4, 5):
+        given = {"intrathecal_doses": {day: 1.0}, "anakinra_doses": {day: 1.0}}
+        assert cohort_errors(tables(LINGERING, DEX, given, **LINGERING_QUIET)) == []
+
+
+def test_a_stated_event_the_course_cannot_show_needs_the_second_line_columns():
+    """The lingering grade 1 stated refractory on day 8 (grade 1 that day): with the anakinra
+    and intrathecal columns recorded (no dose), the course decides day 8 and it was no
+    refractory day; without them an escalation that day cannot be ruled out."""
+    out = LINGERING_QUIET | dict(
+        severe_or_refractory_icans=True, event_day=8, steroid_refractory_icans=True
+    )
+    zeros = {"anakinra_doses": {}, "intrathecal_doses": {}}
+    errors = cohort_errors(tables(LINGERING, DEX, zeros, **out))
+    assert [e.field for e in errors] == ["event_day"]
+    assert "no steroid-refractory ICANS" in errors[0].expected
+    assert cohort_errors(tables(LINGERING, DEX, **out)) == []
 
 
 def test_a_judgement_from_an_uncharted_start_is_not_made():

@@ -84,7 +84,8 @@ RANGES = {
 # whole numbers only). A request holds a patient before the event: ICANS grades 0-2 (grade 3 is
 # the event). The daily routine series: ICE 0-10 and CAPD 0-32 points (ASTCT 2019; Traube 2014:
 # 8 items of 0-4); the plausible ranges of the ward's chart (a Fahrenheit temperature, platelets
-# per uL or fibrinogen in g/L fall outside).
+# per uL or fibrinogen in g/L fall outside). Second-line therapy of ICANS: anakinra in 2-4 doses
+# a day (Gazeau TCT 2023), one intrathecal dose a day at most.
 COURSE_RANGES = {
     "crs_grade_by_day": (0, 4, 4, False, True),
     "cd4_car_t_cells_per_ul": (0, 100_000, 100_000, False, False),
@@ -103,6 +104,8 @@ COURSE_RANGES = {
     "lymphocytes_10e9_per_l_by_day": (0, 500, 500, False, False),
     "ldh_u_per_l_by_day": (0, 50_000, 50_000, False, False),
     "creatinine_mg_per_dl_by_day": (0, 30, 30, False, False),
+    "anakinra_doses_by_day": (0, 4, 4, False, True),
+    "intrathecal_doses_by_day": (0, 1, 1, False, True),
 }
 # Charted only in an age window, years (low included, high excluded): ASTCT 2019 grades
 # encephalopathy by the ICE score from 12 years and by the CAPD below 12.

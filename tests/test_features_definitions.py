@@ -191,16 +191,21 @@ def test_prophylactic_dose(mg, grades, expected, why):
     [
         # prophylaxis d0-2, ICANS grade 1 on day 3 treated with 20 mg; toci 1 dose on day 1
         # (latest mg, days since start, grade at start, prophylaxis, tocilizumab doses,
-        # unimproved on steroids with the 72-h judgement pending)
-        ({0: 10.0, 1: 10.0, 2: 10.0, 3: 20.0}, {3: 1}, 5, (20.0, 2.0, 1.0, 1.0, 1.0, 1.0)),
-        ({0: 10.0, 1: 10.0, 2: 10.0, 3: 20.0}, {3: 1}, 3, (20.0, 0.0, 1.0, 1.0, 1.0, 1.0)),
+        # persisting on steroids with the 72-h reading pending: grade >= max(start grade, 2))
+        # a grade 1 start still at grade 1: lingering, not persisting as refractory ICANS does
+        ({0: 10.0, 1: 10.0, 2: 10.0, 3: 20.0}, {3: 1}, 5, (20.0, 2.0, 1.0, 1.0, 1.0, 0.0)),
+        ({0: 10.0, 1: 10.0, 2: 10.0, 3: 20.0}, {3: 1}, 3, (20.0, 0.0, 1.0, 1.0, 1.0, 0.0)),
         ({0: 10.0, 1: 10.0, 2: 10.0, 3: 20.0}, {3: 1}, 2, (10.0, np.nan, np.nan, 1.0, 1.0, np.nan)),
-        # the judgement day (start + 3) has come: no longer pending
-        ({3: 20.0}, {3: 1, 6: 1}, 6, (20.0, 3.0, 1.0, np.nan, 1.0, 0.0)),
+        # the grade 1 start has become grade 2 on day 5: persisting
+        ({3: 20.0}, {3: 1, 5: 2}, 5, (20.0, 2.0, 1.0, np.nan, 1.0, 1.0)),
+        # the 72-h reading (start + 3) has come: no longer pending
+        ({3: 20.0}, {3: 2, 6: 2}, 6, (20.0, 3.0, 2.0, np.nan, 1.0, 0.0)),
         # started at grade 2 on day 5 (40 mg), grade 1 on day 6: improved
         ({5: 40.0, 6: 40.0}, {5: 2, 6: 1}, 6, (40.0, 1.0, 2.0, np.nan, 1.0, 0.0)),
-        # started at grade 2 on day 5, still grade 2 on day 7: unimproved, judged on day 8
+        # started at grade 2 on day 5, still grade 2 on day 7: persisting, read again on day 8
         ({5: 40.0, 7: 40.0}, {5: 2, 7: 2}, 7, (40.0, 2.0, 2.0, np.nan, 1.0, 1.0)),
+        # started at grade 2 on day 5, grade 2 on day 5 itself: persisting from the start
+        ({5: 40.0}, {5: 2}, 5, (40.0, 0.0, 2.0, np.nan, 1.0, 1.0)),
         # 10 mg with grade 1 on day 4 is below treatment: no start
         ({0: 0.0, 4: 10.0}, {4: 1}, 6, (10.0, np.nan, np.nan, 0.0, 1.0, 0.0)),
         ({}, {}, 6, (np.nan, np.nan, np.nan, np.nan, 1.0, np.nan)),

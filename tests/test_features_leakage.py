@@ -124,6 +124,10 @@ GRADE_KEY = {
         st.sampled_from([0.0, 10.0, 20.0]) | st.floats(0, 2_000, allow_nan=False),
     ),
     "tocilizumab_doses_by_day": ("doses", st.integers(0, 3)),
+    # second-line therapy (generation 4), mostly none: a dose after a steroid start is the
+    # outcome itself, and such a request is refused (drawn again)
+    "anakinra_doses_by_day": ("doses", st.just(0) | st.integers(0, 4)),
+    "intrathecal_doses_by_day": ("doses", st.just(0) | st.integers(0, 1)),
     # the daily routine (generation 3), anywhere in the contract's ranges
     **{
         f.name: (
@@ -378,8 +382,9 @@ TREATED = {
     "cns_involvement": False,
     "marrow_involvement": True,
     "day_since_infusion": 5,
-    # ICANS grade 1 from day 3, when dexamethasone 20 mg starts (a treatment start); judged on
-    # day 6, after L: not refractory yet
+    # ICANS grade 1 from day 3, when dexamethasone 20 mg starts (a treatment start); the 72-h
+    # reading is on day 6, after L, and a grade 1 is below the refractory threshold (2): not
+    # refractory
     "icans_grade_by_day": [{"day": 1, "grade": 0}, {"day": 3, "grade": 1}, {"day": 4, "grade": 1}],
     "dexamethasone_mg_by_day": [
         {"day": 0, "mg": 10.0},
@@ -521,10 +526,11 @@ def test_the_raw_layout_is_the_one_every_logged_model_reads():
     Generation 1: 16 baseline fields, the prediction day, then 4 course series of 29 days, in
     this order (tests/fixtures/legacy-v1); generation 2 appends marrow involvement, then the
     corticosteroid and tocilizumab series, so no column of generation 1 moved; generation 3
-    appends the eleven series a ward charts daily (no baseline field), after generation 2."""
-    assert len(RAW_COLUMNS) == 16 + 1 + 4 * 29 + 1 + 2 * 29 + 11 * 29
-    assert WIDTHS == (133, 192, 511)
-    assert GENERATIONS == ((16, 4), (17, 6), (17, 17))
+    appends the eleven series a ward charts daily (no baseline field), after generation 2;
+    generation 4 appends anakinra and intrathecal doses, after generation 3."""
+    assert len(RAW_COLUMNS) == 16 + 1 + 4 * 29 + 1 + 2 * 29 + 11 * 29 + 2 * 29
+    assert WIDTHS == (133, 192, 511, 569)
+    assert GENERATIONS == ((16, 4), (17, 6), (17, 17), (17, 19))
     assert RAW_COLUMNS[:3] == ("age_years", "weight_kg", "dose_cells_per_kg")
     assert RAW_COLUMNS[12:17] == (
         "disease",
@@ -559,17 +565,21 @@ def test_the_raw_layout_is_the_one_every_logged_model_reads():
         "ldh_u_per_l_d00",
         "creatinine_mg_per_dl_d00",
     ]
-    assert RAW_COLUMNS[-1] == "creatinine_mg_per_dl_d28"
+    assert RAW_COLUMNS[510] == "creatinine_mg_per_dl_d28"
+    assert RAW_COLUMNS[511] == "anakinra_doses_d00"
+    assert RAW_COLUMNS[511 + 29] == "intrathecal_doses_d00"
+    assert RAW_COLUMNS[-1] == "intrathecal_doses_d28"
 
 
 def test_a_generation_2_row_reads_as_the_same_patient_with_the_daily_series_missing():
     """A 192-column row (array or table, columns in any order) is today's row with the eleven
-    daily series of generation 3 missing (NaN), every generation-2 value in its place."""
+    daily series of generation 3 (and the series added later) missing (NaN), every
+    generation-2 value in its place."""
     rng = np.random.default_rng(3)
     old = rng.uniform(0, 5, size=(4, 192))
     for rows in (old, pd.DataFrame(old, columns=list(RAW_COLUMNS[:192])).iloc[:, ::-1]):
         now = as_raw(rows)
-        assert now.shape == (4, 511)
+        assert now.shape == (4, 569)
         np.testing.assert_array_equal(now[:, :192], old)
         assert np.isnan(now[:, 192:]).all()
         assert np.isnan(now[:, SERIES_SLICE["ice_score"]]).all()
@@ -577,6 +587,19 @@ def test_a_generation_2_row_reads_as_the_same_patient_with_the_daily_series_miss
     partial = pd.DataFrame(old, columns=list(RAW_COLUMNS[:192])).assign(ice_score_d00=1.0)
     with pytest.raises(ValueError, match="lacks columns"):
         as_raw(partial)
+
+
+def test_a_generation_3_row_reads_as_the_same_patient_without_second_line_therapy():
+    """A 511-column row (array or table) is today's row with the anakinra and intrathecal
+    series of generation 4 missing (NaN), every generation-3 value in its place."""
+    rng = np.random.default_rng(4)
+    old = rng.uniform(0, 5, size=(3, 511))
+    for rows in (old, pd.DataFrame(old, columns=list(RAW_COLUMNS[:511])).iloc[:, ::-1]):
+        now = as_raw(rows)
+        assert now.shape == (3, 569)
+        np.testing.assert_array_equal(now[:, :511], old)
+        assert np.isnan(now[:, SERIES_SLICE["anakinra_doses"]]).all()
+        assert np.isnan(now[:, SERIES_SLICE["intrathecal_doses"]]).all()
 
 
 def test_the_layout_covers_the_contract_and_later_fields_are_optional():

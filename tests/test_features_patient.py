@@ -245,17 +245,62 @@ INVALID_CASES = [
         id="four-tocilizumab-doses-a-day",
     ),
     pytest.param(
-        # ICANS grade 1 on day 2, dexamethasone 20 mg that day (treatment), grade still 1 on
-        # day 5 (72 h later): not improved, steroid-refractory, the outcome already met
+        # ICANS grade 2 on day 2, dexamethasone 20 mg that day (treatment), still grade 2 on
+        # day 4 and day 5 (48 and 72 h later): persisting, steroid-refractory, the outcome met
         record(
             day_since_infusion=5,
-            icans_grade_by_day=[{"day": 2, "grade": 1}, {"day": 5, "grade": 1}],
+            icans_grade_by_day=[
+                {"day": 2, "grade": 2},
+                {"day": 4, "grade": 2},
+                {"day": 5, "grade": 2},
+            ],
             dexamethasone_mg_by_day=[{"day": 2, "mg": 20.0}],
         ),
-        "icans_grade_by_day[1].grade",
+        "icans_grade_by_day[2].grade",
+        2,
+        ["steroid-refractory", "started on day 2", "48 and 72 h", "day 5: grade 2", "at least 2"],
+        id="already-steroid-refractory-persisting",
+    ),
+    pytest.param(
+        # grade 1 on day 2 with 20 mg (the start), anakinra on day 3: escalation after the
+        # start, steroid-refractory on day 3 whatever the grade
+        record(
+            day_since_infusion=3,
+            icans_grade_by_day=[{"day": 2, "grade": 1}, {"day": 3, "grade": 1}],
+            dexamethasone_mg_by_day=[{"day": 2, "mg": 20.0}, {"day": 3, "mg": 20.0}],
+            anakinra_doses_by_day=[{"day": 2, "doses": 0}, {"day": 3, "doses": 2}],
+        ),
+        "anakinra_doses_by_day[1].doses",
+        2,
+        ["steroid-refractory", "started on day 2", "anakinra was given on day 3", "after"],
+        id="already-steroid-refractory-anakinra",
+    ),
+    pytest.param(
+        # grade 2 on day 1 with 40 mg (the start), intrathecal therapy on day 2
+        record(
+            day_since_infusion=4,
+            icans_grade_by_day=[{"day": 1, "grade": 2}, {"day": 4, "grade": 1}],
+            dexamethasone_mg_by_day=[{"day": 1, "mg": 40.0}],
+            intrathecal_doses_by_day=[{"day": 2, "doses": 1}],
+        ),
+        "intrathecal_doses_by_day[0].doses",
         1,
-        ["steroid-refractory", "started on day 2", "on day 5", "not lower"],
-        id="already-steroid-refractory",
+        ["steroid-refractory", "started on day 1", "intrathecal therapy was given on day 2"],
+        id="already-steroid-refractory-intrathecal",
+    ),
+    pytest.param(
+        record(anakinra_doses_by_day=[{"day": 1, "doses": 5}]),
+        "anakinra_doses_by_day[0].doses",
+        5,
+        ["less than or equal to 4"],
+        id="five-anakinra-doses-a-day",
+    ),
+    pytest.param(
+        record(intrathecal_doses_by_day=[{"day": 1, "doses": 2}]),
+        "intrathecal_doses_by_day[0].doses",
+        2,
+        ["less than or equal to 1"],
+        id="two-intrathecal-doses-a-day",
     ),
 ]
 
@@ -557,6 +602,8 @@ def test_missing_inputs_empty_series_after_day_zero():
 
 
 def test_missing_inputs_complete_record_lists_nothing():
+    """Every input the model reads given: nothing missing. Anakinra and intrathecal doses are
+    left out: no predictor reads them (only the outcome check does), so they are not missing."""
     full = record(
         weight_kg=80.0,
         prior_lines=2,
@@ -597,33 +644,76 @@ def test_missing_inputs_lists_the_treatment_course_and_marrow_involvement():
 # --------------------------------------------------------------------------------------------
 
 # Hand-worked against the stated rule (treatment: >= 20 mg dexamethasone-equivalent on a day
-# with ICANS grade >= 1; refractory when the grade 3 days later is not lower), each accepted.
+# with ICANS grade >= 1; refractory when the grades 2 and 3 days later are both at least the
+# start grade and at least 2, or on a day after the start with anakinra or intrathecal doses),
+# each accepted: (grades, dexamethasone mg, second-line doses by field, prediction day).
 NOT_YET_REFRACTORY = [
-    pytest.param([(2, 2), (5, 1)], [(2, 40.0)], 5, id="grade-2-start-improved-to-1"),
+    pytest.param([(2, 2), (4, 2), (5, 1)], [(2, 40.0)], {}, 5, id="grade-2-start-improved-to-1"),
+    pytest.param([(2, 2), (4, 1), (5, 2)], [(2, 40.0)], {}, 5, id="grade-1-at-48h"),
+    pytest.param([(2, 1), (3, 1), (4, 1), (5, 1)], [(2, 20.0)], {}, 5, id="grade-1-lingers"),
+    pytest.param([(2, 1), (4, 2), (5, 1)], [(2, 20.0)], {}, 5, id="grade-1-2-then-1"),
     pytest.param(
-        [(1, 1), (4, 1)], [(0, 10.0), (1, 10.0), (2, 10.0)], 5, id="prophylaxis-is-no-start"
+        [(1, 1), (3, 2), (4, 2)],
+        [(0, 10.0), (1, 10.0), (2, 10.0)],
+        {},
+        5,
+        id="prophylaxis-is-no-start",
     ),
-    pytest.param([(2, 1), (4, 1)], [(2, 20.0)], 4, id="judgement-day-not-reached"),
-    pytest.param([(2, 1), (6, 1)], [(2, 20.0)], 6, id="judgement-day-not-graded"),
-    pytest.param([(2, 0), (5, 0)], [(2, 20.0)], 5, id="steroids-without-icans"),
-    pytest.param([(2, 1), (5, 1)], [], 5, id="no-steroid-course-sent"),
+    pytest.param([(2, 2), (4, 2)], [(2, 20.0)], {}, 4, id="72h-reading-not-reached"),
+    pytest.param([(2, 2), (4, 2), (6, 2)], [(2, 20.0)], {}, 6, id="72h-reading-not-graded"),
+    pytest.param([(2, 2), (5, 2)], [(2, 20.0)], {}, 5, id="48h-reading-not-graded"),
+    pytest.param([(2, 0), (4, 0), (5, 0)], [(2, 20.0)], {}, 5, id="steroids-without-icans"),
+    pytest.param([(2, 2), (4, 2), (5, 2)], [], {}, 5, id="no-steroid-course-sent"),
+    pytest.param(
+        [(2, 1), (3, 1)],
+        [(2, 20.0)],
+        {"anakinra_doses_by_day": [(2, 1)]},
+        4,
+        id="anakinra-on-the-start-day",
+    ),
+    pytest.param(
+        [(1, 0), (2, 1), (3, 1)],
+        [(2, 20.0)],
+        {"intrathecal_doses_by_day": [(1, 1)]},
+        4,
+        id="intrathecal-before-the-start",
+    ),
+    pytest.param(
+        [(2, 1), (3, 1)],
+        [(2, 10.0)],
+        {"anakinra_doses_by_day": [(3, 2)]},
+        4,
+        id="anakinra-without-a-steroid-start",
+    ),
+    pytest.param(
+        [(2, 1), (3, 1), (4, 1)],
+        [(2, 20.0)],
+        {"anakinra_doses_by_day": [(3, 0), (4, 0)], "intrathecal_doses_by_day": [(3, 0)]},
+        4,
+        id="no-doses-after-the-start",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("grades", "doses", "day"), NOT_YET_REFRACTORY)
-def test_a_patient_not_yet_refractory_is_accepted(grades, doses, day):
+@pytest.mark.parametrize(("grades", "doses", "second_line", "day"), NOT_YET_REFRACTORY)
+def test_a_patient_not_yet_refractory_is_accepted(grades, doses, second_line, day):
     parse_patient(
         record(
             day_since_infusion=day,
             icans_grade_by_day=[{"day": d, "grade": g} for d, g in grades],
             dexamethasone_mg_by_day=[{"day": d, "mg": mg} for d, mg in doses],
+            **{
+                field: [{"day": d, "doses": n} for d, n in given]
+                for field, given in second_line.items()
+            },
         )
     )
 
 
 def test_refractoriness_is_judged_on_the_course_in_any_order_with_a_worse_grade():
     """Grade 1 at the start (day 3, methylprednisolone 1 g = 187.5 mg dexamethasone) and grade
-    2 on day 6: worse, refractory; the lists may come in any order."""
+    2 on days 5 and 6 (48 and 72 h later): persisting at grade >= 2, refractory on day 6; the
+    lists may come in any order."""
     exc = rejected(
         record(
             day_since_infusion=7,
@@ -632,6 +722,7 @@ def test_refractoriness_is_judged_on_the_course_in_any_order_with_a_worse_grade(
                 {"day": 6, "grade": 2},
                 {"day": 7, "grade": 2},
                 {"day": 3, "grade": 1},
+                {"day": 5, "grade": 2},
             ],
             dexamethasone_mg_by_day=[{"day": 4, "mg": 187.5}, {"day": 3, "mg": 187.5}],
         )
@@ -639,6 +730,24 @@ def test_refractoriness_is_judged_on_the_course_in_any_order_with_a_worse_grade(
     err = error_for(exc, "icans_grade_by_day[0].grade")
     assert err.value == 2 and "steroid-refractory" in err.expected
     assert len(exc.errors) == 1
+
+
+def test_the_earlier_of_persistence_and_escalation_is_named():
+    """Grade 2 from day 1 (start, 40 mg), persisting on days 3 and 4 (refractory on day 4):
+    anakinra on day 3 is the earlier sign and is named; with anakinra on day 5, later than
+    the persistence, the grade of day 4 is."""
+    course = {
+        "icans_grade_by_day": [{"day": d, "grade": 2} for d in range(1, 6)],
+        "dexamethasone_mg_by_day": [{"day": 1, "mg": 40.0}],
+    }
+    exc = rejected(
+        record(day_since_infusion=5, **course, anakinra_doses_by_day=[{"day": 3, "doses": 1}])
+    )
+    assert [e.field for e in exc.errors] == ["anakinra_doses_by_day[0].doses"]
+    exc = rejected(
+        record(day_since_infusion=5, **course, anakinra_doses_by_day=[{"day": 5, "doses": 1}])
+    )
+    assert [e.field for e in exc.errors] == ["icans_grade_by_day[3].grade"]  # day 4
 
 
 def test_refractoriness_is_reported_with_every_other_error():
@@ -649,19 +758,24 @@ def test_refractoriness_is_reported_with_every_other_error():
             car_target="BCMA",  # not a product for LBCL
             day_since_infusion=5,
             cd4_car_t_cells_per_ul=[{"day": 6, "value": 1.0}],
-            icans_grade_by_day=[{"day": 2, "grade": 1}, {"day": 5, "grade": 1}],
+            icans_grade_by_day=[{"day": 2, "grade": 1}, {"day": 4, "grade": 1}],
             dexamethasone_mg_by_day=[{"day": 2, "mg": 20.0}],
+            anakinra_doses_by_day=[{"day": 4, "doses": 1}],
         )
     )
-    for field in ("age_years", "cd4_car_t_cells_per_ul[0].day", "icans_grade_by_day[1].grade"):
+    for field in ("age_years", "cd4_car_t_cells_per_ul[0].day", "anakinra_doses_by_day[0].doses"):
         error_for(exc, field)
     exc = rejected(  # and with the product error of the model validator
         record(
             car_target="BCMA",
             day_since_infusion=5,
-            icans_grade_by_day=[{"day": 2, "grade": 1}, {"day": 5, "grade": 1}],
+            icans_grade_by_day=[
+                {"day": 2, "grade": 2},
+                {"day": 4, "grade": 2},
+                {"day": 5, "grade": 2},
+            ],
             dexamethasone_mg_by_day=[{"day": 2, "mg": 20.0}],
         )
     )
     error_for(exc, "car_target")
-    error_for(exc, "icans_grade_by_day[1].grade")
+    error_for(exc, "icans_grade_by_day[2].grade")

@@ -62,6 +62,9 @@ EXPECTED = {
     # day 5: dexamethasone 10 mg + methylprednisolone 40 mg x 0.1875 = 17.5 mg
     "dexamethasone_mg_by_day": [{"day": d, "mg": m} for d, m in enumerate([0, 0, 0, 0, 10, 17.5])],
     "tocilizumab_doses_by_day": [{"day": d, "doses": n} for d, n in enumerate([0, 0, 1, 1, 0, 0])],
+    # no anakinra, no intrathecal therapy: the administration record is complete, so 0 a day
+    "anakinra_doses_by_day": [{"day": d, "doses": 0} for d in range(6)],
+    "intrathecal_doses_by_day": [{"day": d, "doses": 0} for d in range(6)],
 }
 
 
@@ -474,3 +477,100 @@ def test_a_score_that_is_not_an_integer_is_malformed_fhir():
         mapped(bundle)
     assert err.value.status == 400
     assert err.value.issues[0].resource == "Observation/ice-d4-morning"
+
+
+# --------------------------------------------------------------------------------------------
+# Second-line therapy of ICANS: anakinra (RxNorm 72435) and intrathecal therapy (any drug by
+# the intrathecal route, SNOMED CT 72607000)
+# --------------------------------------------------------------------------------------------
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+SNOMED = "http://snomed.info/sct"
+
+
+def administration(rid: str, drug: str, when: str, route: str | None = None, mg=None) -> dict:
+    """A completed MedicationAdministration of RxNorm ``drug`` for the example patient."""
+    dosage: dict = {}
+    if route is not None:
+        dosage["route"] = {"coding": [{"system": SNOMED, "code": route}]}
+    if mg is not None:
+        dosage["dose"] = {"value": mg, "unit": "mg", "system": "http://unitsofmeasure.org"}
+    resource = {
+        "resourceType": "MedicationAdministration",
+        "id": rid,
+        "status": "completed",
+        "subject": {"reference": "Patient/example"},
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": drug}]},
+        "effectiveDateTime": when,
+    }
+    return resource | ({"dosage": dosage} if dosage else {})
+
+
+def with_resources(*resources: dict, bundle: dict | None = None) -> dict:
+    out = copy.deepcopy(bundle or example_bundle())
+    out["entry"] += [{"resource": r} for r in resources]
+    return out
+
+
+def test_anakinra_and_intrathecal_therapy_are_counted_per_day():
+    """Anakinra twice on day 4 and once on day 5; intrathecal methotrexate on day 3 and
+    intrathecal dexamethasone 12 mg on day 5 (counted as intrathecal therapy, not as
+    corticosteroid mg: day 5 stays 17.5 mg); an intravenous dexamethasone 20 mg on day 3
+    (SNOMED 47625008, intravenous route) is a corticosteroid dose as before. Each count names
+    its resources."""
+    bundle = with_resources(
+        administration("anakinra-d4-am", "72435", "2026-03-06T08:00:00+01:00"),
+        administration("anakinra-d4-pm", "72435", "2026-03-06T20:00:00+01:00"),
+        administration("anakinra-d5", "72435", "2026-03-07T08:00:00+01:00"),
+        administration("it-mtx-d3", "6851", "2026-03-05T11:00:00+01:00", route="72607000"),
+        administration("it-dex-d5", "3264", "2026-03-07T09:00:00+01:00", "72607000", mg=12),
+        administration("iv-dex-d3", "3264", "2026-03-05T09:00:00+01:00", "47625008", mg=20),
+    )
+    m = mapped(bundle)
+    anakinra = [{"day": d, "doses": n} for d, n in enumerate([0, 0, 0, 0, 2, 1])]
+    intrathecal = [{"day": d, "doses": n} for d, n in enumerate([0, 0, 0, 1, 0, 1])]
+    mg = [{"day": d, "mg": v} for d, v in enumerate([0, 0, 0, 20.0, 10.0, 17.5])]
+    assert m.data["anakinra_doses_by_day"] == anakinra
+    assert m.data["intrathecal_doses_by_day"] == intrathecal
+    assert m.data["dexamethasone_mg_by_day"] == mg
+    assert m.sources["anakinra_doses_by_day[4].doses"] == (
+        "MedicationAdministration/anakinra-d4-am, MedicationAdministration/anakinra-d4-pm"
+    )
+    assert m.sources["intrathecal_doses_by_day[5].doses"] == "MedicationAdministration/it-dex-d5"
+    assert "MedicationAdministration/it-mtx-d3" in m.basis
+
+
+def test_second_line_therapy_after_the_prediction_time_is_left_out():
+    bundle = with_resources(
+        administration("anakinra-d5-late", "72435", "2026-03-07T20:00:00+01:00"),
+        administration("it-d6", "6851", "2026-03-08T09:00:00+01:00", route="72607000"),
+    )
+    m = mapped(bundle)
+    assert m.data["anakinra_doses_by_day"] == EXPECTED["anakinra_doses_by_day"]
+    assert m.data["intrathecal_doses_by_day"] == EXPECTED["intrathecal_doses_by_day"]
+    for rid in ("anakinra-d5-late", "it-d6"):
+        assert any(rid in w and "after the prediction time" in w for w in m.warnings), rid
+
+
+def test_escalation_after_the_steroid_start_is_refused_naming_the_administration():
+    """Dexamethasone 20 mg on day 4 with ICANS grade 1 that day: corticosteroids started for
+    ICANS on day 4 (icans.steroids). Anakinra on day 5, after the start, is steroid-refractory
+    ICANS, the outcome itself: 422, naming the anakinra administration. The same dose on the
+    start day (day 4) counts for nothing, and the patient is mapped and accepted."""
+    bundle = example_bundle()
+    entry(bundle, "dexamethasone-d4")["dosage"]["dose"]["value"] = 20
+    late = mapped(
+        with_resources(administration("ana", "72435", "2026-03-07T08:00:00+01:00"), bundle=bundle)
+    )
+    with pytest.raises(FhirInputError) as err:
+        late.to_patient()
+    assert err.value.status == 422
+    (issue,) = err.value.issues
+    assert issue.resource == "MedicationAdministration/ana"
+    assert issue.value == 1
+    for words in ("steroid-refractory", "started on day 4", "anakinra was given on day 5"):
+        assert words in issue.rule, issue.rule
+    same_day = with_resources(
+        administration("ana", "72435", "2026-03-06T18:00:00+01:00"), bundle=bundle
+    )
+    assert mapped(same_day).to_patient().anakinra_doses_by_day[4].doses == 1

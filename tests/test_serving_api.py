@@ -245,6 +245,18 @@ MISSING_CASES = [
         list(ALL_COURSE),
         id="day-5-no-course",
     ),
+    pytest.param(
+        # no predictor reads anakinra or intrathecal doses (the outcome check alone does)
+        fresh(
+            COMPLETE,
+            day_since_infusion=5,
+            **NO_COURSE,
+            anakinra_doses_by_day=[],
+            intrathecal_doses_by_day=[],
+        ),
+        list(ALL_COURSE),
+        id="day-5-no-course-second-line-not-read-by-the-model",
+    ),
 ]
 
 
@@ -261,8 +273,20 @@ def treated(record: dict) -> dict:
 
 
 def refractory(record: dict) -> dict:
+    """The request (day 3) with ICANS grade 2 from day 0, when dexamethasone 20 mg a day was
+    started, still grade 2 on day 2 and day 3 (48 and 72 h later): steroid-refractory ICANS,
+    the outcome."""
+    assert record["day_since_infusion"] == 3
+    return fresh(
+        treated(record),
+        icans_grade_by_day=[{"day": d, "grade": 2} for d in range(4)],
+        dexamethasone_mg_by_day=[{"day": d, "mg": 20.0} for d in range(4)],
+    )
+
+
+def lingering(record: dict) -> dict:
     """The request (day 3) with ICANS grade 1 from day 0, when dexamethasone 20 mg a day was
-    started, still grade 1 on day 3 (72 h later): steroid-refractory ICANS, the outcome."""
+    started, still grade 1 on days 2 and 3: a grade 1 that lingers is not refractory."""
     assert record["day_since_infusion"] == 3
     return fresh(
         treated(record),
@@ -604,9 +628,39 @@ def test_a_patient_already_steroid_refractory_is_refused(client, body):
     errors = invalid(client.post("/v1/risk", json=refractory(body)))
     assert len(errors) == 1, errors
     e = error_for(errors, "icans_grade_by_day[3].grade")
-    assert e["value"] == 1
-    for words in ("steroid-refractory", "started on day 0", "on day 3", "not lower"):
+    assert e["value"] == 2
+    for words in ("steroid-refractory", "started on day 0", "48 and 72 h", "day 3: grade 2"):
         assert words in e["expected"], e
+
+
+def test_a_lingering_grade_1_on_steroids_is_answered(client, body):
+    r = client.post("/v1/risk", json=lingering(body))
+    assert r.status_code == 200, r.text
+    assert 0.0 <= r.json()["probability"] <= 1.0
+
+
+def test_escalation_to_anakinra_or_intrathecal_therapy_is_refused(client, body):
+    """The lingering grade 1 (steroids from day 0) given anakinra on day 2, or intrathecal
+    therapy on day 1, after the start: the treating team judged steroids failed, refractory
+    ICANS; the error names the dose entry. The same doses on the start day count for nothing."""
+    for field, entries, k, day, label in (
+        (
+            "anakinra_doses_by_day",
+            [{"day": 0, "doses": 0}, {"day": 2, "doses": 2}],
+            1,
+            2,
+            "anakinra",
+        ),
+        ("intrathecal_doses_by_day", [{"day": 1, "doses": 1}], 0, 1, "intrathecal therapy"),
+    ):
+        errors = invalid(client.post("/v1/risk", json=fresh(lingering(body), **{field: entries})))
+        assert len(errors) == 1, errors
+        e = error_for(errors, f"{field}[{k}].doses")
+        assert e["value"] == entries[k]["doses"]
+        for words in ("steroid-refractory", "started on day 0", f"{label} was given on day {day}"):
+            assert words in e["expected"], e
+        on_start = fresh(lingering(body), **{field: [{"day": 0, "doses": 1}]})
+        assert client.post("/v1/risk", json=on_start).status_code == 200
 
 
 def test_steroid_refractoriness_comes_with_every_other_error(client, body):

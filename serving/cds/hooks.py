@@ -55,6 +55,8 @@ _MEDICATION_CODES = [
     (codes.CAR_TARGET, ""),
     *codes.STEROIDS,
     codes.TOCILIZUMAB,
+    codes.ANAKINRA,
+    *codes.INTRATHECAL_DRUGS,  # intrathecal therapy is told by its route, not searchable
 ]
 
 # What the mapping reads, as FHIR searches relative to the client's FHIR server.

@@ -35,6 +35,7 @@ from icans.contract import (
 
 LOINC = "http://loinc.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+SNOMED = "http://snomed.info/sct"
 UCUM = "http://unitsofmeasure.org"
 OBSERVATION = "urn:icans-risk:observation"
 CONDITION = "urn:icans-risk:condition"
@@ -264,13 +265,25 @@ DOMAIN_CODES: dict[Coding, str] = {(COSTIMULATORY_DOMAIN, d): d for d in COSTIMU
 DOSE_PER_KG_UNITS = {"{cells}/kg": 1.0, "10*6{cells}/kg": 1e6, "/kg": 1.0}
 DOSE_TOTAL_UNITS = {"{cells}": 1.0, "10*6{cells}": 1e6, "10*8{cells}": 1e8, "1": 1.0}
 
-# Corticosteroids (RxNorm ingredients) as dexamethasone-equivalent mg, and tocilizumab.
+# Corticosteroids (RxNorm ingredients) as dexamethasone-equivalent mg, tocilizumab, and the
+# second-line therapy of ICANS (icans.steroids): anakinra, and intrathecal therapy, told by its
+# route (SNOMED CT 72607000 "Intrathecal route") whatever the drug; the drugs given that way
+# for ICANS (dexamethasone, hydrocortisone, methotrexate, cytarabine: Meng 2025, Katsin 2024)
+# are named only so that a search by code finds them (serving.cds.hooks).
 STEROIDS: dict[Coding, float] = {
     (RXNORM, "3264"): 1.0,  # dexamethasone
     (RXNORM, "6902"): METHYLPREDNISOLONE_TO_DEXAMETHASONE,  # methylprednisolone
 }
 STEROID_UNITS = {"mg": 1.0, "g": 1000.0}
 TOCILIZUMAB: Coding = (RXNORM, "612865")
+ANAKINRA: Coding = (RXNORM, "72435")
+INTRATHECAL_ROUTE: Coding = (SNOMED, "72607000")
+INTRATHECAL_DRUGS: tuple[Coding, ...] = (
+    (RXNORM, "3264"),  # dexamethasone
+    (RXNORM, "5492"),  # hydrocortisone
+    (RXNORM, "6851"),  # methotrexate
+    (RXNORM, "3041"),  # cytarabine
+)
 
 LYMPHODEPLETION_CODES: dict[Coding, str] = {
     (LYMPHODEPLETION, r): r for r in LYMPHODEPLETION_REGIMENS
@@ -345,5 +358,14 @@ def render_tables() -> str:
     lines.append(
         f"| `tocilizumab_doses_by_day` (doses) | MedicationAdministration | "
         f"{_codes([TOCILIZUMAB])} | day 0 on; a day's count | - |"
+    )
+    lines.append(
+        f"| `anakinra_doses_by_day` (doses) | MedicationAdministration | "
+        f"{_codes([ANAKINRA])} | day 0 on; a day's count | - |"
+    )
+    lines.append(
+        f"| `intrathecal_doses_by_day` (doses) | MedicationAdministration.dosage.route "
+        f"(any drug; not counted as corticosteroid mg) | {_codes([INTRATHECAL_ROUTE])} | "
+        "day 0 on; a day's count | - |"
     )
     return "\n".join(lines) + "\n"

@@ -14,8 +14,11 @@ The mapping (``docs/fhir-mapping.md``; codes and units in :mod:`serving.fhir.cod
   latest laboratory value), each unit converted to the contract's; a laboratory code feeds
   the baseline value or the daily series by its date (:mod:`serving.fhir.observations`);
 * ``MedicationAdministration``: corticosteroids as dexamethasone-equivalent mg per day
-  (summed) and tocilizumab doses per day (counted). The administration record is read as
-  complete: a day 0..L without one counts 0.
+  (summed); tocilizumab and anakinra doses per day (counted); intrathecal therapy, any drug
+  given by the intrathecal route (``dosage.route``), per day (counted, and not as systemic
+  corticosteroid mg: intrathecal dexamethasone is an escalation, icans.steroids). The
+  administration record is read as complete: a day 0..L without one counts 0. Anakinra is
+  read as given for ICANS (the contract's series), as the record seldom says why.
 * ``Procedure``: the lymphodepletion regimen; its date bounds the baseline window.
 
 Days since infusion are computed from the dates (the calendar date as recorded); nothing dated
@@ -314,16 +317,19 @@ class _Mapping:
 
     def _medications(self, last_day: int) -> None:
         mg: dict[int, float] = {}
-        doses: dict[int, int] = {}
+        # administrations counted per day, by kind (_counted_kind)
+        counted: dict[str, dict[int, int]] = {"toci": {}, "anakinra": {}, "it": {}}
         unknown: set[int] = set()
-        refs: dict[str, dict[int, list[str]]] = {"dex": {}, "toci": {}}
+        refs: dict[str, dict[int, list[str]]] = {"dex": {}, **{k: {} for k in counted}}
         for res in self.resources:
             if res.type != "MedicationAdministration":
                 continue
             cs = codings(res.resource.get("medicationCodeableConcept"))
+            dosage = res.resource.get("dosage")
+            route = codings(dosage.get("route")) if isinstance(dosage, dict) else []
             steroid = next((codes.STEROIDS[c] for c in cs if c in codes.STEROIDS), None)
-            toci = codes.TOCILIZUMAB in cs
-            if (steroid is None and not toci) or not self.r.status_ok(res):
+            kind = _counted_kind(cs, route)
+            if (steroid is None and kind is None) or not self.r.status_ok(res):
                 continue
             when = self.r.when(res, "effectiveDateTime", "effectivePeriod")
             if when is None:
@@ -336,11 +342,10 @@ class _Mapping:
                 )
                 continue
             self.r.use(res)
-            if toci:
-                doses[day] = doses.get(day, 0) + 1
-                refs["toci"].setdefault(day, []).append(res.reference)
+            if kind is not None:
+                counted[kind][day] = counted[kind].get(day, 0) + 1
+                refs[kind].setdefault(day, []).append(res.reference)
                 continue
-            dosage = res.resource.get("dosage")
             dose = dosage.get("dose") if isinstance(dosage, dict) else None
             if dose is None:
                 self.r.warnings.append(
@@ -359,7 +364,7 @@ class _Mapping:
                 )
                 unknown.add(day)
                 continue
-            assert steroid is not None  # not tocilizumab, so a corticosteroid (checked above)
+            assert steroid is not None  # not counted by kind, so a corticosteroid (above)
             mg[day] = mg.get(day, 0.0) + value * codes.STEROID_UNITS[unit] * steroid
             refs["dex"].setdefault(day, []).append(res.reference)
         days = range(last_day + 1)
@@ -367,15 +372,33 @@ class _Mapping:
             ("dexamethasone_mg_by_day", "mg", "dex"): [
                 {"day": d, "mg": round(mg.get(d, 0.0), 6)} for d in days if d not in unknown
             ],
-            ("tocilizumab_doses_by_day", "doses", "toci"): [
-                {"day": d, "doses": doses.get(d, 0)} for d in days
-            ],
+            **{
+                (name, "doses", kind): [{"day": d, "doses": counted[kind].get(d, 0)} for d in days]
+                for name, kind in (
+                    ("tocilizumab_doses_by_day", "toci"),
+                    ("anakinra_doses_by_day", "anakinra"),
+                    ("intrathecal_doses_by_day", "it"),
+                )
+            },
         }
         for (name, key, kind), items in series.items():
             self.data[name] = items
             for i, item in enumerate(items):
                 if item["day"] in refs[kind]:
                     self.r.sources[f"{name}[{i}].{key}"] = ", ".join(refs[kind][item["day"]])
+
+
+def _counted_kind(medication: list[codes.Coding], route: list[codes.Coding]) -> str | None:
+    """The series an administration is counted in, by its route first (intrathecal, whatever
+    the drug), then its drug (anakinra, tocilizumab); None for a corticosteroid given
+    systemically (summed as mg) or a drug the mapping does not read."""
+    if codes.INTRATHECAL_ROUTE in route:
+        return "it"
+    if codes.ANAKINRA in medication:
+        return "anakinra"
+    if codes.TOCILIZUMAB in medication:
+        return "toci"
+    return None
 
 
 def read_bundle(bundle: Any, at: datetime | None = None) -> MappedPatient:
