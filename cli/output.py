@@ -19,8 +19,8 @@ def print_summary(s: Any) -> None:
     """A generated cohort's realism summary (:func:`data.synthetic.summary.summarise`)."""
     console.print(f"[bold]{s.metadata.describe()}[/] (SYNTHETIC data, not patients)")
     t = Table(title="Realism against published ranges (data/synthetic/targets.py)")
-    for c in ("metric", "family", "n", "value", "published", "in range", "source"):
-        t.add_column(c, justify="left" if c in ("metric", "family", "source") else "right")
+    for c in ("metric", "group", "n", "value", "published", "in range", "source"):
+        t.add_column(c, justify="left" if c in ("metric", "group", "source") else "right")
     for _, row in s.realism.iterrows():
         share = row["high"] <= 1.0
         shown = (lambda v: f"{v:.1%}") if share else (lambda v: f"{v:g}")
@@ -30,8 +30,12 @@ def print_summary(s: Any) -> None:
             f"{row['patients']:,}",
             shown(row["value"]),
             f"{shown(row['low'])}-{shown(row['high'])}",
-            "yes" if row["within"] else "[red]NO[/]",
-            row["source"],
+            "yes"
+            if row["within"]
+            else ("[yellow]NO: known departure[/]" if row["departure"] else "[red]NO[/]"),
+            f"{row['source']}; departure: {row['departure']}"
+            if row["departure"]
+            else row["source"],
         )
     if s.realism.empty:
         from data.synthetic.summary import MIN_PATIENTS

@@ -40,6 +40,13 @@ def render(card_text: str) -> str:
     return _replace(card_text, BEGIN, END, parameter_table())
 
 
+def _verdict(row) -> str:
+    """yes, NO, or NO with the known departure it is (a design limit, explained below)."""
+    if bool(row["within"]):
+        return "yes"
+    return f"NO (known departure: {row['departure']})" if row["departure"] else "**NO**"
+
+
 def realism_block(cohort_dirs: list[Path]) -> str:
     """The realism tables, seed-paper phenotypes and true-risk AUROC of each cohort."""
     from data.synthetic.summary import summarise
@@ -48,14 +55,14 @@ def realism_block(cohort_dirs: list[Path]) -> str:
     for directory in cohort_dirs:
         s = summarise(directory)
         parts.append(f"**{s.metadata.describe()}**\n")
-        parts.append("| metric | family | n | value | published | in range |")
+        parts.append("| metric | group | n | value | published | in range |")
         parts.append("|---|---|---:|---:|---:|---|")
         for _, r in s.realism.iterrows():
             share = cast(float, r["high"]) <= 1.0
             fmt = (lambda v: f"{v:.1%}") if share else (lambda v: f"{v:g}")
             parts.append(
                 f"| {r['metric']} | {r['group']} | {r['patients']:,} | {fmt(r['value'])} | "
-                f"{fmt(r['low'])}-{fmt(r['high'])} | {'yes' if bool(r['within']) else '**NO**'} |"
+                f"{fmt(r['low'])}-{fmt(r['high'])} | {_verdict(r)} |"
             )
         phenotypes = "; ".join(f"{str(k).strip()}: {v:,}" for k, v in s.seed_phenotypes.items())
         parts.append(f"\nPatients like the source papers': {phenotypes}.")

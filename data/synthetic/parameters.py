@@ -664,6 +664,13 @@ class TreatmentParameters:
         "(ASCO 2021), yet only 43-48% of CRS patients get it (ELIANA 48%, CIBMTR tisa-cel ALL "
         "45%, NHL 43%; ZUMA-1 43%)",
     )
+    tocilizumab_use: dict[str, float] = P(
+        fam(CD19_CD28=1.0, CD19_41BB=1.0, CD19_CD22=1.0, BCMA=1.0, CLL1=1.0, CD123=1.0, CD7=1.0)
+        | {"tisa-cel ALL": 0.4, "tisa-cel NHL": 0.7},
+        "ASSUMPTION: practice by product scales the daily probabilities; tisa-cel centres give "
+        "less (CIBMTR: 45% of CRS patients in ALL, 43% in NHL, Pasquini 2020; ELIANA 48%) for "
+        "the same grades",
+    )
     tocilizumab_grade_1_probability: dict[str, float] = P(
         fam(CD19_CD28=0.15, CD19_41BB=0.05, CD19_CD22=0.1, BCMA=0.35, CLL1=0.2, CD123=0.2, CD7=0.2)
         | {"cilta-cel": 0.8, "tisa-cel NHL": 0.03},
@@ -801,7 +808,7 @@ class IcansParameters:
 
     drive_intercept: dict[str, float] = P(
         fam(
-            CD19_CD28=-1.95,
+            CD19_CD28=-2.05,
             CD19_41BB=-3.9,
             CD19_CD22=-4.6,
             BCMA=-5.1,
@@ -849,13 +856,13 @@ class IcansParameters:
         "0 turns it off",
     )
     inflammation_effect: float = P(
-        1.25,
+        1.1,
         "ASSUMPTION: shared inflammation explains the CRS-ICANS association (Gust 2017: "
         "CRS preceded all grade>=3 neurotoxicity; ELIANA 32% vs 7% by CRS grade 4)",
     )
     onset_day: dict[str, float] = P(
         fam(CD19_CD28=6.5, CD19_41BB=7.5, CD19_CD22=7.5, BCMA=8.0, CLL1=11.0, CD123=11.0, CD7=10.0)
-        | {"ide-cel": 3.0},
+        | {"ide-cel": 2.0},
         "Median onset day 5 (axi-cel, Strati 2020), 6-8 (tisa-cel label/RW), 7 (brexu-cel, "
         "TRANSCEND CLL), 2 (ide-cel, KarMMa), 8 (cilta-cel), 11 (3-20) in the myeloid-heavy "
         f"{MENG_2025}; the patient's expansion timing class shifts it",
@@ -870,7 +877,7 @@ class IcansParameters:
     )
     entry_severe_share: float = P(0.15, "ASSUMPTION: share of level>=2 onsets entering level 3")
     progress_offset: tuple[float, float, float] = P(
-        (2.1, 2.0, -0.4),
+        (2.1, 2.0, 0.3),
         "ASSUMPTION tuned so ~40-45% of ICANS in CD28 products and ~35% in 4-1BB products "
         "become grade>=3 (64%/28% axi-cel; 17%/6% tisa-cel)",
     )
@@ -936,7 +943,7 @@ class FindingsParameters:
             (1.0, 0, 0, 0, 0),
             (0.6, 0.4, 0, 0, 0),
             (0.32, 0.34, 0.32, 0.02, 0),
-            (0.08, 0.2, 0.385, 0.32, 0.015),
+            (0.08, 0.2, 0.38, 0.315, 0.025),
             (0, 0.05, 0.2, 0.4, 0.35),
         ),
         "ASSUMPTION",
@@ -961,7 +968,7 @@ class FindingsParameters:
         "ASSUMPTION: none | deep focal weakness",
     )
     cerebral_edema: tuple[tuple[float, ...], ...] = P(
-        ((1.0, 0, 0), (1.0, 0, 0), (0.998, 0.002, 0), (0.985, 0.014, 0.001), (0.9, 0.08, 0.02)),
+        ((1.0, 0, 0), (1.0, 0, 0), (0.998, 0.002, 0), (0.985, 0.014, 0.001), (0.89, 0.08, 0.03)),
         "ASSUMPTION: none | focal | diffuse or raised ICP (ELIANA: no cerebral oedema)",
     )
 

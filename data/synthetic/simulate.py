@@ -262,6 +262,7 @@ def simulate_course(
     death_cause = np.full(n, -1)
     fever_run = np.zeros(n, dtype=np.int64)  # consecutive days of CRS grade 1 up to today
     toci_grade_1 = per_product(params.treatment.tocilizumab_grade_1_probability)[fam]
+    toci_use = per_product(params.treatment.tocilizumab_use)[fam]
     second_line_share = params.treatment.second_line_on_refractory
     escalation = np.full(n, -1)  # day second-line therapy was first given, -1 if never
     for day in days[1:]:
@@ -286,7 +287,9 @@ def simulate_course(
         crs[:, day] = np.where(gone, crs[:, day - 1], draw_categorical(rng, probs))
         grade_today = crs_grade_of_state(crs[:, day])
         fever_run = np.where(grade_today == 1, fever_run + 1, 0)
-        p_toci = tocilizumab_probability(grade_today, fever_run, given, toci_grade_1, params)
+        p_toci = toci_use * tocilizumab_probability(
+            grade_today, fever_run, given, toci_grade_1, params
+        )
         toci[:, day] = ~gone & (rng.random(n) < p_toci)
         before = codes["steroids"][:, day - 1]
         lv, f, g, decided, st, refractory = icans_step(

@@ -417,6 +417,7 @@ def realism_table(df: pd.DataFrame) -> pd.DataFrame:
                 "low": t.low,
                 "high": t.high,
                 "within": bool(t.low <= value <= t.high),
+                "departure": t.departure,
                 "source": t.source,
             }
         )

@@ -94,10 +94,30 @@ class Target:
     low: float
     high: float
     source: str
+    # Why the generated world is known to depart from this target (empty: it must be inside).
+    # A departure is a design limit explained in the data card, never a tuning shortfall.
+    departure: str = ""
 
 
-def _t(metric: str, group: str, low: float, high: float, source: str) -> Target:
-    return Target(metric, group, low, high, source)
+def _t(
+    metric: str, group: str, low: float, high: float, source: str, departure: str = ""
+) -> Target:
+    return Target(metric, group, low, high, source, departure)
+
+
+# Design limits of the exact true risk (data/synthetic/README.md, known departures): whatever
+# acts on the ICANS course or on survival must be decided by the ICANS course, the patient's
+# baseline or the day, never by the future CRS, which the backward table does not carry.
+_NO_CRS_STEROIDS = (
+    "no corticosteroids for CRS alone: they would act on ICANS on days set by the future CRS"
+)
+_NO_CRS_DEATHS = (
+    "deaths from other causes do not follow CRS (their timing would need the future CRS); a "
+    "death is labelled CRS only after a day of CRS grade >= 3"
+)
+_MODERN_STEROIDS = (
+    "steroids from grade 2 as ASCO 2021 recommends; the 2016-2019 registry treated fewer"
+)
 
 
 TARGETS: tuple[Target, ...] = (
@@ -325,6 +345,7 @@ TARGETS: tuple[Target, ...] = (
         1.0,
         "ASSUMPTION, guideline-implied: dexamethasone 10 mg q6h for grade 3 CRS, "
         "methylprednisolone 1 g/day for grade 4 (J Clin Med 2023, PMC10573998, VERIFIED)",
+        _NO_CRS_STEROIDS,
     ),
     _t(
         "steroids_given_icans_2plus",
@@ -342,6 +363,7 @@ TARGETS: tuple[Target, ...] = (
         "CIBMTR tisa-cel: steroids for 50% of NHL patients with ICANS (any grade) (Pasquini "
         "2020, VERIFIED); range ASSUMPTION. Was group CD19 0.20-0.60: the figure is tisa-cel's "
         "and axi-cel practice treats more (v3 source check s2)",
+        _MODERN_STEROIDS,
     ),
     _t(
         "steroids_given_icans",
@@ -350,6 +372,7 @@ TARGETS: tuple[Target, ...] = (
         0.40,
         "CIBMTR tisa-cel: steroids for 21.7% of ALL patients with ICANS (any grade) (Pasquini "
         "2020, VERIFIED); range ASSUMPTION",
+        _MODERN_STEROIDS,
     ),
     # Products (s4): grade >= 3 ICANS, ASTCT era, real world unless noted
     _t(
@@ -719,6 +742,7 @@ TARGETS: tuple[Target, ...] = (
         0.25,
         "ICANS + CRS + HLH 11.5% of all NRM (Cordas dos Santos, Nat Med 2024, VERIFIED); "
         "DESCAR-T early deaths 10% CRS (FACT-SHEET); range ASSUMPTION for deaths by day 28",
+        _NO_CRS_DEATHS,
     ),
     _t(
         "death_share_infection",
@@ -727,5 +751,6 @@ TARGETS: tuple[Target, ...] = (
         0.60,
         "infection 50.9% of NRM (Cordas dos Santos 2024, VERIFIED); DESCAR-T early deaths 56% "
         "(FACT-SHEET)",
+        _NO_CRS_DEATHS,
     ),
 )
