@@ -24,8 +24,9 @@ clock. This project makes it operational, and a clinician can read each part bac
   the window is an ASSUMPTION (no published clock). A reading that was not observed (or lies
   after day 28) decides nothing;
 * **escalation**: second-line therapy for ICANS (anakinra, or intrathecal therapy:
-  chemotherapy or corticosteroid given into the CSF) on a day after the start is the treating team's own judgement that steroids
-  failed, and is refractory ICANS on that day, whatever the grade. This is how the seed series
+  chemotherapy or corticosteroid given into the CSF) on a day after the start is the treating
+  team's own judgement that steroids failed, and is refractory ICANS on that day, whatever the
+  grade. This is how the seed series
   (Meng, Front Immunol 2025: 8 of 13 patients with grade 1-2 ICANS given intrathecal
   dexamethasone and methotrexate as "steroid-refractory", at a median 12 h after onset) has
   refractory grade 1-2 ICANS.
