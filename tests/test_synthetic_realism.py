@@ -229,3 +229,14 @@ def test_true_risk_is_calibrated_per_decile(real_world, day):
     )
     se = np.sqrt(np.maximum(g["p"] * (1 - g["p"]), 1e-4) / g["n"])
     assert (np.abs(g["y"] - g["p"]) <= 4 * se + 1e-3).all(), g
+
+
+def test_no_age_piles_up_at_the_range_bounds(real_world):
+    """Adult ages are a normal truncated to 18-85 years (baseline.py), not clipped: clipping put
+    120 of 20,000 patients at exactly 18.0 and 225 at exactly 85.0 (v2 audit). A bound holds no
+    more patients than a typical one-decimal age near it."""
+    age = real_world.tables["patients"]["age_years"]
+    for bound, side in ((18.0, 1), (85.0, -1)):
+        near = age[(age - bound) * side > 0][((age - bound) * side).abs() <= 2.0]
+        typical = near.value_counts().mean()
+        assert (age == bound).sum() <= 3 * typical + 3, (bound, (age == bound).sum(), typical)

@@ -339,6 +339,7 @@ def test_every_target_names_a_metric_and_a_group_that_exist():
             "seizure": ["none"] * 3,
             "cerebral_edema": ["none"] * 3,
             "dexamethasone_mg": [0.0] * 3,
+            "icans_grade": [0] * 3,
         }
     )
     df = _cohort(3).merge(routine_summaries(daily), on="patient_id", how="left")
@@ -351,3 +352,25 @@ def test_every_target_names_a_metric_and_a_group_that_exist():
         assert t.metric in values, t
         group_mask(df, t.group)
         assert t.low <= t.high, t
+
+
+def test_grade_1_before_the_first_grade_2_from_the_daily_grades():
+    """P1: grade 1 on day 4, grade 2 on day 5 (a grade 1 first). P2: grade 2 on day 3 with no
+    grade 1 before it (grade 1 only on day 6, after). P3: grade 1 only, never grade 2 (not in
+    the denominator). P4: grade 3 on day 2 after grade 1 on day 1. Share: 2 of 3."""
+    daily = _daily(
+        {
+            "patient_id": ["P1"] * 3 + ["P2"] * 3 + ["P3"] * 2 + ["P4"] * 2,
+            "day": [4, 5, 6, 3, 5, 6, 2, 3, 1, 2],
+            "crs_grade": [0] * 10,
+            "seizure": ["none"] * 10,
+            "cerebral_edema": ["none"] * 10,
+            "dexamethasone_mg": [0.0] * 10,
+            "icans_grade": [1, 2, 1, 2, 2, 1, 1, 1, 1, 3],
+        }
+    )
+    s = routine_summaries(daily).set_index("patient_id")
+    assert s["first_icans_2plus_day"].tolist()[:2] == [5, 3]
+    assert np.isnan(s.loc["P3", "first_icans_2plus_day"])
+    df = _cohort(4, patient_id=["P1", "P2", "P3", "P4"]).merge(s.reset_index(), on="patient_id")
+    assert metric_values(df)["grade1_before_grade2"] == pytest.approx(2 / 3)

@@ -179,7 +179,10 @@ def sample_baseline(
     # Age: a paediatric share per disease drawn uniformly over the paediatric range.
     paed = rng.random(n) < np.array([case_mix.paediatric_share.get(d, 0.0) for d in disease])
     mean_sd = np.array([b.adult_age_mean_sd[d] for d in disease], dtype=float)
-    adult_age = np.clip(rng.normal(mean_sd[:, 0], mean_sd[:, 1]), *b.adult_age_range)
+    # A normal truncated to the adult range, drawn by inverse CDF: clipping would pile patients
+    # up at exactly the bounds.
+    low, high = (norm.cdf((v - mean_sd[:, 0]) / mean_sd[:, 1]) for v in b.adult_age_range)
+    adult_age = mean_sd[:, 0] + mean_sd[:, 1] * norm.ppf(low + (high - low) * rng.random(n))
     age = np.round(np.where(paed, rng.uniform(*b.paediatric_age_range, size=n), adult_age), 1)
     child = age < 12
     median_weight = np.minimum(9.0 + 2.8 * age, b.adult_weight_median_kg)

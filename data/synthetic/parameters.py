@@ -619,7 +619,7 @@ class CrsParameters:
             CD123=-1.5,
             CD7=-1.7,
         )
-        | {"tisa-cel ALL": -1.4, "tisa-cel NHL": -2.5, "liso-cel": -2.2, "ide-cel": -2.4},
+        | {"tisa-cel ALL": -1.4, "tisa-cel NHL": -2.5, "liso-cel": -2.4, "ide-cel": -2.4},
         "Tuned to grade>=3 CRS: axi-cel ~10%, liso-cel 2%, tisa-cel ALL 16% (CIBMTR), "
         "ide-cel/cilta-cel 4-5%, CLL1 6/10 "
         "high grade, CD7 11% (facts: product and myeloid tables)",
@@ -672,7 +672,7 @@ class TreatmentParameters:
         "the same grades",
     )
     tocilizumab_grade_1_probability: dict[str, float] = P(
-        fam(CD19_CD28=0.15, CD19_41BB=0.05, CD19_CD22=0.1, BCMA=0.35, CLL1=0.2, CD123=0.2, CD7=0.2)
+        fam(CD19_CD28=0.12, CD19_41BB=0.05, CD19_CD22=0.1, BCMA=0.35, CLL1=0.2, CD123=0.2, CD7=0.2)
         | {"cilta-cel": 0.8, "tisa-cel NHL": 0.03},
         "ASSUMPTION: daily probability for persistent grade 1 fever (ASCO 2021 allows it); "
         "higher after cilta-cel (CARTITUDE-1: 69% given tocilizumab, CRS mostly grade 1-2)",

@@ -45,7 +45,7 @@ ROUTINE_COLUMNS = ["patient_id", "day", "crs_grade", "temperature_max_c", "crp_m
 ROUTINE_COLUMNS += ["ferritin_ng_per_ml"]
 # The daily findings and doses behind the severity and treatment metrics (optional: a daily
 # table without them gives no such metric).
-COURSE_COLUMNS = ["seizure", "cerebral_edema", "dexamethasone_mg"]
+COURSE_COLUMNS = ["seizure", "cerebral_edema", "dexamethasone_mg", "icans_grade"]
 EARLY_CRP_DAY = 3  # "CRP alone": the highest CRP charted on days 0-3
 DIFFUSE_EDEMA = "diffuse_or_raised_icp"  # icans.astct.CerebralEdema.DIFFUSE_OR_RAISED_ICP
 NO_SEIZURE = "none"  # icans.astct.Seizure.NONE
@@ -101,6 +101,10 @@ def routine_summaries(daily: pd.DataFrame) -> pd.DataFrame:
     if "dexamethasone_mg" in course:
         treated = (_column(d, "dexamethasone_mg") >= TREATMENT_MG).to_numpy()
         out["treatment_steroid_any"] = per_patient(treated, everywhere, "max") > 0
+    if "icans_grade" in course:
+        grade = _column(d, "icans_grade").to_numpy(float)
+        out["first_icans_2plus_day"] = per_patient(day, grade >= 2, "min")
+        out["first_icans_1_day"] = per_patient(day, grade == 1, "min")
     return out
 
 
@@ -309,6 +313,11 @@ def _course_metrics(df: pd.DataFrame) -> dict[str, float]:
         crs_onset = _column(df, "crs_onset_day").astype(float)
         duration = _column(df, "crs_resolution_day").astype(float) - crs_onset
         out["crs_duration_median"] = float(duration.loc[crs_onset.notna()].median())
+    if "first_icans_2plus_day" in df:
+        first_2 = _column(df, "first_icans_2plus_day").astype(float)
+        first_1 = _column(df, "first_icans_1_day").astype(float)
+        reached = first_2.notna()
+        out["grade1_before_grade2"] = _share(first_1 < first_2, reached)
     if "seizure_any" in df:
         out["seizure"] = float(ever("seizure_any").mean())
     if "diffuse_edema_any" in df:

@@ -32,6 +32,8 @@ Severity structure (worst grade by day 28; grade 5 = died of ICANS)
 ``diffuse_edema``                share with diffuse cerebral oedema or raised ICP on any day
 ``fatal_edema``                  share dying of ICANS with diffuse cerebral oedema charted
 ``seizure``                      share with a seizure (any kind) on any day
+``grade1_before_grade2``         among patients whose ICANS reaches grade >= 2, the share with a
+                                 grade 1 day (ICE 7-9 / CAPD 1-8) before the first grade >= 2
 
 Steroid-refractory ICANS (``steroid_refractory_icans``, icans.steroids)
 ``refractory``                   share of all patients refractory
@@ -717,6 +719,15 @@ TARGETS: tuple[Target, ...] = (
         0.06,
         "anti-CD19 NHL (Pensato 2024, n=156): 3.2%; Mayo tri-site (n=180, all CAR-T): 4.4% "
         "(both VERIFIED)",
+    ),
+    _t(
+        "grade1_before_grade2",
+        "CD19",
+        0.40,
+        0.90,
+        "ASSUMPTION: a fall of the ICE score within grade 1 (ASTCT: ICE 7-9) usually comes "
+        "before grade 2-3, the writing item first (icans-facts-3, CLOX-M; v3 source check s7); "
+        "some patients present at grade 2-3 (a seizure, a sudden fall of consciousness)",
     ),
     # Deaths by day 28 (s6)
     _t(
