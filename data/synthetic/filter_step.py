@@ -146,7 +146,7 @@ def no_event_probability(alpha, beta_day, fam, instrument, class_k, drive_idx, s
     """sum over (class, level) of posterior x P(no event later) for each patient.
 
     ``beta_day`` is the backward table on the landmark day, indexed
-    ``[family, instrument, timing class, drive, level, steroid state]``.
+    ``[product, instrument, timing class, drive, level, steroid state]``.
     """
     n, n_classes, n_levels = alpha.shape
     out = np.zeros(n)

@@ -10,7 +10,7 @@ CD4+ CAR-T cells in blood follow a gamma-variate curve peaking on the patient's 
 (product day + timing shift) at a height set by product, dose, tumour burden and ``u``; CD8+
 cells are CD4+ times a patient ratio whose mean depends on ``c``. Functions take arrays that
 broadcast, so the simulation (one class per patient), the forward filter (every class per
-patient) and the backward table (every family, class and drive) share them.
+patient) and the backward table (every product, class and drive) share them.
 """
 
 from __future__ import annotations

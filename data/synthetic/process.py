@@ -12,8 +12,11 @@ The cohort is a finite hidden-Markov process so that the true risk can be comput
   (ICE or CAPD, consciousness, seizure, motor, oedema) are drawn given the latent level and the
   ASTCT grade is derived from them (:mod:`icans.astct`); corticosteroids slow progression and
   speed recovery;
-* deaths from other causes: a daily hazard per product family, independent of the hidden
-  classes (so surviving to a day says nothing about them).
+* deaths from other causes: a daily hazard per product, raised after high-dose steroids,
+  independent of the hidden classes (so surviving to a day says nothing about them).
+
+Every parameter is per product: each product takes its family's value unless the parameter
+names the product (:func:`data.synthetic.kinetics.per_product`).
 
 The daily hazards are written as a patient-and-class factor (``exp(drive)``, ``exp(intensity)``)
 times a factor of product, timing class and day (:class:`KernelTables`), so the simulation, the
@@ -58,7 +61,7 @@ CAPD_BAND_GRADE = capd_domain_grade(np.array([band[0] for band in CAPD_BAND_VALU
 class KernelTables:
     """The product-, timing-class- and day-dependent factors of the daily hazards.
 
-    Indexed ``[family, timing class, day]`` (days 0..horizon), then level or grade, then
+    Indexed ``[product, timing class, day]`` (days 0..horizon), then level or grade, then
     on-treatment (0/1) where it matters.
     """
 
@@ -303,7 +306,7 @@ def icans_kernel(
     """P(latent level on ``day`` | level on ``day - 1``): shape ``broadcast + (5, 5)``.
 
     From level 0 the onset hazard is ``expit(drive + offset + timing)`` with a Gaussian timing
-    bump at the family's median onset day shifted by the patient's expansion timing (new onset
+    bump at the product's median onset day shifted by the patient's expansion timing (new onset
     after day 14 is rare: 9-centre real-world cohort, Blood Adv 2024); onset enters level 1, or
     level 2-3 with a probability that grows with the drive. From levels 1-3 the patient may
     progress by one level, recover by one level or stay (multinomial logit); level 4 may only

@@ -401,7 +401,7 @@ def _draw_deaths(
         1 - d.icans_death_per_diffuse_edema_day * (edema == DIFFUSE_EDEMA)
     )
     icans = alive & (rng.random(n) < p_icans)
-    p_other = death_probability(fam, day, steroids, kernels, params)
+    p_other = death_probability(kernels.death_hazard[fam, day], steroids, params)
     other = alive & ~icans & (rng.random(n) < p_other)
     causes = list(d.cause_share)
     share = np.array(list(d.cause_share.values()))
@@ -470,7 +470,7 @@ def continue_icans(
     event = np.zeros(n, dtype=bool)
     dead = np.zeros(n, dtype=bool)
     for day in range(from_day + 1, params.horizon_days + 1):
-        dead |= rng.random(n) < death_probability(fam, day, steroids, kernels, params)
+        dead |= rng.random(n) < death_probability(kernels.death_hazard[fam, day], steroids, params)
         level, _, grade, _, steroids, refractory = icans_step(
             rng,
             level,

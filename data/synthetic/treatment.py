@@ -57,6 +57,7 @@ ON_STEROIDS = np.ones(N_STEROID_STATES, dtype=bool)
 ON_STEROIDS[[NONE, DONE]] = False
 EARLY = (D0, D1)  # states after which second-line therapy may be given before the judgement
 JUDGED = D2P  # the state before the 72-h judgement of a persisting grade
+HIGH_DOSE_COURSE = (HD1, HD2, HD3, TAPER)  # a high-dose course and the taper that ends it
 
 
 def steroid_start_grades(prophylaxis: np.ndarray | bool, centre_grade: int) -> np.ndarray:
@@ -217,16 +218,14 @@ def second_line_doses(
     return anakinra.astype(np.int64) * t.anakinra_doses_per_day, it_day.astype(np.int64)
 
 
-HIGH_DOSE_COURSE = (HD1, HD2, HD3, TAPER)
-
-
 def death_probability(
-    fam: np.ndarray, day: int, steroids: np.ndarray, kernels, params: GeneratorParameters
+    hazard: np.ndarray, steroids: np.ndarray, params: GeneratorParameters
 ) -> np.ndarray:
-    """P(death from another cause at the start of ``day``) by product and the steroid state at
-    the end of the day before: the product's daily hazard, times
-    ``high_dose_steroid_hazard_ratio`` during and after a high-dose course (infections)."""
+    """P(death from another cause at the start of a day), from the product's daily ``hazard``
+    (:attr:`data.synthetic.process.KernelTables.death_hazard`) and the steroid state at the end
+    of the day before: times ``high_dose_steroid_hazard_ratio`` during and after a high-dose
+    course (infections)."""
     ratio = np.where(
         np.isin(steroids, HIGH_DOSE_COURSE), params.death.high_dose_steroid_hazard_ratio, 1.0
     )
-    return np.minimum(kernels.death_hazard[fam, day] * ratio, 1.0)
+    return np.minimum(hazard * ratio, 1.0)

@@ -4,7 +4,7 @@ Because the process is a finite hidden-Markov model (see :mod:`data.synthetic.pr
 probability is computed in closed form, not estimated:
 
 1. **Backward table** (once per parameter set and steroid policy):
-   ``B[family, instrument, timing class, drive, L, level, steroid state]`` = P(no event on days
+   ``B[product, instrument, timing class, drive, L, level, steroid state]`` = P(no event on days
    L+1..28 | latent ICANS level and steroid state at the end of L). The drive takes finitely
    many values (it is rounded), so the table is exact. A death from another cause (at the
    start of a day, before anything is observed) ends the course without an event: the target
@@ -77,10 +77,10 @@ _TABLES: dict[tuple, np.ndarray] = {}
 
 
 def backward_table(params: GeneratorParameters, grid: LatentGrid, start_grade: int) -> np.ndarray:
-    """P(no event after day t | level, steroid state) for every family, instrument, timing
+    """P(no event after day t | level, steroid state) for every product, instrument, timing
     class, drive and landmark day t, under a centre that starts steroids at ``start_grade``.
 
-    Shape ``(families, 2, timing classes, drives, landmarks, levels, steroid states)``, float32.
+    Shape ``(products, 2, timing classes, drives, landmarks, levels, steroid states)``, float32.
     The event on day t+1 is a derived grade >= 3, or the day's grade or treatment decision making
     the ICANS steroid-refractory (:func:`data.synthetic.treatment.refractory_today`); the day's
     decisions (starting steroids, early second-line therapy) are averaged over with their
@@ -106,7 +106,6 @@ def _build_backward_table(
     drv = drives[None, None, :]
     kernels = kernel_tables(params, grid.shifts)
     tables = finding_tables(params)
-    families = np.arange(n_f)
     early = per_product(params.treatment.early_second_line)
     out = np.empty((n_f, 2, n_k, len(drives), stored, N_LEVELS, N_STEROID_STATES), np.float32)
     states = np.arange(N_STEROID_STATES)
@@ -125,7 +124,7 @@ def _build_backward_table(
                 value = np.zeros(beta.shape[:-1])
                 for g in range(3):
                     here = (np.array(s), np.array(g))
-                    # the day's decision: taken with probability p (per family), or not
+                    # the day's decision: taken with probability p (per product), or not
                     p = decision_probability(*here, start_grade, early, params)
                     p = np.broadcast_to(p, (n_f,))
                     for decided, weight in ((True, p), (False, 1.0 - p)):
@@ -134,7 +133,7 @@ def _build_backward_table(
                         nxt = int(next_steroid_state(*here, start_grade, decided))
                         value += weight[:, None, None, None] * p_grade[:, g] * beta[..., nxt]
                 moved = np.einsum("fkdst,fkdt->fkds", kernel[int(ON_STEROIDS[s])], value)
-                alive = 1.0 - death_probability(families, day, np.array(s), kernels, params)
+                alive = 1.0 - death_probability(kernels.death_hazard[:, day], np.array(s), params)
                 alive = alive[:, None, None, None]
                 new[..., s] = 1.0 - alive + alive * moved
             beta = new
@@ -242,7 +241,7 @@ class ForwardFilter:
         self.urk_k = self.class_k[urk]
         self.urk_r = grid.class_r()[urk]
         days = np.arange(params.horizon_days + 1)
-        self.curve = expansion_shape(  # (family, timing class, day)
+        self.curve = expansion_shape(  # (product, timing class, day)
             np.arange(len(PRODUCT_NAMES))[:, None], grid.shifts[None, :], days, params
         )
         self.n_composition = grid.shape[3]
