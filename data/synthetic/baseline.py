@@ -232,6 +232,9 @@ def sample_baseline(
             "costimulatory_domain": costim.astype(str),
             "product_family": family.astype(str),
             "product": product.astype(str),
+            "car_product": np.array(
+                [params.baseline.products[name].car_product for name in product], dtype=object
+            ),
             "dose_cells_per_kg": dose,
             "marrow_blasts_pct": blasts,
             "marrow_involvement": pd.array(

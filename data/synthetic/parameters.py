@@ -258,6 +258,9 @@ class Product:
     flat_low: float = 0.0
     flat_high: float = 0.0
     weight: float = 1.0  # relative share among a family's products allowed for a patient
+    # The product as the data contract names it (car_product): one licensed product may have
+    # two labels here (tisa-cel for B-ALL and for NHL); every trial product is investigational.
+    car_product: str = "investigational"
 
 
 PRODUCTS: dict[str, Product] = {
@@ -272,12 +275,33 @@ PRODUCTS: dict[str, Product] = {
         2.2e6,
         0.03,
         cap_total=2e8,
+        car_product="axi-cel",
     ),
     "brexu-cel MCL": Product(
-        "CD19-CD28", ("MCL",), 18, 100, "per_kg", 2e6, 1.6e6, 2.2e6, 0.03, cap_total=2e8
+        "CD19-CD28",
+        ("MCL",),
+        18,
+        100,
+        "per_kg",
+        2e6,
+        1.6e6,
+        2.2e6,
+        0.03,
+        cap_total=2e8,
+        car_product="brexu-cel",
     ),
     "brexu-cel ALL": Product(
-        "CD19-CD28", ("B-ALL",), 18, 100, "per_kg", 1e6, 0.8e6, 1.1e6, 0.03, cap_total=1e8
+        "CD19-CD28",
+        ("B-ALL",),
+        18,
+        100,
+        "per_kg",
+        1e6,
+        0.8e6,
+        1.1e6,
+        0.03,
+        cap_total=1e8,
+        car_product="brexu-cel",
     ),
     "tisa-cel ALL": Product(
         "CD19-4-1BB",
@@ -293,8 +317,20 @@ PRODUCTS: dict[str, Product] = {
         flat_median=0.9e8,
         flat_low=0.1e8,
         flat_high=2.5e8,
+        car_product="tisa-cel",
     ),
-    "tisa-cel NHL": Product("CD19-4-1BB", ("LBCL", "FL"), 18, 100, "flat", 2.5e8, 0.6e8, 6e8, 0.2),
+    "tisa-cel NHL": Product(
+        "CD19-4-1BB",
+        ("LBCL", "FL"),
+        18,
+        100,
+        "flat",
+        2.5e8,
+        0.6e8,
+        6e8,
+        0.2,
+        car_product="tisa-cel",
+    ),
     "liso-cel": Product(
         "CD19-4-1BB",
         ("LBCL", "PMBCL", "MCL", "FL", "CLL"),
@@ -305,13 +341,26 @@ PRODUCTS: dict[str, Product] = {
         0.5e8,
         1.1e8,
         0.05,
+        car_product="liso-cel",
     ),
     "CD19-CD22 (NCI)": Product(
         "CD19-CD22", ("B-ALL", "LBCL"), 0, 100, "per_kg", 1e6, 3e5, 3e6, 0.15
     ),
-    "ide-cel": Product("BCMA", ("MM",), 18, 100, "flat", 4e8, 3e8, 5.1e8, 0.05),
+    "ide-cel": Product(
+        "BCMA", ("MM",), 18, 100, "flat", 4e8, 3e8, 5.1e8, 0.05, car_product="ide-cel"
+    ),
     "cilta-cel": Product(
-        "BCMA", ("MM",), 18, 100, "per_kg", 0.75e6, 0.5e6, 1e6, 0.06, cap_total=1e8
+        "BCMA",
+        ("MM",),
+        18,
+        100,
+        "per_kg",
+        0.75e6,
+        0.5e6,
+        1e6,
+        0.06,
+        cap_total=1e8,
+        car_product="cilta-cel",
     ),
     "CLL1 (phase I)": Product("CLL1", ("AML",), 0, 100, "per_kg", 1.5e6, 1e6, 2e6, 0.08),
     "CD123 (phase I)": Product("CD123", ("AML", "BPDCN"), 0, 100, "per_kg", 1e6, 3e5, 1e7, 0.3),
