@@ -37,9 +37,14 @@ def test_a_late_rising_expansion_keeps_the_risk_up():
     assert profile_true_risk(KATSIN, (10,))[10] > 2 * profile_true_risk(early, (10,))[10]
 
 
-def test_grade_1_icans_not_improving_on_steroids_raises_the_risk():
-    risk = profile_true_risk(MENG, (10, 13))
-    assert risk[13] > 20 * risk[10]
+def test_grade_1_icans_on_steroids_at_the_seed_centre_carries_the_escalation_risk():
+    """The seed centre starts steroids at grade 1 (day 11 here) and may escalate to intrathecal
+    therapy within 48 h (Meng 2025: a median 12 h after onset), which is refractory ICANS by
+    escalation (icans.steroids): the risk jumps on the start day. A grade 1 still there at 48 h
+    without escalation is not refractory (persistence needs grade >= 2), so it falls again."""
+    risk = profile_true_risk(MENG, (10, 11, 12, 13))
+    assert risk[11] > 20 * risk[10]
+    assert risk[13] < risk[12] / 5
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)

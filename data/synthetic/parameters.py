@@ -833,9 +833,9 @@ class DeathParameters:
         "progression)",
     )
     high_dose_steroid_hazard_ratio: float = P(
-        2.0,
-        "ASSUMPTION: deaths from other causes (mostly infection) twice as likely during and "
-        "after a high-dose corticosteroid course (prolonged high-dose steroids went with "
+        4.0,
+        "ASSUMPTION: deaths from other causes (mostly infection) four times as likely during "
+        "and after a high-dose corticosteroid course (prolonged high-dose steroids went with "
         "shorter survival after axi-cel, Strati Blood 2021; infection is half of non-relapse "
         "deaths, Cordas dos Santos 2024)",
     )
@@ -992,7 +992,7 @@ class FindingsParameters:
             (1.0, 0, 0, 0, 0),
             (0.6, 0.4, 0, 0, 0),
             (0.32, 0.34, 0.32, 0.02, 0),
-            (0.08, 0.2, 0.38, 0.315, 0.025),
+            (0.08, 0.2, 0.37, 0.305, 0.045),
             (0, 0.05, 0.2, 0.4, 0.35),
         ),
         "ASSUMPTION",

@@ -593,8 +593,11 @@ TARGETS: tuple[Target, ...] = (
         "severe_icans_or_crs34",
         "CD19-CD28",
         3,
-        8,
-        "ASSUMPTION: the ELIANA OR 6.0 range (VERIFIED for 4-1BB) carried over to CD28",
+        12,
+        "ASSUMPTION: the ELIANA OR 6.0 (VERIFIED for 4-1BB) carried over to CD28, high end "
+        "12 from the CD28 targets themselves: grade >= 3 ICANS in 45-80% after CRS grade >= 3 "
+        "against about 25-30% overall gives odds ratios up to about 12 (was 3-8, inconsistent "
+        "with them)",
     ),
     _t(
         "p_severe_icans_given_crs34",

@@ -98,13 +98,14 @@ def next_steroid_state(
     state: np.ndarray,
     grade: np.ndarray,
     start_grade: np.ndarray | int,
-    decided: np.ndarray | bool = True,
+    decided: np.ndarray | bool | None = None,
 ) -> np.ndarray:
     """Steroid state at the end of a day from the state the day before, today's grade and the
-    day's decision (:func:`decision_probability`; True: steroids started where the grade calls
-    for it, no early second-line therapy is ever "decided" unless drawn)."""
+    day's decision (:func:`decision_probability`). ``None``: the course without a choice drawn,
+    steroids started as soon as the grade calls for them and no early second-line therapy (the
+    seed profiles' course)."""
     state, grade = np.asarray(state), np.asarray(grade)
-    decided = np.asarray(decided, dtype=bool)
+    decided = state == NONE if decided is None else np.asarray(decided, dtype=bool)
     early = np.isin(state, EARLY) & decided & (grade >= 1)
     nxt = np.select(
         [
