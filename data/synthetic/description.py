@@ -44,7 +44,8 @@ ASSUMPTIONS = (
     "Steroid-refractory: grade >= 2 persisting 48 and 72 h after the corticosteroid start, or "
     "second-line therapy after it (icans.steroids).",
     "Deaths from other causes (infection, CRS, progression) at a daily hazard per product "
-    "family, doubled during and after high-dose steroids; a death before the event is a "
+    "family, four times higher during and after high-dose steroids; a death before the event "
+    "is a "
     "non-event (cumulative incidence with competing deaths).",
 )
 
