@@ -45,8 +45,7 @@ ASSUMPTIONS = (
     "second-line therapy after it (icans.steroids).",
     "Deaths from other causes (infection, CRS, progression) at a daily hazard per product "
     "family, four times higher during and after high-dose steroids; a death before the event "
-    "is a "
-    "non-event (cumulative incidence with competing deaths).",
+    "is a non-event (cumulative incidence with competing deaths).",
 )
 
 
