@@ -84,7 +84,10 @@ ADULT_AGE_YEARS = 18
 class ProductLabel:
     """What a licensed product is and what it is given for, by its label: the CAR target, the
     costimulatory domain, and the diseases, each with the ages (inclusive) the label limits it
-    to there (None: the label's age limit, if any, is the disease's own, ADULT_ONLY_DISEASES)."""
+    to there. None: no limit beyond the disease's own (ADULT_ONLY_DISEASES). The labels in
+    lymphoma and myeloma name adults too, but only the limits that tell one licensed product
+    from another in a disease are refused: in B-ALL, tisa-cel up to 25 years and brexu-cel
+    from 18; a child with LBCL given axi-cel is judged as any CD19 patient is."""
 
     car_target: str
     costimulatory_domain: str
