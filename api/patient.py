@@ -9,7 +9,8 @@ its position in a list), the value and the rule:
 * a course observation dated after ``day_since_infusion`` (never silently used);
 * a day given twice in one course list;
 * a product, disease and age outside the supported combinations
-  (:data:`icans.contract.SUPPORTED_TARGETS`);
+  (:data:`icans.contract.SUPPORTED_TARGETS`), and a licensed CAR-T product that contradicts
+  the CAR target, costimulatory domain, disease or age (:data:`icans.contract.PRODUCT_LABELS`);
 * negative cell counts; ICANS grades above 2 (grade >= 3 means the event has happened);
 * an ICE score charted for a child or a CAPD score for a patient of 12 or more, by the
   contract's age windows, and an ICANS grade below the grade the same day's ICE or CAPD score
@@ -169,7 +170,11 @@ class _PatientBase(_Strict):
         errors += [
             InvalidInputError(field, value, rule)
             for field, value, rule in combination_errors(
-                self.car_target, self.disease, self.age_years
+                self.car_target,
+                self.disease,
+                self.age_years,
+                self.costimulatory_domain,
+                self.car_product,
             )
         ]
         if errors:

@@ -16,8 +16,10 @@ from icans.contract import (
     ADULT_ONLY_DISEASES,
     BASELINE,
     COURSE,
+    INVESTIGATIONAL,
     PATIENT_ID_MAX_LENGTH,
     PREDICTION_DAY,
+    PRODUCT_LABELS,
     SUPPORTED_TARGETS,
 )
 from icans.field_spec import FieldSpec
@@ -166,6 +168,21 @@ def render() -> str:
         *(f"| `{t}` | {', '.join(d)} |" for t, d in SUPPORTED_TARGETS.items()),
         "",
         f"Adults only (age at least {ADULT_AGE_YEARS}): {', '.join(ADULT_ONLY_DISEASES)}.",
+        "",
+        "A licensed product named in `car_product` (optional) must also match its label: its",
+        "CAR target and costimulatory domain, and one of its diseases at the ages the label",
+        f"gives there; `{INVESTIGATIONAL}` (any other product) may be any of the above.",
+        "",
+        "| `car_product` | CAR target | costimulatory domain | diseases | label |",
+        "|---|---|---|---|---|",
+        *(
+            f"| `{p}` | {label.car_target} | {label.costimulatory_domain} | "
+            + ", ".join(
+                d + (f" ({label.age_rule(d)})" if label.age_rule(d) else "") for d in label.diseases
+            )
+            + f" | {label.source} |"
+            for p, label in PRODUCT_LABELS.items()
+        ),
         "",
         "## One patient at the endpoint (`POST /v1/risk`)",
         "",

@@ -31,6 +31,7 @@ from icans.contract import (
     COURSE,
     HORIZON_DAYS,
     OUTCOMES,
+    PRODUCT_LABELS,
     RECORD,
     SUPPORTED_TARGETS,
     combination_errors,
@@ -108,20 +109,40 @@ def validate_table(name: str, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _unsupported(patients: pd.DataFrame) -> list[InvalidInputError]:
-    """Patients whose product, disease and age fall outside the supported combinations, by the
-    contract's own rule (:func:`icans.contract.combination_errors`), one row at a time only
-    where the quick test finds a candidate."""
+    """Patients whose product, disease and age fall outside the supported combinations, or
+    whose licensed CAR-T product contradicts its label (an optional column), by the contract's
+    own rule (:func:`icans.contract.combination_errors`), one row at a time only where the
+    quick test finds a candidate."""
     pairs = {(t, d) for t, diseases in SUPPORTED_TARGETS.items() for d in diseases}
     key = pd.Series(list(zip(patients["car_target"], patients["disease"], strict=True)))
     suspect = ~key.isin(pairs).to_numpy() | (
         patients["disease"].isin(ADULT_ONLY_DISEASES).to_numpy()
         & (patients["age_years"] < ADULT_AGE_YEARS).to_numpy()
     )
+    product = patients.get("car_product")
+    if product is not None:
+        # a licensed product whose target, domain or disease is not its label's, or whose label
+        # limits the age in that disease (then judged row by row)
+        plain = {
+            (p, label.car_target, label.costimulatory_domain, d)
+            for p, label in PRODUCT_LABELS.items()
+            for d, ages in label.diseases.items()
+            if ages is None
+        }
+        licensed = product.isin(list(PRODUCT_LABELS)).to_numpy()
+        columns = (product, patients["car_target"], patients["costimulatory_domain"])
+        four = zip(*columns, patients["disease"], strict=True)
+        suspect |= licensed & ~pd.Series(list(four)).isin(plain).to_numpy()
     out = []
     for label in patients.index[suspect]:
         row = patients.loc[label]
+        given = row.get("car_product")
         for field, value, rule in combination_errors(
-            row["car_target"], row["disease"], row["age_years"]
+            row["car_target"],
+            row["disease"],
+            row["age_years"],
+            row["costimulatory_domain"],
+            given if isinstance(given, str) else None,
         ):
             out.append(InvalidInputError(field, value, rule, where=_where(patients, label)))
     return out

@@ -34,11 +34,11 @@ REFERENCES = {TRUE_RISK: None, CHAMPION: (MODEL,)}  # reference -> who is compar
 
 
 def subgroup_masks(ds: LandmarkDataset) -> dict[str, np.ndarray]:
-    """Subgroups of the model card: CAR target, costimulation, disease, age < 12, sex (where
-    recorded), CNS."""
+    """Subgroups of the model card: CAR target, costimulation, CAR-T product (where recorded),
+    disease, age < 12, sex (where recorded), CNS."""
     s = ds.subgroups
     out: dict[str, np.ndarray] = {}
-    for column in ("car_target", "costimulatory_domain", "disease"):
+    for column in ("car_target", "costimulatory_domain", "car_product", "disease"):
         if column in s.columns:
             for value in sorted(s[column].dropna().unique()):
                 out[f"{column}={value}"] = (s[column] == value).to_numpy()

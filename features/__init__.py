@@ -8,6 +8,8 @@ predictor                          definition                                  r
 =================================  ==========================================  ==============
 car_target=<T>                     indicator per CAR target seen in training   baseline
 costimulatory_domain=<D>           indicator per domain seen in training       baseline
+car_product=<P>                    indicator per CAR-T product seen in         baseline
+                                   training (none if not given)
 disease_group=<G>                  indicator per disease group seen            baseline
 age_years                          age at infusion                             baseline
 log10_dose_cells_per_kg            log10 of CAR+ cells/kg                      baseline

@@ -31,9 +31,9 @@ Support = dict[str, dict[str, tuple[int, int]]]
 
 
 def category_support(raw: np.ndarray, y: np.ndarray, groups: np.ndarray) -> Support:
-    """Per category field (CAR target, costimulatory domain, disease group) and value: the
-    training patients with it and those among them with the outcome (a patient has it when
-    any of its landmark rows has ``y = 1``)."""
+    """Per category field (CAR target, costimulatory domain, CAR-T product, disease group) and
+    value: the training patients with it and those among them with the outcome (a patient has
+    it when any of its landmark rows has ``y = 1``)."""
     patients, first = np.unique(groups, return_index=True)
     event = np.zeros(len(patients), dtype=bool)
     np.logical_or.at(event, np.searchsorted(patients, groups), np.asarray(y) == 1)
@@ -70,7 +70,13 @@ def batch_warnings(
     rows, the sentences per row."""
     categories = dict(feature_pipeline.named_steps["features"].steps_)["categories"]
     seen = {field: set(codes.tolist()) for field, codes in categories.codes_.items()}
-    codes = {f: c.tolist() for f, c in category_codes(np.asarray(raw, dtype=float)).items()}
+    # the fields the model reads: one fitted before the CAR-T product was a field, or on a
+    # cohort that never recorded it, has no indicator of it and nothing to warn about
+    codes = {
+        f: c.tolist()
+        for f, c in category_codes(np.asarray(raw, dtype=float)).items()
+        if seen.get(f)
+    }
     ranges = feature_pipeline.named_steps["ranges"]
     low = np.where(np.isnan(ranges.lower_), -np.inf, ranges.lower_)
     high = np.where(np.isnan(ranges.upper_), np.inf, ranges.upper_)

@@ -17,7 +17,7 @@ named. :class:`features.transformers.ClinicalFeatures` takes one as ``inputs``:
     the predictors computed from the fields the owner named in the project's shared vocabulary
     (the contract's first generation, :data:`features.layout.GENERATIONS`: the patient fields,
     CRS grade, CD4+/CD8+ CAR-T cells and ICANS grade), and the landmark day; not the fields
-    added since (marrow involvement, treatment, the daily routine).
+    added since (marrow involvement, treatment, the daily routine, the CAR-T product).
 
 The landmark day is in every set: it is when the prediction is made, not an observation, and
 the risk after day L changes with L.
@@ -54,7 +54,7 @@ STEP_GROUP: dict[str, str] = {
 # (the daily labs are one step).
 IL6_PREDICTORS = frozenset(lab_names("il6_pg_per_ml"))
 # Baseline fields added to the contract after the owner's first generation (predictors that
-# are such a field as entered carry its name).
+# are such a field as entered carry its name; a category's indicators, ``field=value``).
 ADDED_BASELINE = frozenset(f.name for f in BASELINE[GENERATIONS[0][0] :])
 
 _EVERY = frozenset({*STEP_GROUP.values(), "baseline_added", "il6"})
@@ -99,7 +99,7 @@ def kept(step: str, names: np.ndarray, inputs: str) -> np.ndarray:
         "il6"
         if name in IL6_PREDICTORS
         else "baseline_added"
-        if group == "baseline" and name in ADDED_BASELINE
+        if group == "baseline" and name.split("=", 1)[0] in ADDED_BASELINE
         else group
         for name in names
     ]

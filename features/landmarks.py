@@ -40,6 +40,7 @@ DEFAULT_LANDMARKS = (0, 1, 3, 5, 7, 10, 14)
 SUBGROUP_COLUMNS = (
     "car_target",
     "costimulatory_domain",
+    "car_product",  # where the cohort records it (an optional column)
     "disease",
     "age_years",
     "cns_involvement",

@@ -9,7 +9,11 @@ the contract's field specifications give (:mod:`icans.contract`):
 * ``day_since_infusion`` = L;
 * one day-indexed block per course field, days 0-28 (CRS grade, CD4+ and CD8+ CAR-T cells/uL,
   ICANS grade, corticosteroid mg, tocilizumab doses, the daily routine series, anakinra and
-  intrathecal doses); a day with no observation is NaN.
+  intrathecal doses); a day with no observation is NaN;
+
+each generation's fields in that order (baseline, then course blocks), generation after
+generation: marrow involvement and the CAR-T product, baseline fields added later, come after
+the course blocks of the generations before theirs.
 
 **The layout grows by generations, and a column never moves.** Models already logged read
 their columns by position (the feature steps by name through :data:`COLUMN_INDEX`, but a
@@ -40,10 +44,13 @@ N_DAYS = HORIZON_DAYS + 1  # days 0..28
 # tocilizumab doses; generation 3 the eleven series a ward charts daily (contract DAILY_ROUTINE:
 # temperature, ICE and CAPD scores, CRP ... creatinine), no baseline field; generation 4 the
 # second-line therapy of ICANS (anakinra and intrathecal doses, read by the refractory rule of
-# icans.steroids, not by any feature). A field appended to the contract after the last entry
-# lands in one more generation at the end; record it here once a model has been logged with it,
-# so that the next field added cannot move it (a test pins the layout).
-GENERATIONS: tuple[tuple[int, int], ...] = ((16, 4), (17, 6), (17, 17), (17, 19))
+# icans.steroids, not by any feature); generation 5 the CAR-T product (car_product, a baseline
+# field appended to BASELINE after marrow involvement, so its column comes after the last
+# course block of generation 4: a model of generations 1-4 reads its own columns and never the
+# product). A field appended to the contract after the last entry lands in one more generation
+# at the end; record it here once a model has been logged with it, so that the next field
+# added cannot move it (a test pins the layout).
+GENERATIONS: tuple[tuple[int, int], ...] = ((16, 4), (17, 6), (17, 17), (17, 19), (18, 19))
 
 CATEGORICAL_FIELDS: dict[str, tuple[str, ...]] = {
     f.name: f.values for f in BASELINE if f.kind == "category"

@@ -154,6 +154,7 @@ _GROUP_CODE_OF_DISEASE = np.array(
 CATEGORY_VOCABULARY = {
     "car_target": CATEGORICAL_FIELDS["car_target"],
     "costimulatory_domain": CATEGORICAL_FIELDS["costimulatory_domain"],
+    "car_product": CATEGORICAL_FIELDS["car_product"],
     "disease_group": DISEASE_GROUP_NAMES,
 }
 
@@ -167,17 +168,24 @@ def category_codes(raw: np.ndarray) -> dict[str, np.ndarray]:
     return {
         "car_target": col(raw, "car_target"),
         "costimulatory_domain": col(raw, "costimulatory_domain"),
+        "car_product": col(raw, "car_product"),
         "disease_group": group,
     }
 
 
 class CategoryIndicators(FeatureStep):
-    """Indicators for CAR target, costimulatory domain and disease group seen in training.
+    """Indicators for CAR target, costimulatory domain, CAR-T product and disease group seen in
+    training.
 
     Rule for a category never seen in training (e.g. a CAR target absent from the training
     cohort): all its indicators are 0, so the model relies on the other predictors, and an
     :class:`~icans.errors.UnknownCategoryWarning` names the field and the value. It is never
     mapped to another category. A missing value is also all-zero and reported as missing.
+
+    A step fitted before a field was encoded (the CAR-T product, added in layout generation 5)
+    encodes only the fields it was fitted on (``codes_``), so a model already logged gives the
+    same indicators whatever the newer fields hold; a field the training cohort never recorded
+    (an optional column it lacks) has no indicator and no warning either.
     """
 
     def fit(self, X, y=None):
@@ -197,7 +205,9 @@ class CategoryIndicators(FeatureStep):
         """(field, value) pairs in ``raw`` that training never saw."""
         require_fitted(self, "codes_")
         out = []
-        for field, codes in category_codes(np.asarray(raw, dtype=float)).items():
+        for field, codes in self._codes(raw).items():
+            if not len(self.codes_[field]):  # never recorded in training: not read, not unseen
+                continue
             present = set(codes[~np.isnan(codes)].tolist())  # a few rows: sets, not np.unique
             for c in sorted(present - set(self.codes_[field].tolist())):
                 out.append((field, CATEGORY_VOCABULARY[field][int(c)]))
@@ -215,9 +225,14 @@ class CategoryIndicators(FeatureStep):
             )
         blocks = [
             (codes[:, None] == self.codes_[field][None, :]).astype(float)
-            for field, codes in category_codes(raw).items()
+            for field, codes in self._codes(raw).items()
         ]
         return np.hstack(blocks)
+
+    def _codes(self, raw) -> dict[str, np.ndarray]:
+        """:func:`category_codes` of the fields this step was fitted on, in its order."""
+        codes = category_codes(np.asarray(raw, dtype=float))
+        return {field: codes[field] for field in self.codes_}
 
     def get_feature_names_out(self, input_features=None):
         require_fitted(self, "categories_")

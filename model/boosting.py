@@ -57,7 +57,7 @@ SKEWED = (
 LANDMARK_FEATURE = LandmarkDay.names[0]  # the additive part's coefficients vary with it
 # ... and the product's and disease's have their own once ICANS has begun (model.linear_offset)
 ICANS_STATE_FEATURE = "icans_max_grade_to_date"
-ICANS_STATE_TERMS = ("car_target=", "costimulatory_domain=", "disease_group=")
+ICANS_STATE_TERMS = ("car_target=", "costimulatory_domain=", "car_product=", "disease_group=")
 TREE_PARAMETERS = ("max_depth", "learning_rate", "min_child_weight", "n_estimators")
 
 

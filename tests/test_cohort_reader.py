@@ -47,6 +47,8 @@ def test_reader_returns_the_contract_columns_only(cohort):
         "lymphocytes_10e9_per_l",
         "ldh_u_per_l",
         "creatinine_mg_per_dl",
+        "anakinra_doses",
+        "intrathecal_doses",
     }
     assert "latent_icans_level" not in daily
     assert list(tables["measurements"].columns) == [

@@ -117,6 +117,15 @@ VOCABULARY = {
     "car_target": ("CD19", "CD19-CD22", "BCMA", "CLL1", "CD123", "CD7"),
     "costimulatory_domain": ("CD28", "4-1BB"),
     "lymphodepletion": ("flu_cy", "bendamustine", "other"),
+    "car_product": (
+        "axi-cel",
+        "brexu-cel",
+        "tisa-cel",
+        "liso-cel",
+        "ide-cel",
+        "cilta-cel",
+        "investigational",
+    ),
 }
 REQUIRED = {
     "age_years",
@@ -137,6 +146,22 @@ SUPPORTED = {
     "CD7": {"T-ALL", "AML"},
 }
 ADULTS_ONLY = {"MM", "CLL", "MCL", "FL"}
+# The licensed products by their US labels (Yescarta, Tecartus, Kymriah, Breyanzi, Abecma,
+# Carvykti; icans-facts-2 section 1): (CAR target, costimulatory domain, disease -> ages
+# allowed, both ends included). Written out by hand; "investigational" is any product.
+ANY_AGE = (0, 100)
+LABELS = {
+    "axi-cel": ("CD19", "CD28", {"LBCL": ANY_AGE, "PMBCL": ANY_AGE, "FL": ANY_AGE}),
+    "brexu-cel": ("CD19", "CD28", {"MCL": ANY_AGE, "B-ALL": (18, 100)}),
+    "tisa-cel": ("CD19", "4-1BB", {"B-ALL": (0, 25), "LBCL": ANY_AGE, "FL": ANY_AGE}),
+    "liso-cel": (
+        "CD19",
+        "4-1BB",
+        {d: ANY_AGE for d in ("LBCL", "PMBCL", "MCL", "FL", "CLL")},
+    ),
+    "ide-cel": ("BCMA", "4-1BB", {"MM": ANY_AGE}),
+    "cilta-cel": ("BCMA", "4-1BB", {"MM": ANY_AGE}),
+}
 
 
 def within(value, low: float, high: float, low_open: bool, whole: bool) -> bool:
@@ -148,6 +173,15 @@ def within(value, low: float, high: float, low_open: bool, whole: bool) -> bool:
 
 def supported(car_target: str, disease: str, age: float) -> bool:
     return disease in SUPPORTED[car_target] and not (disease in ADULTS_ONLY and age < 18)
+
+
+def on_label(product: str, car_target: str, domain: str, disease: str, age: float) -> bool:
+    """The published verdict on a product: investigational is any, a licensed one its label."""
+    if product == "investigational":
+        return True
+    target, costimulation, diseases = LABELS[product]
+    low, high = diseases.get(disease, (math.inf, -math.inf))
+    return (target, costimulation) == (car_target, domain) and low <= age <= high
 
 
 def test_the_hand_written_rules_cover_the_contract():
@@ -172,7 +206,7 @@ def by_request(field: str, value, patient: dict | None = None) -> bool:
     if spec.kind == "day_list":
         record[field] = [{"day": 0, spec.value_key: value}]
     elif value is None:
-        record.pop(field)
+        record.pop(field, None)  # PATIENT gives no car_product (each target's may differ)
     else:
         record[field] = value
     try:
@@ -271,6 +305,7 @@ BOOLEANS = [f.name for f in BASELINE if f.kind == "boolean"]
 ACCEPTED = VOCABULARY | {
     "disease": ("LBCL", "PMBCL", "B-ALL", "MCL", "FL", "CLL"),
     "car_target": ("CD19", "CD19-CD22"),
+    "car_product": ("axi-cel", "investigational"),  # CD19 with CD28 in LBCL
 }
 
 
@@ -419,6 +454,135 @@ def test_combinations_that_do_not_exist_are_refused():
     assert by_both("CD19", "B-ALL", 8) == (True, True)  # tisa-cel is for children's B-ALL
     assert by_both("CLL1", "AML", 11) == (True, True)  # the paediatric CLL1 series
     assert by_both("CD7", "T-ALL", 30) == (True, True)
+
+
+# Patients a product may be recorded for: each CAR target with both domains (one target
+# without a licensed product), diseases of each label and beyond, and ages on either side of
+# the labels' limits (18 for brexu-cel in B-ALL, 25 for tisa-cel).
+PRODUCT_CASES = [
+    (target, domain, disease, age)
+    for target in ("CD19", "BCMA", "CD7")
+    for domain in ("CD28", "4-1BB")
+    for disease in ("LBCL", "PMBCL", "FL", "MCL", "CLL", "B-ALL", "MM", "T-ALL")
+    for age in (8.0, 17.9, 18.0, 25.0, 25.5, 60.0)
+]
+
+
+@pytest.mark.parametrize("product", VOCABULARY["car_product"])
+def test_products_are_judged_alike_and_as_labelled(product):
+    """A product is accepted by the endpoint and by a cohort table exactly when the target,
+    disease and age are supported and the product is on its label (investigational: any)."""
+    records = [
+        {
+            **PATIENT,
+            "car_target": target,
+            "costimulatory_domain": domain,
+            "disease": disease,
+            "age_years": age,
+            "car_product": product,
+        }
+        for target, domain, disease, age in PRODUCT_CASES
+    ]
+    table = pd.DataFrame([{"patient_id": f"P{k}", **r} for k, r in enumerate(records)])
+    try:
+        validate_table("patients", table)
+        named = set()
+    except InvalidCohortError as exc:
+        named = {e.where for e in exc.errors}
+    for k, (target, domain, disease, age) in enumerate(PRODUCT_CASES):
+        published = supported(target, disease, age) and on_label(
+            product, target, domain, disease, age
+        )
+        in_table = f"patient P{k} (row {k})" not in named
+        case = (target, domain, disease, age)
+        assert (accepted_request(records[k]), in_table) == (published, published), case
+
+
+def product_errors_both_ways(**changes) -> tuple[list, list]:
+    """The errors the endpoint and the cohort reader give for PATIENT with ``changes``, each
+    as (field, value, rule) and, for the table, naming the patient."""
+    record = {**PATIENT, **changes}
+    try:
+        parse_patient(record | {"day_since_infusion": 0})
+        request = []
+    except InvalidPatientError as exc:
+        request = [(e.field, e.value, e.expected) for e in exc.errors]
+    try:
+        validate_table("patients", pd.DataFrame([{"patient_id": "P1", **record}]))
+        table = []
+    except InvalidCohortError as exc:
+        assert {e.where for e in exc.errors} == {"patient P1 (row 0)"}
+        table = [(e.field, e.value, e.expected) for e in exc.errors]
+    return request, table
+
+
+def test_a_product_off_its_label_is_refused_naming_the_field_the_value_and_the_rule():
+    """Each refusal names car_product, the product, and what would fit (by hand, from the
+    labels): the products of the patient's target and domain, or licensed for the disease at
+    that age, and the label broken."""
+    # tisa-cel recorded for a myeloma patient with a BCMA product: construct and disease wrong
+    request, table = product_errors_both_ways(
+        car_product="tisa-cel",
+        car_target="BCMA",
+        costimulatory_domain="4-1BB",
+        disease="MM",
+    )
+    assert request == table
+    assert [(f, v) for f, v, _ in request] == [("car_product", "tisa-cel")] * 2
+    construct, licence = (rule for _, _, rule in request)
+    assert "ide-cel, cilta-cel or investigational" in construct
+    assert "tisa-cel is CD19 with 4-1BB" in construct and "Kymriah" in construct
+    assert "licensed for MM" in licence and "ide-cel, cilta-cel or investigational" in licence
+    # axi-cel is CD28: recorded with 4-1BB for LBCL, the 4-1BB products are named
+    request, table = product_errors_both_ways(car_product="axi-cel", costimulatory_domain="4-1BB")
+    assert request == table and len(request) == 1
+    field, value, rule = request[0]
+    assert (field, value) == ("car_product", "axi-cel")
+    assert "tisa-cel, liso-cel or investigational" in rule and "Yescarta" in rule
+    # tisa-cel in B-ALL is licensed up to 25 years; brexu-cel from 18
+    adult = dict(costimulatory_domain="4-1BB", disease="B-ALL", age_years=30.0)
+    request, table = product_errors_both_ways(car_product="tisa-cel", **adult)
+    assert request == table and len(request) == 1
+    field, value, rule = request[0]
+    assert (field, value) == ("car_product", "tisa-cel")
+    assert "B-ALL at 30 years: brexu-cel or investigational" in rule
+    assert "B-ALL (up to 25 years)" in rule
+    child = dict(costimulatory_domain="CD28", disease="B-ALL", age_years=16.0)
+    request, table = product_errors_both_ways(car_product="brexu-cel", **child)
+    assert request == table and [(f, v) for f, v, _ in request] == [("car_product", "brexu-cel")]
+    assert "tisa-cel or investigational" in request[0][2]
+    assert "B-ALL (at least 18 years)" in request[0][2]
+    # on the label, or investigational, or not given: accepted
+    for changes in (
+        {"car_product": "axi-cel"},
+        {"car_product": "investigational", "costimulatory_domain": "4-1BB"},
+        {
+            "car_product": "tisa-cel",
+            "costimulatory_domain": "4-1BB",
+            "disease": "B-ALL",
+            "age_years": 25.0,
+        },
+        {"car_product": "liso-cel", "costimulatory_domain": "4-1BB", "disease": "CLL"},
+        {},
+    ):
+        assert product_errors_both_ways(**changes) == ([], []), changes
+
+
+def test_a_cohort_without_products_is_judged_by_the_target_alone():
+    """The product column is optional: a table without it (an older cohort) reads, and one
+    with it empty for some patients judges those by target, disease and age."""
+    rows = [
+        {"patient_id": "P1", **PATIENT},
+        {"patient_id": "P2", **PATIENT, "car_product": None},
+        {"patient_id": "P3", **PATIENT, "car_product": "liso-cel"},  # CD28: off its label
+    ]
+    validate_table("patients", pd.DataFrame(rows[:1]))  # no car_product column: read
+    with pytest.raises(InvalidCohortError) as info:
+        validate_table("patients", pd.DataFrame(rows))
+    errors = info.value.errors
+    assert [(e.field, e.value, e.where) for e in errors] == [
+        ("car_product", "liso-cel", "patient P3 (row 2)")
+    ]
 
 
 # ASTCT 2019 (Lee et al., Tables 5 and 6), written out: the ICANS grade an ICE score gives on its

@@ -527,10 +527,11 @@ def test_the_raw_layout_is_the_one_every_logged_model_reads():
     this order (tests/fixtures/legacy-v1); generation 2 appends marrow involvement, then the
     corticosteroid and tocilizumab series, so no column of generation 1 moved; generation 3
     appends the eleven series a ward charts daily (no baseline field), after generation 2;
-    generation 4 appends anakinra and intrathecal doses, after generation 3."""
-    assert len(RAW_COLUMNS) == 16 + 1 + 4 * 29 + 1 + 2 * 29 + 11 * 29 + 2 * 29
-    assert WIDTHS == (133, 192, 511, 569)
-    assert GENERATIONS == ((16, 4), (17, 6), (17, 17), (17, 19))
+    generation 4 appends anakinra and intrathecal doses, after generation 3; generation 5 the
+    CAR-T product, one baseline column after them all."""
+    assert len(RAW_COLUMNS) == 16 + 1 + 4 * 29 + 1 + 2 * 29 + 11 * 29 + 2 * 29 + 1
+    assert WIDTHS == (133, 192, 511, 569, 570)
+    assert GENERATIONS == ((16, 4), (17, 6), (17, 17), (17, 19), (18, 19))
     assert RAW_COLUMNS[:3] == ("age_years", "weight_kg", "dose_cells_per_kg")
     assert RAW_COLUMNS[12:17] == (
         "disease",
@@ -568,7 +569,8 @@ def test_the_raw_layout_is_the_one_every_logged_model_reads():
     assert RAW_COLUMNS[510] == "creatinine_mg_per_dl_d28"
     assert RAW_COLUMNS[511] == "anakinra_doses_d00"
     assert RAW_COLUMNS[511 + 29] == "intrathecal_doses_d00"
-    assert RAW_COLUMNS[-1] == "intrathecal_doses_d28"
+    assert RAW_COLUMNS[568] == "intrathecal_doses_d28"
+    assert RAW_COLUMNS[569] == RAW_COLUMNS[-1] == "car_product"
 
 
 def test_a_generation_2_row_reads_as_the_same_patient_with_the_daily_series_missing():
@@ -579,7 +581,7 @@ def test_a_generation_2_row_reads_as_the_same_patient_with_the_daily_series_miss
     old = rng.uniform(0, 5, size=(4, 192))
     for rows in (old, pd.DataFrame(old, columns=list(RAW_COLUMNS[:192])).iloc[:, ::-1]):
         now = as_raw(rows)
-        assert now.shape == (4, 569)
+        assert now.shape == (4, 570)
         np.testing.assert_array_equal(now[:, :192], old)
         assert np.isnan(now[:, 192:]).all()
         assert np.isnan(now[:, SERIES_SLICE["ice_score"]]).all()
@@ -596,10 +598,23 @@ def test_a_generation_3_row_reads_as_the_same_patient_without_second_line_therap
     old = rng.uniform(0, 5, size=(3, 511))
     for rows in (old, pd.DataFrame(old, columns=list(RAW_COLUMNS[:511])).iloc[:, ::-1]):
         now = as_raw(rows)
-        assert now.shape == (3, 569)
+        assert now.shape == (3, 570)
         np.testing.assert_array_equal(now[:, :511], old)
         assert np.isnan(now[:, SERIES_SLICE["anakinra_doses"]]).all()
         assert np.isnan(now[:, SERIES_SLICE["intrathecal_doses"]]).all()
+
+
+def test_a_generation_4_row_reads_as_the_same_patient_with_no_product_given():
+    """A 569-column row (array or table, columns in any order), written before the CAR-T
+    product was a field, is today's row with the product missing (NaN), every other value in
+    its place."""
+    rng = np.random.default_rng(5)
+    old = rng.uniform(0, 5, size=(3, 569))
+    for rows in (old, pd.DataFrame(old, columns=list(RAW_COLUMNS[:569])).iloc[:, ::-1]):
+        now = as_raw(rows)
+        assert now.shape == (3, 570)
+        np.testing.assert_array_equal(now[:, :569], old)
+        assert np.isnan(now[:, 569]).all()
 
 
 def test_the_layout_covers_the_contract_and_later_fields_are_optional():

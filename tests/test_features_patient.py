@@ -609,6 +609,7 @@ def test_missing_inputs_complete_record_lists_nothing():
         prior_lines=2,
         lymphodepletion="flu_cy",
         marrow_involvement=False,
+        car_product="investigational",  # any product, as the record's CD19/CD28 LBCL allows
         dexamethasone_mg_by_day=[{"day": d, "mg": 0.0} for d in range(6)],
         tocilizumab_doses_by_day=[{"day": 2, "doses": 1}],
         temperature_max_c_by_day=[{"day": 1, "value": 38.2}],

@@ -46,6 +46,7 @@ EXPECTED = {
     "disease": "LBCL",
     "car_target": "CD19",  # axi-cel
     "costimulatory_domain": "CD28",
+    "car_product": "axi-cel",  # coded by product
     "lymphodepletion": "flu_cy",
     "day_since_infusion": 5,
     "crs_grade_by_day": [
@@ -186,6 +187,29 @@ def test_a_product_may_be_coded_by_target_and_domain():
     }
     m = mapped(bundle)
     assert (m.data["car_target"], m.data["costimulatory_domain"]) == ("CD7", "4-1BB")
+    assert "car_product" not in m.data  # no product code: the product is not given
+
+
+def test_a_product_the_contract_does_not_name_is_investigational():
+    """obe-cel (CD19/4-1BB) is not among the contract's products: its code gives the target and
+    domain, and car_product "investigational"."""
+    bundle = example_bundle()
+    entry(bundle, "car-t-infusion")["medicationCodeableConcept"] = {
+        "coding": [{"system": fhir_codes.CAR_T_PRODUCT, "code": "obe-cel"}]
+    }
+    m = mapped(bundle)
+    assert (m.data["car_target"], m.data["costimulatory_domain"]) == ("CD19", "4-1BB")
+    assert m.data["car_product"] == "investigational"
+
+
+def test_two_products_of_one_construct_are_an_error():
+    """axi-cel and brexu-cel are both CD19/CD28: the construct agrees, the product does not."""
+    bundle = example_bundle()
+    entry(bundle, "car-t-infusion")["medicationCodeableConcept"]["coding"].append(
+        {"system": fhir_codes.CAR_T_PRODUCT, "code": "brexu-cel"}
+    )
+    with pytest.raises(FhirInputError, match="all agreeing"):
+        mapped(bundle)
 
 
 def test_codes_that_disagree_about_the_product_are_an_error():

@@ -166,6 +166,7 @@ COMPLETE = {
     "costimulatory_domain": "CD28",
     "lymphodepletion": "flu_cy",
     "marrow_involvement": False,
+    "car_product": "axi-cel",  # CD19/CD28, licensed in LBCL
     "crs_grade_by_day": [{"day": d, "grade": g} for d, g in enumerate([0, 1, 1, 0])],
     "cd4_car_t_cells_per_ul": [{"day": 0, "value": 0.0}, {"day": 3, "value": 14.0}],
     "cd8_car_t_cells_per_ul": [{"day": 0, "value": 0.0}, {"day": 3, "value": 31.0}],
@@ -221,15 +222,22 @@ MISSING_CASES = [
         id="lymphoma-without-marrow-and-treatment",
     ),
     pytest.param(
-        without(COMPLETE, "marrow_involvement", disease="B-ALL", marrow_blasts_pct=35.0),
+        without(
+            COMPLETE,
+            "marrow_involvement",
+            disease="B-ALL",
+            marrow_blasts_pct=35.0,
+            car_product="brexu-cel",  # the CD19/CD28 product of adult B-ALL
+        ),
         [],
         id="leukaemia-marrow-as-blasts",
     ),
     pytest.param(
-        without(COMPLETE, "marrow_involvement", disease="B-ALL"),
+        without(COMPLETE, "marrow_involvement", disease="B-ALL", car_product="brexu-cel"),
         ["marrow_blasts_pct"],
         id="leukaemia-without-blasts",
     ),
+    pytest.param(without(COMPLETE, "car_product"), ["car_product"], id="product-not-given"),
     pytest.param(
         fresh(COMPLETE, cd4_car_t_cells_per_ul=[], dexamethasone_mg_by_day=[]),
         ["cd4_car_t_cells_per_ul", "dexamethasone_mg_by_day"],
@@ -551,6 +559,10 @@ def test_invalid_patient_id_is_reported_but_never_echoed(client, body):
         ("car_target", CAR_TARGETS),
         ("disease", DISEASES),
         ("costimulatory_domain", ("CD28", "4-1BB")),
+        (
+            "car_product",
+            ("axi-cel", "brexu-cel", "tisa-cel", "liso-cel", "ide-cel", "cilta-cel"),
+        ),
     ],
 )
 def test_unknown_enum_lists_allowed_values(client, body, field, allowed):
@@ -559,6 +571,48 @@ def test_unknown_enum_lists_allowed_values(client, body, field, allowed):
     assert e["value"] == "CD999"
     for value in allowed:
         assert f"'{value}'" in e["expected"], e
+
+
+def test_a_request_is_answered_with_or_without_the_product(client):
+    """car_product is optional: the hand-written request with axi-cel (CD19/CD28, LBCL) and
+    without it are both answered; without it the product is listed as a missing input."""
+    given = client.post("/v1/risk", json=COMPLETE)
+    assert given.status_code == 200, given.text
+    assert "car_product" not in given.json()["missing_inputs"]
+    left_out = client.post("/v1/risk", json=without(COMPLETE, "car_product"))
+    assert left_out.status_code == 200, left_out.text
+    assert "car_product" in left_out.json()["missing_inputs"]
+    sent_null = client.post("/v1/risk", json=fresh(COMPLETE, car_product=None))
+    assert sent_null.status_code == 200, sent_null.text
+    assert sent_null.json()["probability"] == left_out.json()["probability"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "fitting"),
+    [
+        # tisa-cel is 4-1BB: for CD19 with CD28 the products are axi-cel and brexu-cel
+        ({"car_product": "tisa-cel"}, "axi-cel, brexu-cel or investigational"),
+        # brexu-cel is CD19/CD28 but licensed for MCL and adult B-ALL, not LBCL
+        ({"car_product": "brexu-cel"}, "LBCL at 61 years: axi-cel, tisa-cel, liso-cel or "),
+        # tisa-cel in B-ALL: up to 25 years (Kymriah label)
+        (
+            {
+                "car_product": "tisa-cel",
+                "costimulatory_domain": "4-1BB",
+                "disease": "B-ALL",
+                "marrow_involvement": None,
+                "marrow_blasts_pct": 20.0,
+            },
+            "B-ALL at 61 years: brexu-cel or investigational",
+        ),
+    ],
+)
+def test_a_product_off_its_label_is_refused_with_422(client, changes, fitting):
+    response = client.post("/v1/risk", json=fresh(COMPLETE, **changes))
+    errors = invalid(response)  # 422, never a 500
+    e = error_for(errors, "car_product")
+    assert e["value"] == changes["car_product"]
+    assert fitting in e["expected"], e
 
 
 @pytest.mark.parametrize(

@@ -25,12 +25,15 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from icans.contract import (
+    CAR_PRODUCTS,
     CAR_TARGETS,
     COSTIMULATORY_DOMAINS,
     DISEASES,
     FIELDS,
+    INVESTIGATIONAL,
     LYMPHODEPLETION_REGIMENS,
     METHYLPREDNISOLONE_TO_DEXAMETHASONE,
+    PRODUCT_LABELS,
 )
 
 LOINC = "http://loinc.org"
@@ -248,17 +251,17 @@ CONDITION_FLAGS: dict[Coding, str] = {
 DISEASE_CODES: dict[Coding, str] = {(DISEASE, d): d for d in DISEASES}
 
 # The CAR-T infusion: a MedicationAdministration whose medication names the product, or its
-# CAR target and costimulatory domain. Licensed products by their target and domain
-# (icans-facts section 2.1).
+# CAR target and costimulatory domain. Licensed products by their target and domain: the
+# contract's labels (icans.contract.PRODUCT_LABELS), and obe-cel (Aucatzyl, CD19/4-1BB, adult
+# B-ALL; icans-facts section 2.1), which the contract's list of products does not name.
 PRODUCTS: dict[str, tuple[str, str]] = {
-    "axi-cel": ("CD19", "CD28"),
-    "brexu-cel": ("CD19", "CD28"),
-    "tisa-cel": ("CD19", "4-1BB"),
-    "liso-cel": ("CD19", "4-1BB"),
+    **{p: (label.car_target, label.costimulatory_domain) for p, label in PRODUCT_LABELS.items()},
     "obe-cel": ("CD19", "4-1BB"),
-    "ide-cel": ("BCMA", "4-1BB"),
-    "cilta-cel": ("BCMA", "4-1BB"),
 }
+# The contract's car_product of each product code: the licensed products it names, and
+# "investigational" for a product it does not (obe-cel, licensed after the contract's list was
+# drawn up: the contract calls every product outside its list investigational).
+CAR_PRODUCT_OF: dict[str, str] = {p: p if p in CAR_PRODUCTS else INVESTIGATIONAL for p in PRODUCTS}
 TARGET_CODES: dict[Coding, str] = {(CAR_TARGET, t): t for t in CAR_TARGETS}
 DOMAIN_CODES: dict[Coding, str] = {(COSTIMULATORY_DOMAIN, d): d for d in COSTIMULATORY_DOMAINS}
 # The dose: CAR+ cells per kg, or in total (divided by the body weight).
@@ -341,6 +344,13 @@ def render_tables() -> str:
         f"CodeableConcept | `{CAR_T_PRODUCT}` {products}; or `{CAR_TARGET}` "
         f"{', '.join(CAR_TARGETS)} with `{COSTIMULATORY_DOMAIN}` "
         f"{', '.join(COSTIMULATORY_DOMAINS)} | day 0 | - |"
+    )
+    same = ", ".join(p for p, c in CAR_PRODUCT_OF.items() if p == c)
+    other = ", ".join(f"{p} as {c}" for p, c in CAR_PRODUCT_OF.items() if p != c)
+    lines.append(
+        f"| `car_product` | MedicationAdministration.medicationCodeableConcept | "
+        f"`{CAR_T_PRODUCT}` {same} as coded; {other}; not given when the medication is coded "
+        "by target and domain only | day 0 | - |"
     )
     per_kg = ", ".join(f"`{u}` x{f:g}" for u, f in DOSE_PER_KG_UNITS.items())
     total = ", ".join(f"`{u}` x{f:g}" for u, f in DOSE_TOTAL_UNITS.items())

@@ -151,13 +151,16 @@ class _Mapping:
             return None
         if not found:
             return None
-        when, res, (target, domain) = found[0]
+        when, res, (target, domain, product) = found[0]
         self._set("car_target", target, res)
         self._set("costimulatory_domain", domain, res)
+        if product is not None:  # coded by target and domain only: the product is not given
+            self._set("car_product", codes.CAR_PRODUCT_OF[product], res)
         return when, res
 
-    def _product(self, res: Located) -> tuple[str, str] | None:
-        """(CAR target, costimulatory domain) of a CAR-T medication, None for another drug."""
+    def _product(self, res: Located) -> tuple[str, str, str | None] | None:
+        """(CAR target, costimulatory domain, product code or None) of a CAR-T medication, None
+        for another drug."""
         found = codings(res.resource.get("medicationCodeableConcept"))
         products = [c for s, c in found if s == codes.CAR_T_PRODUCT]
         targets = {codes.TARGET_CODES[c] for c in found if c in codes.TARGET_CODES}
@@ -167,7 +170,12 @@ class _Mapping:
         known = [codes.PRODUCTS[p] for p in products if p in codes.PRODUCTS]
         targets |= {t for t, _ in known}
         domains |= {d for _, d in known}
-        if len(known) < len(products) or len(targets) != 1 or len(domains) != 1:
+        if (
+            len(known) < len(products)
+            or len(set(products)) > 1
+            or len(targets) != 1
+            or len(domains) != 1
+        ):
             self.r.issue(
                 res,
                 "medicationCodeableConcept.coding",
@@ -177,7 +185,7 @@ class _Mapping:
                 f"({codes.COSTIMULATORY_DOMAIN}), all agreeing",
             )
             return None
-        return targets.pop(), domains.pop()
+        return targets.pop(), domains.pop(), products[0] if products else None
 
     def _dose(self, res: Located) -> None:
         dosage = res.resource.get("dosage")

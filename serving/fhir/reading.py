@@ -129,6 +129,8 @@ def where_recorded(field_name: str) -> str:
         "car_target": f"recorded as the CAR-T MedicationAdministration ({codes.CAR_T_PRODUCT})",
         "costimulatory_domain": f"recorded in the CAR-T MedicationAdministration "
         f"({codes.CAR_T_PRODUCT})",
+        "car_product": f"recorded as the CAR-T MedicationAdministration's product code "
+        f"({codes.CAR_T_PRODUCT}; a medication coded by target and domain names no product)",
         "lymphodepletion": f"recorded as a Procedure coded in {codes.LYMPHODEPLETION}",
     }.get(field_name, "see docs/fhir-mapping.md")
 
