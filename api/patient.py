@@ -9,8 +9,8 @@ its position in a list), the value and the rule:
 * a course observation dated after ``day_since_infusion`` (never silently used);
 * a day given twice in one course list;
 * a product, disease and age outside the supported combinations
-  (:data:`icans.contract.SUPPORTED_TARGETS`), and a licensed CAR-T product that contradicts
-  the CAR target, costimulatory domain, disease or age (:data:`icans.contract.PRODUCT_LABELS`);
+  (:data:`icans.products.SUPPORTED_TARGETS`), and a licensed CAR-T product that contradicts
+  the CAR target, costimulatory domain, disease or age (:data:`icans.products.PRODUCT_LABELS`);
 * negative cell counts; ICANS grades above 2 (grade >= 3 means the event has happened);
 * an ICE score charted for a child or a CAPD score for a patient of 12 or more, by the
   contract's age windows, and an ICANS grade below the grade the same day's ICE or CAPD score
@@ -56,10 +56,10 @@ from icans.contract import (
     FIELDS,
     PATIENT_ID_MAX_LENGTH,
     PREDICTION_DAY,
-    combination_errors,
 )
 from icans.errors import InvalidInputError, InvalidPatientError
 from icans.field_spec import FieldSpec
+from icans.products import combination_errors
 from icans.steroids import (
     MIN_REFRACTORY_GRADE,
     PERSISTENCE_DAYS,

@@ -11,14 +11,11 @@ from pathlib import Path
 from cohort import observations
 from cohort.schema import TABLES, _fields
 from icans.charting import AGE_WINDOWED, GRADE_BOUNDING, age_span
-from icans.contract import (
+from icans.contract import BASELINE, COURSE, PATIENT_ID_MAX_LENGTH, PREDICTION_DAY
+from icans.products import (
     ADULT_AGE_YEARS,
     ADULT_ONLY_DISEASES,
-    BASELINE,
-    COURSE,
     INVESTIGATIONAL,
-    PATIENT_ID_MAX_LENGTH,
-    PREDICTION_DAY,
     PRODUCT_LABELS,
     SUPPORTED_TARGETS,
 )

@@ -24,20 +24,16 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from icans.contract import (
+from icans.contract import BASELINE, COURSE, HORIZON_DAYS, OUTCOMES, RECORD
+from icans.errors import InvalidCohortError, InvalidInputError
+from icans.field_spec import FieldSpec
+from icans.products import (
     ADULT_AGE_YEARS,
     ADULT_ONLY_DISEASES,
-    BASELINE,
-    COURSE,
-    HORIZON_DAYS,
-    OUTCOMES,
     PRODUCT_LABELS,
-    RECORD,
     SUPPORTED_TARGETS,
     combination_errors,
 )
-from icans.errors import InvalidCohortError, InvalidInputError
-from icans.field_spec import FieldSpec
 
 TABLES = ("patients", "daily", "measurements", "outcomes")
 _DAY = FieldSpec("day", "integer", "day since infusion", low=0, high=HORIZON_DAYS, table="")
@@ -111,7 +107,7 @@ def validate_table(name: str, frame: pd.DataFrame) -> pd.DataFrame:
 def _unsupported(patients: pd.DataFrame) -> list[InvalidInputError]:
     """Patients whose product, disease and age fall outside the supported combinations, or
     whose licensed CAR-T product contradicts its label (an optional column), by the contract's
-    own rule (:func:`icans.contract.combination_errors`), one row at a time only where the
+    own rule (:func:`icans.products.combination_errors`), one row at a time only where the
     quick test finds a candidate."""
     pairs = {(t, d) for t, diseases in SUPPORTED_TARGETS.items() for d in diseases}
     key = pd.Series(list(zip(patients["car_target"], patients["disease"], strict=True)))

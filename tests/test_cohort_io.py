@@ -24,8 +24,8 @@ from cohort.store import MANIFEST, read_manifest, read_table, remove_abandoned
 from data.synthetic.chunk import BLOCK_SIZE
 from data.synthetic.cohort import CohortSpec, generate_cohort
 from data.synthetic.parameters import CASE_MIXES
-from icans.contract import SUPPORTED_TARGETS
 from icans.errors import CohortNotFoundError, InvalidInputError
+from icans.products import SUPPORTED_TARGETS
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
 MAX_MODULE_LINES = 500
 # declared parameter tables: one entry per sourced parameter, read as a table, not as logic
-PARAMETER_TABLES = {"data/synthetic/parameters.py"}
+# Tables of sourced numbers, read row by row, not held in mind at once.
+PARAMETER_TABLES = {"data/synthetic/parameters.py", "data/synthetic/targets.py"}
 MAX_SERVICE_LINES = 250  # serving/service.py only wires the apps, routers and the worker
 
 

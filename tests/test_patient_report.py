@@ -54,10 +54,14 @@ def runtime(small_champion) -> ModelRuntime:
 
 @pytest.fixture(scope="module")
 def record(small_champion) -> dict:
-    """A patient with CRS by DAY (so several predictors move the risk)."""
+    """A patient with CRS by DAY (so several predictors move the risk) and without the event by
+    then (a request after it is refused)."""
     tables = read_cohort(small_champion.cohort).tables
-    daily = tables["daily"]
-    pid = daily[(daily["day"] <= DAY) & (daily["crs_grade"] >= 2)]["patient_id"].iloc[0]
+    daily, outcomes = tables["daily"], tables["outcomes"]
+    event_day = outcomes["event_day"].astype(float)
+    free = outcomes.loc[~(event_day <= DAY), "patient_id"]
+    crs = daily[(daily["day"] <= DAY) & (daily["crs_grade"] >= 2)]
+    pid = crs.loc[crs["patient_id"].isin(free), "patient_id"].iloc[0]
     return patient_record(tables, pid, DAY)
 
 

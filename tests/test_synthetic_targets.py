@@ -8,12 +8,11 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from data.synthetic.effect_sizes import logistic_slope, odds_ratio
 from data.synthetic.summary import (
     MIN_PATIENTS,
     group_mask,
-    logistic_slope,
     metric_values,
-    odds_ratio,
     realism_table,
     routine_summaries,
 )

@@ -13,6 +13,15 @@ from sklearn.metrics import roc_auc_score
 
 from cohort.reader import CohortMetadata, read_metadata
 from cohort.store import read_manifest, read_table
+from data.synthetic.effect_sizes import (
+    column,
+    counts_by_grade,
+    coupling_metrics,
+    course_metrics,
+    death_metrics,
+    refractory_metrics,
+    treatment_metrics,
+)
 from data.synthetic.parameters import FAMILIES, PRODUCTS
 from data.synthetic.targets import TARGETS
 from icans.steroids import TREATMENT_MG
@@ -36,11 +45,6 @@ def landmark_labels(true_risk: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataF
     return m
 
 
-def _column(df: pd.DataFrame, name: str) -> pd.Series:
-    """``df[name]`` as the Series it is (pandas types a column as Series or DataFrame)."""
-    return cast(pd.Series, df[name])
-
-
 ROUTINE_COLUMNS = ["patient_id", "day", "crs_grade", "temperature_max_c", "crp_mg_per_l"]
 ROUTINE_COLUMNS += ["ferritin_ng_per_ml"]
 # The daily findings and doses behind the severity and treatment metrics (optional: a daily
@@ -61,7 +65,7 @@ def routine_summaries(daily: pd.DataFrame) -> pd.DataFrame:
     d = pd.DataFrame(daily[ROUTINE_COLUMNS + course]).reset_index(drop=True)
     # Integer patient codes (in order of appearance): grouping by them is several times faster
     # than by the identifier strings on a 100,000-patient daily table.
-    codes, ids = pd.factorize(_column(d, "patient_id"))
+    codes, ids = pd.factorize(column(d, "patient_id"))
     day = d["day"].to_numpy()
     crs_grade = d["crs_grade"].to_numpy()
 
@@ -82,7 +86,7 @@ def routine_summaries(daily: pd.DataFrame) -> pd.DataFrame:
             "patient_id": ids,
             "crp_peak": per_patient(crp, everywhere, "max"),
             "ferritin_peak": per_patient(
-                _column(d, "ferritin_ng_per_ml").to_numpy(float), everywhere, "max"
+                column(d, "ferritin_ng_per_ml").to_numpy(float), everywhere, "max"
             ),
             "first_fever_day": per_patient(day, d["temperature_max_c"].to_numpy() >= 38.0, "min"),
             "first_crs_day": first_crs,
@@ -93,16 +97,16 @@ def routine_summaries(daily: pd.DataFrame) -> pd.DataFrame:
     )
     if "seizure" in course:
         out["seizure_any"] = (
-            per_patient((_column(d, "seizure") != NO_SEIZURE).to_numpy(), everywhere, "max") > 0
+            per_patient((column(d, "seizure") != NO_SEIZURE).to_numpy(), everywhere, "max") > 0
         )
     if "cerebral_edema" in course:
-        edema = (_column(d, "cerebral_edema") == DIFFUSE_EDEMA).to_numpy()
+        edema = (column(d, "cerebral_edema") == DIFFUSE_EDEMA).to_numpy()
         out["diffuse_edema_any"] = per_patient(edema, everywhere, "max") > 0
     if "dexamethasone_mg" in course:
-        treated = (_column(d, "dexamethasone_mg") >= TREATMENT_MG).to_numpy()
+        treated = (column(d, "dexamethasone_mg") >= TREATMENT_MG).to_numpy()
         out["treatment_steroid_any"] = per_patient(treated, everywhere, "max") > 0
     if "icans_grade" in course:
-        grade = _column(d, "icans_grade").to_numpy(float)
+        grade = column(d, "icans_grade").to_numpy(float)
         out["first_icans_2plus_day"] = per_patient(day, grade >= 2, "min")
         out["first_icans_1_day"] = per_patient(day, grade == 1, "min")
     return out
@@ -112,14 +116,14 @@ def _crp_early_auroc(df: pd.DataFrame) -> float:
     """AUROC of the highest CRP on days 0-3 alone for the target event after day 3."""
     if "crp_max_early" not in df:
         return np.nan
-    event = _column(df, "event_day").astype(float)
-    death = _column(df, "death_day").astype(float)
+    event = column(df, "event_day").astype(float)
+    death = column(df, "death_day").astype(float)
     at_risk = ~(event <= EARLY_CRP_DAY) & ~(death <= EARLY_CRP_DAY)
-    at_risk &= _column(df, "crp_max_early").notna()
+    at_risk &= column(df, "crp_max_early").notna()
     y = event[at_risk] > EARLY_CRP_DAY
     if not 0 < y.sum() < len(y):
         return np.nan
-    return float(roc_auc_score(y, _column(df, "crp_max_early")[at_risk]))
+    return float(roc_auc_score(y, column(df, "crp_max_early")[at_risk]))
 
 
 EASIX_FC_LABS = ["ldh_u_per_l", "creatinine_mg_per_dl", "platelets_10e9_per_l"]
@@ -146,7 +150,7 @@ def easix_fc_ratio(df: pd.DataFrame) -> float:
         + np.log(labs["crp_mg_per_l"])
         + np.log(labs["ferritin_ng_per_ml"])
     )
-    grade2 = (_column(df, "icans_max_grade") >= 2)[known]
+    grade2 = (column(df, "icans_max_grade") >= 2)[known]
     low, high = np.quantile(score, [1 / 3, 2 / 3]) if len(score) else (np.nan, np.nan)
     bottom, top = grade2[score <= low], grade2[score > high]
     if min(len(bottom), len(top)) < MIN_PER_THIRD or not bottom.any():
@@ -157,13 +161,13 @@ def easix_fc_ratio(df: pd.DataFrame) -> float:
 def _routine_metrics(df: pd.DataFrame) -> dict[str, float]:
     if "crp_peak" not in df:
         return {}
-    crs = _column(df, "crs_max_grade")
-    crs_days = _column(df, "first_crs_day")
+    crs = column(df, "crs_max_grade")
+    crs_days = column(df, "first_crs_day")
     with_crs = crs_days.notna()
-    lag = _column(df, "crp_peak_day") - crs_days
+    lag = column(df, "crp_peak_day") - crs_days
 
     def median(name: str, rows: pd.Series) -> float:
-        return float(_column(df, name).loc[rows].median())
+        return float(column(df, name).loc[rows].median())
 
     return {
         "crp_peak_crs_1_2": median("crp_peak", crs.between(1, 2)),
@@ -171,170 +175,10 @@ def _routine_metrics(df: pd.DataFrame) -> dict[str, float]:
         "ferritin_peak_crs_1_2": median("ferritin_peak", crs.between(1, 2)),
         "ferritin_peak_crs_3plus": median("ferritin_peak", crs >= 3),
         "fever_first_at_crs_onset": float(
-            (_column(df, "first_fever_day").loc[with_crs] == crs_days.loc[with_crs]).mean()
+            (column(df, "first_fever_day").loc[with_crs] == crs_days.loc[with_crs]).mean()
         ),
         "crp_peak_after_crs_onset": float(lag.loc[with_crs].median()),
         "crp_early_auroc": _crp_early_auroc(df),
-    }
-
-
-def _share(event: pd.Series, among: pd.Series) -> float:
-    """Share of the rows ``among`` where ``event`` holds (NaN when there are none)."""
-    n = int(among.sum())
-    return float((event & among).sum() / n) if n else np.nan
-
-
-def _count_ratio(numerator: pd.Series, denominator: pd.Series) -> float:
-    n = int(denominator.sum())
-    return float(numerator.sum() / n) if n else np.nan
-
-
-def odds_ratio(event: pd.Series, exposed: pd.Series, among: pd.Series | None = None) -> float:
-    """Odds ratio of ``event`` for ``exposed`` vs not, from the 2x2 table of the rows ``among``
-    (all rows by default); NaN when a cell is empty (no continuity correction)."""
-    rows = np.ones(len(event), bool) if among is None else among.to_numpy(bool)
-    y, x = event.to_numpy(bool)[rows], exposed.to_numpy(bool)[rows]
-    a, b = int((y & x).sum()), int((~y & x).sum())
-    c, d = int((y & ~x).sum()), int((~y & ~x).sum())
-    return a * d / (b * c) if min(a, b, c, d) > 0 else np.nan
-
-
-def logistic_slope(x: np.ndarray, y: np.ndarray, iterations: int = 50) -> float:
-    """Slope of the univariable logistic regression of the 0/1 ``y`` on ``x`` (maximum
-    likelihood, no penalty) by Newton-Raphson; NaN when ``x`` or ``y`` is constant or the fit
-    does not converge (separation)."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    if len(x) < 2 or np.ptp(x) == 0 or not 0 < y.sum() < len(y):
-        return np.nan
-    design = np.column_stack([np.ones_like(x), x - x.mean()])  # centred: better conditioned
-    beta = np.array([np.log(y.mean() / (1 - y.mean())), 0.0])
-    for _ in range(iterations):
-        with np.errstate(over="ignore"):  # exp(large) -> inf -> p = 0: a separated fit
-            p = 1 / (1 + np.exp(-design @ beta))
-        hessian = design.T @ (design * (p * (1 - p))[:, None])
-        try:
-            step = np.linalg.solve(hessian, design.T @ (y - p))
-        except np.linalg.LinAlgError:  # all weights 0: the fit ran off to infinity
-            return np.nan
-        beta += step
-        if not np.isfinite(beta).all():
-            return np.nan
-        if np.abs(step).max() < 1e-10:
-            return float(beta[1])
-    return np.nan
-
-
-def _log_odds_ratio_per(df: pd.DataFrame, column: str, event: pd.Series, base: float) -> float:
-    """OR of ``event`` per ``base``-fold ``column`` (positive values only) by logistic fit."""
-    x = _column(df, column).to_numpy(float, na_value=np.nan)
-    known = np.isfinite(x) & (x > 0)
-    slope = logistic_slope(np.log(x[known]) / np.log(base), event.to_numpy(bool)[known])
-    return float(np.exp(slope))
-
-
-def _counts_by_grade(grade: pd.Series) -> dict[str, float]:
-    return {
-        "grade1_to_grade2": _count_ratio(grade == 1, grade == 2),
-        "grade45_to_grade3": _count_ratio(grade >= 4, grade == 3),
-    }
-
-
-def _refractory_metrics(df: pd.DataFrame) -> dict[str, float]:
-    grade = _column(df, "icans_max_grade")
-    refractory = _column(df, "steroid_refractory_icans").astype(bool)
-    cause = _column(df, "death_cause")
-    treatment_death = cause.notna() & (cause != "progression")
-    return {
-        "refractory": float(refractory.mean()),
-        "refractory_given_3plus": _share(refractory, grade >= 3),
-        "refractory_given_grade2": _share(refractory, grade == 2),
-        "refractory_grade1_share": _share(grade == 1, refractory),
-        "refractory_death": _share(treatment_death, refractory),
-    }
-
-
-def _treatment_metrics(df: pd.DataFrame) -> dict[str, float]:
-    crs = _column(df, "crs_max_grade")
-    grade = _column(df, "icans_max_grade")
-    toci = _column(df, "tocilizumab_doses") > 0
-    steroids = _column(df, "dexamethasone_start_day").notna()
-    out = {
-        "toci_given_crs": _share(toci, crs >= 1),
-        "toci_given_crs1": _share(toci, crs == 1),
-        "toci_given_crs2": _share(toci, crs == 2),
-        "toci_given_crs3plus": _share(toci, crs >= 3),
-        "steroids_given_icans": _share(steroids, grade >= 1),
-        "steroids_given_icans_2plus": _share(steroids, grade >= 2),
-    }
-    if "treatment_steroid_any" in df:
-        given = _column(df, "treatment_steroid_any").astype("boolean").fillna(False).astype(bool)
-        out["steroids_given_crs3plus"] = _share(given, crs >= 3)
-    return out
-
-
-def _coupling_metrics(df: pd.DataFrame) -> dict[str, float]:
-    severe = _column(df, "severe_icans").astype(bool)
-    crs = _column(df, "crs_max_grade")
-    icans_onset = _column(df, "icans_onset_day").astype(float)
-    crs_onset = _column(df, "crs_onset_day").astype(float)
-    both = icans_onset.notna() & crs_onset.notna()
-    out = {
-        "severe_icans_or_crs34": odds_ratio(severe, crs >= 3),
-        "p_severe_icans_given_crs34": _share(severe, crs >= 3),
-        "severe_icans_without_crs": _share(crs == 0, severe),
-        "icans_after_crs_onset": _share(icans_onset >= crs_onset, both),
-    }
-    if "product" in df:
-        product = _column(df, "product")
-        tisa, axi = product == "tisa-cel NHL", product == "axi-cel"
-        out["or_tisa_vs_axi_icans"] = odds_ratio(
-            _column(df, "icans_max_grade") >= 1, tisa, among=tisa | axi
-        )
-    if "ldh_u_per_l" in df:
-        out["ldh_or_per_log10"] = _log_odds_ratio_per(df, "ldh_u_per_l", severe, 10)
-    if {"dose_cells_per_kg", "weight_kg"} <= set(df.columns):
-        total = _column(df, "dose_cells_per_kg") * _column(df, "weight_kg")
-        out["dose_crs_or_per_doubling"] = _log_odds_ratio_per(
-            pd.DataFrame({"total_cells": total}), "total_cells", crs >= 1, 2
-        )
-    return out
-
-
-def _course_metrics(df: pd.DataFrame) -> dict[str, float]:
-    """Metrics from the per-patient summaries of the daily course (:func:`routine_summaries`);
-    a patient without daily rows counts as without the finding."""
-
-    def ever(name: str) -> pd.Series:
-        return _column(df, name).astype("boolean").fillna(False).astype(bool)
-
-    out: dict[str, float] = {}
-    if "crs_resolution_day" in df:
-        crs_onset = _column(df, "crs_onset_day").astype(float)
-        duration = _column(df, "crs_resolution_day").astype(float) - crs_onset
-        out["crs_duration_median"] = float(duration.loc[crs_onset.notna()].median())
-    if "first_icans_2plus_day" in df:
-        first_2 = _column(df, "first_icans_2plus_day").astype(float)
-        first_1 = _column(df, "first_icans_1_day").astype(float)
-        reached = first_2.notna()
-        out["grade1_before_grade2"] = _share(first_1 < first_2, reached)
-    if "seizure_any" in df:
-        out["seizure"] = float(ever("seizure_any").mean())
-    if "diffuse_edema_any" in df:
-        edema = ever("diffuse_edema_any")
-        out["diffuse_edema"] = float(edema.mean())
-        out["fatal_edema"] = float((edema & _column(df, "died_of_icans").astype(bool)).mean())
-    return out
-
-
-def _death_metrics(df: pd.DataFrame) -> dict[str, float]:
-    cause = _column(df, "death_cause")
-    died = cause.notna()
-    return {
-        "early_death": float(died.mean()),
-        "death_share_icans": _share(cause == "icans", died),
-        "death_share_crs": _share(cause == "crs", died),
-        "death_share_infection": _share(cause == "infection", died),
     }
 
 
@@ -342,34 +186,34 @@ def metric_values(df: pd.DataFrame) -> dict[str, float]:
     """Every metric of :mod:`data.synthetic.targets` for one group of patients (one row each,
     the patients and outcomes tables merged, with :func:`routine_summaries` of the daily
     table); a metric whose columns are absent is left out."""
-    icans = _column(df, "icans_max_grade") >= 1
-    onset = _column(df, "icans_onset_day").astype(float)
-    duration = _column(df, "icans_resolution_day").astype(float) - onset
-    crs_onset = _column(df, "crs_onset_day").astype(float)
-    cause = _column(df, "death_cause")
+    icans = column(df, "icans_max_grade") >= 1
+    onset = column(df, "icans_onset_day").astype(float)
+    duration = column(df, "icans_resolution_day").astype(float) - onset
+    crs_onset = column(df, "crs_onset_day").astype(float)
+    cause = column(df, "death_cause")
     other_death = cause.notna() & (cause != "icans")
     return (
         {
             "icans_any": icans.mean(),
-            "icans_3plus": _column(df, "severe_icans").mean(),
-            "crs_any": (_column(df, "crs_max_grade") >= 1).mean(),
-            "crs_3plus": (_column(df, "crs_max_grade") >= 3).mean(),
+            "icans_3plus": column(df, "severe_icans").mean(),
+            "crs_any": (column(df, "crs_max_grade") >= 1).mean(),
+            "crs_3plus": (column(df, "crs_max_grade") >= 3).mean(),
             "onset_median": cast(pd.Series, onset[icans]).median(),
             "duration_median": cast(pd.Series, duration[icans]).median(),
             "crs_onset_median": float(crs_onset.median()),
-            "tocilizumab": (_column(df, "tocilizumab_doses") > 0).mean(),
-            "steroids": _column(df, "dexamethasone_start_day").notna().mean(),
+            "tocilizumab": (column(df, "tocilizumab_doses") > 0).mean(),
+            "steroids": column(df, "dexamethasone_start_day").notna().mean(),
             "nrm": other_death.mean(),
-            "icans_death": _column(df, "died_of_icans").mean(),
+            "icans_death": column(df, "died_of_icans").mean(),
             "onset_after_14": (onset > 14).mean(),
             "easix_fc_icans_2plus_ratio": easix_fc_ratio(df),
         }
-        | _counts_by_grade(_column(df, "icans_max_grade"))
-        | _refractory_metrics(df)
-        | _treatment_metrics(df)
-        | _coupling_metrics(df)
-        | _course_metrics(df)
-        | _death_metrics(df)
+        | counts_by_grade(column(df, "icans_max_grade"))
+        | refractory_metrics(df)
+        | treatment_metrics(df)
+        | coupling_metrics(df)
+        | course_metrics(df)
+        | death_metrics(df)
         | _routine_metrics(df)
     )
 
@@ -390,17 +234,17 @@ def group_mask(df: pd.DataFrame, group: str) -> pd.Series:
     if name == "all":
         mask = pd.Series(True, index=df.index)
     elif name in PRODUCTS:
-        mask = _column(df, "product") == name
+        mask = column(df, "product") == name
     elif name in FAMILIES:
-        mask = _column(df, "product_family") == name
+        mask = column(df, "product_family") == name
     elif name == "CD19":
-        mask = _column(df, "car_target") == "CD19"
+        mask = column(df, "car_target") == "CD19"
     elif name == "CD19 lymphoma":
-        mask = (_column(df, "car_target") == "CD19") & _column(df, "disease").isin(LYMPHOMAS)
+        mask = (column(df, "car_target") == "CD19") & column(df, "disease").isin(LYMPHOMAS)
     else:
         raise ValueError(f"unknown target group {group!r}")
     if prophylaxis is not None:
-        mask &= _column(df, "prophylactic_dexamethasone").astype(bool) == prophylaxis
+        mask &= column(df, "prophylactic_dexamethasone").astype(bool) == prophylaxis
     return mask
 
 
@@ -435,15 +279,15 @@ def realism_table(df: pd.DataFrame) -> pd.DataFrame:
 
 def seed_phenotypes(df: pd.DataFrame) -> pd.Series:
     """Counts of the patients the source papers describe, which the cohort must contain."""
-    grade = _column(df, "icans_max_grade")
-    refractory_low_grade = _column(df, "steroid_refractory_icans") & (grade <= 2)
+    grade = column(df, "icans_max_grade")
+    refractory_low_grade = column(df, "steroid_refractory_icans") & (grade <= 2)
     late_without_crs = (
         (grade >= 4)
-        & (_column(df, "icans_onset_day").astype(float) >= 12)
-        & (_column(df, "crs_max_grade") == 0)
+        & (column(df, "icans_onset_day").astype(float) >= 12)
+        & (column(df, "crs_max_grade") == 0)
     )
-    target = _column(df, "car_target")
-    myeloid_cns = target.isin(["CLL1", "CD7", "CD123"]) & _column(df, "cns_involvement")
+    target = column(df, "car_target")
+    myeloid_cns = target.isin(["CLL1", "CD7", "CD123"]) & column(df, "cns_involvement")
     return pd.Series(
         {
             "patients": len(df),
@@ -451,7 +295,7 @@ def seed_phenotypes(df: pd.DataFrame) -> pd.Series:
             "grade >= 4, onset day >= 12, no CRS (Katsin 2024)": int(late_without_crs.sum()),
             "myeloid target with CNS involvement": int(myeloid_cns.sum()),
             "  of whom severe or refractory": int(
-                (myeloid_cns & _column(df, "severe_or_refractory_icans")).sum()
+                (myeloid_cns & column(df, "severe_or_refractory_icans")).sum()
             ),
         }
     )
@@ -486,7 +330,7 @@ def summarise(cohort_dir: Path) -> CohortSummary:
         m = landmark_labels(read_table(cohort_dir, "true_risk"), outcomes)
         rows = []
         for day, x in m.groupby("landmark_day"):
-            y = _column(x, "event_after_landmark")
+            y = column(x, "event_after_landmark")
             rows.append(
                 {
                     "landmark_day": day,

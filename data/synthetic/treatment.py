@@ -105,8 +105,8 @@ def next_steroid_state(
     steroids started as soon as the grade calls for them and no early second-line therapy (the
     seed profiles' course)."""
     state, grade = np.asarray(state), np.asarray(grade)
-    decided = state == NONE if decided is None else np.asarray(decided, dtype=bool)
-    early = np.isin(state, EARLY) & decided & (grade >= 1)
+    taken: np.ndarray = state == NONE if decided is None else np.asarray(decided, dtype=bool)
+    early = np.isin(state, EARLY) & taken & (grade >= 1)
     nxt = np.select(
         [
             state == NONE,
@@ -120,7 +120,7 @@ def next_steroid_state(
             state == HD3,
         ],
         [
-            np.where((grade >= start_grade) & decided, D0, NONE),
+            np.where((grade >= start_grade) & taken, D0, NONE),
             D1,
             np.where(grade >= 2, D2P, D2N),
             np.where(grade >= 2, HD1, RESPONDED),

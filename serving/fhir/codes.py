@@ -30,11 +30,10 @@ from icans.contract import (
     COSTIMULATORY_DOMAINS,
     DISEASES,
     FIELDS,
-    INVESTIGATIONAL,
     LYMPHODEPLETION_REGIMENS,
     METHYLPREDNISOLONE_TO_DEXAMETHASONE,
-    PRODUCT_LABELS,
 )
+from icans.products import INVESTIGATIONAL, PRODUCT_LABELS
 
 LOINC = "http://loinc.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -252,7 +251,7 @@ DISEASE_CODES: dict[Coding, str] = {(DISEASE, d): d for d in DISEASES}
 
 # The CAR-T infusion: a MedicationAdministration whose medication names the product, or its
 # CAR target and costimulatory domain. Licensed products by their target and domain: the
-# contract's labels (icans.contract.PRODUCT_LABELS), and obe-cel (Aucatzyl, CD19/4-1BB, adult
+# contract's labels (icans.products.PRODUCT_LABELS), and obe-cel (Aucatzyl, CD19/4-1BB, adult
 # B-ALL; icans-facts section 2.1), which the contract's list of products does not name.
 PRODUCTS: dict[str, tuple[str, str]] = {
     **{p: (label.car_target, label.costimulatory_domain) for p, label in PRODUCT_LABELS.items()},
