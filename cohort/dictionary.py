@@ -12,6 +12,7 @@ from cohort import observations
 from cohort.schema import TABLES, _fields
 from icans.charting import AGE_WINDOWED, GRADE_BOUNDING, age_span
 from icans.contract import BASELINE, COURSE, PATIENT_ID_MAX_LENGTH, PREDICTION_DAY
+from icans.field_spec import FieldSpec
 from icans.products import (
     ADULT_AGE_YEARS,
     ADULT_ONLY_DISEASES,
@@ -19,7 +20,6 @@ from icans.products import (
     PRODUCT_LABELS,
     SUPPORTED_TARGETS,
 )
-from icans.field_spec import FieldSpec
 from icans.steroids import MIN_REFRACTORY_GRADE, PERSISTENCE_DAYS, TREATMENT_MG
 
 # the persistence readings in words: "2 and 3 days after the start"
