@@ -15,13 +15,17 @@ FAST = TrainConfig(
     learning_curve_sizes=(13, 100),
     learning_curve_repeats=2,
     logistic_c_grid=(0.1,),  # the logistic baseline with one penalty (no inner search)
-    # A 2,500-patient test cohort holds ~150 held-out events: its AUROC and calibration slope
-    # carry intervals of about +/-0.05 and +/-0.2, so the gates are widened by as much.
+    # A 2,500-patient test cohort holds 625 held-out patients and ~100 events a landmark: its
+    # AUROC, calibration slope and calibration intercept carry intervals of about +/-0.05,
+    # +/-0.2 and +/-0.2, so the gates are widened by as much. (The seed-3 cohort's held-out
+    # patients have fewer events than predicted by chance: the exact true risk itself has a
+    # calibration intercept of -0.23 there, the model -0.32 without recalibration.)
     gates=GateConfig(
         max_auroc_gap_to_true_risk=0.06,
         min_test_events=10,
         calibration_slope_min=0.7,
         calibration_slope_max=1.3,
+        calibration_intercept_max_abs=0.4,
     ),
     # no input-set models (three more tuned fits); tests/test_input_set_comparison.py fits two
     input_sets=(),
