@@ -27,6 +27,10 @@ FAST = TrainConfig(
         calibration_slope_max=1.3,
         calibration_intercept_max_abs=0.4,
     ),
+    # Two folds train on half the patients each: their out-of-fold slope understates the
+    # full-data model's (seed 3: 0.74 out of fold, ~1.0 held out), so a recalibration fitted on
+    # it over-shrinks (held-out slope 1.33). Recalibrate only when far off.
+    recalibrate_if_slope_outside=(0.7, 1.3),
     # no input-set models (three more tuned fits); tests/test_input_set_comparison.py fits two
     input_sets=(),
 )

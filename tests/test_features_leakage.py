@@ -33,15 +33,14 @@ from features.packing import to_raw
 from features.transformers import build_feature_pipeline, transform_rows
 from icans.charting import domain_grade
 from icans.contract import (
-    ADULT_ONLY_DISEASES,
     BASELINE,
     COSTIMULATORY_DOMAINS,
     COURSE,
     FIELDS,
     HORIZON_DAYS,
     LYMPHODEPLETION_REGIMENS,
-    SUPPORTED_TARGETS,
 )
+from icans.products import ADULT_ONLY_DISEASES, SUPPORTED_TARGETS
 from icans.daily_routine import DAILY_ROUTINE
 from icans.errors import InvalidInputError, InvalidPatientError
 
