@@ -40,9 +40,9 @@ from icans.contract import (
     HORIZON_DAYS,
     LYMPHODEPLETION_REGIMENS,
 )
-from icans.products import ADULT_ONLY_DISEASES, SUPPORTED_TARGETS
 from icans.daily_routine import DAILY_ROUTINE
 from icans.errors import InvalidInputError, InvalidPatientError
+from icans.products import ADULT_ONLY_DISEASES, SUPPORTED_TARGETS
 
 pytestmark = [
     # A category absent from the small training cohort is encoded as all-zero with a warning;
