@@ -126,6 +126,7 @@ KATSIN = Profile(
         "car_target": "CD19",
         "costimulatory_domain": "4-1BB",
         "lymphodepletion": "flu_cy",
+        "car_product": "investigational",
     },
     crs_grade={d: 0 for d in _DAYS},
     icans_grade={d: 0 for d in _DAYS},
@@ -133,6 +134,8 @@ KATSIN = Profile(
     cd8={3: 0.05, 7: 0.15, 10: 0.4},
     guessed=(
         "weight 75 kg (dose per kg from the 1.29e6 total)",
+        "an academic (investigational) product, given the generator's dynamics of liso-cel, "
+        "the CD19/4-1BB product licensed for PMBCL",
         "LDH 600 U/L, ferritin 1,200 ng/mL, platelets 150, creatinine 0.9",
         "3 prior lines (three regimens named)",
         "CD4+/CD8+ counts on days 3, 7 and 10 (only the day-14 peak of 77.7/uL, CD4:CD8 89 "
@@ -171,6 +174,7 @@ MENG = Profile(
         "car_target": "CLL1",
         "costimulatory_domain": "4-1BB",
         "lymphodepletion": "flu_cy",
+        "car_product": "investigational",
     },
     crs_grade={d: (1 if 2 <= d <= 5 else 0) for d in _DAYS},
     icans_grade={d: (1 if d >= 11 else 0) for d in _DAYS},
