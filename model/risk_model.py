@@ -13,7 +13,12 @@ model needs, in this order:
 5. checks calibration on the out-of-fold log-odds of step 3 and, when the slope or intercept is
    off, fits a logistic recalibration of the log-odds on them (``p = expit(a + b * margin)``,
    b > 0): linear in the log-odds, so the exact contributions scaled by ``b`` still add up to
-   the recalibrated log-odds, and the monotone directions survive;
+   the recalibrated log-odds, and the monotone directions survive. The slope is refitted only
+   when it is far off: the out-of-fold models learn from (K-1)/K of the patients and overfit
+   more than the model refitted on all of them, so their slope understates its slope (measured:
+   0.93 out of fold against about 1.02 held out with three folds on 7,500 patients; 0.74
+   against about 1.0 with two folds on 1,875), and a slope fitted on them would over-shrink it.
+   Otherwise only the intercept is corrected (calibration in the large);
 6. refits both parts on ``uncertainty_refits`` patient-bootstrap resamples, whose spread gives
    each probability its uncertainty interval.
 
@@ -86,7 +91,7 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         search: SearchSpace | None = None,
         cv_folds: int = 3,
         missing_series_fraction: float = 0.10,
-        recalibrate_if_slope_outside: tuple[float, float] = (0.95, 1.05),
+        recalibrate_if_slope_outside: tuple[float, float] = (0.8, 1.25),
         recalibrate_if_abs_intercept_above: float = 0.05,
         uncertainty_refits: int = 20,
         linear_offset: bool = True,
@@ -174,21 +179,26 @@ class RiskModel(ClassifierMixin, BaseEstimator):
 
     def _calibrate(self, oof: np.ndarray, y: np.ndarray) -> tuple[tuple[float, float], dict]:
         """``(a, b)`` of ``a + b * margin``, fitted by unpenalised logistic regression
-        (:func:`evaluation.logistic.fit_logistic`) on the out-of-fold log-odds when their
-        calibration is off; ``(0, 1)`` otherwise, or when the
-        fit would invert the ranking (b <= 0)."""
+        (:func:`evaluation.logistic.fit_logistic`) on the out-of-fold log-odds when their slope
+        is outside ``recalibrate_if_slope_outside``; ``(a, 1)`` with ``a`` fitted alone when
+        only the intercept is off; ``(0, 1)`` otherwise, or when the fit would invert the
+        ranking (b <= 0)."""
         before = PreparedScores(y, expit(oof)).metrics()
         low, high = self.recalibrate_if_slope_outside
-        needs = (
-            not low <= before["calibration_slope"] <= high
-            or abs(before["calibration_intercept"]) > self.recalibrate_if_abs_intercept_above
+        slope_off = not low <= before["calibration_slope"] <= high
+        intercept_off = (
+            abs(before["calibration_intercept"]) > self.recalibrate_if_abs_intercept_above
         )
+        needs = slope_off or intercept_off
         calibration = (0.0, 1.0)
-        if needs:
+        if slope_off:
             design = np.column_stack([np.ones_like(oof), oof])
             a, b = fit_logistic(design, y, tol=EXACT_TOL)
             if b > 0:
                 calibration = (float(a), float(b))
+        elif intercept_off:
+            (a,) = fit_logistic(np.ones((len(oof), 1)), y, offset=oof, tol=EXACT_TOL)
+            calibration = (float(a), 1.0)
         record = {
             "recalibrated": bool(needs),
             "intercept": calibration[0],

@@ -112,6 +112,7 @@ class Champion:
     store: object
     settings: object
     result: object
+    trained_by: int = 0  # the process that trained it (one xdist worker builds it for all)
 
 
 @pytest.fixture(scope="session")
@@ -129,7 +130,7 @@ def champion(tmp_path_factory) -> Champion:
     store = tmp_path_factory.mktemp("champion-store")
     shutil.copy(built.store / "mlflow.db", store / "mlflow.db")
     settings = built.settings.model_copy(update={"tracking_uri": f"sqlite:///{store}/mlflow.db"})
-    return Champion(built.cohort, store, settings, built.result)
+    return Champion(built.cohort, store, settings, built.result, built.trained_by)
 
 
 @pytest.fixture(scope="session")
@@ -196,7 +197,7 @@ def _train(root: Path, spec: CohortSpec, config) -> Champion:
     )
     result = train(cohort, config, settings)
     assert result.promoted, result.gate.summary()
-    return Champion(cohort, store, settings, result)
+    return Champion(cohort, store, settings, result, os.getpid())
 
 
 # --------------------------------------------------------------------------------------------

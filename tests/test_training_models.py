@@ -253,6 +253,24 @@ def test_recalibration_refuses_a_negative_slope(recalibrated):
     # (exact: the refusal returns the literal identity, nothing computed)
 
 
+def test_only_the_intercept_is_corrected_when_the_slope_is_within_its_band():
+    """Outcomes drawn from expit(-0.5 + margin): the out-of-fold slope is about 1 (inside the
+    default band), the intercept is off, so only the intercept is refitted, to about -0.5 (the
+    sampling SE of the intercept with 20,000 rows is about 0.02), and the slope stays exactly 1
+    (nothing fitted). A slope far outside the band refits both: outcomes from
+    expit(0.5 * margin) give a slope about 0.5."""
+    rng = np.random.default_rng(0)
+    margin = rng.normal(-1.5, 1.0, size=20_000)
+    model = RiskModel()  # the default bands: slope (0.8, 1.25), intercept 0.05
+    shifted = (rng.random(margin.size) < 1 / (1 + np.exp(-(margin - 0.5)))).astype(int)
+    (a, b), record = model._calibrate(margin, shifted)
+    assert record["recalibrated"] and b == 1.0  # exact: the slope is not fitted
+    assert a == pytest.approx(-0.5, abs=0.08)
+    flat = (rng.random(margin.size) < 1 / (1 + np.exp(-0.5 * margin))).astype(int)
+    (_, b), _ = model._calibrate(margin, flat)
+    assert b == pytest.approx(0.5, abs=0.08)
+
+
 # --- one estimator ----------------------------------------------------------------------
 
 
