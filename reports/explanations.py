@@ -31,6 +31,9 @@ from reports import plots
 
 DIRECTION_TABLE = "SHAP direction vs generator direction"
 WEAK_RHO = 0.1  # |Spearman rho| below this is reported as weak
+# A predictor whose contributions span less than this (log-odds) hardly moves any estimate: the
+# sign of its rank correlation says nothing (a risk of 10% moves to 10.1%).
+NEGLIGIBLE_SHAP = 0.01
 # Dependence plots: the main continuous drivers, then every pre-infusion lab present.
 DEPENDENCE_FEATURES = (
     "marrow_blasts_pct",
@@ -111,6 +114,9 @@ def direction_check(
             verdict, note = "not estimable", "no variation in the sample"
         elif np.ptp(s[ok]) == 0:
             verdict, note = "not estimable", "not used by the model (SHAP constant)"
+        elif np.ptp(s[ok]) < NEGLIGIBLE_SHAP:
+            verdict = "not estimable"
+            note = f"hardly used by the model (SHAP range < {NEGLIGIBLE_SHAP} log-odds)"
         else:
             r = spearmanr(v[ok], s[ok])  # a SignificanceResult, a class scipy makes with type()
             rho = float(r.statistic)  # pyright: ignore[reportAttributeAccessIssue]  # type()-built
