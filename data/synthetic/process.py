@@ -31,7 +31,7 @@ import numpy as np
 from scipy.special import expit
 
 from data.synthetic.kinetics import per_product
-from data.synthetic.parameters import PRODUCT_NAMES, PRODUCTS, GeneratorParameters
+from data.synthetic.parameters import PRODUCT_NAMES, GeneratorParameters, Product
 from icans.astct import (
     CAPD_AGE_LIMIT_YEARS,
     CONSCIOUSNESS_GRADE,
@@ -157,16 +157,19 @@ def crs_patient_shift(
     reported elsewhere, so 0). Prophylactic dexamethasone: ``treatment.prophylaxis_crs_effect``
     (ZUMA-1 cohort 6: CRS 80%, no grade >= 3, against 93% and 13%; Oluwole 2021).
     """
-    reference = np.array([_median_total_cells(name) for name in PRODUCT_NAMES])[product]
+    products = params.baseline.products
+    reference = np.array([_median_total_cells(products[name]) for name in PRODUCT_NAMES])[product]
     doublings = np.log2(np.asarray(total_cells, dtype=float) / reference)
     dose = per_product(params.crs.dose_per_doubling)[product] * doublings
     return dose + params.treatment.prophylaxis_crs_effect * np.asarray(prophylaxis, dtype=float)
 
 
-def _median_total_cells(name: str, weight_kg: float = 70.0) -> float:
+REFERENCE_WEIGHT_KG = 70.0  # the adult at whom a per-kg label's median becomes a total dose
+
+
+def _median_total_cells(product: Product) -> float:
     """A product's median dose as total CAR+ cells (per-kg labels at a 70-kg adult)."""
-    product = PRODUCTS[name]
-    return product.median if product.rule == "flat" else product.median * weight_kg
+    return product.median if product.rule == "flat" else product.median * REFERENCE_WEIGHT_KG
 
 
 def crs_transition_probs(
