@@ -22,6 +22,7 @@ from xgboost import XGBClassifier
 from evaluation.logistic import log_loss, logit
 from features.directions import KNOWN_INCREASING, PUBLISHED_DECREASING, PUBLISHED_INCREASING
 from features.transformers import LandmarkDay
+from icans.progress import progress_log
 from model.linear_offset import LinearOffset
 
 # The published directions (features.directions) constrain both parts. The CD4:CD8 ratios
@@ -100,6 +101,31 @@ def trees(
         monotone_constraints=monotone if any(monotone) else None,
     )
     return XGBClassifier(**(settings | overrides))
+
+
+def train_booster(
+    names: tuple[str, ...],
+    params: dict,
+    random_state: int,
+    n_jobs: int,
+    dtrain: xgb.DMatrix,
+    dvalid: xgb.DMatrix,
+    early_stopping_rounds: int,
+) -> xgb.Booster:
+    """xgboost's own training on prepared matrices, with exactly the settings of :func:`trees`
+    (the parameters its ``fit`` passes on, ``get_xgb_params``), stopping early on ``dvalid``'s
+    log loss (its ``best_iteration`` and ``best_score`` set): what ``trees(...).fit`` does with
+    an ``eval_set``, without binning the rows again for every candidate of the search (at
+    30,000 patients, binning took 0.8 s a call)."""
+    settings = trees(names, params, random_state, n_jobs).get_xgb_params()
+    return xgb.train(
+        settings,
+        dtrain,
+        num_boost_round=params["n_estimators"],
+        evals=[(dvalid, "validation_0")],
+        early_stopping_rounds=early_stopping_rounds,
+        verbose_eval=False,
+    )
 
 
 def additive(names: tuple[str, ...], params: dict) -> LinearOffset | None:
@@ -186,7 +212,8 @@ def tune(
     ``GridSearchCV`` passes to neither; ``ParameterGrid`` gives the candidates.
     """
     offsets = []  # per fold: the additive part's log-odds on its training and validation rows
-    for train, valid in folds:
+    for i, (train, valid) in enumerate(folds):
+        progress_log.info("tuning: additive part of fold %d of %d", i + 1, len(folds))
         linear = additive(names, params)
         if linear is None or np.ptp(y[train]) == 0:
             offsets.append((None, None))
@@ -201,35 +228,49 @@ def tune(
         }
     )
     results, oof = [], []
-    for candidate in grid:
+    # per fold, its training and validation matrices: binned once, shared by every candidate
+    matrices: dict[int, tuple[xgb.QuantileDMatrix, xgb.QuantileDMatrix]] = {}
+    for i, candidate in enumerate(grid):
+        progress_log.info(
+            "tuning: trees candidate %d of %d (%s), %d folds",
+            i + 1,
+            len(grid),
+            ", ".join(f"{k}={v}" for k, v in candidate.items()),
+            len(folds),
+        )
         losses, n_trees = [], []
         out = np.full(len(y), np.nan)
-        for (train, valid), (off_train, off_valid) in zip(folds, offsets, strict=True):
+        for f, ((train, valid), (off_train, off_valid)) in enumerate(
+            zip(folds, offsets, strict=True)
+        ):
             if np.ptp(y[train]) == 0:
                 out[valid] = _constant_margin(y[train], int(valid.sum()))
                 continue
-            fold = trees(
+            if f not in matrices:
+                dtrain = xgb.QuantileDMatrix(
+                    x[train], y[train], base_margin=off_train, nthread=n_jobs
+                )
+                dvalid = xgb.QuantileDMatrix(
+                    x[valid], y[valid], base_margin=off_valid, ref=dtrain, nthread=n_jobs
+                )
+                matrices[f] = (dtrain, dvalid)
+            booster = train_booster(
                 names,
                 params | candidate | {"n_estimators": search.max_trees},
                 random_state,
                 n_jobs,
+                *matrices[f],
                 early_stopping_rounds=search.early_stopping_rounds,
             )
-            fold.fit(
-                x[train],
-                y[train],
-                base_margin=off_train,
-                eval_set=[(x[valid], y[valid])],
-                base_margin_eval_set=None if off_valid is None else [off_valid],
-                verbose=False,
-            )
-            losses.append(fold.best_score)
-            n_trees.append(fold.best_iteration + 1)
-            out[valid] = fold.predict(
+            best = booster.best_iteration
+            losses.append(booster.best_score)
+            n_trees.append(best + 1)
+            out[valid] = booster.inplace_predict(
                 x[valid],
-                output_margin=True,
+                predict_type="margin",
+                missing=np.nan,
                 base_margin=off_valid,
-                iteration_range=(0, fold.best_iteration + 1),
+                iteration_range=(0, best + 1),
             )
         results.append(
             candidate

@@ -295,8 +295,15 @@ class LinearOffset:
     def total(self, contributions: np.ndarray) -> np.ndarray:
         """Intercept + the contributions, summed column by column (the same bits for a row
         alone as inside a batch)."""
-        terms = np.column_stack([np.full(len(contributions), self.intercept_), contributions])
-        return np.cumsum(terms, axis=1)[:, -1]  # an accumulation: left to right, row by row
+        if len(contributions) < MANY_ROWS:
+            terms = np.column_stack([np.full(len(contributions), self.intercept_), contributions])
+            return np.cumsum(terms, axis=1)[:, -1]  # an accumulation: left to right, row by row
+        # the same additions in the same order (the same bits), a column at a time: for many
+        # rows this skips the copy of the whole matrix and the strided running sum
+        total = np.full(len(contributions), self.intercept_)
+        for column in contributions.T:
+            total += column
+        return total
 
 
 def day_basis(day: np.ndarray, max_day, degree: int) -> np.ndarray:
@@ -316,6 +323,10 @@ def _scale(sd: np.ndarray) -> np.ndarray:
     """Standard deviations usable as divisors (a constant column gets 1: its z is 0)."""
     return np.where(sd > 0, sd, 1.0)
 
+
+MANY_ROWS = 256
+"""From this many rows :meth:`LinearOffset.total` adds column by column in a loop (fewer, it
+stacks and runs ``cumsum``, whose set-up costs less than a loop for a few rows)."""
 
 MAX_DAY_GROUPS = 64  # more distinct day-basis rows than this: the direct product is as cheap
 

@@ -43,6 +43,7 @@ from features.layout import as_raw
 from features.steps import require_fitted
 from features.transformers import build_feature_pipeline, transform_rows
 from icans.errors import InvalidInputError
+from icans.progress import progress_log
 from model import boosting
 from model.augment import MISSING_GROUPS, with_missing_series
 from model.boosting import ICANS_STATE_FEATURE, SearchSpace
@@ -160,6 +161,13 @@ class RiskModel(ClassifierMixin, BaseEstimator):
             # the shifts are keyed on the ICANS grade to date: without it there is no state
             "icans_state_shifts": self.icans_state_shifts and ICANS_STATE_FEATURE in names,
         }
+        progress_log.info(
+            "%s rows (%s observed, %s copies with a series missing), %d predictors",
+            f"{len(raw):,}",
+            f"{observed:,}",
+            f"{len(raw) - observed:,}",
+            len(names),
+        )
         if self.hyperparameters is None:
             search = self.search or SearchSpace()
             params, self.cv_results_, oof = boosting.tune(
@@ -168,8 +176,10 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         else:
             params = {k: self.hyperparameters[k] for k in boosting.TREE_PARAMETERS} | fixed
             self.cv_results_ = []
+            progress_log.info("out-of-fold log-odds: %d folds", len(folds))
             oof = boosting.cross_margins(x, y, folds, names, params, seed, jobs)
         self.hyperparameters_ = params
+        progress_log.info("final fit on every training row (%d trees)", params["n_estimators"])
         self.additive_, self.trees_ = boosting.fit_parts(x, y, names, params, seed, jobs)
         self.calibration_, self.recalibration_ = self._calibrate(oof, y)
         self.refits_ = self._refits(x, y, groups, params)
@@ -216,6 +226,7 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         seed = self.random_state
         draws = bootstrap_weights(groups, self.uncertainty_refits, [seed, 1])
         for k, weight in enumerate(draws):
+            progress_log.info("uncertainty refit %d of %d", k + 1, self.uncertainty_refits)
             keep = weight > 0
             out.append(
                 boosting.fit_parts(

@@ -101,22 +101,41 @@ def test_generate_help_has_help_text_for_every_option() -> None:
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
     out = tmp_path_factory.mktemp("cli") / "cohort"
     result = runner.invoke(app, ["cohort", "generate", "--n", "300", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    return out, result.stdout
+    return out, result.stdout, result.stderr
 
 
-def test_generate_writes_a_cohort_and_reports_it(generated: tuple[Path, str]) -> None:
-    out, stdout = generated
+def test_generate_writes_a_cohort_and_reports_it(generated: tuple[Path, str, str]) -> None:
+    out, stdout, _ = generated
     assert (out / "manifest.json").is_file()
     assert "Wrote 300 synthetic patients" in flat(stdout)
     assert "fingerprint" in stdout
 
 
-def test_summary_prints_family_and_true_risk_tables(generated: tuple[Path, str]) -> None:
-    out, _ = generated
+def stage_lines(stderr: str) -> list[tuple[float, str]]:
+    """The timed lines of a progress display outside a terminal, (seconds, text)."""
+    return [(float(t), text) for t, text in re.findall(r"^\[ *(\d+\.\d) s\] (.+)$", stderr, re.M)]
+
+
+def test_generate_outside_a_terminal_prints_timed_stage_lines(
+    generated: tuple[Path, str, str],
+) -> None:
+    # CliRunner's stderr is not a terminal, as a log file or CI is not: no live bar, a line
+    # per stage (and per quarter of the patients) with the time since the start
+    lines = stage_lines(generated[2])
+    texts = [text for _, text in lines]
+    assert texts[0] == "generating patients (300)"
+    assert "generating patients: 300 of 300" in texts
+    assert texts[-1] == "done"
+    times = [t for t, _ in lines]
+    assert times == sorted(times)
+
+
+def test_summary_prints_family_and_true_risk_tables(generated: tuple[Path, str, str]) -> None:
+    out, *_ = generated
     result = runner.invoke(app, ["cohort", "summary", str(out)])
     assert result.exit_code == 0, result.output
     text = flat(result.stdout)
@@ -131,8 +150,10 @@ def test_summary_prints_family_and_true_risk_tables(generated: tuple[Path, str])
     assert "AUROC" in text
 
 
-def test_generate_refuses_existing_cohort_without_overwrite(generated: tuple[Path, str]) -> None:
-    out, _ = generated
+def test_generate_refuses_existing_cohort_without_overwrite(
+    generated: tuple[Path, str, str],
+) -> None:
+    out, *_ = generated
     result = runner.invoke(app, ["cohort", "generate", "--n", "300", "--out", str(out)])
     assert result.exit_code == 2
     assert "out=" in flat(result.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -185,6 +186,14 @@ def test_cli_train_then_evaluate(small_cohort, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "promoted to @champion" in result.output
     assert "AUROC true risk" in result.output and "SYNTHETIC" in result.output
+    # outside a terminal: a timed line per stage, the model's own sub-steps among them
+    lines = re.findall(r"^\[ *(\d+\.\d) s\] (.+)$", result.stderr, re.M)
+    texts = [text for _, text in lines]
+    assert texts[0] == "reading the cohort" and texts[-1] == "done"
+    assert any(t.startswith("  tuning: trees candidate 1 of 1 (learning_rate=0.3") for t in texts)
+    assert "  uncertainty refit 2 of 2" in texts
+    assert texts.index("  uncertainty refit 2 of 2") < texts.index("baselines")
+    assert [float(t) for t, _ in lines] == sorted(float(t) for t, _ in lines)
     result = runner.invoke(
         app, ["evaluate", "--cohort", str(small_cohort), "--config", str(config)]
     )
