@@ -60,7 +60,7 @@ test: setup browser postgres nginx  ## the whole test suite (what CI runs)
 
 # The fast tier (tests/conftest.py): no trained champion, no server, no apt program, no large
 # cohort; under 2 minutes on 2 cores. Needs nothing apt installs.
-FAST := not champion and not server and not postgres and not nginx and not browser and not slow
+FAST := not champion and not server and not cluster and not postgres and not nginx and not browser and not slow
 
 test-fast: setup  ## the fast tier: in-process tests on small inputs
 	$(UV) run pytest -n 2 --dist worksteal -m "$(FAST)"

@@ -16,6 +16,13 @@ AUROC per landmark next to:
   generator's **hidden** expansion-timing class (read from the generator-only column
   ``latent_expansion_timing_class``). A diagnosis only: a model never sees hidden truth; if the
   class closes the gap, what the predictors miss is the patient's expansion timing.
+* with ``--ceiling``: gradient boosting on the pipeline's predictors trained on the **exact true
+  risk** of the training patients (soft labels, cross-entropy) instead of their outcomes, and
+  the same boosting trained on the outcomes. Noise-free labels are the most any training set of
+  this size could teach, so the first column is the ceiling of what the predictors carry, in a
+  form a learner finds: if it stays below the true risk, the gap is the predictors' (what the
+  generator's forward filter extracts from the daily series), not the training size's or the
+  solver's. Rounds by early stopping on a tenth of the training patients.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=3)
     parser.add_argument("--tuned", action="store_true")
     parser.add_argument("--oracle", action="store_true")
+    parser.add_argument("--ceiling", action="store_true")
     args = parser.parse_args()
 
     from cohort.reader import read_cohort
@@ -89,6 +97,9 @@ def main() -> None:
             ).fit(design[rest], ds.label[rest])
             columns[name] = fitted.predict_proba(design[held])[:, 1]
 
+    if args.ceiling:
+        columns |= _ceiling(model, train, test)
+
     rows = []
     for day in LANDMARKS:
         at = test.landmark_day == day
@@ -98,6 +109,42 @@ def main() -> None:
             row[name] = _auroc(test.label[at], score[at])
         rows.append(row)
     print(pd.DataFrame(rows).round(3).to_string(index=False))
+
+
+def _ceiling(model, train, test) -> dict[str, np.ndarray]:
+    """Held-out probabilities of boosting trained on the true risk and on the outcomes of the
+    training patients (see the module docstring)."""
+    from xgboost import XGBRegressor
+
+    from model.splits import grouped_split
+
+    x, x_test = model.transform(train.raw), model.transform(test.raw)
+    fit_rows, stop_rows = grouped_split(train.patient_id, 0.1, seed=1)
+    out = {}
+    for name, target in (
+        ("boosting on the true risk", train.true_risk),
+        ("boosting on the outcomes", train.label.astype(float)),
+    ):
+        booster = XGBRegressor(
+            objective="binary:logistic",  # cross-entropy: a label may be any probability
+            n_estimators=6000,
+            max_depth=5,
+            learning_rate=0.05,
+            subsample=0.8,
+            colsample_bytree=0.8,
+            early_stopping_rounds=50,
+            n_jobs=2,
+        )
+        start = time.perf_counter()
+        booster.fit(
+            x[fit_rows],
+            target[fit_rows],
+            eval_set=[(x[stop_rows], target[stop_rows])],
+            verbose=False,
+        )
+        print(f"{name}: {booster.best_iteration + 1} rounds, {time.perf_counter() - start:.0f} s")
+        out[name] = booster.predict(x_test)
+    return out
 
 
 if __name__ == "__main__":

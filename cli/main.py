@@ -57,12 +57,19 @@ def train_cmd(
     seed: Annotated[
         int | None, typer.Option(help="Overrides [train] seed: splits, trees, bootstrap.")
     ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            help="Dask scheduler (tcp://host:port) to run the model's independent fits on "
+            "(default: ICANS_CLUSTER, else this machine)."
+        ),
+    ] = None,
 ) -> None:
     """Train, evaluate on held-out patients, log to MLflow, register; promote if gates pass."""
     from training.config import load_train_config
     from training.train import train
 
-    settings = load_settings(config, tracking_uri=tracking_uri)
+    settings = load_settings(config, tracking_uri=tracking_uri, cluster=cluster)
     cfg = load_train_config(config)
     if seed is not None:
         cfg = cfg.model_copy(update={"seed": seed})

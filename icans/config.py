@@ -257,6 +257,12 @@ class Settings(BaseSettings):
         "this many hours is taken as dead and closed by the next 'icans train' "
         "(training.stale_runs); runs of this host are checked by their process instead.",
     )
+    cluster: str = Field(
+        "",
+        description="Dask scheduler (tcp://host:port) that 'icans train' sends its independent "
+        "fits to (cross-validation folds, uncertainty refits; training.cluster); empty: this "
+        "machine.",
+    )
     serve: ServeSettings = Field(default_factory=ServeSettings)
     cds: CdsSettings = Field(default_factory=CdsSettings)
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)

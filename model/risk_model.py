@@ -48,6 +48,7 @@ from model import boosting
 from model.augment import MISSING_GROUPS, with_missing_series
 from model.boosting import ICANS_STATE_FEATURE, SearchSpace
 from model.splits import grouped_folds
+from model.tasks import run_tasks
 
 
 class RiskModel(ClassifierMixin, BaseEstimator):
@@ -76,7 +77,13 @@ class RiskModel(ClassifierMixin, BaseEstimator):
     subsample, colsample_bytree
         xgboost's row and column sampling per tree.
     random_state, n_jobs
-        Seed of every random choice in ``fit``; xgboost threads.
+        Seed of every random choice in ``fit``; xgboost threads (per task).
+    n_tasks : int
+        Independent fits run at once (:mod:`model.tasks`): the search's cross-validation folds
+        and the uncertainty refits. 1: one after another in this process; -1: as many as
+        joblib's backend has workers (this machine's cores, or a Dask cluster's workers under
+        ``training.cluster.on_cluster``). The numbers do not depend on it beyond
+        floating-point order.
     inputs : str
         The input set the predictors are computed from (:mod:`features.input_sets`): ``"all"``
         (the shipped model), or less, to measure what the rest adds. A set without the ICANS
@@ -85,6 +92,7 @@ class RiskModel(ClassifierMixin, BaseEstimator):
     """
 
     inputs: str = "all"  # what a model pickled before the parameter existed was fitted with
+    n_tasks: int = 1  # and how it ran its fits
 
     def __init__(
         self,
@@ -104,6 +112,7 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         random_state: int = 7,
         n_jobs: int = 2,
         inputs: str = "all",
+        n_tasks: int = 1,
     ):
         self.hyperparameters = hyperparameters
         self.search = search
@@ -121,6 +130,7 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.inputs = inputs
+        self.n_tasks = n_tasks
 
     # ---------------------------------------------------------------------------------- fit
 
@@ -171,13 +181,13 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         if self.hyperparameters is None:
             search = self.search or SearchSpace()
             params, self.cv_results_, oof = boosting.tune(
-                x, y, folds, names, search, fixed, seed, jobs
+                x, y, folds, names, search, fixed, seed, jobs, self.n_tasks
             )
         else:
             params = {k: self.hyperparameters[k] for k in boosting.TREE_PARAMETERS} | fixed
             self.cv_results_ = []
             progress_log.info("out-of-fold log-odds: %d folds", len(folds))
-            oof = boosting.cross_margins(x, y, folds, names, params, seed, jobs)
+            oof = boosting.cross_margins(x, y, folds, names, params, seed, jobs, self.n_tasks)
         self.hyperparameters_ = params
         progress_log.info("final fit on every training row (%d trees)", params["n_estimators"])
         self.additive_, self.trees_ = boosting.fit_parts(x, y, names, params, seed, jobs)
@@ -221,26 +231,27 @@ class RiskModel(ClassifierMixin, BaseEstimator):
     def _refits(self, x, y, groups, params) -> list[tuple]:
         """Both parts refitted on patient-level bootstrap resamples (Efron & Tibshirani 1993):
         each draws patients with replacement and weights every row by how often its patient
-        was drawn, which equals duplicating it; the refits share the recalibration."""
-        out = []
+        was drawn, which equals duplicating it; the refits share the recalibration. Each refit
+        is a task (:func:`model.tasks.run_tasks`), seeded by its position."""
         seed = self.random_state
         draws = bootstrap_weights(groups, self.uncertainty_refits, [seed, 1])
-        for k, weight in enumerate(draws):
-            progress_log.info("uncertainty refit %d of %d", k + 1, self.uncertainty_refits)
-            keep = weight > 0
-            out.append(
-                boosting.fit_parts(
-                    x[keep],
-                    y[keep],
-                    self.feature_names_,
-                    params,
-                    seed + 1 + k,
-                    self.n_jobs,
-                    sample_weight=weight[keep],
-                    init=self.additive_,
-                )
+        # the whole matrix and each draw's weights go to a task, which takes the drawn rows
+        # itself: one copy at a time, not one per refit (and worker processes share the matrix)
+        arguments = [
+            (
+                x,
+                y,
+                self.feature_names_,
+                params,
+                seed + 1 + k,
+                self.n_jobs,
+                weight,
+                self.additive_,
+                (k + 1, self.uncertainty_refits),
             )
-        return out
+            for k, weight in enumerate(draws)
+        ]
+        return run_tasks(_refit, arguments, self.n_tasks)
 
     # ------------------------------------------------------------------------------ predict
 
@@ -298,6 +309,16 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         is fastest (the service's workers use the cores)."""
         for booster in [self.trees_, *(b for _, b in self.refits_)]:
             booster.set_param({"nthread": n})
+
+
+def _refit(x, y, names, params, seed, n_jobs, weight, init, position) -> tuple:
+    """One uncertainty refit (:meth:`RiskModel._refits`): both parts on the rows a bootstrap
+    resample drew, with its weights, the additive part warm-started from the main fit's."""
+    progress_log.info("uncertainty refit %d of %d", *position)
+    keep = weight > 0
+    return boosting.fit_parts(
+        x[keep], y[keep], names, params, seed, n_jobs, sample_weight=weight[keep], init=init
+    )
 
 
 def central_interval(samples: np.ndarray, level: float) -> np.ndarray:

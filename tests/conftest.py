@@ -12,6 +12,8 @@ Markers say what a test starts or needs (registered in ``pyproject.toml``, ``--s
   hand (``pytestmark``) to tests that train on their own.
 * ``server``: starts a real server process (``bentoml serve``, ``mlflow server``, PostgreSQL)
   and talks to it over HTTP. By hand.
+* ``cluster``: starts a local Dask cluster of worker processes (training on a cluster). By
+  hand.
 * ``postgres``, ``nginx``, ``browser``: need PostgreSQL's server programs, nginx, Debian's
   chromium (``make postgres``, ``make nginx``, ``make browser``; ``make test`` runs all three).
   By hand. Without the program a test is SKIPPED with the command that installs it, except in
@@ -29,8 +31,8 @@ Commands::
 
     make test        # everything, what CI runs (.ci/run): installs chromium, postgresql, nginx
     make test-fast   # the fast tier, under 2 minutes on 2 cores, nothing installed with apt:
-                     # uv run pytest -n 2 -m "not champion and not server and not postgres
-                     #                        and not nginx and not browser and not slow"
+                     # uv run pytest -n 2 -m "not champion and not server and not cluster
+                     #           and not postgres and not nginx and not browser and not slow"
     uv run pytest -n 2 -m champion     # one tier on its own, or any marker expression
 """
 
@@ -113,6 +115,18 @@ class Champion:
     settings: object
     result: object
     trained_by: int = 0  # the process that trained it (one xdist worker builds it for all)
+
+
+@pytest.fixture(scope="session")
+def small_cohort(tmp_path_factory):
+    """400 generated patients, for the tests of what a run does (records, fails cleanly,
+    repeats itself, answers on the command line, runs on a cluster) rather than how good its
+    model is: trained with :data:`support.SMALL` in seconds."""
+    from data.synthetic.cohort import CohortSpec, generate_cohort
+
+    directory = tmp_path_factory.mktemp("small-cohort") / "cohort"
+    generate_cohort(directory, CohortSpec(n_patients=400, seed=8))
+    return directory
 
 
 @pytest.fixture(scope="session")

@@ -48,6 +48,9 @@ OLD_FLAT_NAMES = {
     "tracking_server_dir",
 }
 
+# settings added since, by flat name
+ADDED_FLAT_NAMES = {"cluster"}
+
 # environment variable, where it lands, the value set, the value expected there
 ENVIRONMENT = [
     ("ICANS_SERVE_HOST", "serve.host", "0.0.0.0", "0.0.0.0"),
@@ -137,7 +140,7 @@ def test_every_old_name_is_kept_and_the_workers_get_each_one(monkeypatch, tmp_pa
         monitor_min_events=3,
         tracking_db_port=5499,
     )
-    assert set(settings.flat()) == OLD_FLAT_NAMES
+    assert set(settings.flat()) == OLD_FLAT_NAMES | ADDED_FLAT_NAMES
     env = server_environment(settings)
     assert env["ICANS_SERVE_PORT"] == "4100"
     assert env["ICANS_PUBLIC_URL"] == "http://127.0.0.1:4100"

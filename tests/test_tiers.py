@@ -79,7 +79,7 @@ def test_the_fast_tier_leaves_out_every_registered_marker():
     options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]
     registered = {line.split(":")[0] for line in options["ini_options"]["markers"]}
     fast = re.search(r"^FAST := (.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)[1]
-    assert registered == {"champion", "server", "postgres", "nginx", "browser", "slow"}
+    assert registered == {"champion", "server", "cluster", "postgres", "nginx", "browser", "slow"}
     assert re.fullmatch(r"not \w+( and not \w+)*", fast), fast
     assert set(re.findall(r"not (\w+)", fast)) == registered
 

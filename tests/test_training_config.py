@@ -29,6 +29,7 @@ SHARED = {
     "colsample_bytree": "colsample_bytree",
     "seed": "random_state",
     "n_threads": "n_jobs",
+    "n_tasks": "n_tasks",
 }
 
 

@@ -40,18 +40,6 @@ def trained(champion):
     return champion.result
 
 
-@pytest.fixture(scope="module")
-def small_cohort(tmp_path_factory):
-    """400 generated patients, for the tests of what a run does (records, fails cleanly,
-    repeats itself, answers on the command line) rather than how good its model is: trained
-    with :data:`support.SMALL` in seconds, into the champion's store."""
-    from data.synthetic.cohort import CohortSpec, generate_cohort
-
-    directory = tmp_path_factory.mktemp("small-cohort") / "cohort"
-    generate_cohort(directory, CohortSpec(n_patients=400, seed=8))
-    return directory
-
-
 def _client(settings):
     return use_tracking(settings)
 
@@ -190,7 +178,10 @@ def test_cli_train_then_evaluate(small_cohort, tmp_path, monkeypatch):
     lines = re.findall(r"^\[ *(\d+\.\d) s\] (.+)$", result.stderr, re.M)
     texts = [text for _, text in lines]
     assert texts[0] == "reading the cohort" and texts[-1] == "done"
-    assert any(t.startswith("  tuning: trees candidate 1 of 1 (learning_rate=0.3") for t in texts)
+    assert any(
+        t.startswith("  tuning: fold 1 of 2, trees candidate 1 of 1 (learning_rate=0.3")
+        for t in texts
+    )
     assert "  uncertainty refit 2 of 2" in texts
     assert texts.index("  uncertainty refit 2 of 2") < texts.index("baselines")
     assert [float(t) for t, _ in lines] == sorted(float(t) for t, _ in lines)

@@ -126,6 +126,11 @@ class TrainConfig(BaseModel):
     n_threads: int = Field(
         default=_model("n_jobs"), ge=1, description="XGBoost threads (CI machines have 2 cores)."
     )
+    n_tasks: int = Field(default=_model("n_tasks"), ge=-1)
+    """Independent fits of the risk model run at once (model.tasks: search folds, uncertainty
+    refits): 1 one after another here; -1 as many as there are workers (this machine's cores;
+    with a cluster named, training.cluster, its workers: then 1 means -1). Each task uses
+    n_threads xgboost threads."""
     experiment: str = "icans-risk"
     gates: GateConfig = GateConfig()
     input_sets: tuple[str, ...] = ("routine", "baseline", "named")
@@ -143,6 +148,13 @@ class TrainConfig(BaseModel):
             for name in type(self).model_fields
             if RENAMED.get(name, name) in accepted
         }
+
+    @field_validator("n_tasks")
+    @classmethod
+    def _n_tasks(cls, v: int) -> int:
+        if v == 0:
+            raise ValueError("n_tasks is 1 or more, or -1 for every worker")
+        return v
 
     @field_validator("landmarks")
     @classmethod

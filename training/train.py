@@ -55,6 +55,7 @@ from reports import plots
 from reports.model_card import model_card
 from reports.model_report import build_model_report, sample_rows
 from reports.registry_io import log_report
+from training.cluster import on_cluster
 from training.config import TrainConfig
 from training.fit import Champion, FitResult, fit_and_evaluate
 from training.stale_runs import ClosedRun, close_stale_runs, owner_tags
@@ -88,7 +89,22 @@ def train(
     update: Update | None = None,
 ) -> TrainResult:
     """Train on a cohort directory (or, with ``update``, recalibrate a registered model on it)
-    and record the run; see the module docstring."""
+    and record the run; see the module docstring. With ``settings.cluster`` named, the risk
+    model's independent fits run on that Dask cluster (:mod:`training.cluster`; ``n_tasks`` 1
+    becomes every worker)."""
+    with on_cluster(settings.cluster) as workers:
+        if workers and config.n_tasks == 1:
+            config = config.model_copy(update={"n_tasks": -1})
+        return _train(cohort_dir, config, settings, step, update)
+
+
+def _train(
+    cohort_dir: Path,
+    config: TrainConfig,
+    settings: Settings,
+    step: Callable[[str], None],
+    update: Update | None,
+) -> TrainResult:
     started = time.perf_counter()
     step("reading the cohort")
     cohort = read_cohort(cohort_dir)
@@ -121,6 +137,7 @@ def train(
             | lineage
             | owner_tags()
             | {"intended_use": intended_use(meta.synthetic)}
+            | ({"cluster": settings.cluster} if settings.cluster else {})
         )
         mlflow.log_params(_flat_params(config, meta))
         step("landmark rows")
