@@ -37,6 +37,7 @@ from model.augment import with_missing_series
 from model.boosting import SKEWED
 from model.risk_model import RiskModel
 from model.splits import grouped_folds
+from model.tasks import run_tasks
 
 # The settings the baselines share with the risk model (the same training copies, folds and
 # seed) default to the risk model's.
@@ -76,7 +77,8 @@ class _Baseline(ClassifierMixin, BaseEstimator):
 
 
 class LogisticBaseline(_Baseline):
-    """Penalised logistic regression on every clinical predictor."""
+    """Penalised logistic regression on every clinical predictor; its penalty chosen by grouped
+    cross-validation, each (penalty, fold) fit a task (``n_jobs`` at once, :mod:`model.tasks`)."""
 
     def __init__(
         self,
@@ -85,12 +87,14 @@ class LogisticBaseline(_Baseline):
         missing_series_fraction: float = _SHARED["missing_series_fraction"],
         random_state: int = _SHARED["random_state"],
         features=None,
+        n_jobs: int = _SHARED["n_tasks"],
     ):
         self.c_grid = c_grid
         self.cv_folds = cv_folds
         self.missing_series_fraction = missing_series_fraction
         self.random_state = random_state
         self.features = features
+        self.n_jobs = n_jobs
 
     @staticmethod
     def _pipeline(names: tuple[str, ...], c: float) -> Pipeline:
@@ -118,23 +122,25 @@ class LogisticBaseline(_Baseline):
         """Choose the penalty by grouped cross-validation (mean held-out log loss), then fit."""
         x, y, groups, names = self._prepare(X, y, groups)
         folds = grouped_folds(groups, self.cv_folds, self.random_state)
+        fold_losses = run_tasks(  # one task per penalty and fold (model.tasks)
+            _held_out_loss,
+            [(names, c, x[tr], y[tr], x[va], y[va]) for c in self.c_grid for tr, va in folds],
+            self.n_jobs,
+        )
         losses = {
-            c: np.mean(
-                [
-                    log_loss(
-                        y[va],
-                        self._pipeline(names, c).fit(x[tr], y[tr]).predict_proba(x[va]),
-                        labels=[0, 1],
-                    )
-                    for tr, va in folds
-                ]
-            )
-            for c in self.c_grid
+            c: np.mean(fold_losses[i * len(folds) : (i + 1) * len(folds)])
+            for i, c in enumerate(self.c_grid)
         }
         self.c_ = min(self.c_grid, key=losses.__getitem__)
         self.cv_log_loss_ = {float(c): float(v) for c, v in losses.items()}
         self.pipeline_ = self._pipeline(names, self.c_).fit(x, y)
         return self
+
+
+def _held_out_loss(names, c, x_train, y_train, x_valid, y_valid) -> float:
+    """The held-out log loss of the logistic baseline with penalty ``c`` fitted on one fold."""
+    fitted = LogisticBaseline._pipeline(names, c).fit(x_train, y_train)
+    return float(log_loss(y_valid, fitted.predict_proba(x_valid), labels=[0, 1]))
 
 
 class MEasixBaseline(_Baseline):

@@ -64,7 +64,11 @@ def fit_baselines(model: RiskModel, train: LandmarkDataset, config: TrainConfig)
     args = (train.raw, train.label, train.patient_id)
     return {
         "logistic": LogisticBaseline(
-            config.logistic_c_grid, config.cv_folds, random_state=config.seed, **shared
+            config.logistic_c_grid,
+            config.cv_folds,
+            random_state=config.seed,
+            n_jobs=config.n_tasks,
+            **shared,
         ).fit(*args),
         "m_easix": MEasixBaseline(random_state=config.seed, **shared).fit(*args),
     }

@@ -28,6 +28,7 @@ from evaluation.held_out import MODEL, TRUE_RISK
 from evaluation.metrics import PreparedScores
 from features.landmarks import LandmarkDataset
 from model.risk_model import RiskModel
+from model.tasks import run_tasks
 
 ALL = "all"
 COLUMNS = ("input_set", "subset", "n_rows", "n_events", "model_auroc", "true_risk_auroc")
@@ -86,6 +87,21 @@ def auroc_table(
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
+def _fit_set(
+    model: RiskModel,
+    inputs: str,
+    raw: np.ndarray,
+    label: np.ndarray,
+    patient_id: np.ndarray,
+    test_raw: np.ndarray,
+) -> tuple[RiskModel, np.ndarray]:
+    """One input set's model (a task, :func:`model.tasks.run_tasks`): ``model``'s settings with
+    these inputs and no uncertainty refits, fitted, and its held-out probabilities."""
+    fitted = cast(RiskModel, clone(model)).set_params(inputs=inputs, uncertainty_refits=0)
+    fitted.fit(raw, label, patient_id)
+    return fitted, fitted.predict_proba(test_raw)[:, 1]
+
+
 def compare_input_sets(
     model: RiskModel,
     train: LandmarkDataset,
@@ -94,20 +110,26 @@ def compare_input_sets(
     step: Callable[[str], None] = lambda _: None,
 ) -> InputSetComparison:
     """Fit ``model``'s settings with each of ``input_sets`` on ``train`` (no uncertainty
-    refits) and tabulate every set's AUROC on ``test`` beside ``model``'s own (``"all"``).
+    refits; a task each, up to ``model.n_tasks`` at once) and tabulate every set's AUROC on
+    ``test`` beside ``model``'s own (``"all"``).
 
     A true-risk AUROC is given only where every held-out row has that set's true risk (the
     same rows as the models'), as the held-out evaluation does for the true risk itself."""
     if not input_sets:
         return InputSetComparison()
     predictions = {ALL: model.predict_proba(test.raw)[:, 1]}
+    step(f"input sets {', '.join(input_sets)}: tuning and fit (no uncertainty refits)")
+    fits = run_tasks(
+        _fit_set,
+        [
+            (model, inputs, train.raw, train.label, train.patient_id, test.raw)
+            for inputs in input_sets
+        ],
+        model.n_tasks,
+    )
     models = {}
-    for inputs in input_sets:
-        step(f"input set '{inputs}': tuning and fit (no uncertainty refits)")
-        fitted = cast(RiskModel, clone(model)).set_params(inputs=inputs, uncertainty_refits=0)
-        fitted.fit(train.raw, train.label, train.patient_id)
-        models[inputs] = fitted
-        predictions[inputs] = fitted.predict_proba(test.raw)[:, 1]
+    for inputs, (fitted, p) in zip(input_sets, fits, strict=True):
+        models[inputs], predictions[inputs] = fitted, p
     true_risk = {}
     for inputs in predictions:
         risk = test.true_risk_of(inputs)

@@ -7,7 +7,8 @@ models). Small sizes are repeated with different patient draws because one draw 
 Each point is the shipped estimator itself (:class:`model.risk_model.RiskModel`, with its
 training copies and recalibration), refitted on the subset with the hyper-parameters the full
 fit chose and without uncertainty refits (they only give intervals, which the curve does not
-measure).
+measure). The points are tasks (:func:`model.tasks.run_tasks`), up to the model's
+``n_tasks`` at once.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from evaluation.metrics import PreparedScores
 from features.landmarks import LandmarkDataset
 from model.risk_model import RiskModel
 from model.splits import sample_patients
+from model.tasks import run_tasks
 
 
 def learning_curve(
@@ -37,30 +39,50 @@ def learning_curve(
     subset_model = cast(RiskModel, clone(model)).set_params(
         hyperparameters=model.hyperparameters_, uncertainty_refits=0
     )
-    rows = []
     y_test = test.label.astype(float)
+    points = []
     for size in sizes:
         if size > available:
             continue
         for rep in range(repeats if size < 500 else 1):
             mask = sample_patients(train.patient_id, size, seed + 1000 * rep + size)
-            y = train.label[mask].astype(int)
-            if y.min() == y.max():  # no events (or only events): a constant prediction
-                p = np.full(len(test), y.mean())
-            else:
-                fitted = cast(RiskModel, clone(subset_model)).fit(
-                    train.raw[mask], y, train.patient_id[mask]
-                )
-                p = fitted.predict_proba(test.raw)[:, 1]
-            m = PreparedScores(y_test, p).metrics()
-            rows.append(
-                {
-                    "n_patients": size,
-                    "repeat": rep,
-                    "train_events": int(y.sum()),
-                    "auroc": m["auroc"],
-                    "brier": m["brier"],
-                    "calibration_slope": m["calibration_slope"],
-                }
-            )
+            points.append((size, rep, mask))
+    scores = run_tasks(
+        _point,
+        [
+            (subset_model, train.raw[m], train.label[m], train.patient_id[m], test.raw)
+            for *_, m in points
+        ],
+        model.n_tasks,
+    )
+    rows = []
+    for (size, rep, mask), p in zip(points, scores, strict=True):
+        m = PreparedScores(y_test, p).metrics()
+        rows.append(
+            {
+                "n_patients": size,
+                "repeat": rep,
+                "train_events": int(train.label[mask].sum()),
+                "auroc": m["auroc"],
+                "brier": m["brier"],
+                "calibration_slope": m["calibration_slope"],
+            }
+        )
     return pd.DataFrame(rows)
+
+
+def _point(
+    subset_model: RiskModel,
+    raw: np.ndarray,
+    label: np.ndarray,
+    patient_id: np.ndarray,
+    test_raw: np.ndarray,
+) -> np.ndarray:
+    """One point of the curve (a task, :func:`model.tasks.run_tasks`): the held-out
+    probabilities of the model fitted on one subset; with no events (or only events) in it, the
+    constant prediction of its event rate."""
+    y = label.astype(int)
+    if y.min() == y.max():
+        return np.full(len(test_raw), y.mean())
+    fitted = cast(RiskModel, clone(subset_model)).fit(raw, y, patient_id)
+    return fitted.predict_proba(test_raw)[:, 1]
