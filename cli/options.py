@@ -118,15 +118,19 @@ def progress() -> Iterator[StageLines | BarProgress]:
     else:
         display = StageLines(sys.stderr)
     logger = logging.getLogger(PROGRESS_LOGGER)
-    handler, level = _ToProgress(display), logger.level
+    handler, level, disabled = _ToProgress(display), logger.level, logger.disabled
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    # a logging.config.dictConfig elsewhere in the process (a library's own set-up) disables
+    # the loggers that existed before it unless told otherwise: this one must speak while open
+    logger.disabled = False
     try:
         with display:
             yield display
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
+        logger.disabled = disabled
 
 
 def stepper(bar: StageLines | BarProgress) -> Callable[[str], None]:

@@ -124,7 +124,7 @@ class LogisticBaseline(_Baseline):
         folds = grouped_folds(groups, self.cv_folds, self.random_state)
         fold_losses = run_tasks(  # one task per penalty and fold (model.tasks)
             _held_out_loss,
-            [(names, c, x[tr], y[tr], x[va], y[va]) for c in self.c_grid for tr, va in folds],
+            [(names, c, x, y, tr, va) for c in self.c_grid for tr, va in folds],
             self.n_jobs,
         )
         losses = {
@@ -137,10 +137,11 @@ class LogisticBaseline(_Baseline):
         return self
 
 
-def _held_out_loss(names, c, x_train, y_train, x_valid, y_valid) -> float:
-    """The held-out log loss of the logistic baseline with penalty ``c`` fitted on one fold."""
-    fitted = LogisticBaseline._pipeline(names, c).fit(x_train, y_train)
-    return float(log_loss(y_valid, fitted.predict_proba(x_valid), labels=[0, 1]))
+def _held_out_loss(names, c, x, y, train, valid) -> float:
+    """The held-out log loss of the logistic baseline with penalty ``c`` fitted on one fold
+    (``train``, ``valid``: masks into the whole matrix, each task takes its own rows)."""
+    fitted = LogisticBaseline._pipeline(names, c).fit(x[train], y[train])
+    return float(log_loss(y[valid], fitted.predict_proba(x[valid]), labels=[0, 1]))
 
 
 class MEasixBaseline(_Baseline):

@@ -235,10 +235,10 @@ def tune(
         _search_fold,
         [
             (
-                x[train],
-                y[train],
-                x[valid],
-                y[valid],
+                x,
+                y,
+                train,
+                valid,
                 names,
                 search,
                 grid,
@@ -284,10 +284,10 @@ def tune(
 
 
 def _search_fold(
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_valid: np.ndarray,
-    y_valid: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    train: np.ndarray,
+    valid: np.ndarray,
     names: tuple[str, ...],
     search: SearchSpace,
     grid: list[dict],
@@ -299,7 +299,10 @@ def _search_fold(
     """One fold of :func:`tune`: its additive part's log-odds on the validation rows
     (``"additive"``, None without one) and, per tree candidate, ``(validation log-odds, held-out
     log loss, trees)`` (``"candidates"``; loss and trees None when the training rows hold one
-    outcome: the constant log-odds of their event rate, which has nothing to tune)."""
+    outcome: the constant log-odds of their event rate, which has nothing to tune). It takes its
+    rows from the whole matrix itself (``train``, ``valid``: masks), so the caller holds one
+    fold's copy at a time, not every fold's at once (and worker processes share the matrix)."""
+    x_train, y_train, x_valid, y_valid = x[train], y[train], x[valid], y[valid]
     progress_log.info("tuning: fold %d of %d, additive part", *position)
     linear = additive(names, params)
     off_train = off_valid = None
@@ -364,7 +367,7 @@ def cross_margins(
     out = np.full(len(y), np.nan)
     margins = run_tasks(
         _fold_margin,
-        [(x[t], y[t], x[v], names, params, random_state, n_jobs) for t, v in folds],
+        [(x, y, t, v, names, params, random_state, n_jobs) for t, v in folds],
         n_tasks,
     )
     for (_, valid), fold in zip(folds, margins, strict=True):
@@ -373,15 +376,18 @@ def cross_margins(
 
 
 def _fold_margin(
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_valid: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    train: np.ndarray,
+    valid: np.ndarray,
     names: tuple[str, ...],
     params: dict,
     random_state: int,
     n_jobs: int,
 ) -> np.ndarray:
-    if np.ptp(y_train) == 0:
-        return _constant_margin(y_train, len(x_valid))
-    linear, booster = fit_parts(x_train, y_train, names, params, random_state, n_jobs)
-    return margin(booster, linear, x_valid)
+    """One fold of :func:`cross_margins`: the validation rows' log-odds of the fit on the
+    training rows (masks into the whole matrix)."""
+    if np.ptp(y[train]) == 0:
+        return _constant_margin(y[train], int(valid.sum()))
+    linear, booster = fit_parts(x[train], y[train], names, params, random_state, n_jobs)
+    return margin(booster, linear, x[valid])

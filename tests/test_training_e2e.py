@@ -181,7 +181,7 @@ def test_cli_train_then_evaluate(small_cohort, tmp_path, monkeypatch):
     assert any(
         t.startswith("  tuning: fold 1 of 2, trees candidate 1 of 1 (learning_rate=0.3")
         for t in texts
-    )
+    ), result.stderr
     assert "  uncertainty refit 2 of 2" in texts
     assert texts.index("  uncertainty refit 2 of 2") < texts.index("baselines")
     assert [float(t) for t, _ in lines] == sorted(float(t) for t, _ in lines)

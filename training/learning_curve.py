@@ -49,10 +49,7 @@ def learning_curve(
             points.append((size, rep, mask))
     scores = run_tasks(
         _point,
-        [
-            (subset_model, train.raw[m], train.label[m], train.patient_id[m], test.raw)
-            for *_, m in points
-        ],
+        [(subset_model, train.raw, train.label, train.patient_id, m, test.raw) for *_, m in points],
         model.n_tasks,
     )
     rows = []
@@ -76,13 +73,15 @@ def _point(
     raw: np.ndarray,
     label: np.ndarray,
     patient_id: np.ndarray,
+    subset: np.ndarray,
     test_raw: np.ndarray,
 ) -> np.ndarray:
     """One point of the curve (a task, :func:`model.tasks.run_tasks`): the held-out
-    probabilities of the model fitted on one subset; with no events (or only events) in it, the
-    constant prediction of its event rate."""
-    y = label.astype(int)
+    probabilities of the model fitted on one subset of the training rows (a mask; the task
+    takes the rows itself, so the points' copies do not all exist at once); with no events (or
+    only events) in it, the constant prediction of its event rate."""
+    y = label[subset].astype(int)
     if y.min() == y.max():
         return np.full(len(test_raw), y.mean())
-    fitted = cast(RiskModel, clone(subset_model)).fit(raw, y, patient_id)
+    fitted = cast(RiskModel, clone(subset_model)).fit(raw[subset], y, patient_id[subset])
     return fitted.predict_proba(test_raw)[:, 1]
