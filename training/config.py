@@ -127,10 +127,11 @@ class TrainConfig(BaseModel):
         default=_model("n_jobs"), ge=1, description="XGBoost threads (CI machines have 2 cores)."
     )
     n_tasks: int = Field(default=_model("n_tasks"), ge=-1)
-    """Independent fits of the risk model run at once (model.tasks: search folds, uncertainty
-    refits): 1 one after another here; -1 as many as there are workers (this machine's cores;
-    with a cluster named, training.cluster, its workers: then 1 means -1). Each task uses
-    n_threads xgboost threads."""
+    """Independent fits run at once (model.tasks: the risk model's search folds and uncertainty
+    refits, the logistic baseline's penalty-by-fold fits, the learning curve's points, the
+    input-set models): 1 one after another here; -1 as many as there are workers (this
+    machine's cores; with a cluster named, training.cluster, its workers: then 1 means -1).
+    Each task uses n_threads xgboost threads."""
     experiment: str = "icans-risk"
     gates: GateConfig = GateConfig()
     input_sets: tuple[str, ...] = ("routine", "baseline", "named")
