@@ -1,9 +1,10 @@
 """Independent fits run as tasks: one after another here, or side by side on worker processes
 or a Dask cluster, through joblib.
 
-A risk model's fit holds pieces that do not depend on each other: the cross-validation folds of
-its search (each fits its own additive part and every tree candidate) and the uncertainty
-refits. :func:`run_tasks` runs such pieces with joblib, scikit-learn's own way of doing this
+A training run holds fits that do not depend on each other: the risk model's search folds (each
+fits its own additive part and every tree candidate) and uncertainty refits, the logistic
+baseline's penalty-by-fold fits, the learning curve's points and the input-set models.
+:func:`run_tasks` runs such pieces with joblib, scikit-learn's own way of doing this
 (``n_jobs`` and ``joblib.parallel_config``): ``tasks=1`` runs them in this process in order (the
 default, exactly the loop it replaces); more runs them at once on joblib's backend in effect,
 worker processes on this machine by default, or the workers of a Dask cluster when the caller

@@ -1,10 +1,10 @@
-"""Training on a Dask cluster: the risk model's independent fits as tasks on its workers.
+"""Training on a Dask cluster: the run's independent fits as tasks on its workers.
 
 When a cluster is named (``icans train --cluster tcp://host:port``, or ``cluster`` in the
 settings, ``ICANS_CLUSTER``), :func:`on_cluster` connects a ``distributed.Client`` to its
-scheduler and makes it joblib's backend for the run: the risk model's search folds and
-uncertainty refits (:mod:`model.tasks`) then run on the cluster's workers, each with the
-xgboost threads of the configuration. Dask places the tasks; the project has no scheduler of its
+scheduler and makes it joblib's backend for the run: the run's independent fits (the tasks of
+:mod:`model.tasks`) then run on the cluster's workers, each with the xgboost threads of the
+configuration. Dask places the tasks; the project has no scheduler of its
 own. The workers need this project's environment (``uv sync``); the README says how to start
 them. Without a cluster name nothing changes.
 """

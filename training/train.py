@@ -89,8 +89,8 @@ def train(
     update: Update | None = None,
 ) -> TrainResult:
     """Train on a cohort directory (or, with ``update``, recalibrate a registered model on it)
-    and record the run; see the module docstring. With ``settings.cluster`` named, the risk
-    model's independent fits run on that Dask cluster (:mod:`training.cluster`; ``n_tasks`` 1
+    and record the run; see the module docstring. With ``settings.cluster`` named, the run's
+    independent fits run on that Dask cluster (:mod:`training.cluster`; ``n_tasks`` 1
     becomes every worker)."""
     with on_cluster(settings.cluster) as workers:
         if workers and config.n_tasks == 1:
