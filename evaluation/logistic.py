@@ -18,7 +18,7 @@ imports ``evaluation``, never the other way round).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 from scipy.special import expit, log_expit
@@ -53,8 +53,28 @@ def log_loss(eta: np.ndarray, y: np.ndarray, w: np.ndarray | None = None):
     return -np.sum(ll, axis=-1) if w is None else -np.vecdot(w, ll)
 
 
+class Design(Protocol):
+    """A design matrix given by its products instead of its entries: for a matrix whose
+    structure makes them cheaper than building it (the additive part's day-varying design,
+    :class:`model.day_design.DayVaryingDesign`)."""
+
+    shape: tuple[int, int]
+
+    def dot(self, theta: np.ndarray) -> np.ndarray:
+        """``theta @ X.T`` for ``theta`` replicates x columns."""
+        ...
+
+    def tdot(self, v: np.ndarray) -> np.ndarray:
+        """``v @ X`` for ``v`` replicates x rows."""
+        ...
+
+    def gram(self, c: np.ndarray) -> np.ndarray:
+        """``X.T @ diag(c) @ X`` for row weights ``c``."""
+        ...
+
+
 def fit_logistic(
-    design: np.ndarray,
+    design: np.ndarray | Design,
     y: np.ndarray,
     weights: np.ndarray | None = None,
     *,
@@ -65,7 +85,6 @@ def fit_logistic(
     start: np.ndarray | None = None,
     tol: float = 1e-7,
     max_iter: int = 100,
-    gram: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Coefficients ``theta`` minimising the weighted logistic loss of
     ``offset + design @ theta`` plus ``0.5 * theta @ penalty @ theta``, within the box
@@ -78,10 +97,10 @@ def fit_logistic(
     ``start``: the first iterate, per column or per replicate and column (None: zeros);
     bootstrap replicates started from the unit-weight fit need a step or two. A batch keeps
     each row's products of its columns (rows x columns**2): it is meant for small models.
-    ``gram``: for a single fit, a function giving ``design.T @ diag(c) @ design`` for a vector
-    ``c`` of row weights, from a caller that knows a structure of the design making it cheaper
-    than the product (:class:`model.linear_offset.LinearOffset`: a Kronecker product with few
-    distinct day rows); the same matrix up to rounding.
+    ``design``: rows x columns, or for a single fit a :class:`Design` whose products a caller
+    computes from a structure it knows, without building the matrix
+    (:class:`model.linear_offset.LinearOffset`: the day-varying terms, a Kronecker product);
+    the same numbers up to rounding.
 
     Projected Newton steps (Bertsekas, SIAM J Control Optim 1982): variables at a bound whose
     gradient pushes outwards stay there, the others take a Newton step, and a backtracking
@@ -100,14 +119,19 @@ def fit_logistic(
     And the metrics need hundreds of small fits at once, which a vectorised Newton does in a
     few array operations per step.
     """
-    design = np.asarray(design, dtype=float)
+    dense = not hasattr(design, "gram")
+    if dense:
+        design = np.asarray(design, dtype=float)
     k = design.shape[1]
+    times = (lambda th: th @ design.T) if dense else design.dot  # theta -> log-odds
     y = np.asarray(y, dtype=float)
     if not np.all((y == 0) | (y == 1)):
         raise ValueError("outcomes must be 0 or 1")
     w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
     batched = w.ndim == 2
     w = np.atleast_2d(w)
+    if batched and not dense:
+        raise ValueError("a batch of replicates needs the design as an array")
     if penalty is None:
         penalty, damping = np.zeros((k, k)), RIDGE * np.eye(k)
     else:
@@ -124,14 +148,14 @@ def fit_logistic(
     # 1e-4 times that Armijo asks (Bach, Electron J Stat 2010). A single fit always evaluates
     # the loss: there the (p x p) solve costs far more.
     trusting = batched and np.all(np.isinf(low)) and np.all(np.isinf(high))
-    extent = np.max(np.abs(design), axis=0, initial=0.0)  # each column's largest value
+    extent = np.max(np.abs(design), axis=0, initial=0.0) if trusting else None  # largest values
 
     def objective(theta, w):
-        eta = theta @ design.T + offset
+        eta = times(theta) + offset
         value = log_loss(eta, y, w) + 0.5 * np.vecdot(theta @ penalty, theta)
         return value, eta
 
-    eta = theta @ design.T + offset
+    eta = times(theta) + offset
     value = np.full(len(w), np.nan)  # the objective at theta; NaN: not evaluated yet
     scale = w.sum(axis=1)
     # per row, the products of its columns: the replicates' Hessians in one matrix product
@@ -141,7 +165,8 @@ def fit_logistic(
         every = len(active) == len(w)  # then views, not copies, of the replicates' arrays
         th, wa = (theta, w) if every else (theta[active], w[active])
         prob = expit(eta if every else eta[active])
-        grad = (wa * (prob - y)) @ design + th @ penalty.T  # penalty @ theta, per replicate
+        residual = wa * (prob - y)
+        grad = (residual @ design if dense else design.tdot(residual)) + th @ penalty.T
         projected = th - np.clip(th - grad, low, high)
         moving = np.max(np.abs(projected), axis=1) > tol * scale[active]
         if not moving.all():
@@ -150,16 +175,16 @@ def fit_logistic(
         if not len(active):
             break
         stuck = ((th <= low) & (grad > 0)) | ((th >= high) & (grad < 0))
-        step = _newton_steps(design, pairs, wa * prob * (1 - prob), grad, damping, stuck, gram)
+        step = _newton_steps(design, pairs, wa * prob * (1 - prob), grad, damping, stuck)
         trial = np.clip(th + step, low, high)
         sure = np.zeros(len(active), dtype=bool)
         if trusting:  # no row's log-odds moves by more than |step| @ extent
             sure = np.abs(trial - th) @ extent <= 1.0
             value[active[sure]] = np.nan
             if len(active) == len(w) and sure.all():
-                eta = trial @ design.T + offset
+                eta = times(trial) + offset
             else:
-                eta[active[sure]] = trial[sure] @ design.T + offset
+                eta[active[sure]] = times(trial[sure]) + offset
         now = value[active]
         unknown = np.flatnonzero(np.isnan(now) & ~sure)
         if len(unknown):
@@ -191,20 +216,19 @@ def fit_logistic(
 
 
 def _newton_steps(
-    design: np.ndarray,
+    design: np.ndarray | Design,
     pairs: np.ndarray | None,
     curvature: np.ndarray,
     grad: np.ndarray,
     damping: np.ndarray,
     stuck: np.ndarray,
-    gram: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Per replicate, the Newton step of its free variables (0 for those ``stuck`` at a bound):
     the Hessian is ``design.T @ diag(curvature) @ design`` plus ``damping`` (the penalty). Several
     replicates with every variable free are solved in one stacked call (their Hessians from
     ``pairs``, each row's products of its columns); a single fit, or a replicate with stuck
-    variables, solves the system of its free variables alone (its Hessian from ``gram`` when
-    given, :func:`fit_logistic`)."""
+    variables, solves the system of its free variables alone (its Hessian from the design's
+    own ``gram`` when it is a :class:`Design`)."""
     k = design.shape[1]
     if pairs is not None and not stuck.any():
         hessian = (curvature @ pairs).reshape(len(grad), k, k) + damping
@@ -213,8 +237,8 @@ def _newton_steps(
     step = np.zeros_like(grad)
     for r in range(len(grad)):
         free = np.flatnonzero(~stuck[r])
-        if gram is not None:
-            hessian = gram(curvature[r])[np.ix_(free, free)] + damping[np.ix_(free, free)]
+        if not isinstance(design, np.ndarray):
+            hessian = design.gram(curvature[r])[np.ix_(free, free)] + damping[np.ix_(free, free)]
         else:
             weighted = design[:, free] * root[r, :, None]
             hessian = weighted.T @ weighted + damping[np.ix_(free, free)]

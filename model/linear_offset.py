@@ -67,6 +67,7 @@ from math import comb
 import numpy as np
 
 from evaluation.logistic import fit_logistic, logit
+from model.day_design import DayVaryingDesign
 
 
 class LinearOffset:
@@ -120,12 +121,6 @@ class LinearOffset:
             return np.zeros(len(X))
         value = np.asarray(X, dtype=float)[:, self.feature_names.index(self.state_feature)]
         return (value >= 1).astype(float)  # NaN compares False
-
-    def _uncentred(self, z: np.ndarray) -> np.ndarray:
-        """``z`` without the centring (``t / scale``): the in-state terms use it, so a category
-        absent from the state rows contributes nothing there and its coefficient has no data
-        (centred, its ``-mean`` on every other row would make it a second state intercept)."""
-        return z + self.mean_ / self.scale_
 
     def _transformed(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=float)
@@ -184,11 +179,15 @@ class LinearOffset:
         n_basis = basis.shape[1]
         # Columns: for each predictor (then each indicator), its value times each basis function.
         zz = np.column_stack([z, zi])
+        del z, zi
         self.state_columns_ = self._state_columns()
         state = self._state(X)[:, None]
-        after = self._uncentred(z)[:, self.state_columns_] * state
-        zz[:, self.state_columns_] *= 1.0 - state  # the day terms hold before the state only
-        design = (zz[:, :, None] * basis[:, None, :]).reshape(len(y), -1)
+        # In the state the terms read the value without its centring (``t / scale``): a category
+        # absent from the state rows then contributes nothing there and its coefficient has no
+        # data (centred, its ``-mean`` on every other row would make it a second state intercept)
+        at = self.state_columns_  # predictors' columns: the same in z and zz
+        after = (zz[:, at] + (self.mean_ / self.scale_)[at]) * state
+        zz[:, at] *= 1.0 - state  # the day terms hold before the state only
         signs = [
             (0.0, np.inf)
             if n in self.increasing
@@ -209,11 +208,10 @@ class LinearOffset:
             start = np.zeros(len(low))
             start[0] = logit((w @ y) / total)  # the log-odds of the event rate
         penalty = self._penalty(zz.shape[1], n_basis, len(self.state_columns_))
-        with_intercept = np.column_stack([np.ones(len(y)), design, after])
-        gram = kronecker_gram(np.column_stack([np.ones(len(y)), zz, after]), zz.shape[1], basis)
-        theta = fit_logistic(
-            with_intercept, y, w, penalty=penalty, low=low, high=high, start=start, gram=gram
-        )
+        n_terms = zz.shape[1]
+        design = DayVaryingDesign(np.column_stack([np.ones(len(y)), zz, after]), n_terms, basis)
+        del zz, after
+        theta = fit_logistic(design, y, w, penalty=penalty, low=low, high=high, start=start)
         self.theta_ = theta
         p = len(self.feature_names)
         n_state = len(self.state_columns_)
@@ -327,46 +325,3 @@ def _scale(sd: np.ndarray) -> np.ndarray:
 MANY_ROWS = 256
 """From this many rows :meth:`LinearOffset.total` adds column by column in a loop (fewer, it
 stacks and runs ``cumsum``, whose set-up costs less than a loop for a few rows)."""
-
-MAX_DAY_GROUPS = 64  # more distinct day-basis rows than this: the direct product is as cheap
-
-
-def kronecker_gram(parts: np.ndarray, n_terms: int, basis: np.ndarray):
-    """``c -> X.T @ diag(c) @ X`` for the additive part's design ``X = [1, z (x) B, after]``:
-    ``parts`` holds ``[1, z, after]`` (rows x (1 + n_terms + n_after)), ``basis`` each row's day
-    basis (rows x K), and the middle block of ``X`` is each row's Kronecker product of its
-    ``n_terms`` values with its basis (column ``1 + j*K + k`` is ``z_j * B_k``).
-
-    Why: the Newton steps of :func:`evaluation.logistic.fit_logistic` need this matrix every
-    iteration, and its direct product costs rows x (n_terms*K)**2. But the basis is a function
-    of the landmark day and a training set has a few distinct days, so the rows of one day
-    share it: their block is the Kronecker product of their small Gram matrix of ``parts`` with
-    the basis's outer product, K**2 times cheaper to sum (the same matrix up to rounding).
-    None (the direct product, in ``fit_logistic``) with more than :data:`MAX_DAY_GROUPS`
-    distinct days.
-    """
-    days, row_day = np.unique(basis, axis=0, return_inverse=True)
-    if len(days) > MAX_DAY_GROUPS:
-        return None
-    row_day = row_day.ravel()
-    n_basis = basis.shape[1]
-    at = slice(1, 1 + n_terms)  # the terms' columns of ``parts``
-    rest = np.r_[0, 1 + n_terms : parts.shape[1]]  # the intercept and the after columns
-    size = 1 + n_terms * n_basis + (parts.shape[1] - 1 - n_terms)
-    middle = slice(1, 1 + n_terms * n_basis)
-    outside = np.r_[0, 1 + n_terms * n_basis : size]
-
-    groups = [np.flatnonzero(row_day == d) for d in range(len(days))]
-    blocks = [parts[g] for g in groups]
-
-    def gram(c: np.ndarray) -> np.ndarray:
-        out = np.zeros((size, size))
-        for b, rows, index in zip(days, blocks, groups, strict=True):
-            g = (rows * c[index, None]).T @ rows
-            out[middle, middle] += np.kron(g[at, at], np.outer(b, b))
-            out[middle, outside] += np.kron(g[at][:, rest], b[:, None])
-            out[np.ix_(outside, outside)] += g[np.ix_(rest, rest)]
-        out[outside, middle] = out[middle, outside].T
-        return out
-
-    return gram

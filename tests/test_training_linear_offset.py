@@ -10,7 +10,9 @@ from scipy.special import expit, log_expit
 from sklearn.linear_model import LogisticRegression
 
 from evaluation.logistic import fit_logistic
-from model.linear_offset import LinearOffset, day_basis, kronecker_gram
+from model import day_design
+from model.day_design import MAX_DAY_GROUPS, DayVaryingDesign
+from model.linear_offset import LinearOffset, day_basis
 
 NAMES = ("landmark_day", "crs_grade_today", "platelets", "noise")
 DAYS = np.array([0, 1, 3, 5, 7, 10, 14], dtype=float)
@@ -216,25 +218,61 @@ def test_a_category_without_outcomes_after_the_state_has_no_effect_there():
         LinearOffset(names, state_feature="absent", state_terms=("car_target=",))
 
 
-def test_the_kronecker_gram_equals_the_weighted_product_of_the_design():
-    """The Hessian the additive part's Newton steps use, summed day by day, against the direct
-    ``X.T @ diag(c) @ X`` of the full design (an intercept, each term times each day-basis
-    function, and state columns that are zero on most rows), at landmark days and at one row
-    of an unusual day."""
+@pytest.mark.parametrize("spread_days", [False, True])
+def test_the_factored_design_gives_the_products_of_the_built_out_matrix(spread_days):
+    """The additive part's design from its factors (``model.day_design``): its log-odds,
+    gradient and Hessian against the products of the full matrix built by hand here (an
+    intercept, each term times each day-basis function, and state columns that are zero on
+    most rows). Landmark days with one row of an unusual day (the Hessian summed day by day),
+    or a different day on every row (more than MAX_DAY_GROUPS: summed over row chunks, two of
+    them here)."""
     rng = np.random.default_rng(0)
     n, n_terms, n_after = 400, 6, 2
     z = rng.normal(size=(n, n_terms))
     after = rng.normal(size=(n, n_after)) * (rng.random((n, 1)) < 0.3)
-    day = rng.choice([0.0, 1, 3, 5, 7, 10, 14], n)
-    day[0] = 22.0
+    if spread_days:
+        day = np.linspace(0.0, 14.0, n)
+        assert len(np.unique(day)) > MAX_DAY_GROUPS
+    else:
+        day = rng.choice([0.0, 1, 3, 5, 7, 10, 14], n)
+        day[0] = 22.0
     basis = day_basis(day, 14.0, 2)
-    design = np.column_stack(
+    full = np.column_stack(
         [np.ones(n), (z[:, :, None] * basis[:, None, :]).reshape(n, -1), after]
     )
-    c = rng.random(n)
-    gram = kronecker_gram(np.column_stack([np.ones(n), z, after]), n_terms, basis)
-    # sums of 400 products in another order: equal to rounding
-    np.testing.assert_allclose(gram(c), (design * c[:, None]).T @ design, rtol=1e-12, atol=1e-12)
-    # a design whose rows have more distinct days than MAX_DAY_GROUPS: the direct product
-    spread = day_basis(np.linspace(0.0, 14.0, n), 14.0, 2)
-    assert kronecker_gram(np.column_stack([np.ones(n), z, after]), n_terms, spread) is None
+    chunk = day_design.CHUNK_ROWS
+    day_design.CHUNK_ROWS = 256  # two chunks of 400 rows
+    try:
+        design = DayVaryingDesign(np.column_stack([np.ones(n), z, after]), n_terms, basis)
+        assert design.shape == full.shape
+        theta = rng.normal(size=(2, full.shape[1]))
+        v = rng.normal(size=(2, n))
+        c = rng.random(n)
+        # sums of the same products in another order: equal to rounding
+        np.testing.assert_allclose(design.dot(theta), theta @ full.T, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(design.tdot(v), v @ full, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            design.gram(c), (full * c[:, None]).T @ full, rtol=1e-12, atol=1e-12
+        )
+    finally:
+        day_design.CHUNK_ROWS = chunk
+
+
+def test_a_factored_design_fits_as_its_built_out_matrix():
+    """``fit_logistic`` on the factored design reaches the coefficients it reaches on the
+    built-out matrix (bounds and a penalty included)."""
+    rng = np.random.default_rng(3)
+    n, n_terms = 3000, 4
+    z = rng.normal(size=(n, n_terms))
+    basis = day_basis(rng.choice([0.0, 1, 3, 7, 14], n), 14.0, 2)
+    full = np.column_stack([np.ones(n), (z[:, :, None] * basis[:, None, :]).reshape(n, -1)])
+    y = (rng.random(n) < expit(-1 + z[:, 0] - 0.5 * z[:, 1])).astype(float)
+    k = full.shape[1]
+    low = np.r_[-np.inf, np.zeros(3), np.full(k - 4, -np.inf)]  # the first term >= 0
+    low[4:7] = -np.inf
+    high = np.r_[np.full(4, np.inf), np.zeros(3), np.full(k - 7, np.inf)]  # the second <= 0
+    penalty = np.diag(np.r_[0.0, np.ones(k - 1)])
+    built = fit_logistic(full, y, penalty=penalty, low=low, high=high, tol=1e-10)
+    design = DayVaryingDesign(np.column_stack([np.ones(n), z]), n_terms, basis)
+    factored = fit_logistic(design, y, penalty=penalty, low=low, high=high, tol=1e-10)
+    np.testing.assert_allclose(factored, built, atol=1e-7)
