@@ -31,7 +31,7 @@ from serving.cds.postgres_stores import (
     PostgresExplanations,
     PostgresReplayStore,
 )
-from serving.cds.state import open_state
+from serving.cds.state import check_state, open_state
 from serving.cds.stores import StateUnavailable
 
 ON_POSTGRES = [pytest.mark.postgres, pytest.mark.server]
@@ -142,6 +142,7 @@ def test_expired_jti_values_are_deleted(database):
 @pytest.mark.server
 def test_the_tables_are_made_once_when_many_workers_start_at_once(database):
     _, uri = database
+    check_state(load_settings(cds_state_uri=uri))  # as icans serve does first
     barrier = threading.Barrier(8)
 
     def start(_):
@@ -170,6 +171,9 @@ def test_an_unreachable_database_at_start_names_the_setting_without_the_password
     message = str(err.value)
     assert "icans:***@127.0.0.1" in message and "not-a-real-secret" not in message
     assert "reach" in message
+    with pytest.raises(InvalidInputError) as err:
+        check_state(settings)  # the same check, before any worker starts
+    assert err.value.field == "cds_state_uri"
     with pytest.raises(InvalidInputError, match=r"cds_state_uri.*postgresql://"):
         load_settings(cds_state_uri="sqlite:///state.db")
 

@@ -285,6 +285,8 @@ class ExplanationStore:
             return json.loads(path.read_text(encoding="utf-8"))
         except (FileNotFoundError, ValueError):
             return None
+        except OSError as exc:  # unreadable: not the same as expired
+            raise StateUnavailable(f"reading the card's explanation record: {exc}") from None
 
     def _sweep(self) -> None:
         now = self._swept = time.time()

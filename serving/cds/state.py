@@ -54,3 +54,15 @@ def open_state(settings: Settings) -> CdsState:
         )
     log.info("CDS Hooks replay store and explanation records: %s", state.where)
     return state
+
+
+def check_state(settings: Settings) -> None:
+    """For a check before any worker starts (``icans serve``): the database of
+    ``cds.state_uri`` answers and holds its tables (made if missing); an
+    :class:`~icans.errors.InvalidInputError` naming ``cds_state_uri`` otherwise. Nothing to
+    check without it (the directories are made by the workers)."""
+    uri = settings.cds.state_uri
+    if uri is not None:
+        from serving.cds import postgres_stores
+
+        postgres_stores.Database(uri.get_secret_value()).close()
