@@ -57,8 +57,8 @@ def open_state(settings: Settings) -> CdsState:
 
 
 def check_state(settings: Settings) -> None:
-    """For a check before any worker starts (``icans serve``): the database of
-    ``cds.state_uri`` answers and holds its tables (made if missing); an
+    """For the checks run before any worker starts: the database of ``cds.state_uri``
+    answers and holds its tables (made if missing); an
     :class:`~icans.errors.InvalidInputError` naming ``cds_state_uri`` otherwise. Nothing to
     check without it (the directories are made by the workers)."""
     uri = settings.cds.state_uri
