@@ -128,6 +128,24 @@ class CdsSettings(_Section):
     page_ttl_s: int = Field(
         default=3600, ge=60, le=7 * 86400, description="How long a card's explanation page stays."
     )
+    state_uri: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL database (postgresql://user:password@host:port/db) holding what "
+        "replicas behind one load balancer must share: the CDS clients' used jti values (a "
+        "replayed token is refused whichever replica it reaches) and the explanation records "
+        "behind card links (a link opens on any replica). Unset: a SQLite file and a directory "
+        "under artifacts_dir, shared by the workers of one host only. Checked at start; a "
+        "secret (it may hold a password).",
+    )
+
+    @field_validator("state_uri")
+    @classmethod
+    def _postgres_uri(cls, uri: SecretStr | None) -> SecretStr | None:
+        if uri is not None and not uri.get_secret_value().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("a postgresql:// URI")
+        return uri
 
     @field_validator("critical_at")
     @classmethod

@@ -25,7 +25,7 @@ from reports.patient import waterfall_png
 from serving import json_api
 from serving.cds import router as cds_routes
 from serving.cds.app import cds
-from serving.cds.client_auth import ClientVerifier, SqliteReplayCache, load_clients
+from serving.cds.client_auth import ClientVerifier, load_clients
 from serving.fhir import router as fhir_routes
 from serving.json_app import app
 from serving.launch import check_exposure, listening_host
@@ -74,7 +74,7 @@ class IcansRisk:
         cds.state.verifier = ClientVerifier(
             clients,
             audience=settings.serve.public_url,
-            replays=SqliteReplayCache(settings.artifacts_dir / "cds-jti.sqlite"),
+            replays=self.worker.replays,
         )
         metrics()  # made now that BentoML has set up multiprocess collection
         waterfall_png([], 0.0, 0.0)  # loads matplotlib and its fonts now, not on a request

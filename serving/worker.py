@@ -3,10 +3,12 @@ recorded.
 
 A worker answers every route (the JSON API, the FHIR endpoint, the CDS Hooks service) from one
 :class:`Worker`: the registered model version that follows its alias (:mod:`serving.rollout`),
-the audit trail, the prediction log for monitoring, the explanation records behind CDS card
-links, and the FHIR servers each CDS client allows. The routers reach it through
-:func:`current_worker`, a FastAPI dependency on BentoML's current service instance, so a router
-module holds no state of its own and a new worker (a new service instance) starts clean.
+the audit trail, the prediction log for monitoring, the CDS Hooks service's state (the
+explanation records behind card links and the replay store of the clients' tokens: on this host,
+or in the database the replicas share, :mod:`serving.cds.state`), and the FHIR servers each CDS
+client allows. The routers reach it through :func:`current_worker`, a FastAPI dependency on
+BentoML's current service instance, so a router module holds no state of its own and a new
+worker (a new service instance) starts clean.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from icans.config import Settings
 from runtime.assessor import Assessment
 from serving.audit import AuditLog
 from serving.cds.client_auth import TrustedIssuer
-from serving.cds.hooks import ExplanationStore
+from serving.cds.state import open_state
 from serving.metrics import record_prediction
 from serving.model_version import ModelRuntime
 from serving.prediction_log import PredictionLog
@@ -34,7 +36,9 @@ class Worker:
         self.predictions = PredictionLog(
             settings.prediction_log_dir, settings.prediction_log_retention_days
         )
-        self.explanations = ExplanationStore(settings.cds_explanations_dir, settings.cds.page_ttl_s)
+        state = open_state(settings)
+        self.explanations = state.explanations
+        self.replays = state.replays  # the CDS client verifier's (serving.service)
         self.fhir_servers = {c.iss: c.fhir_servers for c in clients}
 
     @property

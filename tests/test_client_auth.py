@@ -1,5 +1,8 @@
 """CDS client JWTs (``serving.cds.client_auth``): real keys and signatures made here, a real HTTP
-server on 127.0.0.1 for the ``jku`` key set; every bad token refused with its reason."""
+server on 127.0.0.1 for the ``jku`` key set; every bad token refused with its reason. A client
+rotates the keys its key server publishes while a verifier runs (the verifier's clock moved by
+the test): the new key is accepted once named, the old refused once withdrawn and the cache
+refreshed, a flood of unknown kids fetches no more often than allowed."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import http.server
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import jwt
 import pytest
@@ -138,6 +142,149 @@ def test_jku_is_used_only_when_allow_listed(jwks_server):
     broken = ClientVerifier([TrustedIssuer(ISS, jku_allowed=(f"{jwks_server}/gone",))], AUD)
     with pytest.raises(ClientAuthError, match="could not be read"):
         broken.verify(token(headers={"jku": f"{jwks_server}/gone"}))
+
+
+class KeyServer:
+    """A CDS client's key-set server on 127.0.0.1 (real HTTP): serves :attr:`jwks` at
+    /jwks.json, which the test changes as the client rotates its keys, or answers 503 while
+    :attr:`down`; counts the fetches."""
+
+    def __init__(self, jwks: dict):
+        self.jwks, self.down, self.fetches = jwks, False, 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.fetches += 1
+                status = 503 if outer.down else 200
+                body = json.dumps(outer.jwks).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        serve = self.server.serve_forever
+        threading.Thread(target=serve, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
+
+
+@pytest.fixture
+def rotating():
+    """The key server with the client's first key, ``rsa-1``; a verifier trusting its URL,
+    whose clock the test moves (``clock[0]``): refetch at most every 10 s, sets refreshed at
+    300 s, a stale set used until 3600 s."""
+    from fhir_fixtures import jwk
+
+    server = KeyServer({"keys": [jwk(RSA_KEY, "rsa-1")]})
+    clock = [time.time()]
+    verifier = ClientVerifier(
+        [TrustedIssuer(ISS, jku_allowed=(server.url,))],
+        AUD,
+        clock=lambda: clock[0],
+        refetch_interval_s=10,
+        max_age_s=300,
+        max_stale_s=3600,
+    )
+    yield server, verifier, clock
+    server.server.shutdown()
+
+
+def test_a_rotated_key_is_fetched_when_first_named_and_the_old_one_dropped_on_refresh(rotating):
+    from fhir_fixtures import jwk
+
+    server, verifier, clock = rotating
+    signed = {
+        kid: lambda kid=kid, key=key: token(key, kid=kid, headers={"jku": server.url})
+        for kid, key in (("rsa-1", RSA_KEY), ("rsa-2", OTHER_KEY))
+    }
+    assert verifier.verify(signed["rsa-1"]())["iss"] == ISS
+    assert server.fetches == 1
+    # the client publishes its new key beside the old one, then signs with it
+    server.jwks = {"keys": [jwk(RSA_KEY, "rsa-1"), jwk(OTHER_KEY, "rsa-2")]}
+    clock[0] += 30
+    assert verifier.verify(signed["rsa-2"]())["iss"] == ISS
+    assert server.fetches == 2
+    assert verifier.verify(signed["rsa-1"]())["iss"] == ISS  # both keys for now
+    assert server.fetches == 2  # known kids: no fetch
+    # the old key is withdrawn: still trusted until the cached set is refreshed...
+    server.jwks = {"keys": [jwk(OTHER_KEY, "rsa-2")]}
+    clock[0] += 200
+    assert verifier.verify(signed["rsa-1"]())["iss"] == ISS
+    assert server.fetches == 2
+    clock[0] += 101  # ...which is 300 s after the last fetch, on the next use
+    with pytest.raises(ClientAuthError, match="no single key for kid 'rsa-1'"):
+        verifier.verify(signed["rsa-1"]())
+    assert server.fetches == 3
+    assert verifier.verify(signed["rsa-2"]())["iss"] == ISS
+    assert server.fetches == 3
+
+
+def test_a_flood_of_unknown_kids_fetches_the_key_set_at_most_once_per_interval(rotating):
+    server, verifier, clock = rotating
+    assert verifier.verify(token(headers={"jku": server.url}))["iss"] == ISS
+    assert server.fetches == 1
+
+    def flood(n: int) -> list[str]:
+        """``n`` tokens with kids never published, 8 threads at once; the refusals."""
+
+        def one(i: int) -> str:
+            with pytest.raises(ClientAuthError) as err:
+                verifier.verify(token(kid=f"made-up-{i}", headers={"jku": server.url}))
+            return str(err.value)
+
+        with ThreadPoolExecutor(8) as pool:
+            return list(pool.map(one, range(n)))
+
+    refusals = flood(200)
+    assert server.fetches == 1  # within 10 s of the first fetch: none
+    assert all("no single key for kid 'made-up-" in r for r in refusals)
+    clock[0] += 10
+    flood(200)
+    assert server.fetches == 2  # one per interval, whatever the number of tokens
+    clock[0] += 9.9
+    flood(50)
+    assert server.fetches == 2
+    clock[0] += 0.2
+    flood(50)
+    assert server.fetches == 3
+    assert verifier.verify(token(headers={"jku": server.url}))["iss"] == ISS  # known kid: fine
+
+
+def test_a_failed_refresh_keeps_the_old_set_until_it_is_too_old(rotating):
+    server, verifier, clock = rotating
+    assert verifier.verify(token(headers={"jku": server.url}))["iss"] == ISS
+    server.down = True
+    clock[0] += 301  # due for a refresh, which fails: the set fetched before still serves
+    assert verifier.verify(token(headers={"jku": server.url}))["iss"] == ISS
+    assert server.fetches == 2
+    clock[0] += 3000  # 3301 s: tried again (every 10 s at most), still the old set
+    assert verifier.verify(token(headers={"jku": server.url}))["iss"] == ISS
+    assert server.fetches == 3
+    clock[0] += 300  # 3601 s after the last successful fetch: refused, saying why
+    with pytest.raises(ClientAuthError, match=r"could not be read \(HTTP Error 503"):
+        verifier.verify(token(headers={"jku": server.url}))
+    assert server.fetches == 4
+    server.down = False
+    clock[0] += 10
+    assert verifier.verify(token(headers={"jku": server.url}))["iss"] == ISS
+    assert server.fetches == 5
+
+
+def test_a_key_server_down_at_first_use_is_asked_again_only_after_the_interval(rotating):
+    server, verifier, clock = rotating
+    server.down = True
+    for _ in range(3):
+        with pytest.raises(ClientAuthError, match="could not be read"):
+            verifier.verify(token(headers={"jku": server.url}))
+    assert server.fetches == 1
+    server.down = False
+    clock[0] += 10
+    assert verifier.verify(token(headers={"jku": server.url}))["iss"] == ISS
+    assert server.fetches == 2
 
 
 def test_a_replay_is_refused_across_processes_sharing_the_sqlite_cache(tmp_path):

@@ -6,7 +6,9 @@ Every call carries a CDS client's signed JWT (``Authorization: Bearer <jwt>``), 
 :class:`serving.cds.client_auth.ClientVerifier` with ``aud`` equal to the URL called
 (``public_url`` + path, as the CDS Hooks specification asks); the claims go to the route in
 ``request.state.client``. The two pages a clinician's browser opens from a card (the model
-card and the explanation behind its unguessable link) carry no token and need none.
+card and the explanation behind its unguessable link) carry no token and need none. When the
+replay store or the explanation records cannot be reached (:mod:`serving.cds.stores`), the call
+is answered 503 naming the reason, and nothing of it is kept.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from api.schemas import ErrorDetail, ErrorResponse
 from serving.body_limit import bounded
 from serving.cds.client_auth import ClientAuthError
+from serving.cds.stores import StateUnavailable
 from serving.metrics import RequestMetrics
 
 log = logging.getLogger("icans.serving.cds")
@@ -31,7 +35,7 @@ MAX_CDS_BODY_BYTES = 4 * 1024 * 1024  # prefetched resources of one patient
 PREFIX = "/cds-services"
 PUBLIC = re.compile(r"^/cds-services/[\w-]+/(model-card|explanation)$")
 ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse} for status in (400, 401, 404, 412, 413, 422)
+    status: {"model": ErrorResponse} for status in (400, 401, 404, 412, 413, 422, 503)
 }
 
 cds = FastAPI(
@@ -68,12 +72,16 @@ class CdsGuard:
             try:
                 if not given.startswith("Bearer "):
                     raise ClientAuthError("missing 'Authorization: Bearer <JWT>' header")
-                scope.setdefault("state", {})["client"] = cds.state.verifier.verify(
-                    given[len("Bearer ") :], audience=audience
+                # in a thread: the replay store and a jku key set may be a network call away
+                scope.setdefault("state", {})["client"] = await run_in_threadpool(
+                    cds.state.verifier.verify, given[len("Bearer ") :], audience=audience
                 )
             except ClientAuthError as exc:
                 log.info("CDS call refused: %s", exc)
                 response = cds_error(401, "unauthorized", str(exc), {"WWW-Authenticate": "Bearer"})
+                return await response(scope, receive, send)
+            except StateUnavailable as exc:
+                response = _unavailable(exc)
                 return await response(scope, receive, send)
         return await bounded(
             self.inner,
@@ -114,6 +122,16 @@ async def _http(request: Request, exc: HTTPException) -> JSONResponse:
     return cds_error(
         exc.status_code, names.get(exc.status_code, "http_error"), str(exc.detail), exc.headers
     )
+
+
+def _unavailable(exc: StateUnavailable) -> JSONResponse:
+    log.error("CDS call not answered: %s", exc)  # the store and the reason; never the body
+    return cds_error(503, "service_unavailable", str(exc), {"Retry-After": "5"})
+
+
+@cds.exception_handler(StateUnavailable)
+async def _state_unavailable(request: Request, exc: StateUnavailable) -> JSONResponse:
+    return _unavailable(exc)
 
 
 @cds.exception_handler(Exception)

@@ -18,6 +18,7 @@ warnings, the intended use) and a link to the patient's explanation page.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -29,6 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from runtime.assessor import Assessment
+from serving.cds.stores import StateUnavailable
 from serving.fhir import codes
 from serving.fhir.reading import Located, MappedPatient, bundle_resources
 
@@ -247,9 +249,11 @@ def info_card(summary: str, detail: str, identity: dict, model_card_url: str) ->
 class ExplanationStore:
     """What a card's explanation page is rendered from (the patient without identifier, the
     mapping's warnings, the model version), behind an unguessable link (a 128-bit random id),
-    kept ``ttl_s`` seconds in a directory every worker reads; expired records are removed
-    on writes (at most once a minute). The page itself is rendered when the link is opened,
-    so a card costs no rendering (the waterfall figure takes most of a page's time)."""
+    kept ``ttl_s`` seconds in a directory every worker of the host reads; expired records are
+    removed on writes (at most once a minute). The page itself is rendered when the link is
+    opened, so a card costs no rendering (the waterfall figure takes most of a page's time).
+    The one-host backend of :class:`serving.cds.stores.ExplanationRecords` (replicas share
+    theirs in PostgreSQL: :mod:`serving.cds.postgres_stores`)."""
 
     def __init__(self, directory: Path, ttl_s: int):
         self.dir = Path(directory)
@@ -258,12 +262,17 @@ class ExplanationStore:
         self._swept = 0.0
 
     def put(self, record: dict) -> str:
-        if time.time() - self._swept > 60:
-            self._sweep()
         key = uuid.uuid4().hex
         tmp = self.dir / f".{key}.tmp"
-        tmp.write_text(json.dumps(record), encoding="utf-8")
-        os.replace(tmp, self.dir / f"{key}.json")  # atomic: never half a record
+        try:
+            if time.time() - self._swept > 60:
+                self._sweep()
+            tmp.write_text(json.dumps(record), encoding="utf-8")
+            os.replace(tmp, self.dir / f"{key}.json")  # atomic: never half a record
+        except OSError as exc:  # disk full, directory gone or read-only
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise StateUnavailable(f"storing the card's explanation record: {exc}") from None
         return key
 
     def get(self, key: str) -> dict | None:
@@ -276,6 +285,8 @@ class ExplanationStore:
             return json.loads(path.read_text(encoding="utf-8"))
         except (FileNotFoundError, ValueError):
             return None
+        except OSError as exc:  # unreadable: not the same as expired
+            raise StateUnavailable(f"reading the card's explanation record: {exc}") from None
 
     def _sweep(self) -> None:
         now = self._swept = time.time()
