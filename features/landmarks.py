@@ -4,6 +4,8 @@ For landmark day L the row holds what was observable up to and including day L (
 and ICANS grades and treatment on days 0..L, CAR-T samples dated <= L), in the raw layout of
 :mod:`features.layout`; the label is the target event on days L+1..28; the generator's true risk
 is attached for evaluation only (never a predictor); ``patient_id`` is kept for grouped splits.
+Beside the target (by day 28) each row holds the event within every horizon
+(:mod:`icans.horizons`: the next 72 hours, the next 7 days, by day 28), from ``event_day`` alone.
 
 A synthetic cohort's true-risk table may hold, beside ``true_risk`` (given everything observed),
 the exact risk given an input set's observations only (:mod:`features.input_sets`), in the
@@ -34,6 +36,7 @@ from features.layout import (
 )
 from icans.contract import BASELINE, COURSE, PREDICTION_DAY
 from icans.errors import InvalidInputError
+from icans.horizons import HORIZON_NAMES, TARGET_HORIZON, horizon_events
 
 DEFAULT_LANDMARKS = (0, 1, 3, 5, 7, 10, 14)
 # Baseline descriptors carried beside the rows for subgroup metrics (never predictors).
@@ -54,13 +57,15 @@ class LandmarkDataset:
     """Rows in the raw layout plus what evaluation needs alongside them."""
 
     raw: np.ndarray  # float, columns in RAW_COLUMNS order, one row per (patient, landmark)
-    label: np.ndarray  # target event on days L+1..28
+    label: np.ndarray  # target event on days L+1..28 (the day-28 horizon)
     patient_id: np.ndarray
     landmark_day: np.ndarray
     true_risk: np.ndarray  # NaN where the cohort has no true-risk table
     subgroups: pd.DataFrame  # baseline descriptors for subgroup metrics (not predictors)
     # input set (not "all") -> its exact true risk per row, where the true-risk table has it
     set_true_risk: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    # horizon name -> the event within it per row (icans.horizons); "day28" is ``label``
+    horizon_labels: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.label)
@@ -78,6 +83,7 @@ class LandmarkDataset:
             self.true_risk[mask],
             cast(pd.DataFrame, self.subgroups[mask]).reset_index(drop=True),
             {name: risk[mask] for name, risk in self.set_true_risk.items()},
+            {name: label[mask] for name, label in self.horizon_labels.items()},
         )
 
     def true_risk_of(self, inputs: str) -> np.ndarray | None:
@@ -165,7 +171,8 @@ def build_landmark_dataset(
     }
     set_risks: dict[str, list[np.ndarray]] = {"all": []} | {i: [] for i in risk_columns}
 
-    parts, labels, ids, days, rows_idx = [], [], [], [], []
+    parts, ids, days, rows_idx = [], [], [], []
+    labels: dict[str, list[np.ndarray]] = {name: [] for name in HORIZON_NAMES}
     future = np.arange(N_DAYS)[None, :]
     for landmark in sorted(set(int(d) for d in landmarks)):
         alive = np.isnan(death_day) | (death_day > landmark)
@@ -177,7 +184,8 @@ def build_landmark_dataset(
         for name, block in blocks.items():
             raw[:, SERIES_SLICE[name]] = np.where(future <= landmark, block[at_risk], np.nan)
         parts.append(raw)
-        labels.append(~np.isnan(event_day[at_risk]))
+        for name, events in horizon_events(event_day[at_risk], landmark).items():
+            labels[name].append(events)
         pid = index.to_numpy()[at_risk]
         ids.append(pid)
         days.append(np.full(n, landmark))
@@ -191,14 +199,16 @@ def build_landmark_dataset(
     raw_all = np.concatenate(parts)
     sub_cols = [c for c in SUBGROUP_COLUMNS if c in patients.columns]
     subgroups = patients.loc[np.concatenate(rows_idx), sub_cols].reset_index(drop=True)
+    horizon_labels = {name: np.concatenate(v) for name, v in labels.items()}
     return LandmarkDataset(
         raw_all,
-        np.concatenate(labels),
+        horizon_labels[TARGET_HORIZON.name],
         np.concatenate(ids),
         np.concatenate(days),
         np.concatenate(set_risks.pop("all")),
         subgroups,
         {inputs: np.concatenate(values) for inputs, values in set_risks.items()},
+        horizon_labels,
     )
 
 

@@ -59,7 +59,14 @@ OUTCOME_COLUMNS = [
     "severe_or_refractory_icans",
     "event_day",
 ]
-TRUE_RISK_COLUMNS = ["patient_id", "landmark_day", "true_risk", "true_risk_routine"]
+TRUE_RISK_COLUMNS = [
+    "patient_id",
+    "landmark_day",
+    "true_risk",
+    "true_risk_routine",
+    "true_risk_72h",
+    "true_risk_7d",
+]
 
 # The CAR target each disease may receive, and the target each product family carries.
 LYMPHOMA = ("LBCL", "PMBCL", "MCL", "FL", "CLL")

@@ -54,6 +54,26 @@ def test_label_is_the_event_after_the_landmark(tables, dataset):
     np.testing.assert_array_equal(dataset.label, ~np.isnan(days))  # booleans: exact
 
 
+def test_horizon_labels_are_the_event_within_each_window(tables, dataset):
+    """72 hours after day L: days L+1..L+3; 7 days: L+1..L+7; both end by day 28; a competing
+    death (no event_day) is no event in any horizon. Counted here from the event days."""
+    event_day = tables["outcomes"].set_index("patient_id")["event_day"]
+    days = event_day.reindex(dataset.patient_id).to_numpy(float)
+    gap = days - dataset.landmark_day  # NaN: no event
+    labels = dataset.horizon_labels
+    assert list(labels) == ["72h", "7d", "day28"]
+    np.testing.assert_array_equal(labels["72h"], gap <= 3)
+    np.testing.assert_array_equal(labels["7d"], gap <= 7)
+    np.testing.assert_array_equal(labels["day28"], dataset.label)
+    # nested, and each shorter window misses some events the longer one has
+    assert np.all(labels["72h"] <= labels["7d"]) and np.all(labels["7d"] <= labels["day28"])
+    assert labels["72h"].sum() < labels["7d"].sum() < labels["day28"].sum()
+    kept = dataset.subset(dataset.landmark_day == 7)
+    np.testing.assert_array_equal(
+        kept.horizon_labels["72h"], labels["72h"][dataset.landmark_day == 7]
+    )
+
+
 def test_true_risk_attached_from_the_generator(tables, dataset):
     truth = tables["true_risk"].set_index(["patient_id", "landmark_day"])["true_risk"]
     key = pd.MultiIndex.from_arrays([dataset.patient_id, dataset.landmark_day])

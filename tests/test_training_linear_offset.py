@@ -237,9 +237,7 @@ def test_the_factored_design_gives_the_products_of_the_built_out_matrix(spread_d
         day = rng.choice([0.0, 1, 3, 5, 7, 10, 14], n)
         day[0] = 22.0
     basis = day_basis(day, 14.0, 2)
-    full = np.column_stack(
-        [np.ones(n), (z[:, :, None] * basis[:, None, :]).reshape(n, -1), after]
-    )
+    full = np.column_stack([np.ones(n), (z[:, :, None] * basis[:, None, :]).reshape(n, -1), after])
     chunk = day_design.CHUNK_ROWS
     day_design.CHUNK_ROWS = 256  # two chunks of 400 rows
     try:

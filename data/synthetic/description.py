@@ -46,6 +46,9 @@ ASSUMPTIONS = (
     "Deaths from other causes (infection, CRS, progression) at a daily hazard per product "
     "family, four times higher during and after high-dose steroids; a death before the event "
     "is a non-event (cumulative incidence with competing deaths).",
+    "Horizons (icans.horizons): from prediction day L, the event on days L+1..L+3 (72 hours), "
+    "L+1..L+7 (7 days) and L+1..28 (day 28), every window ending by day 28 and read from "
+    "event_day alone; a competing death is a non-event in every horizon.",
 )
 
 

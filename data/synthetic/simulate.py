@@ -460,14 +460,15 @@ def continue_icans(
     start_grade: np.ndarray | int,
     params: GeneratorParameters,
 ) -> np.ndarray:
-    """Monte-Carlo continuation: does the target event happen after ``from_day``?
+    """Monte-Carlo continuation: the day the target event happens after ``from_day`` (NaN:
+    none by day 28).
 
     Starts from latent ``level`` and steroid state at the end of ``from_day`` and draws the rest
     of the course with :func:`icans_step`, with deaths from other causes at the start of a day
-    (after which nothing happens). Used to check the exact true risk.
+    (after which nothing happens). Used to check the exact true risk, of every horizon.
     """
     n = len(level)
-    event = np.zeros(n, dtype=bool)
+    event_day = np.full(n, np.nan)
     dead = np.zeros(n, dtype=bool)
     for day in range(from_day + 1, params.horizon_days + 1):
         dead |= rng.random(n) < death_probability(kernels.death_hazard[fam, day], steroids, params)
@@ -485,8 +486,9 @@ def continue_icans(
             start_grade,
             params,
         )
-        event |= ~dead & ((grade >= 3) | refractory)
-    return event
+        first = np.isnan(event_day) & ~dead & ((grade >= 3) | refractory)
+        event_day[first] = day
+    return event_day
 
 
 __all__ = ["Course", "continue_icans", "draw_findings", "icans_step", "simulate_course"]

@@ -72,73 +72,109 @@ from data.synthetic.treatment import (
     refractory_today,
 )
 from icans.contract import LAB_FIELDS
+from icans.horizons import HORIZONS
 
 _TABLES: dict[tuple, np.ndarray] = {}
 
 
-def backward_table(params: GeneratorParameters, grid: LatentGrid, start_grade: int) -> np.ndarray:
+def backward_table(
+    params: GeneratorParameters, grid: LatentGrid, start_grade: int, window: int | None = None
+) -> np.ndarray:
     """P(no event after day t | level, steroid state) for every product, instrument, timing
-    class, drive and landmark day t, under a centre that starts steroids at ``start_grade``.
+    class, drive and landmark day t, under a centre that starts steroids at ``start_grade``;
+    "after day t" is days t+1..28, or with ``window`` days t+1..min(t + window, 28) (a horizon
+    of :mod:`icans.horizons`).
 
     Shape ``(products, 2, timing classes, drives, landmarks, levels, steroid states)``, float32.
     The event on day t+1 is a derived grade >= 3, or the day's grade or treatment decision making
     the ICANS steroid-refractory (:func:`data.synthetic.treatment.refractory_today`); the day's
     decisions (starting steroids, early second-line therapy) are averaged over with their
-    probabilities, and deaths from other causes depend on the steroid state.
+    probabilities, and deaths from other causes depend on the steroid state (a death ends the
+    course without the event, in every window).
     """
-    key = (params.fingerprint(), start_grade, tuple(grid.shifts))
+    key = (params.fingerprint(), start_grade, tuple(grid.shifts), window)
     if key not in _TABLES:
         for old in [k for k in _TABLES if k[0] != key[0]]:
-            del _TABLES[old]  # one parameter set at a time (~45 MB per steroid rule)
-        _TABLES[key] = _build_backward_table(params, grid, start_grade)
+            del _TABLES[old]  # one parameter set at a time (~45 MB per steroid rule and window)
+        _TABLES[key] = _build_backward_table(params, grid, start_grade, window)
     return _TABLES[key]
 
 
+class _BackwardStep:
+    """One day of the backward recursion: from P(no event after day t+1 | state at its end) to
+    P(no event after day t | state at the end of day t), for one instrument (ICE or CAPD)."""
+
+    def __init__(self, params: GeneratorParameters, grid: LatentGrid, start_grade: int, inst):
+        self.params, self.start_grade = params, start_grade
+        n_f = len(PRODUCT_NAMES)
+        self.fam = np.arange(n_f)[:, None, None]
+        self.k = np.arange(len(grid.shifts))[None, :, None]
+        self.drv = drive_grid(params)[None, None, :]
+        self.kernels = kernel_tables(params, grid.shifts)
+        cdf = finding_tables(params).grade_cdf(inst)
+        self.p_grade = np.diff(cdf[:, :3], axis=1, prepend=0.0)  # P(grade = 0, 1, 2 | level)
+        self.shape = (n_f, len(grid.shifts), drive_grid(params).size, N_LEVELS, N_STEROID_STATES)
+        # per steroid state, the (weight, next state) of every way the day can go without the
+        # event: the grade (0-2) and the day's decision, taken with its probability or not.
+        # Neither depends on the day: found once, not on every step
+        early = per_product(params.treatment.early_second_line)
+        self.paths: list[list[tuple[np.ndarray, int]]] = []
+        for s in range(N_STEROID_STATES):
+            paths = []
+            for g in range(3):
+                here = (np.array(s), np.array(g))
+                p = np.broadcast_to(decision_probability(*here, start_grade, early, params), (n_f,))
+                for decided, weight in ((True, p), (False, 1.0 - p)):
+                    if not weight.any() or refractory_today(*here, decided):
+                        continue
+                    nxt = int(next_steroid_state(*here, start_grade, decided))
+                    paths.append((weight[:, None, None, None] * self.p_grade[:, g], nxt))
+            self.paths.append(paths)
+
+    def __call__(self, beta: np.ndarray, day: int) -> np.ndarray:
+        """``beta`` for the end of ``day`` -> for the end of ``day - 1``."""
+        params = self.params
+        kernel = [
+            icans_kernel(
+                self.drv, day, self.fam, self.k, np.full((1, 1, 1), on), self.kernels, params
+            )
+            for on in (False, True)
+        ]
+        new = np.empty_like(beta)
+        for s in range(N_STEROID_STATES):
+            value = np.zeros(beta.shape[:-1])
+            for weight, nxt in self.paths[s]:
+                value += weight * beta[..., nxt]
+            moved = np.einsum("fkdst,fkdt->fkds", kernel[int(ON_STEROIDS[s])], value)
+            alive = 1.0 - death_probability(self.kernels.death_hazard[:, day], np.array(s), params)
+            alive = alive[:, None, None, None]
+            new[..., s] = 1.0 - alive + alive * moved
+        return new
+
+
 def _build_backward_table(
-    params: GeneratorParameters, grid: LatentGrid, start_grade: int
+    params: GeneratorParameters, grid: LatentGrid, start_grade: int, window: int | None
 ) -> np.ndarray:
     horizon = params.horizon_days
     stored = max(params.landmark_days) + 1
-    drives = drive_grid(params)
     n_f, n_k = len(PRODUCT_NAMES), len(grid.shifts)
-    fam = np.arange(n_f)[:, None, None]
-    k = np.arange(n_k)[None, :, None]
-    drv = drives[None, None, :]
-    kernels = kernel_tables(params, grid.shifts)
-    tables = finding_tables(params)
-    early = per_product(params.treatment.early_second_line)
-    out = np.empty((n_f, 2, n_k, len(drives), stored, N_LEVELS, N_STEROID_STATES), np.float32)
-    states = np.arange(N_STEROID_STATES)
+    out = np.empty(
+        (n_f, 2, n_k, drive_grid(params).size, stored, N_LEVELS, N_STEROID_STATES), np.float32
+    )
     for inst in (0, 1):
-        cdf = tables.grade_cdf(inst)
-        p_grade = np.diff(cdf[:, :3], axis=1, prepend=0.0)  # P(grade = 0, 1, 2 | level)
-        beta = np.ones((n_f, n_k, len(drives), N_LEVELS, N_STEROID_STATES))
-        for t in range(horizon - 1, -1, -1):
-            day = t + 1
-            kernel = [
-                icans_kernel(drv, day, fam, k, np.full((1, 1, 1), on), kernels, params)
-                for on in (False, True)
-            ]
-            new = np.empty_like(beta)
-            for s in states:
-                value = np.zeros(beta.shape[:-1])
-                for g in range(3):
-                    here = (np.array(s), np.array(g))
-                    # the day's decision: taken with probability p (per product), or not
-                    p = decision_probability(*here, start_grade, early, params)
-                    p = np.broadcast_to(p, (n_f,))
-                    for decided, weight in ((True, p), (False, 1.0 - p)):
-                        if not weight.any() or refractory_today(*here, decided):
-                            continue
-                        nxt = int(next_steroid_state(*here, start_grade, decided))
-                        value += weight[:, None, None, None] * p_grade[:, g] * beta[..., nxt]
-                moved = np.einsum("fkdst,fkdt->fkds", kernel[int(ON_STEROIDS[s])], value)
-                alive = 1.0 - death_probability(kernels.death_hazard[:, day], np.array(s), params)
-                alive = alive[:, None, None, None]
-                new[..., s] = 1.0 - alive + alive * moved
-            beta = new
-            if t < stored:
-                out[:, inst, :, :, t] = beta
+        step = _BackwardStep(params, grid, start_grade, inst)
+        if window is None:  # one pass from day 28 down: every landmark's table on the way
+            beta = np.ones(step.shape)
+            for t in range(horizon - 1, -1, -1):
+                beta = step(beta, t + 1)
+                if t < stored:
+                    out[:, inst, :, :, t] = beta
+            continue
+        for t in range(stored):  # a window ends on its own day: one short pass per landmark
+            beta = np.ones(step.shape)
+            for day in range(min(t + window, horizon), t, -1):
+                beta = step(beta, day)
+            out[:, inst, :, :, t] = beta
     return out
 
 
@@ -168,10 +204,9 @@ class ForwardFilter:
         self.labs, self.with_counts = INPUT_SETS[inputs]
         self.fam = base.product  # product codes (kinetics.per_product)
         self.start_grade = base.steroid_start_grade
-        # one backward table per steroid rule in this chunk, looked up once
-        self.backward = {
-            int(g): backward_table(params, grid, int(g)) for g in np.unique(self.start_grade)
-        }
+        # per window (None: to day 28), one backward table per steroid rule in this chunk,
+        # looked up once when first asked for
+        self._backward: dict[int | None, dict[int, np.ndarray]] = {}
         n = len(t)
         u_c, r_c = grid.class_u()[None, :], grid.class_r()[None, :]
         self.class_k = grid.class_k()
@@ -348,15 +383,25 @@ class ForwardFilter:
         ll = np.where(have[:, None], ll4 + ll8, 0.0)
         return np.exp(ll - ll.max(axis=1, keepdims=True))
 
-    def risk(self) -> np.ndarray:
+    def backward(self, window: int | None = None) -> dict[int, np.ndarray]:
+        """The backward table of each steroid rule in this chunk (start grade -> table)."""
+        if window not in self._backward:
+            self._backward[window] = {
+                int(g): backward_table(self.params, self.grid, int(g), window)
+                for g in np.unique(self.start_grade)
+            }
+        return self._backward[window]
+
+    def risk(self, window: int | None = None) -> np.ndarray:
         """True risk after the current day for every patient (meaningful if event-free), each
-        under the steroid rule of its centre (:func:`backward_table` per start grade)."""
+        under the steroid rule of its centre (:func:`backward_table` per start grade): of the
+        event by day 28, or with ``window`` within that many days (and by day 28)."""
         day = self.day
         steroids = self.course.steroid_state[:, day]
         inst = self.course.child.astype(int)
         idx = drive_index(self.drive, self.params)
         no_event = np.empty(len(self.fam))
-        for grade, table in self.backward.items():
+        for grade, table in self.backward(window).items():
             rows = self.start_grade == grade
             no_event[rows] = no_event_probability(
                 self.alpha[rows],
@@ -382,22 +427,25 @@ def true_risk_table(
     grid: LatentGrid,
     params: GeneratorParameters,
 ) -> pd.DataFrame:
-    """Rows (patient_id, landmark_day, true_risk, true_risk_routine) for patients alive and
-    event-free at L: the exact risk given everything observed (``all``) and given the routine
-    input set only (no CAR-T counts, no IL-6: what most centres have)."""
+    """Rows (patient_id, landmark_day, true_risk, true_risk_routine, true_risk_72h,
+    true_risk_7d) for patients alive and event-free at L: the exact risk by day 28 given
+    everything observed (``all``) and given the routine input set only (no CAR-T counts, no
+    IL-6: what most centres have), and given everything within the shorter horizons of
+    :mod:`icans.horizons` (the next 72 hours, the next 7 days)."""
+    everything = ForwardFilter(base, course, grid, params, "all")
     filters = {
-        "true_risk": ForwardFilter(base, course, grid, params, "all"),
-        "true_risk_routine": ForwardFilter(base, course, grid, params, "routine"),
-    }
+        "true_risk": (everything, None),
+        "true_risk_routine": (ForwardFilter(base, course, grid, params, "routine"), None),
+    } | {f"true_risk_{h.name}": (everything, h.days) for h in HORIZONS if h.days is not None}
     ids = base.table["patient_id"].to_numpy()
     frames = []
     for landmark in params.landmark_days:
         at_risk = ((event_day < 0) | (event_day > landmark)) & course.alive[:, landmark]
         columns = {}
-        for name, filt in filters.items():
+        for name, (filt, window) in filters.items():
             while filt.day < landmark:
                 filt.step()
-            columns[name] = filt.risk()[at_risk]
+            columns[name] = filt.risk(window)[at_risk]
         frames.append(
             pd.DataFrame(
                 {
