@@ -49,7 +49,7 @@ OLD_FLAT_NAMES = {
 }
 
 # settings added since, by flat name
-ADDED_FLAT_NAMES = {"cluster"}
+ADDED_FLAT_NAMES = {"cluster", "allow_unverified_models"}
 
 # environment variable, where it lands, the value set, the value expected there
 ENVIRONMENT = [
