@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import shutil
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,8 +74,9 @@ class Copy:
 
 @pytest.fixture
 def copied(small_champion, tmp_path) -> Copy:
-    """The champion's model files logged again (in a run of their own, artefacts under
-    tmp_path, the champion's model card beside them) and registered as training does."""
+    """The champion's model and logistic baseline files logged again (in a run of their own,
+    artefacts under tmp_path, the champion's model card beside them, each file's digest as a
+    run tag) and the model registered, as training does."""
     shutil.copy(small_champion.store / "mlflow.db", tmp_path / "mlflow.db")
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     settings = small_champion.settings.model_copy(update={"tracking_uri": uri})
@@ -82,14 +84,19 @@ def copied(small_champion, tmp_path) -> Copy:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     name, champion = settings.model_name, small_champion.result.model_version
-    original = stored_model_dir(client, name, champion)
+    champion_run = client.get_model_version(name, champion).run_id
     experiment = client.create_experiment("copy", artifact_location=(tmp_path / "a").as_uri())
     with mlflow.start_run(experiment_id=experiment) as run:
-        mlflow.log_artifacts(str(original), "model")
-        card = mlflow.artifacts.load_dict(
-            f"runs:/{client.get_model_version(name, champion).run_id}/{MODEL_CARD}"
+        mlflow.log_artifacts(str(stored_model_dir(client, name, champion)), "model")
+        baseline = mlflow.artifacts.download_artifacts(
+            f"runs:/{champion_run}/baseline_logistic", dst_path=str(tmp_path / "download")
         )
-        mlflow.log_dict(card, MODEL_CARD)
+        mlflow.log_artifacts(baseline, "baseline_logistic")
+        for path in ("model", "baseline_logistic"):
+            mlflow.set_tag(run_tag(path), logged_digest(f"runs:/{run.info.run_id}/{path}"))
+        mlflow.log_dict(
+            mlflow.artifacts.load_dict(f"runs:/{champion_run}/{MODEL_CARD}"), MODEL_CARD
+        )
     model_uri = f"runs:/{run.info.run_id}/model"
     with registering(model_uri, name, client, "a copy", {}, logged_digest(model_uri)) as version:
         pass
@@ -147,6 +154,12 @@ def test_re_registering_the_same_files_gives_the_same_digest_and_loads(small_cha
     )
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _flip_one_byte(path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
@@ -202,18 +215,46 @@ def test_an_added_file_changes_the_digest(copied):
         load_registered(copied.uri, copied.settings)
 
 
-def test_icans_score_exits_2_naming_the_digest(small_champion, copied, tmp_path):
+@pytest.mark.parametrize("command", ["score", "evaluate", "serve"])
+def test_the_commands_exit_2_naming_the_digest(command, small_champion, copied, tmp_path):
+    """``icans score`` writes nothing, ``icans evaluate`` records nothing, and ``icans serve``
+    starts no server (it loads the model before it starts one: serving.launch.serve), each with
+    one line naming both digests."""
     recorded = sha256_of_files(copied.files)
     _flip_one_byte(copied.files / "model.pkl")
     out = tmp_path / "scores.parquet"
+    args = {
+        "score": ["--cohort", str(small_champion.cohort), "--out", str(out)],
+        "evaluate": ["--cohort", str(small_champion.cohort)],
+        "serve": ["--port", str(_free_port())],  # refused before anything binds it
+    }[command]
+    result = CliRunner().invoke(
+        app,
+        [command, *args, "--model", copied.uri, "--tracking-uri", copied.settings.tracking_uri],
+    )
+    assert result.exit_code == 2, result.output
+    line = result.output.strip().splitlines()[-1]
+    assert line.startswith(f"error: icans-risk version {copied.version} refused before loading")
+    assert f"SHA-256 {sha256_of_files(copied.files)}, expected SHA-256 {recorded}" in line
+    assert not out.exists()
+    assert copied.client.get_experiment_by_name("icans-risk-evaluation") is None  # no run recorded
+
+
+def test_evaluate_refuses_a_changed_baseline_naming_it(small_champion, copied):
+    """The baselines ``icans evaluate`` scores beside the model are checked the same way,
+    against the digests their training run recorded."""
+    run_id = copied.client.get_model_version(copied.settings.model_name, copied.version).run_id
+    local = stored_model_dir(copied.client, copied.settings.model_name, copied.version).parent
+    baseline = local / "baseline_logistic"
+    recorded = sha256_of_files(baseline)
+    assert copied.client.get_run(run_id).data.tags[run_tag("baseline_logistic")] == recorded
+    _flip_one_byte(baseline / "model.pkl")
     result = CliRunner().invoke(
         app,
         [
-            "score",
+            "evaluate",
             "--cohort",
             str(small_champion.cohort),
-            "--out",
-            str(out),
             "--model",
             copied.uri,
             "--tracking-uri",
@@ -222,6 +263,5 @@ def test_icans_score_exits_2_naming_the_digest(small_champion, copied, tmp_path)
     )
     assert result.exit_code == 2, result.output
     line = result.output.strip().splitlines()[-1]
-    assert line.startswith(f"error: icans-risk version {copied.version} refused before loading")
-    assert f"SHA-256 {sha256_of_files(copied.files)}, expected SHA-256 {recorded}" in line
-    assert not out.exists()
+    assert line.startswith(f"error: baseline_logistic of run {run_id} refused before loading")
+    assert f"SHA-256 {sha256_of_files(baseline)}, expected SHA-256 {recorded}" in line
