@@ -201,7 +201,7 @@ REPORT_PHASES = (
     ("assess.tables", "read the cohort (read_cohort)", 1),
     ("assess.load", "load the model and its card (load_registered)", 1),
     ("assess.landmarks", "build the landmark rows", 1),
-    ("assess.baselines", "load the 2 baselines (load_logged)", 1),
+    ("assess.baselines", "load the 2 baselines (load_run_model)", 1),
     ("assess.evaluate", "evaluate(): metrics with bootstrap CIs", 1),
     ("assess.other", "predictions + MLflow evaluation run (remainder)", 1),
     ("mlflow", "learning curve of the training run from MLflow", 0),
@@ -230,7 +230,7 @@ def _timed_report(uri: str, cohort: Path, out: Path, settings, config, sample_ro
     phases.wrap(training.external_validation, "read_cohort", "assess.tables")
     phases.wrap(training.external_validation, "load_registered", "assess.load")
     phases.wrap(training.external_validation, "build_landmark_dataset", "assess.landmarks")
-    phases.wrap(training.external_validation, "load_logged", "assess.baselines")
+    phases.wrap(training.external_validation, "load_run_model", "assess.baselines")
     phases.wrap(training.external_validation, "evaluate", "assess.evaluate")
     phases.wrap(training.external_validation, "logged_learning_curve", "mlflow")
     phases.wrap(training.external_validation, "build_model_report", "build")

@@ -221,9 +221,10 @@ class Settings(BaseSettings):
 
     At the top level: what more than one part reads, namely the artefacts' root and the files
     under it (the audit trail and the prediction log the service writes and ``icans monitor``
-    reads), the tracking store and the registered model every command uses, and training's one
-    setting (``stale_run_hours``, too little for a section). In sections: ``serve`` (the
-    service and its workers, including how often they follow the alias), ``cds`` (CDS Hooks),
+    reads), the tracking store and the registered model every command uses (with whether a
+    version without an artefact digest may be loaded), and training's one setting
+    (``stale_run_hours``, too little for a section). In sections: ``serve`` (the service and
+    its workers, including how often they follow the alias), ``cds`` (CDS Hooks),
     ``monitor`` (``icans monitor``'s thresholds) and ``tracking`` (the local tracking server;
     not the store, ``tracking_uri``, which every command reads).
 
@@ -280,6 +281,13 @@ class Settings(BaseSettings):
         description="Dask scheduler (tcp://host:port) that 'icans train' sends its independent "
         "fits to (cross-validation folds, uncertainty refits; training.cluster); empty: this "
         "machine.",
+    )
+    allow_unverified_models: bool = Field(
+        False,
+        description="Load registered versions that carry no artefact digest (registered before "
+        "digests were recorded, or outside 'icans train'), unchecked, with a warning. A version "
+        "whose digest is recorded is always checked, and refused when its files differ "
+        "(registry.digest).",
     )
     serve: ServeSettings = Field(default_factory=ServeSettings)
     cds: CdsSettings = Field(default_factory=CdsSettings)

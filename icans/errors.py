@@ -75,6 +75,34 @@ class ModelNotFoundError(IcansError, LookupError):
     """No registered model answers to the given name, version or alias."""
 
 
+class ArtefactDigestError(ModelNotFoundError):
+    """A logged model's files are not the ones recorded at registration, or no digest was
+    recorded to check them against: refused before anything is unpickled
+    (:mod:`registry.digest`).
+
+    Parameters
+    ----------
+    model : str
+        Which model: ``"icans-risk version 3"``, ``"baseline_logistic of run 9b75..."``.
+    expected : str or None
+        The SHA-256 digest recorded at registration; None when none was recorded.
+    found : str
+        The digest of the files read now.
+    rule : str
+        What was expected, in words, and what to do.
+    """
+
+    def __init__(self, model: str, expected: str | None, found: str, rule: str):
+        self.model = model
+        self.expected = expected
+        self.found = found
+        recorded = f"expected SHA-256 {expected}" if expected else "no SHA-256 digest recorded"
+        super().__init__(
+            f"{model} refused before loading: its artefact files hash to SHA-256 {found}, "
+            f"{recorded}; {rule}"
+        )
+
+
 class UnknownCategoryWarning(UserWarning):
     """A categorical value was not seen in training; it is handled by a documented rule."""
 

@@ -11,8 +11,8 @@ contributions are unchanged (a test checks them against values the old code wrot
 
 from __future__ import annotations
 
+import io
 import pickle
-from pathlib import Path
 
 import numpy as np
 from sklearn.pipeline import Pipeline
@@ -48,10 +48,10 @@ class _Unpickler(pickle.Unpickler):
         return super().find_class(*_RENAMED.get((module, name), (module, name)))
 
 
-def load_pickle(path: Path):
-    """Unpickle a logged model (plain or cloudpickle format), old module names mapped."""
-    with Path(path).open("rb") as f:
-        return _Unpickler(f).load()
+def load_pickle(data: bytes):
+    """Unpickle a logged model's file, read and checked beforehand (:mod:`registry.digest`):
+    plain or cloudpickle format, old module names mapped."""
+    return _Unpickler(io.BytesIO(data)).load()
 
 
 def upgrade(obj):

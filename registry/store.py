@@ -1,10 +1,12 @@
 """MLflow tracking and model registry: log models, register versions, move the alias, load.
 
 Models are logged with the ``sklearn`` flavour in cloudpickle format (they hold custom
-transformers that skops would have to be told to trust). Pickle executes code when loaded:
-load models only from this project's own registry. Loading reads the pickled file through
-:mod:`registry.legacy`, so versions registered before the risk model became one estimator load as
-the same fitted :class:`~model.risk_model.RiskModel`.
+transformers that skops would have to be told to trust: docs/security.md says why pickle stays).
+Pickle executes code when loaded, so a version is registered with the SHA-256 digest of its files
+and every load checks that digest before unpickling (:mod:`registry.digest`): load models only
+from this project's own registry, whose writers are trusted; its artefact store need not be.
+Loading reads the pickled file through :mod:`registry.legacy`, so versions registered before the
+risk model became one estimator load as the same fitted :class:`~model.risk_model.RiskModel`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from mlflow.models.model import ModelInfo
 
 from icans.config import Settings
 from icans.errors import ModelNotFoundError
+from registry.digest import VERSION_TAG, check, fetch, run_tag
 from registry.legacy import load_pickle, upgrade
 
 if TYPE_CHECKING:
@@ -107,6 +110,7 @@ class ModelRef:
     version: str
     alias: str | None
     run_id: str
+    artefact_digest: str | None = None  # recorded at registration; None before digests were
 
 
 def resolve(uri: str, client: MlflowClient) -> ModelRef:
@@ -134,7 +138,7 @@ def resolve(uri: str, client: MlflowClient) -> ModelRef:
             f"{uri!r} (version {mv.version}) was not logged by a training run: register one "
             "with 'icans train --cohort DIR'"
         )
-    return ModelRef(name, str(mv.version), alias, mv.run_id)
+    return ModelRef(name, str(mv.version), alias, mv.run_id, (mv.tags or {}).get(VERSION_TAG))
 
 
 def alias_version(name: str, alias: str, settings: Settings) -> str:
@@ -149,15 +153,35 @@ def alias_version(name: str, alias: str, settings: Settings) -> str:
         ) from exc
 
 
-def load_logged(artifact_uri: str):
-    """The model logged at ``artifact_uri`` (``models:/name/version`` or ``runs:/id/path``).
+def load_logged(
+    artifact_uri: str, expected_digest: str | None, model: str, allow_unverified: bool = False
+):
+    """The model logged at ``artifact_uri`` (``models:/name/version`` or ``runs:/id/path``),
+    whose files must hash to ``expected_digest`` (:func:`registry.digest.check`: an
+    :class:`~icans.errors.ArtefactDigestError` naming ``model`` otherwise, before anything is
+    unpickled; None is refused unless ``allow_unverified``).
 
-    Read from its pickled file with :func:`registry.legacy.load_pickle` (old module names mapped)
-    and :func:`registry.legacy.upgrade`d: a version registered before the risk model became one
+    Its files are read once (:func:`registry.digest.fetch`), checked, and the checked bytes
+    unpickled with :func:`registry.legacy.load_pickle` (old module names mapped) and
+    :func:`registry.legacy.upgrade`d: a version registered before the risk model became one
     estimator comes back as the equivalent :class:`~model.risk_model.RiskModel`."""
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri))
-    flavour = yaml.safe_load((local / "MLmodel").read_text())["flavors"]["sklearn"]
-    return upgrade(load_pickle(local / flavour["pickled_model"]))
+    files = fetch(artifact_uri)
+    check(files, expected_digest, model, allow_unverified)
+    flavour = yaml.safe_load(files["MLmodel"])["flavors"]["sklearn"]
+    return upgrade(load_pickle(files[flavour["pickled_model"]]))
+
+
+def load_run_model(run_id: str, artifact_path: str, settings: Settings):
+    """A model logged beside the registered one in training run ``run_id`` (a baseline), checked
+    against the digest its run recorded (:func:`registry.digest.run_tag`) before it is
+    unpickled, like any load (:func:`load_logged`)."""
+    tags = use_tracking(settings).get_run(run_id).data.tags
+    return load_logged(
+        f"runs:/{run_id}/{artifact_path}",
+        tags.get(run_tag(artifact_path)),
+        f"{artifact_path} of run {run_id}",
+        settings.allow_unverified_models,
+    )
 
 
 @dataclass
@@ -190,7 +214,12 @@ def load_registered(uri: str, settings: Settings) -> RegisteredModel:
     client = use_tracking(settings)
     ref = resolve(uri, client)
     try:
-        model = load_logged(f"models:/{ref.name}/{ref.version}")
+        model = load_logged(
+            f"models:/{ref.name}/{ref.version}",
+            ref.artefact_digest,
+            f"{ref.name} version {ref.version}",
+            settings.allow_unverified_models,
+        )
         card = mlflow.artifacts.load_dict(f"runs:/{ref.run_id}/{MODEL_CARD}")
         created = client.get_model_version(ref.name, ref.version).creation_timestamp
     except (MlflowException, OSError, KeyError, ValueError, AttributeError, ImportError) as exc:
@@ -206,10 +235,16 @@ def load_registered(uri: str, settings: Settings) -> RegisteredModel:
 
 @contextmanager
 def registering(
-    model_uri: str, name: str, client: MlflowClient, description: str, tags: dict[str, str]
+    model_uri: str,
+    name: str,
+    client: MlflowClient,
+    description: str,
+    tags: dict[str, str],
+    artefact_digest: str,
 ) -> Iterator[str]:
-    """Register a logged model, tag it, and yield its version for what must still be recorded
-    with it (the report that names the version, the alias).
+    """Register a logged model with the digest of its files (``artefact_digest``, from
+    :func:`registry.digest.logged_digest`; every load checks it), tag it, and yield its version
+    for what must still be recorded with it (the report that names the version, the alias).
 
     If anything fails before the block ends, the version is deleted again, so the registry
     never holds a half-registered model.
@@ -217,7 +252,7 @@ def registering(
     mv = mlflow.register_model(model_uri, name)
     try:
         client.update_model_version(name, mv.version, description=description)
-        for key, value in tags.items():
+        for key, value in (tags | {VERSION_TAG: artefact_digest}).items():
             client.set_model_version_tag(name, mv.version, key, value)
         yield str(mv.version)
     except BaseException:

@@ -133,6 +133,11 @@ def _details(card: dict, n_features: int) -> list[str]:
         )
     if card.get("run_id"):
         details.append(f"MLflow run: {card['run_id']}")
+    if card.get("artefact_sha256"):
+        details.append(
+            f"Artefact digest: SHA-256 {card['artefact_sha256']} of the model's files, recorded "
+            "with the registered version and checked before every load (registry.digest)."
+        )
     if card.get("model_uri"):
         details.append(f"Registry URI: {card['model_uri']}")
     details.append("Licence: proprietary (project licence).")

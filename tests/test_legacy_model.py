@@ -6,7 +6,8 @@ by the code of commit 7301908 (before the change): the logged model (a pickled
 ``expected.json``: 25 landmark rows with the probabilities, 95% intervals and exact
 contributions that code computed for them. Here the artefacts are registered in a real sqlite
 MLflow store and loaded through the registry like any version; the answers must be those the old
-code wrote.
+code wrote. They carry no artefact digest (registered before digests were recorded), so they
+load only where ``allow_unverified_models`` says so, and are refused otherwise.
 """
 
 from __future__ import annotations
@@ -22,9 +23,16 @@ import yaml
 
 from features.layout import COLUMN_INDEX, RAW_COLUMNS, SERIES_SLICE, WIDTHS
 from icans.config import load_settings
+from icans.errors import ArtefactDigestError
 from model.explain import RiskExplainer
 from model.risk_model import RiskModel
-from registry.store import MODEL_CARD, load_logged, load_registered, use_experiment, use_tracking
+from registry.store import (
+    MODEL_CARD,
+    load_registered,
+    load_run_model,
+    use_experiment,
+    use_tracking,
+)
 from runtime.assessor import Assessor
 
 FIXTURE = Path(__file__).parent / "fixtures" / "legacy-v1"
@@ -40,7 +48,9 @@ ACROSS_PROCESSORS = {"rtol": 1e-12, "atol": 0.0}
 @pytest.fixture(scope="module")
 def registered(tmp_path_factory):
     store = tmp_path_factory.mktemp("legacy-store")
-    settings = load_settings(tracking_uri=f"sqlite:///{store}/mlflow.db")
+    settings = load_settings(
+        tracking_uri=f"sqlite:///{store}/mlflow.db", allow_unverified_models=True
+    )
     client = use_tracking(settings)
     use_experiment("legacy", settings, client)
     with mlflow.start_run() as run:
@@ -49,7 +59,7 @@ def registered(tmp_path_factory):
         mlflow.log_artifact(str(FIXTURE / MODEL_CARD))
     version = mlflow.register_model(f"runs:/{run.info.run_id}/model", "icans-risk").version
     client.set_registered_model_alias("icans-risk", "champion", version)
-    return load_registered("models:/icans-risk@champion", settings), run.info.run_id
+    return load_registered("models:/icans-risk@champion", settings), run.info.run_id, settings
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +70,7 @@ def expected() -> dict:
 
 
 def test_an_old_version_loads_as_the_estimator(registered):
-    loaded, _ = registered
+    loaded, _, _ = registered
     assert isinstance(loaded.model, RiskModel)
     assert loaded.ref.version == "1" and loaded.card["cohort_fingerprint"]
     assert loaded.identity()["provenance"] == "synthetic"  # old cards: the synthetic cohort
@@ -81,9 +91,37 @@ def test_its_probabilities_intervals_and_contributions_are_unchanged(registered,
     np.testing.assert_allclose(explanation.base_log_odds, expected["base_log_odds"], atol=1e-12)
 
 
+def test_without_a_digest_it_is_refused_unless_the_setting_allows_it(registered):
+    """Registered before digests were recorded: refused by default, naming the version, the
+    setting and what its files hash to (computed here with hashlib over the fixture's files)."""
+    _, run_id, allowed = registered
+    strict = allowed.model_copy(update={"allow_unverified_models": False})
+    found = _sha256_manifest(FIXTURE / "model")
+    with pytest.raises(ArtefactDigestError) as refused:
+        load_registered("models:/icans-risk@champion", strict)
+    message = str(refused.value)
+    assert "icans-risk version 1 refused before loading" in message
+    assert f"hash to SHA-256 {found}, no SHA-256 digest recorded" in message
+    assert "allow_unverified_models=true" in message
+    assert refused.value.expected is None and refused.value.found == found
+    with pytest.raises(ArtefactDigestError, match=f"baseline_logistic of run {run_id}"):
+        load_run_model(run_id, "baseline_logistic", strict)
+
+
+def _sha256_manifest(directory) -> str:
+    """sha256sum's lines for every file, in byte order of the name, hashed (not the code's)."""
+    import hashlib
+
+    names = sorted(p.name for p in directory.iterdir() if p.is_file())
+    lines = "".join(
+        f"{hashlib.sha256((directory / n).read_bytes()).hexdigest()}  {n}\n" for n in names
+    )
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
 def test_its_logged_baseline_loads_and_answers_the_same(registered, expected):
-    _, run_id = registered
-    baseline = load_logged(f"runs:/{run_id}/baseline_logistic")
+    _, run_id, settings = registered
+    baseline = load_run_model(run_id, "baseline_logistic", settings)
     # written on another processor: one BLAS dot product per row (scikit-learn's
     # decision_function), whose summation order depends on the kernel (ACROSS_PROCESSORS)
     np.testing.assert_allclose(

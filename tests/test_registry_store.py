@@ -46,10 +46,13 @@ def test_the_logged_model_serves_its_own_input_example_through_mlflow_pyfunc(
     import numpy as np
 
     version = client.get_model_version("icans-risk", small_champion.result.model_version)
+    # MLflow resolves a logged model's URI (models:/m-...) through the process's registry URI,
+    # whatever tracking_uri says: point it at the client fixture's copy, not at the store of
+    # whichever test ran before in this process
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    mlflow.set_registry_uri(f"sqlite:///{tmp_path}/mlflow.db")
     local = mlflow.artifacts.download_artifacts(
-        artifact_uri=version.source,
-        dst_path=str(tmp_path / "model"),
-        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",  # the client fixture's copy
+        artifact_uri=version.source, dst_path=str(tmp_path / "model")
     )
     model = mlflow.pyfunc.load_model(local)
     example = model.input_example

@@ -4,7 +4,9 @@ Against a real sqlite registry: a copy of the small champion's store (``conftest
 the swap is tested here, not the model), so the aliases moved here never reach the other tests.
 New versions are registered from the champion's own model: as it is, and with every log-odds
 raised by :data:`SHIFT` (so each version's answers are known independently of the runtime), and
-a broken one from a run whose pickled model is unreadable. tests/test_scale_out.py promotes a
+a broken one from a run whose pickled model is unreadable; each with the digest of its files, as
+training registers (:func:`registry.store.registering`), and one whose file is changed on disk
+after registration (refused by :mod:`registry.digest`). tests/test_scale_out.py promotes a
 different model under load through a load balancer.
 """
 
@@ -23,6 +25,9 @@ from api.patient import parse_patient
 from cohort.reader import read_cohort
 from features.landmarks import patient_record
 from features.packing import to_raw
+from icans.errors import ArtefactDigestError
+from registry.digest import logged_digest
+from registry.store import registering
 from serving.model_version import ModelRuntime
 from serving.rollout import LiveModel
 
@@ -79,10 +84,15 @@ def caplog(caplog, monkeypatch):
     logger.removeHandler(handler)
 
 
+def _register(client: MlflowClient, name: str, model_uri: str) -> str:
+    """Register a logged model as training does: with the digest of its files."""
+    with registering(model_uri, name, client, "", {}, logged_digest(model_uri)) as version:
+        return version
+
+
 def _register_copy(client: MlflowClient, name: str, version: str) -> str:
     """A new version of the same logged model (as a re-registration would make)."""
-    mv = client.get_model_version(name, version)
-    return str(client.create_model_version(name, mv.source, run_id=mv.run_id).version)
+    return _register(client, name, client.get_model_version(name, version).source)
 
 
 def _logged_probability(settings, version: str, patient) -> float:
@@ -114,7 +124,7 @@ def _register_shifted(client: MlflowClient, settings, version: str, tmp_path) ->
             pip_requirements=[],
         )
         mlflow.log_dict(card, "model_card.json")
-    return str(mlflow.register_model(info.model_uri, settings.model_name).version)
+    return _register(client, settings.model_name, info.model_uri)
 
 
 def _register_broken(client: MlflowClient, settings, tmp_path) -> str:
@@ -129,10 +139,7 @@ def _register_broken(client: MlflowClient, settings, tmp_path) -> str:
     experiment = client.create_experiment("broken", artifact_location=(tmp_path / "a").as_uri())
     with mlflow.start_run(experiment_id=experiment) as run:
         mlflow.log_artifacts(str(tmp_path / "broken"), "model")
-    name = settings.model_name
-    return str(
-        client.create_model_version(name, f"runs:/{run.info.run_id}/model", run.info.run_id).version
-    )
+    return _register(client, settings.model_name, f"runs:/{run.info.run_id}/model")
 
 
 def test_a_promotion_is_swapped_in_whole_and_requests_in_flight_keep_their_version(
@@ -202,6 +209,37 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_answering(store, tmp_pa
     assert live.check() is False
     assert live.status()["failed_rollout"] is None
     assert len(loads) == 1
+
+
+def test_a_version_whose_files_changed_after_registration_is_refused_and_the_old_one_answers(
+    store, patient, tmp_path, caplog
+):
+    """The next version's model.pkl has one byte changed in the artefact store after it was
+    registered: the worker refuses it before unpickling (:mod:`registry.digest`), says why
+    with both digests, and keeps answering with the version it has, that version's numbers."""
+    settings, client = store
+    live = LiveModel(ModelRuntime.load(settings.model_uri, settings), settings)
+    old = live.runtime.ref.version
+    new = _register_shifted(client, settings, old, tmp_path)
+    recorded = client.get_model_version(settings.model_name, new).tags["artefact_sha256"]
+    (pickled,) = (tmp_path / "s").rglob("model.pkl")  # the new version's file, this test's own
+    data = bytearray(pickled.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    pickled.write_bytes(bytes(data))
+    client.set_registered_model_alias(settings.model_name, settings.model_alias, new)
+
+    with caplog.at_level(logging.ERROR, logger="icans.serving.rollout"):
+        assert live.check() is False
+    assert live.runtime.ref.version == old
+    failed = live.status()["failed_rollout"]
+    assert failed["version"] == new
+    assert failed["error"].startswith(f"{ArtefactDigestError.__name__}: ")
+    assert f"{settings.model_name} version {new} refused before loading" in failed["error"]
+    assert f"expected SHA-256 {recorded}" in failed["error"]
+    (error,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert f"still answering with version {old}" in error and recorded in error
+    expected = _logged_probability(settings, old, patient)  # MLflow's flavour; 1e-9 as above
+    assert live.runtime.assess([patient])[0].probability == pytest.approx(expected, abs=1e-9)
 
 
 def test_an_unreachable_registry_is_reported_and_the_worker_keeps_answering(

@@ -49,7 +49,7 @@ OLD_FLAT_NAMES = {
 }
 
 # settings added since, by flat name
-ADDED_FLAT_NAMES = {"cluster", "cds_state_uri"}
+ADDED_FLAT_NAMES = {"cluster", "cds_state_uri", "allow_unverified_models"}
 
 # environment variable, where it lands, the value set, the value expected there
 ENVIRONMENT = [

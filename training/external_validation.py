@@ -21,8 +21,8 @@ from features.landmarks import LandmarkDataset, build_landmark_dataset
 from icans.config import Settings
 from registry.store import (
     RegisteredModel,
-    load_logged,
     load_registered,
+    load_run_model,
     metric_key,
     use_experiment,
     use_tracking,
@@ -58,9 +58,10 @@ def evaluate_registered_model(
     preds = {MODEL: registered.model.predict_proba(ds.raw)[:, 1]}
     for name in BASELINE_ARTIFACTS:
         try:
-            baseline = load_logged(f"runs:/{ref.run_id}/baseline_{name}")
+            baseline = load_run_model(ref.run_id, f"baseline_{name}", settings)
         except (MlflowException, OSError):
-            continue  # a model registered without baselines is still evaluated
+            continue  # a model registered without baselines is still evaluated (a changed
+            # baseline is not: ArtefactDigestError, like a changed model)
         preds[name] = baseline.predict_proba(ds.raw)[:, 1]
     ev = evaluate(ds, preds, config.bootstrap_samples, config.seed, config.decision_thresholds)
     client = use_tracking(settings)

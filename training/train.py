@@ -41,6 +41,7 @@ from icans.errors import InvalidInputError, ModelNotFoundError
 from model.baselines import LogisticBaseline
 from model.risk_model import RiskModel
 from model.updating import UPDATE_METHODS, recalibrated
+from registry.digest import logged_digest, run_tag
 from registry.reference import log_reference
 from registry.store import (
     MODEL_CARD,
@@ -167,11 +168,15 @@ def _train(
         log_reference(fit.model, fit.test, config.seed)  # what icans monitor compares with
         example = fit.test.frame(slice(0, 3))
         info = log_model(model, "model", example)
+        digests = {"model": logged_digest(info.model_uri)}  # what every load checks
         for name, baseline in fit.baselines.items():
-            log_model(baseline, f"baseline_{name}", example)
+            logged = log_model(baseline, f"baseline_{name}", example)
+            digests[f"baseline_{name}"] = logged_digest(logged.model_uri)
+        mlflow.set_tags({run_tag(path): digest for path, digest in digests.items()})
         card = model_card(model, ev, gate, meta) | {
             "model_name": settings.model_name,
             "run_id": run.info.run_id,
+            "artefact_sha256": digests["model"],
         }
         if lineage:
             card["lineage"] = lineage
@@ -188,7 +193,9 @@ def _train(
             "calibration_slope": f"{ev.value(MODEL, 'calibration_slope'):.4f}",
         } | lineage
         description = f"{intended_use(meta.synthetic)} Gate: {gate.summary()}"
-        with registering(info.model_uri, settings.model_name, client, description, tags) as version:
+        with registering(
+            info.model_uri, settings.model_name, client, description, tags, digests["model"]
+        ) as version:
             step("report")
             t_report = time.perf_counter()
             _log_report(fit, card | {"model_version": version}, meta)
