@@ -5,7 +5,8 @@ and ICANS grades and treatment on days 0..L, CAR-T samples dated <= L), in the r
 :mod:`features.layout`; the label is the target event on days L+1..28; the generator's true risk
 is attached for evaluation only (never a predictor); ``patient_id`` is kept for grouped splits.
 Beside the target (by day 28) each row holds the event within every horizon
-(:mod:`icans.horizons`: the next 72 hours, the next 7 days, by day 28), from ``event_day`` alone.
+(:mod:`icans.horizons`: the next 72 hours, the next 7 days, by day 28), from ``event_day`` alone,
+and, from a synthetic cohort, each horizon's true risk (``true_risk_72h``, ``true_risk_7d``).
 
 A synthetic cohort's true-risk table may hold, beside ``true_risk`` (given everything observed),
 the exact risk given an input set's observations only (:mod:`features.input_sets`), in the
@@ -36,7 +37,7 @@ from features.layout import (
 )
 from icans.contract import BASELINE, COURSE, PREDICTION_DAY
 from icans.errors import InvalidInputError
-from icans.horizons import HORIZON_NAMES, TARGET_HORIZON, horizon_events
+from icans.horizons import HORIZON_NAMES, HORIZONS, TARGET_HORIZON, horizon_events
 
 DEFAULT_LANDMARKS = (0, 1, 3, 5, 7, 10, 14)
 # Baseline descriptors carried beside the rows for subgroup metrics (never predictors).
@@ -66,6 +67,9 @@ class LandmarkDataset:
     set_true_risk: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     # horizon name -> the event within it per row (icans.horizons); "day28" is ``label``
     horizon_labels: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    # horizon name -> its exact true risk given everything, where the true-risk table has it
+    # ("day28" is ``true_risk``)
+    horizon_true_risk: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.label)
@@ -84,6 +88,7 @@ class LandmarkDataset:
             cast(pd.DataFrame, self.subgroups[mask]).reset_index(drop=True),
             {name: risk[mask] for name, risk in self.set_true_risk.items()},
             {name: label[mask] for name, label in self.horizon_labels.items()},
+            {name: risk[mask] for name, risk in self.horizon_true_risk.items()},
         )
 
     def true_risk_of(self, inputs: str) -> np.ndarray | None:
@@ -170,6 +175,15 @@ def build_landmark_dataset(
         if indexed is not None and true_risk_column(inputs) in indexed.columns
     }
     set_risks: dict[str, list[np.ndarray]] = {"all": []} | {i: [] for i in risk_columns}
+    # the shorter horizons' true risk given everything (day 28's is "all" above)
+    horizon_columns = {
+        h.name: f"{TRUE_RISK}_{h.name}"
+        for h in HORIZONS
+        if h is not TARGET_HORIZON
+        and indexed is not None
+        and f"{TRUE_RISK}_{h.name}" in indexed.columns
+    }
+    horizon_risks: dict[str, list[np.ndarray]] = {name: [] for name in horizon_columns}
 
     parts, ids, days, rows_idx = [], [], [], []
     labels: dict[str, list[np.ndarray]] = {name: [] for name in HORIZON_NAMES}
@@ -196,6 +210,9 @@ def build_landmark_dataset(
                 values.append(np.full(n, np.nan))  # no true-risk table (a real cohort)
             else:
                 values.append(indexed[risk_columns[inputs]].reindex(key).to_numpy(float))
+        for name, values in horizon_risks.items():
+            assert indexed is not None  # a column was found in it
+            values.append(indexed[horizon_columns[name]].reindex(key).to_numpy(float))
     raw_all = np.concatenate(parts)
     sub_cols = [c for c in SUBGROUP_COLUMNS if c in patients.columns]
     subgroups = patients.loc[np.concatenate(rows_idx), sub_cols].reset_index(drop=True)
@@ -209,6 +226,7 @@ def build_landmark_dataset(
         subgroups,
         {inputs: np.concatenate(values) for inputs, values in set_risks.items()},
         horizon_labels,
+        {name: np.concatenate(values) for name, values in horizon_risks.items()},
     )
 
 

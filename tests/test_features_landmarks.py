@@ -68,6 +68,12 @@ def test_horizon_labels_are_the_event_within_each_window(tables, dataset):
     # nested, and each shorter window misses some events the longer one has
     assert np.all(labels["72h"] <= labels["7d"]) and np.all(labels["7d"] <= labels["day28"])
     assert labels["72h"].sum() < labels["7d"].sum() < labels["day28"].sum()
+    # the true risk of each horizon is attached, and nested as its windows are
+    risk = dataset.horizon_true_risk
+    assert set(risk) == {"72h", "7d"}
+    assert np.all(risk["72h"] <= risk["7d"] + 1e-6) and np.all(
+        risk["7d"] <= dataset.true_risk + 1e-6
+    )
     kept = dataset.subset(dataset.landmark_day == 7)
     np.testing.assert_array_equal(
         kept.horizon_labels["72h"], labels["72h"][dataset.landmark_day == 7]
