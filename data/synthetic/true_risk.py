@@ -113,7 +113,7 @@ class _BackwardStep:
         self.kernels = kernel_tables(params, grid.shifts)
         cdf = finding_tables(params).grade_cdf(inst)
         self.p_grade = np.diff(cdf[:, :3], axis=1, prepend=0.0)  # P(grade = 0, 1, 2 | level)
-        self.shape = (n_f, len(grid.shifts), drive_grid(params).size, N_LEVELS, N_STEROID_STATES)
+        self.shape = (N_STEROID_STATES, n_f, len(grid.shifts), drive_grid(params).size, N_LEVELS)
         # per steroid state, the (weight, next state) of every way the day can go without the
         # event: the grade (0-2) and the day's decision, taken with its probability or not.
         # Neither depends on the day: found once, not on every step
@@ -132,7 +132,9 @@ class _BackwardStep:
             self.paths.append(paths)
 
     def __call__(self, beta: np.ndarray, day: int) -> np.ndarray:
-        """``beta`` for the end of ``day`` -> for the end of ``day - 1``."""
+        """``beta`` for the end of ``day`` -> for the end of ``day - 1``; both steroid state
+        first, ``(states, products, timing classes, drives, levels)``: each state's block is
+        contiguous, so the paths read whole blocks instead of every eleventh number."""
         params = self.params
         kernel = [
             icans_kernel(
@@ -142,13 +144,13 @@ class _BackwardStep:
         ]
         new = np.empty_like(beta)
         for s in range(N_STEROID_STATES):
-            value = np.zeros(beta.shape[:-1])
+            value = np.zeros(beta.shape[1:])
             for weight, nxt in self.paths[s]:
-                value += weight * beta[..., nxt]
+                value += weight * beta[nxt]
             moved = np.einsum("fkdst,fkdt->fkds", kernel[int(ON_STEROIDS[s])], value)
             alive = 1.0 - death_probability(self.kernels.death_hazard[:, day], np.array(s), params)
             alive = alive[:, None, None, None]
-            new[..., s] = 1.0 - alive + alive * moved
+            new[s] = 1.0 - alive + alive * moved
         return new
 
 
@@ -168,13 +170,13 @@ def _build_backward_table(
             for t in range(horizon - 1, -1, -1):
                 beta = step(beta, t + 1)
                 if t < stored:
-                    out[:, inst, :, :, t] = beta
+                    out[:, inst, :, :, t] = np.moveaxis(beta, 0, -1)
             continue
         for t in range(stored):  # a window ends on its own day: one short pass per landmark
             beta = np.ones(step.shape)
             for day in range(min(t + window, horizon), t, -1):
                 beta = step(beta, day)
-            out[:, inst, :, :, t] = beta
+            out[:, inst, :, :, t] = np.moveaxis(beta, 0, -1)
     return out
 
 
