@@ -16,6 +16,7 @@ one real server start costs tens of seconds on two busy cores.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -53,8 +54,15 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
+def _describe(proc: psutil.Process) -> str:
+    try:
+        return f"{proc.pid} {proc.status()} {' '.join(proc.cmdline())[:100]}"
+    except psutil.Error as exc:
+        return f"{proc.pid} ({type(exc).__name__})"
+
+
 def _running(procs: list[psutil.Process]) -> list[str]:
-    return [f"{p.pid} {' '.join(p.cmdline())[:100]}" for p in procs if running(p)]
+    return [_describe(p) for p in procs if running(p)]
 
 
 def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[str]:
@@ -199,8 +207,18 @@ time.sleep(600)  # SIGTERM's default: dies at once, as mlflow's launcher does
 
 def _supervised(code: str, *args: str) -> tuple[subprocess.Popen, list[psutil.Process]]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ops.supervisor", "--stop-timeout", "1", "--"]
-        + [sys.executable, "-c", textwrap.dedent(code), *args],
+        [
+            sys.executable,
+            "-m",
+            "ops.supervisor",
+            "--stop-timeout",
+            "1",
+            "--",
+            sys.executable,
+            "-c",
+            textwrap.dedent(code),
+            *args,
+        ],
         stdout=subprocess.PIPE,
         cwd=PROJECT_ROOT,
         text=True,
@@ -258,10 +276,8 @@ def _kill_tree(proc: subprocess.Popen) -> None:
     except psutil.Error:
         return
     for p in procs:
-        try:
+        with contextlib.suppress(psutil.Error):
             p.kill()
-        except psutil.Error:
-            pass
     proc.wait(timeout=10)
 
 
@@ -355,10 +371,8 @@ def test_a_worker_that_cannot_start_stops_bentoml_serve_instead_of_restarting(st
     tree = psutil.Process(start.proc.pid)
     seen: list[psutil.Process] = []
     while start.proc.poll() is None and time.monotonic() < start.began + FAIL_FAST_S:
-        try:
+        with contextlib.suppress(psutil.Error):
             seen.extend(c for c in tree.children(recursive=True) if c not in seen)
-        except psutil.Error:
-            pass
         time.sleep(0.2)
     code, err, took = start.finish(FAIL_FAST_S)
     assert code == 2, err[-3000:]
