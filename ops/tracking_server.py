@@ -208,7 +208,8 @@ def server_command(paths: ServerPaths, cluster: Cluster, port: int) -> list[str]
         "--same-group",
         "--",
     ]
-    return supervised + [
+    return [
+        *supervised,
         sys.executable,
         "-m",
         "mlflow",
