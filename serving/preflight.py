@@ -17,6 +17,7 @@ this order (cheap first; the first failure is reported):
   store), ``prediction_log_dir``, the directory of ``audit_log`` (and the file itself when it
   exists): each exists and takes a new file, or can be created (its nearest existing parent
   is a writable directory). Nothing is created here;
+* ``tracking_uri``: a tracking server (``http(s)://``) answers within seconds;
 * ``model_uri``: the registry at ``tracking_uri`` answers and names a version logged by a
   training run (one registry call: the model is not loaded here; ``icans serve`` loads it
   next, and a worker that cannot load it stops the server, below).
@@ -52,6 +53,9 @@ import signal
 import socket
 import sys
 import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -162,13 +166,55 @@ def check_directories(settings: Settings) -> None:
         raise InvalidInputError("audit_log", str(audit), "a file this process can append to")
 
 
+@contextlib.contextmanager
+def _bounded_http_retries() -> Iterator[None]:
+    """MLflow's HTTP client, for the check only, with one retry and a 10 s timeout instead of
+    seven retries and backoff (minutes against a server that is down); the environment is
+    restored after (BentoML's workers copy the arbiter's)."""
+    bounded = {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+    }
+    before = {name: os.environ.get(name) for name in bounded}
+    os.environ.update(bounded)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def check_tracking_server(uri: str) -> None:
+    """An HTTP(S) ``tracking_uri`` answers at all (MLflow's ``/health``; any HTTP status will
+    do, a server that wants a login answers too): a server that is down or a wrong address is
+    named as such, not as a missing model."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5):
+            return
+    except urllib.error.HTTPError:
+        return  # it answered
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise InvalidInputError(
+            "tracking_uri", uri, f"a tracking server that answers ({reason})"
+        ) from None
+
+
 def check_model(settings: Settings) -> None:
     """``model_uri`` names a version the registry at ``tracking_uri`` answers with (one call;
     nothing is loaded)."""
     from registry.store import resolve, use_tracking
 
+    check_tracking_server(settings.tracking_uri)
     try:
-        resolve(settings.model_uri, use_tracking(settings))
+        with _bounded_http_retries():
+            resolve(settings.model_uri, use_tracking(settings))
     except IcansError as exc:  # ModelNotFoundError: says what to run
         raise InvalidInputError(
             "model_uri", settings.model_uri, f"a registered model version ({exc})"

@@ -101,6 +101,11 @@ def _bad_settings(tmp_path: Path) -> dict[str, tuple[dict, str, str]]:
         "audit log a directory": ({"audit_log": tmp_path}, "audit_log", "a file"),
         "prediction log a file": ({"prediction_log_dir": a_file}, "prediction_log_dir", "file"),
         "network without a token": ({"serve_host": "0.0.0.0"}, "serve_host", "loopback"),
+        "tracking server down": (
+            {"tracking_uri": f"http://127.0.0.1:{free_port()}"},
+            "tracking_uri",
+            "a tracking server that answers",
+        ),
         "address not here": (
             {"serve_host": "192.0.2.1", "api_token": "a-token-0123456789"},
             "serve_host",
@@ -120,6 +125,7 @@ def _bad_settings(tmp_path: Path) -> dict[str, tuple[dict, str, str]]:
         "prediction log a file",
         "network without a token",
         "address not here",
+        "tracking server down",
     ],
 )
 def test_each_bad_setting_is_named_with_its_value_and_rule(tmp_path, case):
@@ -197,6 +203,7 @@ def stop(*a):
     Path(sys.argv[1]).write_text("drained")
     sys.exit(0)
 signal.signal(signal.SIGTERM, stop)
+Path(sys.argv[1] + ".ready").write_text("ready")
 time.sleep(600)
 '''
 subprocess.Popen([sys.executable, "-c", drains, sys.argv[1]])
@@ -241,6 +248,10 @@ def test_sigint_stops_a_tree_that_hangs_by_killing_it_after_the_timeout():
 def test_an_orphaned_server_process_is_stopped_gracefully(tmp_path):
     """The launcher dies at SIGTERM; the process it started is signalled itself and drains."""
     proc, tree = _supervised(LEAVES_AN_ORPHAN, str(tmp_path / "drained"))
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "drained.ready").exists():  # its SIGTERM handler is in place
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     os.kill(proc.pid, signal.SIGTERM)
     assert proc.wait(timeout=15) == 128 + signal.SIGTERM
     assert _wait_gone(tree, 2) == []
