@@ -63,7 +63,7 @@ from icans.config import Settings, load_settings
 from icans.errors import IcansError, InvalidInputError
 
 # In the arbiter's environment (copied into its workers'): its process id, once it listens for
-# a worker that cannot start.
+# a worker that cannot start. Not a setting (Settings reads only its own names).
 ARBITER_VARIABLE = "ICANS_SERVE_ARBITER_PID"
 WORKER_FAILED = signal.SIGUSR1  # a worker to its arbiter; BentoML's arbiter (circus) leaves it
 FAILED_EXIT_CODE = 2
