@@ -25,7 +25,6 @@ from pydantic import SecretStr
 
 from icans.config import Settings
 from ops.supervisor import run
-from registry.store import load_registered
 from serving.preflight import check, is_loopback
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -125,6 +124,8 @@ def serve(settings: Settings) -> int:
     )
     host, port = settings.serve.host, settings.serve.port
     check(settings)  # before anything starts: InvalidInputError names the setting
+    from registry.store import load_registered  # MLflow takes seconds to import: after the check
+
     loaded = load_registered(settings.model_uri, settings)  # ModelNotFoundError: no start
     print(
         f"Serving {loaded.ref.name} version {loaded.ref.version} on http://{host}:{port} "
