@@ -260,7 +260,10 @@ def serve_cmd(
     config: ConfigFile = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Serve a registered model with BentoML (JSON API under /v1, health at /livez, /readyz)."""
+    """Serve a registered model with BentoML (JSON API under /v1, health at /livez, /readyz).
+
+    Every setting and file is checked first (a bad one: exit code 2, one line naming it);
+    SIGTERM or Ctrl-C stops the server and all its workers (serve.stop_timeout_s to drain)."""
     from serving.launch import serve
 
     settings = load_settings(

@@ -5,6 +5,11 @@ by the server, everything under ``tracking.server_dir``; for local and developme
 and directory come from the settings (``ICANS_TRACKING_SERVER_PORT``, ``ICANS_TRACKING_DB_PORT``,
 ``ICANS_TRACKING_SERVER_DIR`` or ``[settings]`` of ``--config``), so the three commands always
 agree on which server they mean. Errors print one line (with the log's tail) and exit with 2.
+
+``start`` leaves the servers running after it returns (that is its job); ``stop`` ends them. The
+mlflow server's recorded process (the PID ``status`` prints) runs under :mod:`ops.supervisor`:
+SIGTERM or SIGINT to it alone stops mlflow's launcher, uvicorn and its workers and frees the
+port (:mod:`ops.tracking_server`).
 """
 
 from __future__ import annotations

@@ -100,6 +100,14 @@ class ServeSettings(_Section):
         "names, and swaps to it (loaded and warmed up first) when it moved "
         "(serving.rollout); 0: never, a promotion then needs a restart.",
     )
+    stop_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="How long 'icans serve', told to stop (SIGTERM, SIGINT), lets the server "
+        "drain (finish its requests, stop its workers) before it kills what is left "
+        "(ops.supervisor).",
+    )
 
     @field_validator("public_url")
     @classmethod

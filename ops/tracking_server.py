@@ -14,6 +14,13 @@ never need the artefact directory), everything under one project-local directory
     logs/          postgres.log, mlflow.log (their tail ends any error)
     mlflow.pid     the mlflow server: process id and start time (it leads its process group)
 
+The process recorded is :mod:`ops.supervisor` running ``mlflow server`` in its own process group:
+``mlflow server`` is a launcher that runs uvicorn, itself a supervisor of workers, and a SIGTERM
+to the launcher alone used to leave uvicorn and its workers running and holding the port. A
+SIGTERM or SIGINT to the recorded process (``kill PID``, the id ``icans tracking status``
+prints) stops all of them: forwarded for a graceful stop, what is left killed after
+``STOP_GRACE_S``.
+
 Both listen on 127.0.0.1 only, and PostgreSQL trusts loopback connections: this is for local
 use. A centre's deployment points ``MLFLOW_TRACKING_URI`` at its own, authenticated server.
 
@@ -59,6 +66,7 @@ _MARK = "ICANS_TRACKING_SERVER"  # in the environment of every process of a serv
 WORKERS = 2  # uvicorn workers of the mlflow server (MLflow's default, 4, is too many here)
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 30.0
+STOP_GRACE_S = 10.0  # the supervisor's drain before it kills what is left (< STOP_TIMEOUT_S)
 
 
 @dataclass(frozen=True)
@@ -189,8 +197,19 @@ def stop(settings: Settings) -> tuple[str, ...]:
 
 
 def server_command(paths: ServerPaths, cluster: Cluster, port: int) -> list[str]:
-    """``mlflow server`` on loopback, PostgreSQL behind it, artefacts served from ``paths``."""
+    """``mlflow server`` on loopback, PostgreSQL behind it, artefacts served from ``paths``,
+    under :mod:`ops.supervisor` (the module docstring)."""
+    supervised = [
+        sys.executable,
+        "-m",
+        "ops.supervisor",
+        "--stop-timeout",
+        str(STOP_GRACE_S),
+        "--same-group",
+        "--",
+    ]
     return [
+        *supervised,
         sys.executable,
         "-m",
         "mlflow",

@@ -1,17 +1,22 @@
 """Start the BentoML server for a registered model (``icans serve``).
 
-It refuses to listen on a non-loopback address without authentication
-(:func:`check_exposure`). The model is loaded once here first: with no registered model, or an
-unreadable one, the command refuses to start and says what to run, instead of starting workers
-that would fail.
+Fail fast: every setting and file the workers read is checked first (:mod:`serving.preflight`:
+exposure, port, CDS clients file and key sets, directories, model URI), then the model is
+loaded once here: a bad setting, no registered model or an unreadable one, and the command
+refuses to start with one line (exit code 2) instead of starting workers that would fail.
+
+Stop means stop: ``bentoml serve`` runs as a child in a session of its own
+(:func:`ops.supervisor.run`); SIGTERM, SIGINT or SIGHUP to this process (``kill PID``, a
+supervisor, Ctrl-C) is forwarded to it for a graceful drain, and whatever of its tree (the
+arbiter, its workers) is left after ``serve.stop_timeout_s`` is killed, so nothing it started
+outlives it and the port is free when it exits.
+
 The tracking URI is made absolute because BentoML workers run in their own processes.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,8 +24,8 @@ import psutil
 from pydantic import SecretStr
 
 from icans.config import Settings
-from icans.errors import InvalidInputError
-from registry.store import load_registered
+from ops.supervisor import run
+from serving.preflight import check, is_loopback
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,16 +75,6 @@ def server_command(host: str, port: int) -> list[str]:
     ]
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is reachable from this machine only (127.0.0.0/8, ::1, localhost)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name other than localhost may resolve to anything
-        return False
-
-
 def listening_addresses() -> list[str]:
     """The addresses this process accepts TCP connections on (its listening sockets, as the
     operating system reports them), sorted."""
@@ -119,35 +114,26 @@ def listening_host() -> str | None:
     return (exposed or hosts or [None])[0]
 
 
-def check_exposure(settings: Settings) -> None:
-    """Refuse to serve to the network without authentication: every route would answer anyone
-    who can reach the port. Loopback is fine; otherwise ``serve.api_token`` (ICANS_API_TOKEN) must
-    be set, or ``serve.allow_unauthenticated_network`` (ICANS_ALLOW_UNAUTHENTICATED_NETWORK=true)
-    must say that a gateway in front authenticates every call."""
-    serve, host = settings.serve, settings.serve.host
-    if is_loopback(host) or serve.api_token or serve.allow_unauthenticated_network:
-        return
-    raise InvalidInputError(
-        "serve_host",
-        host,
-        "a loopback address (127.0.0.1) when no authentication is configured: set "
-        "ICANS_API_TOKEN, or ICANS_ALLOW_UNAUTHENTICATED_NETWORK=true if a gateway in front "
-        "authenticates every call (otherwise anyone reaching the port gets every route)",
-    )
-
-
 def serve(settings: Settings) -> int:
-    """Check the model loads, then run ``bentoml serve`` on ``settings.serve.host`` and
-    ``settings.serve.port`` until it stops; returns its exit code."""
+    """Check every setting and file (:func:`serving.preflight.check`) and that the model loads,
+    then run ``bentoml serve`` on ``settings.serve.host`` and ``settings.serve.port`` until it
+    stops or this process is told to stop; returns its exit code (``128 + signal`` after a
+    stop: :func:`ops.supervisor.run`)."""
     settings = settings.model_copy(
         update={"tracking_uri": absolute_tracking_uri(settings.tracking_uri)}
     )
     host, port = settings.serve.host, settings.serve.port
-    check_exposure(settings)  # before anything starts
+    check(settings)  # before anything starts: InvalidInputError names the setting
+    from registry.store import load_registered  # MLflow takes seconds to import: after the check
+
     loaded = load_registered(settings.model_uri, settings)  # ModelNotFoundError: no start
     print(
         f"Serving {loaded.ref.name} version {loaded.ref.version} on http://{host}:{port} "
         f"(API under /v1, docs at /v1/docs, health at /livez and /readyz). Ctrl-C stops.",
         flush=True,
     )
-    return subprocess.call(server_command(host, port), env=server_environment(settings))
+    return run(
+        server_command(host, port),
+        env=server_environment(settings),
+        stop_timeout_s=settings.serve.stop_timeout_s,
+    )

@@ -10,8 +10,12 @@ JSON routes (:mod:`serving.json_api`) and the FHIR RiskAssessment endpoint
 Each worker builds its :class:`serving.worker.Worker` when it starts: the model from the MLflow
 registry, the audit and prediction logs. If that fails, or the worker listens on a network
 address without authentication, the worker does not start, so the service is never half ready
-nor open by accident. Nothing clinical lives in ``serving``: features, model and explanations
-come from ``features``, ``runtime`` and ``reports``; nothing from ``training``.
+nor open by accident. Before any worker starts, ``bentoml serve`` runs the service's
+``on_deployment`` hook once in its arbiter: every setting and file checked
+(:mod:`serving.preflight`), a bad one ending the command with code 2 and one line; a worker that
+still fails to start stops the server instead of being restarted in a loop. Nothing clinical
+lives in ``serving``: features, model and explanations come from ``features``, ``runtime`` and
+``reports``; nothing from ``training``.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ from serving.cds.app import cds
 from serving.cds.client_auth import ClientVerifier, load_clients
 from serving.fhir import router as fhir_routes
 from serving.json_app import app
-from serving.launch import check_exposure, listening_host
+from serving.launch import listening_host
 from serving.metrics import metrics
+from serving.preflight import arbiter_check, check_exposure, worker_cannot_start
 from serving.rollout import ReadinessDetail, settle_heap
 from serving.worker import Worker
 
@@ -57,9 +62,23 @@ def _log_with_bentoml() -> None:
 @bentoml.asgi_app(cds, path="/")
 class IcansRisk:
     """Loads the registered model once per worker; refuses to start without one, or on a
-    network address without authentication."""
+    network address without authentication, and then stops the server (a worker that cannot
+    start is not restarted in a loop: :func:`serving.preflight.worker_cannot_start`)."""
+
+    @bentoml.on_deployment
+    def _check_before_workers() -> None:
+        """In ``bentoml serve``'s arbiter, once, before any worker: every setting and file
+        (:func:`serving.preflight.arbiter_check`; exit code 2 and one line on a bad one)."""
+        arbiter_check()
 
     def __init__(self) -> None:
+        try:
+            self._start()
+        except Exception as exc:
+            worker_cannot_start(exc)  # served: the arbiter stops; in process: nothing
+            raise
+
+    def _start(self) -> None:
         settings = load_settings()
         host = listening_host()  # None in process (tests); the socket BentoML handed us
         if host is not None:

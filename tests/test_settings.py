@@ -49,7 +49,12 @@ OLD_FLAT_NAMES = {
 }
 
 # settings added since, by flat name
-ADDED_FLAT_NAMES = {"cluster", "cds_state_uri", "allow_unverified_models"}
+ADDED_FLAT_NAMES = {
+    "cluster",
+    "cds_state_uri",
+    "allow_unverified_models",
+    "serve_stop_timeout_s",
+}
 
 # environment variable, where it lands, the value set, the value expected there
 ENVIRONMENT = [
@@ -64,6 +69,7 @@ ENVIRONMENT = [
     ("ICANS_API_TOKEN", "serve.api_token", "a-token-0123456789", "a-token-0123456789"),
     ("ICANS_ALLOW_UNAUTHENTICATED_NETWORK", "serve.allow_unauthenticated_network", "true", True),
     ("ICANS_MODEL_POLL_SECONDS", "serve.model_poll_seconds", "0", 0.0),
+    ("ICANS_SERVE_STOP_TIMEOUT_S", "serve.stop_timeout_s", "2.5", 2.5),
     (
         "ICANS_CDS_CLIENTS",
         "cds.clients",
