@@ -17,6 +17,8 @@ this order (cheap first; the first failure is reported):
   store), ``prediction_log_dir``, the directory of ``audit_log`` (and the file itself when it
   exists): each exists and takes a new file, or can be created (its nearest existing parent
   is a writable directory). Nothing is created here;
+* ``cds_state_uri``: when set, the PostgreSQL database of the shared CDS Hooks state answers
+  and holds its tables (:func:`check_shared_state`);
 * ``tracking_uri``: a tracking server (``http(s)://``) answers within seconds;
 * ``model_uri``: the registry at ``tracking_uri`` answers and names a version logged by a
   training run (one registry call: the model is not loaded here; ``icans serve`` loads it
@@ -128,6 +130,14 @@ def check_clients(settings: Settings) -> None:
         load_clients(settings.cds.clients)
 
 
+def check_shared_state(settings: Settings) -> None:
+    """``cds_state_uri``, when set: its database answers and holds its tables, as a worker
+    opens it (:func:`serving.cds.state.check_state`)."""
+    from serving.cds.state import check_state  # psycopg only where a database is named
+
+    check_state(settings)
+
+
 def check_writable_dir(setting: str, directory: Path) -> None:
     """``directory`` takes a new file (probed with one, removed at once), or does not exist yet
     and its nearest existing parent is a directory this process may create it in."""
@@ -232,6 +242,7 @@ def check(settings: Settings, host: str | None = None, port: int | None = None) 
     check_port(host, port)
     check_clients(settings)
     check_directories(settings)
+    check_shared_state(settings)
     check_model(settings)
 
 

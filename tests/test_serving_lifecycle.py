@@ -111,6 +111,11 @@ def _bad_settings(tmp_path: Path) -> dict[str, tuple[dict, str, str]]:
             "serve_host",
             "an address of this machine",
         ),
+        "shared state database down": (
+            {"cds_state_uri": f"postgresql://icans:secret@127.0.0.1:{free_port()}/icans"},
+            "cds_state_uri",
+            "a PostgreSQL database this service can reach",
+        ),
     }
 
 
@@ -126,6 +131,7 @@ def _bad_settings(tmp_path: Path) -> dict[str, tuple[dict, str, str]]:
         "network without a token",
         "address not here",
         "tracking server down",
+        "shared state database down",
     ],
 )
 def test_each_bad_setting_is_named_with_its_value_and_rule(tmp_path, case):
@@ -142,6 +148,7 @@ def test_each_bad_setting_is_named_with_its_value_and_rule(tmp_path, case):
     assert caught.value.field == setting, str(caught.value)
     assert rule in str(caught.value)
     assert "\n" not in str(caught.value)
+    assert "secret" not in str(caught.value)  # a password in a URI is never repeated
 
 
 def test_a_port_in_use_is_named(tmp_path):
