@@ -18,7 +18,7 @@ imports ``evaluation``, never the other way round).
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 from scipy.special import expit, log_expit
@@ -119,18 +119,24 @@ def fit_logistic(
     And the metrics need hundreds of small fits at once, which a vectorised Newton does in a
     few array operations per step.
     """
-    dense = not hasattr(design, "gram")
-    if dense:
-        design = np.asarray(design, dtype=float)
+    # the design as an array (``matrix``), or by its products (``structured``)
+    structured = design if hasattr(design, "gram") else None
+    matrix = None if structured is not None else np.asarray(design, dtype=float)
     k = design.shape[1]
-    times = (lambda th: th @ design.T) if dense else design.dot  # theta -> log-odds
+
+    def times(th: np.ndarray) -> np.ndarray:  # theta -> log-odds
+        return th @ matrix.T if matrix is not None else cast(Design, structured).dot(th)
+
+    def transposed(v: np.ndarray) -> np.ndarray:  # v @ design
+        return v @ matrix if matrix is not None else cast(Design, structured).tdot(v)
+
     y = np.asarray(y, dtype=float)
     if not np.all((y == 0) | (y == 1)):
         raise ValueError("outcomes must be 0 or 1")
     w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
     batched = w.ndim == 2
     w = np.atleast_2d(w)
-    if batched and not dense:
+    if batched and matrix is None:
         raise ValueError("a batch of replicates needs the design as an array")
     if penalty is None:
         penalty, damping = np.zeros((k, k)), RIDGE * np.eye(k)
@@ -148,7 +154,9 @@ def fit_logistic(
     # 1e-4 times that Armijo asks (Bach, Electron J Stat 2010). A single fit always evaluates
     # the loss: there the (p x p) solve costs far more.
     trusting = batched and np.all(np.isinf(low)) and np.all(np.isinf(high))
-    extent = np.max(np.abs(design), axis=0, initial=0.0) if trusting else None  # largest values
+    extent = None  # each column's largest value, for a trusting batch
+    if trusting and matrix is not None:
+        extent = np.max(np.abs(matrix), axis=0, initial=0.0)
 
     def objective(theta, w):
         eta = times(theta) + offset
@@ -159,14 +167,16 @@ def fit_logistic(
     value = np.full(len(w), np.nan)  # the objective at theta; NaN: not evaluated yet
     scale = w.sum(axis=1)
     # per row, the products of its columns: the replicates' Hessians in one matrix product
-    pairs = (design[:, :, None] * design[:, None, :]).reshape(len(y), k * k) if batched else None
+    pairs = None
+    if batched and matrix is not None:
+        pairs = (matrix[:, :, None] * matrix[:, None, :]).reshape(len(y), k * k)
     active = np.arange(len(w))  # the replicates still moving
     for _ in range(max_iter):
         every = len(active) == len(w)  # then views, not copies, of the replicates' arrays
         th, wa = (theta, w) if every else (theta[active], w[active])
         prob = expit(eta if every else eta[active])
         residual = wa * (prob - y)
-        grad = (residual @ design if dense else design.tdot(residual)) + th @ penalty.T
+        grad = transposed(residual) + th @ penalty.T  # penalty @ theta, per replicate
         projected = th - np.clip(th - grad, low, high)
         moving = np.max(np.abs(projected), axis=1) > tol * scale[active]
         if not moving.all():
@@ -175,10 +185,18 @@ def fit_logistic(
         if not len(active):
             break
         stuck = ((th <= low) & (grad > 0)) | ((th >= high) & (grad < 0))
-        step = _newton_steps(design, pairs, wa * prob * (1 - prob), grad, damping, stuck)
+        curvature = wa * prob * (1 - prob)
+        step = _newton_steps(
+            matrix if matrix is not None else cast(Design, structured),
+            pairs,
+            curvature,
+            grad,
+            damping,
+            stuck,
+        )
         trial = np.clip(th + step, low, high)
         sure = np.zeros(len(active), dtype=bool)
-        if trusting:  # no row's log-odds moves by more than |step| @ extent
+        if extent is not None:  # trusting: no row's log-odds moves by more than |step| @ extent
             sure = np.abs(trial - th) @ extent <= 1.0
             value[active[sure]] = np.nan
             if len(active) == len(w) and sure.all():

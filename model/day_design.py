@@ -65,7 +65,9 @@ class DayVaryingDesign:
         if len(days) <= MAX_DAY_GROUPS:
             row_day = row_day.ravel()
             index = [np.flatnonzero(row_day == d) for d in range(len(days))]
-            self._groups = [(b, rows, self.parts[rows]) for b, rows in zip(days, index, strict=True)]
+            self._groups = [
+                (b, rows, self.parts[rows]) for b, rows in zip(days, index, strict=True)
+            ]
 
     def _split(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``theta`` (replicates x columns of X) as its intercepts, middle blocks (replicates x
