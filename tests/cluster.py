@@ -4,8 +4,9 @@
   in its own process group, with its own settings;
 * :class:`Nginx`: Debian's nginx (``make nginx`` installs it) in front of them. The
   configuration is the README's scale-out layout: round robin over the replicas, keep-alive
-  connections to them, a request retried on the next replica only when connecting to one fails
-  (never after a replica has answered). Everything nginx writes stays in one directory;
+  connections to them, a request passed to the next replica when connecting to one fails, and
+  a prediction (``/v1/``, a POST) also when a replica dies before answering it (never after a
+  replica has answered). Everything nginx writes stays in one directory;
 * :class:`Load`: threads posting patients to ``/v1/risk`` until stopped, keeping every answer;
   :func:`roll_out_under_load` moves the alias while it runs, and :class:`RollOut` checks and
   sums up the answers;
@@ -201,14 +202,18 @@ http {{
     }}
     server {{
         listen 127.0.0.1:{port};
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $host;
+        proxy_set_header X-Forwarded-For $remote_addr;
+        proxy_connect_timeout 2s;
         location / {{
             proxy_pass http://icans;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $remote_addr;
             proxy_next_upstream error timeout;
-            proxy_connect_timeout 2s;
+        }}
+        location /v1/ {{
+            proxy_pass http://icans;
+            proxy_next_upstream error timeout non_idempotent;
         }}
     }}
 }}
