@@ -15,7 +15,9 @@ from icans.errors import IcansError
 
 
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Print a project error as one line (no traceback) and exit with code 2."""
+    """Print a project error as one line (no traceback) and exit with code 2. Also when the
+    project error was followed by another in a clean-up (the MLflow run ended as failed on a
+    tracking server that is down): the project error's line, then the other's type."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -25,8 +27,24 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             # Plain text, never wrapped: one line per error in terminals, pipes and CI logs.
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(code=2) from None
+        except Exception as exc:
+            first = _project_error_before(exc)
+            if first is None:
+                raise
+            typer.echo(f"error: {first} (then {type(exc).__name__} in a clean-up)", err=True)
+            raise typer.Exit(code=2) from None
 
     return wrapper
+
+
+def _project_error_before(exc: BaseException) -> IcansError | None:
+    """The project error that ``exc`` was raised while handling, if any (a few levels up)."""
+    seen = exc.__context__
+    for _ in range(5):
+        if seen is None or isinstance(seen, IcansError):
+            return seen
+        seen = seen.__context__
+    return None
 
 
 def sigterm_unwinds(fn: Callable[..., Any]) -> Callable[..., Any]:

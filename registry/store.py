@@ -32,7 +32,7 @@ from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
 
 from icans.config import Settings
-from icans.errors import ModelNotFoundError
+from icans.errors import IcansError, ModelNotFoundError
 from registry.digest import VERSION_TAG, check, fetch, run_tag
 from registry.legacy import load_pickle, upgrade
 
@@ -247,17 +247,51 @@ def registering(
     for what must still be recorded with it (the report that names the version, the alias).
 
     If anything fails before the block ends, the version is deleted again, so the registry
-    never holds a half-registered model.
+    never holds a half-registered model. When the registry itself failed (the tracking server
+    down, its database restarting for longer than MLflow's client retries), a
+    :class:`RegistryUnavailableError` says which version was left how: deleted again, or, when
+    the registry could not even be asked to delete it, left without its alias until the next
+    ``icans train`` or ``icans recalibrate`` deletes it (:mod:`training.stale_runs`: this run's
+    process is gone by then).
     """
-    mv = mlflow.register_model(model_uri, name)
+    try:
+        mv = mlflow.register_model(model_uri, name)
+    except (MlflowException, OSError) as exc:
+        raise RegistryUnavailableError(
+            f"{name} could not be registered ({_first_line(exc)}): no alias moved; a version "
+            "left without its tags is deleted by the next 'icans train'"
+        ) from exc
     try:
         client.update_model_version(name, mv.version, description=description)
         for key, value in (tags | {VERSION_TAG: artefact_digest}).items():
             client.set_model_version_tag(name, mv.version, key, value)
         yield str(mv.version)
-    except BaseException:
-        client.delete_model_version(name, mv.version)
+    except BaseException as exc:
+        try:
+            client.delete_model_version(name, mv.version)
+        except (MlflowException, OSError) as cleanup:
+            raise RegistryUnavailableError(
+                f"version {mv.version} of {name} was registered but not recorded in full "
+                f"({_first_line(exc)}) and could not be deleted ({_first_line(cleanup)}): no "
+                "alias moved to it; the next 'icans train' deletes it"
+            ) from exc
+        if isinstance(exc, (MlflowException, OSError)):
+            raise RegistryUnavailableError(
+                f"version {mv.version} of {name} could not be recorded in full and was deleted "
+                f"again, no alias moved to it: {_first_line(exc)}"
+            ) from exc
         raise
+
+
+class RegistryUnavailableError(IcansError, RuntimeError):
+    """The tracking store failed while a version was being registered or promoted."""
+
+
+def _first_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one line of at most ``limit`` characters: MLflow's messages of a server
+    that cannot be reached run to several lines and a whole URL."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def metric_key(text: str) -> str:

@@ -46,7 +46,7 @@ import httpx
 import mlflow
 import psutil
 import pytest
-from cluster import Nginx, Replica, free_port, landmark_requests
+from cluster import CONF, Nginx, Replica, free_port, landmark_requests
 from mlflow import MlflowClient
 from support import SMALL
 
@@ -56,23 +56,27 @@ from ops.tracking_server import ServerPaths
 from training.stale_runs import close_stale_runs
 from training.train import train
 
-pytestmark = [
-    pytest.mark.server,
-    pytest.mark.nginx,
-    pytest.mark.postgres,
-    pytest.mark.slow,
-    pytest.mark.champion,  # trains into the tracking server (training.train, icans train)
-    pytest.mark.filterwarnings("ignore::UserWarning"),
-]
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def chaos(test):
+    """The markers of a chaos test: real servers, PostgreSQL, nginx, minutes of work, and a
+    training of its own (training.train, icans train)."""
+    for mark in ("server", "nginx", "postgres", "slow", "champion"):
+        test = getattr(pytest.mark, mark)(test)
+    return test
+
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "icans-risk"
 
-# support.SMALL as a file for `icans train --config` (open gates: every version is promoted)
+# support.SMALL as a file for `icans train --config`, with open gates, the champion's too (20
+# bootstrap samples: the comparison with the champion needs its interval): every version is
+# promoted
 TRAIN_TOML = """
 [train]
 cv_folds = 2
-bootstrap_samples = 0
+bootstrap_samples = 20
 uncertainty_refits = 2
 learning_curve_sizes = [13]
 learning_curve_repeats = 1
@@ -93,6 +97,7 @@ calibration_slope_max = 100.0
 must_beat = []
 non_inferior_to = []
 calibration_intercept_max_abs = 100.0
+champion_margin = 1.0
 """
 
 
@@ -112,11 +117,14 @@ class Sent:
 @dataclass
 class Load:
     """``threads`` clients posting ``patients`` in turn to ``url/v1/risk``, each request with
-    its own ``X-Request-ID`` (``chaos-<n>``), until :meth:`stop`."""
+    its own ``X-Request-ID`` (``chaos-<tag>-<n>``), until :meth:`stop`; each client pauses
+    ``pause_s`` between its requests (room on 2 cores for a training running meanwhile)."""
 
     url: str
     patients: list[dict]
+    tag: str
     threads: int = 4
+    pause_s: float = 0.0
     sent: list[Sent] = field(default_factory=list)
 
     def __post_init__(self):
@@ -133,7 +141,7 @@ class Load:
         with httpx.Client(timeout=30) as client:
             while not self._stop.is_set():
                 n = next(self._next)
-                rid = f"chaos-{n}"
+                rid = f"chaos-{self.tag}-{n}"
                 patient = self.patients[n % len(self.patients)]
                 try:
                     r = client.post(
@@ -146,6 +154,8 @@ class Load:
                     sent = Sent(rid, 0, None, f"{type(exc).__name__}: {exc}")
                 with self._lock:
                     self.sent.append(sent)
+                if self.pause_s:
+                    time.sleep(self.pause_s)
 
     def count(self) -> int:
         with self._lock:
@@ -158,23 +168,26 @@ class Load:
         return self.sent
 
 
-def audit_check(sent: list[Sent], audit_log: Path) -> dict:
-    """The load's figures: requests sent, failed, predictions returned, their audit lines,
-    returned predictions without one (lost), and request ids audited more than once."""
+def audit_check(sent: list[Sent], audit_log: Path, tag: str) -> dict:
+    """The figures of the load ``tag``: requests sent, failed, predictions returned, their
+    audit lines, returned predictions without one (lost), request ids audited more than once
+    (the first few), and audited but never answered."""
     lines = Counter(
         json.loads(line)["request_id"]
         for line in audit_log.read_text().splitlines()
-        if '"request_id": "chaos-' in line
+        if f'"request_id": "chaos-{tag}-' in line
     )
     returned = {s.rid for s in sent if s.status == 200}
+    twice = sorted(rid for rid, n in lines.items() if n > 1)
     return {
         "requests": len(sent),
         "failed": sum(s.status != 200 for s in sent),
         "predictions_returned": len(returned),
         "audit_lines": sum(lines.values()),
         "lost_audit_lines": len(returned - set(lines)),
-        "audited_twice": sorted(rid for rid, n in lines.items() if n > 1),
-        "audited_not_returned": sorted(set(lines) - returned),
+        "audited_twice": len(twice),
+        "audited_twice_ids": twice[:5],
+        "audited_not_returned": sorted(set(lines) - returned)[:5],
     }
 
 
@@ -236,11 +249,12 @@ def pair(small_champion, tmp_path_factory):
             r.stop()
 
 
+@chaos
 def test_a_replica_killed_under_load_fails_no_request_and_loses_no_audit_line(pair, small_champion):
     started = time.monotonic()
     patients = landmark_requests(small_champion.cohort)
     victim, survivor = pair.replicas
-    load = Load(pair.lb.url, patients)
+    load = Load(pair.lb.url, patients, "kill")
     deadline = time.monotonic() + 30
     while load.count() < 200 and time.monotonic() < deadline:  # both replicas busy
         time.sleep(0.1)
@@ -252,7 +266,7 @@ def test_a_replica_killed_under_load_fails_no_request_and_loses_no_audit_line(pa
         time.sleep(0.1)
     sent = load.stop()
 
-    figures = audit_check(sent, pair.settings.audit_log)
+    figures = audit_check(sent, pair.settings.audit_log, "kill")
     nginx_log = pair.lb.log()
     figures |= {
         "sent_before_kill": before,
@@ -392,12 +406,13 @@ def _new_run_recording(paths: ServerPaths, known: set[Path], proc, timeout: floa
     pytest.fail("the training did not start recording")
 
 
+@chaos
 def test_postgres_restarted_during_training_and_serving(tracked, small_cohort, tmp_path):
     started = time.monotonic()
     t = tracked
     client = MlflowClient(t.settings.tracking_uri, t.settings.tracking_uri)
     before = _champion(client)
-    load = Load(t.replica.url, landmark_requests(small_cohort), threads=2)
+    load = Load(t.replica.url, landmark_requests(small_cohort), "pg", threads=2, pause_s=0.02)
     log = tmp_path / "train.log"
     known = set(t.paths.artifacts.glob("*/*/artifacts"))
     training = _icans_train(t, 2, log)
@@ -429,7 +444,7 @@ def test_postgres_restarted_during_training_and_serving(tracked, small_cohort, t
         assert after == before and set(versions) == {before}, out[-3000:]
     sent = load.stop()
     ready = httpx.get(t.replica.url + "/readyz", timeout=5).json()
-    figures = audit_check(sent, t.settings.audit_log) | {
+    figures = audit_check(sent, t.settings.audit_log, "pg") | {
         "postgres_down_s": round(outage_s, 1),
         "training": "finished" if rc == 0 else f"failed (exit {rc})",
         "versions": versions,
@@ -443,13 +458,14 @@ def test_postgres_restarted_during_training_and_serving(tracked, small_cohort, t
     assert {s.version for s in sent if s.version} <= {before, after}
 
 
+@chaos
 def test_tracking_server_down_during_a_promotion(tracked, small_cohort, tmp_path):
     started = time.monotonic()
     t = tracked
     client = MlflowClient(t.settings.tracking_uri, t.settings.tracking_uri)
     old = _champion(client)
     had = {str(mv.version) for mv in client.search_model_versions(f"name = '{MODEL}'")}
-    load = Load(t.replica.url, landmark_requests(small_cohort), threads=2)
+    load = Load(t.replica.url, landmark_requests(small_cohort), "promo", threads=2, pause_s=0.02)
     log = tmp_path / "train.log"
     # MLflow's client retries a failed call for about 4 minutes by default; here for seconds
     quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
@@ -470,7 +486,7 @@ def test_tracking_server_down_during_a_promotion(tracked, small_cohort, tmp_path
         rc, out = _finished(training, log)
         failed_after_s = time.monotonic() - killed_at
         during = load.count()
-        time.sleep(2)  # the replica polls the dead server meanwhile
+        time.sleep(2)  # the replica polls the dead server meanwhile (MLflow's client retries)
         ready_down = httpx.get(t.replica.url + "/readyz", timeout=5).json()
     finally:
         if training.poll() is None:
@@ -485,19 +501,39 @@ def test_tracking_server_down_during_a_promotion(tracked, small_cohort, tmp_path
     versions = _whole_versions(client)
     time.sleep(2)
     ready = httpx.get(t.replica.url + "/readyz", timeout=5).json()
-    figures = audit_check(sent, t.settings.audit_log) | {
+    errors = re.findall(r"^error: .*$", out, re.M)
+    figures = audit_check(sent, t.settings.audit_log, "promo") | {
         "sent_while_down": during,
         "training_exit": rc,
+        "training_error": [e[:200] for e in errors],
         "training_failed_after_s": round(failed_after_s, 1),
         "version_left_by_failed_promotion": sorted(left),
         "closed_by_next_training": [c.summary() for c in closed],
         "champion": old,
+        "replica_while_down": {k: ready_down[k] for k in ("model_version", "failed_rollout")},
         "answered_by": dict(Counter(s.version for s in sent if s.version)),
     }
     _report("tracking server down in a promotion", figures, started)
     assert figures["failed"] == 0 and figures["lost_audit_lines"] == 0
     assert {s.version for s in sent if s.version} == {old}
     assert rc == 2, out[-3000:]
+    (error,) = errors  # one line: what was left, and how
+    assert f"{MODEL}" in error and "no alias moved" in error and "icans train" in error, error
     assert new not in versions and set(versions) == had
-    assert ready_down["model_version"] == old and ready_down["failed_rollout"] is not None
+    assert ready_down["model_version"] == old
     assert ready["model_version"] == old and ready["failed_rollout"] is None, ready
+
+
+def test_the_tested_nginx_retries_are_the_documented_ones():
+    """The layout tested here is the one docs/guides/scale-out.md shows: for each location,
+    the same proxy_next_upstream line (predictions sent again, non_idempotent; the rest not)."""
+
+    def retries(conf: str) -> dict[str, str]:
+        found = re.findall(r"location (\S+) \{+[^}]*?proxy_next_upstream ([^;]+);", conf)
+        return dict(found)
+
+    guide = (ROOT / "docs" / "guides" / "scale-out.md").read_text()
+    documented = re.search(r"```nginx\n(.*?)```", guide, re.S)[1]
+    expected = {"/": "error timeout", "/v1/": "error timeout non_idempotent"}
+    assert retries(documented) == expected
+    assert retries(CONF) == expected
