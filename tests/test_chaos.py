@@ -481,8 +481,8 @@ def test_tracking_server_down_during_a_promotion(tracked, small_cohort, tmp_path
         (new,) = now - had
         mlflow_pid = tracking_server._mlflow_pid(t.paths)
         assert mlflow_pid is not None
-        kill_tree(mlflow_pid)
         killed_at = time.monotonic()
+        kill_tree(mlflow_pid)
         rc, out = _finished(training, log)
         failed_after_s = time.monotonic() - killed_at
         during = load.count()
@@ -537,3 +537,54 @@ def test_the_tested_nginx_retries_are_the_documented_ones():
     expected = {"/": "error timeout", "/v1/": "error timeout non_idempotent"}
     assert retries(documented) == expected
     assert retries(CONF) == expected
+
+
+# --------------------------------------------------------------------------------------------
+# What the chaos tests rely on, in process: the errors a failing registry gives
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_registry_that_cannot_be_reached_fails_registration_with_one_clear_error(
+    monkeypatch,
+):
+    from registry.store import RegistryUnavailableError, registering
+
+    uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    mlflow.set_registry_uri(uri)
+    try:
+        with (
+            pytest.raises(RegistryUnavailableError, match=r"icans-risk could not be registered"),
+            registering("runs:/0123/model", MODEL, MlflowClient(uri, uri), "", {}),
+        ):
+            pytest.fail("registered without a registry")
+    finally:
+        mlflow.set_registry_uri(None)
+
+
+def test_a_project_error_followed_by_a_failed_clean_up_is_printed_as_one_line(capsys):
+    import typer
+
+    from cli.guards import user_errors
+    from registry.store import RegistryUnavailableError
+
+    @user_errors
+    def promote():
+        try:
+            raise RegistryUnavailableError("version 3 of icans-risk could not be deleted")
+        finally:
+            raise ConnectionError("ending the run failed too")
+
+    with pytest.raises(typer.Exit) as exit_:
+        promote()
+    assert exit_.value.exit_code == 2
+    assert capsys.readouterr().err == (
+        "error: version 3 of icans-risk could not be deleted (then ConnectionError in a clean-up)\n"
+    )
+
+    @user_errors
+    def bug():
+        raise KeyError("not a project error")
+
+    with pytest.raises(KeyError):  # anything else keeps its traceback
+        bug()
