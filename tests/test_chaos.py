@@ -555,7 +555,7 @@ def test_a_registry_that_cannot_be_reached_fails_registration_with_one_clear_err
     try:
         with (
             pytest.raises(RegistryUnavailableError, match=r"icans-risk could not be registered"),
-            registering("runs:/0123/model", MODEL, MlflowClient(uri, uri), "", {}),
+            registering("runs:/0123/model", MODEL, MlflowClient(uri, uri), "", {}, "sha256:0"),
         ):
             pytest.fail("registered without a registry")
     finally:
