@@ -266,6 +266,10 @@ class ExplanationStore:
         os.replace(tmp, self.dir / f"{key}.json")  # atomic: never half a record
         return key
 
+    def discard(self, key: str) -> None:
+        """Remove a record whose link was never sent (its card could not be audited)."""
+        (self.dir / f"{key}.json").unlink(missing_ok=True)
+
     def get(self, key: str) -> dict | None:
         if not re.fullmatch(r"[0-9a-f]{32}", key):
             return None
