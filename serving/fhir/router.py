@@ -81,6 +81,10 @@ def assess_bundle(worker: Worker, body: bytes, at_text: str | None, rid: str) ->
         bundle = json.loads(body)
     except ValueError as exc:
         return _fhir(400, outcome_message(f"the body is not valid JSON ({exc})", "structure"), rid)
+    except RecursionError:  # the parser's stack is Python's: nesting deeper than it can read
+        return _fhir(
+            400, outcome_message("the body is not valid JSON: nested too deeply", "structure"), rid
+        )
     try:
         at = datetime.fromisoformat(at_text) if at_text else datetime.now().astimezone()
     except ValueError:
