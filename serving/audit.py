@@ -100,27 +100,27 @@ class AuditLog:
             except OSError as exc:
                 raise self._unavailable(exc) from exc
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)  # released by the close
-                size = os.fstat(fd).st_size
+                rest = memoryview(data)
                 try:
-                    rest = memoryview(data)
+                    fcntl.flock(fd, fcntl.LOCK_EX)  # released by the close
                     while rest:  # a write cut short is continued: the next says why it stops
                         written = os.write(fd, rest)
                         if written == 0:
                             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
                         rest = rest[written:]
                 except OSError as exc:
-                    self._cut_back(fd, size)
+                    self._cut_back(fd, len(data) - len(rest))
                     raise self._unavailable(exc) from exc
             finally:
                 os.close(fd)
 
-    def _cut_back(self, fd: int, size: int) -> None:
-        """Remove what a failed write left after ``size`` (a regular file; a device such as
-        /dev/full holds nothing to remove)."""
+    def _cut_back(self, fd: int, written: int) -> None:
+        """Remove the ``written`` bytes a failed write left at the end of the file (the lock
+        is held: nobody appended since); a device such as /dev/full holds nothing to remove."""
         try:
-            if stat.S_ISREG(os.fstat(fd).st_mode) and os.fstat(fd).st_size > size:
-                os.ftruncate(fd, size)
+            status = os.fstat(fd)
+            if written and stat.S_ISREG(status.st_mode):
+                os.ftruncate(fd, status.st_size - written)
         except OSError as exc:  # reported, but the write's own error is the answer's reason
             log.error("audit log %s: a failed write could not be cut back: %s", self.path, exc)
 
