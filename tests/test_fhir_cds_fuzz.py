@@ -35,6 +35,7 @@ import os
 import re
 import uuid
 from typing import Any
+from urllib.parse import unquote
 
 import jsonschema_rs
 import pytest
@@ -209,8 +210,12 @@ unknown_codings = st.builds(
     st.text(max_size=10) | scalars,
 )
 deep = st.builds(Deep, st.integers(50, 5000), st.sampled_from(["list", "dict"]))
+# each item its own object: one item changed later must not change the others, nor the next
+# case's (a strategy's constant shared between cases is state hypothesis cannot replay)
 enormous = st.builds(
-    lambda n, item: [item] * n, st.integers(1_000, 60_000), st.sampled_from([0, "x", {}, None])
+    lambda n, item: [item() for _ in range(n)],
+    st.integers(1_000, 60_000),
+    st.sampled_from([int, str, dict, lambda: None]),
 )
 values = st.one_of(
     junk,
@@ -637,9 +642,15 @@ def test_cds_operations_by_their_openapi_schema(cds_schema, path):
     @_settings()
     def run(case):
         token = client_token(BASE + case.formatted_path)
-        response = case.call_and_validate(
-            headers={"Authorization": f"Bearer {token}"}, checks=CHECKS
-        )
+        headers = {"Authorization": f"Bearer {token}"}
+        response = case.call(headers=headers)
+        if "\n" in unquote(case.formatted_path):
+            # Starlette's Mount pattern stops at a line break: such a path never reaches the
+            # CDS app, and BentoML's own router answers 404 in plain text
+            assert response.status_code == 404, response.text
+            sent.append(response.status_code)
+            return
+        case.validate_response(response, checks=CHECKS, headers=headers)
         if response.status_code != 401:
             check_cds(response.status_code, response.json(), feedback=path.endswith("feedback"))
         sent.append(response.status_code)
