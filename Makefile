@@ -3,7 +3,7 @@
 UV_VERSION := 0.13.8
 UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 
-.PHONY: setup browser postgres nginx run test test-fast lint docs docs-serve bench bento
+.PHONY: setup browser postgres nginx run test test-fast fuzz lint docs docs-serve bench bento
 
 # --compile-bytecode: the environment's packages are compiled once here. Where
 # PYTHONDONTWRITEBYTECODE is set (CI images often set it), Python would otherwise compile
@@ -64,6 +64,11 @@ FAST := not champion and not server and not cluster and not postgres and not ngi
 
 test-fast: setup  ## the fast tier: in-process tests on small inputs
 	$(UV) run pytest -n 2 --dist worksteal -m "$(FAST)"
+
+# The FHIR endpoint and the CDS Hooks service fuzzed with 3,000 new random cases a test (the
+# suite runs the same 40 a test every time): tests/test_fhir_cds_fuzz.py, ~10 minutes on 2 cores.
+fuzz: setup  ## the FHIR and CDS Hooks fuzzing at 3,000 cases a test
+	ICANS_FUZZ_CASES=3000 $(UV) run pytest -n 2 -rP tests/test_fhir_cds_fuzz.py
 
 lint: setup  ## style, the import layers and the types (the suite checks all three too)
 	$(UV) run ruff check . && $(UV) run ruff format --check . && $(UV) run lint-imports && $(UV) run pyright

@@ -2,22 +2,24 @@
 
 Every route answers from the worker's live model version, read once per request
 (:class:`serving.worker.Worker`), and records each prediction (audit line, prediction-log
-line, metrics) under the request id it answers with.
+line, metrics) under the request id it answers with. A prediction whose audit line cannot be
+written is not answered: the route answers 503 naming the reason (``audit_unavailable``).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.patient import PatientObservation
 from api.schemas import (
     BatchRequest,
     BatchResponse,
     Contribution,
+    ErrorResponse,
     InputContribution,
     ModelInfo,
     ProbabilityInterval,
@@ -26,26 +28,47 @@ from api.schemas import (
 )
 from reports.patient import build_patient_report
 from runtime.assessor import Assessment
+from serving.audit import AuditUnavailable
 from serving.json_app import ERRORS, JSON_ERRORS, request_id
 from serving.model_version import ModelRuntime
 from serving.worker import Worker, current_worker
 
 router = APIRouter()
 CurrentWorker = Annotated[Worker, Depends(current_worker)]
+WITHHELD_DOC = (
+    "The audit log cannot be written (a full disk, a location not writable): no prediction is "
+    "answered without its audit line, so none is; the message says why. Nothing of the "
+    "request was recorded: it may be sent again."
+)
+WITHHELD: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorResponse, "description": WITHHELD_DOC}
+}
+# the HTML page's 503 is JSON, as its other errors (serving.json_app.JSON_ERRORS)
+WITHHELD_JSON: dict[int | str, dict[str, Any]] = {
+    503: {
+        "description": WITHHELD_DOC,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+    }
+}
+
+
+def withheld(exc: AuditUnavailable, rid: str) -> JSONResponse:
+    """The answer to a request whose predictions could not be audited: 503 with the reason."""
+    body = ErrorResponse(error="audit_unavailable", message=str(exc), request_id=rid)
+    return JSONResponse(body.model_dump(mode="json"), status_code=503)
 
 
 def assess(
     worker: Worker, patients: list[PatientObservation], rid: str, batch: bool = False
 ) -> list[RiskResponse]:
-    """Assess, answer and record. In a batch, patient ``i``'s result, audit line and
+    """Assess, record and answer. In a batch, patient ``i``'s result, audit line and
     prediction-log line carry ``<request id>.<i>``: one id per prediction, the key an
-    outcome is later joined on (``icans monitor``)."""
+    outcome is later joined on (``icans monitor``); a batch's audit lines are written all
+    or none. Raises :class:`AuditUnavailable` (nothing recorded) when they cannot be."""
     runtime = worker.runtime  # read once: one version answers the whole request
     assessments = runtime.assess(patients)
     ids = [f"{rid}.{i}" for i in range(len(patients))] if batch else [rid]
-    ident = runtime.identity()
-    for pid, patient, a in zip(ids, patients, assessments, strict=True):
-        worker.record(pid, ident, patient, a, "json")
+    worker.record(runtime.identity(), "json", list(zip(ids, patients, assessments, strict=True)))
     return [_response(a, runtime, pid) for pid, a in zip(ids, assessments, strict=True)]
 
 
@@ -72,23 +95,27 @@ def _response(a: Assessment, runtime: ModelRuntime, rid: str) -> RiskResponse:
     )
 
 
-@router.post("/risk", response_model=RiskResponse, responses=ERRORS)
-async def risk(
-    patient: PatientObservation, request: Request, worker: CurrentWorker
-) -> RiskResponse:
+@router.post("/risk", response_model=RiskResponse, responses=ERRORS | WITHHELD)
+async def risk(patient: PatientObservation, request: Request, worker: CurrentWorker):
     """Risk for one patient on day_since_infusion, with its explanation."""
     # computed on the event loop, not handed to a thread: a millisecond or two of CPU,
     # which a thread hop (and its hand-back) would add to, and a worker's CPU is the
     # limit either way (batches and pages, longer, still go to the threadpool)
-    return assess(worker, [patient], request_id(request))[0]
+    rid = request_id(request)
+    try:
+        return assess(worker, [patient], rid)[0]
+    except AuditUnavailable as exc:
+        return withheld(exc, rid)
 
 
 @router.post(
     "/report",
     response_class=HTMLResponse,
-    responses=JSON_ERRORS | {200: {"content": {"text/html": {}}, "description": "HTML page"}},
+    responses=JSON_ERRORS
+    | WITHHELD_JSON
+    | {200: {"content": {"text/html": {}}, "description": "HTML page"}},
 )
-def report(patient: PatientObservation, request: Request, worker: CurrentWorker) -> HTMLResponse:
+def report(patient: PatientObservation, request: Request, worker: CurrentWorker):
     """The per-patient explanation as one self-contained HTML page (no JavaScript): the
     probability with its uncertainty, the landmark day, a waterfall of contributions in
     clinical units, the top drivers, warnings and caveats. Same numbers as /risk."""
@@ -96,16 +123,23 @@ def report(patient: PatientObservation, request: Request, worker: CurrentWorker)
     runtime = worker.runtime
     assessment = runtime.assess([patient])[0]
     ident = runtime.identity()
-    worker.record(rid, ident, patient, assessment, "report")
+    try:
+        worker.record(ident, "report", [(rid, patient, assessment)])
+    except AuditUnavailable as exc:
+        return withheld(exc, rid)
     page = build_patient_report(patient, assessment, ident, request_id=rid)
     return HTMLResponse(page, headers={"X-Request-ID": rid, "Cache-Control": "no-store"})
 
 
-@router.post("/risk/batch", response_model=BatchResponse, responses=ERRORS)
-def risk_batch(body: BatchRequest, request: Request, worker: CurrentWorker) -> BatchResponse:
+@router.post("/risk/batch", response_model=BatchResponse, responses=ERRORS | WITHHELD)
+def risk_batch(body: BatchRequest, request: Request, worker: CurrentWorker):
     """Risk for up to 256 patients in one call; one result per patient, in order."""
     rid = request_id(request)
-    return BatchResponse(results=assess(worker, body.patients, rid, batch=True), request_id=rid)
+    try:
+        results = assess(worker, body.patients, rid, batch=True)
+    except AuditUnavailable as exc:
+        return withheld(exc, rid)
+    return BatchResponse(results=results, request_id=rid)
 
 
 @router.get("/model", response_model=ModelInfo, responses={401: ERRORS[401]})

@@ -74,16 +74,17 @@ class PredictionLog:
         }
         line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
         with self._lock:
+            # pruned before the line is written: an error here leaves no line behind it
+            hour = now.replace(minute=0, second=0, microsecond=0)
+            if self._pruned_hour != hour:
+                self._pruned_hour = hour
+                prune(self.directory, now.date() - self.retention)
             path = log_file(self.directory, now.date())
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
             try:
                 os.write(fd, line)
             finally:
                 os.close(fd)
-            hour = now.replace(minute=0, second=0, microsecond=0)
-            if self._pruned_hour != hour:
-                self._pruned_hour = hour
-                prune(self.directory, now.date() - self.retention)
 
 
 def prune(directory: Path, before: date) -> list[Path]:

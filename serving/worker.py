@@ -13,8 +13,11 @@ worker (a new service instance) starts clean.
 
 from __future__ import annotations
 
+import logging
+
 import bentoml
 
+from api.patient import PatientObservation
 from icans.config import Settings
 from runtime.assessor import Assessment
 from serving.audit import AuditLog
@@ -24,6 +27,8 @@ from serving.metrics import record_prediction
 from serving.model_version import ModelRuntime
 from serving.prediction_log import PredictionLog
 from serving.rollout import LiveModel
+
+log = logging.getLogger("icans.serving")
 
 
 class Worker:
@@ -49,18 +54,30 @@ class Worker:
 
     def record(
         self,
-        rid: str,
         ident: dict,
-        patient,
-        assessment: Assessment,
         channel: str,
+        predictions: list[tuple[str, PatientObservation, Assessment]],
         card: str | None = None,
     ) -> None:
-        """One prediction in the audit log, the prediction log and the metrics."""
+        """The predictions of one response (request id, patient, assessment each) in the audit
+        log, then the prediction log and the metrics. The audit lines go first, in one write,
+        all or none: when they cannot be written, :class:`serving.audit.AuditUnavailable` is
+        raised before anything else is written, and the caller answers 503 instead. A
+        prediction-log line that cannot be written is logged and left out: the answer is on
+        record in the audit trail, and monitoring's sample is no reason to withhold it."""
         name, version = ident["name"], ident["version"]
-        self.audit.record(rid, name, version, patient, assessment.probability, card=card)
-        self.predictions.record(rid, name, version, channel, assessment)
-        record_prediction(name, version, channel, assessment.probability)
+        self.audit.write(
+            [
+                AuditLog.prediction(rid, name, version, p, a.probability, card)
+                for rid, p, a in predictions
+            ]
+        )
+        for rid, _, a in predictions:
+            try:
+                self.predictions.record(rid, name, version, channel, a)
+            except OSError as exc:
+                log.error("prediction log line of %s not written: %s", rid, exc)
+            record_prediction(name, version, channel, a.probability)
 
 
 def current_worker() -> Worker:

@@ -275,6 +275,10 @@ class ExplanationStore:
             raise StateUnavailable(f"storing the card's explanation record: {exc}") from None
         return key
 
+    def discard(self, key: str) -> None:
+        """Remove a record whose link was never sent (its card could not be audited)."""
+        (self.dir / f"{key}.json").unlink(missing_ok=True)
+
     def get(self, key: str) -> dict | None:
         if not re.fullmatch(r"[0-9a-f]{32}", key):
             return None

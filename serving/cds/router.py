@@ -3,7 +3,9 @@ and the two pages a card links to (the model card and the patient's explanation)
 
 What the routes compute is :mod:`serving.cds.hooks`' (prefetch, cards, the explanation store);
 the client's JWT is checked before a route runs (:mod:`serving.cds.app`), and its claims are in
-``request.state.client``.
+``request.state.client``. A card whose audit line cannot be written is not returned, nor is
+feedback taken that cannot be recorded: 503 naming the reason (``audit_unavailable``), and the
+card's explanation record is removed again.
 """
 
 from __future__ import annotations
@@ -11,13 +13,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.patient import parse_patient
+from api.schemas import ErrorResponse
 from reports.patient import build_patient_report
+from serving.audit import AuditLog, AuditUnavailable
 from serving.cds import hooks
 from serving.cds.app import ERRORS, cds_error
 from serving.fhir.fetch import FhirFetchError, FhirServer
@@ -28,6 +32,12 @@ from serving.worker import Worker, current_worker
 
 router = APIRouter()
 CurrentWorker = Annotated[Worker, Depends(current_worker)]
+WITHHELD: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": ErrorResponse,
+        "description": "The audit log cannot be written: nothing answered, nothing recorded.",
+    }
+}
 
 
 @router.get("/cds-services", responses=ERRORS)
@@ -36,7 +46,7 @@ def cds_discovery() -> dict:
     return hooks.discovery()
 
 
-@router.post("/cds-services/{service_id}", responses=ERRORS)
+@router.post("/cds-services/{service_id}", responses=ERRORS | WITHHELD)
 def cds_call(service_id: str, body: hooks.CdsRequest, request: Request, worker: CurrentWorker):
     """A patient-view call: one card with the risk, or none for a patient outside the
     service; 412 when the data it needs is neither prefetched nor fetchable."""
@@ -66,7 +76,10 @@ def cds_call(service_id: str, body: hooks.CdsRequest, request: Request, worker: 
             f"the Patient read ({mapped.patient_reference}) is not context.patientId "
             f"({body.context.patientId})",
         )
-    return {"cards": [_card(worker, mapped, request)]}
+    try:
+        return {"cards": [_card(worker, mapped, request)]}
+    except AuditUnavailable as exc:
+        return cds_error(503, "audit_unavailable", str(exc))
 
 
 def _fetcher(worker: Worker, body: hooks.CdsRequest, issuer: str, opened: contextlib.ExitStack):
@@ -90,6 +103,9 @@ def _fetcher(worker: Worker, body: hooks.CdsRequest, issuer: str, opened: contex
 
 
 def _card(worker: Worker, mapped: MappedPatient, request: Request) -> dict:
+    """The card for the mapped patient, recorded; :class:`AuditUnavailable` (and nothing
+    kept: no audit line, no prediction-log line, no explanation record) when its audit line
+    cannot be written."""
     runtime = worker.runtime
     ident = runtime.identity()
     settings = worker.settings
@@ -109,9 +125,10 @@ def _card(worker: Worker, mapped: MappedPatient, request: Request) -> dict:
         "warnings": mapped.warnings,
         "model_version": ident["version"],
     }
+    page_id = worker.explanations.put(record)
     links = {
         "model_card": f"{base}/model-card",
-        "explanation": f"{base}/explanation?id={worker.explanations.put(record)}",
+        "explanation": f"{base}/explanation?id={page_id}",
     }
     card = hooks.risk_card(
         mapped,
@@ -122,26 +139,38 @@ def _card(worker: Worker, mapped: MappedPatient, request: Request) -> dict:
         links,
         runtime.synthetic,
     )
-    worker.record(request_id(request), ident, patient, a, "cds-hooks", card=card["uuid"])
+    try:
+        worker.record(ident, "cds-hooks", [(request_id(request), patient, a)], card=card["uuid"])
+    except AuditUnavailable:
+        worker.explanations.discard(page_id)  # the link is never sent: nothing to open
+        raise
     return card
 
 
-@router.post("/cds-services/{service_id}/feedback", responses=ERRORS)
+@router.post("/cds-services/{service_id}/feedback", responses=ERRORS | WITHHELD)
 def cds_feedback(service_id: str, body: hooks.Feedback, worker: CurrentWorker):
     """Accepted and overridden cards, recorded in the audit log without identifiers or
-    free text (the card's id, the outcome, the coded override reason)."""
+    free text (the card's id, the outcome, the coded override reason): the lines of one call
+    all or none, and 503 when they cannot be written (the EHR may send them again)."""
     if service_id != hooks.SERVICE_ID:
         return cds_error(404, "not_found", f"no CDS service {service_id!r}")
+    lines = []
     for entry in body.feedback:
         reason = (entry.overrideReason.reason or {}) if entry.overrideReason else {}
-        worker.audit.feedback(
-            card=entry.card,
-            outcome=entry.outcome,
-            override_reason=f"{reason.get('system', '')}|{reason.get('code', '')}"
-            if reason
-            else None,
-            accepted_suggestions=len(entry.acceptedSuggestions),
+        lines.append(
+            AuditLog.feedback(
+                card=entry.card,
+                outcome=entry.outcome,
+                override_reason=f"{reason.get('system', '')}|{reason.get('code', '')}"
+                if reason
+                else None,
+                accepted_suggestions=len(entry.acceptedSuggestions),
+            )
         )
+    try:
+        worker.audit.write(lines)
+    except AuditUnavailable as exc:
+        return cds_error(503, "audit_unavailable", str(exc))
     return JSONResponse({}, status_code=200)
 
 

@@ -4,7 +4,8 @@ out (``docs/fhir-mapping.md``).
 The Bundle is read into the contract's patient (:func:`serving.fhir.mapping.read_bundle`, nothing
 dated after the prediction time), assessed by the live model as ``/v1/risk`` would, recorded, and
 answered as a RiskAssessment; every refusal is an OperationOutcome naming the resource and the
-element.
+element. A RiskAssessment whose audit line cannot be written is not answered: 503, an
+OperationOutcome with the reason (issue code ``no-store``: the persistent store is unavailable).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.schemas import ErrorResponse
+from serving.audit import AuditUnavailable
 from serving.fhir.mapping import read_bundle
 from serving.fhir.output import FHIR_JSON, operation_outcome, outcome_message, risk_assessment
 from serving.fhir.reading import FhirInputError, NotApplicable
@@ -37,6 +39,11 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {FHIR_JSON: {}}, "description": "A FHIR R4 RiskAssessment."},
     400: {"content": {FHIR_JSON: {}}, "description": "OperationOutcome: unreadable FHIR."},
     422: {"content": {FHIR_JSON: {}}, "description": "OperationOutcome: no estimate."},
+    503: {
+        "content": {FHIR_JSON: {}},
+        "description": "OperationOutcome: the audit log cannot be written, so no estimate is "
+        "answered (nothing was recorded: the request may be sent again).",
+    },
     401: {"model": ErrorResponse},
     413: {"model": ErrorResponse},
 }
@@ -74,6 +81,10 @@ def assess_bundle(worker: Worker, body: bytes, at_text: str | None, rid: str) ->
         bundle = json.loads(body)
     except ValueError as exc:
         return _fhir(400, outcome_message(f"the body is not valid JSON ({exc})", "structure"), rid)
+    except RecursionError:  # the parser's stack is Python's: nesting deeper than it can read
+        return _fhir(
+            400, outcome_message("the body is not valid JSON: nested too deeply", "structure"), rid
+        )
     try:
         at = datetime.fromisoformat(at_text) if at_text else datetime.now().astimezone()
     except ValueError:
@@ -97,5 +108,8 @@ def assess_bundle(worker: Worker, body: bytes, at_text: str | None, rid: str) ->
     runtime = worker.runtime
     a = runtime.assess([patient])[0]
     ident = runtime.identity()
-    worker.record(rid, ident, patient, a, "fhir")
+    try:
+        worker.record(ident, "fhir", [(rid, patient, a)])
+    except AuditUnavailable as exc:
+        return _fhir(503, outcome_message(str(exc), "no-store"), rid)
     return _fhir(200, risk_assessment(mapped, a, ident, runtime.intended_use), rid)

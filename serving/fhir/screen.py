@@ -44,6 +44,8 @@ class Screen:
         self.issues: list[FhirIssue] = []
         self.warnings: list[str] = []
         self.basis: list[str] = []
+        self._in_basis: set[str] = set()  # basis in order, looked up here (a Bundle of
+        # thousands of resources would otherwise cost a scan of the list for each)
         self.sources: dict[str, str] = {}
 
     # -- helpers -----------------------------------------------------------------------------
@@ -52,7 +54,8 @@ class Screen:
         self.issues.append(FhirIssue(f"{res.path}.{element}", res.reference, short(value), rule))
 
     def use(self, res: Located) -> None:
-        if res.reference not in self.basis:
+        if res.reference not in self._in_basis:
+            self._in_basis.add(res.reference)
             self.basis.append(res.reference)
 
     def when(self, res: Located, *elements: str) -> When | None:
@@ -87,13 +90,21 @@ class Screen:
         ):
             self.issue(res, f"{element}.value", value, "a number")
             return None, None
-        unit = q.get("code") if isinstance(q.get("code"), str) else q.get("unit")
-        return float(value), unit
+        code, unit = q.get("code"), q.get("unit")
+        # a unit that is not text names no unit (None: "not one this service converts")
+        return float(value), code if isinstance(code, str) else unit if isinstance(
+            unit, str
+        ) else None
 
     def status_ok(self, res: Located) -> bool:
         allowed = _USED_STATUS.get(res.type)
         status = res.resource.get("status")
-        if allowed is None or status in allowed:
+        if allowed is None:
+            return True
+        if status is not None and not isinstance(status, str):  # a list or object: no code
+            self.issue(res, "status", status, f"a status code such as {sorted(allowed)[0]!r}")
+            return False
+        if status in allowed:
             return True
         self.warnings.append(f"{res.reference}: status {status!r}: not used")
         return False
