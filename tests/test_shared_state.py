@@ -113,6 +113,8 @@ def test_explanation_records_open_on_another_replica_until_they_expire(database)
     fresh = b.put(record)  # ...until a write by a store that has not swept for a minute
     assert rows(uri, "icans_cds_explanations") == 1
     assert a.get(fresh) == record
+    b.discard(fresh)  # a card that could not be audited: its link is never sent
+    assert a.get(fresh) is None and rows(uri, "icans_cds_explanations") == 0
 
 
 def test_explanation_files_are_refused_whole_when_they_cannot_be_written(tmp_path):

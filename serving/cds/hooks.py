@@ -276,8 +276,10 @@ class ExplanationStore:
         return key
 
     def discard(self, key: str) -> None:
-        """Remove a record whose link was never sent (its card could not be audited)."""
-        (self.dir / f"{key}.json").unlink(missing_ok=True)
+        """Remove a record whose link was never sent (its card could not be audited); a
+        record that cannot be removed expires with its time to live."""
+        with contextlib.suppress(OSError):
+            (self.dir / f"{key}.json").unlink(missing_ok=True)
 
     def get(self, key: str) -> dict | None:
         if not re.fullmatch(r"[0-9a-f]{32}", key):

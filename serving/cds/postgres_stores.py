@@ -224,6 +224,16 @@ class PostgresExplanations:
         )
         return rows[0][0] if rows else None
 
+    def discard(self, key: str) -> None:
+        """Remove a record whose link was never sent; with the database gone the request
+        already fails (503), and the record expires with its time to live."""
+        with contextlib.suppress(StateUnavailable):
+            self.db.execute(
+                "removing an unsent explanation record",
+                "DELETE FROM icans_cds_explanations WHERE id = %s",
+                [key],
+            )
+
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -44,3 +44,8 @@ class ExplanationRecords(Protocol):
     def get(self, key: str) -> dict | None:
         """The record of ``key``; None if it never existed, expired or ``key`` is malformed."""
         ...
+
+    def discard(self, key: str) -> None:
+        """Remove the record of a link that was never sent (its card could not be audited);
+        best effort: a record left behind expires with its time to live."""
+        ...
