@@ -17,8 +17,8 @@ the requests sent, the failed ones and the records lost, and asserts on them.
 * **The tracking server down during a promotion**: the mlflow server killed between the
   registration of a new version and the move of ``@champion`` to it. The replica keeps
   answering with the old version; ``icans train`` exits with code 2 and one line saying which
-  version was left how and that no alias moved; the alias stays where it was; the version left behind is
-  deleted by the next training (its stale-run clean-up).
+  version was left how and that no alias moved; the alias stays where it was; the version left
+  behind is deleted by the next training (its stale-run clean-up).
 
 Started once per module: the replicas behind nginx (on a copy of the small champion's store),
 and the tracking server with one model trained into it; the last two tests share one replica.
