@@ -61,7 +61,14 @@ def test_reader_returns_the_contract_columns_only(cohort):
     assert "product_family" not in tables["patients"].columns
     assert {"severe_or_refractory_icans", "event_day"} <= set(tables["outcomes"].columns)
     assert "died_of_icans" not in tables["outcomes"].columns
-    true_risk = ["patient_id", "landmark_day", "true_risk", "true_risk_routine"]
+    true_risk = [
+        "patient_id",
+        "landmark_day",
+        "true_risk",
+        "true_risk_routine",
+        "true_risk_72h",
+        "true_risk_7d",
+    ]
     assert list(tables["true_risk"].columns) == true_risk
 
 
