@@ -89,3 +89,34 @@ def shared_asgi_app():
     if not hasattr(service, "_TESTS_ASGI_APP"):
         service._TESTS_ASGI_APP = service.IcansRisk.to_asgi()
     return service._TESTS_ASGI_APP
+
+
+def small_train_toml(first: str = "", last: str = "") -> str:
+    """:data:`SMALL` as a file for ``icans train --config`` (20 bootstrap samples, open gates),
+    for tests that train in a process of their own; ``first`` and ``last``: lines added at the
+    start of ``[train]`` and at the end of ``[train.gates]``."""
+    return f"""
+[train]
+{first}cv_folds = 2
+bootstrap_samples = 20
+uncertainty_refits = 2
+learning_curve_sizes = [13]
+learning_curve_repeats = 1
+input_sets = []
+logistic_c_grid = [0.1]
+n_threads = 1
+[train.search]
+max_depth = [2]
+learning_rate = [0.3]
+max_trees = 40
+early_stopping_rounds = 10
+additive_alone = false
+[train.gates]
+max_auroc_gap_to_true_risk = 1.0
+min_test_events = 1
+calibration_slope_min = 0.0
+calibration_slope_max = 100.0
+must_beat = []
+non_inferior_to = []
+calibration_intercept_max_abs = 100.0
+{last}"""

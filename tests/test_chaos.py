@@ -48,7 +48,7 @@ import psutil
 import pytest
 from cluster import CONF, Nginx, Replica, free_port, landmark_requests
 from mlflow import MlflowClient
-from support import SMALL
+from support import SMALL, small_train_toml
 
 from icans.config import Settings, load_settings
 from ops import tracking_server
@@ -73,32 +73,7 @@ MODEL = "icans-risk"
 # support.SMALL as a file for `icans train --config`, with open gates, the champion's too (20
 # bootstrap samples: the comparison with the champion needs its interval): every version is
 # promoted
-TRAIN_TOML = """
-[train]
-cv_folds = 2
-bootstrap_samples = 20
-uncertainty_refits = 2
-learning_curve_sizes = [13]
-learning_curve_repeats = 1
-input_sets = []
-logistic_c_grid = [0.1]
-n_threads = 1
-[train.search]
-max_depth = [2]
-learning_rate = [0.3]
-max_trees = 40
-early_stopping_rounds = 10
-additive_alone = false
-[train.gates]
-max_auroc_gap_to_true_risk = 1.0
-min_test_events = 1
-calibration_slope_min = 0.0
-calibration_slope_max = 100.0
-must_beat = []
-non_inferior_to = []
-calibration_intercept_max_abs = 100.0
-champion_margin = 1.0
-"""
+TRAIN_TOML = small_train_toml(last="champion_margin = 1.0\n")
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import psutil
 import pytest
 from cluster import free_port, stop_group, wait_ready
 from mlflow import MlflowClient
+from support import small_train_toml
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -43,32 +44,7 @@ MODEL = "icans-risk"
 
 # As tests.support.SMALL (a model that registers, not a good one: open gates), on three
 # landmark days with some bootstrap samples: two of these train at once on the two cores.
-TRAIN_TOML = """
-[train]
-landmarks = [0, 3, 7]
-cv_folds = 2
-bootstrap_samples = 20
-uncertainty_refits = 2
-learning_curve_sizes = [13]
-learning_curve_repeats = 1
-input_sets = []
-logistic_c_grid = [0.1]
-n_threads = 1
-[train.search]
-max_depth = [2]
-learning_rate = [0.3]
-max_trees = 40
-early_stopping_rounds = 10
-additive_alone = false
-[train.gates]
-max_auroc_gap_to_true_risk = 1.0
-min_test_events = 1
-calibration_slope_min = 0.0
-calibration_slope_max = 100.0
-must_beat = []
-non_inferior_to = []
-calibration_intercept_max_abs = 100.0
-"""
+TRAIN_TOML = small_train_toml(first="landmarks = [0, 3, 7]\n")
 
 
 def _processes_of(pids: list[int]) -> list[psutil.Process]:
