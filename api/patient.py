@@ -312,8 +312,9 @@ def charting_errors(data: Any) -> list[InvalidInputError]:
     last = N_DAYS - 1
     grades = _valid_course(data, _GRADES, last)
     for spec in GRADE_BOUNDING:
-        for day, (_, score) in sorted(_valid_course(data, spec, last).items()):
-            floor = float(domain_grade(spec, np.array([score]))[0])
+        scores = sorted(_valid_course(data, spec, last).items())
+        floors = domain_grade(spec, np.array([score for _, (_, score) in scores])).tolist()
+        for (day, (_, score)), floor in zip(scores, floors, strict=True):
             if day in grades and grades[day][1] < floor:
                 position, grade = grades[day]
                 errors.append(
@@ -348,10 +349,10 @@ def outcome_errors(data: Any) -> list[InvalidInputError]:
     given = np.vstack([_row(course) for course in second_line.values()])
     # a day's second-line doses: their sum where any was recorded, NaN where none was
     total = np.where(np.isnan(given).all(axis=0), np.nan, np.nansum(given, axis=0))[None, :]
+    if np.isnan(refractory_day(grade, mg, total)[0]):
+        return []  # the usual case: what met the outcome is worked out only when it was met
     persisted = persistence_day(grade, mg)[0]
     escalated = escalation_day(grade, mg, total)[0]
-    if np.isnan(refractory_day(grade, mg, total)[0]):
-        return []
     start = int(steroid_start_day(grade, mg)[0])
     started = (
         f"corticosteroids for ICANS started on day {start} (grade {grade[0, start]:g}, "

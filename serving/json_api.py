@@ -12,17 +12,15 @@ import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel
 
 from api.patient import PatientObservation
 from api.schemas import (
     BatchRequest,
     BatchResponse,
-    Contribution,
     ErrorResponse,
-    InputContribution,
     ModelInfo,
-    ProbabilityInterval,
     RiskResponse,
     RolloutStatus,
 )
@@ -73,26 +71,35 @@ def assess(
 
 
 def _response(a: Assessment, runtime: ModelRuntime, rid: str) -> RiskResponse:
-    return RiskResponse(
-        probability=a.probability,
-        probability_interval=None
-        if a.interval is None
-        else ProbabilityInterval(low=a.interval[0], high=a.interval[1]),
-        landmark_day=a.landmark_day,
-        model_name=runtime.ref.name,
-        model_version=runtime.ref.version,
-        base_log_odds=a.base_log_odds,
-        log_odds=a.log_odds,
-        contributions=[
-            Contribution(**{k: c[k] for k in Contribution.model_fields}) for c in a.contributions
-        ],
-        input_contributions=[InputContribution(**c) for c in a.input_contributions],
-        drivers=a.drivers,
-        warnings=a.warnings,
-        missing_inputs=a.missing_inputs,
-        request_id=rid,
-        disclaimer=runtime.intended_use,
+    # validated in one call from plain data (pydantic's core walks the nested lists), not
+    # built one sub-model at a time: a response holds a hundred or more contributions
+    return RiskResponse.model_validate(
+        {
+            "probability": a.probability,
+            "probability_interval": None
+            if a.interval is None
+            else {"low": a.interval[0], "high": a.interval[1]},
+            "landmark_day": a.landmark_day,
+            "model_name": runtime.ref.name,
+            "model_version": runtime.ref.version,
+            "base_log_odds": a.base_log_odds,
+            "log_odds": a.log_odds,
+            "contributions": a.contributions,
+            "input_contributions": a.input_contributions,
+            "drivers": a.drivers,
+            "warnings": a.warnings,
+            "missing_inputs": a.missing_inputs,
+            "request_id": rid,
+            "disclaimer": runtime.intended_use,
+        }
     )
+
+
+def validated_json(body: BaseModel) -> Response:
+    """A response model already validated, as JSON: returned as a ``Response``, FastAPI sends
+    it as it is instead of dumping, validating and encoding it again against the route's
+    ``response_model`` (which still documents it). The same JSON as FastAPI's own path."""
+    return Response(body.model_dump_json(), media_type="application/json")
 
 
 @router.post("/risk", response_model=RiskResponse, responses=ERRORS | WITHHELD)
@@ -103,7 +110,7 @@ async def risk(patient: PatientObservation, request: Request, worker: CurrentWor
     # limit either way (batches and pages, longer, still go to the threadpool)
     rid = request_id(request)
     try:
-        return assess(worker, [patient], rid)[0]
+        return validated_json(assess(worker, [patient], rid)[0])
     except AuditUnavailable as exc:
         return withheld(exc, rid)
 
@@ -139,7 +146,7 @@ def risk_batch(body: BatchRequest, request: Request, worker: CurrentWorker):
         results = assess(worker, body.patients, rid, batch=True)
     except AuditUnavailable as exc:
         return withheld(exc, rid)
-    return BatchResponse(results=results, request_id=rid)
+    return validated_json(BatchResponse(results=results, request_id=rid))
 
 
 @router.get("/model", response_model=ModelInfo, responses={401: ERRORS[401]})
