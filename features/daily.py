@@ -21,7 +21,7 @@ import numpy as np
 
 from features import definitions as d
 from features.layout import col, series
-from features.steps import FeatureStep, Stateless, require_fitted
+from features.steps import FeatureStep, Stateless, as_columns, require_fitted
 from icans.astct import FEVER_THRESHOLD_C
 from icans.contract import LAB_FIELDS
 from icans.daily_routine import DAILY_ROUTINE
@@ -121,7 +121,7 @@ class DailyLabs(FeatureStep):
                 block = blocks[:, j]
                 baseline = col(raw, lab) if lab in LAB_FIELDS else d.first_value(block)
                 out.append(d.ratio(d.latest_value(block), baseline))
-        return np.column_stack(out)
+        return as_columns(out)
 
     def get_feature_names_out(self, input_features=None):
         require_fitted(self, "names_")

@@ -3,11 +3,19 @@
 Every function takes day-indexed blocks (rows x days 0..28, NaN = not observed) whose days after
 the prediction day are already NaN, so nothing here can read the future. A single patient is a
 block of one row: the endpoint and the cohort run exactly the same code.
+
+The definitions that only find days (the latest observed day, the first day over a threshold,
+the latest samples, the day of the maximum) and count them are loops compiled with numba: on one
+patient's row numpy spends its time setting up a handful of small array operations per
+definition, some forty definitions per request, while the loop takes a microsecond. They
+select and count, no arithmetic on the values, so they give exactly numpy's results (tested
+against the numpy forms in ``tests/test_features_definitions.py``).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 _DAYS_CACHE: dict[int, np.ndarray] = {}
 
@@ -33,10 +41,18 @@ def latest_value(block: np.ndarray) -> np.ndarray:
     Used for "CRS grade today" and "ICANS grade today": a grade recorded on day L is today's;
     if day L has no record yet, the latest earlier grade stands.
     """
-    observed = ~np.isnan(block)
-    last = block.shape[1] - 1 - np.argmax(observed[:, ::-1], axis=1)
-    value = block[np.arange(len(block)), last]
-    return np.where(observed.any(axis=1), value, np.nan)
+    return _latest_value(block)
+
+
+@njit(cache=True, nogil=True)
+def _latest_value(block):
+    out = np.full(block.shape[0], np.nan)
+    for i in range(block.shape[0]):
+        for j in range(block.shape[1] - 1, -1, -1):
+            if not np.isnan(block[i, j]):
+                out[i] = block[i, j]
+                break
+    return out
 
 
 def days_since_first(block: np.ndarray, threshold: float, prediction_day: np.ndarray) -> np.ndarray:
@@ -44,9 +60,18 @@ def days_since_first(block: np.ndarray, threshold: float, prediction_day: np.nda
 
     For CRS: days since CRS onset (first day graded >= 1, ASTCT 2019). For ICANS likewise.
     """
-    hit = block >= threshold  # NaN compares False
-    first = np.argmax(hit, axis=1).astype(float)
-    return np.where(hit.any(axis=1), prediction_day - first, np.nan)
+    return _days_since_first(block, float(threshold), np.asarray(prediction_day, dtype=float))
+
+
+@njit(cache=True, nogil=True)
+def _days_since_first(block, threshold, prediction_day):
+    out = np.full(block.shape[0], np.nan)
+    for i in range(block.shape[0]):
+        for j in range(block.shape[1]):
+            if block[i, j] >= threshold:  # NaN compares False
+                out[i] = prediction_day[i] - j
+                break
+    return out
 
 
 def auc_to_date(block: np.ndarray) -> np.ndarray:
@@ -79,11 +104,23 @@ def auc_to_date(block: np.ndarray) -> np.ndarray:
 
 def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """numerator / denominator; NaN where either is missing, the denominator is not > 0 or the
-    quotient overflows."""
-    ok = (denominator > 0) & ~np.isnan(numerator)
-    with np.errstate(over="ignore"):
-        out = np.divide(numerator, denominator, out=np.full(len(numerator), np.nan), where=ok)
-    return np.where(np.isfinite(out), out, np.nan)  # a vanishing denominator is not infinite
+    quotient overflows (a vanishing denominator is not infinite). One IEEE division per row,
+    as numpy's."""
+    return _ratio(
+        np.broadcast_to(np.asarray(numerator, dtype=float), np.shape(denominator)),
+        np.asarray(denominator, dtype=float),
+    )
+
+
+@njit(cache=True, nogil=True)
+def _ratio(numerator, denominator):
+    out = np.full(denominator.shape[0], np.nan)
+    for i in range(denominator.shape[0]):
+        if denominator[i] > 0 and not np.isnan(numerator[i]):
+            quotient = numerator[i] / denominator[i]
+            if np.isfinite(quotient):
+                out[i] = quotient
+    return out
 
 
 def m_easix(
@@ -175,15 +212,24 @@ def dose_before_onset(
 def latest_two_samples(block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Days and values of the latest and the previous positive sample on days 1..L per row
     (NaN where a row has fewer)."""
-    values = np.where(block[:, 1:] > 0, block[:, 1:], np.nan)
-    days = np.where(np.isnan(values), -1.0, _days(block.shape[1])[1:])
-    order = np.argsort(days, axis=1)
-    rows = np.arange(len(block))[:, None]
-    top = order[:, -2:]  # previous, latest
-    picked_days = days[rows, top]
-    picked = values[rows, top]
-    picked_days = np.where(picked_days < 0, np.nan, picked_days)
-    return picked_days[:, 1], picked[:, 1], picked_days[:, 0], picked[:, 0]
+    days, values = _latest_positive(block, 2)
+    return days[:, 1], values[:, 1], days[:, 0], values[:, 0]
+
+
+@njit(cache=True, nogil=True)
+def _latest_positive(block, k):
+    """Days and values (rows x k, oldest first) of the k latest samples > 0 on days 1..L."""
+    days = np.full((block.shape[0], k), np.nan)
+    values = np.full((block.shape[0], k), np.nan)
+    for i in range(block.shape[0]):
+        found = 0
+        for j in range(block.shape[1] - 1, 0, -1):
+            if block[i, j] > 0:  # NaN compares False
+                found += 1
+                days[i, k - found], values[i, k - found] = j, block[i, j]
+                if found == k:
+                    break
+    return days, values
 
 
 def log_slope_latest(block: np.ndarray) -> np.ndarray:
@@ -208,12 +254,20 @@ def latest_log_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarr
 def days_since_max(block: np.ndarray, prediction_day: np.ndarray) -> np.ndarray:
     """Days from the highest sample on days 1..L to the prediction day; NaN if none. 0 when the
     latest sample is the highest so far (the peak may still be ahead)."""
-    values = block[:, 1:]
-    observed = ~np.isnan(values)
-    filled = np.where(observed, values, -np.inf)
-    # the latest of equal maxima: search the reversed days
-    last_max = values.shape[1] - 1 - np.argmax(filled[:, ::-1], axis=1)
-    return np.where(observed.any(axis=1), prediction_day - (last_max + 1), np.nan)
+    return _days_since_max(block, np.asarray(prediction_day, dtype=float))
+
+
+@njit(cache=True, nogil=True)
+def _days_since_max(block, prediction_day):
+    out = np.full(block.shape[0], np.nan)
+    for i in range(block.shape[0]):
+        best, at = -np.inf, -1
+        for j in range(block.shape[1] - 1, 0, -1):  # from the latest: the latest of equal maxima
+            if block[i, j] > best or (at < 0 and not np.isnan(block[i, j])):
+                best, at = block[i, j], j
+        if at > 0:
+            out[i] = prediction_day[i] - at
+    return out
 
 
 def value_on_day(block: np.ndarray, day: np.ndarray) -> np.ndarray:
@@ -263,12 +317,22 @@ def log_floored(block: np.ndarray, floor: float | np.ndarray) -> np.ndarray:
 def latest_samples(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Days and values (rows x ``k``, oldest first) of the ``k`` latest observed days up to the
     prediction day; NaN in the leading columns of a row with fewer than ``k``."""
-    days = np.where(np.isnan(block), -1.0, _days(block.shape[1])[None, :])
-    top = np.argsort(days, axis=1, kind="stable")[:, -k:]
-    rows = np.arange(len(block))[:, None]
-    picked_days, picked = days[rows, top], block[rows, top]
-    absent = picked_days < 0
-    return np.where(absent, np.nan, picked_days), np.where(absent, np.nan, picked)
+    return _latest_samples(block, k)
+
+
+@njit(cache=True, nogil=True)
+def _latest_samples(block, k):
+    days = np.full((block.shape[0], k), np.nan)
+    values = np.full((block.shape[0], k), np.nan)
+    for i in range(block.shape[0]):
+        found = 0
+        for j in range(block.shape[1] - 1, -1, -1):
+            if not np.isnan(block[i, j]):
+                found += 1
+                days[i, k - found], values[i, k - found] = j, block[i, j]
+                if found == k:
+                    break
+    return days, values
 
 
 # How many of the latest observations the recent trend of a daily lab is fitted to: with daily
@@ -308,8 +372,20 @@ def count_to_date(block: np.ndarray, threshold: float) -> np.ndarray:
     nothing was observed (a series never charted is missing, not 0).
 
     For temperature: the fever days so far (>= 38.0 C, ASTCT 2019)."""
-    observed = (~np.isnan(block)).any(axis=1)
-    return np.where(observed, (block >= threshold).sum(axis=1).astype(float), np.nan)
+    return _count_to_date(block, float(threshold))
+
+
+@njit(cache=True, nogil=True)
+def _count_to_date(block, threshold):
+    out = np.full(block.shape[0], np.nan)
+    for i in range(block.shape[0]):
+        observed, count = False, 0
+        for j in range(block.shape[1]):
+            observed |= not np.isnan(block[i, j])
+            count += block[i, j] >= threshold  # NaN compares False
+        if observed:
+            out[i] = count
+    return out
 
 
 def fall_from_best(block: np.ndarray) -> np.ndarray:

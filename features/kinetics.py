@@ -21,7 +21,7 @@ import numpy as np
 
 from features import definitions as d
 from features.layout import CATEGORICAL_FIELDS, N_DAYS, col, series
-from features.steps import FeatureStep, Stateless, require_fitted
+from features.steps import FeatureStep, Stateless, as_columns, require_fitted
 
 
 def product_group(raw: np.ndarray) -> np.ndarray:
@@ -149,7 +149,7 @@ class ExpansionTiming(FeatureStep):
         for value, (reference, pooled) in zip(values, self.references_, strict=True):
             ref = reference_for(index, reference, pooled)[np.arange(len(raw)), at]
             out.append(np.where(np.isnan(day), np.nan, value - ref))
-        return np.column_stack(out)
+        return as_columns(out)
 
     def get_feature_names_out(self, input_features=None):
         return np.asarray(self.names, dtype=object)

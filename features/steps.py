@@ -17,6 +17,13 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 
 
+def as_columns(columns: list[np.ndarray]) -> np.ndarray:
+    """Rows x ``len(columns)`` from 1-D arrays of one length, as floats: ``np.column_stack``'s
+    values (laid out column by column), without its reshaping of every array, which was half
+    the cost of a step on one patient's row."""
+    return np.array(columns, dtype=float).T
+
+
 def require_fitted(step, attribute: str) -> None:
     """Raise scikit-learn's ``NotFittedError`` unless ``step`` has ``attribute``: what
     ``check_is_fitted(step, attribute)`` does, without its inspection of every attribute
@@ -80,7 +87,7 @@ class Stateless(FeatureStep):
         require_fitted(self, "n_features_in_")
         names = self.fitted_names()
         values = dict(zip(self.names, self._compute(np.asarray(X, dtype=float)), strict=True))
-        return np.column_stack([values[name] for name in names])
+        return as_columns([values[name] for name in names])
 
     def _compute(self, raw: np.ndarray) -> list[np.ndarray]:
         raise NotImplementedError

@@ -346,3 +346,106 @@ def test_latest_common_day_takes_the_latest_day_all_were_charted():
     # m-EASIX that day: 300 x (20 mg/L = 2 mg/dL) / 100 = 6
     assert d.m_easix(*(np.array([v]) for v in got))[0] == pytest.approx(6.0, rel=1e-12)
     assert all(np.isnan(v[0]) for v in d.latest_common_day(ldh, _block({2: 5.0}), crp))
+
+
+# The compiled definitions (numba loops) against the numpy forms they replaced, kept here as
+# the reference: a second implementation by other means, on random blocks with every kind of
+# row (nothing observed, one sample, ties, zeros, values on day 0 only) and on the strided views
+# the steps pass (days reversed, day 0 dropped).
+def _reference_latest_value(block):
+    observed = ~np.isnan(block)
+    last = block.shape[1] - 1 - np.argmax(observed[:, ::-1], axis=1)
+    value = block[np.arange(len(block)), last]
+    return np.where(observed.any(axis=1), value, np.nan)
+
+
+def _reference_days_since_first(block, threshold, prediction_day):
+    hit = block >= threshold
+    first = np.argmax(hit, axis=1).astype(float)
+    return np.where(hit.any(axis=1), prediction_day - first, np.nan)
+
+
+def _reference_latest_samples(block, k):
+    days = np.where(np.isnan(block), -1.0, np.arange(block.shape[1], dtype=float)[None, :])
+    top = np.argsort(days, axis=1, kind="stable")[:, -k:]
+    rows = np.arange(len(block))[:, None]
+    picked_days, picked = days[rows, top], block[rows, top]
+    absent = picked_days < 0
+    return np.where(absent, np.nan, picked_days), np.where(absent, np.nan, picked)
+
+
+def _reference_latest_two_samples(block):
+    values = np.where(block[:, 1:] > 0, block[:, 1:], np.nan)
+    days = np.where(np.isnan(values), -1.0, np.arange(block.shape[1], dtype=float)[1:])
+    top = np.argsort(days, axis=1, kind="stable")[:, -2:]
+    rows = np.arange(len(block))[:, None]
+    picked_days, picked = days[rows, top], values[rows, top]
+    picked_days = np.where(picked_days < 0, np.nan, picked_days)
+    return picked_days[:, 1], picked[:, 1], picked_days[:, 0], picked[:, 0]
+
+
+def _reference_days_since_max(block, prediction_day):
+    values = block[:, 1:]
+    observed = ~np.isnan(values)
+    filled = np.where(observed, values, -np.inf)
+    last_max = values.shape[1] - 1 - np.argmax(filled[:, ::-1], axis=1)
+    return np.where(observed.any(axis=1), prediction_day - (last_max + 1), np.nan)
+
+
+def _reference_count_to_date(block, threshold):
+    observed = (~np.isnan(block)).any(axis=1)
+    return np.where(observed, (block >= threshold).sum(axis=1).astype(float), np.nan)
+
+
+def _reference_ratio(numerator, denominator):
+    ok = (denominator > 0) & ~np.isnan(numerator)
+    with np.errstate(over="ignore"):
+        out = np.divide(numerator, denominator, out=np.full(len(numerator), np.nan), where=ok)
+    return np.where(np.isfinite(out), out, np.nan)
+
+
+def _random_blocks(seed: int):
+    rng = np.random.default_rng(seed)
+    for trial in range(200):
+        n = int(rng.integers(1, 40))
+        if trial % 2:
+            levels = [np.nan, 0.0, 0.5, 1.0, 2.0, 3.0, 38.2, 7.0]
+            block = rng.choice(levels, size=(n, N_DAYS), p=[0.5] + [0.5 / 7] * 7)
+        else:
+            block = rng.lognormal(size=(n, N_DAYS))
+            block[rng.random((n, N_DAYS)) < 0.7] = np.nan
+        block[0] = np.nan  # a row with nothing observed
+        yield rng, block
+        yield rng, block[:, ::-1]
+        yield rng, block[:, 1:]
+
+
+def test_the_compiled_definitions_give_exactly_the_numpy_forms():
+    checked = 0
+    for rng, block in _random_blocks(seed=11):
+        day = rng.integers(0, N_DAYS, size=len(block)).astype(float)
+        pairs = [
+            (d.latest_value(block), _reference_latest_value(block)),
+            (d.days_since_first(block, 1.0, day), _reference_days_since_first(block, 1.0, day)),
+            (d.count_to_date(block, 2.0), _reference_count_to_date(block, 2.0)),
+            (d.days_since_max(block, day), _reference_days_since_max(block, day)),
+            *zip(d.latest_samples(block, 3), _reference_latest_samples(block, 3), strict=True),
+            *zip(d.latest_two_samples(block), _reference_latest_two_samples(block), strict=True),
+        ]
+        for ours, reference in pairs:
+            np.testing.assert_array_equal(ours, reference)  # bit for bit, NaN where NaN
+            checked += 1
+    assert checked > 3000
+
+
+def test_the_compiled_ratio_gives_exactly_numpys_division():
+    rng = np.random.default_rng(5)
+    numerators = np.array([np.nan, 0.0, 1.0, 1e308, -2.0, np.inf, 3.3])
+    denominators = np.array([np.nan, 0.0, 1e-308, 2.0, -1.0, 5e-324, 7.7])
+    for _ in range(200):
+        n = int(rng.integers(1, 30))
+        num, den = rng.choice(numerators, size=n), rng.choice(denominators, size=n)
+        np.testing.assert_array_equal(d.ratio(num, den), _reference_ratio(num, den))
+    # the edges: overflow and a vanishing denominator are NaN, never infinite
+    assert np.isnan(d.ratio(np.array([1e308]), np.array([1e-308])))[0]
+    assert np.isnan(d.ratio(np.array([1.0]), np.array([0.0])))[0]
