@@ -219,7 +219,7 @@ def _build_backward_table(
         for day in range(max(ends), 0, -1):
             terms = step.day_terms(day)
             for t in range(max(0, day - window), min(day - 1, stored - 1) + 1):
-                beta = betas.pop(t, None) if ends[t] != day else np.ones(step.shape)
+                beta = betas.pop(t) if ends[t] != day else np.ones(step.shape)
                 betas[t] = step(beta, day, terms)
             if day - 1 in betas:  # landmark day - 1's pass is over
                 out[:, inst, :, :, day - 1] = _stored(betas.pop(day - 1))
