@@ -75,6 +75,11 @@ MODEL = "icans-risk"
 # promoted
 TRAIN_TOML = small_train_toml(last="champion_margin = 1.0\n")
 
+# A client's pause between requests while an `icans train` runs beside the replica: two
+# clients send hundreds of requests over a training (at 0.02 s: 3,500 a test, and as many
+# audit lines to read back, for the same figures), dozens during an outage
+PAUSE_S = 0.25
+
 
 # --------------------------------------------------------------------------------------------
 # Load with request ids, and the audit trail read back
@@ -387,7 +392,9 @@ def test_postgres_restarted_during_training_and_serving(tracked, small_cohort, t
     t = tracked
     client = MlflowClient(t.settings.tracking_uri, t.settings.tracking_uri)
     before = _champion(client)
-    load = Load(t.replica.url, landmark_requests(small_cohort), "pg", threads=2, pause_s=0.02)
+    # two clients, ~4 requests a second each: hundreds over the training, dozens while
+    # PostgreSQL is down
+    load = Load(t.replica.url, landmark_requests(small_cohort), "pg", threads=2, pause_s=PAUSE_S)
     log = tmp_path / "train.log"
     known = set(t.paths.artifacts.glob("*/*/artifacts"))
     training = _icans_train(t, 2, log)
@@ -440,7 +447,7 @@ def test_tracking_server_down_during_a_promotion(tracked, small_cohort, tmp_path
     client = MlflowClient(t.settings.tracking_uri, t.settings.tracking_uri)
     old = _champion(client)
     had = {str(mv.version) for mv in client.search_model_versions(f"name = '{MODEL}'")}
-    load = Load(t.replica.url, landmark_requests(small_cohort), "promo", threads=2, pause_s=0.02)
+    load = Load(t.replica.url, landmark_requests(small_cohort), "promo", threads=2, pause_s=PAUSE_S)
     log = tmp_path / "train.log"
     # MLflow's client retries a failed call for about 4 minutes by default; here for seconds
     quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}

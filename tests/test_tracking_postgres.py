@@ -32,7 +32,6 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from cohort.reader import read_cohort
-from data.synthetic.cohort import CohortSpec, generate_cohort
 from features.landmarks import patient_record
 from icans.config import Settings, load_settings
 from icans.errors import InvalidInputError
@@ -151,14 +150,13 @@ def _icans(*args: str, env: dict, cwd: Path, log: Path) -> subprocess.Popen:
 @pytest.mark.postgres
 @pytest.mark.champion  # two trainings, in processes of their own
 def test_two_trainings_at_once_then_evaluate_report_and_serve_through_the_server(
-    server_settings, tmp_path, monkeypatch
+    server_settings, small_cohort, tmp_path, monkeypatch
 ):
     settings = server_settings
     server = _started(settings)
     uri = server.tracking_uri
     assert uri == f"http://127.0.0.1:{settings.tracking.server_port}"
-    cohort = tmp_path / "cohort"
-    generate_cohort(cohort, CohortSpec(n_patients=600, seed=3))
+    cohort = small_cohort  # the session's 400 patients: only read
     config = tmp_path / "train.toml"
     config.write_text(TRAIN_TOML)
     workdir = tmp_path / "cwd"  # where the commands run: nothing may be written here

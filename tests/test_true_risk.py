@@ -21,7 +21,7 @@ from data.synthetic.process import (
 )
 from data.synthetic.simulate import continue_icans
 from data.synthetic.treatment import DONE, N_STEROID_STATES, NONE, ON_STEROIDS, refractory_today
-from data.synthetic.true_risk import ForwardFilter, backward_table
+from data.synthetic.true_risk import ForwardFilter, _BackwardStep, backward_table
 from icans.steroids import refractory_day, steroid_start_day
 
 PARAMS = GeneratorParameters()
@@ -142,6 +142,21 @@ def test_backward_table_is_a_probability_and_falls_with_the_drive():
     # More drive never makes an event-free course more likely (level 0, no steroids, day 0).
     no_event = table[:, :, :, :, 0, 0, NONE]
     assert np.all(np.diff(no_event, axis=-1) <= 1e-6)
+
+
+@pytest.mark.parametrize("landmark", [0, 5, 14])
+def test_a_window_table_holds_each_landmarks_own_short_pass(landmark):
+    """The window tables run their landmarks' passes side by side, day by day; each landmark's
+    block must be what its pass gives run alone, from 1 on its last day (landmark + window)
+    down to landmark + 1, bit for bit (ICE, as stored: float32, steroid state last)."""
+    window = 3
+    table = backward_table(PARAMS, GRID, START, window)
+    step = _BackwardStep(PARAMS, GRID, START, 0)
+    beta = np.ones(step.shape)
+    for day in range(landmark + window, landmark, -1):
+        beta = step(beta, day)
+    alone = np.moveaxis(beta, 0, -1).astype(np.float32)
+    assert np.array_equal(table[:, 0, :, :, landmark], alone)
 
 
 def test_compiled_filter_step_evaluates_the_process_kernels():

@@ -22,6 +22,7 @@ from data.synthetic.chunk import BLOCK_SIZE, generate_block
 from data.synthetic.description import describe_generator
 from data.synthetic.parameters import CASE_MIXES, GeneratorParameters
 from data.synthetic.tables import TABLES, block_tables
+from data.synthetic.true_risk import prepare_backward_tables
 from icans.errors import InvalidInputError
 
 
@@ -60,6 +61,8 @@ def _blocks(
     if workers <= 1 or len(jobs) == 1:
         yield from map(_block_job, jobs)
         return
+    if spec.with_true_risk:  # once here, not once in every worker (the workers fork)
+        prepare_backward_tables(params, CASE_MIXES[spec.case_mix])
     with ProcessPoolExecutor(max_workers=workers) as pool:
         # map() keeps block order, so the files do not depend on the number of workers.
         yield from pool.map(_block_job, jobs)
