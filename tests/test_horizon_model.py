@@ -3,10 +3,13 @@ row's windows, whose risks never contradict each other.
 
 Coherence is checked exactly (no tolerance): the window is a predictor both parts hold monotone
 increasing, so ``risk(72 h) <= risk(7 d) <= risk(day 28)`` holds in floating point for every row,
-every bootstrap refit and both bounds of the interval, not only on average.
+every bootstrap refit and both bounds of the interval, not only on average. On 20,000 random
+patients by default; ``ICANS_COHERENCE_ROWS=100000`` for the issue's figure.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
@@ -54,10 +57,17 @@ def _random_patients(ds, n: int, seed: int) -> np.ndarray:
 
 
 def test_the_horizons_never_contradict_each_other(model, dataset):
-    raw = np.vstack([dataset.raw, _random_patients(dataset, 20_000, seed=3)])
+    raw = np.vstack(
+        [
+            dataset.raw,
+            _random_patients(dataset, int(os.environ.get("ICANS_COHERENCE_ROWS", "20000")), 3),
+        ]
+    )
     risk = model.predict_horizons(raw)
     assert risk.shape == (len(raw), 3)
-    assert (np.diff(risk, axis=1) >= 0).all()  # exactly: no row, not a rounding
+    violations = int((np.diff(risk, axis=1) < 0).any(axis=1).sum())
+    print(f"{len(raw):,} rows scored, {violations} with risks out of order")
+    assert violations == 0  # exactly: no row, not a rounding
     x = model.transform(raw)[:, :-1]
     per_horizon = [model.with_window(x, raw, h) for h in HORIZON_NAMES]
     for linear, booster in model.refits_:  # every refit on its own
