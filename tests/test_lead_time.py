@@ -82,7 +82,8 @@ def test_per_landmark_the_alert_is_judged_on_the_horizons_window():
     assert table.loc[3, "sensitivity"] == 0.0 and table.loc[3, "ppv"] == 0.0
     assert np.isnan(table.loc[3, "median_days_to_event"])
     # day 7: only a, alerted, event on day 9 within 72 h
-    assert table.loc[7, ["events_in_window", "alerts", "median_days_to_event"]].tolist() == [1, 1, 2]
+    day7 = table.loc[7, ["events_in_window", "alerts", "median_days_to_event"]]
+    assert day7.tolist() == [1, 1, 2]
 
 
 def test_the_curve_trades_alerts_for_missed_events():
