@@ -28,6 +28,8 @@ that a daily score would give on day 2 is first seen on day 3.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pandas as pd
 
@@ -57,7 +59,8 @@ def lead_time(
         event_day=("event_day", "first"),
         alerted=("alert", "any"),
     )
-    first = frame[frame["alert"]].groupby("patient", sort=False)["day"].min()
+    alerts = cast(pd.DataFrame, frame[frame["alert"]])
+    first = cast(pd.Series, alerts.groupby("patient", sort=False)["day"].min())
     per["first_alert"] = first.reindex(per.index)
     events = per[per["event_day"].notna()]
     early = events[events["first_alert"] < events["event_day"]]
