@@ -28,8 +28,6 @@ that a daily score would give on day 2 is first seen on day 3.
 
 from __future__ import annotations
 
-from typing import cast
-
 import numpy as np
 import pandas as pd
 
@@ -47,37 +45,30 @@ def lead_time(
     patients, those alerted before the event and their share, the median and quartiles of the
     lead time in days, patients alerted, alerted patients without the event, and alerted
     patients per event patient alerted (NaN when no event patient was alerted)."""
-    frame = pd.DataFrame(
-        {
-            "patient": np.asarray(patient_id),
-            "day": np.asarray(landmark_day, dtype=float),
-            "alert": np.asarray(risk, dtype=float) >= threshold,
-            "event_day": np.asarray(event_day, dtype=float),
-        }
-    )
-    per = frame.groupby("patient", sort=False).agg(
-        event_day=("event_day", "first"),
-        alerted=("alert", "any"),
-    )
-    alerts = cast(pd.DataFrame, frame[frame["alert"]])
-    first = cast(pd.Series, alerts.groupby("patient", sort=False)["day"].min())
-    per["first_alert"] = first.reindex(per.index)
-    events = per[per["event_day"].notna()]
-    early = events[events["first_alert"] < events["event_day"]]
-    lead = (early["event_day"] - early["first_alert"]).to_numpy()
-    alerted = int(per["alerted"].sum())
+    patients, index = np.unique(np.asarray(patient_id), return_inverse=True)
+    day = np.asarray(landmark_day, dtype=float)
+    alert = np.asarray(risk, dtype=float) >= threshold
+    first_alert = np.full(len(patients), np.inf)  # inf: never alerted
+    np.minimum.at(first_alert, index[alert], day[alert])
+    event = np.full(len(patients), np.nan)
+    event[index] = np.asarray(event_day, dtype=float)  # one event day per patient
+    has_event = ~np.isnan(event)
+    early = has_event & (first_alert < event)
+    lead = event[early] - first_alert[early]
+    n_events, n_early = int(has_event.sum()), int(early.sum())
+    alerted = int(np.isfinite(first_alert).sum())
     q1, median, q3 = np.percentile(lead, [25, 50, 75]) if len(lead) else (np.nan,) * 3
     return {
         "threshold": float(threshold),
-        "event_patients": len(events),
-        "alerted_before_event": len(early),
-        "share_alerted_before_event": len(early) / len(events) if len(events) else np.nan,
+        "event_patients": n_events,
+        "alerted_before_event": n_early,
+        "share_alerted_before_event": n_early / n_events if n_events else np.nan,
         "lead_time_median_days": float(median),
         "lead_time_q1_days": float(q1),
         "lead_time_q3_days": float(q3),
         "alerted_patients": alerted,
-        "alerted_without_event": alerted - len(early),
-        "alerted_per_event_alerted": alerted / len(early) if len(early) else np.nan,
+        "alerted_without_event": alerted - n_early,
+        "alerted_per_event_alerted": alerted / n_early if n_early else np.nan,
     }
 
 
