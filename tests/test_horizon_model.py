@@ -167,3 +167,50 @@ def test_the_short_horizons_rank_their_own_events(model, dataset):
     assert roc_auc_score(y[:, 0], risk[:, 0]) > 0.7
     assert np.mean(risk[:, 0]) < np.mean(risk[:, 2])
     assert expit(model.log_odds(model.transform(dataset.raw[:3], "72h"))).shape == (3,)
+
+
+def test_a_training_run_judges_every_horizon_on_its_own_events(small_cohort, dataset):
+    """``training.fit.fit_and_evaluate`` with every horizon: each shorter horizon's evaluation
+    is on its own events (counted here from the held-out rows' event days) and beside its own
+    true risk."""
+    from support import SMALL
+
+    from training.fit import fit_and_evaluate
+
+    result = fit_and_evaluate(dataset, SMALL.model_copy(update={"horizons": HORIZON_NAMES}))
+    assert result.model.horizons_ == HORIZON_NAMES
+    assert set(result.horizons) == {"72h", "7d"}
+    test = result.test
+    for name, ev in result.horizons.items():
+        overall = ev.metrics.query("subset == 'overall' and predictor == 'model'")
+        assert int(overall["n_events"].iloc[0]) == int(test.horizon_labels[name].sum())
+        assert np.isfinite(ev.value("model", "auroc"))
+        assert np.isfinite(ev.value("model", "auroc_gap_to_true_risk"))
+    # the day-28 evaluation is the target's, as before horizons
+    assert result.evaluation.meta["n_events"] == int(test.label.sum())
+
+
+def test_the_service_answers_a_model_of_several_horizons_with_its_day28_risk(
+    model, dataset, small_cohort
+):
+    """The request path (runtime.assessor) on a model with the window predictor: the day-28
+    probability of predict_proba, its contributions adding up, the window labelled and given to
+    the prediction day among the inputs."""
+    from api.patient import PatientObservation
+    from features.landmarks import patient_record
+    from runtime.assessor import Assessor
+
+    tables = read_cohort(small_cohort).tables
+    i = int(np.flatnonzero(dataset.landmark_day == 3)[0])
+    patient = PatientObservation.model_validate(
+        patient_record(tables, str(dataset.patient_id[i]), 3)
+    )
+    a = Assessor(model).assess([patient])[0]
+    expected = model.predict_proba(dataset.raw[i : i + 1])[0, 1]
+    assert a.probability == pytest.approx(expected, abs=1e-6)  # compiled vs xgboost, float32
+    total = a.base_log_odds + sum(c["shap_log_odds"] for c in a.contributions)
+    assert total == pytest.approx(a.log_odds, abs=1e-6)
+    window = next(c for c in a.contributions if c["feature"] == HORIZON_FEATURE)
+    assert window["value"] == 25.0 and "horizon" in window["label"]
+    by_input = sum(c["shap_log_odds"] for c in a.input_contributions)
+    assert by_input == pytest.approx(total - a.base_log_odds, abs=1e-9)
