@@ -67,7 +67,9 @@ def batch_warnings(
     support: Support | None = None,
 ) -> list[list[str]]:
     """:func:`input_warnings` of every row: the comparisons with training made once for all
-    rows, the sentences per row."""
+    rows, the sentences per row. ``features`` starts with the pipeline's predictors; a column
+    the model adds after them (a horizon's window, :mod:`model.risk_model`) is no input and is
+    not checked."""
     categories = dict(feature_pipeline.named_steps["features"].steps_)["categories"]
     seen = {field: set(codes.tolist()) for field, codes in categories.codes_.items()}
     # the fields the model reads: one fitted before the CAR-T product was a field, or on a
@@ -80,6 +82,7 @@ def batch_warnings(
     ranges = feature_pipeline.named_steps["ranges"]
     low = np.where(np.isnan(ranges.lower_), -np.inf, ranges.lower_)
     high = np.where(np.isnan(ranges.upper_), np.inf, ranges.upper_)
+    features = np.asarray(features)[:, : len(low)]
     outside = (features < low) | (features > high)
     names = feature_pipeline.get_feature_names_out() if outside.any() else []
     return [

@@ -22,6 +22,7 @@ DERIVED: dict[str, tuple[str, str]] = {
     "m_easix": ("m-EASIX", "{:.1f}"),
     "easix": ("EASIX", "{:.2f}"),
     "landmark_day": ("day since infusion", "{:.0f}"),
+    "horizon_days": ("days ahead (the horizon)", "{:.0f}"),
     "crs_grade_today": ("CRS grade today", "{:.0f}"),
     "crs_max_grade_to_date": ("worst CRS grade so far", "{:.0f}"),
     "days_since_crs_onset": ("days since CRS onset", "{:.0f}"),

@@ -59,6 +59,9 @@ PREDICTOR_INPUTS: dict[str, tuple[tuple[str, int], ...]] = {
     "m_easix": (("ldh_u_per_l", 1), ("crp_mg_per_l", 1), ("platelets_10e9_per_l", -1)),
     "easix": (("ldh_u_per_l", 1), ("creatinine_mg_per_dl", 1), ("platelets_10e9_per_l", -1)),
     "landmark_day": (("day_since_infusion", 1),),
+    # a model of several horizons: the days of the window, from the prediction day to the end of
+    # the horizon asked for (model.risk_model); no one direction in the day (28 - L by day 28)
+    "horizon_days": (("day_since_infusion", 0),),
     "crs_grade_today": (("crs_grade_by_day", 1),),
     "crs_max_grade_to_date": (("crs_grade_by_day", 1),),
     "days_since_crs_onset": (("crs_grade_by_day", 0),),

@@ -91,6 +91,22 @@ class LandmarkDataset:
             {name: risk[mask] for name, risk in self.horizon_true_risk.items()},
         )
 
+    def labels(self, horizons: tuple[str, ...]) -> np.ndarray:
+        """The event within each of ``horizons`` (rows x horizons), or the target alone (one
+        label per row) when it is the only one: what :class:`model.risk_model.RiskModel`
+        fits."""
+        if tuple(horizons) == (TARGET_HORIZON.name,):
+            return self.label
+        return np.column_stack([self.horizon_labels[name] for name in horizons])
+
+    def for_horizon(self, name: str) -> LandmarkDataset:
+        """The same rows judged on the horizon ``name``: its event as the label and its true
+        risk (NaN where the cohort has none) as the true risk."""
+        if name == TARGET_HORIZON.name:
+            return self
+        truth = self.horizon_true_risk.get(name, np.full(len(self), np.nan))
+        return dataclasses.replace(self, label=self.horizon_labels[name], true_risk=truth)
+
     def true_risk_of(self, inputs: str) -> np.ndarray | None:
         """The exact true risk given the input set ``inputs`` per row (``"all"``:
         ``true_risk``), or None when the cohort's true-risk table has no such column."""

@@ -56,6 +56,11 @@ class Horizon:
             return np.full(landmark.shape, LAST_DAY)
         return np.minimum(landmark + self.days, LAST_DAY)
 
+    def window(self, landmark: np.ndarray | int) -> np.ndarray:
+        """The window's length in days after prediction day ``landmark`` (per row): ``days``,
+        or fewer where day 28 comes first; 28 - L for the day-28 horizon."""
+        return self.end_day(landmark) - np.asarray(landmark)
+
     def event(self, event_day: np.ndarray, landmark: np.ndarray | int) -> np.ndarray:
         """Per row, whether the event falls in the window after ``landmark``: on days
         ``landmark + 1 .. end_day``. ``event_day`` NaN: no event by day 28 (or a competing
@@ -83,6 +88,23 @@ def horizon(name: str) -> Horizon:
         if h.name == name:
             return h
     raise InvalidInputError("horizon", name, "one of " + ", ".join(HORIZON_NAMES))
+
+
+def check_horizons(names) -> tuple[str, ...]:
+    """``names`` as horizons a model is fitted for: known (:func:`horizon`), each once, in
+    :data:`HORIZONS` order, the target (day 28) among them; refused otherwise, naming the rule."""
+    names = tuple(names)
+    for name in names:
+        horizon(name)
+    ordered = tuple(name for name in HORIZON_NAMES if name in names)
+    if ordered != names or TARGET_HORIZON.name not in names:
+        raise InvalidInputError(
+            "horizons",
+            list(names),
+            f"each at most once, shortest first ({', '.join(HORIZON_NAMES)}), "
+            f"{TARGET_HORIZON.name} among them",
+        )
+    return names
 
 
 def horizon_events(event_day: np.ndarray, landmark: np.ndarray | int) -> dict[str, np.ndarray]:

@@ -30,8 +30,12 @@ from model.tasks import run_tasks
 # (AUC and latest sample) are constrained too: CD4-dominant expansion does not lower the risk
 # (Baur 2023; Katsin 2024), and with the latest CD4+ count against the product's usual this keeps
 # "more CD4+ expansion never lowers the risk" true when CD4 samples rise.
+# The window of a horizon (model.risk_model): the event within a window implies it within every
+# longer one (icans.horizons), so a longer window never lowers the risk, by definition.
+HORIZON_FEATURE = "horizon_days"
 MONOTONE_INCREASING = (
     *KNOWN_INCREASING,
+    HORIZON_FEATURE,
     *PUBLISHED_INCREASING,
     "cd4_cd8_auc_ratio",
     "cd4_cd8_latest_log_ratio",
@@ -55,6 +59,7 @@ SKEWED = (
     "cd4_peak_to_date_cells_per_ul",
     "cd4_latest_cells_per_ul",
     "steroid_mg_today",
+    HORIZON_FEATURE,  # a cumulative risk's log-odds grow about as the log of the window
 )
 LANDMARK_FEATURE = LandmarkDay.names[0]  # the additive part's coefficients vary with it
 # ... and the product's and disease's have their own once ICANS has begun (model.linear_offset)

@@ -46,10 +46,12 @@ def test_the_configuration_sets_every_parameter_but_the_tree_settings():
     params = TrainConfig().model_params()
     assert set(params) == set(SHARED.values()) | {"search"}
     # the trees' settings are always chosen by the search when training, and the trained model
-    # uses every input (the input sets are compared beside it: input_sets)
+    # uses every input (the input sets are compared beside it: input_sets); training fits the
+    # target, day 28, with one label per row, until the horizons are evaluated (issue 28)
     assert set(inspect.signature(RiskModel).parameters) - set(params) == {
         "hyperparameters",
         "inputs",
+        "horizons",
     }
     # the estimator's search=None means the default search space, which the config spells out
     assert default(RiskModel, "search") is None and TrainConfig().search == SearchSpace()

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from features.input_sets import INPUT_SETS
 from features.landmarks import DEFAULT_LANDMARKS
 from icans.errors import InvalidInputError
+from icans.horizons import check_horizons
 from model.baselines import LogisticBaseline
 from model.boosting import SearchSpace
 from model.risk_model import RiskModel
@@ -134,6 +135,9 @@ class TrainConfig(BaseModel):
     Each task uses n_threads xgboost threads."""
     experiment: str = "icans-risk"
     gates: GateConfig = GateConfig()
+    horizons: tuple[str, ...] = _model("horizons")
+    """The horizons the model is fitted for and evaluated on (icans.horizons, shortest first,
+    day28 among them): one label per horizon; ("day28",) alone fits the target only."""
     input_sets: tuple[str, ...] = ("routine", "baseline", "named")
     """Input sets (features.input_sets) compared with the model, which uses them all: each gets a
     model of its own, fitted on the same training patients (tuned, calibrated; no uncertainty
@@ -163,6 +167,14 @@ class TrainConfig(BaseModel):
         if not v or any(not 0 <= d <= 27 for d in v):
             raise ValueError("landmark days must be whole days from 0 to 27")
         return tuple(sorted(set(v)))
+
+    @field_validator("horizons")
+    @classmethod
+    def _horizons(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            return check_horizons(v)
+        except InvalidInputError as exc:
+            raise ValueError(f"horizons {exc.value!r}: {exc.expected}") from None
 
     @field_validator("input_sets")
     @classmethod

@@ -7,7 +7,9 @@
    patients;
 3. score model, baselines, the generator's true risk (when the cohort has one) and the current
    champion (when there is one) on the same held-out rows, with patient-level bootstrap CIs;
-   subgroups; decision curve; quality gates;
+   subgroups; decision curve; quality gates; and, for a model of several horizons
+   (``config.horizons``, :mod:`icans.horizons`), the model against each shorter horizon's own
+   events and true risk, judged the same way (``FitResult.horizons``);
 4. the learning curve: the same estimator refitted on growing subsets of the training patients;
 5. what each input set reaches (:mod:`training.input_sets`): the model refitted with less than
    every input (``config.input_sets``) on the same patients, its AUROC beside the model's.
@@ -29,6 +31,7 @@ from sklearn.frozen import FrozenEstimator
 
 from evaluation.held_out import CHAMPION, MODEL, Evaluation, evaluate
 from features.landmarks import LandmarkDataset
+from icans.horizons import TARGET_HORIZON
 from model.baselines import LogisticBaseline, MEasixBaseline
 from model.risk_model import RiskModel
 from model.splits import grouped_split, temporal_split
@@ -50,6 +53,9 @@ class FitResult:
     test: LandmarkDataset
     timings: dict[str, float] = field(default_factory=dict)
     input_sets: InputSetComparison = field(default_factory=InputSetComparison)
+    # horizon name -> the model on that horizon's events (the horizons shorter than day 28;
+    # day 28 is ``evaluation``)
+    horizons: dict[str, Evaluation] = field(default_factory=dict)
 
 
 def risk_model(config: TrainConfig) -> RiskModel:
@@ -112,7 +118,8 @@ def fit_and_evaluate(
 
     if update is None:
         step("risk model: tuning, fit, calibration, uncertainty refits")
-        model = risk_model(config).fit(train.raw, train.label, train.patient_id)
+        labels = train.labels(config.horizons)
+        model = risk_model(config).fit(train.raw, labels, train.patient_id)
     else:
         step("updating the model on the training patients")
         model = update(train)
@@ -134,6 +141,7 @@ def fit_and_evaluate(
     ev.meta["split"] = config.split
     has_true_risk = bool(np.isfinite(ds.true_risk).any())
     gate = check_gates(ev, config.gates, has_true_risk, champion.note)
+    horizons = evaluate_horizons(model, test, config)
     timings["evaluation_s"] = time.perf_counter() - t2
 
     step("learning curve")
@@ -151,4 +159,27 @@ def fit_and_evaluate(
     sets = config.input_sets if update is None else ()
     comparison = compare_input_sets(model, train, test, sets, step)
     timings["input_sets_s"] = time.perf_counter() - t4
-    return FitResult(model, baselines, ev, gate, curve, test, timings, comparison)
+    return FitResult(model, baselines, ev, gate, curve, test, timings, comparison, horizons)
+
+
+def evaluate_horizons(
+    model: RiskModel, test: LandmarkDataset, config: TrainConfig
+) -> dict[str, Evaluation]:
+    """The model's risk within each horizon shorter than day 28 on the held-out rows, against
+    that horizon's events and (from a synthetic cohort) its exact true risk, with the same
+    bootstrap as the day-28 evaluation."""
+    fitted = model.horizons_
+    if len(fitted) == 1:
+        return {}
+    risk = model.predict_horizons(test.raw)
+    return {
+        name: evaluate(
+            test.for_horizon(name),
+            {MODEL: risk[:, k]},
+            config.bootstrap_samples,
+            config.seed,
+            config.decision_thresholds,
+        )
+        for k, name in enumerate(fitted)
+        if name != TARGET_HORIZON.name
+    }

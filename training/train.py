@@ -174,6 +174,9 @@ def _train(
             }
         )
         mlflow.log_metrics({metric_key(k): v for k, v in fit.input_sets.flat_metrics().items()})
+        for name, horizon_ev in fit.horizons.items():  # horizon.72h.model.L_3.auroc, ...
+            flat = horizon_ev.flat_metrics().items()
+            mlflow.log_metrics({metric_key(f"horizon.{name}.{k}"): v for k, v in flat})
         _log_evaluation(fit)
         log_reference(fit.model, fit.test, config.seed)  # what icans monitor compares with
         card = model_card(model, ev, gate, meta) | {
