@@ -31,10 +31,12 @@ monotone increasing. A risk within a longer window is then never lower than with
 one, for every patient, refit and interval bound: ``risk(72 h) <= risk(7 d) <= risk(day 28)``
 by construction, where three separate models contradict one another on some rows (measured by
 ``benchmarks/horizon_design.py``: 3,296 and 16,085 rows on 10,000 patients, at the same
-AUROC). Why one model and not a discrete-time hazard: the horizons share every predictor's
-effect, and the stacked rows keep the per-row labels, features and explanations of the
-landmark model; the hazard model would need the predictors of days not yet seen. Fitted with
-one label per row it is the day-28 model alone, without the window predictor.
+AUROC). Why windows and not a discrete-time hazard model (one row per day ahead, the risk a
+product of daily hazards), which is coherent too: it fits up to 28 - L rows per landmark
+instead of three, and its short-horizon risk multiplies estimated hazards, their errors
+compounding, where the window model estimates each horizon's risk directly, with the
+explanation of the landmark model. Fitted with one label per row it is the day-28 model alone,
+without the window predictor.
 
 Learned state ends in ``_`` and is set only by ``fit``; ``clone()`` gives the unfitted model
 with the same settings.

@@ -8,6 +8,7 @@ import inspect
 import pytest
 from sklearn.base import clone
 
+from icans.errors import InvalidInputError
 from model.baselines import LogisticBaseline, MEasixBaseline
 from model.boosting import SearchSpace
 from model.risk_model import RiskModel
@@ -30,6 +31,7 @@ SHARED = {
     "seed": "random_state",
     "n_threads": "n_jobs",
     "n_tasks": "n_tasks",
+    "horizons": "horizons",
 }
 
 
@@ -46,12 +48,10 @@ def test_the_configuration_sets_every_parameter_but_the_tree_settings():
     params = TrainConfig().model_params()
     assert set(params) == set(SHARED.values()) | {"search"}
     # the trees' settings are always chosen by the search when training, and the trained model
-    # uses every input (the input sets are compared beside it: input_sets); training fits the
-    # target, day 28, with one label per row, until the horizons are evaluated (issue 28)
+    # uses every input (the input sets are compared beside it: input_sets)
     assert set(inspect.signature(RiskModel).parameters) - set(params) == {
         "hyperparameters",
         "inputs",
-        "horizons",
     }
     # the estimator's search=None means the default search space, which the config spells out
     assert default(RiskModel, "search") is None and TrainConfig().search == SearchSpace()
@@ -91,3 +91,25 @@ def test_the_baselines_share_the_models_defaults():
             assert default(baseline, parameter) == default(RiskModel, parameter)
     assert default(LogisticBaseline, "cv_folds") == default(RiskModel, "cv_folds")
     assert TrainConfig().logistic_c_grid == default(LogisticBaseline, "c_grid")
+
+
+@pytest.mark.parametrize(
+    ("horizons", "why"),
+    [
+        ('["7d", "72h", "day28"]', "shortest first"),
+        ('["72h", "7d"]', "day28 among them"),
+        ('["72h", "1y", "day28"]', "one of 72h, 7d, day28"),
+    ],
+)
+def test_horizons_out_of_order_or_unknown_are_refused_naming_the_field(tmp_path, horizons, why):
+    path = tmp_path / "train.toml"
+    path.write_text(f"[train]\nhorizons = {horizons}\n")
+    with pytest.raises(InvalidInputError) as err:
+        load_train_config(path)
+    assert err.value.field == "train.horizons" and why in err.value.expected
+
+
+def test_a_configuration_of_day28_alone_fits_the_target_alone(tmp_path):
+    path = tmp_path / "train.toml"
+    path.write_text('[train]\nhorizons = ["day28"]\n')
+    assert load_train_config(path).model_params()["horizons"] == ("day28",)
