@@ -107,6 +107,7 @@ uncertainty_refits = 2
 learning_curve_sizes = [13]
 learning_curve_repeats = 1
 input_sets = []
+horizons = ["day28"]
 logistic_c_grid = [0.1]
 n_threads = 1
 [train.search]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
+from data.synthetic.backward import _BackwardStep, backward_table
 from data.synthetic.filter_step import filter_day
 from data.synthetic.kinetics import latent_grid, per_product
 from data.synthetic.parameters import CASE_MIXES, GeneratorParameters, iter_parameters
@@ -21,7 +22,7 @@ from data.synthetic.process import (
 )
 from data.synthetic.simulate import continue_icans
 from data.synthetic.treatment import DONE, N_STEROID_STATES, NONE, ON_STEROIDS, refractory_today
-from data.synthetic.true_risk import ForwardFilter, _BackwardStep, backward_table
+from data.synthetic.true_risk import ForwardFilter
 from icans.steroids import refractory_day, steroid_start_day
 
 PARAMS = GeneratorParameters()

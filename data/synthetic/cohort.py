@@ -18,11 +18,11 @@ from pathlib import Path
 import pandas as pd
 
 from cohort.store import FORMATS, TableWriter, atomic_directory, fingerprint, write_manifest
+from data.synthetic.backward import prepare_backward_tables
 from data.synthetic.chunk import BLOCK_SIZE, generate_block
 from data.synthetic.description import describe_generator
 from data.synthetic.parameters import CASE_MIXES, GeneratorParameters
 from data.synthetic.tables import TABLES, block_tables
-from data.synthetic.true_risk import prepare_backward_tables
 from icans.errors import InvalidInputError
 
 
