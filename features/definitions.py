@@ -212,24 +212,8 @@ def dose_before_onset(
 def latest_two_samples(block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Days and values of the latest and the previous positive sample on days 1..L per row
     (NaN where a row has fewer)."""
-    days, values = _latest_positive(block, 2)
+    days, values = _latest_samples(block, 2, first_day=1, positive=True)
     return days[:, 1], values[:, 1], days[:, 0], values[:, 0]
-
-
-@njit(cache=True, nogil=True)
-def _latest_positive(block, k):
-    """Days and values (rows x k, oldest first) of the k latest samples > 0 on days 1..L."""
-    days = np.full((block.shape[0], k), np.nan)
-    values = np.full((block.shape[0], k), np.nan)
-    for i in range(block.shape[0]):
-        found = 0
-        for j in range(block.shape[1] - 1, 0, -1):
-            if block[i, j] > 0:  # NaN compares False
-                found += 1
-                days[i, k - found], values[i, k - found] = j, block[i, j]
-                if found == k:
-                    break
-    return days, values
 
 
 def log_slope_latest(block: np.ndarray) -> np.ndarray:
@@ -317,19 +301,22 @@ def log_floored(block: np.ndarray, floor: float | np.ndarray) -> np.ndarray:
 def latest_samples(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Days and values (rows x ``k``, oldest first) of the ``k`` latest observed days up to the
     prediction day; NaN in the leading columns of a row with fewer than ``k``."""
-    return _latest_samples(block, k)
+    return _latest_samples(block, k, first_day=0, positive=False)
 
 
 @njit(cache=True, nogil=True)
-def _latest_samples(block, k):
+def _latest_samples(block, k, first_day, positive):
+    """Days and values (rows x k, oldest first, NaN where fewer) of the k latest samples on
+    days ``first_day``..L: observed ones, or only those > 0 with ``positive``."""
     days = np.full((block.shape[0], k), np.nan)
     values = np.full((block.shape[0], k), np.nan)
     for i in range(block.shape[0]):
         found = 0
-        for j in range(block.shape[1] - 1, -1, -1):
-            if not np.isnan(block[i, j]):
+        for j in range(block.shape[1] - 1, first_day - 1, -1):
+            value = block[i, j]
+            if value > 0 if positive else not np.isnan(value):  # NaN > 0 is False
                 found += 1
-                days[i, k - found], values[i, k - found] = j, block[i, j]
+                days[i, k - found], values[i, k - found] = j, value
                 if found == k:
                     break
     return days, values
