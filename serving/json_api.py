@@ -98,7 +98,8 @@ def _response(a: Assessment, runtime: ModelRuntime, rid: str) -> RiskResponse:
 def validated_json(body: BaseModel) -> Response:
     """A response model already validated, as JSON: returned as a ``Response``, FastAPI sends
     it as it is instead of dumping, validating and encoding it again against the route's
-    ``response_model`` (which still documents it). The same JSON as FastAPI's own path."""
+    ``response_model`` (which still documents it). The same fields and values as FastAPI's own
+    path (a float's text may differ: pydantic writes 1e-5 where Python writes 1e-05)."""
     return Response(body.model_dump_json(), media_type="application/json")
 
 
