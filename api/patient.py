@@ -54,6 +54,7 @@ from icans.contract import (
     BASELINE,
     COURSE,
     FIELDS,
+    HORIZON_DAYS,
     PATIENT_ID_MAX_LENGTH,
     PREDICTION_DAY,
 )
@@ -81,8 +82,9 @@ def _whole(value: Any) -> Any:
 Whole = Annotated[int, BeforeValidator(_whole)]
 Day = Annotated[
     Whole,
-    Field(ge=PREDICTION_DAY.low, le=PREDICTION_DAY.high, description="Day since infusion (0-28)."),
+    Field(ge=0, le=HORIZON_DAYS, description=f"Day since infusion (0-{HORIZON_DAYS})."),
 ]
+PredictionDay = Annotated[Whole, Field(ge=PREDICTION_DAY.low, le=PREDICTION_DAY.high)]
 
 
 class _Strict(BaseModel):
@@ -200,7 +202,7 @@ else:
             ),
         ),
         **{spec.name: _scalar(spec) for spec in BASELINE},
-        day_since_infusion=(Day, Field(description=_description(PREDICTION_DAY))),
+        day_since_infusion=(PredictionDay, Field(description=_description(PREDICTION_DAY))),
         **{spec.name: _day_list(spec) for spec in COURSE},
     )
 

@@ -175,9 +175,10 @@ PREDICTION_DAY = FieldSpec(
     "day_since_infusion",
     "integer",
     "day since infusion",
-    note="the prediction day: 0 = day of infusion, before any post-infusion data",
+    note="the prediction day: 0 = day of infusion, before any post-infusion data; at most "
+    "the day before the last day of follow-up (every horizon ends by day 28, icans.horizons)",
     low=0,
-    high=HORIZON_DAYS,
+    high=HORIZON_DAYS - 1,
     table="",
 )
 

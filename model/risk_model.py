@@ -387,17 +387,23 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         """Calibrated log-odds of the event by day 28 (the target) for raw rows."""
         return self.log_odds(self.transform(X))
 
-    def predict_horizons(self, X) -> np.ndarray:
-        """Probability of the event within each fitted horizon (rows x ``horizons_``,
-        shortest first; non-decreasing along each row by construction)."""
+    def horizon_rows(self, X) -> np.ndarray:
+        """The predictor rows of raw rows for every fitted horizon, stacked horizon by
+        horizon (``horizons_`` order: the n rows of the first, then of the next ...), so one
+        pass of the trees answers every horizon of every row."""
         raw = as_raw(X)
         require_fitted(self, "features_")
         x = transform_rows(self.features_, raw)
         if len(self.horizons_) == 1:
-            return expit(self.log_odds(x))[:, None]
-        return np.column_stack(
-            [expit(self.log_odds(self.with_window(x, raw, h))) for h in self.horizons_]
-        )
+            return x
+        return np.vstack([self.with_window(x, raw, h) for h in self.horizons_])
+
+    def predict_horizons(self, X) -> np.ndarray:
+        """Probability of the event within each fitted horizon (rows x ``horizons_``,
+        shortest first; non-decreasing along each row by construction)."""
+        raw = as_raw(X)
+        p = expit(self.log_odds(self.horizon_rows(raw)))
+        return p.reshape(len(self.horizons_), len(raw)).T
 
     def predict_proba(self, X) -> np.ndarray:
         p = expit(self.decision_function(X))

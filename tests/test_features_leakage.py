@@ -625,10 +625,11 @@ def test_the_layout_covers_the_contract_and_later_fields_are_optional():
     assert all(not f.required for f in (*BASELINE[first_baseline:], *COURSE[first_course:]))
 
 
-@pytest.mark.parametrize("day", [np.nan, -1.0, 29.0, 2.5])
+@pytest.mark.parametrize("day", [np.nan, -1.0, 28.0, 2.5])
 def test_a_row_without_a_valid_prediction_day_is_refused(fitted, day):
     """Without a prediction day nothing in the row can be told apart from the future: the
-    pipeline refuses it, naming the field and the row (batch and single-row paths alike)."""
+    pipeline refuses it, naming the field and the row (batch and single-row paths alike); day 28,
+    the last of follow-up, has no day after it to predict."""
     raw = fitted.raw[:5].copy()
     raw[3, DSI] = day
     for run in (fitted.pipeline.transform, lambda r: transform_rows(fitted.pipeline, r)):
@@ -636,4 +637,4 @@ def test_a_row_without_a_valid_prediction_day_is_refused(fitted, day):
             run(raw)
         assert info.value.field == "day_since_infusion"
         assert info.value.where == "row 3"
-        assert "0 to 28" in info.value.expected
+        assert "0 to 27" in info.value.expected

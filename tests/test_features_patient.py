@@ -183,18 +183,19 @@ INVALID_CASES = [
         id="icans-grade-3",
     ),
     pytest.param(
-        record(day_since_infusion=28, crs_grade_by_day=[{"day": 29, "grade": 1}]),
+        record(day_since_infusion=27, crs_grade_by_day=[{"day": 29, "grade": 1}]),
         "crs_grade_by_day[0].day",
         29,
         ["less than or equal to 28"],
         id="course-day-29",
     ),
     pytest.param(
-        record(day_since_infusion=29),
+        # day 28 is the last day of follow-up: no horizon reaches past it (icans.horizons)
+        record(day_since_infusion=28),
         "day_since_infusion",
-        29,
-        ["less than or equal to 28"],
-        id="day-since-infusion-29",
+        28,
+        ["less than or equal to 27"],
+        id="day-since-infusion-28",
     ),
     pytest.param(
         record(crp_mg_per_l=float("nan")), "crp_mg_per_l", float("nan"), ["finite"], id="nan-lab"

@@ -530,7 +530,8 @@ SIMPLE_CASES = [
     ({"dose_cells_per_kg": 0}, "dose_cells_per_kg", 0, "greater than 0"),
     ({"marrow_blasts_pct": 100.5}, "marrow_blasts_pct", 100.5, "less than or equal to 100"),
     ({"weight_kg": 0}, "weight_kg", 0, "greater than 0"),
-    ({"day_since_infusion": 29}, "day_since_infusion", 29, "less than or equal to 28"),
+    # day 28 is the last of follow-up: no horizon reaches past it (icans.horizons)
+    ({"day_since_infusion": 28}, "day_since_infusion", 28, "less than or equal to 27"),
     ({"platelets_10e9_per_l": 0}, "platelets_10e9_per_l", 0, "greater than 0"),
     ({"crp_mg_per_l": -3}, "crp_mg_per_l", -3, "greater than or equal to 0"),
     ({"ice_score": 7}, "ice_score", 7, "Extra inputs are not permitted"),
