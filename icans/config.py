@@ -20,6 +20,7 @@ and an error names the setting by it. MLflow's own ``MLFLOW_TRACKING_URI`` sets
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -43,6 +44,7 @@ from pydantic_settings import (
 )
 
 from icans.errors import InvalidInputError
+from icans.horizons import HORIZON_NAMES, HORIZONS, TARGET_HORIZON
 
 INTENDED_USE = (
     "Decision support only. Trained and evaluated on a SYNTHETIC cohort; not validated on real "
@@ -133,6 +135,24 @@ class CdsSettings(_Section):
     critical_at: float = Field(
         default=0.25, gt=0, lt=1, description="Risk at or above which a CDS card is 'critical'."
     )
+    thresholds: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="Card thresholds of the horizons shorter than day 28: horizon -> "
+        "[warning_at, critical_at], each 0 < warning_at < critical_at < 1 (TOML: a table "
+        "[settings.cds.thresholds] with 72h = [0.05, 0.15]; environment: a JSON object, "
+        'ICANS_CDS_THRESHOLDS={"72h": [0.05, 0.15]}). Day 28 keeps cds_warning_at and '
+        "cds_critical_at. Only the indicator horizon's are used. No default: a threshold on a "
+        "72-hour risk is a local decision (docs/guides/fhir-cds-hooks.md).",
+    )
+    indicator_horizon: str = Field(
+        default=TARGET_HORIZON.name,
+        description="The horizon whose risk sets a card's indicator (info, warning, critical) "
+        "against its thresholds: 72h, 7d or day28 (icans.horizons). Default day28, the cards' "
+        "behaviour before horizons and a horizon every model estimates; 72h (with its "
+        "cds_thresholds) when escalation decisions, made for the next 72 hours, are what the "
+        "card should flag. The served model must estimate it (checked at start and on every "
+        "model load).",
+    )
     page_ttl_s: int = Field(
         default=3600, ge=60, le=7 * 86400, description="How long a card's explanation page stays."
     )
@@ -162,6 +182,75 @@ class CdsSettings(_Section):
         if warning_at is not None and warning_at >= critical_at:
             raise ValueError(f"a risk above cds_warning_at ({warning_at})")
         return critical_at
+
+    @field_validator("thresholds", mode="before")
+    @classmethod
+    def _thresholds_json(cls, value: Any) -> Any:
+        # from the environment (and the workers' environment, serving.launch): a JSON object
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError as exc:
+                raise ValueError(
+                    f"a JSON object of horizon -> [warning_at, critical_at] ({exc})"
+                ) from None
+        if isinstance(value, Mapping):
+            for name, pair in value.items():
+                if not isinstance(pair, list | tuple) or len(pair) != 2:
+                    raise ValueError(
+                        f"horizon {name}: a pair [warning_at, critical_at], not {pair!r}"
+                    )
+        return value
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        shorter = [h.name for h in HORIZONS if h is not TARGET_HORIZON]
+        for name, (warning_at, critical_at) in value.items():
+            if name not in shorter:
+                raise ValueError(
+                    f"horizon {name!r}: one of {', '.join(shorter)} (day 28's thresholds are "
+                    "cds_warning_at and cds_critical_at)"
+                )
+            if not 0 < warning_at < critical_at < 1:
+                raise ValueError(
+                    f"horizon {name}: [warning_at, critical_at] with 0 < warning_at < "
+                    f"critical_at < 1, not [{warning_at}, {critical_at}]"
+                )
+        return value
+
+    @field_validator("indicator_horizon")
+    @classmethod
+    def _indicator_horizon(cls, name: str, info: ValidationInfo) -> str:
+        if name not in HORIZON_NAMES:
+            raise ValueError(f"one of {', '.join(HORIZON_NAMES)}")
+        thresholds = info.data.get("thresholds")
+        if name != TARGET_HORIZON.name and thresholds is not None and name not in thresholds:
+            raise ValueError(
+                f"a horizon with thresholds: cds_thresholds has none for {name} "
+                f'(e.g. {{"{name}": [0.05, 0.15]}})'
+            )
+        return name
+
+    def indicator_thresholds(self) -> tuple[float, float]:
+        """(warning_at, critical_at) of the indicator horizon."""
+        if self.indicator_horizon == TARGET_HORIZON.name:
+            return self.warning_at, self.critical_at
+        return self.thresholds[self.indicator_horizon]
+
+    def check_model_horizons(self, horizons, model: str) -> None:
+        """The indicator horizon is one the served model (``model``, for the message)
+        estimates (``horizons``: its fitted horizons); refused otherwise, naming the setting.
+        Checked before a service starts (:mod:`serving.preflight`) and whenever a worker loads
+        a version (:mod:`serving.model_version`): a card needs the risk it is coloured by."""
+        if self.indicator_horizon not in tuple(horizons):
+            raise InvalidInputError(
+                "cds_indicator_horizon",
+                self.indicator_horizon,
+                f"a horizon the served model estimates ({model} estimates "
+                f"{', '.join(horizons)}): set cds_indicator_horizon to one of them, or serve a "
+                "model fitted for it",
+            )
 
 
 class MonitorSettings(_Section):
@@ -458,4 +547,5 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         return Settings(_config_file=config_file, **given)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise InvalidInputError(_setting_name(err["loc"]), err.get("input"), err["msg"]) from exc
+        rule = err["msg"].removeprefix("Value error, ")  # pydantic's prefix to a validator's own
+        raise InvalidInputError(_setting_name(err["loc"]), err.get("input"), rule) from exc

@@ -16,6 +16,7 @@ The tracking URI is made absolute because BentoML workers run in their own proce
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -52,6 +53,8 @@ def server_environment(settings: Settings) -> dict[str, str]:
             env[key] = str(value.resolve())
         elif isinstance(value, SecretStr):
             env[key] = value.get_secret_value()
+        elif isinstance(value, dict):  # cds_thresholds: JSON, as the setting reads it
+            env[key] = json.dumps(value)
         else:
             env[key] = str(value).lower() if isinstance(value, bool) else str(value)
     del env["ICANS_TRACKING_URI"]  # MLflow's own variable, which load_settings also reads

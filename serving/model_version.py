@@ -33,8 +33,16 @@ class ModelRuntime:
 
     @classmethod
     def load(cls, model_uri: str, settings: Settings) -> ModelRuntime:
-        """Load from the registry; raise ModelNotFoundError (with what to run) if impossible."""
-        return cls(load_registered(model_uri, settings))
+        """Load from the registry; raise ModelNotFoundError (with what to run) if impossible,
+        and InvalidInputError naming ``cds_indicator_horizon`` when the version does not
+        estimate the horizon the CDS cards are coloured by (before it is compiled: a worker
+        then does not start, and a roll-out keeps the version it has, :mod:`serving.rollout`)."""
+        registered = load_registered(model_uri, settings)
+        ref = registered.ref
+        settings.cds.check_model_horizons(
+            registered.model.horizons_, f"{ref.name} version {ref.version}"
+        )
+        return cls(registered)
 
     def identity(self) -> dict:
         return self.registered.identity()

@@ -22,7 +22,10 @@ this order (cheap first; the first failure is reported):
 * ``tracking_uri``: a tracking server (``http(s)://``) answers within seconds;
 * ``model_uri``: the registry at ``tracking_uri`` answers and names a version logged by a
   training run (one registry call: the model is not loaded here; ``icans serve`` loads it
-  next, and a worker that cannot load it stops the server, below).
+  next, and a worker that cannot load it stops the server, below);
+* ``cds_indicator_horizon``, when not day 28: that version was trained for it (its training
+  run's ``horizons`` parameter; one more registry call). A worker checks the model it loads
+  again, so a version that does not estimate it never answers.
 
 Where it runs, so that both ways of starting the service fail fast:
 
@@ -47,6 +50,7 @@ a replica that can never answer is better gone from the load balancer and seen a
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import errno
 import ipaddress
@@ -63,6 +67,7 @@ from types import FrameType
 
 from icans.config import Settings, load_settings
 from icans.errors import IcansError, InvalidInputError
+from icans.horizons import HORIZON_NAMES, TARGET_HORIZON
 
 # In the arbiter's environment (copied into its workers'): its process id, once it listens for
 # a worker that cannot start. Not a setting (Settings reads only its own names).
@@ -218,17 +223,50 @@ def check_tracking_server(uri: str) -> None:
 
 def check_model(settings: Settings) -> None:
     """``model_uri`` names a version the registry at ``tracking_uri`` answers with (one call;
-    nothing is loaded)."""
+    nothing is loaded), and that version estimates ``cds_indicator_horizon``
+    (:func:`check_model_horizons`)."""
     from registry.store import resolve, use_tracking
 
     check_tracking_server(settings.tracking_uri)
     try:
         with _bounded_http_retries():
-            resolve(settings.model_uri, use_tracking(settings))
+            client = use_tracking(settings)
+            ref = resolve(settings.model_uri, client)
+            if settings.cds.indicator_horizon != TARGET_HORIZON.name:
+                settings.cds.check_model_horizons(
+                    trained_horizons(client, ref.run_id), f"{ref.name} version {ref.version}"
+                )
+    except InvalidInputError:
+        raise
     except IcansError as exc:  # ModelNotFoundError: says what to run
         raise InvalidInputError(
             "model_uri", settings.model_uri, f"a registered model version ({exc})"
         ) from None
+
+
+def trained_horizons(client, run_id: str) -> tuple[str, ...]:
+    """The horizons a version was trained for, from its training run's ``horizons`` parameter
+    (``icans train`` logs its configuration; ``"('72h', '7d', 'day28')"``); day 28 alone for
+    a run from before horizons, which has none. Every model estimates day 28, so only a
+    setting naming a shorter horizon needs this (one more registry call, none by default);
+    the loaded model's own horizons are checked again when a worker loads it
+    (:meth:`serving.model_version.ModelRuntime.load`)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        params = client.get_run(run_id).data.params
+    except (MlflowException, OSError):
+        return HORIZON_NAMES  # the run is not readable here: the worker's load decides
+    text = params.get("horizons")
+    if text is None:
+        return (TARGET_HORIZON.name,)
+    try:
+        names = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        names = None
+    if not isinstance(names, tuple | list) or not all(isinstance(n, str) for n in names):
+        return HORIZON_NAMES  # unreadable here: the worker's load decides
+    return tuple(names)
 
 
 def check(settings: Settings, host: str | None = None, port: int | None = None) -> None:

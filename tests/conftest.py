@@ -165,6 +165,28 @@ def small_champion(tmp_path_factory) -> Champion:
     return _built_once(tmp_path_factory, "small-champion", _train_small)
 
 
+@pytest.fixture(scope="session")
+def horizon_model(small_cohort):
+    """A small risk model fitted for every horizon (72 hours, 7 days, day 28) on
+    :func:`small_cohort`'s landmark rows, not registered: for the tests of what the service
+    answers for a model of several horizons (the FHIR predictions, the CDS card), where the
+    registered models of the fast tier estimate day 28 alone (:data:`support.SMALL`). Fixed
+    trees (no search), two folds, two uncertainty refits (intervals exist): seconds."""
+    import numpy as np
+
+    from cohort.reader import read_cohort
+    from features.landmarks import build_landmark_dataset
+    from icans.horizons import HORIZON_NAMES
+    from model.risk_model import RiskModel
+
+    ds = build_landmark_dataset(read_cohort(small_cohort).tables)
+    labels = np.column_stack([ds.horizon_labels[h] for h in HORIZON_NAMES])
+    trees = {"max_depth": 2, "learning_rate": 0.3, "min_child_weight": 2, "n_estimators": 20}
+    return RiskModel(hyperparameters=trees, uncertainty_refits=2, cv_folds=2, n_jobs=1).fit(
+        ds.raw, labels, ds.patient_id
+    )
+
+
 def _built_once(tmp_path_factory, name: str, build: Callable[[Path], Champion]) -> Champion:
     """``build(root)``, once per run: the first xdist worker to need it builds it under a file
     lock in the run's shared temporary directory, and the other reads it from there."""

@@ -32,6 +32,9 @@ from fhir_fixtures import (
 from starlette.testclient import TestClient
 from support import shared_asgi_app
 
+from icans.config import load_settings
+from icans.horizons import horizon
+from runtime.assessor import Assessment, HorizonRisk
 from serving.cds import hooks
 from serving.cds.hooks import SUMMARY_MAX
 from serving.fhir import codes as fhir_codes
@@ -472,3 +475,150 @@ def test_pages_expire_after_their_time(env, tmp_path):
     old = time.time() - timedelta(minutes=2).total_seconds()
     os.utime(tmp_path / f"{page_id}.json", (old, old))
     assert store.get(page_id) is None
+
+
+# --------------------------------------------------------------------------------------------
+# A model of every horizon: one prediction per horizon, the card's two risks and its indicator
+# --------------------------------------------------------------------------------------------
+
+IDENTITY = {"name": "icans-risk", "version": "7"}
+LINKS = {"model_card": f"{BASE}{SERVICE}/model-card", "explanation": f"{BASE}{SERVICE}/x"}
+
+
+@pytest.fixture(scope="module")
+def every_horizon(horizon_model):
+    """The example patient (day 5) assessed by the model of every horizon, and its risks per
+    horizon computed apart from the Assessor, through the model's own ``predict_horizons``."""
+    from features.packing import to_raw
+    from runtime.assessor import Assessor
+
+    mapped = read_bundle(example_bundle(), EXAMPLE_AT)
+    patient = mapped.to_patient()
+    (a,) = Assessor(horizon_model).assess([patient])
+    (risk,) = horizon_model.predict_horizons(to_raw(patient).reshape(1, -1))
+    return mapped, a, dict(zip(horizon_model.horizons_, risk.tolist(), strict=True))
+
+
+def test_every_horizon_is_one_prediction_with_its_window_day_28_first(every_horizon):
+    from serving.fhir.output import risk_assessment
+
+    mapped, a, expected = every_horizon
+    ra = risk_assessment(mapped, a, IDENTITY, "Decision support only.")
+    RiskAssessment.model_validate(ra)
+    # infusion 2026-03-02 (day 0), estimated on day 5: the windows start on day 6 (03-08) and
+    # end on day 8 (72 hours), day 12 (7 days) and day 28 (03-30), written out by hand
+    windows = [
+        ("2026-03-08T00:00:00+01:00", "2026-03-30T23:59:59+01:00"),  # by day 28, where it was
+        ("2026-03-08T00:00:00+01:00", "2026-03-10T23:59:59+01:00"),  # within 72 hours
+        ("2026-03-08T00:00:00+01:00", "2026-03-14T23:59:59+01:00"),  # within 7 days
+    ]
+    assert [(p["whenPeriod"]["start"], p["whenPeriod"]["end"]) for p in ra["prediction"]] == windows
+    names = ["day28", "72h", "7d"]
+    texts = ["by day 28 (days 6-28", "within the next 72 hours (days 6-8", "7 days (days 6-12"]
+    outcomes = ["ICANS through day 28", "ICANS within the next 72 hours", "the next 7 days"]
+    for p, name, text, outcome in zip(ra["prediction"], names, texts, outcomes, strict=True):
+        # through xgboost both ways (compiled trees, predict_horizons): floating-point order
+        assert p["probabilityDecimal"] == pytest.approx(expected[name], rel=1e-12, abs=1e-15)
+        assert p["outcome"]["coding"] == [fhir_codes.OUTCOME_CODING]
+        assert text in p["rationale"] and outcome in p["outcome"]["text"]
+        ((interval),) = p["extension"]
+        low, high = interval["valueRange"]["low"]["value"], interval["valueRange"]["high"]["value"]
+        assert interval["url"] == fhir_codes.INTERVAL_EXTENSION and low <= high
+    p28, p72, p7 = (p["probabilityDecimal"] for p in ra["prediction"])
+    assert p72 <= p7 <= p28  # nested windows, nested risks
+    assert a.probability == p28  # the day-28 figures at the top, as /v1/risk gives them
+
+
+def test_the_summary_holds_the_72_hour_and_day_28_risks(every_horizon):
+    mapped, a, expected = every_horizon
+    card = hooks.risk_card(mapped, a, IDENTITY, "Use.", load_settings().cds, LINKS, True)
+    summary = card["summary"]
+    assert len(summary) < SUMMARY_MAX
+    assert f"{100 * expected['72h']:.0f}% " in summary and "within 72 h" in summary
+    assert f"{100 * expected['day28']:.0f}% " in summary and "by day 28" in summary
+    assert "day 5" in summary and "7 days" not in summary  # 7 days: the detail's
+    assert "within the next 7 days (days 6-12)" in card["detail"]
+
+
+def test_the_indicator_follows_the_configured_horizon_and_its_thresholds(every_horizon):
+    """Thresholds around the patient's own risks: the 72-hour risk crosses its warning
+    threshold while the day-28 risk stays below its own."""
+    mapped, a, expected = every_horizon
+    p72, p28 = expected["72h"], expected["day28"]
+    assert p72 < p28 < 0.8
+    day28 = {"cds_warning_at": p28 + 0.05, "cds_critical_at": p28 + 0.1}
+    short = {"cds_thresholds": {"72h": [p72 * 0.95, p72 * 1.05], "7d": [0.98, 0.99]}}
+
+    def indicator(**settings) -> str:
+        cds = load_settings(**day28, **short, **settings).cds
+        return hooks.risk_card(mapped, a, IDENTITY, "Use.", cds, LINKS, True)["indicator"]
+
+    assert indicator() == "info"  # day 28 by default: below its warning threshold
+    assert indicator(cds_indicator_horizon="72h") == "warning"
+    assert indicator(cds_indicator_horizon="7d") == "info"
+    critical = {"cds_thresholds": {"72h": [p72 / 3, p72 / 2]}, "cds_indicator_horizon": "72h"}
+    assert (
+        hooks.risk_card(
+            mapped, a, IDENTITY, "Use.", load_settings(**day28, **critical).cds, LINKS, True
+        )["indicator"]
+        == "critical"
+    )
+
+
+def _risk(name: str, p: float, day: int) -> HorizonRisk:
+    return HorizonRisk(
+        name, horizon(name).label, int(horizon(name).end_day(day)), p, (p, p), 0.0, 0.0, [], [], []
+    )
+
+
+@pytest.mark.parametrize(
+    "fitted", [("day28",), ("72h", "day28"), ("7d", "day28"), ("72h", "7d", "day28")]
+)
+def test_the_summary_stays_under_140_characters_in_the_worst_case(fitted):
+    """Every probability and bound 100% (the most digits), day 27 (two digits), every
+    combination of fitted horizons and indicator horizon."""
+    for flagged in fitted:
+        risks = [_risk(name, 0.999, 27) for name in fitted]
+        a = Assessment(0.999, (0.999, 0.999), 0.0, 0.0, [], [], [], [], 27, horizons=risks)
+        text = hooks.summary(a, flagged)
+        assert len(text) < SUMMARY_MAX, text
+        shown = {"72h", "day28", flagged} & set(fitted)
+        assert text.count("100%") >= len(shown), text
+        for name in shown:
+            assert hooks.SHORT_LABELS[name] in text, text
+        assert "day 27" in text
+    two = hooks.summary(
+        Assessment(
+            0.999,
+            (0.999, 0.999),
+            0.0,
+            0.0,
+            [],
+            [],
+            [],
+            [],
+            27,
+            horizons=[_risk("72h", 0.999, 27), _risk("day28", 0.999, 27)],
+        ),
+        "day28",
+    )
+    assert "95% CI" in two  # the two risks keep their intervals even then
+
+
+def test_a_model_without_the_indicator_horizon_is_refused_at_load(small_champion):
+    """The small champion estimates day 28 alone: a service told to colour its cards by the
+    72-hour risk does not load it (a worker does not start; a roll-out keeps its version)."""
+    from icans.errors import InvalidInputError
+    from serving.model_version import ModelRuntime
+
+    settings = small_champion.settings.model_copy(
+        update={
+            "cds": load_settings(
+                cds_indicator_horizon="72h", cds_thresholds={"72h": [0.05, 0.15]}
+            ).cds
+        }
+    )
+    with pytest.raises(InvalidInputError) as caught:
+        ModelRuntime.load(settings.model_uri, settings)
+    assert caught.value.field == "cds_indicator_horizon" and caught.value.value == "72h"
+    assert "estimates day28" in str(caught.value)

@@ -272,13 +272,17 @@ def test_what_is_not_a_bundle_is_an_error(bundle, message):
         mapped(bundle)
 
 
-def test_outside_days_0_to_28_or_without_an_infusion_there_is_no_estimate():
+def test_outside_days_0_to_27_or_without_an_infusion_there_is_no_estimate():
     with pytest.raises(NotApplicable, match="before the CAR-T infusion"):
         mapped(at=EXAMPLE_AT - timedelta(days=6))
     with pytest.raises(NotApplicable, match="before the CAR-T infusion"):
         mapped(at=datetime.fromisoformat("2026-03-02T09:00:00+01:00"))  # day 0, before 10:30
     with pytest.raises(NotApplicable, match="day 29"):
         mapped(at=EXAMPLE_AT + timedelta(days=24))
+    # day 28 ends every horizon (icans.horizons): no day is left to predict
+    with pytest.raises(NotApplicable, match=r"day 28 after .* days 0-27"):
+        mapped(at=EXAMPLE_AT + timedelta(days=23))
+    assert mapped(at=EXAMPLE_AT + timedelta(days=22)).data["day_since_infusion"] == 27
     with pytest.raises(NotApplicable, match="no CAR-T infusion"):
         mapped(without(example_bundle(), "car-t-infusion"))
 

@@ -176,6 +176,38 @@ def test_a_model_uri_the_registry_does_not_know_is_named(small_champion):
     assert "icans train" in str(caught.value)
 
 
+def test_a_card_horizon_the_model_does_not_estimate_is_named_before_any_worker(small_champion):
+    """The small champion was trained for day 28 alone (its run's horizons parameter): cards
+    coloured by the 72-hour risk are refused before the service starts, naming the setting."""
+    cds = load_settings(cds_indicator_horizon="72h", cds_thresholds={"72h": [0.05, 0.15]}).cds
+    settings = small_champion.settings.model_copy(
+        update={
+            "serve": small_champion.settings.serve.model_copy(update={"port": free_port()}),
+            "cds": cds,
+        }
+    )
+    with pytest.raises(InvalidInputError) as caught:
+        check(settings)
+    assert (caught.value.field, caught.value.value) == ("cds_indicator_horizon", "72h")
+    assert "estimates day28" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_horizons_a_run_trained_for_are_read_from_its_parameters(tmp_path):
+    """As ``icans train`` logs them (its configuration, one parameter per field); a run from
+    before horizons has none: day 28 alone."""
+    from mlflow.tracking import MlflowClient
+
+    from serving.preflight import trained_horizons
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.create_experiment("runs")
+    every, old = client.create_run(experiment), client.create_run(experiment)
+    client.log_param(every.info.run_id, "horizons", str(("72h", "7d", "day28")))
+    client.log_param(old.info.run_id, "cv_folds", "3")
+    assert trained_horizons(client, every.info.run_id) == ("72h", "7d", "day28")
+    assert trained_horizons(client, old.info.run_id) == ("day28",)
+
+
 def test_a_good_configuration_passes_and_creates_nothing(small_champion, tmp_path):
     artifacts = tmp_path / "not-yet" / "artifacts"
     clients = write_clients_file(tmp_path, ["https://ehr.example.org/fhir"])

@@ -54,6 +54,8 @@ ADDED_FLAT_NAMES = {
     "cds_state_uri",
     "allow_unverified_models",
     "serve_stop_timeout_s",
+    "cds_thresholds",
+    "cds_indicator_horizon",
 }
 
 # environment variable, where it lands, the value set, the value expected there
@@ -79,6 +81,7 @@ ENVIRONMENT = [
     ("ICANS_CDS_WARNING_AT", "cds.warning_at", "0.05", 0.05),
     ("ICANS_CDS_CRITICAL_AT", "cds.critical_at", "0.5", 0.5),
     ("ICANS_CDS_PAGE_TTL_S", "cds.page_ttl_s", "600", 600),
+    ("ICANS_CDS_THRESHOLDS", "cds.thresholds", '{"7d": [0.1, 0.3]}', {"7d": (0.1, 0.3)}),
     ("ICANS_MONITOR_MAX_DRIFTED_SHARE", "monitor.max_drifted_share", "0.4", 0.4),
     ("ICANS_MONITOR_MAX_RISK_PSI", "monitor.max_risk_psi", "0.3", 0.3),
     ("ICANS_MONITOR_MIN_ESTIMATED_AUROC", "monitor.min_estimated_auroc", "0.6", 0.6),
@@ -145,6 +148,8 @@ def test_every_old_name_is_kept_and_the_workers_get_each_one(monkeypatch, tmp_pa
         api_token="a-token-0123456789",
         monitor_min_events=3,
         tracking_db_port=5499,
+        cds_thresholds={"72h": [0.05, 0.15]},
+        cds_indicator_horizon="72h",
     )
     assert set(settings.flat()) == OLD_FLAT_NAMES | ADDED_FLAT_NAMES
     env = server_environment(settings)
@@ -154,6 +159,8 @@ def test_every_old_name_is_kept_and_the_workers_get_each_one(monkeypatch, tmp_pa
     assert env["ICANS_API_TOKEN"] == "a-token-0123456789"
     assert env["ICANS_MONITOR_MIN_EVENTS"] == "3"
     assert env["ICANS_TRACKING_DB_PORT"] == "5499"
+    assert env["ICANS_CDS_THRESHOLDS"] == '{"72h": [0.05, 0.15]}'  # JSON, as it is read
+    assert env["ICANS_CDS_INDICATOR_HORIZON"] == "72h"
     assert env["ICANS_TRACKING_SERVER_DIR"] == str(tmp_path / "tracking-server")
     assert env["MLFLOW_TRACKING_URI"] == f"sqlite:///{tmp_path}/mlflow.db"
     assert "ICANS_TRACKING_URI" not in env and "ICANS_CDS_CLIENTS" not in env  # unset: None
@@ -330,3 +337,96 @@ def test_a_missing_toml_file_is_an_error(tmp_path):
     with pytest.raises(InvalidInputError, match="an existing TOML file") as info:
         load_settings(tmp_path / "missing.toml")
     assert info.value.field == "config"
+
+
+def test_the_card_horizon_and_its_thresholds_from_toml_and_the_environment(monkeypatch, tmp_path):
+    assert (load_settings().cds.indicator_horizon, load_settings().cds.thresholds) == ("day28", {})
+    assert load_settings().cds.indicator_thresholds() == (0.10, 0.25)  # today's day-28 pair
+    config = tmp_path / "icans.toml"
+    config.write_text(
+        '[settings.cds]\nindicator_horizon = "72h"\n'
+        "[settings.cds.thresholds]\n72h = [0.04, 0.12]\n7d = [0.08, 0.2]\n"
+    )
+    cds = load_settings(config).cds
+    assert cds.indicator_horizon == "72h" and cds.indicator_thresholds() == (0.04, 0.12)
+    assert cds.thresholds == {"72h": (0.04, 0.12), "7d": (0.08, 0.2)}
+    monkeypatch.setenv("ICANS_CDS_INDICATOR_HORIZON", "7d")
+    assert load_settings(config).cds.indicator_thresholds() == (0.08, 0.2)  # env over TOML
+    monkeypatch.setenv("ICANS_CDS_THRESHOLDS", '{"7d": [0.06, 0.3]}')
+    assert load_settings(config).cds.indicator_thresholds() == (0.06, 0.3)
+
+
+@pytest.mark.parametrize(
+    ("given", "field", "value", "rule"),
+    [
+        ({"cds_indicator_horizon": "24h"}, "cds_indicator_horizon", "24h", "one of 72h, 7d, day28"),
+        (
+            {"cds_indicator_horizon": "72h"},
+            "cds_indicator_horizon",
+            "72h",
+            "cds_thresholds has none for 72h",
+        ),
+        (
+            {"cds_thresholds": {"14d": [0.1, 0.2]}},
+            "cds_thresholds",
+            {"14d": [0.1, 0.2]},
+            "horizon '14d': one of 72h, 7d",
+        ),
+        (
+            {"cds_thresholds": {"day28": [0.1, 0.2]}},
+            "cds_thresholds",
+            {"day28": [0.1, 0.2]},
+            "day 28's thresholds are cds_warning_at and cds_critical_at",
+        ),
+        (
+            {"cds_thresholds": {"72h": [0.2, 0.1]}},
+            "cds_thresholds",
+            {"72h": [0.2, 0.1]},
+            "0 < warning_at < critical_at < 1, not [0.2, 0.1]",
+        ),
+        (
+            {"cds_thresholds": {"72h": [0.1, 0.1]}},
+            "cds_thresholds",
+            {"72h": [0.1, 0.1]},
+            "0 < warning_at < critical_at < 1",
+        ),
+        (
+            {"cds_thresholds": {"7d": [0.0, 0.5]}},
+            "cds_thresholds",
+            {"7d": [0.0, 0.5]},
+            "0 < warning_at < critical_at < 1",
+        ),
+        (
+            {"cds_thresholds": {"7d": [0.5, 1.5]}},
+            "cds_thresholds",
+            {"7d": [0.5, 1.5]},
+            "0 < warning_at < critical_at < 1",
+        ),
+        (
+            {"cds_thresholds": {"7d": [0.5]}},
+            "cds_thresholds",
+            {"7d": [0.5]},
+            "a pair [warning_at, critical_at]",
+        ),
+        ({"cds_thresholds": "72h=0.1"}, "cds_thresholds", "72h=0.1", "a JSON object"),
+    ],
+)
+def test_a_bad_card_horizon_or_threshold_names_setting_value_and_rule(given, field, value, rule):
+    with pytest.raises(InvalidInputError) as info:
+        load_settings(**given)
+    assert (info.value.field, info.value.value) == (field, value)
+    assert rule in info.value.expected
+    assert "Value error" not in str(info.value)
+
+
+def test_icans_serve_refuses_bad_card_thresholds_with_exit_code_2(monkeypatch):
+    """Before anything starts: the settings' own check, one line, exit code 2."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    monkeypatch.setenv("ICANS_CDS_THRESHOLDS", '{"72h": [0.3, 0.2]}')
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 2, result.output
+    assert "cds_thresholds=" in result.output and "warning_at < critical_at" in result.output
+    assert result.output.count("\n") == 1

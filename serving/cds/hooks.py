@@ -1,19 +1,24 @@
 """The CDS Hooks 2.0 ``patient-view`` service: discovery, prefetch, cards and feedback.
 
 An EHR opening the chart of a patient treated with CAR-T cells calls the service; it answers
-with one card: the risk of severe or steroid-refractory ICANS by day 28, on today's day since
-infusion, from the resources the mapping needs (:mod:`serving.fhir.mapping`). Those come from
-the ``prefetch`` templates below; any the client did not prefetch are read from its
-``fhirServer`` with ``fhirAuthorization`` (:mod:`serving.fhir.fetch`), and when that is not
-possible the call is answered 412 naming what is missing. A patient outside the service (no
-CAR-T infusion, beyond day 28) gets no card, as the specification asks of a service with
-nothing to say; a patient whose record does not allow an estimate gets an info card saying
-what to record.
+with one card: the risk of severe or steroid-refractory ICANS on today's day since infusion,
+for every horizon the served model estimates (within the next 72 hours, within the next 7
+days, by day 28: :mod:`icans.horizons`), from the resources the mapping needs
+(:mod:`serving.fhir.mapping`). Those come from the ``prefetch`` templates below; any the
+client did not prefetch are read from its ``fhirServer`` with ``fhirAuthorization``
+(:mod:`serving.fhir.fetch`), and when that is not possible the call is answered 412 naming
+what is missing. A patient outside the service (no CAR-T infusion, past day 27) gets no card,
+as the specification asks of a service with nothing to say; a patient whose record does not
+allow an estimate gets an info card saying what to record.
 
-Cards: ``summary`` (under 140 characters: the risk, its interval and the day), ``indicator``
-from configurable thresholds (``cds.warning_at``, ``cds.critical_at``), ``source`` (the
-model, with a link to its model card), ``detail`` (markdown: drivers, missing inputs,
-warnings, the intended use) and a link to the patient's explanation page.
+Cards: ``summary`` (under 140 characters, the specification's limit: the 72-hour and day-28
+risks with their intervals, and the day; :func:`summary`), ``indicator`` from the risk of one
+horizon against its thresholds (``cds.indicator_horizon``, default day 28 with
+``cds.warning_at`` and ``cds.critical_at``; a shorter horizon's in ``cds.thresholds``),
+``source`` (the model, with a link to its model card), ``detail`` (markdown: every horizon's
+risk and window, the indicator horizon's drivers, missing inputs, warnings, the intended use)
+and a link to the patient's explanation page (rendered when opened, from the stored patient,
+by the same model version: every horizon is recomputed there, nothing more is stored).
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from runtime.assessor import Assessment
+from icans.config import CdsSettings
+from icans.horizons import TARGET_HORIZON
+from runtime.assessor import Assessment, HorizonRisk
 from serving.cds.stores import StateUnavailable
 from serving.fhir import codes
 from serving.fhir.reading import Located, MappedPatient, bundle_resources
@@ -82,8 +89,9 @@ def discovery() -> dict:
                 "id": SERVICE_ID,
                 "title": "ICANS risk after CAR-T therapy",
                 "description": "Risk of severe (ASTCT grade 3-4) or steroid-refractory ICANS "
-                "through day 28 after a CAR-T infusion, on today's day since infusion, with "
-                "its drivers. Decision support only.",
+                "after a CAR-T infusion, on today's day since infusion: within the next 72 "
+                "hours, the next 7 days and by day 28 (as the served model estimates them), "
+                "with its drivers. Decision support only.",
                 "prefetch": PREFETCH,
                 "usageRequirements": "Prefetch or fhirServer access to the patient's "
                 "Patient, Conditions, Observations, MedicationAdministrations and "
@@ -179,29 +187,92 @@ def _pct(p: float) -> str:
     return f"{100 * p:.0f}%" if p >= 0.01 else "<1%"
 
 
+# How the summary names a horizon (the cards' 140 characters; Horizon.label in the detail)
+SHORT_LABELS = {"72h": "within 72 h", "7d": "within 7 days", "day28": "by day 28"}
+SUMMARY_HORIZONS = ("72h", TARGET_HORIZON.name)  # and the indicator horizon, when another
+
+
+def _interval(risk: HorizonRisk) -> str:
+    return f" (95% CI {_pct(risk.interval[0])}-{_pct(risk.interval[1])})" if risk.interval else ""
+
+
+def _days(first: int, last: int) -> str:
+    return f"day {first}" if first == last else f"days {first}-{last}"
+
+
+def summary(a: Assessment, indicator_horizon: str) -> str:
+    """The card's summary, under :data:`SUMMARY_MAX` characters: the risk within 72 hours (when
+    the model estimates it), the indicator horizon's and by day 28, each with its interval
+    while they fit, and the prediction day. A day-28-only model's summary is the one cards
+    had before horizons. Shorter forms are tried in turn (without the outcome's words, then
+    without the intervals); the shortest fits any probabilities, day and horizons
+    (tests/test_fhir_cds_api.py checks the worst case)."""
+    shown = [
+        r for r in a.horizons if r.horizon in SUMMARY_HORIZONS or r.horizon == indicator_horizon
+    ]
+    day = a.landmark_day
+    if len(shown) == 1:  # day 28 alone
+        (risk,) = shown
+        forms = [
+            f"ICANS risk {_pct(risk.probability)}{_interval(risk)} on day {day} after CAR-T: "
+            "severe or steroid-refractory by day 28",
+            f"ICANS risk {_pct(risk.probability)}{_interval(risk)}, day {day} after CAR-T",
+        ]
+    else:
+
+        def risks(interval: bool) -> str:
+            return "; ".join(
+                f"{_pct(r.probability)}{_interval(r) if interval else ''} {SHORT_LABELS[r.horizon]}"
+                for r in shown
+            )
+
+        forms = [
+            f"Severe or steroid-refractory ICANS risk on day {day} after CAR-T: {risks(True)}",
+            f"ICANS risk on day {day} after CAR-T: {risks(True)}",
+            f"ICANS risk on day {day} after CAR-T: {risks(False)}",
+        ]
+    return next((f for f in forms if len(f) < SUMMARY_MAX), forms[-1][: SUMMARY_MAX - 1])
+
+
 def risk_card(
     mapped: MappedPatient,
     a: Assessment,
     identity: dict,
     intended_use: str,
-    thresholds: tuple[float, float],
+    cds: CdsSettings,
     links: dict[str, str],
     synthetic: bool,
 ) -> dict:
-    """The card for one estimate; ``links``: ``model_card`` and ``explanation`` URLs."""
-    interval = f" (95% CI {_pct(a.interval[0])}-{_pct(a.interval[1])})" if a.interval else ""
-    summary = (
-        f"ICANS risk {_pct(a.probability)}{interval} on day {a.landmark_day} after CAR-T: "
-        "severe or steroid-refractory by day 28"
-    )
-    if len(summary) > SUMMARY_MAX - 1:
-        summary = f"ICANS risk {_pct(a.probability)}{interval}, day {a.landmark_day} after CAR-T"
-    lines = [
-        f"**Risk of severe (grade 3-4) or steroid-refractory ICANS by day 28:** "
-        f"{_pct(a.probability)}{interval}, estimated on day {a.landmark_day}."
-    ]
-    if a.drivers:
-        lines += ["", "**Top drivers**", *[f"- {d}" for d in a.drivers]]
+    """The card for one estimate; ``cds``: the indicator horizon and its thresholds
+    (:class:`icans.config.CdsSettings`, the served model estimates that horizon:
+    :meth:`~icans.config.CdsSettings.check_model_horizons`); ``links``: ``model_card`` and
+    ``explanation`` URLs."""
+    flagged = a.risk(cds.indicator_horizon)
+    warning_at, critical_at = cds.indicator_thresholds()
+    if len(a.horizons) == 1:
+        lines = [
+            f"**Risk of severe (grade 3-4) or steroid-refractory ICANS by day 28:** "
+            f"{_pct(a.probability)}{_interval(flagged)}, estimated on day {a.landmark_day}."
+        ]
+    else:
+        lines = [
+            "**Risk of severe (grade 3-4) or steroid-refractory ICANS**, estimated on day "
+            f"{a.landmark_day} after the infusion:",
+            "",
+            *[
+                f"- {r.label} ({_days(a.landmark_day + 1, r.end_day)}): "
+                f"{_pct(r.probability)}{_interval(r)}"
+                for r in a.horizons
+            ],
+            "",
+            f"The indicator follows the risk {flagged.label} (warning from "
+            f"{_pct(warning_at)}, critical from {_pct(critical_at)}).",
+        ]
+    if flagged.drivers:
+        heading = (
+            "**Top drivers**" if len(a.horizons) == 1 else f"**Top drivers** ({flagged.label})"
+        )
+        lines += ["", heading, *[f"- {d}" for d in flagged.drivers]]
     if a.missing_inputs:
         lines += ["", "**Not recorded (treated as missing):** " + ", ".join(a.missing_inputs)]
     shown = mapped.warnings + a.warnings
@@ -214,8 +285,8 @@ def risk_card(
         lines.append("*This model was trained on synthetic data.*")
     return {
         "uuid": str(uuid.uuid4()),
-        "summary": summary,
-        "indicator": indicator(a.probability, *thresholds),
+        "summary": summary(a, cds.indicator_horizon),
+        "indicator": indicator(flagged.probability, warning_at, critical_at),
         "detail": "\n".join(lines),
         "source": {
             "label": f"ICANS risk model {identity['name']} v{identity['version']}",

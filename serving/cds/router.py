@@ -135,7 +135,7 @@ def _card(worker: Worker, mapped: MappedPatient, request: Request) -> dict:
         a,
         ident,
         runtime.intended_use,
-        (settings.cds.warning_at, settings.cds.critical_at),
+        settings.cds,
         links,
         runtime.synthetic,
     )

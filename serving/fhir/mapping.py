@@ -35,7 +35,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from icans.contract import HORIZON_DAYS
+from icans.contract import HORIZON_DAYS, PREDICTION_DAY
 from serving.fhir import codes
 from serving.fhir.observations import map_observations
 from serving.fhir.reading import (
@@ -51,13 +51,16 @@ from serving.fhir.reading import (
 )
 from serving.fhir.screen import Screen, screen
 
+# the last prediction day: day 27 (every horizon ends by day 28, icans.horizons)
+LAST_PREDICTION_DAY = int(PREDICTION_DAY.high or HORIZON_DAYS - 1)
+
 
 def map_patient(resources: list[Located], at: datetime) -> MappedPatient:
     """The contract's patient at prediction time ``at`` (aware) from one patient's resources.
 
     Raises :class:`FhirInputError` (400) for resources that cannot be read, and
     :class:`NotApplicable` when the patient is outside the service (no CAR-T infusion, ``at``
-    outside days 0-28 after it, deceased).
+    outside days 0-27 after it, deceased).
     """
     reader, patient, own = screen(resources, at)
     return _Mapping(reader, patient, own).run()
@@ -85,11 +88,12 @@ class _Mapping:
                 f"the prediction time is before the CAR-T infusion ({start.day.isoformat()}, "
                 f"day {day})"
             )
-        if not 0 <= day <= HORIZON_DAYS:
+        if not 0 <= day <= LAST_PREDICTION_DAY:
             raise NotApplicable(
                 f"the prediction time is day {day} after the CAR-T infusion "
                 f"({start.day.isoformat()}); the model estimates the risk on days 0-"
-                f"{HORIZON_DAYS}"
+                f"{LAST_PREDICTION_DAY} (every horizon ends by day {HORIZON_DAYS}: on day "
+                f"{HORIZON_DAYS} no day is left to predict)"
             )
         self.infusion_day = start.day
         self.data["day_since_infusion"] = day

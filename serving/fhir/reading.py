@@ -15,11 +15,10 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from api.patient import PatientObservation, parse_patient
-from icans.contract import HORIZON_DAYS
 from icans.errors import IcansError, InvalidPatientError
 from serving.fhir import codes
 
@@ -227,11 +226,6 @@ def codings(concept: Any) -> list[tuple[str, str]]:
         for c in concept.get("coding", [])
         if isinstance(c, dict) and isinstance(c.get("code"), str)
     ]
-
-
-def end_of_window(infusion: date) -> date:
-    """The last day the prediction covers (day 28 after the infusion)."""
-    return infusion + timedelta(days=HORIZON_DAYS)
 
 
 def distinct(resources: list[Located], issues: list[FhirIssue]) -> list[Located]:
