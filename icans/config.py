@@ -20,7 +20,6 @@ and an error names the setting by it. MLflow's own ``MLFLOW_TRACKING_URI`` sets
 
 from __future__ import annotations
 
-import json
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -43,8 +42,9 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from icans import card_indicator
 from icans.errors import InvalidInputError
-from icans.horizons import HORIZON_NAMES, HORIZONS, TARGET_HORIZON
+from icans.horizons import TARGET_HORIZON
 
 INTENDED_USE = (
     "Decision support only. Trained and evaluated on a SYNTHETIC cohort; not validated on real "
@@ -137,21 +137,16 @@ class CdsSettings(_Section):
     )
     thresholds: dict[str, tuple[float, float]] = Field(
         default_factory=dict,
-        description="Card thresholds of the horizons shorter than day 28: horizon -> "
-        "[warning_at, critical_at], each 0 < warning_at < critical_at < 1 (TOML: a table "
-        "[settings.cds.thresholds] with 72h = [0.05, 0.15]; environment: a JSON object, "
-        'ICANS_CDS_THRESHOLDS={"72h": [0.05, 0.15]}). Day 28 keeps cds_warning_at and '
-        "cds_critical_at. Only the indicator horizon's are used. No default: a threshold on a "
-        "72-hour risk is a local decision (docs/guides/fhir-cds-hooks.md).",
+        description="Card thresholds of the shorter horizons, horizon -> [warning_at, "
+        'critical_at] (ICANS_CDS_THRESHOLDS={"72h": [0.05, 0.15]}, JSON; in TOML a table '
+        "[settings.cds.thresholds]); day 28 keeps cds_warning_at and cds_critical_at. No "
+        "default: a local decision (icans.card_indicator).",
     )
     indicator_horizon: str = Field(
         default=TARGET_HORIZON.name,
-        description="The horizon whose risk sets a card's indicator (info, warning, critical) "
-        "against its thresholds: 72h, 7d or day28 (icans.horizons). Default day28, the cards' "
-        "behaviour before horizons and a horizon every model estimates; 72h (with its "
-        "cds_thresholds) when escalation decisions, made for the next 72 hours, are what the "
-        "card should flag. The served model must estimate it (checked at start and on every "
-        "model load).",
+        description="The horizon whose risk sets a card's indicator: 72h, 7d or day28 (the "
+        "default: the behaviour before horizons, estimated by every model). The served model "
+        "must estimate it (checked at start and on every model load).",
     )
     page_ttl_s: int = Field(
         default=3600, ge=60, le=7 * 86400, description="How long a card's explanation page stays."
@@ -183,54 +178,14 @@ class CdsSettings(_Section):
             raise ValueError(f"a risk above cds_warning_at ({warning_at})")
         return critical_at
 
-    @field_validator("thresholds", mode="before")
-    @classmethod
-    def _thresholds_json(cls, value: Any) -> Any:
-        # from the environment (and the workers' environment, serving.launch): a JSON object
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except ValueError as exc:
-                raise ValueError(
-                    f"a JSON object of horizon -> [warning_at, critical_at] ({exc})"
-                ) from None
-        if isinstance(value, Mapping):
-            for name, pair in value.items():
-                if not isinstance(pair, list | tuple) or len(pair) != 2:
-                    raise ValueError(
-                        f"horizon {name}: a pair [warning_at, critical_at], not {pair!r}"
-                    )
-        return value
-
-    @field_validator("thresholds")
-    @classmethod
-    def _thresholds(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
-        shorter = [h.name for h in HORIZONS if h is not TARGET_HORIZON]
-        for name, (warning_at, critical_at) in value.items():
-            if name not in shorter:
-                raise ValueError(
-                    f"horizon {name!r}: one of {', '.join(shorter)} (day 28's thresholds are "
-                    "cds_warning_at and cds_critical_at)"
-                )
-            if not 0 < warning_at < critical_at < 1:
-                raise ValueError(
-                    f"horizon {name}: [warning_at, critical_at] with 0 < warning_at < "
-                    f"critical_at < 1, not [{warning_at}, {critical_at}]"
-                )
-        return value
+    # icans.card_indicator holds the rules: a JSON object from the environment, pairs in order
+    _thresholds_read = field_validator("thresholds", mode="before")(card_indicator.read_thresholds)
+    _thresholds = field_validator("thresholds")(card_indicator.check_thresholds)
 
     @field_validator("indicator_horizon")
     @classmethod
     def _indicator_horizon(cls, name: str, info: ValidationInfo) -> str:
-        if name not in HORIZON_NAMES:
-            raise ValueError(f"one of {', '.join(HORIZON_NAMES)}")
-        thresholds = info.data.get("thresholds")
-        if name != TARGET_HORIZON.name and thresholds is not None and name not in thresholds:
-            raise ValueError(
-                f"a horizon with thresholds: cds_thresholds has none for {name} "
-                f'(e.g. {{"{name}": [0.05, 0.15]}})'
-            )
-        return name
+        return card_indicator.check_indicator_horizon(name, info.data.get("thresholds"))
 
     def indicator_thresholds(self) -> tuple[float, float]:
         """(warning_at, critical_at) of the indicator horizon."""
@@ -239,18 +194,9 @@ class CdsSettings(_Section):
         return self.thresholds[self.indicator_horizon]
 
     def check_model_horizons(self, horizons, model: str) -> None:
-        """The indicator horizon is one the served model (``model``, for the message)
-        estimates (``horizons``: its fitted horizons); refused otherwise, naming the setting.
-        Checked before a service starts (:mod:`serving.preflight`) and whenever a worker loads
-        a version (:mod:`serving.model_version`): a card needs the risk it is coloured by."""
-        if self.indicator_horizon not in tuple(horizons):
-            raise InvalidInputError(
-                "cds_indicator_horizon",
-                self.indicator_horizon,
-                f"a horizon the served model estimates ({model} estimates "
-                f"{', '.join(horizons)}): set cds_indicator_horizon to one of them, or serve a "
-                "model fitted for it",
-            )
+        """The indicator horizon is one the served model estimates
+        (:func:`icans.card_indicator.check_model_horizons`)."""
+        card_indicator.check_model_horizons(self.indicator_horizon, tuple(horizons), model)
 
 
 class MonitorSettings(_Section):
