@@ -553,6 +553,11 @@ def test_the_indicator_follows_the_configured_horizon_and_its_thresholds(every_h
         cds = load_settings(**day28, **short, **settings).cds
         return hooks.risk_card(mapped, a, IDENTITY, "Use.", cds, LINKS, True)["indicator"]
 
+    cds = load_settings(cds_indicator_horizon="7d", cds_thresholds={"7d": [0.125, 0.5]}).cds
+    detail = hooks.risk_card(mapped, a, IDENTITY, "Use.", cds, LINKS, True)["detail"]
+    assert "follows the risk within the next 7 days (warning from 12.5%, critical from 50%)" in (
+        detail
+    )
     assert indicator() == "info"  # day 28 by default: below its warning threshold
     assert indicator(cds_indicator_horizon="72h") == "warning"
     assert indicator(cds_indicator_horizon="7d") == "info"

@@ -266,7 +266,7 @@ def risk_card(
             ],
             "",
             f"The indicator follows the risk {flagged.label} (warning from "
-            f"{_pct(warning_at)}, critical from {_pct(critical_at)}).",
+            f"{100 * warning_at:.3g}%, critical from {100 * critical_at:.3g}%).",
         ]
     if flagged.drivers:
         heading = (
