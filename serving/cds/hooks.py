@@ -211,7 +211,7 @@ def summary(a: Assessment, indicator_horizon: str) -> str:
         r for r in a.horizons if r.horizon in SUMMARY_HORIZONS or r.horizon == indicator_horizon
     ]
     day = a.landmark_day
-    if len(shown) == 1:  # day 28 alone
+    if len(shown) == 1:  # day 28 alone: no 72-hour risk, the indicator on day 28
         (risk,) = shown
         forms = [
             f"ICANS risk {_pct(risk.probability)}{_interval(risk)} on day {day} after CAR-T: "
