@@ -96,9 +96,10 @@ def horizon_results(
             continue
         p = rows[risk].to_numpy(float)[answered]
         if risk in reference.columns and outcome in reference.columns:
-            ref = reference[[risk, outcome]].dropna()
-            ref_p = ref[risk].to_numpy(float)
-            ref_realised = realised(ref[outcome].to_numpy(float), ref_p, bootstrap=0)
+            both = reference[[risk, outcome]].to_numpy(float)
+            both = both[~np.isnan(both).any(axis=1)]
+            ref_p = both[:, 0]
+            ref_realised = realised(both[:, 1], ref_p, bootstrap=0)
         else:
             ref_p, ref_realised = np.zeros(0), None
         known = awaiting = done = None
