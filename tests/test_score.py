@@ -249,3 +249,22 @@ def test_the_command_refuses_a_horizon_the_model_lacks_and_writes_nothing(small_
     assert result.exit_code == 2
     assert "horizons='72h' is invalid" in result.output and "not fitted for 72h" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_monitoring_reference_holds_every_horizons_risk_and_outcome(horizons_model):
+    """``registry.reference.reference_frame`` of the same model (what ``icans monitor``
+    compares each horizon with): each horizon's risk is ``predict_horizons``' (both through
+    xgboost: 1e-12, as test_horizon_model) and its outcome the landmark rows' label."""
+    from registry.reference import reference_frame
+
+    model, ds = horizons_model
+    frame = reference_frame(model, ds, seed=0, max_rows=500)
+    assert len(frame) == 500
+    expected = model.predict_horizons(ds.raw)
+    # the sample reference_frame documents: seeded, in the rows' order
+    kept = np.sort(np.random.default_rng(0).choice(len(ds), size=500, replace=False))
+    for k, h in enumerate(HORIZON_NAMES):
+        risk, outcome = ("probability", "outcome") if h == "day28" else (
+            f"probability.{h}", f"outcome.{h}")  # fmt: skip
+        np.testing.assert_allclose(frame[risk], expected[kept, k], rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(frame[outcome], ds.horizon_labels[h][kept])
