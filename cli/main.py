@@ -163,6 +163,14 @@ def score_cmd(
     chunk: Annotated[
         int, typer.Option(help="Patients read and scored at a time (bounds the memory).")
     ] = 5_000,
+    horizons: Annotated[
+        str | None,
+        typer.Option(
+            help="Horizons written, separated by commas (72h, 7d, day28), each as "
+            "probability_<h>, interval_low_<h>, interval_high_<h>, log_odds_<h> (default: "
+            "every horizon the model estimates; probability and interval_* stay day 28)."
+        ),
+    ] = None,
     config: ConfigFile = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
@@ -180,11 +188,12 @@ def score_cmd(
             explain=explain,
             patients_per_chunk=chunk,
             progress=lambda k: bar.advance(task, k),
+            horizons=horizons,
         )
     console.print(
         f"Scored {summary.rows:,} landmark rows of {summary.patients:,} patients with "
-        f"{summary.model_name} v{summary.model_version} into {summary.out} "
-        f"in {summary.seconds:.1f} s."
+        f"{summary.model_name} v{summary.model_version} (horizons "
+        f"{', '.join(summary.horizons)}) into {summary.out} in {summary.seconds:.1f} s."
     )
     console.print(intended_use(summary.synthetic_model))
 

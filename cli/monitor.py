@@ -51,8 +51,9 @@ def monitor_cmd(
     outcomes: Annotated[
         Path | None,
         typer.Option(
-            help="CSV or Parquet of known outcomes: request_id, outcome (0/1), optionally "
-            "outcome_known_at."
+            help="CSV or Parquet of known outcomes: request_id, outcome (0/1, day 28), "
+            "optionally outcome_known_at and event_day (the event's day since infusion: each "
+            "horizon's outcome then counts once its window has passed)."
         ),
     ] = None,
     out: Annotated[
@@ -125,6 +126,13 @@ def monitor_cmd(
                 else ""
             )
         )
+        for r in v.horizons:
+            typer.echo(
+                f"  {r.horizon}: PSI of risk {r.risk.psi:.3f}; estimated AUROC "
+                f"{r.estimate.expected_auroc:.3f}"
+                + ("" if r.known is None else f"; outcomes known {r.known:,}")
+                + ("" if r.realised is None else f", realised AUROC {r.realised.auroc:.3f}")
+            )
         typer.echo(v.intended_use)
     for v, check in result.crossed:
         typer.echo(f"THRESHOLD CROSSED: {v.name} v{v.version}: {check.describe()}")

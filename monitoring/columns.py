@@ -15,6 +15,10 @@ so, with the mapping of :mod:`features.inputs`:
   derived column under its predictor name: the course series the clinician enters only reach
   the model through these.
 
+The window predictor of a model of several horizons (``horizon_days``, :mod:`model.risk_model`)
+is not monitored: on the logged day-28 row it is 28 minus the landmark day, the day already
+monitored as ``day_since_infusion``.
+
 A column is categorical when it is a re-assembled category or takes at most
 :data:`MAX_LEVELS` distinct values in the reference (a yes/no input, a grade); otherwise
 numerical. The drift tests are chosen from that type (:mod:`monitoring.drift`).
@@ -30,6 +34,7 @@ import pandas as pd
 from features import display
 from features.inputs import input_fields
 from icans.contract import FIELDS
+from model.boosting import HORIZON_FEATURE
 
 PREDICTOR = "predictor."
 UNSEEN = "(not a training category)"
@@ -61,6 +66,8 @@ def monitored_columns(predictors: list[str], reference: pd.DataFrame) -> list[Co
     categories: dict[str, list[str]] = {}
     inputs, derived = [], []
     for name in predictors:
+        if name == HORIZON_FEATURE:  # 28 - the landmark day on the day-28 row: the day again
+            continue
         if "=" in name:
             categories.setdefault(name.split("=", 1)[0], []).append(name)
             continue

@@ -8,7 +8,9 @@ reference, with outcomes when they are known, judged by the thresholds.
    judged on its own; ``--model-version`` keeps one): per-input drift (:mod:`monitoring.drift`),
    drift of the predicted risk (:mod:`monitoring.risk`), the label-free performance estimate
    (:mod:`monitoring.estimate`), realised performance of the joined outcomes
-   (:mod:`monitoring.realised`), and the checks (:mod:`monitoring.thresholds`);
+   (:mod:`monitoring.realised`), the same per horizon (:mod:`monitoring.by_horizon`: the next
+   72 hours, 7 days, day 28, each horizon's outcomes known once its window has passed), and
+   the checks (:mod:`monitoring.thresholds`, on day 28);
 3. write, into the output directory, Evidently's drift report of each version
    (``drift-<model>-v<version>.html``), the HTML report (``monitor.html``) and the JSON summary
    (``monitor.json``). Each file is written to a temporary sibling and renamed into place, so
@@ -29,6 +31,7 @@ from typing import SupportsInt, cast
 import pandas as pd
 
 from icans.config import Settings, intended_use
+from monitoring.by_horizon import HorizonResult, horizon_results
 from monitoring.drift import InputDrift, input_drift
 from monitoring.estimate import LabelFreeEstimate, estimate
 from monitoring.outcomes import JOINED, JoinSummary, join_outcomes, join_summary, read_outcomes
@@ -64,6 +67,7 @@ class VersionResult:
     realised: Realised | None
     checks: list[Check]
     drift_file: str = ""  # Evidently's report, beside monitor.html
+    horizons: list[HorizonResult] = field(default_factory=list)  # shortest first, day 28 last
 
     @property
     def intended_use(self) -> str:
@@ -160,7 +164,8 @@ def _version(
     join = done = None
     if with_outcomes:
         join = join_summary(rows, 0)
-        joined = cast(pd.DataFrame, rows[rows["outcome_status"] == JOINED])
+        known = (rows["outcome_status"] == JOINED) & rows["outcome"].notna()
+        joined = cast(pd.DataFrame, rows[known])  # day 28's outcome known
         if len(joined):
             done = realised(joined["outcome"].to_numpy(float), joined["probability"])
     share, psi = drift.drifted_share, risk.psi
@@ -185,6 +190,7 @@ def _version(
         join=join,
         realised=done,
         checks=checks,
+        horizons=horizon_results(ref.rows, rows, with_outcomes),
     )
 
 

@@ -4,7 +4,9 @@ Like the reviewers' report (:mod:`reports.html`): inline CSS, no JavaScript, no 
 resource, every text escaped; it opens offline and can be archived. It states the model's
 intended use (and the synthetic-data banner for a model trained on synthetic data), the
 window, the verdict of every threshold, then per model version: which inputs drifted, the
-predicted risk, the label-free estimate with its assumption, and the outcomes. Evidently's own
+predicted risk, the label-free estimate with its assumption, the outcomes, and each horizon
+(72 hours, 7 days, day 28: drift of its risk, its estimate and realised performance on the
+outcomes whose window has passed). Evidently's own
 drift report (interactive, its scripts inline) is a separate self-contained file beside it,
 linked from the version's section: this page stays free of JavaScript.
 """
@@ -106,8 +108,48 @@ def _version(v) -> str:
         _estimate(v),
         "<h3>Outcomes</h3>",
         _outcomes(v),
+        "<h3>Horizons</h3>",
+        _horizons(v),
     ]
     return "".join(parts)
+
+
+def _horizons(v) -> str:
+    """One row per horizon the version answered: its risk's drift, estimate and outcomes."""
+    rows = []
+    for r in v.horizons:
+        ref, done = r.reference_realised, r.realised
+        outcomes = (
+            "no outcomes file"
+            if r.known is None
+            else f"{r.known:,} known, {r.awaiting:,} awaiting"
+            + ("" if done is None else f"; {done.events:,} events")
+        )
+        rows.append(
+            (
+                r.label,
+                f"{r.predictions:,}",
+                f"{_pct(r.risk.mean_reference)} / {_pct(r.risk.mean_current)}",
+                h.num(r.risk.psi),
+                h.num(r.estimate.expected_auroc),
+                "-" if ref is None else h.num(ref.auroc),
+                outcomes,
+                "-" if done is None else h.num(done.auroc),
+                "-" if done is None else h.num(done.observed_expected, "{:.2f}"),
+                "-" if done is None else h.num(done.ici),
+            )
+        )
+    header = ["horizon", "predictions", "mean risk (reference / window)", "PSI",
+              "estimated AUROC", "reference AUROC", "outcomes", "realised AUROC",
+              "observed / expected", "ICI"]  # fmt: skip
+    note = h.p(
+        "Each horizon's risk against its own outcomes: an outcome is known once the horizon's "
+        "window has passed by the outcome's date (72 hours: 3 days after the prediction day; "
+        "day 28: at day 28), so the shorter horizons' realised figures arrive first. Only day "
+        "28 is judged by the thresholds; the others are reported. A reference logged before "
+        "horizons holds day 28 alone (no PSI for the others)."
+    )
+    return note + h.table(header, rows)
 
 
 def _drift(v) -> str:
@@ -221,8 +263,9 @@ def _estimate_row(name: str, e: LabelFreeEstimate) -> tuple:
 def _outcomes(v) -> str:
     if v.join is None:
         return h.p(
-            "No outcomes file given: realised performance needs the outcomes (known about "
-            "28 days after each prediction), joined by request id (--outcomes)."
+            "No outcomes file given: realised performance needs the outcomes (day 28's known "
+            "about 28 days after each prediction, 72 hours' after 3 days), joined by request "
+            "id (--outcomes)."
         )
     j = v.join
     counts = h.p(

@@ -6,8 +6,11 @@ Top level: ``generated_at``, the ``window``, ``log_dir``, ``outcomes_file``, the
 check: model, version, check, value, rule), ``files`` and one entry per model version under
 ``versions`` with its predictions, drifted inputs (and every column's test), predicted-risk
 drift, the label-free estimate, the reference's own figures, the joined outcomes, realised
-performance and every check. Numbers that do not exist (no outcomes, too few rows) are
-``null``, never NaN (which is not JSON).
+performance, every check (on day 28), and ``horizons``: per horizon the version answered
+(``72h``, ``7d``, ``day28``), its predictions, predicted-risk drift against the reference's
+risks of that horizon, label-free estimate, reference, outcomes known and awaiting (a
+horizon's outcome is known once its window has passed) and realised performance. Numbers
+that do not exist (no outcomes, too few rows) are ``null``, never NaN (which is not JSON).
 """
 
 from __future__ import annotations
@@ -83,6 +86,27 @@ def _version(v) -> dict:
         },
         "checks": [c.as_dict() for c in v.checks],
         "crossed": [c.name for c in v.crossed],
+        "horizons": {r.horizon: _horizon(r) for r in v.horizons},
+    }
+
+
+def _horizon(r) -> dict:
+    return {
+        "label": r.label,
+        "predictions": r.predictions,
+        "predicted_risk": asdict(r.risk),
+        "estimate": asdict(r.estimate),
+        "reference": {
+            "rows": r.reference_rows,
+            "realised": None if r.reference_realised is None else asdict(r.reference_realised),
+        },
+        "outcomes": None
+        if r.known is None
+        else {
+            "known": r.known,
+            "awaiting": r.awaiting,
+            "realised": None if r.realised is None else asdict(r.realised),
+        },
     }
 
 

@@ -14,7 +14,11 @@ form as the prediction log once read (:func:`serving.prediction_log.read_predict
 * ``predictor.<name>``: the model's feature row by predictor name, a category as its 0/1
   indicators, NaN where missing (exactly what the service logs for a request);
 * ``outcome``: the row's label (severe or steroid-refractory ICANS on days L+1..28), which the
-  prediction log does not have; it gives the reference's realised AUROC and calibration.
+  prediction log does not have; it gives the reference's realised AUROC and calibration;
+* for a model of several horizons, per horizon ``h`` other than day 28 (:mod:`icans.horizons`)
+  ``probability.<h>`` and ``outcome.<h>``: the risk and the event within that horizon, as the
+  prediction log reads them (``icans monitor`` compares each horizon with its own). A
+  reference logged before horizons holds day 28 alone.
 
 ``icans monitor`` reads it back with :func:`load_reference`; a version registered before the
 reference was logged cannot be monitored, and the error says to retrain it.
@@ -35,6 +39,7 @@ from scipy.special import expit
 
 from icans.config import Settings
 from icans.errors import ModelNotFoundError
+from icans.horizons import TARGET_HORIZON
 from registry.store import MODEL_CARD, resolve, use_tracking
 
 ARTIFACT_DIR = "monitoring"
@@ -61,6 +66,10 @@ def reference_frame(model, test, seed: int, max_rows: int = MAX_ROWS) -> pd.Data
             "outcome": test.label[rows].astype(np.int64),
         }
     )
+    for name in model.horizons_:  # the shorter horizons (day 28 is probability, outcome)
+        if name != TARGET_HORIZON.name and name in test.horizon_labels:
+            frame[f"probability.{name}"] = expit(model.log_odds(model.transform(raw, name)))
+            frame[f"outcome.{name}"] = test.horizon_labels[name][rows].astype(np.int64)
     predictors = pd.DataFrame(
         x, columns=[PREDICTOR + name for name in model.feature_names_], dtype=float
     )

@@ -2,10 +2,14 @@
 free text, kept for a set number of days.
 
 A line holds the time (UTC), the request id, the model name and version, the channel (json,
-report, fhir, cds-hooks), the landmark day, the probability with its 95% interval, and the
-feature row: every predictor the model used, by name (a category as its 0/1 indicators, a
-missing value as null). It is what ``icans monitor`` compares with the training reference of
-the model that served it, and what outcomes are joined to, by request id, once they are known.
+report, fhir, cds-hooks), the landmark day, the probability with its 95% interval (the day-28
+horizon's, the target, as before horizons), every horizon the model answered
+(``"horizons": {"72h": {"probability": p, "interval": [low, high] or null}, "7d": ...,
+"day28": ...}``, :mod:`icans.horizons`), and the feature row: every predictor the model used
+for day 28, by name (a category as its 0/1 indicators, a missing value as null; a horizon's
+row differs only in the window predictor). It is what ``icans monitor`` compares with the
+training reference of the model that served it, and what outcomes are joined to, by request
+id, once they are known.
 The patient's identifier is never in it, nor anything the clinician typed: the predictors are
 numbers computed from the validated inputs. (The audit log, :mod:`serving.audit`, stays the
 record of who was answered what; this log is for the case mix and the model's behaviour.)
@@ -29,6 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from icans.horizons import TARGET_HORIZON
 from runtime.assessor import Assessment
 
 _NAME = re.compile(r"^predictions-(\d{4}-\d{2}-\d{2})\.jsonl$")
@@ -68,6 +73,7 @@ class PredictionLog:
             "landmark_day": assessment.landmark_day,
             "probability": assessment.probability,
             "interval": list(assessment.interval) if assessment.interval else None,
+            "horizons": _horizons(assessment),
             "predictors": {
                 c["feature"]: c["value"] for c in assessment.contributions
             },  # None: missing
@@ -87,6 +93,18 @@ class PredictionLog:
                 os.close(fd)
 
 
+def _horizons(assessment: Assessment) -> dict:
+    """Every horizon's probability and interval by name, shortest first (an assessment made
+    without horizons: its day-28 figures)."""
+    risks = [(h.horizon, h.probability, h.interval) for h in assessment.horizons] or [
+        (TARGET_HORIZON.name, assessment.probability, assessment.interval)
+    ]
+    return {
+        name: {"probability": p, "interval": list(interval) if interval else None}
+        for name, p, interval in risks
+    }
+
+
 def prune(directory: Path, before: date) -> list[Path]:
     """Delete the day files of days before ``before``; return them."""
     removed = []
@@ -100,7 +118,10 @@ def prune(directory: Path, before: date) -> list[Path]:
 
 def read_prediction_log(directory: Path, start: date, end: date) -> pd.DataFrame:
     """The predictions of the UTC days ``start``..``end`` (inclusive), one row each: the line's
-    fields, and one ``predictor.<name>`` column per predictor (NaN where missing). A line cut
+    fields (``probability``, ``interval_low``, ``interval_high``: day 28), per horizon ``h``
+    ``probability.<h>``, ``interval_low.<h>`` and ``interval_high.<h>`` (NaN where the model
+    did not answer that horizon; a line written before horizons were logged gives day 28
+    alone), and one ``predictor.<name>`` column per predictor (NaN where missing). A line cut
     short by a crash (the last one of a file) is skipped."""
     rows = []
     day = start
@@ -113,10 +134,29 @@ def read_prediction_log(directory: Path, start: date, end: date) -> pd.DataFrame
                 except ValueError:
                     continue
                 values = entry.pop("predictors")
-                low, high = entry.pop("interval") or (None, None)
+                interval = entry.pop("interval")
+                low, high = interval or (None, None)
+                horizons = entry.pop("horizons", None) or {
+                    TARGET_HORIZON.name: {"probability": entry["probability"], "interval": interval}
+                }
                 predictors = {
                     f"predictor.{k}": math.nan if v is None else v for k, v in values.items()
                 }
-                rows.append(entry | {"interval_low": low, "interval_high": high} | predictors)
+                rows.append(
+                    entry
+                    | {"interval_low": low, "interval_high": high}
+                    | _horizon_columns(horizons)
+                    | predictors
+                )
         day += timedelta(days=1)
     return pd.DataFrame(rows)
+
+
+def _horizon_columns(horizons: dict) -> dict:
+    out = {}
+    for name, risk in horizons.items():
+        low, high = risk.get("interval") or (math.nan, math.nan)
+        out[f"probability.{name}"] = risk["probability"]
+        out[f"interval_low.{name}"] = low
+        out[f"interval_high.{name}"] = high
+    return out

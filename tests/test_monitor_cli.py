@@ -23,7 +23,7 @@ from monitoring.thresholds import Thresholds, judge
 from monitoring.window import resolve_window
 from registry.reference import MAX_ROWS, PREDICTOR, Reference, load_reference
 from registry.store import use_experiment, use_tracking
-from runtime.assessor import Assessment
+from runtime.assessor import Assessment, HorizonRisk
 from serving.prediction_log import PredictionLog
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -204,3 +204,73 @@ def test_a_version_without_a_reference_is_named_and_retraining_suggested(tmp_pat
     message = str(info.value)
     assert f"icans-risk version {mv.version} has no monitoring reference" in message
     assert "Retrain it" in message
+
+
+def test_every_horizon_is_monitored_with_its_own_outcomes(tmp_path, monkeypatch):
+    """The six predictions of test_monitor_outcomes (landmarks, risks and outcomes file worked
+    out by hand there), logged by the service's PredictionLog with every horizon, monitored
+    end to end against a hand-made reference of a model of three horizons (two inputs and the
+    window predictor, which is not monitored: it is the day again)."""
+    from test_monitor_outcomes import HAND_LANDMARKS, HAND_OUTCOMES
+
+    rng = np.random.default_rng(0)
+    n = 40
+    ref_rows = pd.DataFrame(
+        {
+            "landmark_day": rng.integers(0, 10, n),
+            "probability": rng.uniform(0.2, 0.6, n),
+            "outcome": np.arange(n) % 2,
+            "probability.72h": rng.uniform(0.0, 0.2, n),
+            "outcome.72h": (np.arange(n) % 4 == 0).astype(int),
+            "probability.7d": rng.uniform(0.1, 0.3, n),
+            "outcome.7d": (np.arange(n) % 3 == 0).astype(int),
+            PREDICTOR + "age_years": rng.uniform(30, 80, n),
+            PREDICTOR + "crp_mg_per_l": rng.uniform(1, 100, n),
+            PREDICTOR + "horizon_days": 28 - rng.integers(0, 10, n).astype(float),
+        }
+    )
+    monkeypatch.setattr(
+        monitor_module,
+        "load_reference",
+        lambda name, version, settings: Reference(name, version, "run-h", ref_rows, {}),
+    )
+    risks = {
+        "72h": [0.30, 0.10, 0.20, 0.05, 0.40, 0.15],
+        "7d": [0.35, 0.15, 0.30, 0.10, 0.45, 0.20],
+        "day28": [0.50, 0.30, 0.45, 0.20, 0.50, 0.60],
+    }
+    log = PredictionLog(tmp_path / "log", retention_days=10_000)
+    when = datetime(2026, 3, 1, 10, tzinfo=UTC)
+    for k, day in enumerate(HAND_LANDMARKS):
+        contributions = [
+            {"feature": "age_years", "value": 40.0 + k},
+            {"feature": "crp_mg_per_l", "value": 10.0 * k},
+            {"feature": "horizon_days", "value": 28.0 - day},
+        ]
+        horizons = [HorizonRisk(h, h, 28, risks[h][k], None, 0.0, 0.0, [], [], []) for h in risks]
+        p = risks["day28"][k]
+        a = Assessment(p, None, 0.0, 0.0, contributions, [], [], [], day, horizons=horizons)
+        log.record(f"r{k + 1}", "icans-risk", "3", "json", a, now=when + timedelta(minutes=k))
+    outcomes = tmp_path / "outcomes.csv"
+    outcomes.write_text(HAND_OUTCOMES)
+    out = tmp_path / "m"
+    args = ["monitor", "--log-dir", str(tmp_path / "log"), "--since", "2026-03-01",
+            "--until", "2026-03-01", "--outcomes", str(outcomes), "--out", str(out)]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "72h: PSI of risk" in result.output and "outcomes known 5" in result.output
+    summary = json.loads((tmp_path / "m" / "monitor.json").read_text())
+    [v] = summary["versions"]
+    assert list(v["horizons"]) == ["72h", "7d", "day28"]
+    short, week, day28 = (v["horizons"][h] for h in ("72h", "7d", "day28"))
+    assert short["outcomes"]["known"] == 5 and short["outcomes"]["awaiting"] == 1
+    assert short["outcomes"]["realised"]["events"] == 1
+    assert short["outcomes"]["realised"]["auroc"] == pytest.approx(0.75, abs=1e-12)
+    assert week["outcomes"]["known"] == 2 and week["outcomes"]["realised"]["auroc"] is None
+    assert day28["outcomes"]["realised"]["auroc"] == pytest.approx(1.0, abs=1e-12)
+    assert short["reference"]["rows"] == n and day28["predicted_risk"]["psi"] > 0.25
+    # the day-28 figures of before horizons: the same outcomes (2 known, 1 event)
+    assert v["outcomes"]["joined"] == 6 and v["outcomes"]["realised"]["n"] == 2
+    assert [c["column"] for c in v["drift"]["columns"]] == ["age_years", "crp_mg_per_l"]
+    page = (tmp_path / "m" / "monitor.html").read_text()
+    assert "within the next 72 hours" in page and "5 known, 1 awaiting; 1 events" in page
