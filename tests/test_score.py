@@ -19,7 +19,6 @@ from features.landmarks import build_landmark_dataset, patient_record
 from features.packing import to_raw
 from icans.errors import InvalidInputError
 from icans.horizons import HORIZON_NAMES
-from model.risk_model import RiskModel
 from runtime.assessor import Assessor
 from scoring.batch import ScoreColumns, score_cohort, scores, select_horizons
 
@@ -170,13 +169,10 @@ def test_a_day28_model_writes_its_one_horizon_beside_the_old_columns(scored):
 
 
 @pytest.fixture(scope="module")
-def horizons_model(small_cohort):
-    """Fitted for every horizon on the 400-patient session cohort, two bootstrap refits."""
-    ds = build_landmark_dataset(read_cohort(small_cohort).tables)
-    trees = {"max_depth": 2, "learning_rate": 0.2, "min_child_weight": 2, "n_estimators": 30}
-    labels = np.column_stack([ds.horizon_labels[h] for h in HORIZON_NAMES])
-    model = RiskModel(hyperparameters=trees, uncertainty_refits=2, cv_folds=2)
-    return model.fit(ds.raw, labels, ds.patient_id), ds
+def horizons_model(horizon_model, small_cohort):
+    """The session's model of every horizon (tests/conftest.py: fitted on the 400-patient
+    session cohort, two bootstrap refits) and that cohort's landmark rows."""
+    return horizon_model, build_landmark_dataset(read_cohort(small_cohort).tables)
 
 
 def test_every_horizon_is_written_nested_with_the_models_numbers(horizons_model):
