@@ -1,16 +1,22 @@
-"""Responses handed to the server whole (:mod:`serving.whole_response`).
+"""Responses handed to the connection whole (:mod:`serving.whole_response`).
 
 The kill it guards against is tested on real processes in ``tests/test_chaos.py``; here, what
-the server receives and when: the headers never before the body, nothing between them, a
-failure before the body leaving nothing sent (so the server answers 500 itself), and the
-served application wrapped outside BentoML's middlewares.
+the server receives and when (the headers never before the body, a failure before the body
+leaving nothing sent, so the server answers 500 itself), what reaches a client of a real
+uvicorn server (nothing until the body is ready, then the whole response, written in one call
+by the installed uvicorn), and the served application wrapped outside BentoML's middlewares.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
+import time
 
 import pytest
+import uvicorn
+from cluster import free_port
 
 from serving.whole_response import WholeResponses
 
@@ -96,3 +102,47 @@ def test_the_served_application_is_wrapped_outside_bentomls_middlewares():
     # inside it, BentoML's own stack (traffic metrics, tracing, access log ...): the wrapper
     # is the server's application itself, nothing of BentoML's around it
     assert type(app.app).__module__.startswith("starlette")
+
+
+def test_a_real_server_sends_nothing_until_the_body_then_the_whole_response_in_one_write():
+    release = threading.Event()
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            return
+        await receive()
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"11")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        while not release.is_set():  # between the headers and the body, as long as it takes
+            await asyncio.sleep(0.01)
+        await send({"type": "http.response.body", "body": b'{"ok":true}', "more_body": False})
+
+    whole = WholeResponses(app)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(whole, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            client.settimeout(0.5)
+            with pytest.raises(TimeoutError):  # the headers are held while the body is not ready
+                client.recv(1024)
+            release.set()
+            client.settimeout(10)
+            received = b""
+            while chunk := client.recv(65536):
+                received += chunk
+        assert received.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert received.endswith(b'\r\n\r\n{"ok":true}')
+        # the installed uvicorn let the response be written in one call (not the fallback)
+        assert whole.whole == 1
+    finally:
+        release.set()
+        server.should_exit = True
+        thread.join(timeout=20)
