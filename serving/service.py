@@ -36,6 +36,7 @@ from serving.launch import listening_host
 from serving.metrics import metrics
 from serving.preflight import arbiter_check, check_exposure, worker_cannot_start
 from serving.rollout import ReadinessDetail, settle_heap
+from serving.whole_response import WholeResponses
 from serving.worker import Worker
 
 log = logging.getLogger("icans.serving")
@@ -115,3 +116,17 @@ IcansRisk.add_asgi_middleware(
     ReadinessDetail,  # pyright: ignore[reportArgumentType]  # BentoML's annotation: see above
     live=lambda: getattr(app.state, "live", None),
 )
+
+
+class _WholeResponsesService(bentoml.Service):
+    """BentoML's service with :class:`serving.whole_response.WholeResponses` around its whole
+    application, outside BentoML's own middlewares (``add_asgi_middleware`` places a
+    middleware inside them): each worker's server gets the app from ``to_asgi``."""
+
+    __slots__ = ()  # the same layout as BentoML's (slotted) service, so the class can change
+
+    def to_asgi(self, is_main: bool = True):
+        return WholeResponses(super().to_asgi(is_main))
+
+
+IcansRisk.__class__ = _WholeResponsesService
