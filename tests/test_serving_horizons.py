@@ -2,10 +2,10 @@
 (with the ``horizons`` query parameter), the patient page's chart and the audit line.
 
 The model is the horizon champion (``conftest.horizon_champion``: the small champion's tiny
-configuration fitted for the next 72 hours, the next 7 days and day 28, registered and promoted
-in a sqlite store of its own), served in process through BentoML's ASGI app as in
-``test_serving_api.py``. A model fitted for day 28 alone is checked there (one horizon). What
-is checked here is what the product says per horizon, not the model's quality.
+configuration, trees alone, fitted for the next 72 hours, the next 7 days and day 28,
+registered and promoted in a sqlite store of its own), served in process through BentoML's
+ASGI app as in ``test_serving_api.py``. A model fitted for day 28 alone is checked there (one
+horizon). What is checked here is what the product says per horizon, not the model's quality.
 
 Tolerances: a horizon's contributions (per input) add up to its log-odds to 1e-9 (a float sum of
 a few dozen terms of order 1, the shares of a derived predictor included), and that log-odds
@@ -149,9 +149,11 @@ def test_each_horizons_contributions_add_up_to_its_log_odds(answer):
 
 
 def test_the_horizons_differ_where_their_windows_do(answer):
-    """On day 5 the three windows (3, 7 and 23 days) differ: so do the risks, longest highest."""
+    """On day 5 the windows (3, 7 and 23 days) differ: the risk by day 28 is above the 72-hour
+    one (the 7-day one between them, and equal to one of them where no tree splits the window
+    between 3 and 7 days or 7 and 23)."""
     p = [h["probability"] for h in answer["horizons"]]
-    assert p[0] < p[1] < p[2]
+    assert p[0] <= p[1] <= p[2] and p[0] < p[2]
     shap = [
         {c["input"]: c["shap_log_odds"] for c in h["input_contributions"]}
         for h in answer["horizons"]
@@ -302,8 +304,8 @@ def test_the_page_charts_every_horizon_with_its_window(page, answer):
     shown = [float(b.get("data-probability")) for b in bars]
     assert shown == [h["probability"] for h in answer["horizons"]]  # exact: repr round-trip
     heights = [float(b.get("height")) for b in bars]
-    assert heights[0] < heights[1] < heights[2]  # as the probabilities (day 5: they differ)
-    # one bar's height per unit of probability: the bars are drawn to one scale
+    # ordered as the probabilities, to one scale (the bars' heights per unit of probability)
+    assert heights[0] <= heights[1] <= heights[2] and heights[0] < heights[2]
     ratios = [height / p for height, p in zip(heights, shown, strict=True)]
     assert max(ratios) == pytest.approx(min(ratios), rel=1e-3)
     assert len([g for g in svg.iter("g") if g.get("class") == "interval"]) == 3
