@@ -1,7 +1,9 @@
 """Request and response schemas of the versioned JSON API (``/v1``).
 
 The request is the data contract's patient (:class:`api.patient.PatientObservation`);
-responses say which model answered, the probability, its explanation and warnings.
+responses say which model answered, the probability, its explanation and warnings, at the top
+for day 28 (the target, as before horizons) and in ``horizons`` for every horizon the model
+estimates (:mod:`icans.horizons`: the next 72 hours, the next 7 days, by day 28).
 """
 
 from __future__ import annotations
@@ -47,27 +49,75 @@ class ProbabilityInterval(BaseModel):
     )
 
 
-class RiskResponse(BaseModel):
+DAY28_TOP = (
+    " The day-28 horizon's, as before horizons were added (backward compatible; the same as "
+    "its entry in horizons)."
+)
+
+
+class HorizonRiskResponse(BaseModel):
+    """The risk within one horizon after the landmark day, with its interval and explanation.
+    The horizons of one response never contradict each other: probability and both interval
+    bounds are ordered 72h <= 7d <= day28 (one model, monotone in the window)."""
+
+    horizon: str = Field(description="The horizon's name: 72h, 7d or day28.")
+    label: str = Field(description="How it reads: 'within the next 72 hours', 'by day 28'.")
+    end_day: int = Field(
+        description="The window's last day: the event counts on days landmark_day + 1 .. "
+        "end_day, end_day = min(landmark_day + the horizon's days, 28) (28 for day28)."
+    )
     probability: float = Field(
         ge=0,
         le=1,
-        description="Risk of severe (grade 3-4) or "
-        "steroid-refractory ICANS after this day, through day 28.",
+        description="Risk of severe (grade 3-4) or steroid-refractory ICANS on days "
+        "landmark_day + 1 .. end_day.",
     )
     probability_interval: ProbabilityInterval | None = Field(
         description="95% uncertainty interval of the probability; null if the model has none."
     )
+    base_log_odds: float = Field(description="Expected log-odds over the training data.")
+    log_odds: float = Field(description="base_log_odds + sum of input_contributions.")
+    input_contributions: list[InputContribution] = Field(
+        description="Exact TreeSHAP contributions per input entered, largest absolute first; "
+        "base_log_odds plus their sum is log_odds. (The per-predictor list is given for "
+        "day 28 only, in the top-level contributions: it is most of a response's size.)"
+    )
+    drivers: list[str] = Field(description="Plain-language top drivers of this horizon.")
+
+
+class RiskResponse(BaseModel):
+    probability: float = Field(
+        ge=0,
+        le=1,
+        description="Risk of severe (grade 3-4) or steroid-refractory ICANS after this day, "
+        "through day 28." + DAY28_TOP,
+    )
+    probability_interval: ProbabilityInterval | None = Field(
+        description="95% uncertainty interval of the probability; null if the model has none."
+        + DAY28_TOP
+    )
     landmark_day: int = Field(description="day_since_infusion of the request.")
     model_name: str
     model_version: str
-    base_log_odds: float = Field(description="Expected log-odds over the training data.")
-    log_odds: float = Field(description="base_log_odds + sum of contributions.")
-    contributions: list[Contribution] = Field(description="Per predictor, largest absolute first.")
+    base_log_odds: float = Field(
+        description="Expected log-odds over the training data." + DAY28_TOP
+    )
+    log_odds: float = Field(description="base_log_odds + sum of contributions." + DAY28_TOP)
+    contributions: list[Contribution] = Field(
+        description="Per predictor, largest absolute first; day 28 (the only horizon given per "
+        "predictor)."
+    )
     input_contributions: list[InputContribution] = Field(
         description="Per input entered (categories summed, derived predictors attributed to "
-        "their inputs), largest absolute first; they add up to the same log-odds."
+        "their inputs), largest absolute first; they add up to the same log-odds." + DAY28_TOP
     )
-    drivers: list[str] = Field(description="Plain-language top drivers.")
+    drivers: list[str] = Field(description="Plain-language top drivers." + DAY28_TOP)
+    horizons: list[HorizonRiskResponse] = Field(
+        default_factory=list,
+        description="The risk per horizon, shortest first (72h, 7d, day28): every horizon the "
+        "model estimates, or those the request's horizons parameter names. A model fitted for "
+        "day 28 alone answers with day28 only.",
+    )
     warnings: list[str] = Field(
         description="Inputs outside the training range, unseen categories, categories with few "
         "training outcomes, missing inputs."

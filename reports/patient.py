@@ -8,6 +8,9 @@ What the page shows, and why:
 
 * the probability with its 95% uncertainty interval (patient-bootstrap refits of the model) and
   the landmark day: what the estimate is, for which day, and how firmly the data pin it down;
+* the risk per horizon the model estimates (the next 72 hours, the next 7 days, by day 28): a
+  small chart of the three with their intervals and a table (:mod:`reports.horizon_chart`),
+  saying that they are nested; the rest of the page explains the day-28 risk;
 * the plain-language top drivers, then a waterfall of every predictor's exact TreeSHAP
   contribution in clinical units ("CRS grade today 3: +0.80 log-odds"), from the model's base
   log-odds to the patient's log-odds, with the table that adds up to the stated probability;
@@ -42,6 +45,7 @@ from icans.errors import InvalidInputError
 from model.explain import describe
 from registry.store import load_registered
 from reports import html as h
+from reports.horizon_chart import horizons_section
 from reports.provenance import identity_is_synthetic
 from runtime.assessor import Assessment, Assessor
 
@@ -180,7 +184,7 @@ def _risk_section(a: Assessment, model: dict, request_id: str | None) -> str:
     if request_id:
         rows.append(("request id", request_id))
     rows.append(("generated", datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")))
-    return headline + h.table([], rows, cls="facts")
+    return headline + horizons_section(a.horizons, a.landmark_day) + h.table([], rows, cls="facts")
 
 
 def _waterfall_section(a: Assessment, synthetic: bool) -> str:

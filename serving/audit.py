@@ -1,7 +1,9 @@
 """Audit trail: one JSON line per prediction or card feedback, with no identifier in it.
 
 A prediction line holds the time (UTC), the request id, the model name and version, the SHA-256
-of the canonical input, the probability and, for a CDS Hooks card, the card's id. A feedback
+of the canonical input, the probability (day 28, the target), the probability of each horizon
+the model estimates (``"horizons": {"72h": p, "7d": p, "day28": p}``, :mod:`icans.horizons`;
+every one, whichever the response showed) and, for a CDS Hooks card, the card's id. A feedback
 line (``"event": "feedback"``) holds the card's id, the outcome (accepted or overridden), the
 coded override reason and how many suggestions were accepted: never the clinician's free-text
 comment. The canonical input is the validated patient as JSON with
@@ -65,8 +67,10 @@ class AuditLog:
         patient: PatientObservation,
         probability: float,
         card: str | None = None,
+        horizons: dict[str, float] | None = None,
     ) -> dict:
-        """One prediction's line (a dict), for :meth:`write`."""
+        """One prediction's line (a dict), for :meth:`write`; ``horizons``: each horizon's
+        probability by name (shortest first), beside the day-28 ``probability``."""
         entry = {
             "time": datetime.now(UTC).isoformat(),
             "request_id": request_id,
@@ -75,6 +79,8 @@ class AuditLog:
             "input_sha256": canonical_input_sha256(patient),
             "probability": probability,
         }
+        if horizons is not None:
+            entry["horizons"] = dict(horizons)
         return entry | ({"card": card} if card else {})
 
     @staticmethod

@@ -4,6 +4,12 @@ Every route answers from the worker's live model version, read once per request
 (:class:`serving.worker.Worker`), and records each prediction (audit line, prediction-log
 line, metrics) under the request id it answers with. A prediction whose audit line cannot be
 written is not answered: the route answers 503 naming the reason (``audit_unavailable``).
+
+A risk answers for every horizon the model estimates (:mod:`icans.horizons`: the next 72 hours,
+the next 7 days, by day 28), each with its interval and explanation, the day-28 figures also at
+the top as before; the ``horizons`` query parameter selects some of them, and a horizon that
+does not exist or that the model does not estimate is a 422 naming the parameter, the value and
+the rule, before anything is computed or recorded.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 
@@ -19,13 +25,16 @@ from api.patient import PatientObservation
 from api.schemas import (
     BatchRequest,
     BatchResponse,
+    ErrorDetail,
     ErrorResponse,
     ModelInfo,
     RiskResponse,
     RolloutStatus,
 )
+from icans.errors import InvalidInputError
+from icans.horizons import HORIZON_NAMES, horizon
 from reports.patient import build_patient_report
-from runtime.assessor import Assessment
+from runtime.assessor import Assessment, HorizonRisk
 from serving.audit import AuditUnavailable
 from serving.json_app import ERRORS, JSON_ERRORS, request_id
 from serving.model_version import ModelRuntime
@@ -50,6 +59,49 @@ WITHHELD_JSON: dict[int | str, dict[str, Any]] = {
 }
 
 
+HorizonsQuery = Annotated[
+    str | None,
+    Query(
+        description="Which horizons to answer, comma-separated, e.g. '72h,day28' (shortest "
+        f"first in the answer whatever the order given): of {', '.join(HORIZON_NAMES)} (the "
+        "next 72 hours, the next 7 days, by day 28), those the model estimates. Default: every "
+        "horizon the model estimates. An unknown horizon, or one the model does not estimate, "
+        "is a 422 naming the parameter. The day-28 figures at the top of each result are "
+        "always given.",
+        examples=["72h,7d,day28", "72h"],
+    ),
+]
+
+
+def selected_horizons(given: str | None, fitted: tuple[str, ...]) -> tuple[str, ...]:
+    """The horizons a request asks for (``given``: the ``horizons`` query parameter), in the
+    model's order (shortest first); None: every ``fitted`` one. A name that is no horizon
+    (:func:`icans.horizons.horizon`) or one the model does not estimate raises
+    :class:`InvalidInputError` naming the parameter ``horizons``."""
+    if given is None:
+        return fitted
+    names = [name.strip() for name in given.split(",")]
+    for name in names:
+        try:
+            horizon(name)
+        except InvalidInputError as exc:
+            rule = f"comma-separated horizon names, each {exc.expected}"
+            raise InvalidInputError("horizons", name, rule) from None
+        if name not in fitted:
+            rule = f"a horizon this model estimates: one of {', '.join(fitted)}"
+            raise InvalidInputError("horizons", name, rule)
+    return tuple(name for name in fitted if name in names)
+
+
+def refused(exc: InvalidInputError, rid: str) -> JSONResponse:
+    """A query parameter breaking its rule: 422 in the API's error format, nothing recorded."""
+    detail = ErrorDetail(field=exc.field, value=exc.as_dict()["value"], expected=exc.expected)
+    body = ErrorResponse(
+        error="invalid_input", message="1 invalid field(s)", errors=[detail], request_id=rid
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=422)
+
+
 def withheld(exc: AuditUnavailable, rid: str) -> JSONResponse:
     """The answer to a request whose predictions could not be audited: 503 with the reason."""
     body = ErrorResponse(error="audit_unavailable", message=str(exc), request_id=rid)
@@ -57,20 +109,45 @@ def withheld(exc: AuditUnavailable, rid: str) -> JSONResponse:
 
 
 def assess(
-    worker: Worker, patients: list[PatientObservation], rid: str, batch: bool = False
+    worker: Worker,
+    patients: list[PatientObservation],
+    rid: str,
+    batch: bool = False,
+    horizons: str | None = None,
 ) -> list[RiskResponse]:
-    """Assess, record and answer. In a batch, patient ``i``'s result, audit line and
-    prediction-log line carry ``<request id>.<i>``: one id per prediction, the key an
-    outcome is later joined on (``icans monitor``); a batch's audit lines are written all
-    or none. Raises :class:`AuditUnavailable` (nothing recorded) when they cannot be."""
+    """Assess, record and answer, with the ``horizons`` asked for (:func:`selected_horizons`:
+    :class:`InvalidInputError` before anything is assessed or recorded). In a batch, patient
+    ``i``'s result, audit line and prediction-log line carry ``<request id>.<i>``: one id per
+    prediction, the key an outcome is later joined on (``icans monitor``); a batch's audit
+    lines are written all or none. Raises :class:`AuditUnavailable` (nothing recorded) when
+    they cannot be."""
     runtime = worker.runtime  # read once: one version answers the whole request
+    shown = selected_horizons(horizons, runtime.model.horizons_)
     assessments = runtime.assess(patients)
     ids = [f"{rid}.{i}" for i in range(len(patients))] if batch else [rid]
     worker.record(runtime.identity(), "json", list(zip(ids, patients, assessments, strict=True)))
-    return [_response(a, runtime, pid) for pid, a in zip(ids, assessments, strict=True)]
+    return [_response(a, runtime, pid, shown) for pid, a in zip(ids, assessments, strict=True)]
 
 
-def _response(a: Assessment, runtime: ModelRuntime, rid: str) -> RiskResponse:
+def _horizon(h: HorizonRisk) -> dict:
+    return {
+        "horizon": h.horizon,
+        "label": h.label,
+        "end_day": h.end_day,
+        "probability": h.probability,
+        "probability_interval": None
+        if h.interval is None
+        else {"low": h.interval[0], "high": h.interval[1]},
+        "base_log_odds": h.base_log_odds,
+        "log_odds": h.log_odds,
+        "input_contributions": h.input_contributions,
+        "drivers": h.drivers,
+    }
+
+
+def _response(
+    a: Assessment, runtime: ModelRuntime, rid: str, shown: tuple[str, ...]
+) -> RiskResponse:
     # validated in one call from plain data (pydantic's core walks the nested lists), not
     # built one sub-model at a time: a response holds a hundred or more contributions
     return RiskResponse.model_validate(
@@ -91,6 +168,7 @@ def _response(a: Assessment, runtime: ModelRuntime, rid: str) -> RiskResponse:
             "missing_inputs": a.missing_inputs,
             "request_id": rid,
             "disclaimer": runtime.intended_use,
+            "horizons": [_horizon(h) for h in a.horizons if h.horizon in shown],
         }
     )
 
@@ -104,16 +182,25 @@ def validated_json(body: BaseModel) -> Response:
 
 
 @router.post("/risk", response_model=RiskResponse, responses=ERRORS | WITHHELD)
-async def risk(patient: PatientObservation, request: Request, worker: CurrentWorker):
-    """Risk for one patient on day_since_infusion, with its explanation."""
+async def risk(
+    patient: PatientObservation,
+    request: Request,
+    worker: CurrentWorker,
+    horizons: HorizonsQuery = None,
+):
+    """Risk for one patient on day_since_infusion, with its explanation: per horizon the model
+    estimates (next 72 hours, next 7 days, by day 28; ``horizons`` selects), the day-28 figures
+    also at the top."""
     # computed on the event loop, not handed to a thread: a millisecond or two of CPU,
     # which a thread hop (and its hand-back) would add to, and a worker's CPU is the
     # limit either way (batches and pages, longer, still go to the threadpool)
     rid = request_id(request)
     try:
-        return validated_json(assess(worker, [patient], rid)[0])
+        return validated_json(assess(worker, [patient], rid, horizons=horizons)[0])
     except AuditUnavailable as exc:
         return withheld(exc, rid)
+    except InvalidInputError as exc:
+        return refused(exc, rid)
 
 
 @router.post(
@@ -140,13 +227,18 @@ def report(patient: PatientObservation, request: Request, worker: CurrentWorker)
 
 
 @router.post("/risk/batch", response_model=BatchResponse, responses=ERRORS | WITHHELD)
-def risk_batch(body: BatchRequest, request: Request, worker: CurrentWorker):
-    """Risk for up to 256 patients in one call; one result per patient, in order."""
+def risk_batch(
+    body: BatchRequest, request: Request, worker: CurrentWorker, horizons: HorizonsQuery = None
+):
+    """Risk for up to 256 patients in one call; one result per patient, in order, each with
+    its horizons (as /risk)."""
     rid = request_id(request)
     try:
-        results = assess(worker, body.patients, rid, batch=True)
+        results = assess(worker, body.patients, rid, batch=True, horizons=horizons)
     except AuditUnavailable as exc:
         return withheld(exc, rid)
+    except InvalidInputError as exc:
+        return refused(exc, rid)
     return validated_json(BatchResponse(results=results, request_id=rid))
 
 

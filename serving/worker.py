@@ -60,15 +60,18 @@ class Worker:
         card: str | None = None,
     ) -> None:
         """The predictions of one response (request id, patient, assessment each) in the audit
-        log, then the prediction log and the metrics. The audit lines go first, in one write,
-        all or none: when they cannot be written, :class:`serving.audit.AuditUnavailable` is
-        raised before anything else is written, and the caller answers 503 instead. A
-        prediction-log line that cannot be written is logged and left out: the answer is on
-        record in the audit trail, and monitoring's sample is no reason to withhold it."""
+        log (each horizon's probability beside day 28's), then the prediction log and the
+        metrics. The audit lines go first, in one write, all or none: when they cannot be
+        written, :class:`serving.audit.AuditUnavailable` is raised before anything else is
+        written, and the caller answers 503 instead. A prediction-log line that cannot be
+        written is logged and left out: the answer is on record in the audit trail, and
+        monitoring's sample is no reason to withhold it."""
         name, version = ident["name"], ident["version"]
         self.audit.write(
             [
-                AuditLog.prediction(rid, name, version, p, a.probability, card)
+                AuditLog.prediction(
+                    rid, name, version, p, a.probability, card, horizons=_horizons(a)
+                )
                 for rid, p, a in predictions
             ]
         )
@@ -78,6 +81,11 @@ class Worker:
             except OSError as exc:
                 log.error("prediction log line of %s not written: %s", rid, exc)
             record_prediction(name, version, channel, a.probability)
+
+
+def _horizons(a: Assessment) -> dict[str, float]:
+    """Each horizon's probability by name, shortest first (the audit line's ``horizons``)."""
+    return {h.horizon: h.probability for h in a.horizons}
 
 
 async def current_worker() -> Worker:

@@ -157,10 +157,10 @@ def small_champion(tmp_path_factory) -> Champion:
     but not the champion's quality.
 
     Built once per run (:func:`_built_once`); tests only read its store (a test that changes a
-    registry works on a copy). A test module uses this or the session champion, not both
-    (:func:`pytest_collection_modifyitems` refuses a mix): a service started in process on one
-    store polls it, pointing MLflow's tracking URI there, and the session champion trained
-    meanwhile would record into the wrong store.
+    registry works on a copy). A test module uses this, the session champion or
+    :func:`horizon_champion`, never two (:func:`pytest_collection_modifyitems` refuses a mix): a
+    service started in process on one store polls it, pointing MLflow's tracking URI there, and
+    another model trained meanwhile would record into the wrong store.
     """
     return _built_once(tmp_path_factory, "small-champion", _train_small)
 
@@ -189,6 +189,31 @@ def horizon_model(small_cohort):
         hyperparameters=trees, uncertainty_refits=2, cv_folds=2, n_jobs=1, linear_offset=False
     )
     return model.fit(ds.raw, labels, ds.patient_id)
+
+
+@pytest.fixture(scope="session")
+def horizon_champion(small_cohort, tmp_path_factory) -> Champion:
+    """A tiny model fitted for every horizon (next 72 hours, next 7 days, by day 28), registered
+    and promoted in a temporary sqlite store of its own, as ``icans train`` runs: the
+    :data:`support.SMALL` configuration with ``horizons`` all three and no additive part (its
+    fits took 57 of a 91 s run on a loaded machine; without it the fit takes 3 s and the run
+    32 s, most of it the report and MLflow), on :func:`small_cohort`'s 400 patients. For the
+    tests of what the service answers per horizon (JSON, the patient page, the audit line); the
+    other in-process service tests use :func:`small_champion` (day 28 alone). Built once per
+    run, like it; a module uses one trained model fixture."""
+    from support import SMALL
+
+    from icans.horizons import HORIZON_NAMES
+
+    def build(root: Path) -> Champion:
+        return _train(
+            root,
+            None,
+            SMALL.model_copy(update={"horizons": HORIZON_NAMES, "linear_offset": False}),
+            small_cohort,
+        )
+
+    return _built_once(tmp_path_factory, "horizon-champion", build)
 
 
 def _built_once(tmp_path_factory, name: str, build: Callable[[Path], Champion]) -> Champion:
@@ -225,12 +250,16 @@ def _train_small(root: Path) -> Champion:
     return _train(root, CohortSpec(n_patients=400, seed=5), SMALL)
 
 
-def _train(root: Path, spec: CohortSpec, config) -> Champion:
+def _train(root: Path, spec: CohortSpec | None, config, cohort: Path | None = None) -> Champion:
+    """Generate a cohort of ``spec`` (or use ``cohort``), train on it, register and promote."""
     from icans.config import load_settings
     from training.train import train
 
-    cohort, store = root / "cohort", root / "store"
-    generate_cohort(cohort, spec)
+    store = root / "store"
+    if cohort is None:
+        assert spec is not None
+        cohort = root / "cohort"
+        generate_cohort(cohort, spec)
     store.mkdir()
     settings = load_settings(
         tracking_uri=f"sqlite:///{store}/mlflow.db", artifacts_dir=store / "artifacts"
@@ -243,6 +272,9 @@ def _train(root: Path, spec: CohortSpec, config) -> Champion:
 # --------------------------------------------------------------------------------------------
 # Tiers: markers applied by fixture name, and skips for programs that are not installed
 # --------------------------------------------------------------------------------------------
+
+# The trained models: a module uses one (small_champion says why).
+TRAINED = {"champion", "small_champion", "horizon_champion"}
 
 # A test using one of these fixtures (directly or through another fixture) gets the marker.
 MARKED_BY_FIXTURE = {
@@ -310,12 +342,12 @@ def pytest_collection_modifyitems(config, items):
             if fixture in used:
                 item.add_marker(marker)
         module = getattr(item, "nodeid", "").split("::")[0]
-        models.setdefault(module, set()).update(used & {"champion", "small_champion"})
-    mixed = sorted(m for m, used in models.items() if len(used) == 2)
+        models.setdefault(module, set()).update(used & TRAINED)
+    mixed = sorted(m for m, used in models.items() if len(used) >= 2)
     if mixed:
         raise pytest.UsageError(
-            f"{', '.join(mixed)}: a test module uses the champion or the small champion, not "
-            "both (tests/conftest.py, small_champion)"
+            f"{', '.join(mixed)}: a test module uses one of the champion, the small champion "
+            "and the horizon champion (tests/conftest.py, small_champion)"
         )
     _long_modules_first(items)
     if in_ci():

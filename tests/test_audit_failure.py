@@ -204,6 +204,11 @@ def test_an_answer_whose_audit_line_cannot_be_written_is_refused_with_503(client
     assert len(new_audit) == audit_lines and len(new_log) == log_lines
     if route != "cds-feedback":  # feedback lines carry the card, not the request id
         assert all(json.loads(line)["request_id"].startswith(rid) for line in new_audit)
+        # each horizon's probability beside day 28's (the small champion: day 28 alone)
+        assert all(
+            json.loads(line)["horizons"] == {"day28": json.loads(line)["probability"]}
+            for line in new_audit
+        )
         assert [json.loads(line)["request_id"] for line in new_log] == [
             json.loads(line)["request_id"] for line in new_audit
         ]

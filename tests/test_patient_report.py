@@ -91,6 +91,14 @@ def test_every_section_is_present_in_order(page):
     assert "<script" not in html.lower() and "http://" not in html and "https://" not in html
 
 
+def test_a_model_fitted_for_day28_alone_draws_no_horizon_chart(page):
+    """The chart of several horizons: tests/test_serving_horizons.py."""
+    html, a = page
+    assert [h.horizon for h in a.horizons] == ["day28"]
+    assert "<svg" not in html
+    assert "This model version estimates the risk by day 28 only" in html
+
+
 def test_headline_states_probability_interval_and_landmark(page, runtime):
     html, a = page
     assert a.interval is not None and 0 <= a.interval[0] <= a.interval[1] <= 1

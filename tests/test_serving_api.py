@@ -17,6 +17,7 @@ import math
 import re
 from datetime import UTC, datetime
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from scipy.special import expit
@@ -329,6 +330,22 @@ def test_risk_response_contract(client, trained, body):
     assert all(body.get(field) in (None, []) for field in r["missing_inputs"]), r
     assert isinstance(r["request_id"], str) and r["request_id"]
     assert "SYNTHETIC" in r["disclaimer"]
+
+
+def test_a_model_fitted_for_day28_alone_answers_with_that_one_horizon(client, body):
+    """The horizons of a model fitted for every horizon: tests/test_serving_horizons.py."""
+    r = client.post("/v1/risk", json=body).json()
+    (day28,) = r["horizons"]
+    assert (day28["horizon"], day28["label"], day28["end_day"]) == ("day28", "by day 28", 28)
+    for key in ("probability", "probability_interval", "log_odds", "base_log_odds"):
+        assert day28[key] == r[key], key
+    assert client.post("/v1/risk", params={"horizons": "day28"}, json=body).json() == (
+        r | {"request_id": ANY}
+    )
+    refused = client.post("/v1/risk", params={"horizons": "72h"}, json=body)
+    error = error_for(invalid(refused), "horizons")
+    assert error["value"] == "72h"
+    assert error["expected"] == "a horizon this model estimates: one of day28"
 
 
 @pytest.mark.parametrize(("record", "missing"), MISSING_CASES)
@@ -964,6 +981,7 @@ def test_each_prediction_appends_one_audit_line(client, body, audit_path):
     assert line["request_id"] == "audit-1"
     assert line["model_version"] == response.json()["model_version"]
     assert line["probability"] == response.json()["probability"]  # exact: one number, logged
+    assert line["horizons"] == {"day28": line["probability"]}  # a day-28 model: one horizon
     assert HEX64.match(line["input_sha256"])
     assert datetime.fromisoformat(line["time"]).tzinfo is not None
     assert "patient_id" not in line
