@@ -174,3 +174,42 @@ def learning_curve_figure(curve: pd.DataFrame, true_auroc: float, *, note: str =
     ax.set_title(f"Learning curve ({note})", fontsize=10)
     ax.legend(fontsize=8)
     return fig
+
+
+def lead_time_figure(
+    curve: pd.DataFrame, threshold: float, horizon_label: str, *, note: str = NOTE
+):
+    """Alerting on the risk ``horizon_label`` at each threshold (:func:`evaluation.lead_time.
+    lead_time_curve`): the share of event patients alerted before their event, the median lead
+    time (quartiles shaded), and alerted patients per event patient alerted; the chosen
+    ``threshold`` marked."""
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    t = curve["threshold"].to_numpy(float)
+    share, per_event = (
+        curve["share_alerted_before_event"].to_numpy(float),
+        curve["alerted_per_event_alerted"].to_numpy(float),
+    )
+    axes[0].plot(t, share, color=COLORS[MODEL], lw=1.4)
+    axes[0].set_ylim(-0.02, 1.02)
+    axes[0].set_ylabel("share of event patients alerted before the event", fontsize=8)
+    axes[1].plot(t, curve["lead_time_median_days"], color=COLORS[MODEL], lw=1.4, label="median")
+    axes[1].fill_between(
+        t,
+        curve["lead_time_q1_days"].to_numpy(float),
+        curve["lead_time_q3_days"].to_numpy(float),
+        color=COLORS[MODEL],
+        alpha=0.2,
+        label="quartiles",
+    )
+    axes[1].set_ylabel("days from first alert to the event", fontsize=8)
+    axes[1].legend(fontsize=7)
+    axes[2].plot(t, per_event, color=COLORS[MODEL], lw=1.4)
+    axes[2].axhline(1.0, color="grey", ls=":", lw=0.8)
+    axes[2].set_ylabel("alerted patients per event patient alerted", fontsize=8)
+    for ax in axes:
+        ax.axvline(threshold, color="#d62728", ls="--", lw=1.0)
+        ax.set_xlabel(f"threshold on the risk {horizon_label}", fontsize=8)
+    axes[0].set_title(f"chosen threshold {threshold:g} (dashed)", fontsize=8)
+    fig.suptitle(f"First alert at or above the threshold ({note})", fontsize=10)
+    fig.tight_layout()
+    return fig
