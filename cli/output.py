@@ -123,7 +123,7 @@ def print_horizons(review: Any, synthetic: bool = True) -> None:
     """Every horizon the model estimates (all landmark days, then AUROC by day), then the lead
     time of the threshold (:class:`reports.horizon_review.HorizonReview`)."""
     from icans.horizons import horizon
-    from reports.horizon_review import DEFAULT_THRESHOLD, horizon_metrics
+    from reports.horizon_review import horizon_metrics
 
     def ci(r: Any, metric: str) -> str:
         if not np.isfinite(r[metric]):
@@ -206,4 +206,3 @@ def print_horizons(review: Any, synthetic: bool = True) -> None:
             num(r["median_days_to_event"], "{:.1f}"),
         )
     console.print(t)
-    assert DEFAULT_THRESHOLD > 0  # the default the help text states

@@ -16,9 +16,9 @@ JSON), so both say the same figures for the same rows.
   figures never come from another cohort's outcomes.
 
 Defaults (stated in the report and the command's output): the lead-time horizon is the next
-72 hours when the model estimates it (the horizon admission, ICU transfer and escalation are
-decided on), else day 28; the threshold is :data:`DEFAULT_THRESHOLD`, the risk at which the CDS
-Hooks card warns by default (``cds.warning_at``, :mod:`icans.config`).
+72 hours when the model estimates it and it was evaluated (the horizon admission, ICU transfer
+and escalation are decided on), else day 28; the threshold is :data:`DEFAULT_THRESHOLD`, the
+risk at which the CDS Hooks card warns by default (``cds.warning_at``, :mod:`icans.config`).
 """
 
 from __future__ import annotations
@@ -181,15 +181,18 @@ def review_horizons(
     ``missing_events``). A bad horizon or threshold is refused before anything is computed."""
     estimated = estimated_horizons(model)
     value = DEFAULT_THRESHOLD if threshold is None else check_threshold(threshold)
-    name = lead_horizon(horizon_name, estimated)
-    evaluations = {
+    lead_horizon(horizon_name, estimated)  # refused before anything is computed
+    given = {
         h: evaluation if h == TARGET_HORIZON.name else (horizons or {}).get(h)
         for h in HORIZON_NAMES
         if h in estimated
     }
+    evaluations = {h: ev for h, ev in given.items() if ev is not None}
+    # the default among the evaluated horizons (a report given day 28's evaluation alone)
+    name = lead_horizon(horizon_name, estimated if horizon_name else tuple(evaluations))
     review = HorizonReview(
         estimated,
-        {h: ev for h, ev in evaluations.items() if ev is not None},
+        evaluations,
         name,
         value,
         horizon_name is None,

@@ -180,3 +180,14 @@ def test_another_cohorts_outcomes_give_no_lead_time(fitted, outcomes):
     assert "No lead time in this report" in page and "<img" not in page
     missing = review_horizons(fitted.model, fitted.evaluation, fitted.horizons, shifted[:5])
     assert "no patient in the cohort" in missing.missing
+
+
+def test_without_the_shorter_horizons_evaluations_day28_is_shown_and_alerted_on(fitted, outcomes):
+    """A report given day 28's evaluation alone (as built before the horizons were passed to
+    it): the shorter horizons are named as not evaluated, the lead time falls back to day 28."""
+    review = review_horizons(fitted.model, fitted.evaluation, None, events_of(outcomes))
+    assert list(review.evaluations) == ["day28"] and review.horizon == "day28"
+    assert review.lead  # counted on day 28
+    page = horizons_section(review)
+    assert "Not evaluated in this report: within the next 72 hours (72h), within" in page
+    assert [r[0] for r in _rows(page, "horizons")] == ["by day 28 (day28)"]
