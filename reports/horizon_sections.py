@@ -80,7 +80,8 @@ def early_days_auroc(review: HorizonReview, days: tuple[int, int] = EARLY_DAYS) 
 
 def horizons_section(review: HorizonReview, note: str = plots.NOTE) -> str:
     """Every horizon the model estimates: all landmark days together, then each day, against
-    the horizon's own events and true risk; the short horizons on days 3-7; calibration."""
+    the horizon's own events and true risk; the short horizons on days 3-7; calibration by
+    decile per horizon (all days; per day: the slope and intercept in the tables)."""
     labels = ", ".join(_title(n) for n in review.estimated)
     parts = [
         h.p(
@@ -129,10 +130,9 @@ def horizons_section(review: HorizonReview, note: str = plots.NOTE) -> str:
             f"<h3>{h.e(_title(name))}, by landmark day</h3>"
             + h.table(["landmark day", *METRIC_HEADER], days, f"horizon-{name}")
         )
-    for name, ev in review.evaluations.items():
-        if name != TARGET_HORIZON.name:  # day 28's is under "Performance by landmark day"
-            fig = plots.calibration_figure(ev, note=f"{_title(name)}; {note}")
-            parts.append(h.img(plots.to_png(fig), f"Calibration by decile, {name}"))
+    if len(review.evaluations) > 1:  # day 28's alone is under "Performance by landmark day"
+        fig = plots.horizons_calibration_figure(review.evaluations, note=note)
+        parts.append(h.img(plots.to_png(fig), "Calibration by decile per horizon"))
     return "".join(parts)
 
 

@@ -213,3 +213,35 @@ def lead_time_figure(
     fig.suptitle(f"First alert at or above the threshold ({note})", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def horizons_calibration_figure(evaluations: dict[str, Evaluation], *, note: str = NOTE):
+    """Observed vs predicted risk by decile, all landmark days together, one panel per horizon
+    (name -> its evaluation), the model beside the horizon's true risk; slope and intercept in
+    each title."""
+    fig, axes = plt.subplots(1, len(evaluations), figsize=(3.2 * len(evaluations), 3.2))
+    for ax, (name, ev) in zip(np.atleast_1d(axes), evaluations.items(), strict=True):
+        c = cast(pd.DataFrame, ev.calibration[ev.calibration["subset"] == "overall"])
+        top = 0.0
+        for predictor in (MODEL, TRUE_RISK):
+            b = c[c["predictor"] == predictor]
+            if b.empty:
+                continue
+            ax.plot(
+                b["mean_predicted"],
+                b["observed"],
+                "o-",
+                ms=3,
+                color=COLORS[predictor],
+                label=_label(predictor),
+            )
+            top = max(top, b["mean_predicted"].max(), b["observed"].max())
+        top = max(top * 1.05, 0.02)
+        ax.plot([0, top], [0, top], ls=":", color="grey", lw=0.8)
+        slope, icpt = ev.value(MODEL, "calibration_slope"), ev.value(MODEL, "calibration_intercept")
+        ax.set_title(f"{name}: slope {slope:.2f}, int. {icpt:.2f}", fontsize=8)
+        ax.set_xlabel("predicted risk", fontsize=8)
+    np.atleast_1d(axes)[0].set_ylabel("observed event rate")
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    fig.suptitle(f"Calibration by decile per horizon, all landmark days ({note})", fontsize=10)
+    return fig
