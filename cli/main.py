@@ -143,7 +143,7 @@ def evaluate_cmd(
         float | None,
         typer.Option(
             help="Alert when the horizon's risk is at or above this, 0 < t < 1 (default 0.1, "
-            "the CDS card's default warning threshold)."
+            "the CDS card's default day-28 warning threshold)."
         ),
     ] = None,
     json_out: Annotated[

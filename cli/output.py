@@ -167,7 +167,7 @@ def print_horizons(review: Any, synthetic: bool = True) -> None:
         t.add_row(f"day {int(first.iloc[k]['landmark_day'])}", *cells)
     console.print(t)
 
-    why = " (default: the CDS card's warning threshold)" if review.threshold_default else ""
+    why = " (default: the CDS card's day-28 warning threshold)" if review.threshold_default else ""
     console.print(
         f"Lead time: first alert with the risk {horizon(review.horizon).label} "
         f"({review.horizon}) >= {review.threshold:g}{why}."

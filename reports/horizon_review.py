@@ -18,7 +18,8 @@ JSON), so both say the same figures for the same rows.
 Defaults (stated in the report and the command's output): the lead-time horizon is the next
 72 hours when the model estimates it and it was evaluated (the horizon admission, ICU transfer
 and escalation are decided on), else day 28; the threshold is :data:`DEFAULT_THRESHOLD`, the
-risk at which the CDS Hooks card warns by default (``cds.warning_at``, :mod:`icans.config`).
+risk at which the CDS Hooks card warns on day 28 by default (``cds.warning_at``,
+:mod:`icans.config`; the shorter horizons' card thresholds have no default, a local decision).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from evaluation.lead_time import lead_time, lead_time_by_landmark, lead_time_cur
 from icans.errors import InvalidInputError
 from icans.horizons import HORIZON_NAMES, TARGET_HORIZON, horizon
 
-DEFAULT_THRESHOLD = 0.10  # the CDS card's default warning threshold (cds.warning_at)
+DEFAULT_THRESHOLD = 0.10  # the CDS card's default day-28 warning threshold (cds.warning_at)
 DEFAULT_HORIZON = "72h"  # when the model estimates it; else day 28
 CURVE_THRESHOLDS = np.round(np.arange(0.01, 0.601, 0.01), 2)  # the plot's thresholds
 THRESHOLD_RULE = "a risk strictly between 0 and 1 (0 < threshold < 1)"

@@ -149,7 +149,8 @@ def lead_time_section(review: HorizonReview, synthetic: bool, note: str = plots.
         )
         + f". Threshold: {t:g}"
         + (
-            " (the default: the CDS Hooks card's default warning threshold)"
+            " (the default: the CDS Hooks card's default warning threshold on day 28; the "
+            "shorter horizons' card thresholds are a local decision)"
             if review.threshold_default
             else " (chosen)"
         )
