@@ -27,12 +27,14 @@ from cli.options import (
     progress,
     stepper,
 )
-from cli.output import console, print_evaluation, print_summary
+from cli.output import console, print_evaluation, print_horizons, print_summary
 from cli.tracking import app as tracking_app
 from icans.config import Settings, intended_use, load_settings
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from reports.horizon_review import HorizonReview
 
 app = typer.Typer(
     name="icans",
@@ -130,23 +132,60 @@ def recalibrate_cmd(
 def evaluate_cmd(
     cohort: Annotated[Path, typer.Option(help="Cohort directory to evaluate on.")],
     model: ModelUri = None,
+    horizon: Annotated[
+        str | None,
+        typer.Option(
+            help="Horizon whose risk the lead time alerts on: 72h, 7d or day28, one the model "
+            "estimates (default: 72h if the model estimates it, else day28)."
+        ),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            help="Alert when the horizon's risk is at or above this, 0 < t < 1 (default 0.1, "
+            "the CDS card's default day-28 warning threshold)."
+        ),
+    ] = None,
+    json_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--json",
+            help="Also write the per-horizon metrics and the lead time to this JSON file "
+            "(atomically).",
+        ),
+    ] = None,
     config: ConfigFile = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Evaluate a registered model on another cohort with the training metrics."""
+    """Evaluate a registered model on another cohort with the training metrics, on every
+    horizon it estimates, and the lead time of a threshold ("first score above threshold")."""
+    from reports.html import write_atomically
     from training.config import load_train_config
     from training.external_validation import evaluate_registered_model
 
     settings = load_settings(config, tracking_uri=tracking_uri, model_uri=model)
     result = evaluate_registered_model(
-        settings.model_uri, cohort, settings, load_train_config(config)
+        settings.model_uri,
+        cohort,
+        settings,
+        load_train_config(config),
+        horizon=horizon,
+        threshold=threshold,
     )
     ref = result.registered.ref
-    print_evaluation(
-        result.evaluation,
-        f"{ref.name} v{ref.version} on {result.cohort.describe()}",
-        result.cohort.synthetic,
-    )
+    title = f"{ref.name} v{ref.version} on {result.cohort.describe()}"
+    print_evaluation(result.evaluation, title, result.cohort.synthetic)
+    review = cast("HorizonReview", result.review)
+    print_horizons(review, result.cohort.synthetic)
+    if json_out is not None:
+        record = {
+            "model": {"name": ref.name, "version": ref.version, "uri": settings.model_uri},
+            "cohort": result.cohort.describe(),
+            "synthetic": result.cohort.synthetic,
+            "mlflow_run_id": result.run_id,
+        } | review.record()
+        write_atomically(json.dumps(record, indent=2) + "\n", json_out)
+        console.print(f"Wrote {json_out}.", highlight=False, soft_wrap=True)
     console.print(f"Recorded as MLflow run {result.run_id}.")
 
 

@@ -117,3 +117,92 @@ def print_evaluation(ev: Any, title: str, synthetic: bool = True) -> None:
             "Baselines, all landmarks: "
             + "; ".join(f"{p} AUROC {cell('overall', p, 'auroc')}" for p in base)
         )
+
+
+def print_horizons(review: Any, synthetic: bool = True) -> None:
+    """Every horizon the model estimates (all landmark days, then AUROC by day), then the lead
+    time of the threshold (:class:`reports.horizon_review.HorizonReview`)."""
+    from icans.horizons import horizon
+    from reports.horizon_review import horizon_metrics
+
+    def ci(r: Any, metric: str) -> str:
+        if not np.isfinite(r[metric]):
+            return "-"
+        low, high = r[f"{metric}_ci_low"], r[f"{metric}_ci_high"]
+        text = f"{r[metric]:.3f}"
+        return text + (f" ({low:.3f}-{high:.3f})" if np.isfinite(low) else "")
+
+    def num(x: Any, fmt: str = "{:.3f}") -> str:
+        return fmt.format(x) if x is not None and np.isfinite(x) else "-"
+
+    tables = {name: horizon_metrics(ev) for name, ev in review.evaluations.items()}
+    suffix = " (SYNTHETIC data)" if synthetic else ""
+    t = Table(title=f"Every horizon the model estimates, all landmark days{suffix}")
+    for c in ("horizon", "rows", "events", "AUROC model", "AUROC true risk", "gap", "cal. slope"):
+        t.add_column(c, justify="right")
+    for name, table in tables.items():
+        r = table.iloc[0]
+        t.add_row(
+            name,
+            f"{int(r['n_rows']):,}",
+            f"{int(r['n_events']):,}",
+            ci(r, "auroc"),
+            num(r["true_risk_auroc"]),
+            ci(r, "auroc_gap_to_true_risk"),
+            ci(r, "calibration_slope"),
+        )
+    console.print(t)
+    t = Table(title="AUROC by landmark day and horizon: model (true risk)")
+    t.add_column("landmark", justify="right")
+    for name in tables:
+        t.add_column(name, justify="right")
+    first = next(iter(tables.values()))
+    for k in range(1, len(first)):
+        cells = [
+            f"{t_.iloc[k]['auroc']:.3f} ({num(t_.iloc[k]['true_risk_auroc'])})"
+            if np.isfinite(t_.iloc[k]["auroc"])
+            else "-"
+            for t_ in tables.values()
+        ]
+        t.add_row(f"day {int(first.iloc[k]['landmark_day'])}", *cells)
+    console.print(t)
+
+    why = " (default: the CDS card's day-28 warning threshold)" if review.threshold_default else ""
+    console.print(
+        f"Lead time: first alert with the risk {horizon(review.horizon).label} "
+        f"({review.horizon}) >= {review.threshold:g}{why}."
+    )
+    if not review.lead:
+        console.print(f"No lead time: {review.missing}.")
+        return
+    a = review.lead
+    console.print(
+        f"{a['alerted_before_event']:,} of {a['event_patients']:,} patients with the event "
+        f"alerted before their event day ({num(a['share_alerted_before_event'], '{:.1%}')}); "
+        f"days ahead median {num(a['lead_time_median_days'], '{:.1f}')} (quartiles "
+        f"{num(a['lead_time_q1_days'], '{:.1f}')}-{num(a['lead_time_q3_days'], '{:.1f}')}); "
+        f"{a['alerted_patients']:,} patients alerted, {a['alerted_without_event']:,} without "
+        f"the event: {num(a['alerted_per_event_alerted'], '{:.2f}')} alerted per event alerted."
+    )
+    t = Table(title=f"Lead time by landmark day ({review.horizon} >= {review.threshold:g})")
+    for c in (
+        "landmark",
+        "rows",
+        "events in window",
+        "alerts",
+        "sensitivity",
+        "PPV",
+        "median days to event",
+    ):
+        t.add_column(c, justify="right")
+    for r in review.by_landmark.to_dict("records"):
+        t.add_row(
+            f"day {int(r['landmark_day'])}",
+            f"{int(r['rows']):,}",
+            f"{int(r['events_in_window']):,}",
+            f"{int(r['alerts']):,}",
+            num(r["sensitivity"]),
+            num(r["ppv"]),
+            num(r["median_days_to_event"], "{:.1f}"),
+        )
+    console.print(t)

@@ -174,3 +174,74 @@ def learning_curve_figure(curve: pd.DataFrame, true_auroc: float, *, note: str =
     ax.set_title(f"Learning curve ({note})", fontsize=10)
     ax.legend(fontsize=8)
     return fig
+
+
+def lead_time_figure(
+    curve: pd.DataFrame, threshold: float, horizon_label: str, *, note: str = NOTE
+):
+    """Alerting on the risk ``horizon_label`` at each threshold (:func:`evaluation.lead_time.
+    lead_time_curve`): the share of event patients alerted before their event, the median lead
+    time (quartiles shaded), and alerted patients per event patient alerted; the chosen
+    ``threshold`` marked."""
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    t = curve["threshold"].to_numpy(float)
+    share, per_event = (
+        curve["share_alerted_before_event"].to_numpy(float),
+        curve["alerted_per_event_alerted"].to_numpy(float),
+    )
+    axes[0].plot(t, share, color=COLORS[MODEL], lw=1.4)
+    axes[0].set_ylim(-0.02, 1.02)
+    axes[0].set_ylabel("share of event patients alerted before the event", fontsize=8)
+    axes[1].plot(t, curve["lead_time_median_days"], color=COLORS[MODEL], lw=1.4, label="median")
+    axes[1].fill_between(
+        t,
+        curve["lead_time_q1_days"].to_numpy(float),
+        curve["lead_time_q3_days"].to_numpy(float),
+        color=COLORS[MODEL],
+        alpha=0.2,
+        label="quartiles",
+    )
+    axes[1].set_ylabel("days from first alert to the event", fontsize=8)
+    axes[1].legend(fontsize=7)
+    axes[2].plot(t, per_event, color=COLORS[MODEL], lw=1.4)
+    axes[2].axhline(1.0, color="grey", ls=":", lw=0.8)
+    axes[2].set_ylabel("alerted patients per event patient alerted", fontsize=8)
+    for ax in axes:
+        ax.axvline(threshold, color="#d62728", ls="--", lw=1.0)
+        ax.set_xlabel(f"threshold on the risk {horizon_label}", fontsize=8)
+    axes[0].set_title(f"chosen threshold {threshold:g} (dashed)", fontsize=8)
+    fig.suptitle(f"First alert at or above the threshold ({note})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def horizons_calibration_figure(evaluations: dict[str, Evaluation], *, note: str = NOTE):
+    """Observed vs predicted risk by decile, all landmark days together, one panel per horizon
+    (name -> its evaluation), the model beside the horizon's true risk; slope and intercept in
+    each title."""
+    fig, axes = plt.subplots(1, len(evaluations), figsize=(3.2 * len(evaluations), 3.2))
+    for ax, (name, ev) in zip(np.atleast_1d(axes), evaluations.items(), strict=True):
+        c = cast(pd.DataFrame, ev.calibration[ev.calibration["subset"] == "overall"])
+        top = 0.0
+        for predictor in (MODEL, TRUE_RISK):
+            b = c[c["predictor"] == predictor]
+            if b.empty:
+                continue
+            ax.plot(
+                b["mean_predicted"],
+                b["observed"],
+                "o-",
+                ms=3,
+                color=COLORS[predictor],
+                label=_label(predictor),
+            )
+            top = max(top, b["mean_predicted"].max(), b["observed"].max())
+        top = max(top * 1.05, 0.02)
+        ax.plot([0, top], [0, top], ls=":", color="grey", lw=0.8)
+        slope, icpt = ev.value(MODEL, "calibration_slope"), ev.value(MODEL, "calibration_intercept")
+        ax.set_title(f"{name}: slope {slope:.2f}, int. {icpt:.2f}", fontsize=8)
+        ax.set_xlabel("predicted risk", fontsize=8)
+    np.atleast_1d(axes)[0].set_ylabel("observed event rate")
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    fig.suptitle(f"Calibration by decile per horizon, all landmark days ({note})", fontsize=10)
+    return fig

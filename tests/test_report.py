@@ -32,6 +32,8 @@ REPORT_SECTIONS = [
     "Model card",
     "Data card summary",
     "Performance by landmark day",
+    "Performance by horizon",
+    "Lead time of alerts",
     "What each input set reaches",
     "Subgroups",
     "Learning curve",
@@ -108,6 +110,8 @@ def test_every_section_and_model_card_heading_is_present_in_order(report):
         "model-card",
         "data-card-summary",
         "performance-by-landmark-day",
+        "performance-by-horizon",
+        "lead-time-of-alerts",
         "what-each-input-set-reaches",
         "subgroups",
         "learning-curve",
@@ -130,7 +134,8 @@ def test_report_is_self_contained(report):
 def test_every_figure_is_an_embedded_png_that_is_not_blank(report):
     images = re.findall(r'<img[^>]*src="data:image/png;base64,([^"]+)"', report)
     assert len(images) == report.count("<img")
-    assert len(images) >= 7  # ROC/PR, calibration, decision curve, learning curve, 3 SHAP
+    # ROC/PR, calibration, decision curve, lead time, learning curve, 3 SHAP
+    assert len(images) >= 8
     for data in images:
         png = base64.b64decode(data, validate=True)
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
@@ -382,3 +387,141 @@ def test_cli_report_missing_model_is_one_line(champion, tmp_path):
     assert result.exit_code == 2
     assert "icans train" in result.output
     assert not (tmp_path / "r.html").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Horizons and lead time (issue 28) on the champion, a model fitted for day 28 alone; a model of
+# every horizon: tests/test_horizon_report.py
+# --------------------------------------------------------------------------------------------
+
+
+def _outcome_days(cohort) -> dict:
+    """patient -> event day (NaN: none), from the cohort's outcome table."""
+    from cohort.store import read_table
+
+    outcomes = read_table(cohort, "outcomes", ["patient_id", "event_day"])
+    return dict(zip(outcomes["patient_id"], outcomes["event_day"].astype(float), strict=True))
+
+
+def test_a_day28_model_has_day28_alone_and_its_lead_time_is_of_the_held_out_rows(report, champion):
+    from evaluation.lead_time import lead_time_by_landmark
+    from reports.horizon_sections import landmark_rows
+
+    r = champion.result
+    assert r.model.horizons_ == ("day28",)
+    section = report[report.index('<h2 id="performance-by-horizon"') :]
+    section = section[: section.index("</section>")]
+    assert [_cells(row)[0] for row in _body_rows(_table_after(section, "horizons"))] == [
+        "by day 28 (day28)"
+    ]
+    assert "fitted for day 28 alone" in section
+    # the lead time: day 28 (the model has no 72h) at 0.10, from the held-out rows
+    lead = report[report.index('<h2 id="lead-time-of-alerts"') :]
+    lead = lead[: lead.index("</section>")]
+    assert "the risk by day 28 (day28) (the default" in lead and "Threshold: 0.1 (" in lead
+    days = _outcome_days(champion.cohort)
+    event = np.array([days[p] for p in r.test.patient_id])
+    risk = r.model.predict_proba(r.test.raw)[:, 1]
+    expected = lead_time_by_landmark(r.test.landmark_day, risk, event, 0.10, "day28")
+    shown = [_cells(row) for row in _body_rows(_table_after(lead, "lead-time-by-landmark"))]
+    assert shown == landmark_rows(expected)
+    assert 'alt="Lead time across thresholds, day28" src="data:image/png;base64,' in lead
+
+
+def test_the_report_refuses_a_bad_threshold_or_horizon(champion, card, metadata):
+    from icans.errors import InvalidInputError
+
+    r = champion.result
+    args = (r.model, r.evaluation, None, card, metadata, r.test.raw[:50])
+    with pytest.raises(InvalidInputError) as err:
+        build_model_report(*args, threshold=1.5)
+    assert err.value.field == "threshold" and "0 < threshold < 1" in err.value.expected
+    with pytest.raises(InvalidInputError) as err:
+        build_model_report(*args, lead_horizon="72h")
+    assert err.value.field == "horizon" and "this model estimates: day28" in err.value.expected
+
+
+def _evaluate(champion, tmp_path, *options: str):
+    config = tmp_path / "fast.toml"
+    config.write_text("[train]\nbootstrap_samples = 20\n")
+    return CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--cohort",
+            str(champion.cohort),
+            "--config",
+            str(config),
+            "--tracking-uri",
+            champion.settings.tracking_uri,
+            *options,
+        ],
+    )
+
+
+def test_cli_evaluate_prints_and_writes_the_horizons_and_the_lead_time(champion, tmp_path):
+    import json
+
+    from cohort.reader import read_cohort
+    from evaluation.lead_time import lead_time_by_landmark
+    from features.landmarks import build_landmark_dataset
+
+    out = tmp_path / "evaluation.json"
+    result = _evaluate(champion, tmp_path, "--threshold", "0.2", "--json", str(out))
+    assert result.exit_code == 0, result.output
+    text = flat_output(result.output)
+    assert "Every horizon the model estimates" in text
+    assert "Lead time: first alert with the risk by day 28 (day28) >= 0.2." in text
+    assert "Lead time by landmark day (day28 >= 0.2)" in text
+    record = json.loads(out.read_text())
+    assert record["estimated_horizons"] == ["day28"] and list(record["horizons"]) == ["day28"]
+    assert record["synthetic"] is True and record["model"]["name"] == "icans-risk"
+    lead = record["lead_time"]
+    assert (lead["horizon"], lead["threshold"], lead["threshold_is_default"]) == (
+        "day28",
+        0.2,
+        False,
+    )
+    # every landmark row of the cohort, counted here
+    ds = build_landmark_dataset(read_cohort(champion.cohort).tables)
+    days = _outcome_days(champion.cohort)
+    event = np.array([days[p] for p in ds.patient_id])
+    risk = champion.result.model.predict_proba(ds.raw)[:, 1]
+    expected = lead_time_by_landmark(ds.landmark_day, risk, event, 0.2, "day28")
+    got = [{k: v for k, v in row.items()} for row in lead["by_landmark"]]
+    assert [row["alerts"] for row in got] == expected["alerts"].tolist()
+    assert [row["events_in_window"] for row in got] == expected["events_in_window"].tolist()
+    np.testing.assert_allclose(
+        [np.nan if row["ppv"] is None else row["ppv"] for row in got], expected["ppv"]
+    )
+
+
+def flat_output(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (["--threshold", "0"], "threshold=0.0 is invalid: expected a risk strictly between"),
+        (["--threshold", "1.5"], "threshold=1.5 is invalid: expected a risk strictly between"),
+        (["--horizon", "12h"], "horizon='12h' is invalid: expected one of 72h, 7d, day28"),
+        (["--horizon", "72h"], "horizon='72h' is invalid: expected a horizon this model"),
+    ],
+)
+def test_cli_evaluate_refuses_bad_options_before_recording(champion, tmp_path, options, named):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(champion.settings.tracking_uri)
+
+    def runs() -> int:
+        ids = [e.experiment_id for e in client.search_experiments()]
+        return len(client.search_runs(ids))
+
+    before = runs()
+    out = tmp_path / "e.json"
+    result = _evaluate(champion, tmp_path, *options, "--json", str(out))
+    assert result.exit_code == 2, result.output
+    assert named in result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists() and runs() == before

@@ -304,5 +304,6 @@ def _log_report(fit: FitResult, card: dict, meta: CohortMetadata) -> None:
             meta,
             fit.test.raw[rows],
             input_sets=fit.input_sets.table,
+            horizons=fit.horizons,
         )
     )
