@@ -223,9 +223,11 @@ def course_date_errors(data: Any) -> list[InvalidInputError]:
             continue
         seen: set[int] = set()
         for i, obs in enumerate(items):
-            d = _whole(obs.get("day") if isinstance(obs, dict) else getattr(obs, "day", None))
-            if not isinstance(d, int) or isinstance(d, bool):
-                continue
+            d = obs.get("day") if isinstance(obs, dict) else getattr(obs, "day", None)
+            if type(d) is not int:  # a validated day is an int: no conversion, no checks
+                d = _whole(d)
+                if not isinstance(d, int) or isinstance(d, bool):
+                    continue
             where = f"{name}[{i}].day"
             if prediction_day is not None and d > prediction_day:
                 errors.append(
@@ -344,8 +346,10 @@ def outcome_errors(data: Any) -> list[InvalidInputError]:
     last = min(day, N_DAYS - 1)
     grades = _valid_course(data, _GRADES, last)
     doses = _valid_course(data, _STEROIDS, last)
-    if not grades or not doses:
-        return []
+    if not any(
+        grades[d][1] >= 1 and mg >= TREATMENT_MG for d, (_, mg) in doses.items() if d in grades
+    ):
+        return []  # steroids never started for ICANS (steroid_start_day): nothing to judge
     second_line = {spec: _valid_course(data, spec, last) for spec in _SECOND_LINE}
     grade, mg = _row(grades), _row(doses)
     given = np.vstack([_row(course) for course in second_line.values()])

@@ -99,6 +99,7 @@ JSON_HEADERS = {"content-type": "application/json"}
 def _setup_model(root: Path, n_patients: int, seed: int, workers: int):
     """Cohort + fast training into a temporary store; returns (settings, version, cohort)."""
     from icans.config import Settings
+    from icans.horizons import HORIZON_NAMES
     from training.config import TrainConfig
 
     cohort = root / "cohort"
@@ -113,6 +114,7 @@ def _setup_model(root: Path, n_patients: int, seed: int, workers: int):
         learning_curve_sizes=(13,),
         gates=loose_gates(),
         input_sets=(),
+        horizons=HORIZON_NAMES,  # every horizon, as the shipped configuration
     )
     client = tracking_store(root, settings, [config.experiment])
     result = train_champion(cohort, config, settings, client, "serve")

@@ -106,10 +106,11 @@ def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """numerator / denominator; NaN where either is missing, the denominator is not > 0 or the
     quotient overflows (a vanishing denominator is not infinite). One IEEE division per row,
     as numpy's."""
-    return _ratio(
-        np.broadcast_to(np.asarray(numerator, dtype=float), np.shape(denominator)),
-        np.asarray(denominator, dtype=float),
-    )
+    denominator = np.asarray(denominator, dtype=float)
+    numerator = np.asarray(numerator, dtype=float)
+    if numerator.shape != denominator.shape:  # a number over many (broadcast_to costs ~5 us)
+        numerator = np.broadcast_to(numerator, denominator.shape)
+    return _ratio(numerator, denominator)
 
 
 @njit(cache=True, nogil=True)
@@ -160,6 +161,12 @@ def latest_sample_after_day0(block: np.ndarray) -> np.ndarray:
     return latest_value(block[:, 1:])
 
 
+def nan_as_zero_sum(block: np.ndarray) -> np.ndarray:
+    """Each row's sum with NaN taken as 0: ``np.nansum(block, axis=1)``'s numbers (it too
+    sums a contiguous copy with the NaN set to 0; tested bit for bit), without its checks."""
+    return np.where(np.isnan(block), 0.0, block).sum(axis=1)
+
+
 def mean_log_deviation(block: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Mean over the sampled days 1..L of ``log(value) - reference[row, day]``; NaN if none.
 
@@ -174,7 +181,7 @@ def mean_log_deviation(block: np.ndarray, reference: np.ndarray) -> np.ndarray:
         dev = np.log(np.maximum(values, LOG_COUNT_FLOOR_CELLS_PER_UL)) - ref
     dev = np.where(np.isnan(values), np.nan, dev)
     n = (~np.isnan(dev)).sum(axis=1)
-    total = np.nansum(dev, axis=1)
+    total = nan_as_zero_sum(dev)
     return np.divide(total, n, out=np.full(len(block), np.nan), where=n > 0)
 
 
@@ -183,7 +190,7 @@ def sum_to_date(block: np.ndarray) -> np.ndarray:
 
     For tocilizumab: the doses given so far (a day recorded as 0 counts as observed)."""
     observed = (~np.isnan(block)).any(axis=1)
-    return np.where(observed, np.nansum(block, axis=1), np.nan)
+    return np.where(observed, nan_as_zero_sum(block), np.nan)
 
 
 # Prophylactic corticosteroids are given on the first days after infusion, before any ICANS:
@@ -220,7 +227,14 @@ def log_slope_latest(block: np.ndarray) -> np.ndarray:
     """Change in log count per day between the two latest positive samples on days 1..L; NaN
     with fewer than two. Positive while the expansion is still rising (a late expansion: the
     Katsin case peaked on day 14), negative once it falls."""
-    day1, value1, day0, value0 = latest_two_samples(block)
+    return log_slope_between(*latest_two_samples(block))
+
+
+def log_slope_between(
+    day1: np.ndarray, value1: np.ndarray, day0: np.ndarray, value0: np.ndarray
+) -> np.ndarray:
+    """Change in log value per day from (``day0``, ``value0``) to (``day1``, ``value1``): the
+    slope of :func:`log_slope_latest`, for a caller that already has the two samples."""
     with np.errstate(invalid="ignore", divide="ignore"):
         return (np.log(value1) - np.log(value0)) / (day1 - day0)
 
@@ -332,26 +346,37 @@ def recent_slope(block: np.ndarray, k: int = RECENT_SAMPLES) -> np.ndarray:
     day (days need not be consecutive: skipped days are not imputed); NaN with fewer than two.
 
     Given log values, the change of the log level per day: CRP 10, 40, 160 mg/L on days 1-3
-    gives log(4) per day (it quadruples daily). Computed column by column over the ``k`` picked
-    samples (no reduction whose summation order could depend on the batch), so a single row
-    gives the same number as the row within a cohort."""
+    gives log(4) per day (it quadruples daily). Computed sample by sample over the ``k``
+    picked samples (no reduction whose summation order could depend on the batch), so a single
+    row gives the same number as the row within a cohort. The picking and the arithmetic
+    (``+ - * /`` only, in a fixed order) are one compiled loop: the numpy form of it, kept in
+    ``tests/test_features_definitions.py``, gives the same bits."""
     days, values = latest_samples(block, k)
-    known = ~np.isnan(values)
-    n = known.sum(axis=1).astype(float)
-    t = np.where(known, days, 0.0)
-    y = np.where(known, values, 0.0)
-    sum_t, sum_y = np.zeros(len(block)), np.zeros(len(block))
-    for j in range(k):
-        sum_t, sum_y = sum_t + t[:, j], sum_y + y[:, j]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_t, mean_y = sum_t / n, sum_y / n
-        sxy, sxx = np.zeros(len(block)), np.zeros(len(block))
+    return _recent_slope(days, values)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")  # x / 0 is inf or NaN, as in numpy
+def _recent_slope(days, values):
+    n_rows, k = values.shape
+    out = np.full(n_rows, np.nan)
+    for i in range(n_rows):
+        n, sum_t, sum_y = 0, 0.0, 0.0
         for j in range(k):
-            dt = np.where(known[:, j], t[:, j] - mean_t, 0.0)
-            dy = np.where(known[:, j], y[:, j] - mean_y, 0.0)
+            known = not np.isnan(values[i, j])
+            n += known
+            sum_t = sum_t + (days[i, j] if known else 0.0)
+            sum_y = sum_y + (values[i, j] if known else 0.0)
+        if n < 2:
+            continue
+        mean_t, mean_y = sum_t / n, sum_y / n
+        sxy, sxx = 0.0, 0.0
+        for j in range(k):
+            known = not np.isnan(values[i, j])
+            dt = days[i, j] - mean_t if known else 0.0
+            dy = values[i, j] - mean_y if known else 0.0
             sxy, sxx = sxy + dt * dy, sxx + dt * dt
-        slope = sxy / sxx
-    return np.where(n >= 2, slope, np.nan)
+        out[i] = sxy / sxx
+    return out
 
 
 def count_to_date(block: np.ndarray, threshold: float) -> np.ndarray:
@@ -386,6 +411,9 @@ def fall_from_best(block: np.ndarray) -> np.ndarray:
 def latest_common_day(*blocks: np.ndarray) -> list[np.ndarray]:
     """Each block's value on the latest day (up to the prediction day) on which every block was
     observed; NaN where there is no such day. For scores combining labs charted on one day (a
-    daily m-EASIX needs LDH, CRP and platelets of the same day)."""
-    together = np.logical_and.reduce([~np.isnan(b) for b in blocks])
-    return [latest_value(np.where(together, b, np.nan)) for b in blocks]
+    daily m-EASIX needs LDH, CRP and platelets of the same day). The blocks are stacked, so a
+    single patient pays for one search, not one per block; each row is searched on its own."""
+    stacked = np.stack(blocks)  # blocks x rows x days
+    together = ~np.isnan(stacked).any(axis=0)
+    picked = np.where(together, stacked, np.nan).reshape(-1, stacked.shape[2])
+    return list(_latest_value(picked).reshape(len(blocks), -1))

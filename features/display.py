@@ -145,7 +145,7 @@ def input_text(field: str, patient) -> str:
     if not value:
         return "not given"
     last = max(value, key=lambda obs: obs.day)
-    shown = spec.text(getattr(last, spec.value_key))
+    shown = _field_text(field, getattr(last, spec.value_key))  # cached: a text per value
     return f"{shown} on day {last.day}, {len(value)} day{'s' if len(value) > 1 else ''} recorded"
 
 

@@ -44,30 +44,38 @@ _SERIES = ("cd4_cells_per_ul", "cd8_cells_per_ul")
 _DAYS = np.arange(N_DAYS, dtype=float)
 
 
+_SUMS = ("ll", "lt", "tt", "yl", "yt", "yy")
+_COLUMNS = "ylt"  # the stacked columns' order
+_LEFT = [_COLUMNS.index(key[0]) for key in _SUMS]
+_RIGHT = [_COLUMNS.index(key[1]) for key in _SUMS]
+
+
 def _centred_sums(raw: np.ndarray) -> dict[str, np.ndarray]:
     """Per row, the centred sums of squares and cross-products of ``y = log count``,
     ``l = log day`` and ``t = day`` over each series' positive samples on days 1..L, added over
     the two series (each centred on its own means). Keys ``ll, lt, tt, yl, yt, yy`` and ``n``
-    (number of series with at least two samples)."""
-    out = {key: np.zeros(len(raw)) for key in ("ll", "lt", "tt", "yl", "yt", "yy", "n")}
+    (number of series with at least two samples).
+
+    Both series and all three columns are computed in one stacked array (columns x series x
+    rows x days): a single patient's request pays numpy's set-up per call, not per value. Every
+    sum is still one row's days reduced on their own, and the two series are added in order
+    onto 0, so the numbers are those of the series taken one at a time."""
     t = _DAYS[1:]
-    logt = np.log(t)
-    for name in _SERIES:
-        block = series(raw, name)[:, 1:]
-        ok = block > 0  # NaN (no sample, or masked future) compares False
-        count = ok.sum(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            y = np.where(ok, np.log(np.where(ok, block, 1.0)), 0.0)
-        w = ok.astype(float)
-        safe = np.maximum(count, 1)
-        columns = {"y": y, "l": w * logt, "t": w * t}
-        means = {key: v.sum(axis=1) / safe for key, v in columns.items()}
-        centred = {key: w * (v - means[key][:, None]) for key, v in columns.items()}
-        usable = count >= 2
-        for key in ("ll", "lt", "tt", "yl", "yt", "yy"):
-            a, b = key
-            out[key] += np.where(usable, (centred[a] * centred[b]).sum(axis=1), 0.0)
-        out["n"] += usable
+    block = np.stack([series(raw, name)[:, 1:] for name in _SERIES])  # series x rows x days
+    ok = block > 0  # NaN (no sample, or masked future) compares False
+    count = ok.sum(axis=2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.where(ok, np.log(np.where(ok, block, 1.0)), 0.0)
+    w = ok.astype(float)
+    safe = np.maximum(count, 1)
+    columns = np.stack([y, w * np.log(t), w * t])  # columns x series x rows x days
+    means = columns.sum(axis=3) / safe
+    centred = w * (columns - means[..., None])
+    sums = (centred[_LEFT] * centred[_RIGHT]).sum(axis=3)  # sums x series x rows
+    usable = count >= 2
+    both = np.where(usable, sums, 0.0)
+    out = {key: np.zeros(len(raw)) + both[k, 0] + both[k, 1] for k, key in enumerate(_SUMS)}
+    out["n"] = np.zeros(len(raw)) + usable[0] + usable[1]
     return out
 
 

@@ -115,10 +115,11 @@ class ExpansionTiming(FeatureStep):
         """Per row: the latest sample day and the values compared on it (slope of the two
         latest samples, slope since the first, log count)."""
         cd4 = series(raw, "cd4_cells_per_ul")
-        day, value, _, _ = d.latest_two_samples(cd4)
+        day, value, day0, value0 = d.latest_two_samples(cd4)
         with np.errstate(divide="ignore", invalid="ignore"):
             level = np.log(value)
-        return day, [d.log_slope_latest(cd4), d.log_slope_since_first(cd4), level]
+        slope = d.log_slope_between(day, value, day0, value0)  # d.log_slope_latest(cd4)
+        return day, [slope, d.log_slope_since_first(cd4), level]
 
     def _spread(self, day: np.ndarray, value: np.ndarray) -> np.ndarray:
         """Rows x days with ``value`` on each row's ``day`` (NaN elsewhere)."""

@@ -121,14 +121,20 @@ def check_prediction_day(raw: np.ndarray) -> None:
         )
 
 
+# the day of every course column (NaN for the baseline columns and the prediction day)
+_COLUMN_DAY = np.full(len(RAW_COLUMNS), np.nan)
+for _s in SERIES_SLICE.values():
+    _COLUMN_DAY[_s] = np.arange(N_DAYS)
+_IS_COURSE = ~np.isnan(_COLUMN_DAY)
+
+
 def mask_after_prediction_day(raw: np.ndarray) -> np.ndarray:
-    """A copy of ``raw`` with every course value dated after day_since_infusion set to NaN."""
+    """A copy of ``raw`` with every course value dated after day_since_infusion set to NaN (a
+    missing day masks every course value), every series in one assignment."""
     out = np.array(raw, dtype=float, copy=True)
     day = col(out, PREDICTION_DAY.name)
-    future = ~(np.arange(N_DAYS)[None, :] <= day[:, None])  # a NaN day masks every day
-    for name in COURSE_SERIES:
-        block = series(out, name)
-        block[future] = np.nan
+    future = _IS_COURSE[None, :] & ~(_COLUMN_DAY[None, :] <= day[:, None])
+    out[future] = np.nan
     return out
 
 

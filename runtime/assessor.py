@@ -18,16 +18,19 @@ JSON, the page and the audit log always agree.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import expit
 
+from features import display
 from features.checks import batch_warnings
+from features.inputs import by_input
 from features.layout import COLUMN_INDEX, RAW_COLUMNS
 from features.packing import missing_inputs, to_raw
-from icans.contract import PREDICTION_DAY
+from icans.contract import FIELDS, PREDICTION_DAY
 from icans.errors import InvalidInputError, UnknownCategoryWarning
 from icans.horizons import TARGET_HORIZON, horizon
 from model.explain import Explanation, driver_lines
@@ -89,6 +92,8 @@ class Assessor:
         model.use_threads(1)
         self.compiled = CompiledModel(model)
         self.feature_names = list(model.feature_names_)
+        self.labels = [display.label(name) for name in self.feature_names]
+        self.horizon_texts = [(h, horizon(h).label) for h in model.horizons_]
         empty = np.full((1, len(RAW_COLUMNS)), np.nan)  # day 0, nothing else known
         empty[0, COLUMN_INDEX[PREDICTION_DAY.name]] = 0
         self.assess_rows(empty)
@@ -121,16 +126,21 @@ class Assessor:
             missing,
             getattr(self.model, "category_support_", None),  # None: fitted before it was kept
         )
+        fields, per_input = by_input(self.feature_names, explanation.contributions)
+        input_labels = [FIELDS[f].label for f in fields]
         out = []
         for i, patient in enumerate(patients):
+            input_texts = [display.input_text(f, patient) for f in fields]  # once per patient
+            shown = None  # the previous horizon's row, its shown values and their texts
             risks = []
-            for k, name in enumerate(names):
+            for k, (name, label) in enumerate(self.horizon_texts):
                 row = k * n + i
-                ranked = explanation.ranked(row)
+                shown = self._shown(explanation.feature_values[row], shown)
+                ranked = self._ranked(shown, explanation.contributions[row])
                 risks.append(
                     HorizonRisk(
                         horizon=name,
-                        label=horizon(name).label,
+                        label=label,
                         end_day=int(horizon(name).end_day(patient.day_since_infusion)),
                         probability=float(probability[row]),
                         interval=None
@@ -139,7 +149,9 @@ class Assessor:
                         log_odds=float(explanation.log_odds[row]),
                         base_log_odds=float(explanation.base_log_odds[row]),
                         contributions=ranked,
-                        input_contributions=explanation.by_input(row, patient),
+                        input_contributions=_per_input(
+                            fields, input_labels, input_texts, per_input[row]
+                        ),
                         drivers=driver_lines(ranked),
                     )
                 )
@@ -160,3 +172,59 @@ class Assessor:
                 )
             )
         return out
+
+    def _shown(self, row: np.ndarray, previous: tuple | None) -> tuple:
+        """(row, shown values: None for missing, value texts) of one predictor row, as
+        :meth:`model.explain.Explanation.ranked` shows them. A patient's horizon rows differ
+        in the window alone: the values the previous row holds bit for bit the same (or both
+        missing) keep their texts."""
+        if previous is None:
+            at, shown, texts = range(len(row)), [None] * len(row), [""] * len(row)
+        else:
+            before, shown, texts = previous
+            both_missing = np.isnan(row) & np.isnan(before)
+            same = (row == before) & (np.signbit(row) == np.signbit(before)) | both_missing
+            at = np.flatnonzero(~same).tolist()
+            shown, texts = list(shown), list(texts)
+        values = row.tolist()
+        for j in at:
+            name, value = self.feature_names[j], values[j]
+            missing = value != value  # NaN: not available
+            shown[j] = None if missing else value
+            # math.nan is one object, so the cache finds a missing value's text
+            texts[j] = display.value_text(name, math.nan if missing else value)
+        return row, shown, texts
+
+    def _ranked(self, shown: tuple, contributions: np.ndarray) -> list[dict]:
+        """:meth:`model.explain.Explanation.ranked` of one row from its shown values: the
+        same dicts (a test compares them), the labels and texts looked up once."""
+        _, values, texts = shown
+        order = np.argsort(-np.abs(contributions), kind="stable").tolist()
+        shap, names, labels = contributions.tolist(), self.feature_names, self.labels
+        return [
+            {
+                "feature": names[j],
+                "label": labels[j],
+                "value": values[j],
+                "value_text": texts[j],
+                "shap_log_odds": shap[j],
+            }
+            for j in order
+        ]
+
+
+def _per_input(fields: list[str], labels: list[str], texts: list[str], values) -> list[dict]:
+    """:meth:`model.explain.Explanation.by_input` of one row (a test compares them) from the
+    per-input contributions of every row (:func:`features.inputs.by_input`, computed once) and
+    the patient's input texts (once per patient, not per horizon)."""
+    order = np.argsort(-np.abs(values), kind="stable").tolist()
+    shap = values.tolist()
+    return [
+        {
+            "input": fields[k],
+            "label": labels[k],
+            "value_text": texts[k],
+            "shap_log_odds": shap[k],
+        }
+        for k in order
+    ]

@@ -58,7 +58,24 @@ def _log_with_bentoml() -> None:
         ours.propagate = False  # once, not again through the root logger
 
 
-@bentoml.service(name="icans_risk", workers=2, traffic={"timeout": 30, "max_concurrency": 256})
+# Per-request work BentoML does that this service does not use, off by configuration: its
+# access-log line (the service counts and times every call itself, serving.metrics, and audits
+# every prediction) and its OpenTelemetry span (no exporter is configured: tracing.sample_rate
+# is 0, so the span was made and dropped on every call). An operator who sets up tracing sets
+# tracing.excluded_urls too (BENTOML_CONFIG). BentoML's own /metrics and its request metrics
+# stay on: they serve the service's metrics as well.
+BENTOML_SETTINGS = {
+    "logging": {"access": {"enabled": False}},
+    "tracing": {"excluded_urls": [".*"]},
+}
+
+
+@bentoml.service(
+    name="icans_risk",
+    workers=2,
+    traffic={"timeout": 30, "max_concurrency": 256},
+    **BENTOML_SETTINGS,
+)
 @bentoml.asgi_app(app, path="/v1")
 @bentoml.asgi_app(cds, path="/")
 class IcansRisk:

@@ -108,3 +108,53 @@ def test_noise_is_shrunk_towards_the_product(training):
     unshrunk.prior_weight_ = 0.0
     probe = rows([16.0], 10)
     assert 0 < model.transform(probe)[0, 0] < unshrunk.transform(probe)[0, 0]
+
+
+def _reference_centred_sums(raw: np.ndarray) -> dict[str, np.ndarray]:
+    """The form _centred_sums had before the series were stacked: one series at a time."""
+    from features.layout import N_DAYS, series
+
+    out = {key: np.zeros(len(raw)) for key in ("ll", "lt", "tt", "yl", "yt", "yy", "n")}
+    t = np.arange(N_DAYS, dtype=float)[1:]
+    logt = np.log(t)
+    for name in ("cd4_cells_per_ul", "cd8_cells_per_ul"):
+        block = series(raw, name)[:, 1:]
+        ok = block > 0
+        count = ok.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = np.where(ok, np.log(np.where(ok, block, 1.0)), 0.0)
+        w = ok.astype(float)
+        safe = np.maximum(count, 1)
+        columns = {"y": y, "l": w * logt, "t": w * t}
+        means = {key: v.sum(axis=1) / safe for key, v in columns.items()}
+        centred = {key: w * (v - means[key][:, None]) for key, v in columns.items()}
+        usable = count >= 2
+        for key in ("ll", "lt", "tt", "yl", "yt", "yy"):
+            a, b = key
+            out[key] += np.where(usable, (centred[a] * centred[b]).sum(axis=1), 0.0)
+        out["n"] += usable
+    return out
+
+
+def test_the_stacked_sums_are_the_sums_series_by_series():
+    """_centred_sums computes both series at once: bit for bit the sums of the series one at a
+    time (the form it replaced), in a batch and row by row, on random counts (zeros, gaps,
+    one sample, none)."""
+    from features.expansion_curve import _centred_sums
+
+    rng = np.random.default_rng(4)
+    raw = np.full((300, len(RAW_COLUMNS)), np.nan)
+    for name in ("cd4_cells_per_ul", "cd8_cells_per_ul"):
+        block = rng.lognormal(3, 2, size=(300, 29))
+        block[rng.random(block.shape) < rng.uniform(0.5, 1.0, size=(300, 1))] = np.nan
+        block[rng.random(block.shape) < 0.05] = 0.0
+        raw[:, SERIES_SLICE[name]] = block
+    reference = _reference_centred_sums(raw)
+    ours = _centred_sums(raw)
+    for key, value in reference.items():
+        np.testing.assert_array_equal(ours[key].view(np.int64), value.view(np.int64))
+    for i in range(0, 300, 7):
+        alone = _centred_sums(raw[i : i + 1])
+        for key, value in reference.items():
+            assert alone[key].view(np.int64)[0] == value.view(np.int64)[i]
+    assert {0.0, 1.0, 2.0} <= set(reference["n"].tolist())

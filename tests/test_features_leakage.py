@@ -638,3 +638,23 @@ def test_a_row_without_a_valid_prediction_day_is_refused(fitted, day):
         assert info.value.field == "day_since_infusion"
         assert info.value.where == "row 3"
         assert "0 to 27" in info.value.expected
+
+
+def test_the_mask_in_one_assignment_is_the_mask_series_by_series():
+    """mask_after_prediction_day sets every series' future in one assignment: the same row as
+    setting each series' days after L to NaN one series at a time (the form it replaced), for
+    every prediction day, a missing one, and the baseline columns untouched."""
+    from features.layout import mask_after_prediction_day, series
+
+    rng = np.random.default_rng(8)
+    raw = rng.normal(size=(60, len(RAW_COLUMNS)))
+    raw[:, DSI] = np.r_[np.arange(29), np.nan, rng.integers(0, 29, 30)]
+    expected = raw.copy()
+    day = expected[:, DSI]
+    future = ~(np.arange(N_DAYS)[None, :] <= day[:, None])
+    for name in COURSE_SERIES:
+        series(expected, name)[future] = np.nan
+    masked = mask_after_prediction_day(raw)
+    np.testing.assert_array_equal(masked, expected)
+    assert np.isnan(masked).sum() == np.isnan(expected).sum() > 0
+    assert not np.shares_memory(masked, raw)

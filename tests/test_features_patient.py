@@ -781,3 +781,34 @@ def test_refractoriness_is_reported_with_every_other_error():
     )
     error_for(exc, "car_target")
     error_for(exc, "icans_grade_by_day[2].grade")
+
+
+def test_the_outcome_check_refuses_exactly_the_courses_the_definition_calls_refractory():
+    """outcome_errors skips the definition's arrays when steroids were never started for ICANS
+    (no day with grade >= 1 and a treatment dose): on random courses (grades 0-2, doses from
+    none to treatment, second-line doses) it refuses a patient exactly when
+    icans.steroids.refractory_day gives a day on or before day_since_infusion."""
+    from api.patient import outcome_errors
+    from icans.steroids import refractory_day
+
+    rng = np.random.default_rng(12)
+    refused = 0
+    for _ in range(2000):
+        day = int(rng.integers(0, 28))
+        rows = {name: np.full((1, N_DAYS), np.nan) for name in ("grade", "mg", "second")}
+        record: dict[str, Any] = {"day_since_infusion": day}
+        for name, field, key, values in (
+            ("grade", "icans_grade_by_day", "grade", [0, 0, 1, 2, 2]),
+            ("mg", "dexamethasone_mg_by_day", "mg", [0.0, 4.0, 10.0, 20.0, 40.0]),
+            ("second", "anakinra_doses_by_day", "doses", [0, 0, 0, 1]),
+        ):
+            days = np.flatnonzero(rng.random(day + 1) < rng.uniform(0.2, 1.0))
+            record[field] = []
+            for d in rng.permutation(days).tolist():
+                value = values[int(rng.integers(len(values)))]
+                record[field].append({"day": d, key: value})
+                rows[name][0, d] = value
+        expected = not np.isnan(refractory_day(rows["grade"], rows["mg"], rows["second"])[0])
+        assert bool(outcome_errors(record)) == expected
+        refused += expected
+    assert 50 < refused < 1950  # both kinds of course were drawn

@@ -221,3 +221,40 @@ def test_the_service_answers_a_model_of_several_horizons_with_its_day28_risk(
     assert window["value"] == 25.0 and "horizon" in window["label"]
     by_input = sum(c["shap_log_odds"] for c in a.input_contributions)
     assert by_input == pytest.approx(total - a.base_log_odds, abs=1e-9)
+
+
+def test_the_assessment_shows_every_horizon_as_its_explanation_ranks_it(
+    model, dataset, small_cohort
+):
+    """The Assessor builds each horizon's lists itself (texts once per patient, not once per
+    horizon): the same dicts, in the same order, as :meth:`Explanation.ranked` and
+    :meth:`Explanation.by_input` of that horizon's row, and the same drivers; a patient alone
+    gets what it gets in a batch."""
+    from api.patient import PatientObservation
+    from features.landmarks import patient_record
+    from features.packing import to_raw
+    from model.explain import driver_lines
+    from runtime.assessor import Assessor
+
+    tables = read_cohort(small_cohort).tables
+    rows = np.random.default_rng(5).choice(len(dataset.raw), size=40, replace=False)
+    patients = [
+        PatientObservation.model_validate(
+            patient_record(tables, str(dataset.patient_id[i]), int(dataset.landmark_day[i]))
+        )
+        for i in rows
+    ]
+    assessor = Assessor(model)
+    assessed = assessor.assess(patients)
+    _, _, _, explanation = assessor.assess_rows(np.vstack([to_raw(p) for p in patients]))
+    n = len(patients)
+    for i, (patient, a) in enumerate(zip(patients, assessed, strict=True)):
+        assert [h.horizon for h in a.horizons] == list(HORIZON_NAMES)
+        for k, h in enumerate(a.horizons):
+            ranked = explanation.ranked(k * n + i)
+            assert h.contributions == ranked
+            assert h.input_contributions == explanation.by_input(k * n + i, patient)
+            assert h.drivers == driver_lines(ranked)
+        assert a.contributions == a.horizons[-1].contributions
+    for patient, a in zip(patients[:5], assessed, strict=False):
+        assert assessor.assess([patient])[0].horizons == a.horizons
