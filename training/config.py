@@ -116,10 +116,14 @@ class GateConfig(BaseModel):
         description="Champion-challenger: the lower 95% bound of the AUROC difference from the "
         "current champion (same held-out patients, paired bootstrap) must be above -margin.",
     )
-    horizons: dict[str, HorizonGate] = Field(default_factory=dict)
-    """Gates per horizon shorter than day 28, by name (icans.horizons): e.g. ``[train.gates.
-    horizons.72h] max_auroc_gap_to_true_risk = 0.04``; a horizon the model is not fitted for is
-    refused (TrainConfig checks it against ``horizons``)."""
+    horizons: dict[str, HorizonGate] = Field(
+        default_factory=dict,
+        description="Gates of the horizons shorter than day 28, by name: a table "
+        "[train.gates.horizons.72h] with any of min_auroc, calibration_slope_min, "
+        "calibration_slope_max, calibration_intercept_max_abs, max_auroc_gap_to_true_risk, "
+        "min_test_events; unset: day 28's (no AUROC floor). Every fitted horizon is gated; one "
+        "the model is not fitted for is refused.",
+    )
 
     @field_validator("horizons")
     @classmethod
