@@ -43,8 +43,8 @@ RENAMED = {"seed": "random_state", "n_threads": "n_jobs"}
 TRAINING_DAY_STRIDE = 3
 """Default of ``training_day_stride``: every third day per training patient gives as many rows
 as the seven sparse landmarks did, so daily prediction costs no more training time, at the same
-held-out AUROC per horizon; stride 2 was 0.004-0.006 AUROC better for half again the rows, the
-choice once training is faster (benchmarks/bench_landmarks.py, docs/concepts/landmarks.md)."""
+held-out AUROC per horizon (stride 2 and 1, half again and three times the rows, were within
+0.006 of it: benchmarks/bench_landmarks.py, docs/concepts/landmarks.md)."""
 
 
 def estimator_default(estimator: type, parameter: str) -> Any:
