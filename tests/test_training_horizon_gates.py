@@ -77,9 +77,21 @@ def test_a_horizon_passes_when_each_of_its_gates_does():
     horizons = {"72h": _evaluation(0.86, 0.87, slope=0.9, intercept=-0.1, events=20)}
     result = check_gates(DAY28, GateConfig(), horizons=horizons)
     assert result.passed and result.horizons == {"72h": True, "day28": True}
-    assert result.summary() == "passed every quality gate (not applied: comparison with the " + (
-        "champion: the registry has no champion yet)"
+    assert result.summary().startswith("passed every quality gate (not applied: ")
+
+
+def test_a_shorter_horizons_intercept_is_gated_only_when_a_bound_is_set():
+    horizons = {"7d": _evaluation(0.83, 0.85, intercept=0.27)}  # day 28's bound is 0.2
+    default = check_gates(DAY28, GateConfig(), horizons=horizons)
+    assert default.passed and "7d.calibration_intercept" not in default.checks
+    assert default.not_applied["7d.calibration_intercept"] == (
+        "7d: calibration intercept +0.27: no bound set "
+        "(gates.horizons.7d.calibration_intercept_max_abs)"
     )
+    gates = GateConfig(horizons={"7d": HorizonGate(calibration_intercept_max_abs=0.2)})
+    bounded = check_gates(DAY28, gates, horizons=horizons)
+    assert bounded.horizons == {"7d": False, "day28": True}
+    assert bounded.reasons == ("7d: calibration intercept +0.27 beyond +/-0.2",)
 
 
 def test_too_few_events_or_no_true_risk_in_a_horizon_fail_it_by_name():

@@ -13,8 +13,9 @@ superiority gate would refuse good models for noise. The comparison is reported,
 
 Every shorter horizon the model is fitted for (72 hours, 7 days: :mod:`icans.horizons`) is
 gated on its own events and true risk (``FitResult.horizons``): enough events, calibration
-slope and intercept, gap to the true risk, and an AUROC floor when one is set; each threshold
-is day 28's unless ``gates.horizons`` sets it (:class:`training.config.HorizonGate`). Their
+slope, gap to the true risk, each with day 28's threshold unless ``gates.horizons`` sets its own
+(:class:`training.config.HorizonGate`), and the calibration intercept and an AUROC floor only
+when set (``training.config.OPT_IN`` says why; recorded as not applied otherwise). Their
 checks are named ``<horizon>.<gate>`` (``72h.calibration_slope``); the record says which
 horizons passed.
 """
@@ -188,11 +189,17 @@ def _horizon_gates(
     )
     intercept = ev.value(MODEL, "calibration_intercept")
     limit = gates.calibration_intercept_max_abs
-    gate(
-        f"{name}.calibration_intercept",
-        limit is not None and abs(intercept) <= limit,
-        f"{name}: calibration intercept {intercept:+.2f} beyond +/-{limit}",
-    )
+    if limit is None:  # opt-in for a shorter horizon (training.config.OPT_IN says why)
+        not_applied[f"{name}.calibration_intercept"] = (
+            f"{name}: calibration intercept {intercept:+.2f}: no bound set "
+            f"(gates.horizons.{name}.calibration_intercept_max_abs)"
+        )
+    else:
+        gate(
+            f"{name}.calibration_intercept",
+            abs(intercept) <= limit,
+            f"{name}: calibration intercept {intercept:+.2f} beyond +/-{limit}",
+        )
     auroc = ev.value(MODEL, "auroc")
     if gates.min_auroc is not None:
         gate(
