@@ -85,10 +85,7 @@ class PreparedScores:
             ok = (wp > 0) & (wn > 0)
             if not ok.any():
                 return out
-            tp = np.cumsum(pos[:, self.order], axis=1)[:, self.group_end]
-            fp = np.cumsum(neg[:, self.order], axis=1)[:, self.group_end]
-            tp_prev = np.concatenate([np.zeros((len(w), 1)), tp[:, :-1]], axis=1)
-            fp_prev = np.concatenate([np.zeros((len(w), 1)), fp[:, :-1]], axis=1)
+            tp, fp, tp_prev, fp_prev = self._curve(pos, neg)
             auroc = np.sum((fp - fp_prev) * (tp + tp_prev) / 2, axis=1) / (wp * wn)
             precision = tp / np.maximum(tp + fp, 1e-300)
             auprc = np.sum((tp - tp_prev) * precision, axis=1) / wp
@@ -106,6 +103,27 @@ class PreparedScores:
         ):
             out[name][ok] = values
         return out
+
+    def _curve(self, pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Weighted true and false positives at each distinct score, descending, and at the
+        score before (replicates x distinct scores)."""
+        tp = np.cumsum(pos[:, self.order], axis=1)[:, self.group_end]
+        fp = np.cumsum(neg[:, self.order], axis=1)[:, self.group_end]
+        tp_prev = np.concatenate([np.zeros((len(pos), 1)), tp[:, :-1]], axis=1)
+        fp_prev = np.concatenate([np.zeros((len(pos), 1)), fp[:, :-1]], axis=1)
+        return tp, fp, tp_prev, fp_prev
+
+    def auroc_batch(self, w: np.ndarray) -> np.ndarray:
+        """The AUROC alone for many weight vectors (replicates x rows), as in
+        :meth:`metrics_batch` without the calibration fits: NaN where a replicate lacks
+        events or non-events."""
+        w = np.asarray(w, dtype=float)
+        pos, neg = w * self.y, w * (1 - self.y)
+        wp, wn = pos.sum(axis=1), neg.sum(axis=1)
+        tp, fp, tp_prev, fp_prev = self._curve(pos, neg)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            auroc = np.sum((fp - fp_prev) * (tp + tp_prev) / 2, axis=1) / (wp * wn)
+        return np.where((wp > 0) & (wn > 0), auroc, np.nan)
 
 
 def _calibration_fits(

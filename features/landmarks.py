@@ -39,7 +39,25 @@ from icans.contract import BASELINE, COURSE, PREDICTION_DAY
 from icans.errors import InvalidInputError
 from icans.horizons import HORIZON_NAMES, HORIZONS, TARGET_HORIZON, horizon_events
 
-DEFAULT_LANDMARKS = (0, 1, 3, 5, 7, 10, 14)
+DAILY_LANDMARKS = tuple(range(22))
+"""Every day from infusion to day 21: a prediction is asked on any day, and the short horizons
+(72 hours, 7 days) change from one day to the next (issue 28: days 0-21 at least; days 22-27,
+which the contract also accepts, hold few patients at risk and fewer events)."""
+DEFAULT_LANDMARKS = DAILY_LANDMARKS
+SPARSE_LANDMARKS = (0, 1, 3, 5, 7, 10, 14)
+"""The landmarks before daily prediction (what ``benchmarks/bench_landmarks.py`` compares the
+daily rows with, and what tests use where the point is not the landmarks: fewer rows)."""
+DAY_GROUPS = ((0, 0), (1, 2), (3, 4), (5, 7), (8, 10), (11, 14), (15, 21), (22, 27))
+"""Prediction days pooled for evaluation per day group (first, last): one day has too few
+events to judge a short horizon (a few dozen 72-hour events on a late day of the demo), a group
+has enough; day 0 (prophylaxis, at infusion) stands alone."""
+
+
+def day_group(first: int, last: int) -> str:
+    """The label of a group of prediction days: ``"3"`` or ``"3-4"``."""
+    return str(first) if first == last else f"{first}-{last}"
+
+
 # Baseline descriptors carried beside the rows for subgroup metrics (never predictors).
 SUBGROUP_COLUMNS = (
     "car_target",

@@ -73,3 +73,21 @@ def grouped_folds(patient_id: np.ndarray, k: int, seed: int) -> list[tuple[np.nd
 def sample_patients(patient_id: np.ndarray, n: int, seed: int) -> np.ndarray:
     """Mask of the rows of ``n`` patients drawn at random (for the learning curve)."""
     return _first_patients(patient_id, n, seed)
+
+
+def day_stride_rows(
+    patient_id: np.ndarray, landmark_day: np.ndarray, stride: int, seed: int
+) -> np.ndarray:
+    """Mask of the rows kept when each patient contributes every ``stride``-th prediction day,
+    from a day drawn at random per patient (0 .. stride - 1): rows ``(day + offset) % stride ==
+    0``. Every day keeps about 1/stride of its patients, chosen independently of the outcome,
+    so each day's rows stay a random sample of the patients at risk on it; one patient's rows
+    are ``stride`` days apart, where neighbouring days repeat nearly the same information.
+    ``stride`` 1 keeps every row."""
+    if stride < 1:
+        raise InvalidInputError("training_day_stride", stride, "a whole number of days, 1 or more")
+    if stride == 1:
+        return np.ones(len(patient_id), dtype=bool)
+    unique, code = np.unique(patient_id, return_inverse=True)
+    offset = np.random.default_rng(seed).integers(0, stride, len(unique))
+    return (np.asarray(landmark_day, dtype=np.int64) + offset[code.reshape(-1)]) % stride == 0

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from model.risk_model import RiskModel
 
 MODEL_CARD = "model_card.json"  # the training run's headline facts about its model
+HORIZONS_TAG = "horizons"  # a version's tag: the horizons it estimates, as a JSON list
 
 _REQUIREMENTS = (
     "numpy",
@@ -193,6 +194,14 @@ class RegisteredModel:
     ref: ModelRef
     card: dict = field(default_factory=dict)
     trained_at: str = ""
+
+    @property
+    def horizons(self) -> tuple[str, ...]:
+        """The horizons this version estimates (:mod:`icans.horizons`), shortest first, as its
+        model card records them (``horizons``); a version registered before the card held them
+        estimates what its model was fitted for (day 28 alone for one from before horizons)."""
+        recorded = self.card.get("horizons")
+        return tuple(recorded) if recorded else tuple(self.model.horizons_)
 
     def identity(self) -> dict:
         """Which model answers: for responses, reports and the audit log."""

@@ -35,7 +35,7 @@ import httpx
 
 from api.patient import parse_patient
 from cohort.reader import read_cohort
-from features.landmarks import build_landmark_dataset, patient_record
+from features.landmarks import SPARSE_LANDMARKS, build_landmark_dataset, patient_record
 from serving.launch import server_command, server_environment
 from serving.model_version import ModelRuntime
 
@@ -63,7 +63,7 @@ def stop_group(proc: subprocess.Popen, timeout: float = 30) -> None:
 def landmark_requests(cohort, n: int = 24) -> list[dict]:
     """Landmark rows of the cohort (patients still at risk on their day), as requests."""
     tables = read_cohort(cohort).tables
-    ds = build_landmark_dataset(tables)
+    ds = build_landmark_dataset(tables, SPARSE_LANDMARKS)
     rows = range(0, len(ds.patient_id), len(ds.patient_id) // n)
     return [patient_record(tables, ds.patient_id[i], int(ds.landmark_day[i])) for i in rows][:n]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from features.landmarks import SPARSE_LANDMARKS
 from training.config import GateConfig, SearchSpace, TrainConfig
 
 # Small and fast: one hyper-parameter candidate (and one baseline penalty), few bootstrap
@@ -36,6 +37,10 @@ FAST = TrainConfig(
     # the target alone: the champion's quality tests are the day-28 model's, and each horizon
     # more fits each landmark row again (tests/test_horizon_model.py trains every horizon)
     horizons=("day28",),
+    # the sparse landmarks, every row of them: a third of the daily rows (the tests of the
+    # daily landmarks and the stride build their own rows)
+    landmarks=SPARSE_LANDMARKS,
+    training_day_stride=1,
 )
 
 # FAST for the tests that check what a training run does (registers, gates, records, fails
@@ -77,6 +82,8 @@ SMALL = TrainConfig(
     ),
     input_sets=(),
     horizons=("day28",),  # as FAST
+    landmarks=SPARSE_LANDMARKS,  # as FAST
+    training_day_stride=1,
 )
 
 

@@ -612,8 +612,9 @@ def test_true_risk_is_a_probability(tables: dict[str, pd.DataFrame]) -> None:
     assert risk.between(0.0, 1.0).all()
 
 
-def test_true_risk_landmarks_are_days_0_to_14(tables: dict[str, pd.DataFrame]) -> None:
-    assert set(tables["true_risk"]["landmark_day"]) == set(range(15))
+def test_true_risk_is_on_every_prediction_day_0_to_27(tables: dict[str, pd.DataFrame]) -> None:
+    # every day a prediction may be asked on (the contract's 0-27): the daily landmarks
+    assert set(tables["true_risk"]["landmark_day"]) == set(range(28))
 
 
 def test_no_true_risk_row_at_or_after_event(tables: dict[str, pd.DataFrame]) -> None:

@@ -229,9 +229,9 @@ def test_the_labs_in_one_pass_equal_each_lab_alone(block_of):
     between the two, and numpy's vectorised log may round the last bit by position on other
     processors. Names in the same order."""
     from features.daily import DAILY_LABS, DailyLab, DailyLabs
-    from features.landmarks import build_landmark_dataset
+    from features.landmarks import SPARSE_LANDMARKS, build_landmark_dataset
 
-    raw = build_landmark_dataset(block_of(300, seed=4)).raw
+    raw = build_landmark_dataset(block_of(300, seed=4), SPARSE_LANDMARKS).raw
     together = DailyLabs().fit(raw)
     alone = [DailyLab(lab).fit(raw) for lab in DAILY_LABS]
     np.testing.assert_allclose(

@@ -16,7 +16,7 @@ import pytest
 from scipy.special import expit
 
 from cohort.reader import read_cohort
-from features.landmarks import build_landmark_dataset
+from features.landmarks import SPARSE_LANDMARKS, build_landmark_dataset
 from features.layout import COLUMN_INDEX
 from icans.contract import PREDICTION_DAY
 from icans.errors import InvalidInputError
@@ -34,7 +34,7 @@ def _labels(ds) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def dataset(small_cohort):
-    return build_landmark_dataset(read_cohort(small_cohort).tables)
+    return build_landmark_dataset(read_cohort(small_cohort).tables, SPARSE_LANDMARKS)
 
 
 @pytest.fixture(scope="module")
@@ -195,6 +195,28 @@ def test_a_training_run_judges_every_horizon_on_its_own_events(small_cohort, dat
         assert np.isfinite(ev.value("model", "auroc_gap_to_true_risk"))
     # the day-28 evaluation is the target's, as before horizons
     assert result.evaluation.meta["n_events"] == int(test.label.sum())
+    # each horizon gated on its own evaluation (SMALL's open gates: all pass)
+    assert result.gate.horizons == {"72h": True, "7d": True, "day28": True}
+    assert result.gate.checks["72h.calibration_slope"]
+
+    # the table per day group: one row recomputed here with sklearn from the held-out rows
+    from sklearn.metrics import roc_auc_score
+
+    table = result.by_day_group
+    assert list(dict.fromkeys(table["horizon"])) == list(HORIZON_NAMES)
+    risk = result.model.predict_horizons(test.raw)
+    rows = (test.landmark_day >= 3) & (test.landmark_day <= 7)
+    y = test.horizon_labels["72h"][rows]
+    row = table.query("horizon == '72h' and days == '3-7'").iloc[0]
+    assert (row.n_rows, row.n_events) == (rows.sum(), y.sum())
+    # the table's AUROC (weighted trapezoid) and sklearn's: the same sums in another order
+    assert row.auroc == pytest.approx(roc_auc_score(y, risk[rows, 0]), abs=1e-12)
+    truth = test.horizon_true_risk["72h"][rows]
+    assert row.true_risk_auroc == pytest.approx(roc_auc_score(y, truth), abs=1e-12)
+    assert row.auroc_gap == pytest.approx(row.true_risk_auroc - row.auroc, abs=1e-15)
+    assert row.day28_risk_auroc == pytest.approx(roc_auc_score(y, risk[rows, 2]), abs=1e-12)
+    overall = table.query("horizon == 'day28' and days == 'all'").iloc[0]
+    assert overall.auroc == pytest.approx(result.evaluation.value("model", "auroc"), abs=1e-12)
 
 
 def test_the_service_answers_a_model_of_several_horizons_with_its_day28_risk(

@@ -20,7 +20,7 @@ import xgboost as xgb
 from scipy.special import expit
 
 from cohort.reader import read_cohort
-from features.landmarks import build_landmark_dataset
+from features.landmarks import SPARSE_LANDMARKS, build_landmark_dataset
 from features.layout import COLUMN_INDEX
 from model.explain import RiskExplainer
 from model.risk_model import RiskModel
@@ -37,7 +37,7 @@ def model(champion):
 @pytest.fixture(scope="module")
 def rows(champion, model):
     """Landmark rows of the champion's cohort, and copies with the CAR-T counts removed."""
-    raw = build_landmark_dataset(read_cohort(champion.cohort).tables).raw[:4000]
+    raw = build_landmark_dataset(read_cohort(champion.cohort).tables, SPARSE_LANDMARKS).raw[:4000]
     stripped = raw[:500].copy()
     for name, i in COLUMN_INDEX.items():
         if name.startswith(("cd4_cells_per_ul_d", "cd8_cells_per_ul_d")):
@@ -74,7 +74,7 @@ def test_stacked_additive_parts_equal_each_fit_bit_for_bit(model, rows):
 
 
 def test_probabilities_equal_predict_proba(compiled, model, champion):
-    raw = build_landmark_dataset(read_cohort(champion.cohort).tables).raw[:3000]
+    raw = build_landmark_dataset(read_cohort(champion.cohort).tables, SPARSE_LANDMARKS).raw[:3000]
     expected = model.predict_proba(raw)[:, 1]
     got = expit(compiled.log_odds(model.transform(raw)))
     assert np.abs(got - expected).max() <= 1e-9
@@ -171,7 +171,7 @@ def test_tabulated_treeshap_equals_brute_force_shapley_values():
 
 
 def test_a_model_without_an_additive_part_is_explained_and_left_to_xgboost_for_sums(champion):
-    raw = build_landmark_dataset(read_cohort(champion.cohort).tables)
+    raw = build_landmark_dataset(read_cohort(champion.cohort).tables, SPARSE_LANDMARKS)
     fitted = RiskModel(
         hyperparameters={
             "max_depth": 3,

@@ -61,3 +61,25 @@ def test_the_logged_model_serves_its_own_input_example_through_mlflow_pyfunc(
     fitted = small_champion.result.model.predict_proba(example)
     assert served.shape == (len(example), 2)
     np.testing.assert_allclose(served, fitted, rtol=1e-12)  # same bits unless BLAS differs
+
+
+def test_a_version_records_its_horizons_and_each_horizons_gate_read_back_with_its_card(
+    small_champion, client
+):
+    """The small champion is fitted for day 28 alone (support.SMALL): its version's tag and
+    card say so, and a loaded version reads its horizons from the card; one whose card
+    predates them takes its model's (day 28 alone for a model from before horizons)."""
+    import dataclasses
+
+    from registry.store import HORIZONS_TAG, load_registered
+
+    version = client.get_model_version("icans-risk", small_champion.result.model_version)
+    assert version.tags[HORIZONS_TAG] == '["day28"]'
+    assert version.tags["gate.day28"] == "passed"
+    registered = load_registered("models:/icans-risk@champion", small_champion.settings)
+    assert registered.card["horizons"] == ["day28"]
+    assert registered.card["gate"]["horizons"] == {"day28": "passed"}
+    assert registered.horizons == ("day28",)
+    three = dataclasses.replace(registered, card={"horizons": ["72h", "7d", "day28"]})
+    assert three.horizons == ("72h", "7d", "day28")
+    assert dataclasses.replace(registered, card={}).horizons == registered.model.horizons_

@@ -18,7 +18,7 @@ from sklearn.exceptions import NotFittedError
 
 from evaluation.held_out import MODEL, evaluate
 from evaluation.metrics import PreparedScores
-from features.landmarks import build_landmark_dataset
+from features.landmarks import SPARSE_LANDMARKS, build_landmark_dataset
 from features.layout import COLUMN_INDEX, SERIES_SLICE
 from features.transformers import build_feature_pipeline
 from icans.contract import LAB_FIELDS
@@ -41,7 +41,7 @@ N_BOOT = 0  # the gates read point estimates only; bootstrap CIs are not needed 
 def dataset(block_of):
     """500 patients (real-world case mix), all default landmarks: for the splits, whose rules
     hold at any size (the block tests/test_features_validation.py uses too)."""
-    return build_landmark_dataset(block_of(500, seed=3))
+    return build_landmark_dataset(block_of(500, seed=3), SPARSE_LANDMARKS)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def split(block_of):
     Half held out, not a quarter: with 1,000 test patients the held-out calibration slope of
     even the generator's true risk ranged 0.86-1.08 over seeds, too noisy for a gate test.
     """
-    patients = build_landmark_dataset(block_of(6000, seed=21))
+    patients = build_landmark_dataset(block_of(6000, seed=21), SPARSE_LANDMARKS)
     rest, held = grouped_split(patients.patient_id, 0.5, seed=0)
     return patients.subset(rest), patients.subset(held)
 

@@ -20,6 +20,7 @@ same gates (and against the champion), and registered as a new version tagged wi
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -44,6 +45,7 @@ from model.updating import UPDATE_METHODS, recalibrated
 from registry.digest import logged_digest, run_tag
 from registry.reference import log_reference
 from registry.store import (
+    HORIZONS_TAG,
     MODEL_CARD,
     load_registered,
     log_model,
@@ -183,21 +185,29 @@ def _train(
             "model_name": settings.model_name,
             "run_id": run.info.run_id,
             "artefact_sha256": digests["model"],
+            "horizons": list(model.horizons_),  # read back by registry.store.RegisteredModel
         }
         if lineage:
             card["lineage"] = lineage
         mlflow.log_dict(card, MODEL_CARD)
         mlflow.log_dict(gate.record(), "gates.json")
-        tags = {
-            "gate": "passed" if gate.passed else "rejected",
-            "gate_reasons": gate.summary(),
-            "run_id": run.info.run_id,
-            "cohort_fingerprint": meta.fingerprint,
-            "provenance": meta.provenance,
-            "auroc": f"{ev.value(MODEL, 'auroc'):.4f}",
-            "true_risk_auroc": f"{ev.value(TRUE_RISK, 'auroc'):.4f}",
-            "calibration_slope": f"{ev.value(MODEL, 'calibration_slope'):.4f}",
-        } | lineage
+        tags = (
+            {
+                "gate": "passed" if gate.passed else "rejected",
+                "gate_reasons": gate.summary(),
+                "run_id": run.info.run_id,
+                "cohort_fingerprint": meta.fingerprint,
+                "provenance": meta.provenance,
+                "auroc": f"{ev.value(MODEL, 'auroc'):.4f}",
+                "true_risk_auroc": f"{ev.value(TRUE_RISK, 'auroc'):.4f}",
+                "calibration_slope": f"{ev.value(MODEL, 'calibration_slope'):.4f}",
+                HORIZONS_TAG: json.dumps(list(model.horizons_)),
+            }
+            | {  # each horizon's own gates: gate.72h = passed, ...
+                f"gate.{name}": "passed" if ok else "rejected" for name, ok in gate.horizons.items()
+            }
+            | lineage
+        )
         description = f"{intended_use(meta.synthetic)} Gate: {gate.summary()}"
         with registering(
             info.model_uri, settings.model_name, client, description, tags, digests["model"]
@@ -277,6 +287,7 @@ def _log_evaluation(fit: FitResult) -> None:
         ev.calibration.to_csv(d / "calibration_bins.csv", index=False)
         fit.learning_curve.to_csv(d / "learning_curve.csv", index=False)
         fit.input_sets.table.to_csv(d / "input_sets.csv", index=False)
+        fit.by_day_group.to_csv(d / "horizons_by_day_group.csv", index=False)
         pd.DataFrame(fit.model.cv_results_).to_csv(d / "cv_results.csv", index=False)
         figures = {
             "roc_pr.png": plots.roc_pr_figure(ev),

@@ -1195,7 +1195,9 @@ class GeneratorParameters:
     findings: FindingsParameters = field(default_factory=FindingsParameters)
     routine: RoutineParameters = field(default_factory=RoutineParameters)
     horizon_days: int = P(28, "Target defined through day 28 (data contract)")
-    landmark_days: tuple[int, ...] = P(tuple(range(15)), "Issue: true risk for days 0-14")
+    landmark_days: tuple[int, ...] = P(
+        tuple(range(28)), "Issue 28: true risk on every prediction day, 0-27"
+    )
 
     def fingerprint(self) -> str:
         """SHA-256 of the canonical JSON of every parameter (first 16 hex digits)."""
