@@ -71,23 +71,23 @@ class WholeResponses:
                 await send(message)  # a streamed response's later parts
                 return
             start = held.pop()
-            cycle = getattr(send, "__self__", None)  # uvicorn's request-response cycle
-            transport = getattr(cycle, "transport", None)
+            cycle: Any = getattr(send, "__self__", None)  # uvicorn's request-response cycle
+            transport: Any = getattr(cycle, "transport", None)
             if message.get("more_body", False) or not hasattr(transport, "write"):
                 await send(start)
                 await send(message)
                 return
             gather = _Gather(transport)
-            cycle.transport = gather  # pyright: ignore[reportOptionalMemberAccess]
+            cycle.transport = gather
             try:
                 await send(start)
                 await send(message)
             finally:
-                cycle.transport = transport  # pyright: ignore[reportOptionalMemberAccess]
+                cycle.transport = transport
             if gather.parts:
-                transport.write(b"".join(gather.parts))  # pyright: ignore[reportOptionalMemberAccess]
+                transport.write(b"".join(gather.parts))
                 self.whole += 1
             if gather.closing:
-                transport.close()  # pyright: ignore[reportOptionalMemberAccess]
+                transport.close()
 
         await self.app(scope, receive, send_whole)

@@ -25,12 +25,13 @@ import pytest
 from cluster import Replica, free_port
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
+from support import FAST
 from typer.testing import CliRunner
 
 from cli.main import app
 from cohort.reader import read_cohort
 from data.synthetic.cohort import CohortSpec, generate_cohort
-from features.landmarks import DEFAULT_LANDMARKS, build_landmark_dataset, patient_record
+from features.landmarks import build_landmark_dataset, patient_record
 from serving.prediction_log import log_file
 
 pytestmark = [
@@ -58,11 +59,12 @@ def server(champion, tmp_path_factory):
         replica.stop()
 
 
-def send(base: str, cohort, seed: int, prefix: str) -> pd.DataFrame:
-    """ROWS landmark rows of ``cohort`` (patients still at risk on that day) as /v1/risk
-    calls; the request ids the server returned, each row's outcome and the served risk."""
+def send(base: str, cohort, seed: int, prefix: str, landmarks) -> pd.DataFrame:
+    """ROWS landmark rows of ``cohort`` on ``landmarks`` (patients still at risk on that day)
+    as /v1/risk calls; the request ids the server returned, each row's outcome and the served
+    risk."""
     tables = read_cohort(cohort, with_true_risk=False).tables
-    ds = build_landmark_dataset(tables, DEFAULT_LANDMARKS)
+    ds = build_landmark_dataset(tables, landmarks)
     rows = np.random.default_rng(seed).choice(len(ds), ROWS, replace=False)
     out = []
     with httpx.Client(base_url=base, timeout=30) as client:
@@ -115,10 +117,13 @@ def test_monitor_sees_drift_and_realised_performance_in_served_traffic(
     generate_cohort(myeloid, spec)
 
     started = time.perf_counter()
-    sent_a = send(base, training_mix, 1, "a")
+    # the champion's own landmark days (it is trained with support.FAST): traffic on other
+    # days is a drift of the prediction day
+    landmarks = FAST.landmarks
+    sent_a = send(base, training_mix, 1, "a", landmarks)
     time.sleep(0.5)
     assert move_to(logs, TRAINING_MIX) == ROWS
-    sent_b = send(base, myeloid, 2, "b")
+    sent_b = send(base, myeloid, 2, "b", landmarks)
     time.sleep(0.5)
     assert move_to(logs, MYELOID) == ROWS
     traffic_s = time.perf_counter() - started

@@ -161,6 +161,7 @@ def test_cli_train_then_evaluate(small_cohort, tmp_path, monkeypatch):
         "[train]\ncv_folds = 2\nbootstrap_samples = 0\nlearning_curve_sizes = [13]\n"
         "learning_curve_repeats = 1\nuncertainty_refits = 2\nlogistic_c_grid = [0.1]\n"
         'n_threads = 1\ninput_sets = []\nhorizons = ["day28"]\n'
+        "landmarks = [0, 1, 3, 5, 7, 10, 14]\ntraining_day_stride = 1\n"
         "[train.search]\nmax_depth = [2]\nlearning_rate = [0.3]\nmax_trees = 40\n"
         "early_stopping_rounds = 10\nadditive_alone = false\n"
         "[train.gates]\nmax_auroc_gap_to_true_risk = 1.0\nmin_test_events = 1\n"
