@@ -99,23 +99,7 @@ def calibration_figure(
     subsets = ["overall"] + [f"L={d}" for d in _landmark_subsets(ev)]
     fig, axes = plt.subplots(1, len(subsets), figsize=(2.8 * len(subsets), 3.2), sharey=False)
     for ax, s in zip(np.atleast_1d(axes), subsets, strict=True):
-        c = cast(pd.DataFrame, ev.calibration[ev.calibration["subset"] == s])
-        top = 0.0
-        for name in predictors:
-            b = c[c["predictor"] == name]
-            if b.empty:
-                continue
-            ax.plot(
-                b["mean_predicted"],
-                b["observed"],
-                "o-",
-                ms=3,
-                color=COLORS.get(name),
-                label=_label(name),
-            )
-            top = max(top, b["mean_predicted"].max(), b["observed"].max())
-        top = max(top * 1.05, 0.02)
-        ax.plot([0, top], [0, top], ls=":", color="grey", lw=0.8)
+        _calibration_panel(ax, ev, s, predictors)
         slope = ev.value(MODEL, "calibration_slope", s)
         icpt = ev.value(MODEL, "calibration_intercept", s)
         ax.set_title(
@@ -127,6 +111,28 @@ def calibration_figure(
     np.atleast_1d(axes)[0].legend(fontsize=7)
     fig.suptitle(f"Calibration by decile of predicted risk ({note})", fontsize=10)
     return fig
+
+
+def _calibration_panel(ax, ev: Evaluation, subset: str, predictors) -> None:
+    """One panel: each predictor's observed event rate by decile of its predicted risk on the
+    rows of ``subset``, and the diagonal of perfect calibration."""
+    c = cast(pd.DataFrame, ev.calibration[ev.calibration["subset"] == subset])
+    top = 0.0
+    for name in predictors:
+        b = c[c["predictor"] == name]
+        if b.empty:
+            continue
+        ax.plot(
+            b["mean_predicted"],
+            b["observed"],
+            "o-",
+            ms=3,
+            color=COLORS.get(name),
+            label=_label(name),
+        )
+        top = max(top, b["mean_predicted"].max(), b["observed"].max())
+    top = max(top * 1.05, 0.02)
+    ax.plot([0, top], [0, top], ls=":", color="grey", lw=0.8)
 
 
 def decision_curve_figure(ev: Evaluation, *, note: str = NOTE):
@@ -221,23 +227,7 @@ def horizons_calibration_figure(evaluations: dict[str, Evaluation], *, note: str
     each title."""
     fig, axes = plt.subplots(1, len(evaluations), figsize=(3.2 * len(evaluations), 3.2))
     for ax, (name, ev) in zip(np.atleast_1d(axes), evaluations.items(), strict=True):
-        c = cast(pd.DataFrame, ev.calibration[ev.calibration["subset"] == "overall"])
-        top = 0.0
-        for predictor in (MODEL, TRUE_RISK):
-            b = c[c["predictor"] == predictor]
-            if b.empty:
-                continue
-            ax.plot(
-                b["mean_predicted"],
-                b["observed"],
-                "o-",
-                ms=3,
-                color=COLORS[predictor],
-                label=_label(predictor),
-            )
-            top = max(top, b["mean_predicted"].max(), b["observed"].max())
-        top = max(top * 1.05, 0.02)
-        ax.plot([0, top], [0, top], ls=":", color="grey", lw=0.8)
+        _calibration_panel(ax, ev, "overall", (MODEL, TRUE_RISK))
         slope, icpt = ev.value(MODEL, "calibration_slope"), ev.value(MODEL, "calibration_intercept")
         ax.set_title(f"{name}: slope {slope:.2f}, int. {icpt:.2f}", fontsize=8)
         ax.set_xlabel("predicted risk", fontsize=8)
